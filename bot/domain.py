@@ -1,0 +1,104 @@
+"""Small shared vocabulary: money is Decimal, time is UTC epoch milliseconds.
+
+Everything that crosses a module boundary (sim, venues, ledger, strategy) uses these names so that a
+quantity rounded for one market is never silently re-rounded differently by another.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+
+HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+DAY_MS = 24 * HOUR_MS
+
+ZERO = Decimal(0)
+
+
+class Leg(enum.StrEnum):
+    """Which side of the hedge a record belongs to."""
+
+    SPOT = "spot"
+    PERP = "perp"
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class PairState(enum.StrEnum):
+    """Life cycle of one hedged spot+perp position."""
+
+    OPENING = "opening"
+    OPEN = "open"
+    REBALANCING = "rebalancing"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    QUARANTINED = "quarantined"
+
+
+def to_decimal(value: object) -> Decimal:
+    """Decimal from str/int/Decimal (floats go through repr so 0.1 stays 0.1)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(str(value))
+
+
+def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
+    """Largest multiple of ``step`` that is <= ``value`` (exchange lot rounding)."""
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:
+    """Smallest multiple of ``step`` that is >= ``value``."""
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    return (value / step).to_integral_value(rounding=ROUND_UP) * step
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFilters:
+    """Binance-style trading filters of one market (spot or perp)."""
+
+    symbol: str  # unified ccxt symbol, e.g. "BTC/USDT" or "BTC/USDT:USDT"
+    tick_size: Decimal
+    step_size: Decimal
+    min_qty: Decimal
+    min_notional: Decimal
+
+    def round_qty(self, qty: Decimal) -> Decimal:
+        return floor_to_step(qty, self.step_size)
+
+    def round_price(self, price: Decimal) -> Decimal:
+        return floor_to_step(price, self.tick_size)
+
+    def accepts(self, qty: Decimal, price: Decimal) -> bool:
+        """True when an order of ``qty`` at ``price`` passes the lot and notional filters."""
+        return (
+            qty >= self.min_qty
+            and floor_to_step(qty, self.step_size) == qty
+            and qty * price >= self.min_notional
+        )
+
+
+def perp_symbol(spot_symbol: str) -> str:
+    """'BTC/USDT' -> 'BTC/USDT:USDT' (the linear perpetual of the same coin)."""
+    base, quote = spot_symbol.split("/")
+    return f"{base}/{quote}:{quote}"
+
+
+def spot_symbol(perp: str) -> str:
+    """'BTC/USDT:USDT' -> 'BTC/USDT'."""
+    return perp.split(":")[0]
+
+
+def exchange_id(symbol: str) -> str:
+    """'BTC/USDT' or 'BTC/USDT:USDT' -> 'BTCUSDT' (Binance market id)."""
+    return symbol.split(":")[0].replace("/", "")

@@ -1,0 +1,1 @@
+"""Pure carry strategies: frozen snapshot in, targets and reason records out. No I/O, no clock."""
