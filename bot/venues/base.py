@@ -1,0 +1,254 @@
+"""The Venue protocol: everything the engine, execution and treasury ask of an exchange.
+
+Two implementations keep one shape: ``CcxtVenue`` (ccxt async + ccxt.pro, live or against the emulator)
+and ``SimVenue`` (the in-process simulation core, for backtests and the dry-run paper account).
+Errors are ccxt's exception classes for every implementation (``ccxt.InsufficientFunds``,
+``ccxt.NetworkError``...), so callers handle one hierarchy; ``bot.venues.errors.classify`` says which
+are retryable. Symbols are unified ccxt symbols; a pair is keyed by its spot symbol (``BTC/USDT``) and
+its perp is ``BTC/USDT:USDT``. Money is Decimal, time is UTC epoch ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal, Protocol, runtime_checkable
+
+from bot.domain import Leg, MarketFilters, Side
+
+Wallet = Literal["spot", "futures"]
+OrderType = Literal["market", "limit"]
+OrderStatus = Literal["open", "closed", "canceled", "expired", "rejected"]
+MarginMode = Literal["cross", "isolated"]
+
+
+@dataclass(frozen=True, slots=True)
+class PairMarkets:
+    """The two markets of one carry pair and the perp's current funding interval."""
+
+    spot: MarketFilters
+    perp: MarketFilters
+    base: str
+    quote: str
+    funding_interval_hours: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingInfo:
+    """Premium-index view of one perp: the predicted rate for the next settlement and when it is."""
+
+    symbol: str  # spot symbol of the pair
+    predicted_rate: Decimal
+    next_funding_ms: int
+    interval_hours: int | None
+    mark_price: Decimal
+    index_price: Decimal
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundingSettlement:
+    """One settled funding rate (public history)."""
+
+    symbol: str
+    funding_time_ms: int
+    rate: Decimal
+    interval_hours: int | None = None
+    mark_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBook:
+    symbol: str
+    leg: Leg
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+    ts_ms: int
+
+    @property
+    def mid(self) -> Decimal:
+        if not self.bids or not self.asks:
+            raise ValueError(f"empty book for {self.symbol} {self.leg}")
+        return (self.bids[0][0] + self.asks[0][0]) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class WalletBalance:
+    wallet: Wallet
+    asset: str
+    free: Decimal
+    used: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FuturesAccount:
+    """USD-M wallet totals in the margin asset (USDT)."""
+
+    wallet_balance: Decimal
+    unrealized_pnl: Decimal
+    margin_balance: Decimal
+    available_balance: Decimal
+    max_withdrawable: Decimal
+    initial_margin: Decimal
+    maint_margin: Decimal
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One-way perp position; ``qty`` is signed (negative = short)."""
+
+    symbol: str  # spot symbol of the pair
+    qty: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    unrealized_pnl: Decimal
+    liquidation_price: Decimal | None
+    margin_mode: MarginMode
+    maint_margin: Decimal
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    client_order_id: str
+    symbol: str  # spot symbol of the pair; ``leg`` picks the market
+    leg: Leg
+    side: Side
+    type: OrderType
+    qty: Decimal
+    price: Decimal | None = None
+    reduce_only: bool = False
+    post_only: bool = False
+    time_in_force: Literal["GTC", "IOC"] = "GTC"
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    venue_trade_id: str
+    venue_order_id: str
+    client_order_id: str | None
+    symbol: str
+    leg: Leg
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_asset: str
+    is_maker: bool
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    leg: Leg
+    side: Side
+    type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    filled: Decimal
+    average: Decimal | None
+    status: OrderStatus
+    reduce_only: bool
+    ts_ms: int
+    fills: tuple[Fill, ...] = field(default_factory=tuple)
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.qty - self.filled
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    tran_id: str
+    asset: str
+    amount: Decimal
+    from_wallet: Wallet
+    to_wallet: Wallet
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundingIncome:
+    """A funding payment credited or debited to the account (income history)."""
+
+    symbol: str
+    amount: Decimal
+    asset: str
+    funding_time_ms: int
+    tran_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkUpdate:
+    """A streamed mark-price update (drives the fast collateral and hedge check)."""
+
+    symbol: str
+    mark_price: Decimal
+    predicted_rate: Decimal | None
+    next_funding_ms: int | None
+    ts_ms: int
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """What the bot needs from an exchange. All methods are coroutines; errors are ccxt exceptions."""
+
+    name: str  # "binance" or "sim"
+    account: str  # stable account label for ledger keys (never a secret)
+
+    async def load_markets(self, symbols: list[str]) -> dict[str, PairMarkets]:
+        """Filters for both legs of each spot symbol that has a linear perp; others are omitted."""
+
+    async def now_ms(self) -> int:
+        """The venue's clock (server time, or the simulated clock)."""
+
+    async def fetch_funding(self, symbols: list[str]) -> dict[str, FundingInfo]: ...
+
+    async def fetch_funding_history(
+        self, symbol: str, since_ms: int | None = None, limit: int | None = None
+    ) -> list[FundingSettlement]: ...
+
+    async def fetch_order_book(self, symbol: str, leg: Leg, depth: int = 20) -> OrderBook: ...
+
+    async def fetch_balances(self) -> list[WalletBalance]:
+        """Balances of both wallets (spot and futures), non-zero assets only."""
+
+    async def fetch_futures_account(self) -> FuturesAccount: ...
+
+    async def fetch_positions(self, symbols: list[str]) -> dict[str, Position]:
+        """Open perp positions keyed by spot symbol; flat symbols are absent."""
+
+    async def create_order(self, req: OrderRequest) -> OrderState: ...
+
+    async def fetch_order(self, symbol: str, leg: Leg, client_order_id: str) -> OrderState | None:
+        """None when the venue does not know the client id (it was never placed)."""
+
+    async def cancel_order(self, symbol: str, leg: Leg, client_order_id: str) -> OrderState: ...
+
+    async def fetch_open_orders(self, symbol: str, leg: Leg) -> list[OrderState]: ...
+
+    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]: ...
+
+    async def transfer(self, asset: str, amount: Decimal, from_wallet: Wallet, to_wallet: Wallet) -> TransferResult:
+        """Internal transfer between spot and USD-M futures (never Binance's isolated-margin 'future')."""
+
+    async def max_transferable(self, asset: str, from_wallet: Wallet) -> Decimal:
+        """What the venue would let move out of ``from_wallet`` now (free spot, or max withdrawable)."""
+
+    async def fetch_funding_income(
+        self, symbol: str | None = None, since_ms: int | None = None
+    ) -> list[FundingIncome]: ...
+
+    async def setup_symbol(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
+        """Set leverage and margin mode on the perp; idempotent."""
+
+    def watch_marks(self, symbols: list[str]) -> AsyncIterator[MarkUpdate]:
+        """Stream of mark-price updates; implementations without a stream may poll."""
+
+    async def close(self) -> None: ...
