@@ -11,10 +11,11 @@ from __future__ import annotations
 import enum
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+import json
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "FUNDBOT_"
 NESTED_DELIMITER = "__"
@@ -83,7 +84,7 @@ class Settings(BaseSettings):
     api_secret: SecretStr = Field(
         SecretStr(""), description="exchange API secret (live mode only)", json_schema_extra=unit("secret")
     )
-    symbols: list[str] = Field(
+    symbols: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT", "BNB/USDT"],
         description="spot symbols the bot may trade (comma-separated or JSON list); each is hedged with SYM:USDT",
         json_schema_extra=unit("list"),
@@ -93,7 +94,12 @@ class Settings(BaseSettings):
     @field_validator("symbols", mode="before")
     @classmethod
     def _split_symbols(cls, v: Any) -> Any:
-        if isinstance(v, str) and not v.strip().startswith("["):
+        if isinstance(v, str):
+            if v.strip().startswith("["):
+                try:
+                    return json.loads(v)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"not a JSON list: {err.msg}; or use BTC/USDT,ETH/USDT") from None
             return [s.strip() for s in v.split(",") if s.strip()]
         return v
 

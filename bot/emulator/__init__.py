@@ -1,0 +1,5 @@
+"""A Binance-compatible HTTP + WebSocket emulator over the simulation core.
+
+The real, unmodified ccxt talks to it over loopback (see ../shared/docs/ccxt-binance-surface.md).
+Entry points: ``run_emulator`` (in-process), ``start_emulator_subprocess`` and ``fundbot emulator``.
+"""
