@@ -41,6 +41,147 @@ def unit(u: str) -> dict[str, Any]:
     return {"unit": u}
 
 
+class HttpConfig(Section):
+    """The operator HTTP endpoint (/healthz, /metrics) served by the daemon."""
+
+    enabled: bool = Field(
+        True, description="serve /healthz and /metrics while the daemon runs", json_schema_extra=unit("bool")
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="address the health endpoint binds to (loopback by default)",
+        json_schema_extra=unit("host"),
+    )
+    port: int = Field(
+        8787, ge=0, le=65535, description="TCP port of the health endpoint", json_schema_extra=unit("port")
+    )
+    scheduler_max_age_s: float = Field(
+        180.0,
+        gt=0,
+        description="/healthz fails when the scheduler heartbeat is older than this",
+        json_schema_extra=unit("s"),
+    )
+    venue_max_age_s: float = Field(
+        300.0,
+        gt=0,
+        description="/healthz fails when the last successful venue call is older than this",
+        json_schema_extra=unit("s"),
+    )
+    scan_max_age_s: float = Field(
+        7200.0,
+        gt=0,
+        description="/healthz fails when the last successful funding scan is older than this",
+        json_schema_extra=unit("s"),
+    )
+
+
+class AlertsConfig(Section):
+    """Operator alerts: always written to the ledger as alert events; optionally POSTed to a webhook."""
+
+    webhook_url: SecretStr = Field(
+        SecretStr(""),
+        description="URL that receives each alert as a JSON POST (empty: ledger only); treated as a secret",
+        json_schema_extra=unit("URL"),
+    )
+    timeout_s: float = Field(5.0, gt=0, description="webhook request timeout", json_schema_extra=unit("s"))
+
+
+class ExecutionConfig(Section):
+    """How the executor brings both legs of a pair to a target (retries, follow-up, circuit breaker)."""
+
+    max_hedge_retries: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="retries to complete a hedge after a retryable failure of one leg",
+        json_schema_extra=unit("count"),
+    )
+    breaker_failures: int = Field(
+        3,
+        ge=1,
+        description="consecutive failed actions on a symbol that open its circuit breaker",
+        json_schema_extra=unit("count"),
+    )
+    breaker_cooldown_s: float = Field(
+        900.0,
+        ge=0,
+        description="how long an open circuit breaker blocks new actions on the symbol",
+        json_schema_extra=unit("s"),
+    )
+    order_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long an open order is followed up (fetched by client id) before it is canceled",
+        json_schema_extra=unit("s"),
+    )
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="pause between follow-up reads of an open order", json_schema_extra=unit("s")
+    )
+    retry_backoff_s: float = Field(
+        0.5,
+        ge=0,
+        description="first pause before a retry; doubles on each further retry",
+        json_schema_extra=unit("s"),
+    )
+    spot_cost_buffer: Decimal = Field(
+        Decimal("0.01"),
+        ge=0,
+        lt=1,
+        description="share of a spot buy's notional kept free for fees and slippage when sizing an entry",
+        json_schema_extra=unit("fraction"),
+    )
+
+
+class TreasuryConfig(Section):
+    """Futures collateral. ratio = futures margin balance / total short notional at mark price."""
+
+    target_ratio: Decimal = Field(
+        Decimal("0.5"),
+        gt=0,
+        description="collateral ratio a transfer aims for (0.5: margin is half the short notional)",
+        json_schema_extra=unit("ratio"),
+    )
+    low_ratio: Decimal = Field(
+        Decimal("0.35"),
+        gt=0,
+        description="below this ratio USDT moves from spot to futures (or both legs shrink)",
+        json_schema_extra=unit("ratio"),
+    )
+    high_ratio: Decimal = Field(
+        Decimal("0.7"),
+        gt=0,
+        description="above this ratio the excess over the target moves back to spot",
+        json_schema_extra=unit("ratio"),
+        validate_default=True,
+    )
+    min_transfer: Decimal = Field(Decimal("10"), gt=0, description="smallest transfer sent", json_schema_extra=unit("USDT"))
+    max_attempts: int = Field(
+        5,
+        ge=1,
+        le=20,
+        description="attempts of one transfer (shrinking after an insufficient-balance answer)",
+        json_schema_extra=unit("count"),
+    )
+    backoff_s: float = Field(
+        0.5, ge=0, description="first pause between transfer attempts; doubles each time", json_schema_extra=unit("s")
+    )
+    shrink_factor: Decimal = Field(
+        Decimal("0.9"),
+        gt=0,
+        lt=1,
+        description="after insufficient balance, retry with this share of the re-read maximum",
+        json_schema_extra=unit("fraction"),
+    )
+
+    @field_validator("high_ratio")
+    @classmethod
+    def _check_band(cls, v: Decimal, info: Any) -> Decimal:
+        low, target = info.data.get("low_ratio"), info.data.get("target_ratio")
+        if low is not None and target is not None and not low < target < v:
+            raise ValueError("need low_ratio < target_ratio < high_ratio")
+        return v
+
+
 class Settings(BaseSettings):
     """All fundbot settings. Subsystem sections are nested models below."""
 
@@ -90,6 +231,18 @@ class Settings(BaseSettings):
         json_schema_extra=unit("list"),
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR", json_schema_extra=unit("level"))
+    http: HttpConfig = Field(
+        default_factory=HttpConfig, description="health and metrics endpoint", json_schema_extra=unit("section")
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="operator alerts", json_schema_extra=unit("section")
+    )
+    execution: ExecutionConfig = Field(
+        default_factory=ExecutionConfig, description="order execution of both legs", json_schema_extra=unit("section")
+    )
+    treasury: TreasuryConfig = Field(
+        default_factory=TreasuryConfig, description="futures collateral and transfers", json_schema_extra=unit("section")
+    )
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.sim.errors import SimError
 
-class ApiError(Exception):
-    """An error the emulator answers with exactly as Binance would (code, message, HTTP status)."""
 
-    def __init__(self, code: int, msg: str, http_status: int = 400) -> None:
-        super().__init__(f"{code}: {msg}")
-        self.code = code
-        self.msg = msg
-        self.http_status = http_status
+class ApiError(SimError):
+    """A gateway-level error (auth, limits, faults) answered exactly as Binance would.
 
-    def body(self) -> dict[str, Any]:
-        return {"code": self.code, "msg": self.msg}
+    A ``SimError`` subclass so the app answers both the same way: Binance's code, message and status.
+    """
 
 
 # Binance's published messages for the codes the emulator emits itself (the sim raises the order ones).

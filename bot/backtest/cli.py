@@ -1,0 +1,114 @@
+"""``fundbot backtest``: run a strategy on real history and write the ledger and the report to --out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.backtest.params import STRATEGIES, BacktestConfigError, load_backtest_params
+
+err_console = Console(stderr=True)
+
+
+def parse_time(text: str | None, option: str) -> int | None:
+    """'2025-03-01', '2025-03-01T12:00', '...Z' or epoch ms -> UTC epoch ms."""
+    if text is None:
+        return None
+    t = text.strip()
+    if t.isdigit():
+        return int(t)
+    try:
+        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD, ISO time or epoch ms)", param_hint=option)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _default_out() -> Path:
+    return Path("var") / f"backtest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def _print_summary(result: object) -> None:
+    from bot.backtest.report import data_warnings, summary_lines
+
+    console = Console()
+    table = Table(title=f"Backtest {result.summary.strategy}", show_header=False)  # type: ignore[attr-defined]
+    for label, value in summary_lines(result):  # type: ignore[arg-type]
+        table.add_row(label, value)
+    console.print(table)
+    base = Table(title="Against the baselines")
+    for col in ("strategy", "net PnL", "APR"):
+        base.add_column(col)
+    runs = [(result.summary.strategy, result.summary), *result.baselines.items()]  # type: ignore[attr-defined]
+    for name, s in runs:
+        base.add_row(name, f"{s.net_pnl:,.2f}", f"{s.apr * 100:.2f}%")
+    console.print(base)
+    for line in data_warnings(result):  # type: ignore[arg-type]
+        console.print(f"[yellow]{line}[/yellow]", highlight=False)
+    console.print(f"Report: {Path(result.out_dir) / 'report.html'}")  # type: ignore[attr-defined]
+    console.print(f"Ledger: {result.ledger_url}  (fundbot tail/status/report with FUNDBOT_DATABASE_URL)")  # type: ignore[attr-defined]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("backtest")
+    def backtest(
+        data: Path | None = typer.Option(None, "--data", help="data folder (shared/data layout); default: bundled"),
+        symbols: str | None = typer.Option(None, "--symbols", help="comma-separated, e.g. BTC/USDT,ETHUSDT"),
+        start: str | None = typer.Option(None, "--start", help="UTC start (YYYY-MM-DD, ISO or epoch ms)"),
+        end: str | None = typer.Option(None, "--end", help="UTC end, exclusive"),
+        capital: str = typer.Option("100000", "--capital", help="starting USDT (all in the spot wallet)"),
+        config: Path | None = typer.Option(None, "--config", help="TOML/JSON of strategy/treasury params"),
+        strategy: str = typer.Option("carry", "--strategy", help=f"one of {', '.join(STRATEGIES)}"),
+        out: Path | None = typer.Option(None, "--out", help="output folder; default ./var/backtest-<timestamp>"),
+        as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object, nothing else"),
+        baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="also run the baselines"),
+    ) -> None:
+        """Backtest on real history: the daemon's strategy, execution, treasury and ledger on the simulator."""
+        from bot.backtest.data import DataError
+        from bot.backtest.report import write_report
+        from bot.backtest.runner import BacktestSpec, run_with_baselines
+        from bot.sim.history import bundled_data_dir
+
+        if strategy not in STRATEGIES:
+            raise typer.BadParameter(f"choose one of {', '.join(STRATEGIES)}", param_hint="--strategy")
+        try:
+            cap = Decimal(capital)
+        except InvalidOperation:
+            raise typer.BadParameter(f"{capital!r} is not a number", param_hint="--capital") from None
+        if not cap.is_finite() or cap <= 0:
+            raise typer.BadParameter("must be a positive USDT amount", param_hint="--capital")
+        try:
+            params = load_backtest_params(config)
+        except BacktestConfigError as err:
+            err_console.print(f"[red]{err}[/red]", highlight=False)
+            raise typer.Exit(2) from None
+        spec = BacktestSpec(
+            data_dir=Path(data) if data else bundled_data_dir(),
+            symbols=[s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,
+            start_ms=parse_time(start, "--start"),
+            end_ms=parse_time(end, "--end"),
+            capital=cap,
+            strategy=strategy,
+            params=params,
+            out_dir=out or _default_out(),
+            progress=not as_json and sys.stderr.isatty(),
+        )
+        try:
+            result = run_with_baselines(spec, baselines=baselines)
+        except DataError as err:
+            err_console.print(f"[red]{err}[/red]", highlight=False)
+            raise typer.Exit(2) from None
+        write_report(result, Path(spec.out_dir))
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_dict(), default=str) + "\n")
+        else:
+            _print_summary(result)

@@ -1,0 +1,259 @@
+"""The trading core of one backtest (simulator, venue, ledger, executor, treasury, strategy) and the
+per-tick job calls, kept in one place so they can be swapped for ``bot.engine``'s job functions.
+
+Everything here is the daemon's own code: ``SimVenue`` over ``SimExchange`` is the venue, ``Executor``
+and ``Treasury`` act on it, ``Ledger`` records; only the clock (``ManualClock``) and the sleep (instant:
+simulated time does not pass while an order is followed up) differ from live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bot.backtest.data import Dataset
+from bot.backtest.minute import MinuteOverlay
+from bot.backtest.params import build_strategy
+from bot.domain import DAY_MS, ZERO, Leg, PairState
+from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
+from bot.execution.executor import Executor
+from bot.ledger.models import EventKind, FundingSource, Wallet
+from bot.ledger.repository import AssetBalance, Ledger
+from bot.sim.clock import ManualClock
+from bot.sim.exchange import SimConfig, SimExchange
+from bot.sim.records import SimEvent
+from bot.sim.source import HistoryReplay
+from strategies.base import Fees, Limits, PairView, Target
+
+LIVE_STATES = tuple(s for s in PairState if s is not PairState.CLOSED)
+HISTORY_LEAD_MS = 32 * DAY_MS  # funding history the first snapshot needs from before the window
+
+
+async def _instant(_seconds: float) -> None:
+    """Simulated time does not pass while execution waits; the sim answers at once."""
+
+
+@dataclass
+class TickState:
+    equity: float
+    collateral_ratio: float
+    notional: float
+    held: list[str]
+
+
+@dataclass
+class Core:
+    ds: Dataset
+    clock: ManualClock
+    source: Any
+    exchange: SimExchange
+    venue: Any
+    ledger: Ledger
+    ledger_url: str
+    executor: Executor
+    treasury: Any
+    strategy: Any
+    builder: SnapshotBuilder
+    events: list[SimEvent] = field(default_factory=list)
+    _liquidations: int = 0
+
+    def on_event(self, ev: SimEvent) -> None:
+        if ev.kind == "liquidation":
+            self._liquidations += 1
+        elif ev.kind == "funding":
+            self.events.append(ev)
+
+    def liquidations(self) -> int:
+        return self._liquidations
+
+    def reference_price(self, leg: Leg, symbol: str, ts_ms: int) -> float | None:
+        """The replayed price of a market at an instant (what the sim's book is centred on)."""
+        kind = "spot" if leg is Leg.SPOT else "perp"
+        return self.source.price(kind, symbol.replace("/", ""), ts_ms)
+
+    async def close(self) -> None:
+        await self.venue.close()
+        await self.ledger.close()
+
+
+async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
+    from bot.treasury import Treasury  # the daemon's treasury
+    from bot.venues.sim_venue import SimVenue
+
+    ids = list(ds.series)
+    replay = HistoryReplay(ds.data_dir, ids, ds.start_ms - HISTORY_LEAD_MS, ds.end_ms)
+    source = MinuteOverlay.from_files(replay, ds.data_dir, ds.minute_windows) if ds.minute_windows else replay
+    clock = ManualClock(ds.start_ms)
+    opts = spec.params.options
+    config = SimConfig(
+        spot_maker_fee=opts.spot_fee_rate,
+        spot_taker_fee=opts.spot_fee_rate,
+        perp_maker_fee=opts.perp_maker_fee_rate,
+        perp_taker_fee=opts.perp_taker_fee_rate,
+    )
+    exchange = SimExchange(source, clock, config, symbols=ids, balances={"USDT": Decimal(spec.capital)})
+    venue = SimVenue(exchange)
+    if db_path.exists():
+        db_path.unlink()
+    url = f"sqlite+aiosqlite:///{db_path.as_posix()}"
+    ledger = await Ledger.open(url)
+    treasury = Treasury(venue, ledger, spec.params.treasury, clock.now_ms, sleep=_instant)
+    executor = Executor(venue, ledger, clock.now_ms, spec.params.execution, funder=treasury, sleep=_instant)
+    treasury.reducer = executor  # the daemon wires both ways: treasury funds entries, executor shrinks pairs
+    fees = FeeSchedule(
+        spot=Fees(maker=opts.spot_fee_rate, taker=opts.spot_fee_rate),
+        perp=Fees(maker=opts.perp_maker_fee_rate, taker=opts.perp_taker_fee_rate),
+    )
+    builder = SnapshotBuilder(venue, [s.unified for s in ds.series.values()], fees)
+    core = Core(ds, clock, source, exchange, venue, ledger, url, executor, treasury,
+                build_strategy(spec.strategy, spec.params.strategy), builder)
+    exchange.subscribe(core.on_event)
+    return core
+
+
+class TickJobs:
+    """The daemon's jobs, called by the backtest loop at simulated instants."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.venue_name: str = core.venue.name
+        self.account: str = core.venue.account
+        self._live: dict[str, PairView] = {}
+        self._last_balances: list[Any] = []
+        self._loaded = False
+        self._treasury_quiet = True  # the last collateral check moved nothing
+
+    @property
+    def strategy_name(self) -> str:
+        return str(getattr(self.core.strategy, "name", type(self.core.strategy).__name__))
+
+    async def idle(self) -> bool:
+        """Flat: no live pair, no open order anywhere, and the treasury had nothing left to do."""
+        return not self._live and self._treasury_quiet and not await self.core.ledger.open_intents()
+
+    async def step(self, t: int) -> None:
+        self.core.clock.set(t)
+        self.core.exchange.step(t)
+
+    async def _refresh_pairs(self) -> None:
+        pairs = await self.core.ledger.list_pairs(LIVE_STATES, venue=self.venue_name)
+        self._live = {
+            p.symbol: PairView(p.symbol, p.state, p.spot_qty, p.perp_qty, p.opened_ms, None, p.id) for p in pairs
+        }
+
+    async def sync_funding(self, t: int) -> None:
+        """Funding-ledger sync: the venue's income records since the last settlement seen."""
+        if not self.core.events:
+            return
+        since = min(ev.time_ms for ev in self.core.events)
+        self.core.events.clear()
+        for inc in await self.core.venue.fetch_funding_income(since_ms=since):
+            pair = self._live.get(inc.symbol)
+            await self.core.ledger.record_funding_payment(
+                venue=self.venue_name, account=self.account, symbol=inc.symbol,
+                funding_time_ms=inc.funding_time_ms, amount=inc.amount, source=FundingSource.SIM,
+                now_ms=t, asset=inc.asset, pair_id=pair.pair_id if pair else None,
+            )
+
+    async def _capital(self) -> Decimal:
+        """Equity in USDT: spot assets at the replayed spot price (the last known one through a gap)
+        plus the futures margin balance (wallet + unrealised PnL at mark)."""
+        total = ZERO
+        for b in await self.core.venue.fetch_balances():
+            if b.asset == "USDT":
+                total += b.total
+            elif b.wallet == "spot":
+                sid = f"{b.asset}USDT"
+                px = self.core.exchange.price("spot", sid) or self.core.exchange._last_good.get(("spot", sid), ZERO)
+                total += b.total * px
+        return total
+
+    async def evaluate(self, t: int, no_data: set[str], no_entry: set[str]) -> None:
+        """Funding scan + strategy evaluation + execution, as the daemon's hourly job."""
+        core = self.core
+        if not self._loaded:
+            await core.builder.load_markets()
+            self._loaded = True
+        await self._refresh_pairs()
+        all_symbols = [s.unified for s in core.ds.series.values()]
+        core.builder.symbols = [
+            s for s in all_symbols if s not in no_data and (s in self._live or s not in no_entry)
+        ]
+        capital = await self._capital()
+        snapshot, _ = await core.builder.build(t, tuple(self._live.values()), max(capital, ZERO), Limits())
+        targets = core.strategy.evaluate(snapshot)
+        for target in self._order(self._filter(targets, no_data, no_entry)):
+            await core.executor.apply(target)
+        await self._refresh_pairs()
+
+    def _filter(self, targets: list[Target], no_data: set[str], no_entry: set[str]) -> list[Target]:
+        """Never trade a symbol without data; never grow a pair into a coming gap."""
+        out = []
+        for tg in targets:
+            if tg.symbol in no_data:
+                continue
+            held = self._live.get(tg.symbol)
+            current = held.hedged_qty if held else ZERO
+            if tg.symbol in no_entry and tg.target_qty > current:
+                continue
+            out.append(tg)
+        return out
+
+    def _order(self, targets: list[Target]) -> list[Target]:
+        """Reductions first (they free capital), then increases; by symbol within each."""
+        def shrinking(tg: Target) -> bool:
+            held = self._live.get(tg.symbol)
+            return held is not None and tg.target_qty < held.hedged_qty
+        return sorted(targets, key=lambda tg: (not shrinking(tg), tg.symbol))
+
+    async def check_collateral(self, t: int) -> None:
+        """Collateral and hedge check (treasury), as the daemon's fast job."""
+        outcome = await self.core.treasury.rebalance()
+        self._treasury_quiet = outcome.action == "none"
+        if not self._treasury_quiet:
+            await self._refresh_pairs()
+
+    async def state(self, t: int) -> TickState:
+        core = self.core
+        equity = await self._capital()
+        notional = ZERO
+        held = []
+        if self._live:
+            positions = await core.venue.fetch_positions(list(self._live))
+            for sym, pos in positions.items():
+                notional += abs(pos.qty) * pos.mark_price
+                if pos.qty != 0:
+                    held.append(sym)
+        ratio = float("nan")
+        if notional > 0:
+            fa = await core.venue.fetch_futures_account()
+            ratio = float(fa.margin_balance / notional)
+        return TickState(float(equity), ratio, float(notional), held)
+
+    async def snapshot_balances(self, t: int) -> None:
+        balances = await self.core.venue.fetch_balances()
+        self._last_balances = balances
+        await self._write_balances(t, balances)
+
+    async def snapshot_balances_batch(self, times: list[int]) -> None:
+        if not self._last_balances:
+            self._last_balances = await self.core.venue.fetch_balances()
+        for t in times:
+            await self._write_balances(t, self._last_balances)
+
+    async def _write_balances(self, t: int, balances: list[Any]) -> None:
+        by_wallet: dict[str, dict[str, AssetBalance]] = {}
+        for b in balances:
+            by_wallet.setdefault(b.wallet, {})[b.asset] = AssetBalance(b.free, b.used, b.total)
+        for wallet, assets in by_wallet.items():
+            await self.core.ledger.record_balance_snapshot(
+                venue=self.venue_name, wallet=Wallet(wallet), ts_ms=t, balances=assets
+            )
+
+    async def finish(self, end_ms: int) -> None:
+        await self.core.ledger.add_event(
+            EventKind.INFO, f"backtest finished ({self.strategy_name})", ts_ms=end_ms,
+            details={"liquidations": self.core.liquidations()},
+        )

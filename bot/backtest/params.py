@@ -1,0 +1,108 @@
+"""Backtest parameters: what ``--config`` (TOML or JSON) may set, validated before anything runs.
+
+File shape (every section optional)::
+
+    [strategy]   # CarryParams fields (strategies/params.py), shared by the baselines' sizing
+    entry_threshold_apr = "0.12"
+    [treasury]   # TreasuryConfig fields (bot/config.py)
+    low_ratio = "0.3"
+    [execution]  # ExecutionConfig fields (bot/config.py)
+    [backtest]   # BacktestOptions below
+    snapshot_every_hours = 24
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.config import ExecutionConfig, TreasuryConfig
+from strategies.baselines import AlwaysOnBTC, TopNByLastRate
+from strategies.base import Strategy
+from strategies.funding_carry import FundingCarry
+from strategies.params import CarryParams, ParamsError, load_params
+
+STRATEGIES = ("carry", "always-on-btc", "top-n")
+
+
+class BacktestConfigError(ValueError):
+    """The --config file or an option is invalid; the message says which key and why."""
+
+
+class BacktestOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gap_lookahead_hours: int = Field(
+        8, ge=0, description="no new pair when the symbol's data has a gap within this many hours"
+    )
+    snapshot_every_hours: int = Field(24, ge=1, description="balance snapshot cadence in the ledger")
+    minute_checks: bool = Field(True, description="check collateral every minute where 1m data exists")
+    skip_idle_hours: bool = Field(True, description="skip hours where nothing can change (flat book, no entry)")
+    spot_fee_rate: Decimal = Field(Decimal("0.001"), ge=0, description="spot taker/maker fee rate")
+    perp_taker_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, description="perp taker fee rate")
+    perp_maker_fee_rate: Decimal = Field(Decimal("0.0002"), ge=0, description="perp maker fee rate")
+
+
+@dataclass(frozen=True)
+class BacktestParams:
+    strategy: CarryParams = field(default_factory=CarryParams)
+    treasury: TreasuryConfig = field(default_factory=TreasuryConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    options: BacktestOptions = field(default_factory=BacktestOptions)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+        raise BacktestConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {err}") from None
+    if not isinstance(data, dict):
+        raise BacktestConfigError(f"{path}: the top level must be a table/object of sections")
+    return data
+
+
+def load_backtest_params(path: Path | None) -> BacktestParams:
+    """Read and validate a --config file; None gives every default."""
+    if path is None:
+        return BacktestParams()
+    path = Path(path)
+    if not path.exists():
+        raise BacktestConfigError(f"config file not found: {path}")
+    data = _read(path)
+    unknown = sorted(set(data) - {"strategy", "treasury", "execution", "backtest"})
+    if unknown:
+        raise BacktestConfigError(
+            f"{path}: unknown section(s) {', '.join(unknown)}; use strategy, treasury, execution, backtest"
+        )
+    try:
+        strategy = load_params(data.get("strategy"))
+    except ParamsError as err:
+        raise BacktestConfigError(f"{path}: [strategy] {err}") from None
+    out: dict[str, Any] = {"strategy": strategy}
+    for key, model in (("treasury", TreasuryConfig), ("execution", ExecutionConfig), ("backtest", BacktestOptions)):
+        try:
+            out[key] = model(**(data.get(key) or {}))
+        except ValidationError as err:
+            lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
+            raise BacktestConfigError(f"{path}: [{key}] " + "; ".join(lines)) from None
+    return BacktestParams(out["strategy"], out["treasury"], out["execution"], out["backtest"])
+
+
+def build_strategy(name: str, params: CarryParams) -> Strategy:
+    if name == "carry":
+        return FundingCarry(params)
+    if name == "always-on-btc":
+        return AlwaysOnBTC(params)
+    if name == "top-n":
+        return TopNByLastRate(params)
+    raise BacktestConfigError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")

@@ -1,0 +1,151 @@
+"""What a backtest produces: the hourly timeline, the money summary, per-symbol rows and run figures.
+
+Analytics are floats (the report's arithmetic on already-settled Decimal facts from the ledger);
+nothing here feeds back into trading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+HOURS_PER_YEAR = 8760.0
+
+
+@dataclass
+class Timeline:
+    """One row per grid hour (the state after that hour's jobs ran)."""
+
+    ts_ms: np.ndarray
+    equity: np.ndarray
+    funding_cum: np.ndarray
+    fees_cum: np.ndarray
+    slippage_cum: np.ndarray
+    collateral_ratio: np.ndarray  # futures margin balance / perp notional; NaN while flat
+    notional: np.ndarray  # gross perp notional held
+    funding_by_symbol: dict[str, np.ndarray] = field(default_factory=dict)  # cumulative per symbol
+
+    @classmethod
+    def empty(cls, ts_ms: np.ndarray, symbols: list[str]) -> Timeline:
+        n = len(ts_ms)
+        return cls(
+            ts_ms=ts_ms,
+            equity=np.full(n, np.nan),
+            funding_cum=np.zeros(n),
+            fees_cum=np.zeros(n),
+            slippage_cum=np.zeros(n),
+            collateral_ratio=np.full(n, np.nan),
+            notional=np.zeros(n),
+            funding_by_symbol={s: np.zeros(n) for s in symbols},
+        )
+
+    @property
+    def basis_cum(self) -> np.ndarray:
+        """Price and basis PnL: what equity moved beyond funding and fees (slippage is inside it)."""
+        start = self.equity[0] if len(self.equity) else 0.0
+        return self.equity - start - self.funding_cum + self.fees_cum
+
+
+@dataclass
+class Summary:
+    strategy: str
+    capital: float
+    start_ms: int
+    end_ms: int
+    hours: int
+    final_equity: float
+    net_pnl: float
+    apr: float  # net_pnl / capital, annualised over the window
+    funding_income: float
+    fees: float
+    basis_pnl: float
+    slippage: float  # cost vs the replayed reference price, already inside basis_pnl
+    max_drawdown: float  # fraction of the running equity peak
+    max_drawdown_usdt: float
+    min_collateral_ratio: float | None
+    liquidations: int
+    transfers: int
+    transfer_volume: float
+    trades: int
+    time_in_market: float  # fraction of hours with a perp position
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SymbolRow:
+    symbol: str
+    funding_income: float
+    fees: float
+    slippage: float
+    trades: int
+    hours_in_market: int
+    settlements_paid: int
+    gap_hours: int
+    mark_fallback_hours: int
+    interval_changes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunStats:
+    symbol_hours: int
+    ticks_evaluated: int
+    ticks_skipped: int
+    minute_checks: int
+    seconds: float
+
+    @property
+    def symbol_hours_per_second(self) -> float:
+        return self.symbol_hours / self.seconds if self.seconds > 0 else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["symbol_hours_per_second"] = round(self.symbol_hours_per_second, 1)
+        return d
+
+
+@dataclass
+class BacktestResult:
+    summary: Summary
+    symbols: list[SymbolRow]
+    timeline: Timeline
+    data_notes: dict[str, dict[str, Any]]
+    stats: RunStats
+    ledger_url: str
+    out_dir: str | None = None
+    baselines: dict[str, Summary] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no timeline arrays)."""
+        return {
+            "summary": self.summary.to_dict(),
+            "symbols": [r.to_dict() for r in self.symbols],
+            "baselines": {k: v.to_dict() for k, v in self.baselines.items()},
+            "data": self.data_notes,
+            "run": self.stats.to_dict(),
+            "ledger_url": self.ledger_url,
+            "out_dir": self.out_dir,
+        }
+
+
+def max_drawdown(equity: np.ndarray) -> tuple[float, float]:
+    """(largest fall from a running peak as a fraction of that peak, the same in USDT)."""
+    eq = equity[~np.isnan(equity)]
+    if len(eq) == 0:
+        return 0.0, 0.0
+    peak = np.maximum.accumulate(eq)
+    dd = peak - eq
+    i = int(np.argmax(dd))
+    return (float(dd[i] / peak[i]) if peak[i] > 0 else 0.0), float(dd[i])
+
+
+def annualised(net_pnl: float, capital: float, hours: int) -> float:
+    if capital <= 0 or hours <= 0:
+        return 0.0
+    return net_pnl / capital * HOURS_PER_YEAR / hours

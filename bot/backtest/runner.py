@@ -1,0 +1,233 @@
+"""The backtest loop: the daemon's jobs at simulated times, on the simulator, into a SQLite ledger.
+
+Per grid hour ``t`` (a ``ManualClock`` set to ``t``; nothing reads the wall clock):
+
+1. the simulator steps to ``t`` (prices, resting orders, funding settlements, liquidations);
+2. funding-ledger sync: payments the venue credited since the last sync go to the ledger;
+3. funding scan + strategy evaluation + execution (the snapshot hides symbols without data, and symbols
+   with a gap within ``gap_lookahead_hours`` when no pair is held, so no pair is opened into a gap);
+4. collateral and hedge check (treasury);
+5. inside 1-minute windows: steps and collateral checks every minute;
+6. timeline row (equity, collateral ratio) and, on the cadence, a balance snapshot in the ledger.
+
+The per-tick calls live in ``TickJobs`` only, so switching to ``bot.engine``'s job functions is local.
+Hours where nothing can change (flat book and no possible entry, see ``bot.backtest.skip``) are skipped:
+their timeline rows repeat the last state, which is exactly what running them would produce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from bot.backtest.core import Core, TickJobs, build_core
+from bot.backtest.data import Dataset, load_dataset
+from bot.backtest.metrics import fill_timeline, read_facts, summarise
+from bot.backtest.params import BacktestParams
+from bot.backtest.result import BacktestResult, RunStats, Timeline
+from bot.backtest.skip import carry_entry_possible
+from bot.domain import HOUR_MS, MINUTE_MS, Leg
+
+BASELINES = ("always-on-btc", "top-n")
+
+
+@dataclass
+class BacktestSpec:
+    data_dir: Path
+    symbols: list[str] | None
+    start_ms: int | None
+    end_ms: int | None
+    capital: Decimal
+    strategy: str
+    params: BacktestParams = field(default_factory=BacktestParams)
+    out_dir: Path = Path("var/backtest")
+    progress: bool = False
+
+
+Progress = Callable[[int], None]
+
+
+def _blocked_for_entry(ds: Dataset, lookahead: int) -> dict[str, np.ndarray]:
+    """Per symbol, bool per hour: no data now, or a hole within the next ``lookahead`` hours."""
+    out = {}
+    for s in ds.series.values():
+        missing = ~s.has_data
+        blocked = missing.copy()
+        for k in range(1, lookahead + 1):
+            blocked[:-k] |= missing[k:]
+        out[s.unified] = blocked
+    return out
+
+
+async def _run_loop(
+    spec: BacktestSpec, ds: Dataset, core: Core, jobs: TickJobs, progress: Progress | None
+) -> tuple[Timeline, RunStats, dict[str, int]]:
+    opts = spec.params.options
+    symbols = [s.unified for s in ds.series.values()]
+    tl = Timeline.empty(ds.grid, symbols)
+    in_market: dict[str, int] = dict.fromkeys(symbols, 0)
+    missing = {s.unified: ~s.has_data for s in ds.series.values()}
+    blocked = _blocked_for_entry(ds, opts.gap_lookahead_hours)
+    possible = (
+        carry_entry_possible(ds, spec.params.strategy)
+        if opts.skip_idle_hours and spec.strategy == "carry"
+        else np.ones(len(ds.grid), dtype=bool)
+    )
+    minute_hours = _minute_hours(ds) if opts.minute_checks else set()
+    evaluated = skipped = minute_checks = 0
+    last_snapshot_ms: int | None = None
+    t_start = time.perf_counter()
+    n = len(ds.grid)
+    i = 0
+    while i < n:
+        t = int(ds.grid[i])
+        idle = await jobs.idle()
+        if idle and not possible[i] and t not in minute_hours and i > 0:
+            j = i
+            while j < n and not possible[j] and int(ds.grid[j]) not in minute_hours:
+                j += 1
+            _repeat_rows(tl, i, j)
+            skipped += j - i
+            if progress:
+                progress(j - i)
+            last_snapshot_ms = await _snapshots_while_idle(jobs, ds, i, j, last_snapshot_ms, opts.snapshot_every_hours)
+            i = j
+            continue
+        await jobs.step(t)
+        await jobs.sync_funding(t)
+        no_data = {s for s in symbols if missing[s][i]}
+        no_entry = {s for s in symbols if blocked[s][i]}
+        await jobs.evaluate(t, no_data=no_data, no_entry=no_entry)
+        await jobs.check_collateral(t)
+        if t in minute_hours:
+            for m in range(t + MINUTE_MS, t + HOUR_MS, MINUTE_MS):
+                if await jobs.idle():
+                    break
+                await jobs.step(m)
+                await jobs.check_collateral(m)
+                minute_checks += 1
+        row = await jobs.state(t)
+        tl.equity[i] = row.equity
+        tl.collateral_ratio[i] = row.collateral_ratio
+        tl.notional[i] = row.notional
+        for sym in row.held:
+            in_market[sym] = in_market.get(sym, 0) + 1
+        if last_snapshot_ms is None or t - last_snapshot_ms >= opts.snapshot_every_hours * HOUR_MS:
+            await jobs.snapshot_balances(t)
+            last_snapshot_ms = t
+        evaluated += 1
+        if progress:
+            progress(1)
+        i += 1
+    await jobs.finish(int(ds.end_ms))
+    stats = RunStats(
+        symbol_hours=ds.symbol_hours,
+        ticks_evaluated=evaluated,
+        ticks_skipped=skipped,
+        minute_checks=minute_checks,
+        seconds=time.perf_counter() - t_start,
+    )
+    return tl, stats, in_market
+
+
+def _repeat_rows(tl: Timeline, i: int, j: int) -> None:
+    """Flat book, nothing happens: the hours [i, j) look exactly like hour i - 1."""
+    tl.equity[i:j] = tl.equity[i - 1]
+    tl.collateral_ratio[i:j] = np.nan
+    tl.notional[i:j] = 0.0
+
+
+async def _snapshots_while_idle(
+    jobs: TickJobs, ds: Dataset, i: int, j: int, last_ms: int | None, every_h: int
+) -> int | None:
+    """Balance snapshots the daemon would have written during skipped hours (balances do not move)."""
+    due = []
+    for k in range(i, j):
+        t = int(ds.grid[k])
+        if last_ms is None or t - last_ms >= every_h * HOUR_MS:
+            due.append(t)
+            last_ms = t
+    if due:
+        await jobs.snapshot_balances_batch(due)
+    return last_ms
+
+
+def _minute_hours(ds: Dataset) -> set[int]:
+    hours: set[int] = set()
+    for spans in ds.minute_windows.values():
+        for a, b in spans:
+            h = (a // HOUR_MS) * HOUR_MS
+            while h < b:
+                hours.add(h)
+                h += HOUR_MS
+    return hours
+
+
+async def run_backtest(spec: BacktestSpec, ds: Dataset | None = None, progress: Progress | None = None,
+                       out_dir: Path | None = None) -> BacktestResult:
+    """One strategy on the data; its ledger is ``<out_dir>/ledger.db``."""
+    ds = ds or load_dataset(spec.data_dir, spec.symbols, spec.start_ms, spec.end_ms)
+    out = Path(out_dir or spec.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    core = await build_core(spec, ds, out / "ledger.db")
+    try:
+        jobs = TickJobs(core)
+        tl, stats, in_market = await _run_loop(spec, ds, core, jobs, progress)
+        facts = await read_facts(core.ledger, core.reference_price)
+        fill_timeline(tl, facts)
+        summary, rows = summarise(
+            jobs.strategy_name, float(spec.capital), tl, facts, core.liquidations(), in_market, ds.data_notes()
+        )
+    finally:
+        await core.close()
+    return BacktestResult(summary, rows, tl, ds.data_notes(), stats, core.ledger_url, str(out))
+
+
+def run_with_baselines(spec: BacktestSpec, baselines: bool = True) -> BacktestResult:
+    """The requested strategy, then each baseline on the same data (ledgers in ``<out>/baselines/``)."""
+    ds = load_dataset(spec.data_dir, spec.symbols, spec.start_ms, spec.end_ms)
+    others = [b for b in BASELINES if b != spec.strategy] if baselines else []
+    total = len(ds.grid) * (1 + len(others))
+    with _progress_bar(spec.progress, total) as advance:
+        result = asyncio.run(run_backtest(spec, ds, advance))
+        for name in others:
+            sub = BacktestSpec(**{**spec.__dict__, "strategy": name})
+            other = asyncio.run(run_backtest(sub, ds, advance, Path(spec.out_dir) / "baselines" / name))
+            result.baselines[name] = other.summary
+    return result
+
+
+class _progress_bar:  # noqa: N801 - used as a context manager factory
+    """A rich progress bar on stderr (hours done), or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._progress = None
+
+    def __enter__(self) -> Progress | None:
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} h"),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        )
+        self._progress.start()
+        task = self._progress.add_task("hours", total=self.total)
+        return lambda k: self._progress.advance(task, k)  # type: ignore[union-attr]
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+__all__ = ["BacktestSpec", "Leg", "run_backtest", "run_with_baselines"]

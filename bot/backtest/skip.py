@@ -1,0 +1,66 @@
+"""Which hours can be skipped because nothing can change: vectorised, and only where provably identical.
+
+While the book is flat (no pair, no open order, no pending intent), an hour matters only if the strategy
+could enter somewhere. ``FundingCarry`` enters only when its horizon forecast APR reaches
+``entry_threshold_apr`` (strategies/funding_carry.py, rule ``skip_forecast_below_entry``), and that
+forecast (strategies/forecast.py) is ``predicted + (n - 1) * later * interval`` over the horizon, where
+``later`` is a convex blend of the predicted per-hour rate and a decayed mean of settled per-hour rates,
+and ``n * interval <= horizon + interval``. The simulator's predicted rate is a blend of the last and the
+next settled rate (bot/sim/source.py). So with ``M`` the largest settled rate and ``I`` the smallest
+interval among the settlements from 32 days before the hour up to the next settlement::
+
+    forecast APR <= max(M, 0) / I * (horizon + max interval) / horizon * 8760
+
+When that bound is below the entry threshold for every symbol, the strategy returns skips and holds only,
+and the hour is skipped. Symbols outside their data window have no market, hence no entry, but the
+bound does not rely on that. Other strategies (baselines) get no skipping unless they say how.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bot.backtest.data import Dataset, SymbolSeries
+from bot.domain import DAY_MS
+from strategies.params import CarryParams
+
+LOOKBACK_MS = 32 * DAY_MS  # the snapshot's funding history reaches 30 days back; 2 days of slack
+SAFETY = 0.999  # skip only when the bound is clearly below the threshold (float arithmetic here)
+
+
+def _window_stats(s: SymbolSeries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per settlement k: max rate, min and max interval over settlements in [ts_k - LOOKBACK, ts_k]."""
+    idx = pd.to_datetime(s.funding_ts, unit="ms")
+    rate = pd.Series(s.funding_rate, index=idx)
+    iv = pd.Series(s.funding_interval.astype(np.float64), index=idx)
+    win = pd.Timedelta(milliseconds=LOOKBACK_MS)
+    return (
+        rate.rolling(win, closed="both").max().to_numpy(),
+        iv.rolling(win, closed="both").min().to_numpy(),
+        iv.rolling(win, closed="both").max().to_numpy(),
+    )
+
+
+def carry_entry_possible(ds: Dataset, params: CarryParams) -> np.ndarray:
+    """bool per grid hour: some symbol's forecast could reach the entry threshold at that hour."""
+    horizon = float(params.hold_horizon_hours)
+    threshold = float(params.entry_threshold_apr)
+    possible = np.zeros(len(ds.grid), dtype=bool)
+    for s in ds.series.values():
+        if len(s.funding_ts) == 0:
+            continue
+        max_rate, min_iv, max_iv = _window_stats(s)
+        # The hour's window ends at its next settlement (the first one strictly after the hour).
+        k = np.searchsorted(s.funding_ts, ds.grid, side="right")
+        beyond = k >= len(s.funding_ts)
+        kk = np.minimum(k, len(s.funding_ts) - 1)
+        bound = np.maximum(max_rate[kk], 0.0) / min_iv[kk] * (horizon + max_iv[kk]) / horizon * 8760.0
+        possible |= beyond | ~(bound < threshold * SAFETY)
+    return possible
+
+
+def next_possible(possible: np.ndarray, i: int) -> int:
+    """Index of the first True at or after ``i`` (len(possible) when none)."""
+    rest = np.flatnonzero(possible[i:])
+    return i + int(rest[0]) if len(rest) else len(possible)

@@ -1,0 +1,301 @@
+"""Binance JSON shapes built from simulation objects (numbers as strings, ids and times as ints)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+
+def fmt(value: Any) -> str:
+    """Plain decimal text, no exponent: Decimal('1E-5') -> '0.00001'."""
+    if value is None:
+        return "0"
+    return format(value if isinstance(value, Decimal) else Decimal(str(value)), "f")
+
+
+def get(obj: Any, name: str, default: Any = None) -> Any:
+    """Attribute or key access, so sim results may be dataclasses or dicts."""
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _pairs(side: Iterable[Any]) -> list[tuple[Decimal, Decimal]]:
+    out = []
+    for level in side:
+        if isinstance(level, list | tuple):
+            price, qty = level[0], level[1]
+        else:
+            price, qty = get(level, "price"), get(level, "qty", get(level, "quantity"))
+        out.append((Decimal(str(price)), Decimal(str(qty))))
+    return out
+
+
+def book_levels(book: Any) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+    """(bids, asks) as Decimal pairs from whatever the sim's ``order_book`` returns."""
+    return _pairs(get(book, "bids", [])), _pairs(get(book, "asks", []))
+
+
+# ---- orders and trades -----------------------------------------------------------------------
+
+
+def _order_common(o: Any) -> dict[str, Any]:
+    return {
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "clientOrderId": o.client_order_id,
+        "price": fmt(o.price),
+        "origQty": fmt(o.orig_qty),
+        "executedQty": fmt(o.executed_qty),
+    }
+
+
+def spot_order(o: Any) -> dict[str, Any]:
+    """GET /api/v3/order (and openOrders rows)."""
+    out = _order_common(o)
+    out.update(
+        {
+            "orderListId": -1,
+            "cummulativeQuoteQty": fmt(o.cum_quote),
+            "status": o.status,
+            "timeInForce": o.time_in_force,
+            "type": o.type,
+            "side": o.side,
+            "stopPrice": "0",
+            "icebergQty": "0",
+            "time": o.time_ms,
+            "updateTime": o.update_ms,
+            "isWorking": True,
+            "workingTime": o.time_ms,
+            "origQuoteOrderQty": fmt(o.quote_order_qty),
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+        }
+    )
+    return out
+
+
+def spot_order_response(o: Any, trades: list[Any], resp_type: str) -> dict[str, Any]:
+    """POST /api/v3/order with newOrderRespType ACK, RESULT or FULL (ccxt sends FULL)."""
+    ack = {
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "transactTime": o.time_ms,
+    }
+    if resp_type == "ACK":
+        return ack
+    out = {
+        **ack,
+        "price": fmt(o.price),
+        "origQty": fmt(o.orig_qty),
+        "executedQty": fmt(o.executed_qty),
+        "origQuoteOrderQty": fmt(o.quote_order_qty),
+        "cummulativeQuoteQty": fmt(o.cum_quote),
+        "status": o.status,
+        "timeInForce": o.time_in_force,
+        "type": o.type,
+        "side": o.side,
+        "workingTime": o.time_ms,
+        "selfTradePreventionMode": "EXPIRE_MAKER",
+    }
+    if resp_type == "FULL":
+        out["fills"] = [
+            {
+                "price": fmt(t.price),
+                "qty": fmt(t.qty),
+                "commission": fmt(t.commission),
+                "commissionAsset": t.commission_asset,
+                "tradeId": t.trade_id,
+            }
+            for t in trades
+        ]
+    return out
+
+
+def spot_cancel_response(o: Any, cancel_client_id: str) -> dict[str, Any]:
+    """DELETE /api/v3/order: Binance gives the cancel its own clientOrderId."""
+    return {
+        "symbol": o.symbol,
+        "origClientOrderId": o.client_order_id,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": cancel_client_id,
+        "transactTime": o.update_ms,
+        "price": fmt(o.price),
+        "origQty": fmt(o.orig_qty),
+        "executedQty": fmt(o.executed_qty),
+        "origQuoteOrderQty": fmt(o.quote_order_qty),
+        "cummulativeQuoteQty": fmt(o.cum_quote),
+        "status": o.status,
+        "timeInForce": o.time_in_force,
+        "type": o.type,
+        "side": o.side,
+        "selfTradePreventionMode": "EXPIRE_MAKER",
+    }
+
+
+def futures_order(o: Any, with_time: bool = True) -> dict[str, Any]:
+    """USD-M order (POST RESULT, GET, DELETE, openOrders): carries positionSide and cumQuote (§3)."""
+    out = _order_common(o)
+    out.update(
+        {
+            "status": o.status,
+            "timeInForce": o.time_in_force,
+            "type": o.type,
+            "side": o.side,
+            "avgPrice": fmt(o.avg_price),
+            "cumQty": fmt(o.executed_qty),
+            "cumQuote": fmt(o.cum_quote),
+            "reduceOnly": bool(o.reduce_only),
+            "closePosition": False,
+            "positionSide": "BOTH",
+            "stopPrice": "0",
+            "workingType": "CONTRACT_PRICE",
+            "priceProtect": False,
+            "origType": o.orig_type or o.type,
+            "priceMatch": "NONE",
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+            "goodTillDate": 0,
+            "updateTime": o.update_ms,
+        }
+    )
+    if with_time:
+        out["time"] = o.time_ms
+    return out
+
+
+def spot_trade(t: Any) -> dict[str, Any]:
+    return {
+        "symbol": t.symbol,
+        "id": t.trade_id,
+        "orderId": t.order_id,
+        "orderListId": -1,
+        "price": fmt(t.price),
+        "qty": fmt(t.qty),
+        "quoteQty": fmt(t.quote_qty),
+        "commission": fmt(t.commission),
+        "commissionAsset": t.commission_asset,
+        "time": t.time_ms,
+        "isBuyer": t.side == "BUY",
+        "isMaker": bool(t.maker),
+        "isBestMatch": True,
+    }
+
+
+def futures_trade(t: Any) -> dict[str, Any]:
+    """/fapi/v1/userTrades row: ``buyer``/``maker``, never ``isMaker`` (ccxt would take it for spot)."""
+    return {
+        "symbol": t.symbol,
+        "id": t.trade_id,
+        "orderId": t.order_id,
+        "side": t.side,
+        "price": fmt(t.price),
+        "qty": fmt(t.qty),
+        "realizedPnl": fmt(t.realized_pnl),
+        "quoteQty": fmt(t.quote_qty),
+        "commission": fmt(t.commission),
+        "commissionAsset": t.commission_asset,
+        "time": t.time_ms,
+        "positionSide": "BOTH",
+        "buyer": t.side == "BUY",
+        "maker": bool(t.maker),
+    }
+
+
+# ---- market data -----------------------------------------------------------------------------
+
+
+def _change(t: Any) -> tuple[str, str]:
+    change = t.last - t.open
+    pct = (change / t.open * 100).quantize(Decimal("0.001")) if t.open else Decimal(0)
+    return fmt(change), fmt(pct)
+
+
+_Q8 = Decimal("0.00000001")
+
+
+def qty8(value: Decimal) -> str:
+    """Volumes rounded to 8 decimals (the sim sums float candle volumes)."""
+    return fmt(Decimal(value).quantize(_Q8).normalize()) if value else "0"
+
+
+def _vwap(t: Any) -> str:
+    return fmt((t.quote_volume / t.volume).quantize(Decimal("0.00000001"))) if t.volume else fmt(t.last)
+
+
+def ticker_24hr(t: Any, spot: bool) -> dict[str, Any]:
+    """Spot rows carry ``bidQty`` (§3: ccxt drops spot rows without it); fapi rows have no book fields."""
+    change, pct = _change(t)
+    out: dict[str, Any] = {
+        "symbol": t.symbol,
+        "priceChange": change,
+        "priceChangePercent": pct,
+        "weightedAvgPrice": _vwap(t),
+    }
+    if spot:
+        out["prevClosePrice"] = fmt(t.open)
+    out.update({"lastPrice": fmt(t.last), "lastQty": "0"})
+    if spot:
+        out.update({"bidPrice": fmt(t.bid), "bidQty": fmt(t.bid_qty), "askPrice": fmt(t.ask), "askQty": fmt(t.ask_qty)})
+    out.update(
+        {
+            "openPrice": fmt(t.open),
+            "highPrice": fmt(t.high),
+            "lowPrice": fmt(t.low),
+            "volume": qty8(t.volume),
+            "quoteVolume": qty8(t.quote_volume),
+            "openTime": t.open_ms,
+            "closeTime": t.close_ms,
+            "firstId": 1,
+            "lastId": 1,
+            "count": 1,
+        }
+    )
+    return out
+
+
+def book_ticker(t: Any, spot: bool, now_ms: int) -> dict[str, Any]:
+    out = {
+        "symbol": t.symbol,
+        "bidPrice": fmt(t.bid),
+        "bidQty": fmt(t.bid_qty),
+        "askPrice": fmt(t.ask),
+        "askQty": fmt(t.ask_qty),
+    }
+    if not spot:
+        out["time"] = now_ms  # §3: "time" marks a contract ticker
+        out["lastUpdateId"] = now_ms
+    return out
+
+
+def premium_index(p: Any) -> dict[str, Any]:
+    return {
+        "symbol": p.symbol,
+        "markPrice": fmt(p.mark_price),
+        "indexPrice": fmt(p.index_price),
+        "estimatedSettlePrice": fmt(p.estimated_settle_price),
+        "lastFundingRate": fmt(p.last_funding_rate),
+        "interestRate": fmt(p.interest_rate),
+        "nextFundingTime": p.next_funding_time,
+        "time": p.time_ms,
+    }
+
+
+def kline_row(k: Any) -> list[Any]:
+    quote = k.volume * k.close
+    return [
+        k.open_ms,
+        fmt(k.open),
+        fmt(k.high),
+        fmt(k.low),
+        fmt(k.close),
+        fmt(k.volume),
+        k.close_ms,
+        fmt(quote),
+        0,
+        "0",
+        "0",
+        "0",
+    ]

@@ -1,0 +1,559 @@
+"""USD-M futures REST endpoints (``/fapi``) over ``SimExchange`` market "perp"."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from bot.emulator import formats
+from bot.emulator.auth import ParsedRequest, Security
+from bot.emulator.common import (
+    client_order_id,
+    decimal_param,
+    limit_param,
+    symbol_param,
+    symbols_param,
+)
+from bot.emulator.errors import ApiError, missing_param
+from bot.emulator.klines import klines
+from bot.emulator.routing import Route
+
+if TYPE_CHECKING:
+    from bot.emulator.app import Emulator
+
+MARKET = "perp"
+FAPI_ORDER_TYPES = [
+    "LIMIT",
+    "MARKET",
+    "STOP",
+    "STOP_MARKET",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_MARKET",
+    "TRAILING_STOP_MARKET",
+]
+ONBOARD_MS = 1_569_398_400_000
+DELIVERY_MS = 4_133_404_800_000
+
+
+def ping(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    return {}
+
+
+def server_time(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    return {"serverTime": emu.now_ms()}
+
+
+def _digits(step: Decimal) -> int:
+    return max(-step.normalize().as_tuple().exponent, 0)
+
+
+def exchange_info(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    rows = []
+    for spec in emu.sim.markets(MARKET):
+        rows.append(
+            {
+                "symbol": spec.symbol,
+                "pair": spec.symbol,
+                "contractType": "PERPETUAL",
+                "deliveryDate": DELIVERY_MS,
+                "onboardDate": ONBOARD_MS,
+                "status": "TRADING",
+                "maintMarginPercent": "2.5000",
+                "requiredMarginPercent": "5.0000",
+                "baseAsset": spec.base,
+                "quoteAsset": spec.quote,
+                "marginAsset": spec.quote,
+                "pricePrecision": _digits(spec.tick_size),
+                "quantityPrecision": _digits(spec.step_size),
+                "baseAssetPrecision": 8,
+                "quotePrecision": 8,
+                "underlyingType": "COIN",
+                "underlyingSubType": [],
+                "triggerProtect": "0.0500",
+                "liquidationFee": "0.012500",
+                "marketTakeBound": "0.05",
+                "maxMoveOrderLimit": 10000,
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": formats.fmt(spec.min_price),
+                        "maxPrice": formats.fmt(spec.max_price),
+                        "tickSize": formats.fmt(spec.tick_size),
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": formats.fmt(spec.min_qty),
+                        "maxQty": formats.fmt(spec.max_qty),
+                        "stepSize": formats.fmt(spec.step_size),
+                    },
+                    {
+                        "filterType": "MARKET_LOT_SIZE",
+                        "minQty": formats.fmt(spec.min_qty),
+                        "maxQty": formats.fmt(spec.max_qty),
+                        "stepSize": formats.fmt(spec.step_size),
+                    },
+                    {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                    {"filterType": "MIN_NOTIONAL", "notional": formats.fmt(spec.min_notional)},
+                    {
+                        "filterType": "PERCENT_PRICE",
+                        "multiplierUp": "1.0500",
+                        "multiplierDown": "0.9500",
+                        "multiplierDecimal": "4",
+                    },
+                ],
+                "orderTypes": FAPI_ORDER_TYPES,
+                "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+            }
+        )
+    return {
+        "timezone": "UTC",
+        "serverTime": emu.now_ms(),
+        "futuresType": "U_MARGINED",
+        "rateLimits": [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": emu.limiter.limits.per_minute.get("fapi", 2400),
+            },
+        ],
+        "exchangeFilters": [],
+        "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+        "symbols": rows,
+    }
+
+
+def _single_or_all(emu: Emulator, req: ParsedRequest, row) -> Any:
+    symbol = symbol_param(emu, req, required=False)
+    if symbol is not None:
+        return row(symbol)
+    return [row(s) for s in emu.symbols]
+
+
+def premium_index(emu: Emulator, req: ParsedRequest) -> Any:
+    return _single_or_all(emu, req, lambda s: formats.premium_index(emu.sim.premium_index(s)))
+
+
+def funding_info(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            "symbol": s,
+            "adjustedFundingRateCap": "0.02000000",
+            "adjustedFundingRateFloor": "-0.02000000",
+            "fundingIntervalHours": emu.sim.premium_index(s).interval_hours,
+            "disclaimer": False,
+        }
+        for s in emu.symbols
+    ]
+
+
+def funding_rate(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    symbols = symbols_param(emu, req)
+    limit = limit_param(req, 100, 1000)
+    start, end = req.int_or_none("startTime"), req.int_or_none("endTime")
+    rows = []
+    for s in symbols:
+        for r in emu.sim.funding_history(s, start, end, limit):
+            row = {"symbol": r.symbol, "fundingRate": formats.fmt(r.funding_rate), "fundingTime": r.funding_time}
+            row["markPrice"] = formats.fmt(r.mark_price) if r.mark_price is not None else ""
+            rows.append(row)
+    rows.sort(key=lambda r: (r["fundingTime"], r["symbol"]))
+    return rows[:limit] if start is not None else rows[-limit:]
+
+
+def ticker_24hr(emu: Emulator, req: ParsedRequest) -> Any:
+    return _single_or_all(emu, req, lambda s: formats.ticker_24hr(emu.sim.ticker(MARKET, s), spot=False))
+
+
+def book_ticker(emu: Emulator, req: ParsedRequest) -> Any:
+    now = emu.now_ms()
+    return _single_or_all(emu, req, lambda s: formats.book_ticker(emu.sim.ticker(MARKET, s), False, now))
+
+
+def ticker_price(emu: Emulator, req: ParsedRequest) -> Any:
+    now = emu.now_ms()
+    return _single_or_all(
+        emu, req, lambda s: {"symbol": s, "price": formats.fmt(emu.sim.ticker(MARKET, s).last), "time": now}
+    )
+
+
+def depth(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    symbol = symbol_param(emu, req)
+    snap = emu.depth.snapshot(MARKET, symbol, limit_param(req, 500, 1000))
+    now = emu.now_ms()
+    return {"lastUpdateId": snap["lastUpdateId"], "E": now, "T": now, "bids": snap["bids"], "asks": snap["asks"]}
+
+
+def perp_klines(emu: Emulator, req: ParsedRequest) -> list[list[Any]]:
+    return klines(emu, req, "perp", 500, 1500)
+
+
+def mark_klines(emu: Emulator, req: ParsedRequest) -> list[list[Any]]:
+    rows = klines(emu, req, "mark", 500, 1500)
+    for row in rows:  # mark-price klines carry no volume
+        row[5], row[7] = "0", "0"
+    return rows
+
+
+# ---- account -----------------------------------------------------------------------------------
+
+
+def _position_v3(p: Any) -> dict[str, Any]:
+    return {
+        "symbol": p.symbol,
+        "positionSide": "BOTH",
+        "positionAmt": formats.fmt(p.position_amt),
+        "entryPrice": formats.fmt(p.entry_price),
+        "breakEvenPrice": formats.fmt(p.break_even_price),
+        "markPrice": formats.fmt(p.mark_price),
+        "unRealizedProfit": formats.fmt(p.unrealized_profit),
+        "liquidationPrice": formats.fmt(p.liquidation_price),
+        "isolatedMargin": formats.fmt(p.isolated_margin),
+        "notional": formats.fmt(p.notional),
+        "marginAsset": "USDT",
+        "isolatedWallet": formats.fmt(p.isolated_wallet),
+        "initialMargin": formats.fmt(p.initial_margin),
+        "maintMargin": formats.fmt(p.maint_margin),
+        "positionInitialMargin": formats.fmt(p.initial_margin),
+        "openOrderInitialMargin": "0",
+        "adl": 0,
+        "bidNotional": "0",
+        "askNotional": "0",
+        "updateTime": p.update_ms,
+    }
+
+
+def _position_v2(p: Any) -> dict[str, Any]:
+    row = _position_v3(p)
+    row.update(
+        {
+            "leverage": str(p.leverage),
+            "marginType": "isolated" if p.margin_type == "ISOLATED" else "cross",
+            "isAutoAddMargin": "false",
+            "maxNotionalValue": "0",
+        }
+    )
+    return row
+
+
+def account(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    a = emu.sim.futures_account()
+    updated = a.update_ms or emu.now_ms()  # §3: ccxt skips assets with updateTime 0
+    usdt = {
+        "asset": "USDT",
+        "walletBalance": formats.fmt(a.total_wallet_balance),
+        "unrealizedProfit": formats.fmt(a.total_unrealized_profit),
+        "marginBalance": formats.fmt(a.total_margin_balance),
+        "maintMargin": formats.fmt(a.total_maint_margin),
+        "initialMargin": formats.fmt(a.total_initial_margin),
+        "positionInitialMargin": formats.fmt(a.total_position_initial_margin),
+        "openOrderInitialMargin": formats.fmt(a.total_open_order_initial_margin),
+        "crossWalletBalance": formats.fmt(a.cross_wallet_balance),
+        "crossUnPnl": formats.fmt(a.cross_unrealized_pnl),
+        "availableBalance": formats.fmt(a.available_balance),
+        "maxWithdrawAmount": formats.fmt(a.max_withdraw_amount),
+        "marginAvailable": True,
+        "updateTime": updated,
+    }
+    assets = [usdt]
+    for asset, amount in sorted(a.other_assets.items()):
+        text = formats.fmt(amount)
+        assets.append(
+            {
+                "asset": asset,
+                "walletBalance": text,
+                "unrealizedProfit": "0",
+                "marginBalance": text,
+                "maintMargin": "0",
+                "initialMargin": "0",
+                "positionInitialMargin": "0",
+                "openOrderInitialMargin": "0",
+                "crossWalletBalance": text,
+                "crossUnPnl": "0",
+                "availableBalance": text,
+                "maxWithdrawAmount": text,
+                "marginAvailable": False,
+                "updateTime": updated,
+            }
+        )
+    positions = [
+        {
+            "symbol": p.symbol,
+            "positionSide": "BOTH",
+            "positionAmt": formats.fmt(p.position_amt),
+            "unrealizedProfit": formats.fmt(p.unrealized_profit),
+            "isolatedMargin": formats.fmt(p.isolated_margin),
+            "notional": formats.fmt(p.notional),
+            "isolatedWallet": formats.fmt(p.isolated_wallet),
+            "initialMargin": formats.fmt(p.initial_margin),
+            "maintMargin": formats.fmt(p.maint_margin),
+            "updateTime": p.update_ms,
+        }
+        for p in a.positions
+    ]
+    return {
+        "totalInitialMargin": formats.fmt(a.total_initial_margin),
+        "totalMaintMargin": formats.fmt(a.total_maint_margin),
+        "totalWalletBalance": formats.fmt(a.total_wallet_balance),
+        "totalUnrealizedProfit": formats.fmt(a.total_unrealized_profit),
+        "totalMarginBalance": formats.fmt(a.total_margin_balance),
+        "totalPositionInitialMargin": formats.fmt(a.total_position_initial_margin),
+        "totalOpenOrderInitialMargin": formats.fmt(a.total_open_order_initial_margin),
+        "totalCrossWalletBalance": formats.fmt(a.cross_wallet_balance),
+        "totalCrossUnPnl": formats.fmt(a.cross_unrealized_pnl),
+        "availableBalance": formats.fmt(a.available_balance),
+        "maxWithdrawAmount": formats.fmt(a.max_withdraw_amount),
+        "assets": assets,
+        "positions": positions,
+    }
+
+
+def position_risk_v3(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    symbol = symbol_param(emu, req, required=False)
+    return [_position_v3(p) for p in emu.sim.position_risk(symbol)]
+
+
+def position_risk_v2(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    symbol = symbol_param(emu, req, required=False)
+    return [_position_v2(p) for p in emu.sim.position_risk(symbol)]
+
+
+def leverage_bracket(emu: Emulator, req: ParsedRequest) -> Any:
+    symbol = symbol_param(emu, req, required=False)
+    out = []
+    for sym, brackets in emu.sim.leverage_brackets(symbol).items():
+        out.append(
+            {
+                "symbol": sym,
+                "notionalCoef": 1.0,
+                "brackets": [
+                    {
+                        "bracket": b.bracket,
+                        "initialLeverage": b.initial_leverage,
+                        "notionalCap": int(b.notional_cap),
+                        "notionalFloor": int(b.notional_floor),
+                        "maintMarginRatio": float(b.maint_margin_ratio),
+                        "cum": float(b.cum),
+                    }
+                    for b in brackets
+                ],
+            }
+        )
+    return out[0] if symbol is not None else out
+
+
+def income(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    symbol = symbol_param(emu, req, required=False)
+    rows = emu.sim.income(
+        symbol,
+        req.get("incomeType"),
+        req.int_or_none("startTime"),
+        req.int_or_none("endTime"),
+        limit_param(req, 100, 1000),
+    )
+    return [
+        {
+            "symbol": r.symbol,
+            "incomeType": r.income_type,
+            "income": formats.fmt(r.income),
+            "asset": r.asset,
+            "info": r.info or r.income_type,
+            "time": r.time_ms,
+            "tranId": r.tran_id,
+            "tradeId": r.trade_id,
+        }
+        for r in rows
+    ]
+
+
+def set_leverage(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    symbol = symbol_param(emu, req)
+    leverage = req.int_or_none("leverage")
+    if leverage is None:
+        raise missing_param("leverage")
+    result = emu.sim.set_leverage(symbol, leverage)
+    return {
+        "leverage": int(result["leverage"]),
+        "maxNotionalValue": formats.fmt(result["max_notional_value"]),
+        "symbol": symbol,
+    }
+
+
+def set_margin_type(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    symbol = symbol_param(emu, req)
+    emu.sim.set_margin_type(symbol, req.require("marginType"))
+    return {"code": 200, "msg": "success"}
+
+
+def symbol_config(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    symbol = symbol_param(emu, req, required=False)
+    brackets = emu.sim.leverage_brackets(symbol)
+    out = []
+    for p in emu.sim.position_risk(symbol):
+        cap = max((b.notional_cap for b in brackets[p.symbol] if b.initial_leverage >= p.leverage), default=0)
+        out.append(
+            {
+                "symbol": p.symbol,
+                "marginType": p.margin_type,
+                "isAutoAddMargin": "false",
+                "leverage": p.leverage,
+                "maxNotionalValue": formats.fmt(cap),
+            }
+        )
+    return out
+
+
+def position_mode(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    return {"dualSidePosition": False}
+
+
+def set_position_mode(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    dual = req.require("dualSidePosition").lower()
+    if dual == "false":
+        raise ApiError(-4059, "No need to change position side.")
+    raise ApiError(-1000, "Hedge mode (dualSidePosition=true) is not supported by the emulator.")
+
+
+# ---- orders ------------------------------------------------------------------------------------
+
+
+def new_order(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    symbol = symbol_param(emu, req)
+    side = req.require("side").upper()
+    order_type = req.require("type").upper()
+    position_side = (req.get("positionSide") or "BOTH").upper()
+    if position_side != "BOTH":
+        raise ApiError(-4061, "Order's position side does not match user's setting.")
+    quantity = decimal_param(req, "quantity")
+    price = decimal_param(req, "price")
+    if order_type == "LIMIT" and price is None:
+        raise missing_param("price")
+    reduce_only = (req.get("reduceOnly") or "false").lower() == "true"
+    tif = (req.get("timeInForce") or "GTC").upper()
+    order = emu.sim.create_order(
+        MARKET,
+        symbol,
+        side,
+        order_type,
+        quantity=quantity,
+        price=price,
+        time_in_force=tif,
+        reduce_only=reduce_only,
+        client_order_id=client_order_id(req),
+    )
+    return formats.futures_order(order, with_time=False)
+
+
+def _lookup(req: ParsedRequest) -> tuple[int | None, str | None]:
+    order_id = req.int_or_none("orderId")
+    orig = req.get("origClientOrderId")
+    if order_id is None and orig is None:
+        raise ApiError(-1102, "Either orderId or origClientOrderId must be sent.")
+    return order_id, orig
+
+
+def get_order(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    symbol = symbol_param(emu, req)
+    order_id, orig = _lookup(req)
+    return formats.futures_order(emu.sim.get_order(MARKET, symbol, order_id=order_id, client_order_id=orig))
+
+
+def cancel_order(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    symbol = symbol_param(emu, req)
+    order_id, orig = _lookup(req)
+    order = emu.sim.cancel_order(MARKET, symbol, order_id=order_id, client_order_id=orig)
+    return formats.futures_order(order, with_time=False)
+
+
+def open_orders(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    symbol = symbol_param(emu, req, required=False)
+    return [formats.futures_order(o) for o in emu.sim.open_orders(MARKET, symbol)]
+
+
+def cancel_all_open_orders(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    symbol = symbol_param(emu, req)
+    for o in emu.sim.open_orders(MARKET, symbol):
+        emu.sim.cancel_order(MARKET, symbol, order_id=o.order_id)
+    return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+def user_trades(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    symbol = symbol_param(emu, req)
+    trades = emu.sim.my_trades(
+        MARKET,
+        symbol,
+        start=req.int_or_none("startTime"),
+        end=req.int_or_none("endTime"),
+        limit=limit_param(req, 500, 1000),
+    )
+    order_id = req.int_or_none("orderId")
+    from_id = req.int_or_none("fromId")
+    return [
+        formats.futures_trade(t)
+        for t in trades
+        if (order_id is None or t.order_id == order_id) and (from_id is None or t.trade_id >= from_id)
+    ]
+
+
+# ---- user stream -------------------------------------------------------------------------------
+
+
+def create_listen_key(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    return {"listenKey": emu.hub.listen_keys.create()}
+
+
+def keepalive_listen_key(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    keys = emu.hub.listen_keys
+    key = req.get("listenKey")
+    if key is None:  # USD-M keepalive needs no key parameter: it extends the account's active key
+        active = [k for k in list(keys._expiry) if keys.is_active(k)]
+        if not active:
+            raise ApiError(-1125, "This listenKey does not exist.")
+        key = active[0]
+    keys.keepalive(key)
+    return {"listenKey": key}
+
+
+def close_listen_key(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    keys = emu.hub.listen_keys
+    key = req.get("listenKey")
+    for k in [key] if key else [k for k in list(keys._expiry) if keys.is_active(k)]:
+        keys.close(k)
+    return {}
+
+
+ROUTES = [
+    Route("GET", "/fapi/v1/ping", ping),
+    Route("GET", "/fapi/v1/time", server_time),
+    Route("GET", "/fapi/v1/exchangeInfo", exchange_info),
+    Route("GET", "/fapi/v1/premiumIndex", premium_index),
+    Route("GET", "/fapi/v1/fundingRate", funding_rate),
+    Route("GET", "/fapi/v1/fundingInfo", funding_info),
+    Route("GET", "/fapi/v1/ticker/24hr", ticker_24hr),
+    Route("GET", "/fapi/v1/ticker/bookTicker", book_ticker),
+    Route("GET", "/fapi/v1/ticker/price", ticker_price),
+    Route("GET", "/fapi/v2/ticker/price", ticker_price),
+    Route("GET", "/fapi/v1/depth", depth),
+    Route("GET", "/fapi/v1/klines", perp_klines),
+    Route("GET", "/fapi/v1/markPriceKlines", mark_klines),
+    Route("GET", "/fapi/v3/account", account, Security.SIGNED),
+    Route("GET", "/fapi/v2/account", account, Security.SIGNED),
+    Route("GET", "/fapi/v3/positionRisk", position_risk_v3, Security.SIGNED),
+    Route("GET", "/fapi/v2/positionRisk", position_risk_v2, Security.SIGNED),
+    Route("GET", "/fapi/v1/leverageBracket", leverage_bracket, Security.SIGNED),
+    Route("GET", "/fapi/v1/income", income, Security.SIGNED),
+    Route("POST", "/fapi/v1/leverage", set_leverage, Security.SIGNED),
+    Route("POST", "/fapi/v1/marginType", set_margin_type, Security.SIGNED),
+    Route("GET", "/fapi/v1/symbolConfig", symbol_config, Security.SIGNED),
+    Route("GET", "/fapi/v1/positionSide/dual", position_mode, Security.SIGNED),
+    Route("POST", "/fapi/v1/positionSide/dual", set_position_mode, Security.SIGNED),
+    Route("POST", "/fapi/v1/order", new_order, Security.SIGNED),
+    Route("GET", "/fapi/v1/order", get_order, Security.SIGNED),
+    Route("DELETE", "/fapi/v1/order", cancel_order, Security.SIGNED),
+    Route("GET", "/fapi/v1/openOrders", open_orders, Security.SIGNED),
+    Route("DELETE", "/fapi/v1/allOpenOrders", cancel_all_open_orders, Security.SIGNED),
+    Route("GET", "/fapi/v1/userTrades", user_trades, Security.SIGNED),
+    Route("POST", "/fapi/v1/listenKey", create_listen_key, Security.USER_STREAM),
+    Route("PUT", "/fapi/v1/listenKey", keepalive_listen_key, Security.USER_STREAM),
+    Route("DELETE", "/fapi/v1/listenKey", close_listen_key, Security.USER_STREAM),
+]

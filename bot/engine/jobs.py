@@ -1,0 +1,51 @@
+"""Job bookkeeping shared by the live scheduler and the backtest loop: one job of a kind at a time,
+in-flight jobs tracked so shutdown can wait for them, and every failure recorded instead of raised."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+JobFn = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class JobRunner:
+    """Runs named coroutine jobs, skipping a run while the previous one of the same name is in flight."""
+
+    on_error: Callable[[str, BaseException], Awaitable[None]] | None = None
+    _running: dict[str, asyncio.Task] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    async def run(self, name: str, fn: JobFn) -> None:
+        task = self._running.get(name)
+        if task is not None and not task.done():
+            self.skipped[name] = self.skipped.get(name, 0) + 1
+            return
+        task = asyncio.ensure_future(self._guarded(name, fn))
+        self._running[name] = task
+        await asyncio.shield(task)
+
+    async def _guarded(self, name: str, fn: JobFn) -> None:
+        try:
+            await fn()
+            self.runs[name] = self.runs.get(name, 0) + 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a job never takes the daemon down; it is recorded and retried next time
+            log.warning("job %s failed: %s", name, type(exc).__name__)
+            if self.on_error is not None:
+                await self.on_error(name, exc)
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait for in-flight jobs; True when all finished within the timeout."""
+        pending = [t for t in self._running.values() if not t.done()]
+        if not pending:
+            return True
+        done, still = await asyncio.wait(pending, timeout=timeout_s)
+        return not still

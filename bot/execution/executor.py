@@ -1,0 +1,373 @@
+"""The executor: brings both legs of a pair to a target base quantity, and keeps the hedge whole.
+
+One action = one sequence number of the pair. Its first orders (``fb-<pair>-<seq>-s`` / ``-p``) are sent
+concurrently; afterwards, if the legs differ (partial fill, a rejected leg), the lagging leg is topped up
+(``-t<n>``, retried with a fresh id while the failure is transient) and otherwise the leading leg is
+unwound back (``-u<n>``, reduce-only on the perp). A pair that still cannot be made whole is quarantined
+with an alert. K consecutive failed actions on a symbol open its circuit breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from bot.config import ExecutionConfig
+from bot.domain import ZERO, Leg, PairState, floor_to_step
+from bot.execution.breaker import CircuitBreaker
+from bot.execution.ids import order_id, parse_order_id
+from bot.execution.orders import LegResult, Now, OrderRunner, Sleep
+from bot.execution.plan import LegOrder, PairFilters, hedge_repair, plan_to_target
+from bot.ledger.models import EventKind, Pair
+from bot.ledger.repository import Ledger
+from bot.venues.base import PairMarkets, Venue
+from bot.venues.errors import retry_call
+
+# Strategy actions that mean "leave the pair as it is".
+PASSIVE_ACTIONS = frozenset({"hold", "skip"})
+
+
+class TargetLike(Protocol):
+    """What the executor reads from a ``strategies.base.Target``."""
+
+    symbol: str
+    target_qty: Decimal
+
+
+class EntryFunder(Protocol):
+    """The treasury side of an entry: pre-fund the futures margin, say how much notional is affordable."""
+
+    async def prepare_entry(self, extra_notional: Decimal, cost_buffer: Decimal) -> Decimal: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleTarget:
+    """A target the bot sets itself (treasury reductions, operator commands)."""
+
+    symbol: str
+    target_qty: Decimal
+    reason: str = ""
+
+
+@dataclass
+class ExecutionResult:
+    """Outcome of one ``apply``: status is noop, blocked, done, repaired, unwound, failed or quarantined."""
+
+    symbol: str
+    status: str
+    pair_id: int | None = None
+    spot_qty: Decimal = ZERO
+    perp_qty: Decimal = ZERO
+    client_ids: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def hedged(self) -> bool:
+        return self.status not in {"quarantined"}
+
+
+class Executor:
+    """Turns targets into orders on both legs; every step is written to the ledger first."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        ledger: Ledger,
+        now: Now,
+        config: ExecutionConfig | None = None,
+        *,
+        funder: EntryFunder | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.venue = venue
+        self.ledger = ledger
+        self.now = now
+        self.config = config or ExecutionConfig()
+        self.funder = funder
+        self.sleep = sleep
+        self.rng = rng or random.Random(0)
+        self.breaker = CircuitBreaker(self.config.breaker_failures, int(self.config.breaker_cooldown_s * 1000))
+        self.runner = OrderRunner(venue, ledger, now, self.config, sleep, self.rng)
+        self._markets: dict[str, PairMarkets] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- public ----------------------------------------------------------------------------------------
+
+    async def apply(self, target: TargetLike) -> ExecutionResult:
+        """Bring the pair of ``target.symbol`` to ``target.target_qty`` on both legs (0 closes it)."""
+        async with self._lock(target.symbol):
+            return await self._apply(target)
+
+    async def reduce_pairs(self, fraction: Decimal, reason: str) -> dict[str, Decimal]:
+        """Shrink every open pair by ``fraction`` on both legs (the treasury's answer to thin collateral).
+
+        Returns the new target of each pair. Quantities round down to the common step, so the cut is at
+        least ``fraction``.
+        """
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        targets: dict[str, Decimal] = {}
+        for pair in await self.ledger.list_pairs((PairState.OPEN,), venue=self.venue.name):
+            markets = await self.markets(pair.symbol)
+            step = PairFilters(markets.spot, markets.perp).common_step
+            held = min(pair.spot_qty, pair.perp_qty)
+            new = floor_to_step(held * (1 - fraction), step)
+            await self.apply(SimpleTarget(pair.symbol, new, reason))
+            targets[pair.symbol] = new
+        return targets
+
+    async def markets(self, symbol: str) -> PairMarkets:
+        if symbol not in self._markets:
+            loaded = await self._read(lambda: self.venue.load_markets([symbol]))
+            if symbol not in loaded:
+                raise ValueError(f"{symbol} has no spot market with a linear perpetual on {self.venue.name}")
+            self._markets[symbol] = loaded[symbol]
+        return self._markets[symbol]
+
+    async def next_seq(self, pair_id: int) -> int:
+        """1 + the highest action number used by this pair's orders and unsettled intents."""
+        used = [o.client_order_id for o in await self.ledger.list_orders(pair_id=pair_id)]
+        used += [i.client_id for i in await self.ledger.open_intents() if i.pair_id == pair_id]
+        seqs = [p[1] for p in map(parse_order_id, used) if p is not None]
+        return max(seqs, default=0) + 1
+
+    # -- the action ------------------------------------------------------------------------------------
+
+    async def _apply(self, target: TargetLike) -> ExecutionResult:
+        symbol = target.symbol
+        action = getattr(getattr(target, "action", None), "value", None)
+        if action in PASSIVE_ACTIONS:
+            return ExecutionResult(symbol, "noop")
+        now = self.now()
+        pair = await self.ledger.active_pair(self.venue.name, symbol)
+        if pair is not None and pair.state is PairState.QUARANTINED:
+            return ExecutionResult(symbol, "blocked", pair.id, pair.spot_qty, pair.perp_qty, errors=["quarantined"])
+        if pair is None and target.target_qty <= 0:
+            return ExecutionResult(symbol, "noop")
+        if self.breaker.is_open(symbol, now):
+            await self._event(EventKind.DECISION, pair, symbol, f"circuit breaker open: {symbol} skipped", {})
+            return ExecutionResult(symbol, "blocked", pair.id if pair else None, errors=["circuit breaker open"])
+
+        markets = await self.markets(symbol)
+        filters = PairFilters(markets.spot, markets.perp)
+        price = (await self._read(lambda: self.venue.fetch_order_book(symbol, Leg.SPOT, 5))).mid
+        spot_qty = pair.spot_qty if pair else ZERO
+        short_qty = pair.perp_qty if pair else ZERO
+        wanted = floor_to_step(target.target_qty, filters.common_step)
+        wanted = await self._affordable(wanted, short_qty, price, filters)
+        orders = plan_to_target(spot_qty, short_qty, wanted, filters, price)
+        if not orders:
+            if pair is not None and pair.target_qty != wanted:
+                await self.ledger.upsert_pair(venue=self.venue.name, symbol=symbol, now_ms=now, target_qty=wanted)
+            return ExecutionResult(symbol, "noop", pair.id if pair else None, spot_qty, short_qty)
+
+        state = self._state_for(spot_qty, short_qty, wanted)
+        pair = await self.ledger.upsert_pair(
+            venue=self.venue.name, symbol=symbol, now_ms=now, state=state, target_qty=wanted
+        )
+        reason = getattr(target, "reason", "")
+        reason_text = reason if isinstance(reason, str) else getattr(reason, "rule", type(reason).__name__)
+        details: dict[str, Any] = {"target_qty": wanted, "spot_qty": spot_qty, "perp_qty": short_qty, "price": price}
+        if hasattr(target, "to_dict"):
+            details["target"] = target.to_dict()
+        await self._event(
+            EventKind.DECISION, pair, symbol, f"{state}: {symbol} {spot_qty}/{short_qty} -> {wanted}", details
+        )
+        seq = await self.next_seq(pair.id)
+        result = ExecutionResult(symbol, "done", pair.id)
+        legs = await self._send(pair.id, symbol, seq, orders, "", 0, str(reason_text), result)
+        spot_qty, short_qty = self._apply_effects(spot_qty, short_qty, legs, markets.base)
+        failed = any(not leg.ok for leg in legs)
+        spot_qty, short_qty = await self._repair(
+            pair.id, symbol, seq, spot_qty, short_qty, wanted, filters, price, legs, result, markets.base
+        )
+        await self._finish(pair, spot_qty, short_qty, wanted, result, legs, filters)
+        if failed or result.status not in {"done"}:
+            await self._count_failure(pair, symbol)
+        else:
+            self.breaker.record_success(symbol)
+        return result
+
+    async def _affordable(self, wanted: Decimal, short_qty: Decimal, price: Decimal, filters: PairFilters) -> Decimal:
+        """Shrink an increase to what the treasury can fund (it pre-funds the futures margin)."""
+        if self.funder is None or wanted <= short_qty:
+            return wanted
+        extra = (wanted - short_qty) * price
+        capacity = await self.funder.prepare_entry(extra, self.config.spot_cost_buffer)
+        if capacity >= extra:
+            return wanted
+        return short_qty + floor_to_step(capacity / price, filters.common_step)
+
+    @staticmethod
+    def _state_for(spot_qty: Decimal, short_qty: Decimal, wanted: Decimal) -> PairState:
+        if wanted == 0:
+            return PairState.CLOSING
+        if spot_qty == 0 and short_qty == 0:
+            return PairState.OPENING
+        return PairState.REBALANCING
+
+    async def _send(
+        self,
+        pair_id: int,
+        symbol: str,
+        seq: int,
+        orders: list[LegOrder],
+        step: str,
+        attempt: int,
+        reason: str,
+        result: ExecutionResult,
+    ) -> list[LegResult]:
+        """Commit one intent per order, then send them concurrently."""
+        ids = []
+        for order in orders:
+            cid = order_id(pair_id, seq, order.leg, step, attempt)
+            if not await self.runner.write_intent(pair_id, symbol, cid, order, reason):
+                raise RuntimeError(f"client id {cid} was already used; refusing to resubmit")
+            ids.append(cid)
+        result.client_ids.extend(ids)
+        legs = await asyncio.gather(
+            *(self.runner.run(pair_id, symbol, cid, order) for cid, order in zip(ids, orders, strict=True))
+        )
+        result.errors.extend(f"{leg.client_id}: {leg.error}" for leg in legs if leg.error)
+        return list(legs)
+
+    @staticmethod
+    def _apply_effects(
+        spot_qty: Decimal, short_qty: Decimal, legs: list[LegResult], base: str
+    ) -> tuple[Decimal, Decimal]:
+        for leg in legs:
+            if leg.order.leg is Leg.SPOT:
+                spot_qty += leg.hedge_effect(base)
+            else:
+                short_qty += leg.hedge_effect(base)
+        return spot_qty, short_qty
+
+    async def _repair(
+        self,
+        pair_id: int,
+        symbol: str,
+        seq: int,
+        spot_qty: Decimal,
+        short_qty: Decimal,
+        wanted: Decimal,
+        filters: PairFilters,
+        price: Decimal,
+        legs: list[LegResult],
+        result: ExecutionResult,
+        base: str,
+    ) -> tuple[Decimal, Decimal]:
+        """Top up the lagging leg (bounded retries while transient), else unwind the leading one."""
+        max_top_ups = self.config.max_hedge_retries
+        max_unwinds = max(1, self.config.max_hedge_retries)
+        if any(not leg.ok and not leg.retryable for leg in legs):
+            max_top_ups = 0  # a refused leg will be refused again: unwind instead
+        top_ups = unwinds = 0
+        while abs(spot_qty - short_qty) >= filters.common_step:
+            top_up, unwind = hedge_repair(spot_qty, short_qty, wanted, filters, price)
+            if top_up is None and unwind is None:
+                break  # the residue is below the markets' minimums: nothing can be sent for it
+            if top_up is not None and top_ups < max_top_ups:
+                step, order, backoff = "t", top_up, top_ups
+                top_ups += 1
+                attempt = top_ups
+            elif unwind is not None and unwinds < max_unwinds:
+                step, order, backoff = "u", unwind, unwinds
+                unwinds += 1
+                attempt = unwinds
+            else:
+                result.status = "quarantined"
+                return spot_qty, short_qty
+            if backoff:
+                await self.sleep(self.config.retry_backoff_s * 2 ** (backoff - 1))
+            (leg,) = await self._send(pair_id, symbol, seq, [order], step, attempt, f"hedge repair ({step})", result)
+            spot_qty, short_qty = self._apply_effects(spot_qty, short_qty, [leg], base)
+            if not leg.ok and not leg.retryable:
+                if step == "t":
+                    max_top_ups = 0
+                else:
+                    max_unwinds = 0
+        if unwinds:
+            result.status = "unwound"
+        elif top_ups:
+            result.status = "repaired"
+        elif any(not leg.ok for leg in legs):
+            result.status = "failed"
+        return spot_qty, short_qty
+
+    async def _finish(
+        self,
+        pair: Pair,
+        spot_qty: Decimal,
+        short_qty: Decimal,
+        wanted: Decimal,
+        result: ExecutionResult,
+        legs: list[LegResult],
+        filters: PairFilters,
+    ) -> None:
+        now = self.now()
+        result.spot_qty, result.perp_qty = spot_qty, short_qty
+        if result.status == "quarantined":
+            state = PairState.QUARANTINED
+        elif spot_qty < filters.spot.min_qty and short_qty < filters.perp.min_qty:
+            state = PairState.CLOSED
+        else:
+            state = PairState.OPEN
+        entry: dict[str, Decimal] = {}
+        if pair.entry_spot_price is None:
+            avg = {leg.order.leg: leg.state.average for leg in legs if leg.state is not None and leg.state.average}
+            if Leg.SPOT in avg and Leg.PERP in avg:
+                entry = {
+                    "entry_spot_price": avg[Leg.SPOT],
+                    "entry_perp_price": avg[Leg.PERP],
+                    "entry_basis": (avg[Leg.PERP] - avg[Leg.SPOT]) / avg[Leg.SPOT],
+                }
+        await self.ledger.upsert_pair(
+            venue=self.venue.name,
+            symbol=pair.symbol,
+            now_ms=now,
+            spot_qty=spot_qty,
+            perp_qty=short_qty,
+            target_qty=wanted,
+            state=state,
+            **entry,
+        )
+        if state is PairState.QUARANTINED:
+            await self._event(
+                EventKind.ALERT,
+                pair,
+                pair.symbol,
+                f"{pair.symbol}: hedge could not be repaired (spot {spot_qty}, short {short_qty}); pair quarantined",
+                {"spot_qty": spot_qty, "perp_qty": short_qty, "errors": result.errors},
+            )
+
+    async def _count_failure(self, pair: Pair, symbol: str) -> None:
+        now = self.now()
+        if self.breaker.record_failure(symbol, now):
+            until = self.breaker.open_until(symbol)
+            await self._event(
+                EventKind.ALERT,
+                pair,
+                symbol,
+                f"circuit breaker opened for {symbol} after {self.breaker.threshold} failed actions (until {until})",
+                {"open_until_ms": until, "failures": self.breaker.threshold},
+            )
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    async def _event(
+        self, kind: EventKind, pair: Pair | None, symbol: str, message: str, details: dict[str, Any]
+    ) -> None:
+        await self.ledger.add_event(
+            kind, message, ts_ms=self.now(), pair_id=pair.id if pair else None, symbol=symbol, details=details
+        )
+
+    async def _read(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        return await retry_call(fn, rng=self.rng, attempts=3, base_s=self.config.retry_backoff_s, sleep=self.sleep)
+
+    def _lock(self, symbol: str) -> asyncio.Lock:
+        return self._locks.setdefault(symbol, asyncio.Lock())

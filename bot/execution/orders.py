@@ -1,0 +1,289 @@
+"""One order on one leg, write-ahead: intent committed, then sent, followed up, and every outcome recorded.
+
+``OrderRunner.run`` never resubmits blindly: when the venue's answer is lost (timeout, 5xx) the order
+is looked up by its client id first; an order still open after the follow-up window is canceled under
+its own cancel intent and read back. Orders, fills and events go to the ledger as they become known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from bot.config import ExecutionConfig
+from bot.domain import ZERO, Leg, Side
+from bot.execution.ids import cancel_id
+from bot.execution.plan import LegOrder
+from bot.ledger.models import EventKind, IntentKind, IntentStatus
+from bot.ledger.repository import Ledger
+from bot.venues.base import Fill, OrderRequest, OrderState, Venue
+from bot.venues.errors import ErrorClass, classify, retry_call, safe_error_text
+
+TERMINAL = frozenset({"closed", "canceled", "expired", "rejected"})
+Sleep = Callable[[float], Awaitable[object]]
+Now = Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True)
+class LegResult:
+    """What one order did: its final known state, or the error that stopped it."""
+
+    order: LegOrder
+    client_id: str
+    state: OrderState | None = None
+    error: str | None = None
+    error_class: ErrorClass | None = None
+    fills: tuple[Fill, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def retryable(self) -> bool:
+        """The failure may go away if tried again with a fresh id (transient, and surely not placed)."""
+        return self.error_class is not None and self.error_class.retryable
+
+    def hedge_effect(self, base_asset: str) -> Decimal:
+        """Change of the leg's hedge quantity: spot holding (net of base-asset fees) or short size."""
+        filled = self._filled_net(base_asset)
+        sign = 1 if (self.order.leg is Leg.SPOT) == (self.order.side is Side.BUY) else -1
+        return filled * sign
+
+    def _filled_net(self, base_asset: str) -> Decimal:
+        if self.state is None:
+            return ZERO
+        if not self.fills:
+            return self.state.filled
+        qty = sum((f.qty for f in self.fills), ZERO)
+        if self.order.leg is Leg.SPOT and self.order.side is Side.BUY:
+            qty -= sum((f.fee for f in self.fills if f.fee_asset == base_asset), ZERO)
+        return qty
+
+
+class OrderRunner:
+    """Sends one leg order under its write-ahead intent and follows it to a final state."""
+
+    def __init__(
+        self, venue: Venue, ledger: Ledger, now: Now, config: ExecutionConfig, sleep: Sleep, rng: random.Random
+    ) -> None:
+        self.venue = venue
+        self.ledger = ledger
+        self.now = now
+        self.config = config
+        self.sleep = sleep
+        self.rng = rng
+
+    async def write_intent(self, pair_id: int, symbol: str, client_id: str, order: LegOrder, reason: str) -> bool:
+        """Commit the intent; False when the id was already used (then the caller picks a fresh one)."""
+        intent = await self.ledger.create_intent(
+            IntentKind.ORDER,
+            client_id,
+            now_ms=self.now(),
+            pair_id=pair_id,
+            payload={
+                "symbol": symbol,
+                "leg": order.leg.value,
+                "side": order.side.value,
+                "qty": str(order.qty),
+                "reduce_only": order.reduce_only,
+                "type": "market",
+                "reason": reason,
+            },
+        )
+        return intent.status is IntentStatus.PENDING and intent.attempts == 0
+
+    async def run(self, pair_id: int, symbol: str, client_id: str, order: LegOrder) -> LegResult:
+        """Send (intent already committed), follow up, record. Never raises for venue errors."""
+        req = OrderRequest(
+            client_order_id=client_id,
+            symbol=symbol,
+            leg=order.leg,
+            side=order.side,
+            type="market",
+            qty=order.qty,
+            reduce_only=order.reduce_only,
+        )
+        await self.ledger.set_intent_status(client_id, IntentStatus.SENT, now_ms=self.now(), count_attempt=True)
+        try:
+            state = await self.venue.create_order(req)
+        except Exception as exc:
+            kind = classify(exc, mutating=True)
+            text = safe_error_text(exc)
+            if kind is not ErrorClass.UNKNOWN_STATE:
+                return await self._failed(pair_id, symbol, client_id, order, text, kind)
+            try:
+                found = await self.lookup(symbol, order.leg, client_id)
+            except Exception as lookup_exc:  # fate unknown: leave the intent for reconciliation
+                text = f"{text}; lookup failed: {safe_error_text(lookup_exc)}"
+                return await self._failed(pair_id, symbol, client_id, order, text, kind, IntentStatus.UNKNOWN)
+            if found is None:  # never placed: safe to decide anew (with a fresh id)
+                return await self._failed(
+                    pair_id, symbol, client_id, order, f"not placed: {text}", ErrorClass.RETRYABLE
+                )
+            state = found
+        state = await self._follow_up(pair_id, symbol, state)
+        fills = await self.record(pair_id, state)
+        status = IntentStatus.DONE if state.status in TERMINAL else IntentStatus.UNKNOWN
+        await self.ledger.set_intent_status(client_id, status, now_ms=self.now())
+        return LegResult(order, client_id, state, fills=fills)
+
+    async def lookup(self, symbol: str, leg: Leg, client_id: str) -> OrderState | None:
+        """The venue's view of ``client_id`` (reads retried on transient errors); None if never placed."""
+        return await retry_call(
+            lambda: self.venue.fetch_order(symbol, leg, client_id),
+            rng=self.rng,
+            attempts=3,
+            base_s=self.config.retry_backoff_s,
+            sleep=self.sleep,
+        )
+
+    async def _failed(
+        self,
+        pair_id: int,
+        symbol: str,
+        client_id: str,
+        order: LegOrder,
+        text: str,
+        kind: ErrorClass,
+        status: IntentStatus = IntentStatus.FAILED,
+    ) -> LegResult:
+        await self.ledger.set_intent_status(client_id, status, now_ms=self.now(), error=text)
+        await self.ledger.add_event(
+            EventKind.ORDER,
+            f"{order.leg} {order.side} {order.qty} {symbol} failed ({kind}): {text}",
+            ts_ms=self.now(),
+            pair_id=pair_id,
+            symbol=symbol,
+            details={"client_order_id": client_id, "error_class": kind.value, "error": text},
+        )
+        return LegResult(order, client_id, None, text, kind)
+
+    async def _follow_up(self, pair_id: int, symbol: str, state: OrderState) -> OrderState:
+        """Poll an open order by client id for a bounded time, then cancel it and read it back."""
+        polls = max(1, math.ceil(self.config.order_timeout_s / self.config.poll_interval_s))
+        deadline = self.now() + int(self.config.order_timeout_s * 1000)
+        while state.status not in TERMINAL and polls > 0 and self.now() < deadline:
+            polls -= 1
+            await self.sleep(self.config.poll_interval_s)
+            try:
+                state = await self.lookup(symbol, state.leg, state.client_order_id) or state
+            except Exception:  # a failed read is not a verdict: keep polling until the bound
+                continue
+        if state.status in TERMINAL:
+            return state
+        return await self._cancel(pair_id, symbol, state)
+
+    async def _cancel(self, pair_id: int, symbol: str, state: OrderState) -> OrderState:
+        cid = cancel_id(state.client_order_id)
+        await self.ledger.create_intent(
+            IntentKind.CANCEL,
+            cid,
+            now_ms=self.now(),
+            pair_id=pair_id,
+            payload={"symbol": symbol, "leg": state.leg.value, "client_order_id": state.client_order_id},
+        )
+        await self.ledger.set_intent_status(cid, IntentStatus.SENT, now_ms=self.now(), count_attempt=True)
+        try:
+            await self.venue.cancel_order(symbol, state.leg, state.client_order_id)
+        except Exception as exc:  # filled meanwhile (not found / rejected) or unknown: read it back below
+            await self.ledger.set_intent_status(cid, IntentStatus.SENT, now_ms=self.now(), error=safe_error_text(exc))
+        try:
+            final = await self.lookup(symbol, state.leg, state.client_order_id) or state
+        except Exception:
+            final = state
+        status = IntentStatus.DONE if final.status in TERMINAL else IntentStatus.UNKNOWN
+        await self.ledger.set_intent_status(cid, status, now_ms=self.now())
+        return final
+
+    async def record(self, pair_id: int | None, state: OrderState) -> tuple[Fill, ...]:
+        """Upsert the order, store its fills (idempotent), and log an order event and one per new fill."""
+        now = self.now()
+        await self.ledger.record_order(
+            client_order_id=state.client_order_id,
+            venue=self.venue.name,
+            symbol=state.symbol,
+            leg=state.leg,
+            side=state.side,
+            type=state.type,
+            quantity=state.qty,
+            now_ms=max(now, state.ts_ms),
+            status=state.status,
+            price=state.price,
+            filled_qty=state.filled,
+            avg_price=state.average,
+            venue_order_id=state.venue_order_id,
+            pair_id=pair_id,
+            reduce_only=state.reduce_only,
+        )
+        fills = await self._fills_of(state)
+        await self.ledger.add_event(
+            EventKind.ORDER,
+            f"{state.leg} {state.side} {state.filled}/{state.qty} {state.symbol} {state.status}",
+            ts_ms=now,
+            pair_id=pair_id,
+            symbol=state.symbol,
+            details={
+                "client_order_id": state.client_order_id,
+                "venue_order_id": state.venue_order_id,
+                "status": state.status,
+                "filled": state.filled,
+                "average": state.average,
+                "reduce_only": state.reduce_only,
+            },
+        )
+        for f in fills:
+            new = await self.ledger.record_fill(
+                venue=self.venue.name,
+                market=f.leg,
+                symbol=f.symbol,
+                venue_trade_id=f.venue_trade_id,
+                side=f.side,
+                quantity=f.qty,
+                price=f.price,
+                fee=f.fee,
+                ts_ms=f.ts_ms,
+                fee_asset=f.fee_asset,
+                is_maker=f.is_maker,
+                client_order_id=f.client_order_id or state.client_order_id,
+                venue_order_id=f.venue_order_id,
+                pair_id=pair_id,
+            )
+            if new:
+                await self.ledger.add_event(
+                    EventKind.FILL,
+                    f"{f.leg} {f.side} {f.qty} {f.symbol} @ {f.price} fee {f.fee} {f.fee_asset}",
+                    ts_ms=now,
+                    pair_id=pair_id,
+                    symbol=f.symbol,
+                    details={"client_order_id": state.client_order_id, "trade_id": f.venue_trade_id},
+                )
+        return fills
+
+    async def _fills_of(self, state: OrderState) -> tuple[Fill, ...]:
+        """The order's trades: from the order answer, or from the venue's fills when it left some out."""
+        fills = tuple(state.fills)
+        if sum((f.qty for f in fills), ZERO) >= state.filled:
+            return fills
+        since = min((f.ts_ms for f in fills), default=state.ts_ms) - 60_000
+        try:
+            listed = await retry_call(
+                lambda: self.venue.fetch_fills(state.symbol, state.leg, since_ms=since),
+                rng=self.rng,
+                attempts=3,
+                base_s=self.config.retry_backoff_s,
+                sleep=self.sleep,
+            )
+        except Exception:  # reconciliation backfills fills later
+            return fills
+        mine = tuple(f for f in listed if f.venue_order_id == state.venue_order_id)
+        return mine if sum((f.qty for f in mine), ZERO) >= sum((f.qty for f in fills), ZERO) else fills
+
+
+async def gather_legs(coros: list[Awaitable[LegResult]]) -> list[LegResult]:
+    """Run leg orders concurrently; a leg never raises for venue errors, so gather keeps both outcomes."""
+    return list(await asyncio.gather(*coros))

@@ -1,0 +1,808 @@
+"""``Ledger``: the async repository every part writes facts to and every operator command reads from.
+
+Rules it keeps:
+- Each method is its own transaction; nothing is left half-written.
+- Facts are idempotent on their natural keys (INSERT ... ON CONFLICT DO NOTHING): recording the same
+  fill, funding payment, transfer, intent or balance row twice changes nothing and the second call says
+  so (False, or the row that already existed).
+- The ledger never reads the clock: every write takes ``now_ms`` / ``ts_ms`` from the caller.
+
+Readers return ORM rows (``bot.ledger.models``) that are detached snapshots: read their attributes
+freely, but changing them writes nothing. Money attributes are ``Decimal``, times are epoch ms, enum
+columns come back as the StrEnums in ``bot.domain`` / ``bot.ledger.models``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, Table, and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.domain import ZERO, Leg, PairState, Side
+from bot.domain import perp_symbol as linear_perp_of
+from bot.ledger import db
+from bot.ledger.models import (
+    OPEN_INTENT_STATUSES,
+    BalanceSnapshot,
+    Event,
+    EventKind,
+    Fill,
+    FundingPayment,
+    FundingRate,
+    FundingSource,
+    Intent,
+    IntentKind,
+    IntentStatus,
+    Order,
+    Pair,
+    RateKind,
+    Transfer,
+    TransferStatus,
+    Wallet,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class AssetBalance:
+    """One asset of a wallet: free + used = total (what ccxt's fetch_balance reports)."""
+
+    free: Decimal
+    used: Decimal
+    total: Decimal
+
+
+class Ledger:
+    """Async access to the ledger database. Open with ``await Ledger.open(url)``; close with ``close()``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._dialect = engine.dialect.name
+        # Events are committed one at a time so their ids become visible in order (tail follows after_id).
+        self._event_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Ledger:
+        """Connect to ``url``; with ``migrate`` bring the schema to head first (the daemon does this)."""
+        if db.is_memory_sqlite(url):
+            # An in-memory database exists only inside its engine: migrate that very engine. It shares one
+            # connection, so use it from one task at a time (backtests, tests), not from concurrent tasks.
+            engine = db.make_engine(url)
+            if migrate:
+                await db.migrate_engine(engine)
+            return cls(engine)
+        if migrate:
+            await db.upgrade(url)
+        return cls(db.make_engine(url))
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Ledger:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _insert(self, table: Table) -> Any:
+        """INSERT for this dialect (both have on_conflict_do_nothing / on_conflict_do_update)."""
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def _all(self, stmt: Select[tuple[T]]) -> list[T]:
+        async with self._sessions() as s:
+            return list((await s.scalars(stmt)).all())
+
+    async def _one_or_none(self, stmt: Select[tuple[T]]) -> T | None:
+        async with self._sessions() as s:
+            return (await s.scalars(stmt)).one_or_none()
+
+    @staticmethod
+    def _limit(stmt: Select[tuple[T]], limit: int | None) -> Select[tuple[T]]:
+        return stmt if limit is None else stmt.limit(limit)
+
+    # -- pairs -----------------------------------------------------------------------------------------
+
+    async def upsert_pair(
+        self,
+        *,
+        venue: str,
+        symbol: str,
+        now_ms: int,
+        perp_symbol: str | None = None,
+        state: PairState | None = None,
+        target_qty: Decimal | None = None,
+        spot_qty: Decimal | None = None,
+        perp_qty: Decimal | None = None,
+        entry_spot_price: Decimal | None = None,
+        entry_perp_price: Decimal | None = None,
+        entry_basis: Decimal | None = None,
+        note: str | None = None,
+    ) -> Pair:
+        """Create the active (not closed) pair of ``venue``/``symbol`` or update the given fields of it.
+
+        A new pair starts in ``state`` (default opening) with zero legs; ``perp_symbol`` defaults to the linear
+        perpetual of ``symbol``. Fields left None are not changed.
+        """
+        async with self._sessions() as s, s.begin():
+            pair = (
+                await s.scalars(
+                    select(Pair)
+                    .where(Pair.venue == venue, Pair.symbol == symbol, Pair.state != PairState.CLOSED)
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if pair is None:
+                pair = Pair(
+                    venue=venue,
+                    symbol=symbol,
+                    perp_symbol=perp_symbol or linear_perp_of(symbol),
+                    state=state or PairState.OPENING,
+                    target_qty=ZERO,
+                    spot_qty=ZERO,
+                    perp_qty=ZERO,
+                    funding_earned=ZERO,
+                    opened_ms=now_ms,
+                    updated_ms=now_ms,
+                )
+                s.add(pair)
+            elif perp_symbol is not None:
+                pair.perp_symbol = perp_symbol
+            changes = {
+                "target_qty": target_qty,
+                "spot_qty": spot_qty,
+                "perp_qty": perp_qty,
+                "entry_spot_price": entry_spot_price,
+                "entry_perp_price": entry_perp_price,
+                "entry_basis": entry_basis,
+                "note": note,
+            }
+            for name, value in changes.items():
+                if value is not None:
+                    setattr(pair, name, value)
+            if state is not None:
+                pair.state = state
+                if state is PairState.CLOSED:
+                    pair.closed_ms = now_ms
+            pair.updated_ms = now_ms
+        return pair
+
+    async def get_pair(self, pair_id: int) -> Pair | None:
+        async with self._sessions() as s:
+            return await s.get(Pair, pair_id)
+
+    async def active_pair(self, venue: str, symbol: str) -> Pair | None:
+        """The pair of ``venue``/``symbol`` that is not closed, if any."""
+        return await self._one_or_none(
+            select(Pair).where(Pair.venue == venue, Pair.symbol == symbol, Pair.state != PairState.CLOSED)
+        )
+
+    async def list_pairs(self, states: Iterable[PairState] | None = None, *, venue: str | None = None) -> list[Pair]:
+        stmt = select(Pair).order_by(Pair.id)
+        if states is not None:
+            stmt = stmt.where(Pair.state.in_(list(states)))
+        if venue is not None:
+            stmt = stmt.where(Pair.venue == venue)
+        return await self._all(stmt)
+
+    async def set_pair_state(self, pair_id: int, state: PairState, *, now_ms: int, note: str | None = None) -> Pair:
+        """Move a pair to ``state``; closed is final (a new position is a new pair)."""
+        async with self._sessions() as s, s.begin():
+            pair = await s.get(Pair, pair_id, with_for_update=True)
+            if pair is None:
+                raise KeyError(f"no pair with id {pair_id}")
+            if pair.state is PairState.CLOSED and state is not PairState.CLOSED:
+                raise ValueError(f"pair {pair_id} ({pair.symbol}) is closed; open a new pair instead")
+            if pair.state is not state:
+                pair.state = state
+                if state is PairState.CLOSED:
+                    pair.closed_ms = now_ms
+            if note is not None:
+                pair.note = note
+            pair.updated_ms = now_ms
+        return pair
+
+    # -- intents ---------------------------------------------------------------------------------------
+
+    async def create_intent(
+        self,
+        kind: IntentKind,
+        client_id: str,
+        *,
+        now_ms: int,
+        payload: Mapping[str, Any] | None = None,
+        pair_id: int | None = None,
+    ) -> Intent:
+        """Write the intent for ``client_id`` before acting; for a known client id return the stored row
+        unchanged (its status tells whether the side effect was already attempted)."""
+        async with self._sessions() as s, s.begin():
+            await s.execute(
+                self._insert(Intent.__table__)
+                .values(
+                    client_id=client_id,
+                    kind=kind,
+                    pair_id=pair_id,
+                    payload=dict(payload or {}),
+                    status=IntentStatus.PENDING,
+                    attempts=0,
+                    created_ms=now_ms,
+                    updated_ms=now_ms,
+                )
+                .on_conflict_do_nothing()
+            )
+            intent = (await s.scalars(select(Intent).where(Intent.client_id == client_id))).one()
+        if intent.kind is not kind:
+            raise ValueError(f"client id {client_id!r} already belongs to a {intent.kind} intent, not {kind}")
+        return intent
+
+    async def get_intent(self, client_id: str) -> Intent | None:
+        return await self._one_or_none(select(Intent).where(Intent.client_id == client_id))
+
+    async def set_intent_status(
+        self,
+        client_id: str,
+        status: IntentStatus,
+        *,
+        now_ms: int,
+        error: str | None = None,
+        count_attempt: bool = False,
+    ) -> Intent:
+        """Record progress of an intent; ``count_attempt`` adds one to ``attempts`` (a send was tried)."""
+        async with self._sessions() as s, s.begin():
+            intent = (
+                await s.scalars(select(Intent).where(Intent.client_id == client_id).with_for_update())
+            ).one_or_none()
+            if intent is None:
+                raise KeyError(f"no intent with client id {client_id!r}")
+            intent.status = status
+            if error is not None:
+                intent.last_error = error
+            if count_attempt:
+                intent.attempts += 1
+            intent.updated_ms = now_ms
+        return intent
+
+    async def open_intents(self, kinds: Iterable[IntentKind] | None = None) -> list[Intent]:
+        """Intents whose outcome is not settled (pending, sent, unknown), oldest first: what
+        reconciliation must resolve after a restart."""
+        stmt = select(Intent).where(Intent.status.in_(OPEN_INTENT_STATUSES)).order_by(Intent.id)
+        if kinds is not None:
+            stmt = stmt.where(Intent.kind.in_(list(kinds)))
+        return await self._all(stmt)
+
+    # -- orders ----------------------------------------------------------------------------------------
+
+    async def record_order(
+        self,
+        *,
+        client_order_id: str,
+        venue: str,
+        symbol: str,
+        leg: Leg,
+        side: Side,
+        type: str,
+        quantity: Decimal,
+        now_ms: int,
+        status: str = "open",
+        price: Decimal | None = None,
+        filled_qty: Decimal = ZERO,
+        avg_price: Decimal | None = None,
+        venue_order_id: str | None = None,
+        pair_id: int | None = None,
+        reduce_only: bool = False,
+    ) -> Order:
+        """Insert or update the order with ``client_order_id`` (status, fills, venue id); returns it.
+
+        An update older than the stored one (``now_ms`` < ``updated_ms``) is ignored, so a late REST
+        answer never overwrites a newer WebSocket update. Known venue id / prices are never erased.
+        """
+        table = Order.__table__
+        stmt = self._insert(table).values(
+            client_order_id=client_order_id,
+            venue_order_id=venue_order_id,
+            venue=venue,
+            pair_id=pair_id,
+            leg=leg,
+            symbol=symbol,
+            side=side,
+            type=type,
+            quantity=quantity,
+            price=price,
+            filled_qty=filled_qty,
+            avg_price=avg_price,
+            status=status,
+            reduce_only=reduce_only,
+            created_ms=now_ms,
+            updated_ms=now_ms,
+        )
+        ex = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.client_order_id],
+            set_={
+                "venue_order_id": func.coalesce(ex.venue_order_id, table.c.venue_order_id),
+                "pair_id": func.coalesce(ex.pair_id, table.c.pair_id),
+                "price": func.coalesce(ex.price, table.c.price),
+                "avg_price": func.coalesce(ex.avg_price, table.c.avg_price),
+                "filled_qty": ex.filled_qty,
+                "status": ex.status,
+                "updated_ms": ex.updated_ms,
+            },
+            where=ex.updated_ms >= table.c.updated_ms,
+        )
+        async with self._sessions() as s, s.begin():
+            await s.execute(stmt)
+            return (await s.scalars(select(Order).where(Order.client_order_id == client_order_id))).one()
+
+    async def get_order(self, client_order_id: str) -> Order | None:
+        return await self._one_or_none(select(Order).where(Order.client_order_id == client_order_id))
+
+    async def list_orders(
+        self,
+        *,
+        symbol: str | None = None,
+        pair_id: int | None = None,
+        statuses: Iterable[str] | None = None,
+        since_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[Order]:
+        """Orders oldest first (by created_ms)."""
+        stmt = select(Order).order_by(Order.created_ms, Order.id)
+        if symbol is not None:
+            stmt = stmt.where(Order.symbol == symbol)
+        if pair_id is not None:
+            stmt = stmt.where(Order.pair_id == pair_id)
+        if statuses is not None:
+            stmt = stmt.where(Order.status.in_(list(statuses)))
+        if since_ms is not None:
+            stmt = stmt.where(Order.created_ms >= since_ms)
+        return await self._all(self._limit(stmt, limit))
+
+    # -- fills -----------------------------------------------------------------------------------------
+
+    async def record_fill(
+        self,
+        *,
+        venue: str,
+        market: Leg,
+        symbol: str,
+        venue_trade_id: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        ts_ms: int,
+        fee_asset: str | None = None,
+        is_maker: bool | None = None,
+        client_order_id: str | None = None,
+        venue_order_id: str | None = None,
+        pair_id: int | None = None,
+    ) -> bool:
+        """Store a trade; True when new, False when (venue, market, symbol, trade id) was already there."""
+        stmt = (
+            self._insert(Fill.__table__)
+            .values(
+                venue=venue,
+                market=market,
+                symbol=symbol,
+                venue_trade_id=str(venue_trade_id),
+                client_order_id=client_order_id,
+                venue_order_id=venue_order_id,
+                pair_id=pair_id,
+                side=side,
+                quantity=quantity,
+                price=price,
+                fee=fee,
+                fee_asset=fee_asset,
+                is_maker=is_maker,
+                ts_ms=ts_ms,
+            )
+            .on_conflict_do_nothing()
+            .returning(Fill.__table__.c.id)
+        )
+        async with self._sessions() as s, s.begin():
+            return (await s.execute(stmt)).scalar_one_or_none() is not None
+
+    async def list_fills(
+        self,
+        *,
+        symbol: str | None = None,
+        pair_id: int | None = None,
+        client_order_id: str | None = None,
+        since_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[Fill]:
+        """Fills oldest first (by trade time)."""
+        stmt = select(Fill).order_by(Fill.ts_ms, Fill.id)
+        if symbol is not None:
+            stmt = stmt.where(Fill.symbol == symbol)
+        if pair_id is not None:
+            stmt = stmt.where(Fill.pair_id == pair_id)
+        if client_order_id is not None:
+            stmt = stmt.where(Fill.client_order_id == client_order_id)
+        if since_ms is not None:
+            stmt = stmt.where(Fill.ts_ms >= since_ms)
+        return await self._all(self._limit(stmt, limit))
+
+    # -- transfers -------------------------------------------------------------------------------------
+
+    async def record_transfer(
+        self,
+        *,
+        client_id: str,
+        venue: str,
+        asset: str,
+        amount: Decimal,
+        from_wallet: Wallet,
+        to_wallet: Wallet,
+        now_ms: int,
+        status: TransferStatus = TransferStatus.PENDING,
+        venue_tran_id: str | None = None,
+    ) -> bool:
+        """Store a transfer; True when new, False when its client id (or venue tranId) is known."""
+        if from_wallet is to_wallet:
+            raise ValueError(f"a transfer needs two different wallets, got {from_wallet} -> {to_wallet}")
+        stmt = (
+            self._insert(Transfer.__table__)
+            .values(
+                client_id=client_id,
+                venue=venue,
+                venue_tran_id=venue_tran_id,
+                asset=asset,
+                amount=amount,
+                from_wallet=from_wallet,
+                to_wallet=to_wallet,
+                status=status,
+                attempts=0,
+                created_ms=now_ms,
+                updated_ms=now_ms,
+            )
+            .on_conflict_do_nothing()
+            .returning(Transfer.__table__.c.id)
+        )
+        async with self._sessions() as s, s.begin():
+            return (await s.execute(stmt)).scalar_one_or_none() is not None
+
+    async def update_transfer(
+        self,
+        client_id: str,
+        *,
+        now_ms: int,
+        status: TransferStatus | None = None,
+        venue_tran_id: str | None = None,
+        error: str | None = None,
+        count_attempt: bool = False,
+    ) -> Transfer:
+        """Record progress of a transfer (status, the venue's tranId, last error, attempts)."""
+        async with self._sessions() as s, s.begin():
+            tr = (
+                await s.scalars(select(Transfer).where(Transfer.client_id == client_id).with_for_update())
+            ).one_or_none()
+            if tr is None:
+                raise KeyError(f"no transfer with client id {client_id!r}")
+            if status is not None:
+                tr.status = status
+            if venue_tran_id is not None:
+                tr.venue_tran_id = str(venue_tran_id)
+            if error is not None:
+                tr.last_error = error
+            if count_attempt:
+                tr.attempts += 1
+            tr.updated_ms = now_ms
+        return tr
+
+    async def get_transfer(self, client_id: str) -> Transfer | None:
+        return await self._one_or_none(select(Transfer).where(Transfer.client_id == client_id))
+
+    async def list_transfers(
+        self,
+        *,
+        statuses: Iterable[TransferStatus] | None = None,
+        since_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[Transfer]:
+        """Transfers oldest first."""
+        stmt = select(Transfer).order_by(Transfer.created_ms, Transfer.id)
+        if statuses is not None:
+            stmt = stmt.where(Transfer.status.in_(list(statuses)))
+        if since_ms is not None:
+            stmt = stmt.where(Transfer.created_ms >= since_ms)
+        return await self._all(self._limit(stmt, limit))
+
+    # -- funding ---------------------------------------------------------------------------------------
+
+    async def record_funding_payment(
+        self,
+        *,
+        venue: str,
+        account: str,
+        symbol: str,
+        funding_time_ms: int,
+        amount: Decimal,
+        source: FundingSource,
+        now_ms: int,
+        rate: Decimal | None = None,
+        position_size: Decimal | None = None,
+        asset: str = "USDT",
+        pair_id: int | None = None,
+    ) -> bool:
+        """Store a funding settlement and add it to the pair's ``funding_earned``; True when it changed
+        the ledger.
+
+        The same (venue, account, symbol, funding time) twice changes nothing and returns False, except
+        that a venue ``income`` record replaces an earlier ``computed`` estimate (the pair total follows).
+        """
+        table = FundingPayment.__table__
+        stmt = (
+            self._insert(table)
+            .values(
+                venue=venue,
+                account=account,
+                symbol=symbol,
+                funding_time_ms=funding_time_ms,
+                rate=rate,
+                amount=amount,
+                asset=asset,
+                position_size=position_size,
+                source=source,
+                pair_id=pair_id,
+                recorded_ms=now_ms,
+            )
+            .on_conflict_do_nothing()
+            .returning(table.c.id)
+        )
+        async with self._sessions() as s, s.begin():
+            if (await s.execute(stmt)).scalar_one_or_none() is not None:
+                await self._add_pair_funding(s, pair_id, amount)
+                return True
+            if source is not FundingSource.INCOME:
+                return False
+            existing = (
+                await s.scalars(
+                    select(FundingPayment)
+                    .where(
+                        FundingPayment.venue == venue,
+                        FundingPayment.account == account,
+                        FundingPayment.symbol == symbol,
+                        FundingPayment.funding_time_ms == funding_time_ms,
+                    )
+                    .with_for_update()
+                )
+            ).one()
+            if existing.source is not FundingSource.COMPUTED:
+                return False
+            delta = amount - existing.amount
+            existing.amount = amount
+            existing.source = FundingSource.INCOME
+            existing.recorded_ms = now_ms
+            if rate is not None:
+                existing.rate = rate
+            if position_size is not None:
+                existing.position_size = position_size
+            if existing.pair_id is None:
+                existing.pair_id = pair_id
+            await self._add_pair_funding(s, existing.pair_id, delta)
+            return True
+
+    @staticmethod
+    async def _add_pair_funding(s: AsyncSession, pair_id: int | None, amount: Decimal) -> None:
+        if pair_id is None or amount == 0:
+            return
+        pair = await s.get(Pair, pair_id, with_for_update=True)
+        if pair is None:
+            raise KeyError(f"no pair with id {pair_id}")
+        pair.funding_earned = pair.funding_earned + amount
+
+    async def list_funding_payments(
+        self,
+        symbol: str | None = None,
+        since_ms: int | None = None,
+        *,
+        until_ms: int | None = None,
+        pair_id: int | None = None,
+        venue: str | None = None,
+        limit: int | None = None,
+    ) -> list[FundingPayment]:
+        """Funding payments oldest first; ``since_ms``/``until_ms`` bound the funding time [since, until)."""
+        stmt = select(FundingPayment).order_by(FundingPayment.funding_time_ms, FundingPayment.id)
+        if symbol is not None:
+            stmt = stmt.where(FundingPayment.symbol == symbol)
+        if since_ms is not None:
+            stmt = stmt.where(FundingPayment.funding_time_ms >= since_ms)
+        if until_ms is not None:
+            stmt = stmt.where(FundingPayment.funding_time_ms < until_ms)
+        if pair_id is not None:
+            stmt = stmt.where(FundingPayment.pair_id == pair_id)
+        if venue is not None:
+            stmt = stmt.where(FundingPayment.venue == venue)
+        return await self._all(self._limit(stmt, limit))
+
+    async def record_funding_rate(
+        self,
+        *,
+        venue: str,
+        symbol: str,
+        funding_time_ms: int,
+        rate: Decimal,
+        kind: RateKind,
+        observed_ms: int,
+        interval_hours: int | None = None,
+    ) -> bool:
+        """Store an observed rate; True when the ledger changed.
+
+        A settled rate is written once. A predicted rate for the same funding time is overwritten by a
+        newer observation (by ``observed_ms``), so the row always holds the latest prediction.
+        """
+        table = FundingRate.__table__
+        stmt = self._insert(table).values(
+            venue=venue,
+            symbol=symbol,
+            funding_time_ms=funding_time_ms,
+            rate=rate,
+            kind=kind,
+            interval_hours=interval_hours,
+            observed_ms=observed_ms,
+        )
+        key = [table.c.venue, table.c.symbol, table.c.funding_time_ms, table.c.kind]
+        if kind is RateKind.PREDICTED:
+            ex = stmt.excluded
+            stmt = stmt.on_conflict_do_update(
+                index_elements=key,
+                set_={
+                    "rate": ex.rate,
+                    "interval_hours": func.coalesce(ex.interval_hours, table.c.interval_hours),
+                    "observed_ms": ex.observed_ms,
+                },
+                where=ex.observed_ms > table.c.observed_ms,
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=key)
+        async with self._sessions() as s, s.begin():
+            return (await s.execute(stmt.returning(table.c.id))).scalar_one_or_none() is not None
+
+    async def funding_rates(
+        self,
+        symbol: str,
+        *,
+        venue: str | None = None,
+        kind: RateKind | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int | None = None,
+    ) -> list[FundingRate]:
+        """Observed rates of ``symbol`` by funding time, oldest first; [since_ms, until_ms)."""
+        stmt = (
+            select(FundingRate)
+            .where(FundingRate.symbol == symbol)
+            .order_by(FundingRate.funding_time_ms, FundingRate.kind)
+        )
+        if venue is not None:
+            stmt = stmt.where(FundingRate.venue == venue)
+        if kind is not None:
+            stmt = stmt.where(FundingRate.kind == kind)
+        if since_ms is not None:
+            stmt = stmt.where(FundingRate.funding_time_ms >= since_ms)
+        if until_ms is not None:
+            stmt = stmt.where(FundingRate.funding_time_ms < until_ms)
+        return await self._all(self._limit(stmt, limit))
+
+    # -- balances --------------------------------------------------------------------------------------
+
+    async def record_balance_snapshot(
+        self, *, venue: str, wallet: Wallet, ts_ms: int, balances: Mapping[str, AssetBalance]
+    ) -> int:
+        """Store one wallet as seen at ``ts_ms`` (one row per asset); returns the number of new rows."""
+        if not balances:
+            return 0
+        table = BalanceSnapshot.__table__
+        rows = [
+            {
+                "venue": venue,
+                "wallet": wallet,
+                "asset": asset,
+                "free": b.free,
+                "used": b.used,
+                "total": b.total,
+                "ts_ms": ts_ms,
+            }
+            for asset, b in sorted(balances.items())
+        ]
+        new = 0
+        async with self._sessions() as s, s.begin():
+            for row in rows:
+                stmt = self._insert(table).values(**row).on_conflict_do_nothing().returning(table.c.id)
+                if (await s.execute(stmt)).scalar_one_or_none() is not None:
+                    new += 1
+        return new
+
+    async def latest_balances(self, venue: str | None = None) -> list[BalanceSnapshot]:
+        """The most recent snapshot of each (venue, wallet): all its asset rows, by venue, wallet, asset."""
+        latest = select(
+            BalanceSnapshot.venue, BalanceSnapshot.wallet, func.max(BalanceSnapshot.ts_ms).label("ts_ms")
+        ).group_by(BalanceSnapshot.venue, BalanceSnapshot.wallet)
+        if venue is not None:
+            latest = latest.where(BalanceSnapshot.venue == venue)
+        sub = latest.subquery()
+        stmt = (
+            select(BalanceSnapshot)
+            .join(
+                sub,
+                and_(
+                    BalanceSnapshot.venue == sub.c.venue,
+                    BalanceSnapshot.wallet == sub.c.wallet,
+                    BalanceSnapshot.ts_ms == sub.c.ts_ms,
+                ),
+            )
+            .order_by(BalanceSnapshot.venue, BalanceSnapshot.wallet, BalanceSnapshot.asset)
+        )
+        return await self._all(stmt)
+
+    # -- events ----------------------------------------------------------------------------------------
+
+    async def add_event(
+        self,
+        kind: EventKind,
+        message: str,
+        *,
+        ts_ms: int,
+        pair_id: int | None = None,
+        symbol: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Append to the operator log; returns the event id (ids only grow). Decimals in ``details`` are
+        stored as strings. Never put secrets in messages or details."""
+        async with self._event_lock, self._sessions() as s, s.begin():
+            event = Event(
+                ts_ms=ts_ms,
+                kind=kind,
+                pair_id=pair_id,
+                symbol=symbol,
+                message=message,
+                details=dict(details) if details is not None else None,
+            )
+            s.add(event)
+            await s.flush()
+            return event.id
+
+    async def events(
+        self,
+        *,
+        since_ms: int | None = None,
+        after_id: int | None = None,
+        kinds: Sequence[EventKind] | None = None,
+        symbol: str | None = None,
+        pair_id: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Event]:
+        """Events matching every given filter, by id (oldest first unless ``newest_first``).
+
+        ``tail -f`` style: poll with ``after_id`` = the last id seen. "Last N": ``limit=N,
+        newest_first=True``.
+        """
+        stmt = select(Event).order_by(Event.id.desc() if newest_first else Event.id)
+        if since_ms is not None:
+            stmt = stmt.where(Event.ts_ms >= since_ms)
+        if after_id is not None:
+            stmt = stmt.where(Event.id > after_id)
+        if kinds is not None:
+            stmt = stmt.where(Event.kind.in_(list(kinds)))
+        if symbol is not None:
+            stmt = stmt.where(Event.symbol == symbol)
+        if pair_id is not None:
+            stmt = stmt.where(Event.pair_id == pair_id)
+        return await self._all(self._limit(stmt, limit))

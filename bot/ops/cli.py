@@ -1,0 +1,156 @@
+"""``fundbot tail``, ``fundbot status`` and ``fundbot report``: the operator's view, read from the ledger.
+
+All three take ``--url`` (default: the settings' ledger URL) so a live ledger, a dry-run ledger and a
+backtest ledger are inspected the same way, and ``--json`` for machine-readable output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from bot.config import load_settings
+from bot.ledger.models import EventKind
+from bot.ledger.repository import Ledger
+from bot.ops.format import parse_kinds, parse_since
+from bot.ops.reads import LedgerNotFound, open_ledger
+from bot.ops.report import collect_report, render_report, report_json
+from bot.ops.status import collect_status, render_status, status_json
+from bot.ops.tail import DEFAULT_BACKLOG, tail_events
+
+T = TypeVar("T")
+
+URL_OPTION = typer.Option(None, "--url", help="ledger URL (default: from settings, FUNDBOT_DATABASE_URL)")
+JSON_OPTION = typer.Option(False, "--json", help="machine-readable JSON instead of coloured text")
+SINCE_HELP = "only from this time: a span back from now (30m, 1h, 2d) or an ISO date/time (UTC)"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _url(url: str | None) -> str:
+    return url or load_settings().resolved_database_url()
+
+
+def _since(text: str | None, now_ms: int) -> int | None:
+    if not text:
+        return None
+    try:
+        return parse_since(text, now_ms)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--since") from None
+
+
+def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]]) -> T:
+    async def run() -> T:
+        ledger = await open_ledger(url)
+        try:
+            return await work(ledger)
+        finally:
+            await ledger.close()
+
+    try:
+        return asyncio.run(run())
+    except LedgerNotFound as err:
+        Console(stderr=True).print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _emit_lines(lines: list[Text]) -> None:
+    console = _console()
+    for line in lines:
+        console.print(line)
+
+
+def _echo_json(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+def tail_cmd(
+    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new events (Ctrl-C to stop)"),
+    pair: str | None = typer.Option(None, "--pair", help="only this pair, e.g. BTC/USDT"),
+    kind: str | None = typer.Option(
+        None, "--kind", help=f"comma-separated kinds: {','.join(k.value for k in EventKind)}"
+    ),
+    since: str | None = typer.Option(None, "--since", help=SINCE_HELP),
+    lines: int = typer.Option(DEFAULT_BACKLOG, "--lines", "-n", help="events shown when --since is not given"),
+    interval: float = typer.Option(1.0, "--interval", help="seconds between polls with --follow"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Print the ledger's events, one line each; decisions say why (rule, score, break-even)."""
+    kinds = parse_kinds(kind)
+    known = {k.value for k in EventKind}
+    for k in kinds or []:
+        if k not in known:
+            raise typer.BadParameter(f"unknown kind {k!r}; use {', '.join(sorted(known))}", param_hint="--kind")
+    since_ms = _since(since, _now_ms())
+    console = _console()
+
+    def emit(item: Text | str) -> None:
+        if isinstance(item, str):
+            typer.echo(item)
+        else:
+            console.print(item)
+
+    async def work(ledger: Ledger) -> int:
+        return await tail_events(
+            ledger,
+            emit,
+            as_json=as_json,
+            since_ms=since_ms,
+            kinds=kinds,
+            pair_symbol=pair,
+            backlog=lines,
+            follow=follow,
+            interval_s=interval,
+        )
+
+    try:
+        _with_ledger(_url(url), work)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def status_cmd(url: str | None = URL_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Pairs, wallets, collateral ratio, open intents and the last errors, from the ledger."""
+    now = _now_ms()
+    st = _with_ledger(_url(url), lambda ledger: collect_status(ledger, now))
+    if as_json:
+        _echo_json(status_json(st))
+    else:
+        _emit_lines(render_status(st))
+
+
+def report_cmd(
+    since: str | None = typer.Option(None, "--since", help=SINCE_HELP),
+    pair: str | None = typer.Option(None, "--pair", help="only this pair, e.g. BTC/USDT"),
+    url: str | None = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """PnL attribution (funding, price, basis, fees; slippage memo; transfers) reconciled with equity."""
+    now = _now_ms()
+    since_ms = _since(since, now)
+    rep = _with_ledger(_url(url), lambda ledger: collect_report(ledger, now, since_ms=since_ms, pair_symbol=pair))
+    if as_json:
+        _echo_json(report_json(rep))
+    else:
+        _emit_lines(render_report(rep))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tail")(tail_cmd)
+    app.command("status")(status_cmd)
+    app.command("report")(report_cmd)

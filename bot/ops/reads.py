@@ -1,0 +1,220 @@
+"""Ledger reads the operator commands need beyond ``Ledger``'s own readers.
+
+Written here with SQLAlchemy against ``bot.ledger.models`` (the repository stays the writers' API). Money
+is never summed or compared in SQL (SQLite stores it as text): rows are loaded and added as Decimals.
+Prices are not a ledger table; ``PriceBook`` rebuilds them from what the ledger does hold: fills, and the
+bid/ask the strategy recorded in each decision's reason inputs, plus an optional ``prices`` mapping
+(symbol -> price) in any event's details, which the engine may add to snapshot/info events.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from bot.domain import perp_symbol, spot_symbol
+from bot.ledger import db
+from bot.ledger.models import (
+    BalanceSnapshot,
+    Event,
+    EventKind,
+    Fill,
+    FundingRate,
+    Order,
+    Pair,
+    RateKind,
+)
+from bot.ledger.repository import Ledger
+
+
+class LedgerNotFound(RuntimeError):
+    """The URL points at no ledger (missing SQLite file or schema not migrated)."""
+
+
+async def open_ledger(url: str) -> Ledger:
+    """Open an existing ledger for reading; refuse to create an empty one by accident."""
+    u = make_url(url)
+    is_file = u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:"
+    if is_file and not Path(str(u.database)).exists():
+        raise LedgerNotFound(f"no ledger at {db.safe_url(url)} (the file does not exist)")
+    if await db.current(url) is None:
+        raise LedgerNotFound(f"{db.safe_url(url)} has no ledger schema; run `fundbot db upgrade --url ...` first")
+    return await Ledger.open(url, migrate=False)
+
+
+def symbols_of(pair_symbol: str) -> list[str]:
+    """Both spellings an event or fill may use for one pair: the spot and the perp symbol."""
+    base = spot_symbol(pair_symbol)
+    return [base, perp_symbol(base)]
+
+
+def to_dec(value: Any) -> Decimal | None:
+    """Decimal from a details value ('123.4', 5, None, '') without raising."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+async def select_events(
+    ledger: Ledger,
+    *,
+    since_ms: int | None = None,
+    after_id: int | None = None,
+    kinds: Sequence[str] | None = None,
+    pair_symbol: str | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> list[tuple[Event, str | None]]:
+    """Events with the symbol to show (the event's own, else its pair's), oldest first unless asked.
+
+    ``pair_symbol`` matches the spot or perp spelling in ``events.symbol`` or any pair of that symbol.
+    """
+    stmt = select(Event, Pair.symbol).outerjoin(Pair, Pair.id == Event.pair_id)
+    stmt = stmt.order_by(Event.id.desc() if newest_first else Event.id)
+    if since_ms is not None:
+        stmt = stmt.where(Event.ts_ms >= since_ms)
+    if after_id is not None:
+        stmt = stmt.where(Event.id > after_id)
+    if kinds:
+        stmt = stmt.where(Event.kind.in_([EventKind(k) for k in kinds]))
+    if pair_symbol:
+        names = symbols_of(pair_symbol)
+        stmt = stmt.where(or_(Event.symbol.in_(names), Pair.symbol.in_(names)))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
+        rows = (await s.execute(stmt)).all()
+    return [(ev, ev.symbol or pair_sym) for ev, pair_sym in rows]
+
+
+async def last_event_id(ledger: Ledger) -> int:
+    async with async_sessionmaker(ledger.engine)() as s:
+        return int((await s.scalar(select(func.max(Event.id)))) or 0)
+
+
+async def all_fills(ledger: Ledger, pair_symbol: str | None = None) -> list[Fill]:
+    stmt = select(Fill).order_by(Fill.ts_ms, Fill.id)
+    if pair_symbol:
+        stmt = stmt.where(Fill.symbol.in_(symbols_of(pair_symbol)))
+    async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
+        return list((await s.scalars(stmt)).all())
+
+
+async def all_orders(ledger: Ledger) -> list[Order]:
+    async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
+        return list((await s.scalars(select(Order).order_by(Order.id))).all())
+
+
+async def all_balance_snapshots(ledger: Ledger) -> list[BalanceSnapshot]:
+    stmt = select(BalanceSnapshot).order_by(BalanceSnapshot.ts_ms, BalanceSnapshot.id)
+    async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
+        return list((await s.scalars(stmt)).all())
+
+
+async def latest_funding_rate(ledger: Ledger, symbol: str) -> FundingRate | None:
+    """The newest rate row of the pair (either spelling): prefer the predicted rate of the latest funding
+    time, which is the next settlement when the engine records predictions."""
+    stmt = (
+        select(FundingRate)
+        .where(FundingRate.symbol.in_(symbols_of(symbol)))
+        .order_by(FundingRate.funding_time_ms.desc(), FundingRate.kind, FundingRate.observed_ms.desc())
+        .limit(1)
+    )
+    async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
+        row = (await s.scalars(stmt)).first()
+    return row
+
+
+def is_predicted(rate: FundingRate | None) -> bool:
+    return rate is not None and rate.kind is RateKind.PREDICTED
+
+
+def decision_reason(details: dict[str, Any] | None) -> dict[str, Any]:
+    """The Reason dict inside a decision event's details: either the details themselves (Reason.to_dict())
+    or under 'reason' (Target.to_dict()); {} when neither."""
+    if not isinstance(details, dict):
+        return {}
+    inner = details.get("reason")
+    if isinstance(inner, dict):
+        return inner
+    return details
+
+
+@dataclass
+class PriceBook:
+    """Observed prices per symbol over time; ``at(symbol, ts)`` is the last one at or before ``ts``."""
+
+    _obs: dict[str, list[tuple[int, Decimal]]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, symbol: str, ts_ms: int, price: Decimal | None) -> None:
+        if price is not None and price > 0:
+            self._obs[symbol].append((ts_ms, price))
+
+    def _sorted(self, symbol: str) -> list[tuple[int, Decimal]]:
+        obs = self._obs.get(symbol, [])
+        obs.sort(key=lambda o: o[0])
+        return obs
+
+    def latest(self, symbol: str) -> Decimal | None:
+        obs = self._sorted(symbol)
+        return obs[-1][1] if obs else None
+
+    def latest_ts(self, symbol: str) -> int | None:
+        obs = self._sorted(symbol)
+        return obs[-1][0] if obs else None
+
+    def at(self, symbol: str, ts_ms: int) -> Decimal | None:
+        """The last price at or before ``ts_ms``; the first one after it when none is earlier."""
+        obs = self._sorted(symbol)
+        if not obs:
+            return None
+        i = bisect.bisect_right([o[0] for o in obs], ts_ms)
+        return obs[i - 1][1] if i > 0 else obs[0][1]
+
+    def symbols(self) -> Iterable[str]:
+        return self._obs.keys()
+
+
+def _mid(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
+    if bid is not None and ask is not None:
+        return (bid + ask) / 2
+    return bid or ask
+
+
+async def build_price_book(ledger: Ledger) -> PriceBook:
+    """Prices from fills, decision inputs (bid/ask mids) and any event's ``prices`` mapping."""
+    book = PriceBook()
+    for f in await all_fills(ledger):
+        book.add(f.symbol, f.ts_ms, f.price)
+    stmt = select(Event).where(Event.details.is_not(None)).order_by(Event.id)
+    async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
+        events = list((await s.scalars(stmt)).all())
+    for ev in events:
+        details = ev.details if isinstance(ev.details, dict) else {}
+        prices = details.get("prices")
+        if isinstance(prices, dict):
+            for sym, p in prices.items():
+                book.add(str(sym), ev.ts_ms, to_dec(p))
+        if ev.kind is EventKind.DECISION:
+            inputs = decision_reason(details).get("inputs")
+            if isinstance(inputs, dict):
+                spot = inputs.get("spot_symbol") or ev.symbol
+                if spot:
+                    spot = spot_symbol(str(spot))
+                    perp = str(inputs.get("perp_symbol") or perp_symbol(spot))
+                    book.add(spot, ev.ts_ms, _mid(to_dec(inputs.get("spot_bid")), to_dec(inputs.get("spot_ask"))))
+                    book.add(perp, ev.ts_ms, _mid(to_dec(inputs.get("perp_bid")), to_dec(inputs.get("perp_ask"))))
+    return book

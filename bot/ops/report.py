@@ -1,0 +1,377 @@
+"""``fundbot report``: where the money came from, per pair and in total, checked against wallet equity.
+
+Attribution over the window [since, now], every figure in USDT and signed as PnL (+ is a gain):
+
+- funding: the sum of funding payments (funding time in the window).
+- price and basis: mark-to-market of both legs from their fills to the latest observed prices. A leg's
+  MTM is sum((signed qty - fee paid in base) * (latest - fill price)); positions held before ``since``
+  enter as if bought at the price observed at ``since``. The perp leg's part that is the change of the
+  basis since each perp fill, qty * ((F - S)_now - (f - s*)) with s* the nearest spot fill of the pair
+  (the other leg of the same execution), is ``basis``; the rest is ``price`` (the unhedged delta).
+- fees: every fill's fee, converted at the fill price when paid in the base asset (or at the observed
+  <ASSET>/USDT price for other assets; unconvertible fees are listed in ``notes``).
+- slippage is a memo, already inside price and basis: fill price vs the ``reference_price`` an order or
+  fill event recorded (details with ``client_order_id`` and ``reference_price``), positive = cost.
+- transfers are internal moves between our wallets: counted and summed, zero PnL.
+
+The explained total is compared with the change of wallet equity between the first balance snapshot in
+the window and the last one (spot wallet valued at observed prices, futures wallet at its margin balance,
+which includes unrealised PnL); the difference is printed as the unexplained residual.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from rich.text import Text
+
+from bot.domain import ZERO, Leg, Side, perp_symbol, spot_symbol
+from bot.ledger.models import BalanceSnapshot, EventKind, Fill
+from bot.ledger.repository import Ledger
+from bot.ops.format import fmt_dec, iso_utc, to_jsonable
+from bot.ops.reads import (
+    PriceBook,
+    all_balance_snapshots,
+    all_fills,
+    build_price_book,
+    select_events,
+    symbols_of,
+    to_dec,
+)
+
+QUOTE = "USDT"
+REFERENCE_KEYS = ("reference_price", "ref_price", "expected_price")
+
+
+@dataclass
+class PairPnl:
+    symbol: str
+    funding: Decimal = ZERO
+    spot_mtm: Decimal | None = ZERO
+    perp_mtm: Decimal | None = ZERO
+    basis: Decimal | None = ZERO
+    price: Decimal | None = ZERO
+    fees: Decimal = ZERO  # negative: a cost
+    slippage_cost: Decimal = ZERO  # memo (inside price/basis)
+    fills: int = 0
+    funding_payments: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def net(self) -> Decimal | None:
+        if self.price is None or self.basis is None:
+            return None
+        return self.funding + self.price + self.basis + self.fees
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "funding": self.funding,
+            "price": self.price,
+            "basis": self.basis,
+            "fees": self.fees,
+            "net": self.net,
+            "spot_mtm": self.spot_mtm,
+            "perp_mtm": self.perp_mtm,
+            "slippage_cost": self.slippage_cost,
+            "fills": self.fills,
+            "funding_payments": self.funding_payments,
+        }
+
+
+def base_asset(symbol: str) -> str:
+    return spot_symbol(symbol).split("/")[0]
+
+
+def signed_qty(f: Fill) -> Decimal:
+    return f.quantity if f.side is Side.BUY else -f.quantity
+
+
+def fee_in_base(f: Fill) -> Decimal:
+    """The part of the fee that left the position itself (fee paid in the base asset of the market)."""
+    return f.fee if f.fee_asset and f.fee_asset.upper() == base_asset(f.symbol).upper() else ZERO
+
+
+def fee_usdt(f: Fill, prices: PriceBook) -> Decimal | None:
+    """Fee in USDT: quote fees as they are, base fees at the fill price, others at <ASSET>/USDT then."""
+    asset = (f.fee_asset or QUOTE).upper()
+    if asset == QUOTE or f.fee == 0:
+        return f.fee
+    if asset == base_asset(f.symbol).upper():
+        return f.fee * f.price
+    px = prices.at(f"{asset}/{QUOTE}", f.ts_ms)
+    return None if px is None else f.fee * px
+
+
+@dataclass(frozen=True, slots=True)
+class _LegFill:
+    """A fill reduced to what MTM needs; synthetic ones stand for the position held at ``since``."""
+
+    ts_ms: int
+    qty: Decimal  # signed change of the position (fee in base removed)
+    price: Decimal
+
+
+def _nearest(fills: list[_LegFill], ts_ms: int) -> _LegFill | None:
+    return min(fills, key=lambda f: abs(f.ts_ms - ts_ms), default=None)
+
+
+def _mtm(fills: list[_LegFill], end: Decimal) -> Decimal:
+    return sum((f.qty * (end - f.price) for f in fills), ZERO)
+
+
+async def _reference_prices(ledger: Ledger) -> dict[str, Decimal]:
+    """client_order_id -> reference price recorded by order/fill events (the newest wins)."""
+    refs: dict[str, Decimal] = {}
+    rows = await select_events(ledger, kinds=[EventKind.ORDER.value, EventKind.FILL.value])
+    for ev, _ in rows:
+        d = ev.details if isinstance(ev.details, dict) else {}
+        cid = d.get("client_order_id")
+        ref = next((to_dec(d[k]) for k in REFERENCE_KEYS if to_dec(d.get(k)) is not None), None)
+        if cid and ref is not None:
+            refs[str(cid)] = ref
+    return refs
+
+
+def _equity_at(
+    snaps: dict[tuple[str, str], list[tuple[int, dict[str, BalanceSnapshot]]]],
+    ts_ms: int,
+    prices: PriceBook,
+    not_before: int,
+) -> tuple[Decimal, list[str]]:
+    """Sum of every wallet's latest snapshot in [not_before, ts_ms], non-quote assets at observed prices."""
+    total = ZERO
+    unvalued: list[str] = []
+    for series in snaps.values():
+        chosen = None
+        for snap_ts, rows in series:
+            if not_before <= snap_ts <= ts_ms:
+                chosen = (snap_ts, rows)
+        if chosen is None:
+            continue
+        snap_ts, rows = chosen
+        for asset, row in rows.items():
+            if asset.upper() == QUOTE:
+                total += row.total
+                continue
+            if row.total == 0:
+                continue
+            px = prices.at(f"{asset}/{QUOTE}", snap_ts)
+            if px is None:
+                unvalued.append(f"{asset} {row.total}")
+            else:
+                total += row.total * px
+    return total, unvalued
+
+
+async def collect_report(
+    ledger: Ledger,
+    now_ms: int,
+    *,
+    since_ms: int | None = None,
+    pair_symbol: str | None = None,
+    prices: PriceBook | None = None,
+) -> dict[str, Any]:
+    """The attribution as plain data (Decimals, epoch ms); see the module docstring for the method."""
+    prices = prices or await build_price_book(ledger)
+    start = since_ms if since_ms is not None else 0
+    only = set(symbols_of(pair_symbol)) if pair_symbol else None
+    pnl: dict[str, PairPnl] = {}
+    notes: list[str] = []
+
+    def get(sym: str) -> PairPnl:
+        key = spot_symbol(sym)
+        return pnl.setdefault(key, PairPnl(key))
+
+    # funding
+    for fp in await ledger.list_funding_payments(since_ms=since_ms):
+        if only is not None and fp.symbol not in only:
+            continue
+        p = get(fp.symbol)
+        amount = fp.amount
+        if fp.asset.upper() != QUOTE:
+            px = prices.at(f"{fp.asset}/{QUOTE}", fp.funding_time_ms)
+            if px is None:
+                notes.append(f"{p.symbol}: funding {fp.amount} {fp.asset} not converted (no price)")
+                continue
+            amount = fp.amount * px
+        p.funding += amount
+        p.funding_payments += 1
+
+    # fills: fees, slippage, legs
+    refs = await _reference_prices(ledger)
+    legs: dict[str, dict[Leg, list[_LegFill]]] = defaultdict(lambda: {Leg.SPOT: [], Leg.PERP: []})
+    held_before: dict[str, dict[Leg, Decimal]] = defaultdict(lambda: {Leg.SPOT: ZERO, Leg.PERP: ZERO})
+    for f in await all_fills(ledger, pair_symbol):
+        key = spot_symbol(f.symbol)
+        qty = signed_qty(f) - fee_in_base(f)
+        if f.ts_ms < start:
+            held_before[key][f.market] += qty
+            continue
+        p = get(key)
+        p.fills += 1
+        legs[key][f.market].append(_LegFill(f.ts_ms, qty, f.price))
+        fee = fee_usdt(f, prices)
+        if fee is None:
+            notes.append(f"{key}: fee {f.fee} {f.fee_asset} of trade {f.venue_trade_id} not converted (no price)")
+        else:
+            p.fees -= fee
+        ref = refs.get(f.client_order_id or "")
+        if ref is not None:
+            p.slippage_cost += (f.price - ref) * f.quantity if f.side is Side.BUY else (ref - f.price) * f.quantity
+    for key, held in held_before.items():
+        for leg, qty in held.items():
+            if qty == 0:
+                continue
+            sym = key if leg is Leg.SPOT else perp_symbol(key)
+            px = prices.at(sym, start)
+            if px is None:
+                notes.append(f"{key}: {leg.value} position held at start has no price; left out")
+                continue
+            legs[key][leg].insert(0, _LegFill(start, qty, px))
+            get(key)
+
+    for key, by_leg in legs.items():
+        p = get(key)
+        spot_fills, perp_fills = by_leg[Leg.SPOT], by_leg[Leg.PERP]
+        s_end, f_end = prices.latest(key), prices.latest(perp_symbol(key))
+        if (spot_fills and s_end is None) or (perp_fills and f_end is None):
+            p.spot_mtm = p.perp_mtm = p.price = p.basis = None
+            p.notes.append("no price observed to mark the legs")
+            notes.append(f"{key}: no price observed to mark the legs; price and basis unknown")
+            continue
+        p.spot_mtm = _mtm(spot_fills, s_end) if s_end is not None else ZERO
+        p.perp_mtm = _mtm(perp_fills, f_end) if f_end is not None else ZERO
+        basis = ZERO
+        if perp_fills and f_end is not None:
+            s_now = s_end if s_end is not None else f_end
+            for pf in perp_fills:
+                nearest = _nearest(spot_fills, pf.ts_ms)
+                s_ref = nearest.price if nearest is not None else (prices.at(key, pf.ts_ms) or pf.price)
+                basis += pf.qty * ((f_end - s_now) - (pf.price - s_ref))
+        p.basis = basis
+        p.price = p.spot_mtm + p.perp_mtm - basis
+
+    # transfers
+    transfers = await ledger.list_transfers(since_ms=since_ms)
+    by_direction: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+    statuses: dict[str, int] = defaultdict(int)
+    for t in transfers:
+        statuses[t.status.value] += 1
+        if t.status.value == "done":
+            by_direction[f"{t.from_wallet.value}->{t.to_wallet.value}"][t.asset] += t.amount
+
+    # equity
+    snaps: dict[tuple[str, str], dict[int, dict[str, BalanceSnapshot]]] = defaultdict(lambda: defaultdict(dict))
+    for row in await all_balance_snapshots(ledger):
+        snaps[(row.venue, row.wallet.value)][row.ts_ms][row.asset] = row
+    series = {k: sorted(v.items()) for k, v in snaps.items()}
+    in_window = {k: [s for s in v if s[0] >= start] for k, v in series.items()}
+    in_window = {k: v for k, v in in_window.items() if v}
+    equity: dict[str, Any] = {"first_ms": None, "first": None, "last_ms": None, "last": None, "change": None}
+    if in_window:
+        first_ms = max(v[0][0] for v in in_window.values())  # every wallet has been seen by then
+        last_ms = max(v[-1][0] for v in in_window.values())
+        first, unv1 = _equity_at(in_window, first_ms, prices, start)
+        last, unv2 = _equity_at(in_window, last_ms, prices, start)
+        equity = {"first_ms": first_ms, "first": first, "last_ms": last_ms, "last": last, "change": last - first}
+        for u in sorted(set(unv1 + unv2)):
+            notes.append(f"equity: {u} not valued (no price observed)")
+        if pair_symbol:
+            notes.append("equity covers the whole account, not only the selected pair")
+
+    rows = [pnl[k].to_dict() for k in sorted(pnl)]
+    total = PairPnl("TOTAL")
+    known = True
+    for p in pnl.values():
+        total.funding += p.funding
+        total.fees += p.fees
+        total.slippage_cost += p.slippage_cost
+        total.fills += p.fills
+        total.funding_payments += p.funding_payments
+        if p.price is None or p.basis is None:
+            known = False
+            continue
+        total.price += p.price  # type: ignore[operator]
+        total.basis += p.basis  # type: ignore[operator]
+        total.spot_mtm += p.spot_mtm  # type: ignore[operator]
+        total.perp_mtm += p.perp_mtm  # type: ignore[operator]
+    if not known:
+        total.price = total.basis = total.spot_mtm = total.perp_mtm = None
+    explained = total.net
+    residual = None
+    if explained is not None and equity["change"] is not None:
+        residual = equity["change"] - explained
+    return {
+        "as_of_ms": now_ms,
+        "since_ms": since_ms,
+        "pair": pair_symbol,
+        "pairs": rows,
+        "total": total.to_dict(),
+        "transfers": {
+            "count": len(transfers),
+            "by_status": dict(statuses),
+            "done_by_direction": {d: dict(a) for d, a in by_direction.items()},
+            "pnl": ZERO,
+        },
+        "equity": equity,
+        "explained": explained,
+        "residual": residual,
+        "notes": notes,
+    }
+
+
+def report_json(rep: dict[str, Any]) -> dict[str, Any]:
+    return to_jsonable(rep)
+
+
+def _row(label: str, d: dict[str, Any]) -> Text:
+    line = Text(f"  {label:<12}")
+    for name in ("funding", "price", "basis", "fees", "net"):
+        line.append(f" {name} {fmt_dec(d[name], 4, signed=True):>12}", style="bold" if name == "net" else "")
+    line.append(f"   slippage {fmt_dec(d['slippage_cost'], 4)} (memo)  fills {d['fills']}", style="dim")
+    line.append(f"  payments {d['funding_payments']}", style="dim")
+    return line
+
+
+def render_report(rep: dict[str, Any]) -> list[Text]:
+    """Human lines: one per pair, the total, transfers, equity reconciliation and notes."""
+    since = iso_utc(rep["since_ms"]) if rep["since_ms"] is not None else "the start of the ledger"
+    out = [Text(f"PnL report from {since} to {iso_utc(rep['as_of_ms'])} ({QUOTE})", style="bold")]
+    if not rep["pairs"]:
+        out.append(Text("  no fills or funding in the window"))
+    for d in rep["pairs"]:
+        out.append(_row(d["symbol"], d))
+    out.append(_row("TOTAL", rep["total"]))
+    t = rep["transfers"]
+    moved = "; ".join(
+        f"{direction} " + ", ".join(f"{fmt_dec(v, 4)} {a}" for a, v in assets.items())
+        for direction, assets in t["done_by_direction"].items()
+    )
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(t["by_status"].items()))
+    out.append(Text(f"transfers {t['count']} ({statuses or 'none'}) {moved}  internal: 0 PnL", style="magenta"))
+    e = rep["equity"]
+    if e["change"] is None:
+        out.append(Text("equity: no balance snapshot in the window; nothing to reconcile against", style="yellow"))
+    else:
+        out.append(
+            Text(
+                f"equity {fmt_dec(e['first'], 4)} at {iso_utc(e['first_ms'])} -> {fmt_dec(e['last'], 4)} at "
+                f"{iso_utc(e['last_ms'])}: change {fmt_dec(e['change'], 4, signed=True)}"
+            )
+        )
+        res = rep["residual"]
+        style = "green" if res is not None and abs(res) < Decimal("0.01") else "yellow"
+        out.append(
+            Text(
+                f"explained {fmt_dec(rep['explained'], 4, signed=True)}  unexplained residual "
+                f"{fmt_dec(res, 4, signed=True)}",
+                style=style,
+            )
+        )
+    for n in rep["notes"]:
+        out.append(Text(f"note: {n}", style="dim"))
+    return out

@@ -1,0 +1,1 @@
+"""Deterministic Binance-like exchange simulation: clock, market data, matching, margin, funding."""

@@ -1,0 +1,79 @@
+"""Order book derived from a mid price: spread, N levels, depth per level; fills consume depth until
+the next price update, so a large order walks the book and moves the price for the next one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from bot.domain import floor_to_step
+
+D = Decimal
+_BPS = D("0.0001")
+
+
+_SPREAD_BPS = D(2)
+_GAP_BPS = D(1)
+_LEVEL_NOTIONAL = D(50_000)
+
+
+@dataclass(frozen=True, slots=True)
+class BookConfig:
+    """Synthetic book shape: full spread, gap between levels (both in bps of mid), levels per side and
+    quote notional per level."""
+
+    spread_bps: Decimal = _SPREAD_BPS
+    level_gap_bps: Decimal = _GAP_BPS
+    levels: int = 20
+    level_notional: Decimal = _LEVEL_NOTIONAL
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    price: Decimal
+    qty: Decimal
+
+
+def _round(price: Decimal, tick: Decimal, rounding: str) -> Decimal:
+    return (price / tick).to_integral_value(rounding=rounding) * tick
+
+
+def build_side(
+    mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig, consumed: Decimal = D(0)
+) -> list[Level]:
+    """Levels of one side ("bids" or "asks"), best first, with ``consumed`` taken off the top."""
+    half = mid * cfg.spread_bps * _BPS / 2
+    out: list[Level] = []
+    last: Decimal | None = None
+    for i in range(cfg.levels):
+        offset = half + mid * cfg.level_gap_bps * _BPS * i
+        if side == "bids":
+            px = _round(mid - offset, tick, ROUND_FLOOR)
+            if last is not None and px >= last:
+                px = last - tick
+        else:
+            px = _round(mid + offset, tick, ROUND_CEILING)
+            if last is not None and px <= last:
+                px = last + tick
+        if px <= 0:
+            break
+        last = px
+        qty = floor_to_step(cfg.level_notional / px, step)
+        if qty <= 0:
+            qty = step
+        out.append(Level(px, qty))
+    remaining = consumed
+    trimmed: list[Level] = []
+    for lvl in out:
+        if remaining >= lvl.qty:
+            remaining -= lvl.qty
+            continue
+        trimmed.append(Level(lvl.price, lvl.qty - remaining))
+        remaining = D(0)
+    return trimmed
+
+
+def ensure_uncrossed(bids: list[Level], asks: list[Level], tick: Decimal) -> None:
+    """Best ask must stay above best bid after rounding (tiny prices with coarse ticks)."""
+    if bids and asks and asks[0].price <= bids[0].price:
+        raise ValueError(f"crossed synthetic book: bid {bids[0].price} ask {asks[0].price} tick {tick}")

@@ -1,0 +1,150 @@
+"""Loader for the historical data layout of ``shared/data`` (and the compact bundle in ``bot/data``).
+
+Layout::
+
+    funding/binance_<SYM>.csv.gz           ts_ms,symbol,funding_rate,mark_price,interval_hours
+    klines/binance_{spot,perp,mark}_<SYM>_1h.csv.gz   ts_ms,open,high,low,close[,volume]
+
+Floats are fine here (analytics and loading); the simulation converts to Decimal at its boundary.
+Gaps stay gaps: nothing is forward-filled; ``missing_hours`` says which hours have no candle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bot.domain import HOUR_MS
+
+KLINE_KINDS = ("spot", "perp", "mark")
+_KLINE_COLUMNS = ("ts_ms", "open", "high", "low", "close", "volume")
+
+
+def bundled_data_dir() -> Path:
+    """The compact real dataset shipped inside the package (``bot/data/history``)."""
+    return Path(__file__).resolve().parent.parent / "data" / "history"
+
+
+def shared_data_dir() -> Path:
+    """The full ``shared/data`` folder next to the checkout, when present (tests skip otherwise)."""
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def funding_path(data_dir: Path, symbol: str) -> Path:
+    return Path(data_dir) / "funding" / f"binance_{symbol}.csv.gz"
+
+
+def kline_path(data_dir: Path, kind: str, symbol: str) -> Path:
+    if kind not in KLINE_KINDS:
+        raise ValueError(f"kline kind must be one of {KLINE_KINDS}, got {kind!r}")
+    return Path(data_dir) / "klines" / f"binance_{kind}_{symbol}_1h.csv.gz"
+
+
+def available_symbols(data_dir: Path) -> list[str]:
+    """Symbols that have a Binance funding file and perp klines in ``data_dir``."""
+    funding_dir = Path(data_dir) / "funding"
+    out = []
+    for path in sorted(funding_dir.glob("binance_*.csv.gz")):
+        symbol = path.name[len("binance_") : -len(".csv.gz")]
+        if kline_path(data_dir, "perp", symbol).exists():
+            out.append(symbol)
+    return out
+
+
+def load_klines(
+    data_dir: Path, kind: str, symbol: str, start_ms: int | None = None, end_ms: int | None = None
+) -> pd.DataFrame | None:
+    """1h klines as floats (``volume`` is NaN for mark klines); None when the file does not exist.
+
+    Rows are sorted by open time, duplicates dropped; ``start_ms <= ts_ms < end_ms`` when given.
+    """
+    path = kline_path(data_dir, kind, symbol)
+    if not path.exists():
+        return None
+    df = pd.read_csv(path, dtype={"ts_ms": "int64"})
+    if "volume" not in df.columns:
+        df["volume"] = np.nan
+    df = df.loc[:, list(_KLINE_COLUMNS)]
+    for col in _KLINE_COLUMNS[1:]:
+        df[col] = df[col].astype("float64")
+    df = _window(df, start_ms, end_ms)
+    return df.drop_duplicates("ts_ms").sort_values("ts_ms").reset_index(drop=True)
+
+
+def load_funding(data_dir: Path, symbol: str, start_ms: int | None = None, end_ms: int | None = None) -> pd.DataFrame:
+    """Funding settlements: ts_ms, funding_rate (float), rate_text (the source string, exact),
+    mark_price (NaN when blank), interval_hours (int) and interval_derived (True where the source left
+    it blank and it was derived from the spacing to the neighbouring settlements, never assumed 8 h).
+    """
+    path = funding_path(data_dir, symbol)
+    if not path.exists():
+        raise FileNotFoundError(f"no funding file for {symbol}: {path}")
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = pd.DataFrame(
+        {
+            "ts_ms": raw["ts_ms"].astype("int64"),
+            "funding_rate": raw["funding_rate"].astype("float64"),
+            "rate_text": raw["funding_rate"],
+            "mark_price": pd.to_numeric(raw["mark_price"].replace("", np.nan), errors="coerce"),
+            "interval_raw": pd.to_numeric(raw["interval_hours"].replace("", np.nan), errors="coerce"),
+        }
+    )
+    df = df.drop_duplicates("ts_ms").sort_values("ts_ms").reset_index(drop=True)
+    prev_gap = df["ts_ms"].diff() / HOUR_MS
+    next_gap = (-df["ts_ms"].diff(-1)) / HOUR_MS
+    # A blank interval is the spacing to the previous settlement; where the previous row is missing or
+    # further away (a hole in the data), the spacing to the next one is the better guess.
+    spacing = pd.concat([prev_gap, next_gap], axis=1).min(axis=1)
+    derived = df["interval_raw"].isna()
+    df["interval_hours"] = df["interval_raw"].where(~derived, spacing).fillna(8).round().astype("int64")
+    df["interval_derived"] = derived
+    df = df.drop(columns=["interval_raw"])
+    return _window(df, start_ms, end_ms).reset_index(drop=True)
+
+
+def missing_hours(klines: pd.DataFrame | None, start_ms: int, end_ms: int) -> np.ndarray:
+    """Open times (ms) of the hours in ``[start_ms, end_ms)`` that have no candle."""
+    first = -(-start_ms // HOUR_MS) * HOUR_MS
+    grid = np.arange(first, end_ms, HOUR_MS, dtype=np.int64)
+    if klines is None or klines.empty:
+        return grid
+    present = klines["ts_ms"].to_numpy(dtype=np.int64)
+    return grid[~np.isin(grid, present)]
+
+
+@dataclass(frozen=True)
+class SymbolHistory:
+    """Everything loaded for one symbol. ``mark_from_perp`` says the perp close stands in for a
+    missing mark-price file (mark and perp differ by a few bp on Binance; the flag lets a report say so).
+    """
+
+    symbol: str
+    spot: pd.DataFrame | None
+    perp: pd.DataFrame | None
+    mark: pd.DataFrame | None
+    funding: pd.DataFrame
+    mark_from_perp: bool
+
+
+def load_symbol(data_dir: Path, symbol: str, start_ms: int | None = None, end_ms: int | None = None) -> SymbolHistory:
+    spot = load_klines(data_dir, "spot", symbol, start_ms, end_ms)
+    perp = load_klines(data_dir, "perp", symbol, start_ms, end_ms)
+    mark = load_klines(data_dir, "mark", symbol, start_ms, end_ms)
+    mark_from_perp = False
+    if (mark is None or mark.empty) and perp is not None and not perp.empty:
+        mark = perp.copy()
+        mark["volume"] = np.nan
+        mark_from_perp = True
+    funding = load_funding(data_dir, symbol, start_ms, end_ms)
+    return SymbolHistory(symbol, spot, perp, mark, funding, mark_from_perp)
+
+
+def _window(df: pd.DataFrame, start_ms: int | None, end_ms: int | None) -> pd.DataFrame:
+    if start_ms is not None:
+        df = df[df["ts_ms"] >= start_ms]
+    if end_ms is not None:
+        df = df[df["ts_ms"] < end_ms]
+    return df

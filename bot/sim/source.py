@@ -1,0 +1,415 @@
+"""Market data for the simulation: prices at any instant, funding settlements, klines.
+
+Prices come from hourly candles. Inside an hour the price follows a deterministic path through the
+candle: open -> low -> high -> close for an up candle (close >= open), open -> high -> low -> close for a
+down candle, linear between the four points (at 0, 1/3, 2/3 and 1 of the hour). So the intrahour
+extremes are reached and a liquidation check over an interval sees them. Hours without a candle are gaps:
+every lookup inside one returns None (nothing is forward-filled).
+
+Predicted funding rate (what premiumIndex calls ``lastFundingRate`` before a settlement): the real rate
+of the coming settlement is not shown blindly. It is blended with the previously settled rate by the
+fraction of the interval elapsed: ``prev + (next - prev) * elapsed/interval``, so it starts at the last
+settled value, drifts like Binance's running premium average and equals the real rate at the settlement.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from bot.domain import HOUR_MS
+from bot.sim.history import load_symbol
+
+PRICE_KINDS = ("spot", "perp", "mark", "index")
+_RATE_QUANTUM = Decimal("0.00000001")
+
+
+@dataclass(frozen=True, slots=True)
+class FundingSettlement:
+    """One funding settlement. ``interval_hours`` is the spacing to the previous settlement."""
+
+    symbol: str
+    ts_ms: int
+    rate: Decimal
+    interval_hours: int
+    mark_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Kline:
+    open_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class MarketDataSource(Protocol):
+    """What SimExchange needs from a market-data provider. Floats inside; Decimal at the sim boundary."""
+
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+
+    @property
+    def start_ms(self) -> int: ...
+
+    @property
+    def end_ms(self) -> int: ...
+
+    def has(self, kind: str, symbol: str) -> bool: ...
+
+    def price(self, kind: str, symbol: str, t_ms: int) -> float | None: ...
+
+    def price_range(self, kind: str, symbol: str, start_ms: int, end_ms: int) -> tuple[float, float] | None: ...
+
+    def settlements(self, symbol: str) -> Sequence[FundingSettlement]: ...
+
+    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[FundingSettlement]: ...
+
+    def next_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None: ...
+
+    def last_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None: ...
+
+    def predicted_rate(self, symbol: str, t_ms: int) -> Decimal | None: ...
+
+    def klines(self, kind: str, symbol: str, start_ms: int, end_ms: int, limit: int | None = None) -> list[Kline]: ...
+
+
+class CandleSeries:
+    """Hourly candles on a dense grid (NaN rows are gaps) with O(1) lookups."""
+
+    def __init__(
+        self, ts: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray | None = None
+    ) -> None:
+        if len(ts) == 0:
+            raise ValueError("empty candle series")
+        self.t0 = int(ts[0])
+        n = int((int(ts[-1]) - self.t0) // HOUR_MS) + 1
+        idx = ((ts.astype(np.int64) - self.t0) // HOUR_MS).astype(np.int64)
+        self.n = n
+        self.end_ms = self.t0 + n * HOUR_MS
+        self.open = np.full(n, np.nan)
+        self.high = np.full(n, np.nan)
+        self.low = np.full(n, np.nan)
+        self.close = np.full(n, np.nan)
+        self.volume = np.full(n, np.nan)
+        self.open[idx], self.high[idx], self.low[idx], self.close[idx] = o, h, lo, c
+        if v is not None:
+            self.volume[idx] = v
+        # Plain lists: scalar indexing on them is several times faster than on numpy arrays.
+        self._o, self._h, self._l, self._c = (a.tolist() for a in (self.open, self.high, self.low, self.close))
+
+    def _points(self, k: int) -> tuple[float, float, float, float] | None:
+        o = self._o[k]
+        if o != o:  # NaN: a gap
+            return None
+        c = self._c[k]
+        if c >= o:
+            return (o, self._l[k], self._h[k], c)
+        return (o, self._h[k], self._l[k], c)
+
+    def price(self, t_ms: int) -> float | None:
+        k = (t_ms - self.t0) // HOUR_MS
+        if k < 0 or k >= self.n:
+            return None
+        pts = self._points(k)
+        if pts is None:
+            return None
+        x = (t_ms - self.t0 - k * HOUR_MS) * 3.0 / HOUR_MS
+        seg = min(int(x), 2)
+        a = pts[seg]
+        return a + (pts[seg + 1] - a) * (x - seg)
+
+    def price_range(self, start_ms: int, end_ms: int) -> tuple[float, float] | None:
+        """Min and max of the path over ``[start_ms, end_ms]`` (gaps ignored); None if all gap."""
+        if end_ms < start_ms:
+            start_ms, end_ms = end_ms, start_ms
+        values: list[float] = []
+        for t in (start_ms, end_ms):
+            p = self.price(t)
+            if p is not None:
+                values.append(p)
+        ka = max((start_ms - self.t0) // HOUR_MS, -1)
+        kb = min((end_ms - self.t0) // HOUR_MS, self.n)
+        third = HOUR_MS / 3.0
+        for k in {ka, kb}:
+            if 0 <= k < self.n:
+                pts = self._points(k)
+                if pts is None:
+                    continue
+                base = self.t0 + k * HOUR_MS
+                for j in (0, 1, 2):
+                    if start_ms < base + j * third < end_ms:
+                        values.append(pts[j])
+        lo_k, hi_k = max(ka + 1, 0), min(kb, self.n)
+        if hi_k > lo_k:
+            lows, highs = self.low[lo_k:hi_k], self.high[lo_k:hi_k]
+            if not np.all(np.isnan(lows)):
+                values.append(float(np.nanmin(lows)))
+                values.append(float(np.nanmax(highs)))
+        if not values:
+            return None
+        return (min(values), max(values))
+
+    def klines(self, start_ms: int, end_ms: int, limit: int | None = None) -> list[Kline]:
+        """Complete candles with open time in ``[start_ms, end_ms)``, oldest first, gaps skipped."""
+        ka = max(-(-(start_ms - self.t0) // HOUR_MS), 0)
+        kb = min(-(-(end_ms - self.t0) // HOUR_MS), self.n)
+        out: list[Kline] = []
+        for k in range(ka, kb):
+            if self._o[k] != self._o[k]:
+                continue
+            out.append(
+                Kline(self.t0 + k * HOUR_MS, self._o[k], self._h[k], self._l[k], self._c[k], float(self.volume[k]))
+            )
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def missing_hours(self) -> np.ndarray:
+        return self.t0 + np.flatnonzero(np.isnan(self.open)).astype(np.int64) * HOUR_MS
+
+
+class CandleSource:
+    """Shared machinery of HistoryReplay and RandomWalk: per-symbol candle series and settlements."""
+
+    def __init__(
+        self,
+        series: dict[tuple[str, str], CandleSeries],
+        settlements: dict[str, list[FundingSettlement]],
+        start_ms: int,
+        end_ms: int,
+    ) -> None:
+        self._series = series
+        self._settlements = settlements
+        self._settle_ts = {s: [x.ts_ms for x in rows] for s, rows in settlements.items()}
+        self._symbols = tuple(sorted(settlements))
+        self._start_ms = start_ms
+        self._end_ms = end_ms
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._symbols
+
+    @property
+    def start_ms(self) -> int:
+        return self._start_ms
+
+    @property
+    def end_ms(self) -> int:
+        return self._end_ms
+
+    def _get(self, kind: str, symbol: str) -> CandleSeries | None:
+        if kind not in PRICE_KINDS:
+            raise ValueError(f"price kind must be one of {PRICE_KINDS}, got {kind!r}")
+        return self._series.get(("spot" if kind == "index" else kind, symbol))
+
+    def has(self, kind: str, symbol: str) -> bool:
+        return self._get(kind, symbol) is not None
+
+    def price(self, kind: str, symbol: str, t_ms: int) -> float | None:
+        s = self._get(kind, symbol)
+        return None if s is None else s.price(t_ms)
+
+    def price_range(self, kind: str, symbol: str, start_ms: int, end_ms: int) -> tuple[float, float] | None:
+        s = self._get(kind, symbol)
+        return None if s is None else s.price_range(start_ms, end_ms)
+
+    def klines(self, kind: str, symbol: str, start_ms: int, end_ms: int, limit: int | None = None) -> list[Kline]:
+        s = self._get(kind, symbol)
+        return [] if s is None else s.klines(start_ms, end_ms, limit)
+
+    def missing_hours(self, kind: str, symbol: str) -> np.ndarray:
+        s = self._get(kind, symbol)
+        return np.array([], dtype=np.int64) if s is None else s.missing_hours()
+
+    def settlements(self, symbol: str) -> Sequence[FundingSettlement]:
+        return self._settlements.get(symbol, [])
+
+    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[FundingSettlement]:
+        ts = self._settle_ts.get(symbol)
+        if not ts:
+            return []
+        i = bisect.bisect_right(ts, after_ms)
+        j = bisect.bisect_right(ts, until_ms)
+        return self._settlements[symbol][i:j]
+
+    def next_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None:
+        ts = self._settle_ts.get(symbol) or []
+        i = bisect.bisect_right(ts, t_ms)
+        return self._settlements[symbol][i] if i < len(ts) else None
+
+    def last_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None:
+        ts = self._settle_ts.get(symbol) or []
+        i = bisect.bisect_right(ts, t_ms)
+        return self._settlements[symbol][i - 1] if i > 0 else None
+
+    def predicted_rate(self, symbol: str, t_ms: int) -> Decimal | None:
+        """Blend of the last settled rate and the coming one by elapsed fraction (module docstring)."""
+        nxt = self.next_settlement(symbol, t_ms)
+        prev = self.last_settlement(symbol, t_ms)
+        if nxt is None:
+            return None if prev is None else prev.rate
+        if prev is None:
+            return nxt.rate
+        frac = Decimal(t_ms - prev.ts_ms) / Decimal(nxt.ts_ms - prev.ts_ms)
+        return (prev.rate + (nxt.rate - prev.rate) * frac).quantize(_RATE_QUANTUM)
+
+
+class HistoryReplay(CandleSource):
+    """Real Binance history (shared/data layout or the bundled dataset) replayed deterministically."""
+
+    def __init__(
+        self, data_dir: Path, symbols: Sequence[str], start_ms: int | None = None, end_ms: int | None = None
+    ) -> None:
+        series: dict[tuple[str, str], CandleSeries] = {}
+        settlements: dict[str, list[FundingSettlement]] = {}
+        self.mark_from_perp: dict[str, bool] = {}
+        lo, hi = [], []
+        for symbol in symbols:
+            hist = load_symbol(Path(data_dir), symbol, start_ms, end_ms)
+            self.mark_from_perp[symbol] = hist.mark_from_perp
+            for kind, df in (("spot", hist.spot), ("perp", hist.perp), ("mark", hist.mark)):
+                if df is None or df.empty:
+                    continue
+                series[(kind, symbol)] = CandleSeries(
+                    df["ts_ms"].to_numpy(np.int64),
+                    df["open"].to_numpy(),
+                    df["high"].to_numpy(),
+                    df["low"].to_numpy(),
+                    df["close"].to_numpy(),
+                    df["volume"].to_numpy(),
+                )
+                lo.append(int(df["ts_ms"].iloc[0]))
+                hi.append(int(df["ts_ms"].iloc[-1]) + HOUR_MS)
+            f = hist.funding
+            marks = f["mark_price"].tolist()
+            settlements[symbol] = [
+                FundingSettlement(symbol, int(ts), Decimal(text), int(iv), None if m != m else Decimal(repr(m)))
+                for ts, text, iv, m in zip(
+                    f["ts_ms"].tolist(), f["rate_text"].tolist(), f["interval_hours"].tolist(), marks, strict=True
+                )
+            ]
+        if not lo:
+            raise ValueError(f"no klines for {list(symbols)} in {data_dir}")
+        super().__init__(
+            series,
+            settlements,
+            start_ms if start_ms is not None else min(lo),
+            end_ms if end_ms is not None else max(hi),
+        )
+
+
+class RandomWalk(CandleSource):
+    """Seeded synthetic market for tests: geometric random walk candles (spot), perp = spot x (1 + basis)
+    with an AR(1) basis, mark = perp, and an AR(1) funding rate settled on each symbol's own interval.
+
+    ``funding_intervals`` maps symbol -> hours (default: 8 h for the first symbol, 4 h for the second,
+    1 h for the third, 8 h after); ``interval_changes`` maps symbol -> [(from_ms, hours), ...].
+    ``rate_mean`` and ``rate_vol`` are per 8 h and scaled to each interval.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT", "SOLUSDT"),
+        start_ms: int = 1_767_225_600_000,
+        hours: int = 24 * 30,
+        start_prices: dict[str, float] | None = None,
+        drift: float = 0.0,
+        vol: float = 0.6,
+        basis_mean: float = -0.0003,
+        basis_vol: float = 0.0002,
+        funding_intervals: dict[str, int] | None = None,
+        interval_changes: dict[str, list[tuple[int, int]]] | None = None,
+        rate_mean: float = 0.0001,
+        rate_vol: float = 0.00005,
+        rate_phi: float = 0.9,
+        rate_cap: float = 0.003,
+        substeps: int = 6,
+    ) -> None:
+        rng = np.random.default_rng(seed)
+        start = (start_ms // HOUR_MS) * HOUR_MS
+        ts = start + np.arange(hours, dtype=np.int64) * HOUR_MS
+        defaults = {
+            "BTCUSDT": 60_000.0,
+            "ETHUSDT": 3_000.0,
+            "SOLUSDT": 150.0,
+            "XRPUSDT": 0.6,
+            "DOGEUSDT": 0.15,
+            "BNBUSDT": 600.0,
+            "LTCUSDT": 80.0,
+            "ADAUSDT": 0.5,
+        }
+        base_intervals = (8, 4, 1)
+        series: dict[tuple[str, str], CandleSeries] = {}
+        settlements: dict[str, list[FundingSettlement]] = {}
+        dt = 1.0 / (24 * 365 * substeps)
+        for n, symbol in enumerate(symbols):
+            p0 = (start_prices or {}).get(symbol, defaults.get(symbol, 100.0))
+            steps = rng.normal((drift - 0.5 * vol**2) * dt, vol * math.sqrt(dt), size=(hours, substeps))
+            path = p0 * np.exp(np.cumsum(steps.ravel())).reshape(hours, substeps)
+            opens = np.concatenate(([p0], path[:-1, -1]))
+            closes = path[:, -1]
+            highs = np.maximum(path.max(axis=1), opens)
+            lows = np.minimum(path.min(axis=1), opens)
+            vols = rng.uniform(0.5, 1.5, size=hours) * 1_000_000.0 / p0
+            series[("spot", symbol)] = CandleSeries(ts, opens, highs, lows, closes, vols)
+            basis = np.empty(hours)
+            b = basis_mean
+            shocks = rng.normal(0.0, basis_vol, size=hours)
+            for i in range(hours):
+                b = basis_mean + 0.8 * (b - basis_mean) + shocks[i]
+                basis[i] = b
+            f = 1.0 + basis
+            perp = CandleSeries(ts, opens * f, highs * f, lows * f, closes * f, vols)
+            series[("perp", symbol)] = perp
+            series[("mark", symbol)] = CandleSeries(ts, opens * f, highs * f, lows * f, closes * f, None)
+            base_iv = (funding_intervals or {}).get(symbol, base_intervals[n] if n < len(base_intervals) else 8)
+            changes = sorted((interval_changes or {}).get(symbol, []))
+            settlements[symbol] = self._schedule(
+                rng, symbol, start, start + hours * HOUR_MS, base_iv, changes, rate_mean, rate_vol, rate_phi, rate_cap
+            )
+        super().__init__(series, settlements, start, start + hours * HOUR_MS)
+
+    @staticmethod
+    def _schedule(
+        rng: np.random.Generator,
+        symbol: str,
+        start: int,
+        end: int,
+        base_iv: int,
+        changes: list[tuple[int, int]],
+        mean: float,
+        vol: float,
+        phi: float,
+        cap: float,
+    ) -> list[FundingSettlement]:
+        def interval_at(t: int) -> int:
+            iv = base_iv
+            for from_ms, hours in changes:
+                if from_ms <= t:
+                    iv = hours
+            return iv
+
+        iv = interval_at(start)
+        t = (start // (iv * HOUR_MS) + 1) * iv * HOUR_MS
+        prev_t = t - iv * HOUR_MS
+        x = mean
+        out = []
+        while t < end:
+            x = mean + phi * (x - mean) + rng.normal(0.0, vol)
+            hours = (t - prev_t) // HOUR_MS
+            rate = max(-cap, min(cap, x * hours / 8.0))
+            out.append(FundingSettlement(symbol, t, Decimal(repr(round(rate, 8))), int(hours)))
+            prev_t = t
+            t += interval_at(t) * HOUR_MS
+        return out

@@ -1,0 +1,317 @@
+"""The treasury: keeps the futures wallet collateralised by moving USDT between spot and USD-M futures.
+
+``rebalance()`` reads the collateral ratio (futures margin balance / total short notional, see
+``bot.treasury.maths``). Below the low bound it moves spot USDT in, up to the target; if spot cannot pay,
+it asks the executor to shrink every pair proportionally (both legs, never one) and then moves the sale
+proceeds in. Above the high bound it sends the excess back to spot. Each transfer attempt is a
+write-ahead intent plus a transfers row (pending -> sent -> done / failed); an insufficient-balance
+answer re-reads the venue's maximum and retries smaller, a bounded number of times. A transfer whose
+answer was lost is left "sent" for reconciliation, never retried blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+import ccxt
+
+from bot.config import TreasuryConfig
+from bot.domain import ZERO, PairState
+from bot.execution.ids import transfer_id
+from bot.ledger.models import EventKind, IntentKind, IntentStatus, TransferStatus
+from bot.ledger.models import Wallet as LedgerWallet
+from bot.ledger.repository import Ledger
+from bot.treasury.maths import (
+    Band,
+    Direction,
+    collateral_ratio,
+    entry_notional_capacity,
+    floor_usdt,
+    reduction_fraction,
+    transfer_need,
+)
+from bot.venues.base import TransferResult, Venue, Wallet
+from bot.venues.errors import ErrorClass, classify, retry_call, safe_error_text
+
+Now = Callable[[], int]
+Sleep = Callable[[float], Awaitable[object]]
+ACTIVE_STATES = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairState.CLOSING)
+
+
+class Reducer(Protocol):
+    """The executor side of a proportional reduction."""
+
+    async def reduce_pairs(self, fraction: Decimal, reason: str) -> dict[str, Decimal]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Collateral:
+    """One reading of the futures wallet against the shorts it carries."""
+
+    margin_balance: Decimal
+    short_notional: Decimal
+    spot_free: Decimal
+    futures_max_withdraw: Decimal
+
+    @property
+    def ratio(self) -> Decimal | None:
+        return collateral_ratio(self.margin_balance, self.short_notional)
+
+
+@dataclass
+class RebalanceOutcome:
+    """What ``rebalance`` did: action is none, to_futures, to_spot, reduce or short (spot too poor and
+    no executor to reduce with)."""
+
+    action: str
+    before: Collateral
+    after: Collateral | None = None
+    transfers: list[TransferResult] = field(default_factory=list)
+    reduction: Decimal = ZERO
+    new_targets: dict[str, Decimal] = field(default_factory=dict)
+
+
+class TransferFailed(RuntimeError):
+    """A transfer could not be completed within its attempts (the message says why)."""
+
+
+class Treasury:
+    """Collateral checks and transfers; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        ledger: Ledger,
+        config: TreasuryConfig | None,
+        now: Now,
+        *,
+        reducer: Reducer | None = None,
+        sleep: Sleep = asyncio.sleep,
+        asset: str = "USDT",
+    ) -> None:
+        self.venue = venue
+        self.ledger = ledger
+        self.config = config or TreasuryConfig()
+        self.now = now
+        self.rng = random.Random(0)
+        self.reducer = reducer
+        self.sleep = sleep
+        self.asset = asset
+        self.band = Band(
+            self.config.target_ratio, self.config.low_ratio, self.config.high_ratio, self.config.min_transfer
+        )
+        self._lock = asyncio.Lock()
+
+    # -- readings --------------------------------------------------------------------------------------
+
+    async def collateral(self) -> Collateral:
+        """Margin balance, short notional (|qty| x mark of every open perp position), spot free USDT."""
+        pairs = await self.ledger.list_pairs((*ACTIVE_STATES, PairState.QUARANTINED), venue=self.venue.name)
+        symbols = sorted({p.symbol for p in pairs})
+        account = await self._read(self.venue.fetch_futures_account)
+        positions = await self._read(lambda: self.venue.fetch_positions(symbols)) if symbols else {}
+        notional = sum((abs(p.qty) * p.mark_price for p in positions.values()), ZERO)
+        spot_free = await self._read(lambda: self.venue.max_transferable(self.asset, "spot"))
+        return Collateral(account.margin_balance, notional, spot_free, account.max_withdrawable)
+
+    # -- the periodic check ----------------------------------------------------------------------------
+
+    async def rebalance(self) -> RebalanceOutcome:
+        """Bring the collateral ratio back into the band (see module docstring). Safe to call often."""
+        async with self._lock:
+            before = await self.collateral()
+            need = transfer_need(before.margin_balance, before.short_notional, self.band)
+            if need is None:
+                return RebalanceOutcome("none", before, before)
+            if need.direction is Direction.TO_SPOT:
+                out = RebalanceOutcome("to_spot", before)
+                done = await self._try_transfer(need.amount, "futures", "spot", "collateral above high ratio")
+                out.transfers += [done] if done else []
+                out.after = await self.collateral()
+                return out
+            return await self._top_up(before, need.amount)
+
+    async def _top_up(self, before: Collateral, amount: Decimal) -> RebalanceOutcome:
+        out = RebalanceOutcome("to_futures", before)
+        if before.spot_free >= self.config.min_transfer:
+            done = await self._try_transfer(
+                min(amount, before.spot_free), "spot", "futures", "collateral below low ratio"
+            )
+            out.transfers += [done] if done else []
+        now = await self.collateral()
+        ratio = now.ratio
+        if ratio is None or ratio >= self.config.low_ratio:
+            out.after = now
+            return out
+        fraction = reduction_fraction(now.margin_balance, now.short_notional, now.spot_free, self.config.target_ratio)
+        out.reduction = fraction
+        if self.reducer is None:
+            out.action = "short"
+            await self._event(
+                EventKind.ALERT,
+                f"collateral ratio {ratio:.4f} below {self.config.low_ratio} and spot cannot cover it; "
+                f"a reduction of {fraction:.4f} of both legs is needed",
+                {"ratio": ratio, "fraction": fraction},
+            )
+            out.after = now
+            return out
+        out.action = "reduce"
+        await self._event(
+            EventKind.DECISION,
+            f"collateral ratio {ratio:.4f} below {self.config.low_ratio} and spot too poor: "
+            f"reducing both legs by {fraction:.4f}",
+            {"ratio": ratio, "fraction": fraction, "spot_free": now.spot_free},
+        )
+        out.new_targets = await self.reducer.reduce_pairs(fraction, "collateral: spot too poor")
+        after = await self.collateral()
+        need = transfer_need(after.margin_balance, after.short_notional, self.band)
+        if need is not None and need.direction is Direction.TO_FUTURES and after.spot_free >= self.config.min_transfer:
+            done = await self._try_transfer(min(need.amount, after.spot_free), "spot", "futures", "move sale proceeds")
+            out.transfers += [done] if done else []
+            after = await self.collateral()
+        out.after = after
+        return out
+
+    # -- entries ---------------------------------------------------------------------------------------
+
+    async def ensure_futures_margin(self, required: Decimal) -> Decimal:
+        """Make the futures margin balance at least ``required`` by moving spot USDT; returns the balance
+        afterwards (it may stay below ``required`` when spot cannot pay: the caller sizes down)."""
+        async with self._lock:
+            return await self._ensure(required)
+
+    async def _ensure(self, required: Decimal) -> Decimal:
+        account = await self._read(self.venue.fetch_futures_account)
+        missing = required - account.margin_balance
+        if missing <= 0:
+            return account.margin_balance
+        amount = floor_usdt(max(missing, self.config.min_transfer))
+        await self._try_transfer(amount, "spot", "futures", f"pre-fund margin to {required}")
+        return (await self._read(self.venue.fetch_futures_account)).margin_balance
+
+    async def prepare_entry(self, extra_notional: Decimal, cost_buffer: Decimal = Decimal("0.01")) -> Decimal:
+        """Pre-fund the margin for ``extra_notional`` more shorts at the target ratio and return the
+        notional that spot cash and margin can carry (<= ``extra_notional``)."""
+        async with self._lock:
+            c = await self.collateral()
+            t = self.config.target_ratio
+            cap = entry_notional_capacity(
+                extra_notional, c.margin_balance, c.short_notional, c.spot_free, t, cost_buffer
+            )
+            if cap <= 0:
+                return ZERO
+            margin = await self._ensure(t * (c.short_notional + cap))
+            spot_free = await self._read(lambda: self.venue.max_transferable(self.asset, "spot"))
+            by_margin = margin / t - c.short_notional
+            by_spot = spot_free / (1 + cost_buffer)
+            return max(ZERO, min(cap, by_margin, by_spot))
+
+    # -- transfers -------------------------------------------------------------------------------------
+
+    async def _try_transfer(self, amount: Decimal, from_w: Wallet, to_w: Wallet, reason: str) -> TransferResult | None:
+        try:
+            return await self.transfer(amount, from_w, to_w, reason)
+        except TransferFailed:
+            return None
+
+    async def transfer(self, amount: Decimal, from_w: Wallet, to_w: Wallet, reason: str = "") -> TransferResult:
+        """Move up to ``amount``: bounded by the venue's max transferable, shrinking after insufficient
+        balance; each attempt is written ahead. Raises TransferFailed when nothing could be moved."""
+        wanted = floor_usdt(amount)
+        last_error = "nothing attempted"
+        for attempt in range(1, self.config.max_attempts + 1):
+            if attempt > 1:
+                await self.sleep(self.config.backoff_s * 2 ** (attempt - 2))
+            available = await self._read(lambda: self.venue.max_transferable(self.asset, from_w))
+            if attempt > 1:
+                available = available * self.config.shrink_factor ** (attempt - 1)
+            size = floor_usdt(min(wanted, available))
+            if size < self.config.min_transfer:
+                last_error = (
+                    f"{from_w} can move {floor_usdt(available)} {self.asset}, "
+                    f"below the minimum {self.config.min_transfer}"
+                )
+                break
+            cid = await self._write_ahead(size, from_w, to_w, reason, attempt)
+            try:
+                result = await self.venue.transfer(self.asset, size, from_w, to_w)
+            except Exception as exc:
+                kind = classify(exc, mutating=True)
+                last_error = safe_error_text(exc)
+                if kind is ErrorClass.UNKNOWN_STATE:
+                    await self._settle(cid, TransferStatus.SENT, IntentStatus.UNKNOWN, last_error)
+                    await self._event(
+                        EventKind.ALERT, f"transfer {cid} outcome unknown: {last_error}", {"client_id": cid}
+                    )
+                    raise TransferFailed(
+                        f"transfer {cid}: outcome unknown ({last_error}); reconciliation decides"
+                    ) from exc
+                await self._settle(cid, TransferStatus.FAILED, IntentStatus.FAILED, last_error)
+                if kind is ErrorClass.INSUFFICIENT_FUNDS or kind.retryable or isinstance(exc, ccxt.InsufficientFunds):
+                    continue
+                break
+            await self.ledger.update_transfer(
+                cid, now_ms=self.now(), status=TransferStatus.DONE, venue_tran_id=result.tran_id
+            )
+            await self.ledger.set_intent_status(cid, IntentStatus.DONE, now_ms=self.now())
+            await self._event(
+                EventKind.TRANSFER,
+                f"moved {size} {self.asset} {from_w} -> {to_w} ({reason})",
+                {"client_id": cid, "tran_id": result.tran_id, "amount": size, "requested": wanted, "attempt": attempt},
+            )
+            return result
+        await self._event(
+            EventKind.ALERT,
+            f"transfer of {wanted} {self.asset} {from_w} -> {to_w} failed: {last_error}",
+            {"requested": wanted, "error": last_error},
+        )
+        raise TransferFailed(last_error)
+
+    async def _write_ahead(self, size: Decimal, from_w: Wallet, to_w: Wallet, reason: str, attempt: int) -> str:
+        """A fresh transfer client id with its intent and pending transfers row committed."""
+        ts = self.now()
+        n = 0
+        while True:
+            cid = transfer_id(ts, n)
+            payload = {
+                "asset": self.asset,
+                "amount": str(size),
+                "from": from_w,
+                "to": to_w,
+                "reason": reason,
+                "attempt": attempt,
+            }
+            intent = await self.ledger.create_intent(IntentKind.TRANSFER, cid, now_ms=ts, payload=payload)
+            if intent.status is IntentStatus.PENDING and intent.attempts == 0:
+                break
+            n += 1
+        await self.ledger.record_transfer(
+            client_id=cid,
+            venue=self.venue.name,
+            asset=self.asset,
+            amount=size,
+            from_wallet=LedgerWallet(from_w),
+            to_wallet=LedgerWallet(to_w),
+            now_ms=ts,
+        )
+        await self.ledger.set_intent_status(cid, IntentStatus.SENT, now_ms=self.now(), count_attempt=True)
+        await self.ledger.update_transfer(cid, now_ms=self.now(), status=TransferStatus.SENT, count_attempt=True)
+        return cid
+
+    async def _settle(self, cid: str, tstatus: TransferStatus, istatus: IntentStatus, error: str) -> None:
+        await self.ledger.update_transfer(cid, now_ms=self.now(), status=tstatus, error=error)
+        await self.ledger.set_intent_status(cid, istatus, now_ms=self.now(), error=error)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    async def _event(self, kind: EventKind, message: str, details: dict[str, object]) -> None:
+        await self.ledger.add_event(kind, message, ts_ms=self.now(), details=details)
+
+    async def _read(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """A venue read, retried on transient errors."""
+        return await retry_call(fn, rng=self.rng, attempts=3, base_s=self.config.backoff_s, sleep=self.sleep)

@@ -1,0 +1,629 @@
+"""``CcxtVenue``: the Venue protocol over one mixed ccxt.pro ``binance`` instance (spot + USD-M linear).
+
+Every call follows the verified surface map (shared/docs/ccxt-binance-surface.md). Amounts that matter
+are read from the raw Binance strings in ``info`` so no float ever reaches a balance or an order size.
+Works the same against Binance and against the emulator (``bot.venues.ccxt_factory.build_client``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from bot.domain import HOUR_MS, ZERO, Leg, MarketFilters, Side, perp_symbol, spot_symbol, to_decimal
+from bot.venues.base import (
+    Fill,
+    FundingIncome,
+    FundingInfo,
+    FundingSettlement,
+    FuturesAccount,
+    MarginMode,
+    MarkUpdate,
+    OrderBook,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    PairMarkets,
+    Position,
+    TransferResult,
+    Wallet,
+    WalletBalance,
+)
+from bot.venues.errors import safe_error_text
+
+log = logging.getLogger(__name__)
+
+# ccxt account names: 'swap' resolves to USD-M (MAIN_UMFUTURE / UMFUTURE_MAIN); never 'future' (§7.1).
+_CCXT_ACCOUNT: dict[str, str] = {"spot": "spot", "futures": "swap"}
+_STATUS: dict[str, OrderStatus] = {
+    "NEW": "open",
+    "PARTIALLY_FILLED": "open",
+    "PENDING_NEW": "open",
+    "FILLED": "closed",
+    "CANCELED": "canceled",
+    "PENDING_CANCEL": "canceled",
+    "EXPIRED": "expired",
+    "EXPIRED_IN_MATCH": "expired",
+    "REJECTED": "rejected",
+}
+_FAPI_DEPTHS = (5, 10, 20, 50, 100, 500, 1000)
+_PAGE = 1000
+
+
+def dec(value: object, default: Decimal | None = None) -> Decimal | None:
+    """Decimal from a Binance string (or number); ``default`` for None/empty."""
+    if value is None or value == "":
+        return default
+    return to_decimal(value)
+
+
+def _req(value: object) -> Decimal:
+    """Decimal from a field that must be present."""
+    if value is None or value == "":
+        raise ccxt.BadResponse(f"missing numeric field in venue response: {value!r}")
+    return to_decimal(value)
+
+
+def filters_from_market(market: dict[str, Any]) -> MarketFilters:
+    """Binance filters from ``market['info']['filters']`` strings (never ccxt's float precision)."""
+    by_type = {f.get("filterType"): f for f in market.get("info", {}).get("filters", [])}
+    price = by_type.get("PRICE_FILTER", {})
+    lot = by_type.get("LOT_SIZE", {})
+    notional = by_type.get("NOTIONAL") or by_type.get("MIN_NOTIONAL") or {}
+    tick = dec(price.get("tickSize"))
+    step = dec(lot.get("stepSize"))
+    if tick is None or step is None:
+        raise ccxt.BadResponse(f"{market.get('symbol')}: exchangeInfo lacks PRICE_FILTER/LOT_SIZE")
+    min_notional = dec(notional.get("minNotional"), None) or dec(notional.get("notional"), ZERO)
+    return MarketFilters(
+        symbol=market["symbol"],
+        tick_size=tick.normalize(),
+        step_size=step.normalize(),
+        min_qty=dec(lot.get("minQty"), ZERO) or ZERO,
+        min_notional=min_notional or ZERO,
+    )
+
+
+def interval_hours_from(last_ms: int, next_ms: int) -> int | None:
+    """Whole hours between two settlement instants (tolerating Binance's few-ms jitter), else None."""
+    delta = next_ms - last_ms
+    hours = round(delta / HOUR_MS)
+    if 1 <= hours <= 24 and abs(delta - hours * HOUR_MS) < 60_000:
+        return hours
+    return None
+
+
+def _order_type(raw: str) -> str:
+    return "market" if raw.upper() == "MARKET" else "limit"
+
+
+class CcxtVenue:
+    """The Venue protocol over ccxt; ``client`` is a ccxt.pro ``binance`` with spot and linear markets."""
+
+    def __init__(
+        self,
+        client: Any,
+        account: str = "main",
+        *,
+        time_resync_s: float | None = 600.0,
+        mark_poll_interval_s: float = 5.0,
+        stream_retry_s: float = 60.0,
+        wall_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.client = client
+        self.name = str(getattr(client, "id", "binance"))
+        self.account = account
+        self._time_resync_s = time_resync_s
+        self._mark_poll_interval_s = mark_poll_interval_s
+        self._stream_retry_s = stream_retry_s
+        self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
+        self._offset_ms: int | None = None
+        self._offset_at_ms = 0
+        self._intervals: dict[str, tuple[int | None, int]] = {}  # perp -> (hours, next funding it was read for)
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self.keepalives_sent = 0
+
+    # ----------------------------------------------------------------- helpers
+
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (getattr(self.client, "apiKey", ""), getattr(self.client, "secret", "")) if s)
+
+    def safe_text(self, exc: BaseException) -> str:
+        """``safe_error_text`` that also redacts this client's own key and secret."""
+        return safe_error_text(exc, self._secrets())
+
+    @staticmethod
+    def _market_symbol(symbol: str, leg: Leg) -> str:
+        return perp_symbol(symbol) if leg is Leg.PERP else symbol
+
+    # ----------------------------------------------------------------- time
+
+    async def resync_time(self) -> int:
+        """Read the server clock once and keep the offset to the local clock."""
+        server = int(await self.client.fetch_time())
+        local = self._wall_ms()
+        self._offset_ms = server - local
+        self._offset_at_ms = local
+        return server
+
+    async def now_ms(self) -> int:
+        local = self._wall_ms()
+        stale = self._time_resync_s is not None and local - self._offset_at_ms >= self._time_resync_s * 1000
+        if self._offset_ms is None or stale:
+            return await self.resync_time()
+        return local + self._offset_ms
+
+    # ----------------------------------------------------------------- markets and funding
+
+    async def load_markets(self, symbols: list[str]) -> dict[str, PairMarkets]:
+        markets = await self.client.load_markets()
+        pairs: dict[str, PairMarkets] = {}
+        for symbol in symbols:
+            spot = markets.get(symbol)
+            perp = markets.get(perp_symbol(symbol))
+            if not spot or not perp or not spot.get("spot") or not (perp.get("swap") and perp.get("linear")):
+                continue
+            if spot.get("active") is False or perp.get("active") is False:
+                continue
+            pairs[symbol] = PairMarkets(
+                spot=filters_from_market(spot),
+                perp=filters_from_market(perp),
+                base=spot["base"],
+                quote=spot["quote"],
+            )
+        if pairs:
+            funding = await self.fetch_funding(list(pairs))
+            for symbol, info in funding.items():
+                p = pairs[symbol]
+                pairs[symbol] = PairMarkets(p.spot, p.perp, p.base, p.quote, info.interval_hours)
+        return pairs
+
+    async def _interval_hours(self, perp: str, next_funding_ms: int) -> int | None:
+        """The perp's current funding interval: next funding time minus the last settlement.
+
+        Never assumed to be 8h. Cached until the next funding time moves (one history call per
+        settlement). Falls back to the spacing of the last two settlements, then to fundingInfo.
+        """
+        cached = self._intervals.get(perp)
+        if cached is not None and cached[1] == next_funding_ms:
+            return cached[0]
+        rows = await self.client.fetch_funding_rate_history(perp, None, 3)
+        times = sorted(int(r["info"]["fundingTime"]) for r in rows if r.get("info", {}).get("fundingTime"))
+        hours: int | None = None
+        if times and next_funding_ms > times[-1]:
+            hours = interval_hours_from(times[-1], next_funding_ms)
+        if hours is None and len(times) >= 2:
+            hours = interval_hours_from(times[-2], times[-1])
+        if hours is None:
+            hours = await self._funding_info_hours(perp)
+        self._intervals[perp] = (hours, next_funding_ms)
+        return hours
+
+    async def _funding_info_hours(self, perp: str) -> int | None:
+        """``fundingIntervalHours`` from /fapi/v1/fundingInfo (Binance lists adjusted symbols only)."""
+        try:
+            rows = await self.client.fapiPublicGetFundingInfo()
+        except (ccxt.ExchangeNotAvailable, ccxt.BadRequest) as exc:
+            log.info("fundingInfo unavailable: %s", self.safe_text(exc))
+            return None
+        market_id = self.client.market(perp)["id"]
+        row = next((r for r in rows if r.get("symbol") == market_id), None)
+        value = row.get("fundingIntervalHours") if row else None
+        return int(value) if value else None
+
+    async def fetch_funding(self, symbols: list[str]) -> dict[str, FundingInfo]:
+        perps = [perp_symbol(s) for s in symbols]
+        rates = await self.client.fetch_funding_rates(perps)
+        out: dict[str, FundingInfo] = {}
+        for perp in perps:
+            row = rates.get(perp)
+            if row is None:
+                continue
+            info = row["info"]
+            next_ms = int(info["nextFundingTime"])
+            out[spot_symbol(perp)] = FundingInfo(
+                symbol=spot_symbol(perp),
+                predicted_rate=_req(info.get("lastFundingRate")),
+                next_funding_ms=next_ms,
+                interval_hours=await self._interval_hours(perp, next_ms),
+                mark_price=_req(info.get("markPrice")),
+                index_price=_req(info.get("indexPrice")),
+                ts_ms=int(info.get("time") or row.get("timestamp") or 0),
+            )
+        return out
+
+    async def fetch_funding_history(
+        self, symbol: str, since_ms: int | None = None, limit: int | None = None
+    ) -> list[FundingSettlement]:
+        rows = await self.client.fetch_funding_rate_history(perp_symbol(symbol), since_ms, limit)
+        out: list[FundingSettlement] = []
+        prev_ms: int | None = None
+        for r in sorted(rows, key=lambda r: int(r["info"]["fundingTime"])):
+            info = r["info"]
+            t = int(info["fundingTime"])
+            out.append(
+                FundingSettlement(
+                    symbol=symbol,
+                    funding_time_ms=t,
+                    rate=_req(info.get("fundingRate")),
+                    interval_hours=interval_hours_from(prev_ms, t) if prev_ms is not None else None,
+                    mark_price=dec(info.get("markPrice")) or None,
+                )
+            )
+            prev_ms = t
+        return out
+
+    async def fetch_order_book(self, symbol: str, leg: Leg, depth: int = 20) -> OrderBook:
+        limit = depth
+        if leg is Leg.PERP:
+            limit = next((d for d in _FAPI_DEPTHS if d >= depth), _FAPI_DEPTHS[-1])
+        book = await self.client.fetch_order_book(self._market_symbol(symbol, leg), limit)
+        ts = book.get("timestamp") or await self.now_ms()
+        return OrderBook(
+            symbol=symbol,
+            leg=leg,
+            bids=tuple((to_decimal(p), to_decimal(q)) for p, q, *_ in book["bids"][:depth]),
+            asks=tuple((to_decimal(p), to_decimal(q)) for p, q, *_ in book["asks"][:depth]),
+            ts_ms=int(ts),
+        )
+
+    # ----------------------------------------------------------------- account
+
+    async def fetch_balances(self) -> list[WalletBalance]:
+        spot = await self.client.fetch_balance()
+        fut = await self.client.fetch_balance({"type": "future"})
+        out: list[WalletBalance] = []
+        for row in spot["info"].get("balances", []):
+            free, locked = _req(row["free"]), _req(row["locked"])
+            if free or locked:
+                out.append(WalletBalance("spot", row["asset"], free, locked, free + locked))
+        for row in fut["info"].get("assets", []):
+            # ccxt's own reading: free = availableBalance, used = initialMargin, total = marginBalance
+            total = _req(row.get("marginBalance"))
+            wallet = _req(row.get("walletBalance"))
+            if total or wallet:
+                out.append(
+                    WalletBalance(
+                        "futures", row["asset"], _req(row["availableBalance"]), _req(row["initialMargin"]), total
+                    )
+                )
+        return out
+
+    async def _futures_raw(self) -> dict[str, Any]:
+        return await self.client.fapiPrivateV3GetAccount()
+
+    async def fetch_futures_account(self) -> FuturesAccount:
+        raw = await self._futures_raw()
+        ts = max((int(a.get("updateTime") or 0) for a in raw.get("assets", [])), default=0)
+        return FuturesAccount(
+            wallet_balance=_req(raw["totalWalletBalance"]),
+            unrealized_pnl=_req(raw["totalUnrealizedProfit"]),
+            margin_balance=_req(raw["totalMarginBalance"]),
+            available_balance=_req(raw["availableBalance"]),
+            max_withdrawable=_req(raw["maxWithdrawAmount"]),
+            initial_margin=_req(raw["totalInitialMargin"]),
+            maint_margin=_req(raw["totalMaintMargin"]),
+            ts_ms=ts or await self.now_ms(),
+        )
+
+    async def fetch_positions(self, symbols: list[str]) -> dict[str, Position]:
+        perps = [perp_symbol(s) for s in symbols]
+        rows = await self.client.fetch_positions(perps)
+        out: dict[str, Position] = {}
+        for row in rows:
+            info = row["info"]
+            qty = _req(info["positionAmt"])
+            if not qty or row.get("symbol") not in perps:
+                continue
+            liq = dec(info.get("liquidationPrice"))
+            out[spot_symbol(row["symbol"])] = Position(
+                symbol=spot_symbol(row["symbol"]),
+                qty=qty,
+                entry_price=_req(info["entryPrice"]),
+                mark_price=_req(info["markPrice"]),
+                unrealized_pnl=_req(info["unRealizedProfit"]),
+                liquidation_price=liq if liq else None,
+                margin_mode="isolated" if row.get("marginMode") == "isolated" else "cross",
+                maint_margin=dec(info.get("maintMargin"), ZERO) or ZERO,
+                ts_ms=int(info.get("updateTime") or row.get("timestamp") or 0),
+            )
+        return out
+
+    # ----------------------------------------------------------------- orders
+
+    def _order_state(self, raw: dict[str, Any], symbol: str, leg: Leg) -> OrderState:
+        """OrderState from Binance's raw order (spot FULL/ack or fapi RESULT) strings."""
+        qty = _req(raw["origQty"])
+        filled = _req(raw.get("executedQty", "0"))
+        price = dec(raw.get("price"))
+        average: Decimal | None = None
+        avg_raw = dec(raw.get("avgPrice"))
+        if avg_raw:
+            average = avg_raw
+        elif filled:
+            quote = dec(raw.get("cummulativeQuoteQty")) or dec(raw.get("cumQuote"))
+            if quote:
+                average = quote / filled
+        ts = next((int(raw[k]) for k in ("updateTime", "transactTime", "workingTime", "time") if raw.get(k)), 0)
+        side = Side(raw["side"].lower())
+        fills = tuple(self._fill_from_order_fill(f, raw, symbol, leg, side, ts) for f in raw.get("fills") or ())
+        return OrderState(
+            client_order_id=str(raw.get("clientOrderId") or ""),
+            venue_order_id=str(raw["orderId"]),
+            symbol=symbol,
+            leg=leg,
+            side=side,
+            type=_order_type(str(raw.get("type", ""))),  # type: ignore[arg-type]
+            qty=qty,
+            price=price if price else None,
+            filled=filled,
+            average=average,
+            status=_STATUS.get(str(raw.get("status")), "open"),
+            reduce_only=bool(raw.get("reduceOnly", False)),
+            ts_ms=ts,
+            fills=fills,
+        )
+
+    def _fill_from_order_fill(
+        self, f: dict[str, Any], raw: dict[str, Any], symbol: str, leg: Leg, side: Side, ts: int
+    ) -> Fill:
+        return Fill(
+            venue_trade_id=str(f["tradeId"]),
+            venue_order_id=str(raw["orderId"]),
+            client_order_id=raw.get("clientOrderId"),
+            symbol=symbol,
+            leg=leg,
+            side=side,
+            qty=_req(f["qty"]),
+            price=_req(f["price"]),
+            fee=_req(f.get("commission", "0")),
+            fee_asset=str(f.get("commissionAsset") or ""),
+            is_maker=False,  # immediate fills of a new order take liquidity
+            ts_ms=ts,
+        )
+
+    def _fill_from_trade(self, trade: dict[str, Any], symbol: str, leg: Leg) -> Fill:
+        info = trade["info"]
+        buyer = str(info["side"]).upper() == "BUY" if "side" in info else bool(info.get("isBuyer"))
+        side = Side.BUY if buyer else Side.SELL
+        maker = info.get("maker") if "maker" in info else info.get("isMaker")
+        return Fill(
+            venue_trade_id=str(info["id"]),
+            venue_order_id=str(info["orderId"]),
+            client_order_id=trade.get("clientOrderId"),
+            symbol=symbol,
+            leg=leg,
+            side=side,
+            qty=_req(info["qty"]),
+            price=_req(info["price"]),
+            fee=_req(info.get("commission", "0")),
+            fee_asset=str(info.get("commissionAsset") or ""),
+            is_maker=bool(maker),
+            ts_ms=int(info["time"]),
+        )
+
+    async def create_order(self, req: OrderRequest) -> OrderState:
+        market = self._market_symbol(req.symbol, req.leg)
+        params: dict[str, Any] = {"newClientOrderId": req.client_order_id}
+        price: float | None = None
+        if req.type == "limit":
+            if req.price is None:
+                raise ValueError(f"limit order {req.client_order_id} needs a price")
+            price = float(req.price)
+            if req.post_only:
+                params["postOnly"] = True
+            elif req.time_in_force != "GTC":
+                params["timeInForce"] = req.time_in_force
+        if req.reduce_only:
+            if req.leg is not Leg.PERP:
+                raise ValueError("reduce_only applies to the perp leg only")
+            params["reduceOnly"] = True
+        # Spot market buys pass no price, so ccxt sends `quantity`, not quoteOrderQty (§7.7).
+        order = await self.client.create_order(market, req.type, req.side.value, float(req.qty), price, params)
+        state = self._order_state(order["info"], req.symbol, req.leg)
+        if req.leg is Leg.PERP and state.filled and not state.fills:
+            state = await self._with_perp_fills(state)
+        return state
+
+    async def _with_perp_fills(self, state: OrderState) -> OrderState:
+        """fapi order responses carry no fills: read the order's trades (a failure leaves fills empty)."""
+        try:
+            trades = await self.client.fetch_my_trades(
+                perp_symbol(state.symbol), None, None, {"orderId": state.venue_order_id}
+            )
+        except ccxt.BaseError as exc:
+            log.warning("fills of order %s not read yet: %s", state.client_order_id, self.safe_text(exc))
+            return state
+        fills = tuple(
+            replace(self._fill_from_trade(t, state.symbol, Leg.PERP), client_order_id=state.client_order_id)
+            for t in trades
+            if str(t["info"].get("orderId")) == state.venue_order_id
+        )
+        return replace(state, fills=fills)
+
+    async def fetch_order(self, symbol: str, leg: Leg, client_order_id: str) -> OrderState | None:
+        try:
+            order = await self.client.fetch_order(
+                None, self._market_symbol(symbol, leg), {"origClientOrderId": client_order_id}
+            )
+        except ccxt.OrderNotFound:
+            return None
+        return self._order_state(order["info"], symbol, leg)
+
+    async def cancel_order(self, symbol: str, leg: Leg, client_order_id: str) -> OrderState:
+        order = await self.client.cancel_order(
+            None, self._market_symbol(symbol, leg), {"origClientOrderId": client_order_id}
+        )
+        return self._order_state(order["info"], symbol, leg)
+
+    async def fetch_open_orders(self, symbol: str, leg: Leg) -> list[OrderState]:
+        orders = await self.client.fetch_open_orders(self._market_symbol(symbol, leg))
+        return [self._order_state(o["info"], symbol, leg) for o in orders]
+
+    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]:
+        market = self._market_symbol(symbol, leg)
+        seen: dict[str, Fill] = {}
+        since = since_ms
+        while True:
+            trades = await self.client.fetch_my_trades(market, since, _PAGE)
+            new = 0
+            for t in trades:
+                fill = self._fill_from_trade(t, symbol, leg)
+                if fill.venue_trade_id not in seen:
+                    seen[fill.venue_trade_id] = fill
+                    new += 1
+            if len(trades) < _PAGE or not new:
+                break
+            since = max(f.ts_ms for f in seen.values())
+        return sorted(seen.values(), key=lambda f: (f.ts_ms, f.venue_trade_id))
+
+    # ----------------------------------------------------------------- wallets
+
+    async def transfer(self, asset: str, amount: Decimal, from_wallet: Wallet, to_wallet: Wallet) -> TransferResult:
+        if {from_wallet, to_wallet} != {"spot", "futures"}:
+            raise ValueError(f"transfer must be between spot and futures, got {from_wallet}->{to_wallet}")
+        if amount <= 0:
+            raise ValueError(f"transfer amount must be positive, got {amount}")
+        result = await self.client.transfer(asset, float(amount), _CCXT_ACCOUNT[from_wallet], _CCXT_ACCOUNT[to_wallet])
+        tran_id = result.get("id") or (result.get("info") or {}).get("tranId")
+        if tran_id is None:
+            raise ccxt.BadResponse("transfer response has no tranId")
+        return TransferResult(
+            tran_id=str(tran_id),
+            asset=asset,
+            amount=amount,
+            from_wallet=from_wallet,
+            to_wallet=to_wallet,
+            ts_ms=int(result.get("timestamp") or await self.now_ms()),
+        )
+
+    async def max_transferable(self, asset: str, from_wallet: Wallet) -> Decimal:
+        if from_wallet == "spot":
+            bal = await self.client.fetch_balance()
+            row = next((b for b in bal["info"].get("balances", []) if b["asset"] == asset), None)
+            return _req(row["free"]) if row else ZERO
+        raw = await self._futures_raw()
+        row = next((a for a in raw.get("assets", []) if a.get("asset") == asset), None)
+        if row is not None and row.get("maxWithdrawAmount") not in (None, ""):
+            return max(_req(row["maxWithdrawAmount"]), ZERO)
+        return max(_req(raw["maxWithdrawAmount"]), ZERO) if asset == "USDT" else ZERO
+
+    async def fetch_funding_income(self, symbol: str | None = None, since_ms: int | None = None) -> list[FundingIncome]:
+        market = perp_symbol(symbol) if symbol else None
+        seen: dict[str, FundingIncome] = {}
+        since = since_ms
+        while True:
+            rows = await self.client.fetch_funding_history(market, since, _PAGE)
+            new = 0
+            for r in rows:
+                info = r["info"]
+                tran_id = str(info.get("tranId") or r.get("id"))
+                if tran_id in seen:
+                    continue
+                seen[tran_id] = FundingIncome(
+                    symbol=spot_symbol(r["symbol"]) if r.get("symbol") else "",
+                    amount=_req(info["income"]),
+                    asset=str(info.get("asset") or r.get("code") or ""),
+                    funding_time_ms=int(info["time"]),
+                    tran_id=tran_id,
+                )
+                new += 1
+            if len(rows) < _PAGE or not new:
+                break
+            since = max(i.funding_time_ms for i in seen.values())
+        return sorted(seen.values(), key=lambda i: (i.funding_time_ms, i.tran_id))
+
+    async def setup_symbol(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
+        perp = perp_symbol(symbol)
+        with contextlib.suppress(ccxt.MarginModeAlreadySet):
+            await self.client.set_margin_mode(margin_mode, perp)
+        await self.client.set_leverage(leverage, perp)
+
+    # ----------------------------------------------------------------- streams
+
+    @staticmethod
+    def _mark_from_ticker(ticker: dict[str, Any]) -> MarkUpdate | None:
+        info = ticker.get("info") or {}
+        mark = dec(info.get("p")) or dec(info.get("markPrice"))
+        symbol = ticker.get("symbol")
+        if mark is None or not symbol:
+            return None
+        rate = dec(info.get("r")) if "r" in info else dec(info.get("lastFundingRate"))
+        next_ms = info.get("T") or info.get("nextFundingTime")
+        ts = info.get("E") or info.get("time") or ticker.get("timestamp") or 0
+        return MarkUpdate(
+            symbol=spot_symbol(symbol),
+            mark_price=mark,
+            predicted_rate=rate,
+            next_funding_ms=int(next_ms) if next_ms else None,
+            ts_ms=int(ts),
+        )
+
+    async def watch_marks(self, symbols: list[str]) -> AsyncIterator[MarkUpdate]:
+        """Mark prices from ``watch_mark_prices``; while the stream fails, poll premiumIndex instead."""
+        perps = [perp_symbol(s) for s in symbols]
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                tickers = await self.client.watch_mark_prices(perps)
+            except (ccxt.NotSupported, ccxt.AuthenticationError):
+                raise
+            except Exception as exc:
+                log.warning("mark stream failed, polling for %.0fs: %s", self._stream_retry_s, self.safe_text(exc))
+                until = loop.time() + self._stream_retry_s
+                while loop.time() < until:
+                    for update in await self._poll_marks(perps):
+                        yield update
+                    await asyncio.sleep(self._mark_poll_interval_s)
+                continue
+            for ticker in tickers.values():
+                update = self._mark_from_ticker(ticker)
+                if update is not None:
+                    yield update
+
+    async def _poll_marks(self, perps: list[str]) -> list[MarkUpdate]:
+        try:
+            rates = await self.client.fetch_funding_rates(perps)
+        except ccxt.NetworkError as exc:
+            log.warning("mark poll failed: %s", self.safe_text(exc))
+            return []
+        out = []
+        for perp in perps:
+            row = rates.get(perp)
+            update = self._mark_from_ticker(row) if row else None
+            if update is not None:
+                out.append(update)
+        return out
+
+    def start_user_stream_keepalive(self, interval_s: float = 1800.0) -> asyncio.Task[None]:
+        """Refresh the USD-M listenKey every ``interval_s`` (ccxt 4.5.90 never does on a mixed instance, §5.4)."""
+        if self._keepalive_task is None or self._keepalive_task.done():
+            self._keepalive_task = asyncio.create_task(self._keepalive_loop(interval_s), name="listenkey-keepalive")
+        return self._keepalive_task
+
+    async def _keepalive_loop(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            if not (self.client.options.get("linear") or {}).get("listenKey"):
+                continue  # no USD-M user stream open yet: nothing to keep alive
+            try:
+                await self.client.keep_alive_listen_key({"type": "future"})
+                self.keepalives_sent += 1
+            except Exception as exc:
+                log.warning("listenKey keepalive failed (next try in %.0fs): %s", interval_s, self.safe_text(exc))
+
+    async def close(self) -> None:
+        task, self._keepalive_task = self._keepalive_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.client.close()

@@ -1,0 +1,90 @@
+"""Funding forecast over the hold horizon, normalised per hour so 1h, 4h and 8h symbols compare fairly.
+
+- Every settled rate is turned into a per-hour rate with ITS OWN interval (a rate paid every 8h is worth
+  an eighth per hour), so interval changes in the history are handled.
+- History is averaged with an exponential decay by age in hours (half-life in hours, not settlements:
+  a settlement half-life would look back 8 times further on an 8h symbol than on a 1h one), weighting each
+  settlement by the hours it covered.
+- The next settlement is expected at the predicted rate; later ones at a blend of the predicted per-hour
+  rate and the decayed history.
+- Only settlements inside (now, now + horizon] count: a position must be held at the instant to be paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.domain import HOUR_MS
+from strategies.base import FundingPoint, MarketSnapshot
+from strategies.params import HOURS_PER_YEAR, CarryParams
+
+HALF = Decimal("0.5")
+
+
+@dataclass(frozen=True, slots=True)
+class FundingForecast:
+    predicted_per_hour: Decimal  # predicted rate / current interval
+    history_per_hour: Decimal | None  # decayed, time-weighted mean of settled per-hour rates
+    later_per_hour: Decimal  # rate per hour assumed for settlements after the next
+    next_settlement_ms: int  # first settlement strictly after now
+    last_settlement_ms: int  # most recent settlement at or before now
+    settlements: int  # settlements inside the horizon
+    horizon_rate: Decimal  # sum of expected rates over the horizon (fraction of notional)
+    rate_per_hour: Decimal  # horizon_rate / horizon hours
+    apr: Decimal  # rate_per_hour annualised
+
+    @property
+    def predicted_apr(self) -> Decimal:
+        return self.predicted_per_hour * HOURS_PER_YEAR
+
+
+def decayed_history_per_hour(
+    history: tuple[FundingPoint, ...], now_ms: int, half_life_hours: Decimal
+) -> Decimal | None:
+    """Time-weighted, exponentially decayed mean per-hour rate of settlements at or before ``now_ms``."""
+    num = Decimal(0)
+    den = Decimal(0)
+    for point in history:
+        if point.ts_ms > now_ms:
+            continue
+        age_hours = Decimal(now_ms - point.ts_ms) / HOUR_MS
+        decay = HALF ** (age_hours / half_life_hours)
+        num += decay * point.rate  # = decay * interval * (rate / interval)
+        den += decay * point.interval_hours
+    if den == 0:
+        return None
+    return num / den
+
+
+def forecast_funding(market: MarketSnapshot, now_ms: int, params: CarryParams) -> FundingForecast:
+    interval_ms = market.interval_hours * HOUR_MS
+    next_ms = market.next_funding_ms
+    if next_ms <= now_ms:  # stale next time: that instant has passed, roll to the next one
+        next_ms += ((now_ms - next_ms) // interval_ms + 1) * interval_ms
+    settled = [p.ts_ms for p in market.history if p.ts_ms <= now_ms]
+    last_ms = max([*settled, next_ms - interval_ms])  # a history missing the last print still knows it
+
+    predicted_per_hour = market.predicted_rate / market.interval_hours
+    history_per_hour = decayed_history_per_hour(market.history, now_ms, params.history_half_life_hours)
+    if history_per_hour is None:
+        later = predicted_per_hour
+    else:
+        w = params.predicted_weight
+        later = w * predicted_per_hour + (1 - w) * history_per_hour
+
+    horizon_end = now_ms + int(params.hold_horizon_hours * HOUR_MS)
+    n = 0 if next_ms > horizon_end else 1 + (horizon_end - next_ms) // interval_ms
+    horizon_rate = Decimal(0) if n == 0 else market.predicted_rate + (n - 1) * later * market.interval_hours
+    per_hour = horizon_rate / params.hold_horizon_hours
+    return FundingForecast(
+        predicted_per_hour=predicted_per_hour,
+        history_per_hour=history_per_hour,
+        later_per_hour=later,
+        next_settlement_ms=next_ms,
+        last_settlement_ms=last_ms,
+        settlements=n,
+        horizon_rate=horizon_rate,
+        rate_per_hour=per_hour,
+        apr=per_hour * HOURS_PER_YEAR,
+    )

@@ -1,0 +1,375 @@
+"""``FundingCarry``: long spot, short perp where funding net of every cost pays, sized within caps.
+
+Interface (see ``strategies/base.py``): ``FundingCarry(params: CarryParams | None).evaluate(snapshot)``
+returns one ``Target`` per symbol in the snapshot's markets or live pairs, sorted by symbol. Pure.
+
+Rules, in the order they are applied:
+
+1. Live pairs (state other than CLOSED):
+   - no market data -> ``hold_no_market_data``; QUARANTINED -> ``hold_quarantined``; CLOSING ->
+     ``exit_in_progress`` (target 0: an exit is never reversed half way).
+   - exit when the horizon forecast is negative (``exit_negative_funding``: the pair would pay) or below
+     ``exit_threshold_apr`` (``exit_forecast_below_threshold``). Between the exit and the entry threshold
+     a held pair is kept (hysteresis). A single negative predicted print does not force an exit when the
+     decayed history keeps the horizon forecast positive: a round trip would cost more than the blip.
+   - settlement guard: no exit (nor a shrink) while a settlement that pays the short (predicted rate > 0)
+     is at most ``settlement_guard_minutes`` away -> ``hold_settlement_imminent``.
+   - the rest are ranked by forecast APR; beyond ``max_symbols`` -> ``exit_not_in_top_n``; each is sized
+     (below) and kept unless its target moves by more than ``resize_tolerance_fraction`` (``hold``,
+     ``resize_down_cap``, ``resize_up``). A size forced below the markets' minimums -> ``exit_capital_cap``.
+2. New symbols are candidates unless: entries disabled (``skip_entries_disabled``); forecast APR below
+   ``entry_threshold_apr`` (``skip_forecast_below_entry``); within the guard AFTER a settlement (the last
+   settlement is less than ``settlement_guard_minutes`` old) while the next settlement's predicted rate,
+   annualised per hour, is below the entry threshold (``skip_post_settlement_unattractive``: the
+   history-heavy forecast is dominated by a payment we did not get and the next one is weak); a negative
+   settlement within the guard (``skip_negative_settlement_imminent``); a size that fails either market's
+   filters (``skip_below_min_qty`` / ``skip_below_min_notional``); break-even later than
+   ``max_break_even_fraction`` of the horizon (``skip_break_even_too_long``). Eligible candidates are
+   ranked by net APR (score per notional, annualised) and entered (``enter``) while slots and budget last
+   (``skip_not_in_top_n``, ``skip_no_capital``).
+3. Sizing: min(per-symbol capital cap, liquidity cap, remaining total budget, operator limits), as capital
+   per pair = notional x (1 + 1/leverage + margin buffer), floored to the common step of both markets.
+4. Hedge maintenance: a kept pair whose legs differ by more than ``hedge_tolerance_fraction`` of the larger
+   leg gets ``rebalance_hedge_drift`` with the smaller leg (rounded) as target, so execution trims the
+   excess leg and never adds exposure; if that is below the minimums -> ``exit_hedge_drift_below_minimum``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, localcontext
+
+from bot.domain import ZERO, PairState
+from strategies.analysis import DECIMAL_CONTEXT, Budget, SymbolAnalysis, analyse
+from strategies.base import Action, Economics, PairView, Reason, Snapshot, Target
+from strategies.params import CarryParams, ParamsError, load_params
+
+__all__ = ["CarryParams", "FundingCarry", "ParamsError", "load_params"]
+
+
+class FundingCarry:
+    """The carry strategy. Holds only its parameters; every decision comes from the snapshot."""
+
+    name = "funding_carry"
+
+    def __init__(self, params: CarryParams | None = None) -> None:
+        self.params = params or CarryParams()
+
+    def evaluate(self, snapshot: Snapshot) -> list[Target]:
+        with localcontext(DECIMAL_CONTEXT):
+            return _CarryRun(self.params, snapshot).run()
+
+
+def _pct(apr: Decimal) -> str:
+    return f"{(apr * 100).quantize(Decimal('0.01'))}%"
+
+
+class _CarryRun:
+    def __init__(self, params: CarryParams, snapshot: Snapshot) -> None:
+        self.p = params
+        self.s = snapshot
+        self.budget = Budget(snapshot, params)
+
+    # ---- shared helpers -------------------------------------------------------------------------
+
+    def target(
+        self,
+        a: SymbolAnalysis,
+        pair: PairView | None,
+        qty: Decimal,
+        action: Action,
+        rule: str,
+        message: str,
+        econ: Economics | None = None,
+    ) -> Target:
+        if econ is None:
+            econ = a.economics(self.reference_qty(a, pair, qty))
+        reason = Reason(rule=rule, message=message, inputs=a.inputs(pair), economics=econ)
+        return Target(a.market.symbol, qty, reason, action)
+
+    def reference_qty(self, a: SymbolAnalysis, pair: PairView | None, qty: Decimal) -> Decimal:
+        """Size the economics are shown at: the target, else the held size, else the capped size."""
+        if qty > 0:
+            return qty
+        if pair is not None and pair.hedged_qty > 0:
+            return pair.hedged_qty
+        return max(a.filters.round(a.cap_qty), a.filters.min_qty())
+
+    def guard_blocks_exit(self, a: SymbolAnalysis) -> bool:
+        return a.market.predicted_rate > 0 and 0 < a.ms_to_next <= self.p.guard_ms
+
+    def break_even_ok(self, econ: Economics) -> bool:
+        limit = self.p.hold_horizon_hours * self.p.max_break_even_fraction
+        return econ.break_even_hours is not None and econ.break_even_hours <= limit
+
+    # ---- rules ----------------------------------------------------------------------------------
+
+    def exit_rule(self, a: SymbolAnalysis) -> tuple[str, str] | None:
+        f = a.forecast
+        if f.horizon_rate < 0:
+            return "exit_negative_funding", (
+                f"forecast over {self.p.hold_horizon_hours}h is negative ({_pct(f.apr)} APR): the short would pay"
+            )
+        if f.apr < self.p.exit_threshold_apr:
+            return "exit_forecast_below_threshold", (
+                f"forecast {_pct(f.apr)} APR is below the exit threshold {_pct(self.p.exit_threshold_apr)}"
+            )
+        return None
+
+    def entry_block(self, a: SymbolAnalysis) -> tuple[str, str] | None:
+        f = a.forecast
+        if not self.s.limits.allow_entries:
+            return "skip_entries_disabled", "new entries and increases are disabled by the operator"
+        if f.apr < self.p.entry_threshold_apr:
+            return "skip_forecast_below_entry", (
+                f"forecast {_pct(f.apr)} APR is below the entry threshold {_pct(self.p.entry_threshold_apr)}"
+            )
+        if 0 <= a.ms_since_last < self.p.guard_ms and f.predicted_apr < self.p.entry_threshold_apr:
+            return "skip_post_settlement_unattractive", (
+                f"a settlement paid {a.ms_since_last // 60_000} min ago and the next one is predicted at only "
+                f"{_pct(f.predicted_apr)} APR; wait for a better print"
+            )
+        if a.market.predicted_rate < 0 and 0 < a.ms_to_next <= self.p.guard_ms:
+            return "skip_negative_settlement_imminent", (
+                f"the settlement in {a.ms_to_next // 60_000} min is negative ({a.market.predicted_rate})"
+            )
+        return None
+
+    def guard_hold(self, a: SymbolAnalysis, pair: PairView, rule: str, message: str) -> Target:
+        self.budget.take(a, pair.hedged_qty)
+        return self.target(
+            a,
+            pair,
+            pair.hedged_qty,
+            Action.HOLD,
+            "hold_settlement_imminent",
+            f"would {rule} ({message}) but the settlement in {a.ms_to_next // 60_000} min pays the "
+            f"short {a.market.predicted_rate}; act after it",
+        )
+
+    def exit(self, a: SymbolAnalysis, pair: PairView, rule: str, message: str) -> Target:
+        if self.guard_blocks_exit(a):
+            return self.guard_hold(a, pair, rule, message)
+        return self.target(a, pair, ZERO, Action.EXIT, rule, message)
+
+    def size_held(self, a: SymbolAnalysis, pair: PairView) -> Target:
+        current = pair.hedged_qty
+        desired = a.filters.round(min(a.cap_qty, self.budget.cap_qty(a)))
+        tol = self.p.resize_tolerance_fraction
+        if current > 0 and abs(desired - current) <= tol * current:
+            self.budget.take(a, current)
+            return self.target(
+                a,
+                pair,
+                current,
+                Action.HOLD,
+                "hold",
+                f"forecast {_pct(a.forecast.apr)} APR keeps the pair; size {current} is within "
+                f"{_pct(tol)} of the target {desired}",
+            )
+        if desired < current:
+            violation = a.filters.violation(desired)
+            if violation is not None:
+                return self.exit(a, pair, "exit_capital_cap", f"caps allow only {desired}: {violation[1]}")
+            if self.guard_blocks_exit(a):
+                return self.guard_hold(a, pair, "resize_down_cap", f"caps allow only {desired}")
+            self.budget.take(a, desired)
+            return self.target(
+                a,
+                pair,
+                desired,
+                Action.RESIZE,
+                "resize_down_cap",
+                f"caps (capital, liquidity, limits) allow {desired}, below the held {current}",
+            )
+        block = self.entry_block(a) or a.filters.violation(desired)
+        econ = a.economics(desired) if desired > 0 else None
+        if block is None and econ is not None and not self.break_even_ok(econ):
+            block = ("skip_break_even_too_long", f"break-even {econ.break_even_hours}h is too long")
+        if block is None and econ is not None:
+            self.budget.take(a, desired)
+            if current == 0:
+                return self.target(a, pair, desired, Action.ENTER, "enter", "opening pair sized to target", econ)
+            return self.target(
+                a,
+                pair,
+                desired,
+                Action.RESIZE,
+                "resize_up",
+                f"target {desired} exceeds the held {current} by more than {_pct(tol)}",
+                econ,
+            )
+        assert block is not None
+        if current == 0:
+            return self.target(a, pair, ZERO, Action.EXIT, block[0], f"opening pair no longer wanted: {block[1]}")
+        self.budget.take(a, current)
+        return self.target(
+            a,
+            pair,
+            current,
+            Action.HOLD,
+            "hold",
+            f"keep {current} (forecast {_pct(a.forecast.apr)} APR, above exit "
+            f"{_pct(self.p.exit_threshold_apr)}); no increase: {block[1]}",
+        )
+
+    def hedge_check(self, a: SymbolAnalysis, pair: PairView, t: Target) -> Target:
+        if t.action is not Action.HOLD or pair.state not in (PairState.OPEN, PairState.OPENING, PairState.REBALANCING):
+            return t
+        larger = max(pair.spot_qty, pair.perp_qty)
+        if larger <= 0:
+            return t
+        drift = abs(pair.spot_qty - pair.perp_qty) / larger
+        if drift <= self.p.hedge_tolerance_fraction:
+            return t
+        qty = a.filters.round(pair.hedged_qty)
+        text = (
+            f"legs drifted apart (spot {pair.spot_qty}, perp {pair.perp_qty}, {_pct(drift)} > "
+            f"{_pct(self.p.hedge_tolerance_fraction)})"
+        )
+        violation = a.filters.violation(qty)
+        if violation is not None:
+            return self.target(
+                a,
+                pair,
+                ZERO,
+                Action.EXIT,
+                "exit_hedge_drift_below_minimum",
+                f"{text}; the common size {qty} is below the minimums ({violation[1]}): close both legs",
+            )
+        return self.target(
+            a,
+            pair,
+            qty,
+            Action.REBALANCE,
+            "rebalance_hedge_drift",
+            f"{text}; bring both legs to {qty} (then: {t.reason.rule})",
+        )
+
+    # ---- the run --------------------------------------------------------------------------------
+
+    def run(self) -> list[Target]:
+        live = self.s.live_pairs()
+        analyses = {m.symbol: analyse(m, self.s, self.p) for m in self.s.markets}
+        out: dict[str, Target] = {}
+
+        keepers: list[tuple[SymbolAnalysis, PairView]] = []
+        for sym in sorted(live):
+            pair = live[sym]
+            a = analyses.get(sym)
+            if a is None:
+                out[sym] = Target(
+                    sym,
+                    pair.hedged_qty,
+                    Reason(
+                        "hold_no_market_data",
+                        "no market snapshot for a held pair: keep it as it is",
+                        {
+                            "pair_state": pair.state.value,
+                            "spot_qty": str(pair.spot_qty),
+                            "perp_qty": str(pair.perp_qty),
+                        },
+                    ),
+                    Action.HOLD,
+                )
+            elif pair.state is PairState.QUARANTINED:
+                self.budget.take(a, pair.hedged_qty)
+                out[sym] = self.target(
+                    a,
+                    pair,
+                    pair.hedged_qty,
+                    Action.HOLD,
+                    "hold_quarantined",
+                    "pair is quarantined: only the operator changes it",
+                )
+            elif pair.state is PairState.CLOSING:
+                out[sym] = self.target(
+                    a, pair, ZERO, Action.EXIT, "exit_in_progress", "pair is closing: finish the exit"
+                )
+            elif (rule := self.exit_rule(a)) is not None:
+                out[sym] = self.exit(a, pair, *rule)
+            else:
+                keepers.append((a, pair))
+
+        keepers.sort(key=lambda ap: (-ap[0].forecast.apr, ap[0].market.symbol))
+        for a, pair in keepers:
+            if self.budget.slots <= 0:
+                out[a.market.symbol] = self.exit(
+                    a, pair, "exit_not_in_top_n", f"only {self.p.max_symbols} pairs may be held"
+                )
+            else:
+                out[a.market.symbol] = self.size_held(a, pair)
+
+        eligible: list[tuple[SymbolAnalysis, Economics]] = []
+        for sym, a in sorted(analyses.items()):
+            if sym in live:
+                continue
+            block = self.entry_block(a)
+            qty = a.filters.round(a.cap_qty)
+            if block is None:
+                block = a.filters.violation(qty)
+            if block is not None:
+                out[sym] = self.target(a, None, ZERO, Action.SKIP, *block)
+                continue
+            econ = a.economics(qty)
+            if not self.break_even_ok(econ):
+                out[sym] = self.target(
+                    a, None, ZERO, Action.SKIP, "skip_break_even_too_long", self.break_even_text(econ), econ
+                )
+                continue
+            eligible.append((a, econ))
+
+        eligible.sort(key=lambda ae: (-ae[1].net_apr, ae[0].market.symbol))
+        for a, cap_econ in eligible:
+            out[a.market.symbol] = self.enter(a, cap_econ)
+
+        for sym, pair in live.items():
+            a = analyses.get(sym)
+            if a is not None:
+                out[sym] = self.hedge_check(a, pair, out[sym])
+        return [out[sym] for sym in sorted(out)]
+
+    def break_even_text(self, econ: Economics) -> str:
+        limit = self.p.hold_horizon_hours * self.p.max_break_even_fraction
+        be = "never" if econ.break_even_hours is None else f"{econ.break_even_hours}h"
+        return (
+            f"costs {econ.round_trip_cost} USDT vs funding {econ.expected_funding_per_hour} USDT/h: break-even "
+            f"{be}, limit {limit}h ({self.p.max_break_even_fraction} of the {self.p.hold_horizon_hours}h hold)"
+        )
+
+    def enter(self, a: SymbolAnalysis, cap_econ: Economics) -> Target:
+        if self.budget.slots <= 0:
+            return self.target(
+                a,
+                None,
+                ZERO,
+                Action.SKIP,
+                "skip_not_in_top_n",
+                f"{self.p.max_symbols} better pairs already use every slot",
+                cap_econ,
+            )
+        qty = a.filters.round(min(a.cap_qty, self.budget.cap_qty(a)))
+        violation = a.filters.violation(qty)
+        if violation is not None:
+            return self.target(
+                a,
+                None,
+                ZERO,
+                Action.SKIP,
+                "skip_no_capital",
+                f"the remaining budget allows only {qty}: {violation[1]}",
+                cap_econ,
+            )
+        econ = a.economics(qty)
+        if not self.break_even_ok(econ):
+            return self.target(a, None, ZERO, Action.SKIP, "skip_break_even_too_long", self.break_even_text(econ), econ)
+        self.budget.take(a, qty)
+        return self.target(
+            a,
+            None,
+            qty,
+            Action.ENTER,
+            "enter",
+            f"forecast {_pct(a.forecast.apr)} APR, net {_pct(econ.net_apr)} after costs; break-even "
+            f"{econ.break_even_hours}h within the {self.p.hold_horizon_hours}h hold",
+            econ,
+        )

@@ -1,0 +1,112 @@
+"""Pair sizing: one base quantity valid on BOTH markets, and the caps that bound it.
+
+A hedge is only a hedge when both legs hold the same base quantity, so the pair quantity is a multiple of
+the least common multiple of the two step sizes (the coarser step when one divides the other) and must
+pass both markets' min qty and min notional. Everything is Decimal and rounds down (never overspend).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.domain import ZERO, MarketFilters, ceil_to_step, floor_to_step
+from strategies.base import LegMarket, Level
+
+
+def _places(d: Decimal) -> int:
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int), f"step must be finite, got {d}"
+    return max(0, -exp)
+
+
+def common_step(a: Decimal, b: Decimal) -> Decimal:
+    """Least common multiple of two positive decimal steps (exact)."""
+    if a <= 0 or b <= 0:
+        raise ValueError(f"steps must be positive, got {a} and {b}")
+    k = max(_places(a), _places(b))
+    ia, ib = int(a.scaleb(k)), int(b.scaleb(k))
+    return Decimal(math.lcm(ia, ib)).scaleb(-k)
+
+
+@dataclass(frozen=True, slots=True)
+class PairFilters:
+    """Both markets' filters with the prices used for min-notional checks (the bids: conservative)."""
+
+    spot: MarketFilters
+    perp: MarketFilters
+    spot_price: Decimal
+    perp_price: Decimal
+
+    @classmethod
+    def of(cls, spot: LegMarket, perp: LegMarket) -> PairFilters:
+        return cls(spot.filters, perp.filters, spot.bid, perp.bid)
+
+    @property
+    def step(self) -> Decimal:
+        return common_step(self.spot.step_size, self.perp.step_size)
+
+    def round(self, qty: Decimal) -> Decimal:
+        """Largest common-step multiple <= qty (0 for non-positive input)."""
+        if qty <= 0:
+            return ZERO
+        return floor_to_step(qty, self.step)
+
+    def min_qty(self) -> Decimal:
+        """Smallest pair quantity both markets accept."""
+        need = max(
+            self.spot.min_qty,
+            self.perp.min_qty,
+            self.spot.min_notional / self.spot_price,
+            self.perp.min_notional / self.perp_price,
+        )
+        return max(ceil_to_step(need, self.step), self.step)
+
+    def violation(self, qty: Decimal) -> tuple[str, str] | None:
+        """None when ``qty`` passes both markets, else (rule, sentence) naming the first filter missed."""
+        for f, price in ((self.spot, self.spot_price), (self.perp, self.perp_price)):
+            if qty < f.min_qty:
+                return "skip_below_min_qty", f"{qty} is below {f.symbol} min qty {f.min_qty}"
+            if qty * price < f.min_notional:
+                return (
+                    "skip_below_min_notional",
+                    f"{qty} x {price} = {qty * price} USDT is below {f.symbol} min notional {f.min_notional}",
+                )
+            if floor_to_step(qty, f.step_size) != qty:
+                return "skip_off_step", f"{qty} is not a multiple of {f.symbol} step {f.step_size}"
+        return None
+
+
+def depth_qty(levels: tuple[Level, ...]) -> Decimal:
+    return sum((q for _, q in levels), ZERO)
+
+
+def liquidity_cap_qty(
+    spot: LegMarket, perp: LegMarket, liquidity_fraction: Decimal, max_slippage_bps: Decimal
+) -> Decimal | None:
+    """Largest base quantity the books allow, or None when nothing limits it.
+
+    With depth: ``liquidity_fraction`` of the thinnest of the four sides a round trip touches (spot asks
+    and perp bids in, spot bids and perp asks out). With only a slippage model: the size whose modelled
+    impact reaches ``max_slippage_bps``.
+    """
+    caps: list[Decimal] = []
+    for leg in (spot, perp):
+        if leg.has_depth:
+            caps.append(liquidity_fraction * min(depth_qty(leg.bids), depth_qty(leg.asks)))
+        elif leg.slippage is not None and leg.slippage.bps_at_reference > 0:
+            notional = max_slippage_bps / leg.slippage.bps_at_reference * leg.slippage.reference_notional
+            caps.append(notional / leg.mid)
+    return min(caps) if caps else None
+
+
+def capital_cap_qty(capital: Decimal, price: Decimal, capital_per_notional: Decimal) -> Decimal:
+    """Base quantity whose pair uses at most ``capital`` (spot leg + perp collateral) at ``price``."""
+    if capital <= 0:
+        return ZERO
+    return capital / (price * capital_per_notional)
+
+
+def capital_used(qty: Decimal, price: Decimal, capital_per_notional: Decimal) -> Decimal:
+    return qty * price * capital_per_notional

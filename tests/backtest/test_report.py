@@ -1,0 +1,50 @@
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bot.backtest.report import data_warnings, write_report
+from bot.backtest.result import BacktestResult, RunStats, Summary, SymbolRow, Timeline, max_drawdown
+
+
+def _result() -> BacktestResult:
+    ts = 1_767_225_600_000 + np.arange(5, dtype=np.int64) * 3_600_000
+    tl = Timeline.empty(ts, ["BTC/USDT"])
+    tl.equity[:] = [1000.0, 1010.0, 990.0, 1005.0, 1020.0]
+    tl.funding_cum[:] = [0, 5, 5, 10, 10]
+    tl.funding_by_symbol["BTC/USDT"] = tl.funding_cum.copy()
+    tl.collateral_ratio[:] = [np.nan, 0.5, 0.45, 0.5, 0.52]
+    summary = Summary("funding_carry", 1000.0, int(ts[0]), int(ts[-1]) + 3_600_000, 5, 1020.0, 20.0, 35.04,
+                      10.0, 1.0, 11.0, 0.3, 0.0198, 20.0, 0.45, 0, 1, 500.0, 2, 0.8)
+    notes = {"BTCUSDT": {"first_ms": int(ts[0]), "last_ms": int(ts[-1]), "gap_hours": 2,
+                         "gaps": [{"start_ms": int(ts[1]), "end_ms": int(ts[3]), "legs": ["spot"]}],
+                         "mark_fallback_hours": 5, "mark_file_missing": True,
+                         "interval_changes": [{"ts_ms": int(ts[2]), "old_hours": 8, "new_hours": 4}],
+                         "minute_windows": []}}
+    rows = [SymbolRow("BTC/USDT", 10.0, 1.0, 0.3, 2, 4, 2, 2, 5, 1)]
+    return BacktestResult(summary, rows, tl, notes, RunStats(5, 5, 0, 0, 0.01), "sqlite+aiosqlite:///x.db")
+
+
+def test_report_files_and_self_contained_html(tmp_path: Path) -> None:
+    result = _result()
+    result.baselines["always_on_btc"] = result.summary
+    paths = write_report(result, tmp_path)
+    for key in ("summary", "symbols", "equity", "funding", "collateral", "html"):
+        assert paths[key].exists() and paths[key].stat().st_size > 0
+    assert paths["equity"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = paths["html"].read_text()
+    assert page.count("data:image/png;base64,") == 3 and "always_on_btc" in page
+    data = json.loads(paths["summary"].read_text())
+    assert data["summary"]["net_pnl"] == 20.0 and data["symbols"][0]["gap_hours"] == 2
+
+
+def test_data_warnings_name_gaps_fallback_and_interval_changes() -> None:
+    text = " ".join(data_warnings(_result()))
+    assert "2 gap hours not traded" in text
+    assert "perp close stands in for the mark price for 5 hours" in text
+    assert "8h -> 4h" in text
+
+
+def test_max_drawdown_from_running_peak() -> None:
+    frac, usdt = max_drawdown(np.array([100.0, 120.0, 90.0, 130.0, 125.0]))
+    assert usdt == 30.0 and abs(frac - 0.25) < 1e-12

@@ -1,0 +1,104 @@
+"""Small hand-made markets through the whole backtest path (sim, SimVenue, executor, treasury, ledger)."""
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from backtest_datafiles import HOUR_MS, T0, flat_symbol
+
+from bot.backtest.data import load_dataset
+from bot.backtest.params import BacktestParams
+from bot.backtest.result import BacktestResult
+from bot.backtest.runner import BacktestSpec, run_backtest
+from bot.ledger.repository import Ledger
+
+PRICE = Decimal(100)
+SPOT_FEE = Decimal("0.001")
+PERP_FEE = Decimal("0.0005")
+
+
+def run(root: Path, strategy: str = "always-on-btc", hours: int = 24) -> BacktestResult:
+    ds = load_dataset(root, None, T0, T0 + hours * HOUR_MS)
+    spec = BacktestSpec(root, None, T0, T0 + hours * HOUR_MS, Decimal(10000), strategy, BacktestParams(),
+                        out_dir=root / "out")
+    return asyncio.run(run_backtest(spec, ds))
+
+
+async def ledger_rows(result: BacktestResult) -> tuple[list, list]:
+    ledger = await Ledger.open(result.ledger_url, migrate=False)
+    try:
+        return await ledger.list_fills(), await ledger.list_funding_payments()
+    finally:
+        await ledger.close()
+
+
+def test_hand_computed_flat_market_matches_to_the_cent(tmp_path: Path) -> None:
+    # Flat 100 on every market; settlements at 08:00 (+0.01%) and 16:00 (+0.02%) pay the short.
+    flat_symbol(tmp_path, "BTCUSDT", 24, 100.0, 100.0, [(0, "0.0001", 8), (8, "0.0001", 8), (16, "0.0002", 8)])
+    result = run(tmp_path)
+    fills, payments = asyncio.run(ledger_rows(result))
+    spot = [f for f in fills if f.market.value == "spot"]
+    perp = [f for f in fills if f.market.value == "perp"]
+    assert spot and perp and all(f.ts_ms == T0 for f in fills)  # entered at the first hour
+    short = sum(f.quantity for f in perp)
+    # Funding: -position * mark * rate, position short.
+    funding = short * PRICE * Decimal("0.0001") + short * PRICE * Decimal("0.0002")
+    assert [p.funding_time_ms for p in payments] == [T0 + 8 * HOUR_MS, T0 + 16 * HOUR_MS]
+    assert result.summary.funding_income == pytest.approx(float(funding), abs=0.005)
+    spot_fee_base = sum(f.fee for f in spot)  # Binance charges spot buys in the coin
+    assert spot_fee_base == sum(f.quantity for f in spot) * SPOT_FEE
+    perp_fee = sum(f.quantity * f.price * PERP_FEE for f in perp)
+    assert sum(f.fee for f in perp) == perp_fee
+    fees = sum(f.fee * f.price for f in spot) + perp_fee
+    assert result.summary.fees == pytest.approx(float(fees), abs=0.005)
+    slippage = sum((f.price - PRICE) * f.quantity for f in spot) + sum((PRICE - f.price) * f.quantity for f in perp)
+    assert result.summary.slippage == pytest.approx(float(slippage), abs=0.005)
+    # Flat prices: equity moves only by funding, fees (the spot fee's coins are worth 100 each) and slippage.
+    expected = Decimal(10000) + funding - perp_fee - spot_fee_base * PRICE - slippage
+    assert result.summary.final_equity == pytest.approx(float(expected), abs=0.005)
+    s = result.summary
+    assert s.net_pnl == pytest.approx(s.funding_income - s.fees + s.basis_pnl, abs=1e-9)
+    assert s.liquidations == 0 and s.time_in_market == 1.0
+
+
+def test_negative_funding_costs_the_short_and_interval_change_is_followed(tmp_path: Path) -> None:
+    # 8h until 08:00, then 4h: settlements at 08, 12, 16, 20; the 12:00 one is negative.
+    funding = [(0, "0.0001", 8), (8, "0.0001", 8), (12, "-0.0003", 4), (16, "0.0001", 4), (20, "0.0001", 4)]
+    flat_symbol(tmp_path, "BTCUSDT", 24, 100.0, 100.0, funding)
+    result = run(tmp_path)
+    fills, payments = asyncio.run(ledger_rows(result))
+
+    def short_at(ts: int) -> Decimal:
+        return sum(
+            (f.quantity if f.side.value == "sell" else -f.quantity)
+            for f in fills if f.market.value == "perp" and f.ts_ms <= ts
+        )
+
+    by_time = {p.funding_time_ms: p.amount for p in payments}
+    assert sorted(by_time) == [T0 + h * HOUR_MS for h in (8, 12, 16, 20)]
+    t8, t12 = T0 + 8 * HOUR_MS, T0 + 12 * HOUR_MS
+    assert short_at(t12) > 0
+    assert by_time[t12] == -short_at(t12) * PRICE * Decimal("0.0003")  # negative rate: the short pays
+    assert by_time[t8] == short_at(t8) * PRICE * Decimal("0.0001")
+    assert result.data_notes["BTCUSDT"]["interval_changes"] == [
+        {"ts_ms": T0 + 12 * HOUR_MS, "old_hours": 8, "new_hours": 4}
+    ]
+
+
+def test_no_pair_is_opened_into_a_gap_and_the_gap_is_reported(tmp_path: Path) -> None:
+    funding = [(0, "0.0001", 8), (8, "0.0001", 8), (16, "0.0001", 8)]
+    flat_symbol(tmp_path, "BTCUSDT", 24, 100.0, 100.0, funding, gap=range(3, 6))
+    result = run(tmp_path)
+    fills, _ = asyncio.run(ledger_rows(result))
+    assert fills, "the pair opens once the gap has passed"
+    assert min(f.ts_ms for f in fills) >= T0 + 6 * HOUR_MS  # not before: the gap was within the lookahead
+    assert result.data_notes["BTCUSDT"]["gap_hours"] == 3
+    assert result.symbols[0].gap_hours == 3
+
+
+def test_mark_fallback_is_reported(tmp_path: Path) -> None:
+    flat_symbol(tmp_path, "BTCUSDT", 12, 100.0, 100.0, [(0, "0.0001", 8), (8, "0.0001", 8)], mark=False)
+    result = run(tmp_path, hours=12)
+    assert result.data_notes["BTCUSDT"]["mark_file_missing"] is True
+    assert result.symbols[0].mark_fallback_hours == 12

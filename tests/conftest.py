@@ -1,0 +1,123 @@
+"""Shared fixtures: a fresh ledger database per test, on SQLite and on Postgres.
+
+``db_url`` runs a test twice: on a SQLite file in ``tmp_path`` and on a Postgres database created for
+the test (``fundbot_t_<random>``, dropped afterwards, so parallel runs never collide). The Postgres
+server comes from ``FUNDBOT_TEST_POSTGRES_URL`` (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/
+test``). When it does not answer, Postgres tests skip with the reason, or FAIL when ``CI=true``.
+
+``ledger`` is an opened, migrated ``Ledger`` on ``db_url``; ``sqlite_url`` is a SQLite-only URL for tests
+that do not need both backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import URL, make_url
+
+from bot.ledger.repository import Ledger
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+_PG_CONNECT_TIMEOUT_S = 3.0
+
+T = TypeVar("T")
+
+
+def _run(coro: Awaitable[T]) -> T:
+    """Run a coroutine on a private loop (fixtures here are sync so any test, sync or async, can use them)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+def postgres_server_url() -> URL:
+    return make_url(os.environ.get("FUNDBOT_TEST_POSTGRES_URL") or DEFAULT_TEST_POSTGRES_URL)
+
+
+def _asyncpg_dsn(url: URL, database: str | None = None) -> str:
+    """asyncpg's own DSN (no '+asyncpg' driver suffix) for ``url``, optionally another database."""
+    u = url.set(drivername="postgresql")
+    if database is not None:
+        u = u.set(database=database)
+    return u.render_as_string(hide_password=False)
+
+
+async def _pg_execute(url: URL, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=_PG_CONNECT_TIMEOUT_S)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+_pg_unreachable: list[str | None] = []  # cached probe result: [None] = reachable, [reason] = not
+
+
+def _postgres_unreachable_reason() -> str | None:
+    if not _pg_unreachable:
+        url = postgres_server_url()
+        try:
+            _run(_pg_execute(url, "SELECT 1"))
+            _pg_unreachable.append(None)
+        except Exception as err:  # any failure to connect means "no test server"
+            where = url.render_as_string(hide_password=True)
+            _pg_unreachable.append(
+                f"Postgres test server {where} unreachable ({type(err).__name__}: {err}); "
+                "start it or set FUNDBOT_TEST_POSTGRES_URL"
+            )
+    return _pg_unreachable[0]
+
+
+def require_postgres() -> URL:
+    """The test server URL; skips the test (fails under CI=true) when the server does not answer."""
+    reason = _postgres_unreachable_reason()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    return postgres_server_url()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty Postgres database for this test (dropped afterwards)."""
+    server = require_postgres()
+    name = f"fundbot_t_{uuid.uuid4().hex[:16]}"
+    _run(_pg_execute(server, f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        _run(_pg_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite ledger URL in this test's tmp_path (the file does not exist yet)."""
+    return f"sqlite+aiosqlite:///{(tmp_path / 'ledger' / 'fundbot.db').as_posix()}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh empty ledger database URL, once on SQLite and once on Postgres."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+async def ledger(db_url: str) -> AsyncIterator[Ledger]:
+    """An opened, migrated Ledger on ``db_url`` (closed after the test)."""
+    led = await Ledger.open(db_url, migrate=True)
+    try:
+        yield led
+    finally:
+        await led.close()

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.domain import Leg, MarketFilters, Side
+from bot.execution.plan import LegOrder, PairFilters, common_step, hedge_repair, plan_to_target, sendable
+
+SPOT = MarketFilters("BTC/USDT", D("0.01"), D("0.00001"), D("0.00001"), D("5"))
+PERP = MarketFilters("BTC/USDT:USDT", D("0.1"), D("0.001"), D("0.001"), D("5"))
+F = PairFilters(SPOT, PERP)
+PX = D("60000")
+
+
+def test_common_step_is_the_lcm() -> None:
+    assert common_step(D("0.00001"), D("0.001")) == D("0.001")
+    assert common_step(D("0.02"), D("0.05")) == D("0.1")
+    assert common_step(D("1"), D("0.1")) == D("1")
+
+
+def test_open_sends_equal_legs_rounded_to_both_steps() -> None:
+    orders = plan_to_target(D(0), D(0), D("0.12345"), F, PX)
+    assert orders == [LegOrder(Leg.SPOT, Side.BUY, D("0.123")), LegOrder(Leg.PERP, Side.SELL, D("0.123"))]
+
+
+def test_close_sells_spot_and_buys_perp_reduce_only() -> None:
+    orders = plan_to_target(D("0.5"), D("0.5"), D(0), F, PX)
+    assert orders == [
+        LegOrder(Leg.SPOT, Side.SELL, D("0.5")),
+        LegOrder(Leg.PERP, Side.BUY, D("0.5"), reduce_only=True),
+    ]
+
+
+def test_drift_trades_only_the_lagging_leg() -> None:
+    assert plan_to_target(D("0.5"), D("0.4"), D("0.5"), F, PX) == [LegOrder(Leg.PERP, Side.SELL, D("0.1"))]
+    assert plan_to_target(D("0.4"), D("0.5"), D("0.5"), F, PX) == [LegOrder(Leg.SPOT, Side.BUY, D("0.1"))]
+
+
+def test_legs_below_minimums_are_not_sent() -> None:
+    # 0.00005 BTC = 3 USDT: below min notional on spot, below the perp step.
+    assert plan_to_target(D(0), D(0), D("0.00005"), F, PX) == []
+    # spot leg alone passes, perp would round to 0: a lone spot buy would unhedge, so nothing is sent.
+    assert plan_to_target(D("0.1"), D("0.1"), D("0.1009"), F, PX) == []
+
+
+def test_negative_target_refused() -> None:
+    with pytest.raises(ValueError):
+        plan_to_target(D(0), D(0), D(-1), F, PX)
+
+
+def test_hedge_repair_tops_up_lagging_leg_or_unwinds_leading_one() -> None:
+    top, unwind = hedge_repair(D("1.0"), D("0.6"), D("1.0"), F, PX)
+    assert top == LegOrder(Leg.PERP, Side.SELL, D("0.4"))
+    assert unwind == LegOrder(Leg.SPOT, Side.SELL, D("0.4"))
+    # closing: spot sold, short still open -> buy the perp back (reduce-only) or re-buy spot
+    top, unwind = hedge_repair(D(0), D("0.4"), D(0), F, PX)
+    assert top == LegOrder(Leg.PERP, Side.BUY, D("0.4"), reduce_only=True)
+    assert unwind == LegOrder(Leg.SPOT, Side.BUY, D("0.4"))
+    assert hedge_repair(D(1), D(1), D(1), F, PX) == (None, None)
+
+
+qty = st.decimals(min_value=0, max_value=5, places=5)
+
+
+@given(qty, qty, qty)
+def test_plan_never_leaves_hedge_worse_and_respects_filters(spot: D, short: D, target: D) -> None:
+    spot = SPOT.round_qty(spot)
+    short = PERP.round_qty(short)
+    orders = plan_to_target(spot, short, target, F, PX)
+    new_spot, new_short = spot, short
+    for o in orders:
+        assert sendable(F.of(o.leg), o.qty, PX, o.reduce_only)
+        if o.leg is Leg.SPOT:
+            new_spot += o.signed_effect()
+        else:
+            new_short += o.signed_effect()
+        assert o.reduce_only == (o.leg is Leg.PERP and o.side is Side.BUY)
+    if len(orders) == 1:
+        assert abs(new_spot - new_short) <= abs(spot - short)
+    if len(orders) == 2:
+        assert new_spot == new_short

@@ -1,0 +1,280 @@
+"""Decision table of FundingCarry: entry, exit, hysteresis, settlement guards, intervals, sizing, drift."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, localcontext
+
+import pytest
+from strategy_builders import NOW, D, by_symbol, history, market, minutes, pair, snap
+
+from bot.domain import HOUR_MS, PairState
+from strategies.base import Action, FundingPoint, Limits, Reason
+from strategies.funding_carry import CarryParams, FundingCarry, ParamsError, load_params
+
+CARRY = FundingCarry()
+
+
+def decide(*markets, **kw):
+    return by_symbol(CARRY.evaluate(snap(*markets, **kw)))
+
+
+# ---- entry ----------------------------------------------------------------------------------------
+
+
+def test_enters_attractive_pair_with_full_reason():
+    t = decide(market())["BTC/USDT"]
+    assert (t.action, t.reason.rule) == (Action.ENTER, "enter")
+    e = t.reason.economics
+    assert e is not None and t.target_qty == e.qty > 0
+    assert e.round_trip_cost == e.fees + e.slippage + e.basis_cost
+    assert e.score == e.expected_funding - e.round_trip_cost
+    assert e.break_even_hours <= D(36)
+    assert t.reason.inputs["predicted_rate"] == "0.0005"
+    assert t.reason.inputs["settlements_in_horizon"] == "9"
+
+
+def test_tiny_rate_is_below_entry_threshold():
+    t = decide(market(rate="0.00001"))["BTC/USDT"]
+    assert (t.action, t.reason.rule, t.target_qty) == (Action.SKIP, "skip_forecast_below_entry", 0)
+
+
+def test_fee_dominated_pair_is_not_entered():
+    # 32.9% APR clears the entry threshold, but 0.5% taker fees per fill never pay back within 36h.
+    t = decide(market(rate="0.0003", fee="0.005"))["BTC/USDT"]
+    assert t.reason.rule == "skip_break_even_too_long"
+    assert t.action is Action.SKIP and t.target_qty == 0
+    assert t.reason.economics.break_even_hours > D(36)
+    # the same rate with cheap fees enters
+    cheap = decide(market(rate="0.0003", fee="0.0001", spread_bps="0.5"))["BTC/USDT"]
+    assert cheap.action is Action.ENTER
+
+
+def test_equal_apr_scores_equally_per_hour_across_intervals():
+    # 0.0008 per 8h == 0.0004 per 4h == 0.0001 per 1h: the same funding per hour.
+    ms = [
+        market("AAA/USDT", rate="0.0008", interval=8),
+        market("BBB/USDT", rate="0.0004", interval=4),
+        market("CCC/USDT", rate="0.0001", interval=1),
+    ]
+    out = decide(*ms)
+    econ = [out[s].reason.economics for s in ("AAA/USDT", "BBB/USDT", "CCC/USDT")]
+    assert len({e.forecast_apr for e in econ}) == 1
+    assert len({e.expected_funding_per_hour for e in econ}) == 1
+    assert len({e.score for e in econ}) == 1
+    assert all(out[s].action is Action.ENTER for s in out)
+
+
+def test_raw_rate_of_an_8h_symbol_does_not_beat_a_better_1h_symbol():
+    # The 8h symbol shows the bigger raw rate but pays less per hour; with one slot the 1h symbol wins.
+    params = CarryParams(max_symbols=1)
+    out = by_symbol(
+        FundingCarry(params).evaluate(
+            snap(market("EIGHT/USDT", rate="0.0016", interval=8), market("ONE/USDT", rate="0.0003", interval=1))
+        )
+    )
+    assert out["ONE/USDT"].action is Action.ENTER
+    assert out["EIGHT/USDT"].reason.rule == "skip_not_in_top_n"
+
+
+def test_history_across_interval_changes_is_normalised_per_hour():
+    # 8h, then 4h, then 1h settlements, all worth 0.0001 per hour: the forecast is exactly that.
+    h = HOUR_MS
+    eights = [FundingPoint(NOW - 48 * h, D("0.0008"), 8), FundingPoint(NOW - 40 * h, D("0.0008"), 8)]
+    fours = [FundingPoint(NOW - (36 - 4 * k) * h, D("0.0004"), 4) for k in range(5)]
+    ones = [FundingPoint(NOW - k * h, D("0.0001"), 1) for k in range(16)]
+    hist = (*eights, *fours, *ones)
+    m = market(rate="0.0001", interval=1, hist=hist)
+    t = decide(m)["BTC/USDT"]
+    assert D(t.reason.inputs["history_per_hour"]) == D("0.0001")
+    assert t.reason.economics.forecast_apr == D("0.876")
+
+
+def test_limits_and_top_n():
+    ms = [market(f"C{i}/USDT", rate=f"0.00{i + 3}") for i in range(5)]
+    out = by_symbol(FundingCarry(CarryParams(max_symbols=2)).evaluate(snap(*ms)))
+    entered = sorted(s for s, t in out.items() if t.action is Action.ENTER)
+    assert entered == ["C3/USDT", "C4/USDT"]  # the two best
+    assert {out[s].reason.rule for s in out if s not in entered} == {"skip_not_in_top_n"}
+
+
+def test_entries_disabled_by_operator():
+    t = decide(market(), limits=Limits(allow_entries=False))["BTC/USDT"]
+    assert t.reason.rule == "skip_entries_disabled" and t.target_qty == 0
+
+
+# ---- minimums -------------------------------------------------------------------------------------
+
+
+def test_skip_below_min_notional_records_reason():
+    # 200 USDT allows 0.0006 BTC per pair: 30 USDT, below a 100 USDT minimum
+    t = decide(market(min_notional="100", step="0.0001", min_qty="0.0001"), capital="200")["BTC/USDT"]
+    assert (t.action, t.reason.rule, t.target_qty) == (Action.SKIP, "skip_below_min_notional", 0)
+    assert "min notional" in t.reason.message and "BTC/USDT" in t.reason.message
+
+
+def test_skip_below_min_qty_records_reason():
+    t = decide(market(price="10", min_qty="5000"))["BTC/USDT"]
+    assert (t.reason.rule, t.target_qty) == ("skip_below_min_qty", 0)
+    assert "min qty 5000" in t.reason.message
+
+
+# ---- exits, hysteresis and guards -----------------------------------------------------------------
+
+
+def held(rate: str, predicted: str | None = None, next_in_min: int = 240, **kw):
+    m = market(rate=rate, predicted=predicted, next_ms=NOW + minutes(next_in_min), **kw)
+    return decide(m, pairs=(pair("BTC/USDT", "0.3"),))["BTC/USDT"]
+
+
+def test_hysteresis_keeps_a_held_pair_between_thresholds_but_does_not_enter_it():
+    # 0.00006 per 8h is 6.57% APR: above the 3% exit, below the 10% entry.
+    rate = "0.00006"
+    assert held(rate).action is Action.HOLD
+    assert decide(market(rate=rate))["BTC/USDT"].reason.rule == "skip_forecast_below_entry"
+
+
+def test_no_flapping_while_the_rate_oscillates_between_thresholds():
+    actions = [held(r).action for r in ("0.00005", "0.00009", "0.00004", "0.00008", "0.000035")]
+    assert actions == [Action.HOLD] * 5
+
+
+def test_exit_below_threshold():
+    t = held("0.00001")
+    assert (t.action, t.reason.rule, t.target_qty) == (Action.EXIT, "exit_forecast_below_threshold", 0)
+
+
+def test_settlement_guard_blocks_exit_before_a_paying_settlement():
+    t = held("0.00001", next_in_min=10)
+    assert (t.action, t.reason.rule) == (Action.HOLD, "hold_settlement_imminent")
+    assert t.target_qty == D("0.3")
+    assert held("0.00001", next_in_min=16).action is Action.EXIT  # outside the 15 min guard
+
+
+def test_negative_funding_exits_even_inside_the_guard():
+    t = held("-0.0002", next_in_min=5)
+    assert (t.action, t.reason.rule) == (Action.EXIT, "exit_negative_funding")
+
+
+def test_one_negative_print_with_strong_history_is_held():
+    # a round trip costs more than one small negative settlement when history stays strong
+    t = held("0.0008", predicted="-0.00005")
+    assert t.action is Action.HOLD and t.reason.economics.expected_funding > 0
+
+
+def test_post_settlement_entry_rule():
+    just_after = NOW + minutes(5)  # the NOW settlement was 5 minutes ago
+    strong_hist = history(D("0.0008"), 8)
+    weak_next = market(rate="0.0008", predicted="0.00005", hist=strong_hist, next_ms=NOW + 8 * HOUR_MS)
+    t = by_symbol(CARRY.evaluate(snap(weak_next, now_ms=just_after)))["BTC/USDT"]
+    assert (t.action, t.reason.rule) == (Action.SKIP, "skip_post_settlement_unattractive")
+    # outside the guard the same market enters
+    later = by_symbol(CARRY.evaluate(snap(weak_next, now_ms=NOW + minutes(20))))["BTC/USDT"]
+    assert later.action is Action.ENTER
+    # inside the guard with an attractive next settlement it enters
+    good_next = market(rate="0.0008", hist=strong_hist, next_ms=NOW + 8 * HOUR_MS)
+    assert by_symbol(CARRY.evaluate(snap(good_next, now_ms=just_after)))["BTC/USDT"].action is Action.ENTER
+
+
+def test_no_entry_just_before_a_negative_settlement():
+    m = market(rate="0.0008", predicted="-0.0001")  # next settlement at NOW + 8h
+    out = by_symbol(CARRY.evaluate(snap(m, now_ms=NOW + 8 * HOUR_MS - minutes(10))))
+    assert out["BTC/USDT"].reason.rule == "skip_negative_settlement_imminent"
+
+
+def test_pair_states():
+    m = market()
+    out = decide(
+        m,
+        market("ETH/USDT", price="3000"),
+        pairs=(
+            pair("BTC/USDT", "0.3", state=PairState.CLOSING),
+            pair("ETH/USDT", "1", "0.5", state=PairState.QUARANTINED),
+            pair("XRP/USDT", "100"),
+        ),
+    )
+    assert (out["BTC/USDT"].action, out["BTC/USDT"].reason.rule) == (Action.EXIT, "exit_in_progress")
+    assert (out["ETH/USDT"].action, out["ETH/USDT"].reason.rule) == (Action.HOLD, "hold_quarantined")
+    assert (out["XRP/USDT"].reason.rule, out["XRP/USDT"].target_qty) == ("hold_no_market_data", D(100))
+
+
+# ---- held sizes and hedge maintenance --------------------------------------------------------------
+
+
+def test_held_size_is_kept_within_tolerance_and_resized_beyond():
+    want = decide(market())["BTC/USDT"].target_qty  # 0.348 with 100k capital
+    near = decide(market(), pairs=(pair("BTC/USDT", "0.33"),))["BTC/USDT"]
+    assert (near.action, near.target_qty) == (Action.HOLD, D("0.33"))
+    small = decide(market(), pairs=(pair("BTC/USDT", "0.1"),))["BTC/USDT"]
+    assert (small.action, small.reason.rule, small.target_qty) == (Action.RESIZE, "resize_up", want)
+    big = decide(market(), pairs=(pair("BTC/USDT", "1"),))["BTC/USDT"]
+    assert (big.action, big.reason.rule, big.target_qty) == (Action.RESIZE, "resize_down_cap", want)
+
+
+def test_hedge_drift_is_rebalanced_to_the_smaller_leg():
+    t = decide(market(), pairs=(pair("BTC/USDT", "0.3", "0.32"),))["BTC/USDT"]
+    assert (t.action, t.reason.rule, t.target_qty) == (Action.REBALANCE, "rebalance_hedge_drift", D("0.3"))
+    # fees in base asset: a tiny mismatch within tolerance is left alone
+    ok = decide(market(), pairs=(pair("BTC/USDT", "0.3297", "0.33"),))["BTC/USDT"]
+    assert ok.action is Action.HOLD
+
+
+def test_hedge_drift_rounds_to_the_common_step():
+    t = decide(market(step="0.01"), pairs=(pair("BTC/USDT", "0.3099", "0.33"),))["BTC/USDT"]
+    assert t.reason.rule == "rebalance_hedge_drift" and t.target_qty == D("0.30")
+
+
+def test_exits_free_capital_for_others_and_total_cap_holds():
+    params = CarryParams()
+    out = decide(*[market(f"C{i}/USDT", rate="0.001") for i in range(6)], capital="10000")
+    used = sum(t.target_qty * D(t.reason.inputs["spot_ask"]) * params.capital_per_notional for t in out.values())
+    assert used <= D(10000) * params.max_total_fraction
+    assert sum(t.action is Action.ENTER for t in out.values()) == 4
+
+
+# ---- determinism and records ----------------------------------------------------------------------
+
+
+def test_same_snapshot_same_output_under_any_decimal_context():
+    s = snap(market(), market("ETH/USDT", price="3000", rate="0.0003"), pairs=(pair("BTC/USDT", "0.3", "0.25"),))
+    first = CARRY.evaluate(s)
+    with localcontext() as ctx:
+        ctx.prec = 6
+        second = CARRY.evaluate(s)
+    assert first == second
+    assert [t.to_dict() for t in first] == [t.to_dict() for t in FundingCarry().evaluate(s)]
+
+
+def test_reason_json_round_trip():
+    for t in CARRY.evaluate(snap(market(), market("ETH/USDT", rate="0.00001"))):
+        text = json.dumps(t.to_dict())
+        back = Reason.from_dict(json.loads(text)["reason"])
+        assert back == t.reason
+
+
+# ---- parameters -----------------------------------------------------------------------------------
+
+
+def test_params_validation_messages():
+    with pytest.raises(ParamsError, match=r"entry_threshold_apr .* must be greater than exit_threshold_apr"):
+        load_params({"entry_threshold_apr": "0.02", "exit_threshold_apr": "0.03"})
+    with pytest.raises(ParamsError, match=r"max_symbols: .*greater than or equal to 1 \(unit: count\)"):
+        load_params({"max_symbols": 0})
+    with pytest.raises(ParamsError, match="hold_horizn_hours: unknown parameter"):
+        load_params({"hold_horizn_hours": 10})
+    assert load_params({"hold_horizon_hours": "48"}).hold_horizon_hours == Decimal(48)
+
+
+def test_every_param_documents_description_and_unit():
+    for name, field in CarryParams.model_fields.items():
+        assert field.description, name
+        assert isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("unit"), name
+
+
+def test_readme_parameter_table_matches_the_code():
+    from pathlib import Path
+
+    from strategies.params import params_table_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "strategies" / "README.md").read_text()
+    assert params_table_markdown() in readme
