@@ -24,7 +24,13 @@ app.add_typer(config_app, name="config")
 err_console = Console(stderr=True)
 
 # Modules that expose ``register(app: typer.Typer)``. Listed here so ``fundbot --help`` is explicit.
-COMMAND_MODULES: list[str] = ["bot.emulator.cli", "bot.ledger.cli", "bot.backtest.cli", "bot.ops.cli"]
+COMMAND_MODULES: list[str] = [
+    "bot.engine.cli",
+    "bot.emulator.cli",
+    "bot.ledger.cli",
+    "bot.backtest.cli",
+    "bot.ops.cli",
+]
 
 
 @app.callback()

@@ -9,13 +9,15 @@ Secrets are ``SecretStr``: they print as ``**********`` everywhere.
 from __future__ import annotations
 
 import enum
+import json
 from decimal import Decimal
 from pathlib import Path
-import json
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from strategies.params import CarryParams
 
 ENV_PREFIX = "FUNDBOT_"
 NESTED_DELIMITER = "__"
@@ -154,7 +156,9 @@ class TreasuryConfig(Section):
         json_schema_extra=unit("ratio"),
         validate_default=True,
     )
-    min_transfer: Decimal = Field(Decimal("10"), gt=0, description="smallest transfer sent", json_schema_extra=unit("USDT"))
+    min_transfer: Decimal = Field(
+        Decimal("10"), gt=0, description="smallest transfer sent", json_schema_extra=unit("USDT")
+    )
     max_attempts: int = Field(
         5,
         ge=1,
@@ -180,6 +184,87 @@ class TreasuryConfig(Section):
         if low is not None and target is not None and not low < target < v:
             raise ValueError("need low_ratio < target_ratio < high_ratio")
         return v
+
+
+class EngineConfig(Section):
+    """The daemon's schedule and account setup. Intervals are in venue (simulated) seconds."""
+
+    scan_interval_s: float = Field(
+        300, gt=0, description="funding scan and strategy evaluation period", json_schema_extra=unit("seconds")
+    )
+    collateral_interval_s: float = Field(
+        30,
+        gt=0,
+        description="collateral and hedge check period (also run on mark-price moves)",
+        json_schema_extra=unit("seconds"),
+    )
+    mark_trigger_bps: Decimal = Field(
+        Decimal(50),
+        gt=0,
+        description="a mark-price move this large since the last check runs the collateral check now",
+        json_schema_extra=unit("bps"),
+    )
+    funding_sync_delay_s: float = Field(
+        60, ge=0, description="wait after a settlement before reading funding income", json_schema_extra=unit("seconds")
+    )
+    funding_grace_s: float = Field(
+        900,
+        gt=0,
+        description="alert when a settlement's payment is still missing this long after it",
+        json_schema_extra=unit("seconds"),
+    )
+    snapshot_interval_s: float = Field(
+        900, gt=0, description="balance snapshot period", json_schema_extra=unit("seconds")
+    )
+    reconcile_interval_s: float = Field(
+        900, gt=0, description="reconciliation period (also at start)", json_schema_extra=unit("seconds")
+    )
+    book_depth: int = Field(
+        20, ge=5, le=1000, description="order-book levels read per leg", json_schema_extra=unit("levels")
+    )
+    leverage: int = Field(3, ge=1, le=20, description="perp leverage set at start", json_schema_extra=unit("x"))
+    margin_mode: str = Field(
+        "cross",
+        pattern="^(cross|isolated)$",
+        description="perp margin mode set at start",
+        json_schema_extra=unit("cross|isolated"),
+    )
+    spot_maker_fee: Decimal = Field(
+        Decimal("0.001"), ge=0, description="spot maker fee", json_schema_extra=unit("fraction")
+    )
+    spot_taker_fee: Decimal = Field(
+        Decimal("0.001"), ge=0, description="spot taker fee", json_schema_extra=unit("fraction")
+    )
+    perp_maker_fee: Decimal = Field(
+        Decimal("0.0002"), ge=0, description="perp maker fee", json_schema_extra=unit("fraction")
+    )
+    perp_taker_fee: Decimal = Field(
+        Decimal("0.0005"), ge=0, description="perp taker fee", json_schema_extra=unit("fraction")
+    )
+    capital_limit: Decimal | None = Field(
+        None,
+        gt=0,
+        description="cap on the USDT equity the strategy may allocate; empty means the whole account",
+        json_schema_extra=unit("USDT"),
+    )
+    hedge_alert_fraction: Decimal = Field(
+        Decimal("0.02"),
+        gt=0,
+        description="alert when a pair's legs differ by more than this share of the larger leg",
+        json_schema_extra=unit("fraction"),
+    )
+    shutdown_timeout_s: float = Field(
+        60,
+        gt=0,
+        description="how long SIGTERM waits for in-flight work before exiting",
+        json_schema_extra=unit("seconds"),
+    )
+    listen_key_keepalive_s: float = Field(
+        1800,
+        gt=0,
+        description="USD-M listenKey keepalive period (ccxt 4.5.90 does not do it)",
+        json_schema_extra=unit("seconds"),
+    )
 
 
 class Settings(BaseSettings):
@@ -241,7 +326,15 @@ class Settings(BaseSettings):
         default_factory=ExecutionConfig, description="order execution of both legs", json_schema_extra=unit("section")
     )
     treasury: TreasuryConfig = Field(
-        default_factory=TreasuryConfig, description="futures collateral and transfers", json_schema_extra=unit("section")
+        default_factory=TreasuryConfig,
+        description="futures collateral and transfers",
+        json_schema_extra=unit("section"),
+    )
+    engine: EngineConfig = Field(
+        default_factory=EngineConfig, description="daemon schedule and account setup", json_schema_extra=unit("section")
+    )
+    strategy: CarryParams = Field(
+        default_factory=CarryParams, description="carry strategy parameters", json_schema_extra=unit("section")
     )
 
     @field_validator("symbols", mode="before")

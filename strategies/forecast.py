@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
-from bot.domain import HOUR_MS
+from bot.domain import HOUR_MS, MINUTE_MS
 from strategies.base import FundingPoint, MarketSnapshot
 from strategies.params import HOURS_PER_YEAR, CarryParams
 
@@ -39,17 +40,28 @@ class FundingForecast:
         return self.predicted_per_hour * HOURS_PER_YEAR
 
 
+@functools.lru_cache(maxsize=32)
+def _decay_per_minute(half_life_hours: Decimal) -> Decimal:
+    """0.5 ** (1 / half-life in minutes), computed once per half-life under a fixed context."""
+    with localcontext(Context(prec=40, rounding=ROUND_HALF_EVEN)):
+        return HALF ** (1 / (half_life_hours * 60))
+
+
 def decayed_history_per_hour(
     history: tuple[FundingPoint, ...], now_ms: int, half_life_hours: Decimal
 ) -> Decimal | None:
-    """Time-weighted, exponentially decayed mean per-hour rate of settlements at or before ``now_ms``."""
+    """Time-weighted, exponentially decayed mean per-hour rate of settlements at or before ``now_ms``.
+
+    Ages are counted in whole minutes so the decay is an integer power of a per-minute factor: exact
+    Decimal arithmetic, fast, and identical on every platform.
+    """
+    per_minute = _decay_per_minute(half_life_hours)
     num = Decimal(0)
     den = Decimal(0)
     for point in history:
         if point.ts_ms > now_ms:
             continue
-        age_hours = Decimal(now_ms - point.ts_ms) / HOUR_MS
-        decay = HALF ** (age_hours / half_life_hours)
+        decay = per_minute ** ((now_ms - point.ts_ms) // MINUTE_MS)
         num += decay * point.rate  # = decay * interval * (rate / interval)
         den += decay * point.interval_hours
     if den == 0:

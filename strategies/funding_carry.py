@@ -153,7 +153,11 @@ class _CarryRun:
 
     def size_held(self, a: SymbolAnalysis, pair: PairView) -> Target:
         current = pair.hedged_qty
-        desired = a.filters.round(min(a.cap_qty, self.budget.cap_qty(a)))
+        # Liquidity limits what one trade may take, not what may be held: a thinner book never forces a
+        # held pair down, it only bounds how much it can grow in one step.
+        liq = a.liquidity_cap_qty
+        cap = a.per_symbol_cap_qty if liq is None else min(a.per_symbol_cap_qty, current + liq)
+        desired = a.filters.round(min(cap, self.budget.cap_qty(a)))
         tol = self.p.resize_tolerance_fraction
         if current > 0 and abs(desired - current) <= tol * current:
             self.budget.take(a, current)
@@ -179,7 +183,7 @@ class _CarryRun:
                 desired,
                 Action.RESIZE,
                 "resize_down_cap",
-                f"caps (capital, liquidity, limits) allow {desired}, below the held {current}",
+                f"capital caps and limits allow {desired}, below the held {current}",
             )
         block = self.entry_block(a) or a.filters.violation(desired)
         econ = a.economics(desired) if desired > 0 else None

@@ -30,7 +30,7 @@ class CarryParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     hold_horizon_hours: Decimal = Field(
-        Decimal(72),
+        Decimal(720),
         gt=0,
         description="intended hold; funding and costs are compared over it",
         json_schema_extra=_unit("hours"),

@@ -65,6 +65,8 @@ class PairFilters:
 
     def violation(self, qty: Decimal) -> tuple[str, str] | None:
         """None when ``qty`` passes both markets, else (rule, sentence) naming the first filter missed."""
+        if qty <= 0:
+            return "skip_below_min_qty", f"the size rounds to 0 on the common step {self.step}"
         for f, price in ((self.spot, self.spot_price), (self.perp, self.perp_price)):
             if qty < f.min_qty:
                 return "skip_below_min_qty", f"{qty} is below {f.symbol} min qty {f.min_qty}"

@@ -1,7 +1,8 @@
 """Shared fixtures: a fresh ledger database per test, on SQLite and on Postgres.
 
-``db_url`` runs a test twice: on a SQLite file in ``tmp_path`` and on a Postgres database created for
-the test (``fundbot_t_<random>``, dropped afterwards, so parallel runs never collide). The Postgres
+``db_url`` runs a test twice: on a SQLite file in ``tmp_path`` and on an empty Postgres database of its
+own (``fundbot_t_<random>``, owned by this pytest process so parallel runs never collide; wiped and reused
+by the next test, dropped at the end of the session). The Postgres
 server comes from ``FUNDBOT_TEST_POSTGRES_URL`` (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/
 test``). When it does not answer, Postgres tests skip with the reason, or FAIL when ``CI=true``.
 
@@ -88,16 +89,57 @@ def require_postgres() -> URL:
     return postgres_server_url()
 
 
+class _PostgresDatabases:
+    """Test databases of this pytest process: created on demand, wiped and reused, dropped at the end.
+
+    Creating a database costs about a second on a busy machine; wiping one (drop and recreate the public
+    schema) costs milliseconds, and a wiped database is as empty as a new one.
+    """
+
+    def __init__(self) -> None:
+        self.free: list[str] = []
+        self.created: list[str] = []
+
+    def acquire(self, server: URL) -> str:
+        if self.free:
+            return self.free.pop()
+        name = f"fundbot_t_{uuid.uuid4().hex[:16]}"
+        _run(_pg_execute(server, f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return name
+
+    def release(self, server: URL, name: str) -> None:
+        try:
+            _run(_pg_execute(server.set(database=name), "DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        except Exception:
+            _run(_pg_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            self.created.remove(name)
+            raise
+        self.free.append(name)
+
+    def drop_all(self, server: URL) -> None:
+        for name in self.created:
+            _run(_pg_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.created.clear()
+        self.free.clear()
+
+
+@pytest.fixture(scope="session")
+def _postgres_databases() -> Iterator[_PostgresDatabases]:
+    pool = _PostgresDatabases()
+    yield pool
+    if pool.created:
+        pool.drop_all(postgres_server_url())
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty Postgres database for this test (dropped afterwards)."""
+def postgres_url(_postgres_databases: _PostgresDatabases) -> Iterator[str]:
+    """A fresh, empty Postgres database for this test (fundbot_t_<random>, never shared with another
+    process; wiped after the test and dropped at the end of the session)."""
     server = require_postgres()
-    name = f"fundbot_t_{uuid.uuid4().hex[:16]}"
-    _run(_pg_execute(server, f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        _run(_pg_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    name = _postgres_databases.acquire(server)
+    yield server.set(database=name).render_as_string(hide_password=False)
+    _postgres_databases.release(server, name)
 
 
 @pytest.fixture

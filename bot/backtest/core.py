@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
 from bot.backtest.data import Dataset
 from bot.backtest.minute import MinuteOverlay
 from bot.backtest.params import build_strategy
@@ -33,6 +35,18 @@ HISTORY_LEAD_MS = 32 * DAY_MS  # funding history the first snapshot needs from b
 
 async def _instant(_seconds: float) -> None:
     """Simulated time does not pass while execution waits; the sim answers at once."""
+
+
+async def _fast_sqlite(ledger: Ledger) -> None:
+    """A backtest ledger is rebuilt by re-running, so it skips fsync on each commit (synchronous=OFF)."""
+
+    def _pragma(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous=OFF")
+        cur.close()
+
+    event.listen(ledger.engine.sync_engine, "connect", _pragma)
+    await ledger.engine.dispose()  # connections opened by the migration reconnect with the pragma
 
 
 @dataclass
@@ -99,6 +113,7 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
         db_path.unlink()
     url = f"sqlite+aiosqlite:///{db_path.as_posix()}"
     ledger = await Ledger.open(url)
+    await _fast_sqlite(ledger)
     treasury = Treasury(venue, ledger, spec.params.treasury, clock.now_ms, sleep=_instant)
     executor = Executor(venue, ledger, clock.now_ms, spec.params.execution, funder=treasury, sleep=_instant)
     treasury.reducer = executor  # the daemon wires both ways: treasury funds entries, executor shrinks pairs
@@ -124,6 +139,7 @@ class TickJobs:
         self._last_balances: list[Any] = []
         self._loaded = False
         self._treasury_quiet = True  # the last collateral check moved nothing
+        self._dirty = True  # pairs in the ledger may have changed since the last read
 
     @property
     def strategy_name(self) -> str:
@@ -138,6 +154,10 @@ class TickJobs:
         self.core.exchange.step(t)
 
     async def _refresh_pairs(self) -> None:
+        """Re-read live pairs; only the executor and the treasury change them, so only after they acted."""
+        if not self._dirty:
+            return
+        self._dirty = False
         pairs = await self.core.ledger.list_pairs(LIVE_STATES, venue=self.venue_name)
         self._live = {
             p.symbol: PairView(p.symbol, p.state, p.spot_qty, p.perp_qty, p.opened_ms, None, p.id) for p in pairs
@@ -185,7 +205,9 @@ class TickJobs:
         snapshot, _ = await core.builder.build(t, tuple(self._live.values()), max(capital, ZERO), Limits())
         targets = core.strategy.evaluate(snapshot)
         for target in self._order(self._filter(targets, no_data, no_entry)):
-            await core.executor.apply(target)
+            result = await core.executor.apply(target)
+            if result.status != "noop" or result.pair_id is not None:
+                self._dirty = True
         await self._refresh_pairs()
 
     def _filter(self, targets: list[Target], no_data: set[str], no_entry: set[str]) -> list[Target]:
@@ -213,6 +235,7 @@ class TickJobs:
         outcome = await self.core.treasury.rebalance()
         self._treasury_quiet = outcome.action == "none"
         if not self._treasury_quiet:
+            self._dirty = True
             await self._refresh_pairs()
 
     async def state(self, t: int) -> TickState:

@@ -23,8 +23,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.config import ExecutionConfig, TreasuryConfig
-from strategies.baselines import AlwaysOnBTC, TopNByLastRate
 from strategies.base import Strategy
+from strategies.baselines import AlwaysOnBTC, TopNByLastRate
 from strategies.funding_carry import FundingCarry
 from strategies.params import CarryParams, ParamsError, load_params
 

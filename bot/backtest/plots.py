@@ -8,11 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
 
-from bot.backtest.result import BacktestResult  # noqa: E402
+from bot.backtest.result import BacktestResult
 
 
 def _dates(ts_ms: np.ndarray) -> np.ndarray:

@@ -74,8 +74,10 @@ async def _run_loop(
     in_market: dict[str, int] = dict.fromkeys(symbols, 0)
     missing = {s.unified: ~s.has_data for s in ds.series.values()}
     blocked = _blocked_for_entry(ds, opts.gap_lookahead_hours)
+    fee_kind = spec.params.strategy.fee_kind
+    perp_fee = opts.perp_taker_fee_rate if fee_kind == "taker" else opts.perp_maker_fee_rate
     possible = (
-        carry_entry_possible(ds, spec.params.strategy)
+        carry_entry_possible(ds, spec.params.strategy, float(opts.spot_fee_rate), float(perp_fee))
         if opts.skip_idle_hours and spec.strategy == "carry"
         else np.ones(len(ds.grid), dtype=bool)
     )
@@ -203,7 +205,7 @@ def run_with_baselines(spec: BacktestSpec, baselines: bool = True) -> BacktestRe
     return result
 
 
-class _progress_bar:  # noqa: N801 - used as a context manager factory
+class _progress_bar:
     """A rich progress bar on stderr (hours done), or nothing."""
 
     def __init__(self, enabled: bool, total: int) -> None:

@@ -11,8 +11,15 @@ interval among the settlements from 32 days before the hour up to the next settl
 
     forecast APR <= max(M, 0) / I * (horizon + max interval) / horizon * 8760
 
-When that bound is below the entry threshold for every symbol, the strategy returns skips and holds only,
-and the hour is skipped. Symbols outside their data window have no market, hence no entry, but the
+An entry also needs its break-even (round-trip cost over expected funding per hour,
+strategies/economics.py) within ``max_break_even_fraction`` of the horizon. The round-trip cost is at
+least both legs' fees in and out plus ``basis_cost_bps`` (slippage is >= 0), with the spot leg's price
+at least ``SPOT_PERP_FLOOR`` of the perp's, so the forecast must also reach::
+
+    (2 * (spot_fee * SPOT_PERP_FLOOR + perp_fee) + basis_cost_bps / 1e4) / max_break_even_fraction * 8760 / horizon
+
+When the bound is below the larger of the two thresholds for every symbol, the strategy returns skips and
+holds only, and the hour is skipped. Symbols outside their data window have no market, hence no entry, but the
 bound does not rely on that. Other strategies (baselines) get no skipping unless they say how.
 """
 
@@ -27,6 +34,7 @@ from strategies.params import CarryParams
 
 LOOKBACK_MS = 32 * DAY_MS  # the snapshot's funding history reaches 30 days back; 2 days of slack
 SAFETY = 0.999  # skip only when the bound is clearly below the threshold (float arithmetic here)
+SPOT_PERP_FLOOR = 0.9  # spot/perp price ratio assumed at worst (real hourly basis stays within a few %)
 
 
 def _window_stats(s: SymbolSeries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -42,10 +50,20 @@ def _window_stats(s: SymbolSeries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def carry_entry_possible(ds: Dataset, params: CarryParams) -> np.ndarray:
-    """bool per grid hour: some symbol's forecast could reach the entry threshold at that hour."""
+def entry_threshold_apr(params: CarryParams, spot_fee: float, perp_fee: float) -> float:
+    """The smallest forecast APR with which ``FundingCarry`` can enter (module docstring)."""
     horizon = float(params.hold_horizon_hours)
-    threshold = float(params.entry_threshold_apr)
+    cost = 2 * (spot_fee * SPOT_PERP_FLOOR + perp_fee) + float(params.basis_cost_bps) / 1e4
+    cost_apr = cost / float(params.max_break_even_fraction) * 8760.0 / horizon
+    return max(float(params.entry_threshold_apr), cost_apr)
+
+
+def carry_entry_possible(ds: Dataset, params: CarryParams, spot_fee: float, perp_fee: float) -> np.ndarray:
+    """bool per grid hour: some symbol's forecast could reach the entry threshold at that hour.
+
+    ``spot_fee``/``perp_fee`` are the fee rates the snapshot carries for ``params.fee_kind``."""
+    horizon = float(params.hold_horizon_hours)
+    threshold = entry_threshold_apr(params, spot_fee, perp_fee)
     possible = np.zeros(len(ds.grid), dtype=bool)
     for s in ds.series.values():
         if len(s.funding_ts) == 0:

@@ -47,5 +47,5 @@ class JobRunner:
         pending = [t for t in self._running.values() if not t.done()]
         if not pending:
             return True
-        done, still = await asyncio.wait(pending, timeout=timeout_s)
+        _done, still = await asyncio.wait(pending, timeout=timeout_s)
         return not still

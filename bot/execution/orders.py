@@ -176,9 +176,10 @@ class OrderRunner:
                 continue
         if state.status in TERMINAL:
             return state
-        return await self._cancel(pair_id, symbol, state)
+        return await self.cancel(pair_id, symbol, state)
 
-    async def _cancel(self, pair_id: int, symbol: str, state: OrderState) -> OrderState:
+    async def cancel(self, pair_id: int | None, symbol: str, state: OrderState) -> OrderState:
+        """Cancel an open order under its own write-ahead cancel intent, then read it back."""
         cid = cancel_id(state.client_order_id)
         await self.ledger.create_intent(
             IntentKind.CANCEL,

@@ -41,20 +41,22 @@ def safe_url(url: str | URL) -> str:
 def is_memory_sqlite(url: str | URL) -> bool:
     """True for an in-memory SQLite URL (``sqlite+aiosqlite://``): it lives only as long as its engine."""
     u = make_url(url)
-    return u.get_backend_name() == "sqlite" and _sqlite_path(u) is None
+    if u.get_backend_name() != "sqlite":
+        return False
+    db = u.database or ""
+    return db in ("", ":memory:") or "mode=memory" in db or u.query.get("mode") == "memory"
 
 
 def _sqlite_path(url: URL) -> Path | None:
-    """The database file of a SQLite URL, or None for an in-memory database."""
-    db = url.database
-    if not db or db == ":memory:" or db.startswith("file:") or url.query.get("mode") == "memory":
+    """The database file of a SQLite URL; None in memory or for a ``file:`` URI (left to SQLite)."""
+    if is_memory_sqlite(url) or (url.database or "").startswith("file:"):
         return None
-    return Path(db)
+    return Path(url.database or "")
 
 
 def _check_url(url: URL) -> None:
     if url.get_backend_name() == "sqlite" and url.get_driver_name() != "aiosqlite":
-        raise LedgerDatabaseError(f"SQLite URL needs the aiosqlite driver: sqlite+aiosqlite:///... ({url})")
+        raise LedgerDatabaseError(f"SQLite URL needs the aiosqlite driver: sqlite+aiosqlite:///... ({safe_url(url)})")
     if url.get_backend_name() == "postgresql" and url.get_driver_name() != "asyncpg":
         raise LedgerDatabaseError(f"Postgres URL needs the asyncpg driver: postgresql+asyncpg://... ({safe_url(url)})")
     if url.get_backend_name() not in {"sqlite", "postgresql"}:
@@ -77,6 +79,7 @@ def make_engine(url: str | URL, *, foreign_keys: bool = True, transactional_ddl:
     path = _sqlite_path(u)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    on_disk = not is_memory_sqlite(u)
     engine = create_async_engine(u, **kw)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -85,7 +88,7 @@ def make_engine(url: str | URL, *, foreign_keys: bool = True, transactional_ddl:
             # Drive transactions ourselves (the "begin" hook below) so DDL is inside them too.
             dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        if path is not None:
+        if on_disk:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")

@@ -177,7 +177,7 @@ class Ledger:
                     setattr(pair, name, value)
             if state is not None:
                 pair.state = state
-                if state is PairState.CLOSED:
+                if state == PairState.CLOSED:
                     pair.closed_ms = now_ms
             pair.updated_ms = now_ms
         return pair
@@ -206,11 +206,11 @@ class Ledger:
             pair = await s.get(Pair, pair_id, with_for_update=True)
             if pair is None:
                 raise KeyError(f"no pair with id {pair_id}")
-            if pair.state is PairState.CLOSED and state is not PairState.CLOSED:
+            if pair.state == PairState.CLOSED and state != PairState.CLOSED:
                 raise ValueError(f"pair {pair_id} ({pair.symbol}) is closed; open a new pair instead")
-            if pair.state is not state:
+            if pair.state != state:
                 pair.state = state
-                if state is PairState.CLOSED:
+                if state == PairState.CLOSED:
                     pair.closed_ms = now_ms
             if note is not None:
                 pair.note = note
@@ -246,7 +246,7 @@ class Ledger:
                 .on_conflict_do_nothing()
             )
             intent = (await s.scalars(select(Intent).where(Intent.client_id == client_id))).one()
-        if intent.kind is not kind:
+        if intent.kind != kind:
             raise ValueError(f"client id {client_id!r} already belongs to a {intent.kind} intent, not {kind}")
         return intent
 
@@ -454,7 +454,7 @@ class Ledger:
         venue_tran_id: str | None = None,
     ) -> bool:
         """Store a transfer; True when new, False when its client id (or venue tranId) is known."""
-        if from_wallet is to_wallet:
+        if from_wallet == to_wallet:
             raise ValueError(f"a transfer needs two different wallets, got {from_wallet} -> {to_wallet}")
         stmt = (
             self._insert(Transfer.__table__)
@@ -569,7 +569,7 @@ class Ledger:
             if (await s.execute(stmt)).scalar_one_or_none() is not None:
                 await self._add_pair_funding(s, pair_id, amount)
                 return True
-            if source is not FundingSource.INCOME:
+            if source != FundingSource.INCOME:
                 return False
             existing = (
                 await s.scalars(
@@ -583,7 +583,7 @@ class Ledger:
                     .with_for_update()
                 )
             ).one()
-            if existing.source is not FundingSource.COMPUTED:
+            if existing.source != FundingSource.COMPUTED:
                 return False
             delta = amount - existing.amount
             existing.amount = amount
@@ -658,7 +658,7 @@ class Ledger:
             observed_ms=observed_ms,
         )
         key = [table.c.venue, table.c.symbol, table.c.funding_time_ms, table.c.kind]
-        if kind is RateKind.PREDICTED:
+        if kind == RateKind.PREDICTED:
             ex = stmt.excluded
             stmt = stmt.on_conflict_do_update(
                 index_elements=key,

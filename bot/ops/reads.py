@@ -142,15 +142,24 @@ def is_predicted(rate: FundingRate | None) -> bool:
     return rate is not None and rate.kind is RateKind.PREDICTED
 
 
-def decision_reason(details: dict[str, Any] | None) -> dict[str, Any]:
-    """The Reason dict inside a decision event's details: either the details themselves (Reason.to_dict())
-    or under 'reason' (Target.to_dict()); {} when neither."""
+def decision_target(details: dict[str, Any] | None) -> dict[str, Any]:
+    """The level of a decision's details that holds action/target_qty: the details themselves, or the
+    executor's nested ``target`` (Target.to_dict())."""
     if not isinstance(details, dict):
         return {}
-    inner = details.get("reason")
+    target = details.get("target")
+    return target if isinstance(target, dict) else details
+
+
+def decision_reason(details: dict[str, Any] | None) -> dict[str, Any]:
+    """The Reason dict inside a decision event's details, whichever shape the writer used: flat
+    (``{"action", "target_qty", **Reason.to_dict()}``), under ``reason`` (Target.to_dict()) or under
+    ``target.reason`` (the executor's). {} when none."""
+    level = decision_target(details)
+    inner = level.get("reason")
     if isinstance(inner, dict):
         return inner
-    return details
+    return level if "rule" in level or "economics" in level else {}
 
 
 @dataclass
@@ -184,6 +193,12 @@ class PriceBook:
         i = bisect.bisect_right([o[0] for o in obs], ts_ms)
         return obs[i - 1][1] if i > 0 else obs[0][1]
 
+    def at_or_before(self, symbol: str, ts_ms: int) -> Decimal | None:
+        """The last price at or before ``ts_ms``; None when nothing was observed by then."""
+        obs = self._sorted(symbol)
+        i = bisect.bisect_right([o[0] for o in obs], ts_ms)
+        return obs[i - 1][1] if i > 0 else None
+
     def symbols(self) -> Iterable[str]:
         return self._obs.keys()
 
@@ -194,11 +209,15 @@ def _mid(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
     return bid or ask
 
 
-async def build_price_book(ledger: Ledger) -> PriceBook:
-    """Prices from fills, decision inputs (bid/ask mids) and any event's ``prices`` mapping."""
+async def build_price_book(ledger: Ledger, *, include_fills: bool = True) -> PriceBook:
+    """Prices from fills, decision inputs (bid/ask mids) and any event's ``prices`` mapping.
+
+    Without fills it holds only what was observed before acting: the reference for slippage.
+    """
     book = PriceBook()
-    for f in await all_fills(ledger):
-        book.add(f.symbol, f.ts_ms, f.price)
+    if include_fills:
+        for f in await all_fills(ledger):
+            book.add(f.symbol, f.ts_ms, f.price)
     stmt = select(Event).where(Event.details.is_not(None)).order_by(Event.id)
     async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
         events = list((await s.scalars(stmt)).all())

@@ -10,8 +10,9 @@ Attribution over the window [since, now], every figure in USDT and signed as PnL
   (the other leg of the same execution), is ``basis``; the rest is ``price`` (the unhedged delta).
 - fees: every fill's fee, converted at the fill price when paid in the base asset (or at the observed
   <ASSET>/USDT price for other assets; unconvertible fees are listed in ``notes``).
-- slippage is a memo, already inside price and basis: fill price vs the ``reference_price`` an order or
-  fill event recorded (details with ``client_order_id`` and ``reference_price``), positive = cost.
+- slippage is a memo, already inside price and basis: fill price vs a reference, positive = cost. The
+  reference is the ``reference_price`` an order or fill event recorded (details with ``client_order_id``
+  and ``reference_price``), else the mid the strategy last saw before the fill (decision inputs).
 - transfers are internal moves between our wallets: counted and summed, zero PnL.
 
 The explained total is compared with the change of wallet equity between the first balance snapshot in
@@ -203,6 +204,7 @@ async def collect_report(
 
     # fills: fees, slippage, legs
     refs = await _reference_prices(ledger)
+    seen = await build_price_book(ledger, include_fills=False)
     legs: dict[str, dict[Leg, list[_LegFill]]] = defaultdict(lambda: {Leg.SPOT: [], Leg.PERP: []})
     held_before: dict[str, dict[Leg, Decimal]] = defaultdict(lambda: {Leg.SPOT: ZERO, Leg.PERP: ZERO})
     for f in await all_fills(ledger, pair_symbol):
@@ -219,7 +221,7 @@ async def collect_report(
             notes.append(f"{key}: fee {f.fee} {f.fee_asset} of trade {f.venue_trade_id} not converted (no price)")
         else:
             p.fees -= fee
-        ref = refs.get(f.client_order_id or "")
+        ref = refs.get(f.client_order_id or "") or seen.at_or_before(f.symbol, f.ts_ms)
         if ref is not None:
             p.slippage_cost += (f.price - ref) * f.quantity if f.side is Side.BUY else (ref - f.price) * f.quantity
     for key, held in held_before.items():

@@ -16,7 +16,7 @@ from rich.text import Text
 from bot.ledger.models import Event
 from bot.ledger.repository import Ledger
 from bot.ops.format import fmt_dec, fmt_pct, fmt_qty, iso_utc, to_jsonable
-from bot.ops.reads import decision_reason, last_event_id, select_events, symbols_of, to_dec
+from bot.ops.reads import decision_reason, decision_target, last_event_id, select_events, symbols_of, to_dec
 
 KIND_STYLES = {
     "decision": "cyan",
@@ -37,10 +37,10 @@ def _kv(label: str, value: str | None) -> str | None:
     return None if value in (None, "", "-") else f"{label}={value}"
 
 
-def decision_summary(details: dict[str, Any] | None) -> str:
+def decision_summary(details: dict[str, Any] | None, *, with_message: bool = True) -> str:
     """'enter 0.5 rule=enter_carry score=12.34 break-even=5.2h apr=21.50% net-apr=18.00%: message'."""
-    d = details if isinstance(details, dict) else {}
-    reason = decision_reason(d)
+    d = decision_target(details)
+    reason = decision_reason(details)
     econ = reason.get("economics") if isinstance(reason.get("economics"), dict) else {}
     parts = [
         str(d.get("action") or reason.get("action") or "").strip() or None,
@@ -58,7 +58,7 @@ def decision_summary(details: dict[str, Any] | None) -> str:
     parts.append(_kv("notional", fmt_dec(to_dec(econ.get("notional")))))
     text = " ".join(p for p in parts if p)
     message = reason.get("message")
-    if message:
+    if message and with_message:
         text = f"{text}: {message}" if text else str(message)
     return text
 
@@ -79,8 +79,11 @@ def event_summary(kind: str, message: str, details: dict[str, Any] | None) -> st
     """The text after the symbol on a tail line."""
     d = details if isinstance(details, dict) else {}
     if kind == "decision":
-        why = decision_summary(d)
-        return f"{message} | {why}" if why and message and message not in why else (why or message)
+        reason_message = str(decision_reason(d).get("message") or "")
+        why = decision_summary(d, with_message=not (reason_message and reason_message in message))
+        if not why:
+            return message
+        return f"{message} | {why}" if message else why
     extra = _scalar_details(d, skip=("message",))
     return f"{message}  [{extra}]" if extra else message
 

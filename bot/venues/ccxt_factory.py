@@ -100,6 +100,9 @@ def build_client(conn: dict[str, Any] | Path | str, pro: bool = True, tls: bool 
     ``options={'fetchBalance': {...}}``. Close the client with ``await client.close()``.
     """
     data = conn if isinstance(conn, dict) else read_connection_file(Path(conn))
+    for url in _all_urls(overrides.get("urls", {})):
+        if not _is_loopback(url):
+            raise UnsafeUrlError(f"override holds a non-loopback URL: {url}")
     config = _merge(emulator_config(data, tls=tls), overrides)
     cls = ccxt_pro.binance if pro else ccxt_async.binance
     exchange = cls(config)

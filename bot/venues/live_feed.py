@@ -69,17 +69,20 @@ class LiveFeed:
         self._pending: dict[str, FundingSettlement] = {}
         self._predicted: dict[str, Decimal] = {}
         self.latest_ms = int(start_ms)  # newest instant any price was pushed for
+        self.version = 0  # bumped on every push, so a reader knows its cached prices are stale
 
     # ---- pushing
     def push_price(self, kind: str, symbol: str, t_ms: int, price: Decimal | float) -> None:
         self._series[(kind, symbol)].push(int(t_ms), float(price))
         self.latest_ms = max(self.latest_ms, int(t_ms))
+        self.version += 1
 
     def push_funding(
         self, symbol: str, t_ms: int, predicted_rate: Decimal, next_funding_ms: int, interval_hours: int | None
     ) -> None:
         """Latest premium index: the predicted rate becomes the pending settlement at ``next_funding_ms``."""
         self._predicted[symbol] = predicted_rate
+        self.version += 1
         old = self._pending.get(symbol)
         if old is not None and old.ts_ms < next_funding_ms:
             # the instant passed: keep it (at its last predicted rate) until history replaces it

@@ -72,6 +72,7 @@ class PaperVenue:
         self._account = SimVenue(sim, account)
         self._refresh_ms = refresh_ms
         self._funding_at: int | None = None
+        self._seen_version = -1
         self._symbols = [spec.unified for spec in sim.markets("spot")]
 
     @classmethod
@@ -121,6 +122,10 @@ class PaperVenue:
             await self.fetch_order_book(book_for[0], book_for[1], 5)
         target = max(now, self.feed.latest_ms)
         clock = self.sim.clock
+        if self.feed.version != self._seen_version:
+            # the sim caches prices per instant: new data at the same instant needs a (1 ms) step
+            target = max(target, clock.now_ms() + 1)
+            self._seen_version = self.feed.version
         if isinstance(clock, ManualClock) and target > clock.now_ms():
             clock.set(target)
 

@@ -72,7 +72,7 @@ def test_negative_funding_costs_the_short_and_interval_change_is_followed(tmp_pa
     def short_at(ts: int) -> Decimal:
         return sum(
             (f.quantity if f.side.value == "sell" else -f.quantity)
-            for f in fills if f.market.value == "perp" and f.ts_ms <= ts
+            for f in fills if f.market.value == "perp" and f.ts_ms < ts  # settlement runs before trading
         )
 
     by_time = {p.funding_time_ms: p.amount for p in payments}
@@ -102,3 +102,24 @@ def test_mark_fallback_is_reported(tmp_path: Path) -> None:
     result = run(tmp_path, hours=12)
     assert result.data_notes["BTCUSDT"]["mark_file_missing"] is True
     assert result.symbols[0].mark_fallback_hours == 12
+
+
+def test_skipping_idle_hours_changes_nothing(tmp_path: Path) -> None:
+    # Quiet funding, then a burst the carry strategy trades, then quiet again.
+    rates = ["0.00005"] * 6 + ["0.004"] * 3 + ["0.00005"] * 3
+    flat_symbol(tmp_path, "BTCUSDT", 96, 100.0, 100.02, [(8 * k, r, 8) for k, r in enumerate(rates)])
+    runs = []
+    for skip in (True, False):
+        ds = load_dataset(tmp_path, None, T0, T0 + 96 * HOUR_MS)
+        params = BacktestParams(options=BacktestParams().options.model_copy(update={"skip_idle_hours": skip}))
+        spec = BacktestSpec(tmp_path, None, None, None, Decimal(10000), "carry", params, out_dir=tmp_path / f"o{skip}")
+        runs.append(asyncio.run(run_backtest(spec, ds)))
+    fast, slow = runs
+    assert fast.stats.ticks_skipped > 0 and slow.stats.ticks_skipped == 0
+    f_fills, f_pay = asyncio.run(ledger_rows(fast))
+    s_fills, s_pay = asyncio.run(ledger_rows(slow))
+    assert f_fills, "the burst must be traded for this test to mean anything"
+    key = lambda f: (f.ts_ms, f.market, f.side, f.quantity, f.price, f.fee)  # noqa: E731
+    assert sorted(map(key, f_fills)) == sorted(map(key, s_fills))  # legs of one action are concurrent
+    assert [(p.funding_time_ms, p.amount) for p in f_pay] == [(p.funding_time_ms, p.amount) for p in s_pay]
+    assert list(fast.timeline.equity) == list(slow.timeline.equity)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bot.domain import DAY_MS
@@ -62,7 +64,7 @@ async def test_order_book(ex, symbol: str) -> None:
 async def test_ohlcv_hourly_and_mark(ex, emu) -> None:
     rows = await ex.fetch_ohlcv("BTC/USDT", "1h", limit=24)
     assert len(rows) == 24 and rows[-1][0] <= emu.clock.now_ms()
-    assert all(b[0] - a[0] == 3_600_000 for a, b in zip(rows, rows[1:], strict=False))
+    assert all(b[0] - a[0] == 3_600_000 for a, b in itertools.pairwise(rows))
     daily = await ex.fetch_ohlcv("BTC/USDT:USDT", "1d", limit=3)
     assert len(daily) == 3 and all(r[0] % DAY_MS == 0 for r in daily)
     mark = await ex.fetch_ohlcv("BTC/USDT:USDT", "1h", limit=5, params={"price": "mark"})

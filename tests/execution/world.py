@@ -58,8 +58,15 @@ class FaultyVenue:
         self.calls: dict[str, int] = {}
         self.hooks: dict[str, Callable[[], None]] = {}
 
-    def fail(self, method: str, exc: BaseException, times: int = 1, *, after_call: bool = False,
-             when: Callable[[tuple[Any, ...]], bool] = lambda args: True) -> None:
+    def fail(
+        self,
+        method: str,
+        exc: BaseException,
+        times: int = 1,
+        *,
+        after_call: bool = False,
+        when: Callable[[tuple[Any, ...]], bool] = lambda args: True,
+    ) -> None:
         self.faults.setdefault(method, []).append(Fault(exc, times, after_call, when))
 
     def __getattr__(self, name: str) -> Any:
@@ -108,7 +115,12 @@ class World:
 def make_world(ledger: Ledger, spot_usdt: str = "20000", futures_usdt: str = "0", seed: int = 7) -> World:
     clock = ManualClock(START + 60_000)
     walk = RandomWalk(seed=seed, symbols=("BTCUSDT",), start_ms=START, hours=24 * 3, vol=0.3)
-    sim = SimExchange(walk, clock, SimConfig(), balances={"USDT": D(spot_usdt)},
-                      futures_balances={"USDT": D(futures_usdt)} if D(futures_usdt) else None)
+    sim = SimExchange(
+        walk,
+        clock,
+        SimConfig(),
+        balances={"USDT": D(spot_usdt)},
+        futures_balances={"USDT": D(futures_usdt)} if D(futures_usdt) else None,
+    )
     venue = FaultyVenue(SimVenue(sim))
     return World(clock, sim, venue, ledger)

@@ -375,3 +375,25 @@ async def test_concurrent_events_get_increasing_ids_in_commit_order(ledger: Ledg
     ids = await asyncio.gather(*(ledger.add_event(EventKind.INFO, f"e{i}", ts_ms=T0 + i) for i in range(20)))
     events = await ledger.events()
     assert sorted(ids) == [e.id for e in events] and len(set(ids)) == 20
+
+
+async def test_plain_strings_work_wherever_an_enum_is_expected(ledger: Ledger):
+    """Callers holding ccxt-style strings ("spot", "predicted") get the same behaviour as with enums."""
+    base = dict(venue="binance", symbol="BTC/USDT:USDT", funding_time_ms=T0)
+    await ledger.record_funding_rate(**base, rate=Decimal("0.1"), kind="predicted", observed_ms=1)
+    assert await ledger.record_funding_rate(**base, rate=Decimal("0.2"), kind="predicted", observed_ms=2) is True
+    assert (await ledger.funding_rates("BTC/USDT:USDT"))[0].kind is RateKind.PREDICTED
+    with pytest.raises(ValueError):
+        await ledger.record_transfer(
+            client_id="t",
+            venue="binance",
+            asset="USDT",
+            amount=Decimal(1),
+            from_wallet="spot",
+            to_wallet="spot",
+            now_ms=T0,
+        )
+    n = await ledger.record_balance_snapshot(
+        venue="binance", wallet="futures", ts_ms=T0, balances={"USDT": AssetBalance(Decimal(1), Decimal(0), Decimal(1))}
+    )
+    assert n == 1 and (await ledger.latest_balances())[0].wallet is Wallet.FUTURES

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from typer.testing import CliRunner
-
-from bot.cli import app
 from bot.ledger.repository import Ledger
-from bot.ops.cli import register
 from bot.ops.report import collect_report, render_report
 
 from .history import T_END, T_FUND, Expected, build_history
@@ -56,9 +52,9 @@ async def test_since_window_starts_from_held_position(ledger: Ledger) -> None:
     assert btc["funding"] == Expected.funding
     assert btc["fees"] == 0
     assert btc["fills"] == 0
-    # Position held at the start is priced at the last price observed before it (the entry decision's
-    # mids 60000 / 60100): spot 0.0999 * 1000 - perp 0.1 * 980.
-    assert btc["price"] + btc["basis"] == D("0.0999") * 1000 - D("0.1") * 980
+    # The position held at the start is priced at the last price observed before it (the fills,
+    # 60010 / 60090), then marked at 61000 / 61080.
+    assert btc["price"] + btc["basis"] == D("0.0999") * (61000 - 60010) - D("0.1") * (61080 - 60090)
     assert rep["equity"]["first_ms"] == T_END  # only the last snapshots are inside the window
 
 
@@ -72,23 +68,47 @@ async def test_pair_filter_and_unknown_pair(ledger: Ledger) -> None:
     assert [p["symbol"] for p in rep["pairs"]] == ["BTC/USDT"]
 
 
-async def test_cli_report_json(db_url: str) -> None:
-    led = await Ledger.open(db_url)
-    try:
-        await build_history(led)
-    finally:
-        await led.close()
-    register_once()
-    res = CliRunner().invoke(app, ["report", "--url", db_url, "--json"])
+def test_cli_report_json_and_text(history_url: str, run_cli) -> None:
+    res = run_cli("report", "--url", history_url, "--json")
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert D(data["total"]["net"]) == Expected.net
+    assert D(data["pairs"][0]["funding"]) == Expected.funding
     assert D(data["residual"]) == 0
-    res = CliRunner().invoke(app, ["report", "--url", db_url, "--since", "not-a-time"])
+    res = run_cli("report", "--url", history_url, "--pair", "BTC/USDT")
+    assert res.exit_code == 0, res.output
+    assert "BTC/USDT" in res.output and "unexplained residual 0.0000" in res.output
+
+
+def test_cli_report_rejects_bad_since(history_url: str, run_cli) -> None:
+    res = run_cli("report", "--url", history_url, "--since", "not-a-time")
     assert res.exit_code == 2
-    assert "--since" in res.output
+    assert "30m, 1h, 2d" in res.output
 
 
-def register_once() -> None:
-    if not any(c.name == "report" for c in app.registered_commands):
-        register(app)
+def test_cli_report_missing_ledger(tmp_path, run_cli) -> None:
+    res = run_cli("report", "--url", f"sqlite+aiosqlite:///{tmp_path}/nothing.db")
+    assert res.exit_code == 2
+    assert not (tmp_path / "nothing.db").exists()
+
+
+async def test_slippage_falls_back_to_the_mid_the_strategy_saw(ledger: Ledger) -> None:
+    from bot.domain import Leg, Side
+    from bot.ledger.models import EventKind
+
+    t = 1_714_521_600_000
+    inputs = {"spot_symbol": "ETH/USDT", "spot_bid": "2999", "spot_ask": "3001", "perp_bid": "3002", "perp_ask": "3004"}
+    await ledger.add_event(
+        EventKind.DECISION, "enter", ts_ms=t, symbol="ETH/USDT", details={"rule": "r", "inputs": inputs}
+    )
+    for market, sym, side, price in (
+        (Leg.SPOT, "ETH/USDT", Side.BUY, "3001.5"),
+        (Leg.PERP, "ETH/USDT:USDT", Side.SELL, "3002"),
+    ):
+        await ledger.record_fill(
+            venue="binance", market=market, symbol=sym, venue_trade_id="7", side=side, quantity=D("2"),
+            price=D(price), fee=D("0"), fee_asset="USDT", ts_ms=t + 1000,
+        )  # fmt: skip
+    rep = await collect_report(ledger, t + 60_000)
+    [eth] = rep["pairs"]
+    assert eth["slippage_cost"] == D("2") * D("1.5") + D("2") * D("1")  # vs mids 3000 and 3003

@@ -23,7 +23,8 @@ def decide(*markets, **kw):
 
 
 def test_enters_attractive_pair_with_full_reason():
-    t = decide(market())["BTC/USDT"]
+    carry = FundingCarry(CarryParams(hold_horizon_hours=D(72)))
+    t = by_symbol(carry.evaluate(snap(market())))["BTC/USDT"]
     assert (t.action, t.reason.rule) == (Action.ENTER, "enter")
     e = t.reason.economics
     assert e is not None and t.target_qty == e.qty > 0
@@ -278,3 +279,30 @@ def test_readme_parameter_table_matches_the_code():
 
     readme = (Path(__file__).resolve().parents[2] / "strategies" / "README.md").read_text()
     assert params_table_markdown() in readme
+
+
+def test_held_pairs_beyond_max_symbols_exit_worst_first():
+    ms = [market(f"C{i}/USDT", rate=f"0.000{i + 5}") for i in range(3)]
+    held_pairs = tuple(pair(m.symbol, "0.3") for m in ms)
+    out = by_symbol(FundingCarry(CarryParams(max_symbols=2)).evaluate(snap(*ms, pairs=held_pairs)))
+    assert (out["C0/USDT"].action, out["C0/USDT"].reason.rule) == (Action.EXIT, "exit_not_in_top_n")
+    assert out["C1/USDT"].action is out["C2/USDT"].action is Action.HOLD
+
+
+def test_shrinking_waits_for_a_paying_settlement_and_tiny_caps_exit():
+    m = market(next_ms=NOW + minutes(5))
+    t = decide(m, pairs=(pair("BTC/USDT", "1"),))["BTC/USDT"]
+    assert (t.action, t.reason.rule, t.target_qty) == (Action.HOLD, "hold_settlement_imminent", D(1))
+    tiny = decide(market(min_notional="100"), pairs=(pair("BTC/USDT", "1"),), capital="100")["BTC/USDT"]
+    assert (tiny.action, tiny.reason.rule) == (Action.EXIT, "exit_capital_cap")
+
+
+def test_thin_book_bounds_growth_but_never_forces_a_held_pair_down():
+    # depth 2 BTC per side: the liquidity cap (10% of the thinnest side) is 0.2 per trade
+    thin = market(depth="2")
+    entry = decide(thin)["BTC/USDT"]
+    assert entry.action is Action.ENTER and entry.target_qty <= D("0.2")
+    held = decide(thin, pairs=(pair("BTC/USDT", "0.3"),))["BTC/USDT"]
+    assert held.action is Action.HOLD and held.target_qty == D("0.3")
+    grow = decide(thin, pairs=(pair("BTC/USDT", "0.1"),))["BTC/USDT"]
+    assert grow.action is Action.RESIZE and D("0.1") < grow.target_qty <= D("0.3")

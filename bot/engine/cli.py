@@ -1,0 +1,71 @@
+"""``fundbot run``, ``fundbot control`` and ``fundbot demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+
+from bot.config import Mode, load_settings
+from bot.engine.core import CONTROL_CLOSE_ONLY
+from bot.engine.daemon import Daemon, build_runtime, wall_ms
+from bot.ledger.models import EventKind
+from bot.ledger.repository import Ledger
+
+
+def run_cmd(
+    live: bool = typer.Option(False, "--live", help="Trade a real account (or the emulator's). Must be explicit."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Live market data, simulated account (the default)."),
+    connection_file: Path | None = typer.Option(
+        None, "--connection-file", help="Run against the emulator described by this file (from `fundbot emulator`)."
+    ),
+    close_only: bool = typer.Option(False, "--close-only", help="No new pairs; wind the held ones down."),
+) -> None:
+    """Run the daemon until SIGTERM or SIGINT (exit 0 after a clean stop)."""
+    if live and dry_run:
+        raise typer.BadParameter("choose one of --live and --dry-run")
+    settings = load_settings()
+    mode = Mode.LIVE if live else Mode.DRY_RUN
+    if mode is not settings.mode:
+        settings = settings.model_copy(update={"mode": mode})
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    conn = connection_file or settings.connection_file
+
+    async def main() -> int:
+        rt = await build_runtime(settings, mode=mode, connection_file=conn, close_only=close_only)
+        return await Daemon(rt, settings).run()
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+def control_cmd(
+    setting: str = typer.Argument(..., help="close-only"),
+    value: str = typer.Argument(..., help="on or off"),
+    url: str | None = typer.Option(None, "--url", help="Ledger URL (default: from settings)."),
+) -> None:
+    """Toggle close-only on a running daemon (it reads the switch from the ledger at each scan)."""
+    if setting != "close-only" or value not in {"on", "off"}:
+        raise typer.BadParameter("usage: fundbot control close-only on|off")
+    db = url or load_settings().resolved_database_url()
+
+    async def write() -> None:
+        async with await Ledger.open(db, migrate=True) as ledger:
+            await ledger.add_event(
+                EventKind.INFO,
+                f"operator set close-only {value}",
+                ts_ms=wall_ms(),
+                details={"control": CONTROL_CLOSE_ONLY, "value": value == "on"},
+            )
+
+    asyncio.run(write())
+    typer.echo(f"close-only {value}: the daemon applies it at its next scan")
+
+
+def register(app: typer.Typer) -> None:
+    from bot.engine.demo import demo_cmd
+
+    app.command("run")(run_cmd)
+    app.command("control")(control_cmd)
+    app.command("demo")(demo_cmd)

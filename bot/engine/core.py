@@ -1,0 +1,412 @@
+"""The engine: the daemon's job functions, shared by the live scheduler and the backtest loop.
+
+Each job reads the venue, decides, acts through the executor or the treasury, and writes what it saw
+and did to the ledger. Jobs never raise into the scheduler: a failure is classified, recorded as an
+error event, counted for /metrics, and the next run tries again.
+
+Jobs:
+- ``scan``: premium index and books -> strategy -> decisions (ledger) -> targets executed (exits and
+  hedge repairs first, then entries by score). Entries stop when close-only is on or shutdown started.
+- ``check_collateral``: treasury band and hedge drift (also run when a mark price moves far).
+- ``sync_funding``: funding income since the last synced settlement, idempotent, with backfill after
+  downtime; an alert when a held pair's payment is missing well after a settlement.
+- ``snapshot_balances`` and ``reconcile``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from bot.config import EngineConfig
+from bot.domain import HOUR_MS, ZERO, Leg, PairState
+from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
+from bot.execution.executor import Executor
+from bot.ledger.models import EventKind, FundingSource, RateKind
+from bot.ledger.repository import AssetBalance, Ledger
+from bot.ops.alerts import Alerter
+from bot.ops.health import HealthState
+from bot.reconcile import Reconciler
+from bot.treasury.service import Treasury
+from bot.venues.base import FundingInfo, Venue
+from bot.venues.errors import safe_error_text
+from strategies.base import Action, Fees, Limits, PairView, Strategy, Target
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairState.CLOSING)
+TRADING_ACTIONS = (Action.EXIT, Action.REBALANCE, Action.RESIZE, Action.ENTER)  # execution order
+CONTROL_CLOSE_ONLY = "close_only"
+
+
+def fee_schedule(cfg: EngineConfig) -> FeeSchedule:
+    return FeeSchedule(
+        spot=Fees(maker=cfg.spot_maker_fee, taker=cfg.spot_taker_fee),
+        perp=Fees(maker=cfg.perp_maker_fee, taker=cfg.perp_taker_fee),
+    )
+
+
+@dataclass
+class Engine:
+    """Holds the parts; see the module docstring for what each job does."""
+
+    venue: Venue
+    ledger: Ledger
+    strategy: Strategy
+    executor: Executor
+    treasury: Treasury
+    reconciler: Reconciler
+    symbols: list[str]
+    now: Callable[[], int]
+    config: EngineConfig = field(default_factory=EngineConfig)
+    health: HealthState | None = None
+    alerter: Alerter | None = None
+    close_only: bool = False
+    builder: SnapshotBuilder = field(init=False)
+    accepting_entries: bool = True
+    last_rule: dict[str, str] = field(default_factory=dict)
+    last_funding: dict[str, FundingInfo] = field(default_factory=dict)
+    last_marks: dict[str, Decimal] = field(default_factory=dict)
+    _income_synced_ms: int | None = None
+    _alerted_missing: set[tuple[str, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.builder = SnapshotBuilder(self.venue, self.symbols, fee_schedule(self.config), self.config.book_depth)
+
+    # -- start -----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Markets, leverage and margin mode (idempotent), then a full reconciliation before any trading."""
+        markets = await self.builder.load_markets()
+        for symbol, why in self.builder.skipped.items():
+            await self._event(EventKind.INFO, f"{symbol} not traded: {why}", symbol=symbol)
+        for symbol in markets:
+            await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
+        await self._ok()
+        report = await self.reconciler.run()
+        for symbol in report.quarantined:
+            if self.alerter is not None:
+                await self.alerter.pair_quarantined(symbol, "reconciliation at start could not explain it")
+        await self._event(
+            EventKind.INFO,
+            f"engine started on {self.venue.name}: {len(markets)} symbols, leverage {self.config.leverage}x "
+            f"{self.config.margin_mode}, close-only {'on' if self.close_only else 'off'}",
+            details={"symbols": sorted(markets)},
+        )
+
+    # -- control ---------------------------------------------------------------------------------------
+
+    async def refresh_controls(self) -> None:
+        """The runtime close-only toggle: the newest ``control`` info event in the ledger wins."""
+        events = await self.ledger.events(kinds=[EventKind.INFO], limit=500, newest_first=True)
+        for ev in events:
+            details = ev.details or {}
+            if details.get("control") == CONTROL_CLOSE_ONLY:
+                wanted = bool(details.get("value"))
+                if wanted != self.close_only:
+                    self.close_only = wanted
+                    log.info("close-only %s (runtime toggle)", "on" if wanted else "off")
+                return
+
+    def stop_entries(self) -> None:
+        """Shutdown has begun: no new pairs, no increases."""
+        self.accepting_entries = False
+
+    # -- scan ------------------------------------------------------------------------------------------
+
+    async def pair_views(self) -> tuple[PairView, ...]:
+        pairs = await self.ledger.list_pairs((*ACTIVE, PairState.QUARANTINED), venue=self.venue.name)
+        return tuple(
+            PairView(
+                symbol=p.symbol,
+                state=p.state,
+                spot_qty=p.spot_qty,
+                perp_qty=p.perp_qty,
+                entry_ms=p.opened_ms,
+                last_rule=self.last_rule.get(p.symbol),
+                pair_id=p.id,
+            )
+            for p in pairs
+        )
+
+    async def equity(self) -> Decimal:
+        """Account equity in USDT: spot USDT, spot coins at the last mark, futures margin balance."""
+        balances = await self.venue.fetch_balances()
+        account = await self.venue.fetch_futures_account()
+        total = account.margin_balance
+        for b in balances:
+            if b.wallet != "spot":
+                continue
+            if b.asset == "USDT":
+                total += b.total
+            else:
+                mark = self.last_marks.get(f"{b.asset}/USDT")
+                total += b.total * mark if mark is not None else ZERO
+        return total
+
+    async def scan(self) -> list[Target]:
+        """Funding scan, strategy evaluation and execution of the resulting targets."""
+        await self.refresh_controls()
+        now = self.now()
+        pairs = await self.pair_views()
+        equity = await self.equity()
+        capital = min(equity, self.config.capital_limit) if self.config.capital_limit else equity
+        entries = self.accepting_entries and not self.close_only
+        snapshot, funding = await self.builder.build(now, pairs, max(capital, ZERO), Limits(allow_entries=entries))
+        self.last_funding = funding
+        for m in snapshot.markets:
+            self.last_marks[m.symbol] = (m.perp.bid + m.perp.ask) / 2
+        await self._ok(scan=True)
+        for symbol, info in funding.items():
+            await self.ledger.record_funding_rate(
+                venue=self.venue.name,
+                symbol=symbol,
+                funding_time_ms=info.next_funding_ms,
+                rate=info.predicted_rate,
+                kind=RateKind.PREDICTED,
+                observed_ms=now,
+                interval_hours=info.interval_hours,
+            )
+        for symbol, why in self.builder.skipped.items():
+            if self.last_rule.get(symbol) != "unavailable":
+                self.last_rule[symbol] = "unavailable"
+                await self._event(
+                    EventKind.DECISION,
+                    f"{symbol}: not evaluated: {why}",
+                    symbol=symbol,
+                    details={"rule": "unavailable", "message": why},
+                )
+        targets = self.strategy.evaluate(snapshot)
+        if self.close_only:
+            targets = [self._close_only(t, pairs) for t in targets]
+        for t in targets:
+            await self._decision(t)
+        held = {p.symbol for p in pairs}
+        order = {a: i for i, a in enumerate(TRADING_ACTIONS)}
+        todo = [t for t in targets if t.action in order]
+        todo.sort(key=lambda t: (order[t.action], -(t.reason.economics.score if t.reason.economics else ZERO)))
+        for t in todo:
+            if t.action in (Action.ENTER, Action.RESIZE) and not self.accepting_entries:
+                continue
+            if t.action is not Action.ENTER and t.symbol not in held:
+                continue
+            await self._execute(t)
+        await self._portfolio_gauges()
+        return targets
+
+    def _close_only(self, t: Target, pairs: tuple[PairView, ...]) -> Target:
+        """Close-only: no entries or increases; held pairs wind down, except just before a paying settlement."""
+        held = {p.symbol: p for p in pairs}
+        if t.symbol not in held:
+            if t.action is Action.ENTER:
+                return Target(
+                    t.symbol, ZERO, _override(t, "close_only_no_entry", "close-only: entry suppressed"), Action.SKIP
+                )
+            return t
+        if t.action is Action.EXIT or t.reason.rule.startswith("hold_settlement"):
+            return t
+        if held[t.symbol].state is PairState.QUARANTINED:
+            return t
+        return Target(t.symbol, ZERO, _override(t, "close_only_exit", "close-only: winding the pair down"), Action.EXIT)
+
+    async def _decision(self, t: Target) -> None:
+        """Record a decision when it trades or when the rule for the symbol changed (not every hold)."""
+        rule = t.reason.rule
+        if t.action in (Action.HOLD, Action.SKIP) and self.last_rule.get(t.symbol) == rule:
+            return
+        self.last_rule[t.symbol] = rule
+        await self._event(
+            EventKind.DECISION,
+            f"{t.symbol} {t.action.value} -> {t.target_qty}: {t.reason.message}",
+            symbol=t.symbol,
+            details={"action": t.action.value, "target_qty": str(t.target_qty), **t.reason.to_dict()},
+        )
+
+    async def _execute(self, t: Target) -> None:
+        try:
+            result = await self.executor.apply(t)
+        except Exception as exc:
+            await self._error("execution", exc, symbol=t.symbol)
+            return
+        if result.status == "quarantined" and self.alerter is not None:
+            await self.alerter.pair_quarantined(
+                t.symbol, "; ".join(result.errors) or "legs could not be made equal", pair_id=result.pair_id
+            )
+
+    # -- collateral and hedge -------------------------------------------------------------------------
+
+    async def check_collateral(self) -> None:
+        outcome = await self.treasury.rebalance()
+        await self._ok()
+        after = outcome.after or outcome.before
+        ratio = after.ratio
+        band = self.treasury.band
+        if ratio is not None and ratio < band.low and self.alerter is not None:
+            await self.alerter.collateral_below_band(ratio, band.low, after.margin_balance, after.short_notional)
+        tolerance = self.config.hedge_alert_fraction
+        for p in await self.ledger.list_pairs((PairState.OPEN,), venue=self.venue.name):
+            base = max(p.spot_qty, p.perp_qty)
+            if base > 0 and abs(p.spot_qty - p.perp_qty) / base > tolerance and self.alerter is not None:
+                await self.alerter.hedge_drift(p.symbol, p.spot_qty, p.perp_qty, tolerance, pair_id=p.id)
+        await self._portfolio_gauges(ratio)
+
+    async def on_mark(self, symbol: str, mark: Decimal) -> bool:
+        """True when the move since the last check is large enough to run the collateral check now."""
+        last = self.last_marks.get(symbol)
+        self.last_marks[symbol] = mark
+        if last is None or last == 0:
+            return False
+        return abs(mark - last) / last * 10_000 >= self.config.mark_trigger_bps
+
+    # -- funding ---------------------------------------------------------------------------------------
+
+    async def sync_funding(self) -> int:
+        """Record funding income since the last synced payment (backfills after downtime); returns new rows."""
+        now = self.now()
+        if self._income_synced_ms is None:
+            payments = await self.ledger.list_funding_payments(venue=self.venue.name)
+            pairs = await self.ledger.list_pairs(venue=self.venue.name)
+            first = min((p.opened_ms for p in pairs), default=now)
+            self._income_synced_ms = payments[-1].funding_time_ms + 1 if payments else first - HOUR_MS
+        incomes = await self.venue.fetch_funding_income(None, since_ms=self._income_synced_ms)
+        await self._ok()
+        pair_by_symbol = {p.symbol: p for p in await self.ledger.list_pairs(venue=self.venue.name)}
+        new = 0
+        for inc in sorted(incomes, key=lambda i: i.funding_time_ms):
+            pair = pair_by_symbol.get(inc.symbol)
+            added = await self.ledger.record_funding_payment(
+                venue=self.venue.name,
+                account=self.venue.account,
+                symbol=inc.symbol,
+                funding_time_ms=inc.funding_time_ms,
+                amount=inc.amount,
+                source=FundingSource.INCOME,
+                now_ms=now,
+                asset=inc.asset,
+                pair_id=pair.id if pair else None,
+                position_size=pair.perp_qty if pair else None,
+            )
+            if added:
+                new += 1
+                await self._event(
+                    EventKind.FUNDING,
+                    f"{inc.symbol} funding {inc.amount:+f} {inc.asset}",
+                    symbol=inc.symbol,
+                    pair_id=pair.id if pair else None,
+                    details={"amount": str(inc.amount), "funding_time_ms": inc.funding_time_ms, "tran_id": inc.tran_id},
+                )
+            self._income_synced_ms = max(self._income_synced_ms, inc.funding_time_ms + 1)
+        await self._check_missing(now)
+        return new
+
+    async def _check_missing(self, now: int) -> None:
+        """Alert once per settlement when an open pair held through it and no payment arrived in the grace."""
+        if self.alerter is None:
+            return
+        grace = int(self.config.funding_grace_s * 1000)
+        for p in await self.ledger.list_pairs((PairState.OPEN,), venue=self.venue.name):
+            fills = await self.ledger.list_fills(pair_id=p.id, limit=1)
+            if not fills:
+                continue
+            held_from = fills[0].ts_ms  # the short must exist at the settlement instant to be paid
+            settled = [
+                r
+                for r in await self.ledger.funding_rates(p.symbol, venue=self.venue.name)
+                if held_from < r.funding_time_ms <= now - grace
+            ]
+            if not settled:
+                continue
+            last = max(r.funding_time_ms for r in settled)
+            paid = await self.ledger.list_funding_payments(
+                p.symbol, since_ms=last, until_ms=last + 1, venue=self.venue.name
+            )
+            key = (p.symbol, last)
+            if not paid and key not in self._alerted_missing:
+                self._alerted_missing.add(key)
+                await self.alerter.funding_missing(p.symbol, last, p.perp_qty, pair_id=p.id)
+
+    # -- snapshots and reconciliation -------------------------------------------------------------------
+
+    async def snapshot_balances(self) -> None:
+        now = self.now()
+        balances = await self.venue.fetch_balances()
+        await self._ok()
+        by_wallet: dict[str, dict[str, AssetBalance]] = {"spot": {}, "futures": {}}
+        for b in balances:
+            by_wallet[b.wallet][b.asset] = AssetBalance(free=b.free, used=b.used, total=b.total)
+        for wallet, assets in by_wallet.items():
+            await self.ledger.record_balance_snapshot(venue=self.venue.name, wallet=wallet, ts_ms=now, balances=assets)
+
+    async def reconcile(self) -> None:
+        report = await self.reconciler.run()
+        await self._ok()
+        for symbol in report.quarantined:
+            if self.alerter is not None:
+                await self.alerter.pair_quarantined(symbol, "reconciliation could not explain the venue state")
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    async def _portfolio_gauges(self, ratio: Decimal | None = None) -> None:
+        if self.health is None:
+            return
+        pairs = await self.ledger.list_pairs(ACTIVE, venue=self.venue.name)
+        notional = sum((p.perp_qty * self.last_marks.get(p.symbol, ZERO) for p in pairs), ZERO)
+        earned = sum((p.funding_earned for p in await self.ledger.list_pairs(venue=self.venue.name)), ZERO)
+        self.health.set_portfolio(
+            pairs_open=len(pairs),
+            notional_usdt=notional,
+            collateral_ratio=ratio if ratio is not None else self.health.collateral_ratio,
+            funding_earned_usdt=earned,
+        )
+
+    async def _ok(self, scan: bool = False) -> None:
+        if self.health is not None:
+            now = self.now()
+            self.health.mark_venue_ok(now)
+            if scan:
+                self.health.mark_scan_ok(now)
+
+    async def _event(
+        self,
+        kind: EventKind,
+        message: str,
+        *,
+        symbol: str | None = None,
+        pair_id: int | None = None,
+        details: dict | None = None,
+    ) -> None:
+        await self.ledger.add_event(kind, message, ts_ms=self.now(), symbol=symbol, pair_id=pair_id, details=details)
+
+    async def _error(self, job: str, exc: BaseException, symbol: str | None = None) -> None:
+        """Record a failed job as an error event (secrets scrubbed) and count it for /metrics."""
+        text = safe_error_text(exc)
+        if self.health is not None:
+            self.health.inc_error(job)
+        try:
+            await self._event(
+                EventKind.ERROR,
+                f"{job} failed: {text}",
+                symbol=symbol,
+                details={"job": job, "error": type(exc).__name__},
+            )
+        except Exception:  # the ledger itself may be what failed
+            log.exception("could not record the failure of %s", job)
+
+    async def on_job_error(self, job: str, exc: BaseException) -> None:
+        await self._error(job, exc)
+
+
+def _override(t: Target, rule: str, message: str):
+    from strategies.base import Reason
+
+    return Reason(
+        rule=rule,
+        message=f"{message} (strategy said: {t.reason.rule})",
+        inputs=t.reason.inputs,
+        economics=t.reason.economics,
+    )
+
+
+__all__ = ["CONTROL_CLOSE_ONLY", "Engine", "Leg", "fee_schedule"]

@@ -1,0 +1,305 @@
+"""The long-lived daemon: builds the parts from settings, schedules the engine's jobs on APScheduler's
+AsyncIOScheduler, follows mark prices, serves /healthz and /metrics, and stops cleanly on SIGTERM/SIGINT.
+
+Clock: against the real venue it is the wall clock; against the emulator it is the emulator's simulated
+clock (from the connection file), and job periods are divided by the emulator's speed, so a replay at
+3600x runs the same schedule an hour per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import Mode, Settings
+from bot.engine.core import Engine
+from bot.engine.jobs import JobRunner
+from bot.execution.executor import Executor
+from bot.ledger.models import EventKind
+from bot.ledger.repository import Ledger
+from bot.ops.alerts import Alerter
+from bot.ops.health import HealthState, HealthThresholds, start_health_server
+from bot.reconcile import Reconciler
+from bot.treasury.service import Treasury
+from bot.venues.base import Venue
+from strategies.funding_carry import FundingCarry
+
+log = logging.getLogger(__name__)
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Runtime:
+    """Everything one daemon run owns, closed together by ``close``."""
+
+    engine: Engine
+    venue: Venue
+    ledger: Ledger
+    health: HealthState
+    alerter: Alerter
+    now: Callable[[], int]
+    time_scale: float = 1.0
+    mode: str = "dry-run"
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.alerter.close()
+        with contextlib.suppress(Exception):
+            await self.venue.close()
+        await self.ledger.close()
+
+
+def assemble_engine(
+    settings: Settings,
+    venue: Venue,
+    ledger: Ledger,
+    now: Callable[[], int],
+    *,
+    health: HealthState | None = None,
+    alerter: Alerter | None = None,
+    close_only: bool = False,
+    strategy: Any = None,
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> Engine:
+    """Wire strategy, executor, treasury and reconciler over one venue and ledger (daemon and backtest)."""
+    treasury = Treasury(venue, ledger, settings.treasury, now, sleep=sleep)
+    executor = Executor(venue, ledger, now, settings.execution, funder=treasury, sleep=sleep)
+    treasury.reducer = executor
+    reconciler = Reconciler(
+        venue,
+        ledger,
+        now,
+        symbols=list(settings.symbols),
+        min_intent_age_ms=int(settings.execution.order_timeout_s * 2000),
+        config=settings.execution,
+        sleep=sleep,
+    )
+    return Engine(
+        venue=venue,
+        ledger=ledger,
+        strategy=strategy or FundingCarry(settings.strategy),
+        executor=executor,
+        treasury=treasury,
+        reconciler=reconciler,
+        symbols=list(settings.symbols),
+        now=now,
+        config=settings.engine,
+        health=health,
+        alerter=alerter,
+        close_only=close_only,
+    )
+
+
+async def open_venue(
+    settings: Settings, mode: Mode, connection_file: Path | None
+) -> tuple[Venue, Callable[[], int], float]:
+    """The venue, the clock and the time scale for a run.
+
+    live + connection file: trade the emulator's account through ccxt. dry-run: market data from the
+    venue (emulator or real Binance public API), account simulated in-process (``PaperVenue``).
+    """
+    from bot.venues.ccxt_factory import build_client, build_live_client
+    from bot.venues.ccxt_venue import CcxtVenue
+
+    if connection_file is not None:
+        from bot.emulator.connection import read_connection_file
+
+        conn = read_connection_file(connection_file)
+        speed = float(conn.get("speed") or 0)
+        if speed <= 0:
+            raise ValueError(f"{connection_file}: the emulator runs on a manual clock; start it with --speed N")
+
+        def now() -> int:
+            return int(conn["sim_start_ms"]) + int((wall_ms() - int(conn["wall_start_ms"])) * speed)
+
+        client = build_client(conn, pro=True, tls=True, rateLimit=1)
+        market = CcxtVenue(client, account="emulator", wall_ms=wall_ms, time_resync_s=None)
+        market.now_ms = _async_now(now)  # type: ignore[method-assign]
+        scale = speed
+    else:
+        if mode is Mode.LIVE and not (settings.api_key.get_secret_value() and settings.api_secret.get_secret_value()):
+            raise ValueError("live mode needs FUNDBOT_API_KEY and FUNDBOT_API_SECRET")
+        client = build_live_client(settings, pro=True)
+        market = CcxtVenue(client, account="main")
+        now = wall_ms
+        scale = 1.0
+    if mode is Mode.LIVE:
+        return market, now, scale
+    from bot.venues.paper_venue import PaperVenue
+
+    paper = await PaperVenue.create(market, list(settings.symbols), balances={"USDT": Decimal(100_000)})
+    return paper, now, scale
+
+
+def _async_now(now: Callable[[], int]) -> Callable[[], Any]:
+    async def venue_now() -> int:
+        return now()
+
+    return venue_now
+
+
+async def build_runtime(
+    settings: Settings, *, mode: Mode, connection_file: Path | None, close_only: bool = False
+) -> Runtime:
+    ledger = await Ledger.open(settings.resolved_database_url(), migrate=True)
+    try:
+        venue, now, scale = await open_venue(settings, mode, connection_file)
+    except BaseException:
+        await ledger.close()
+        raise
+    health = HealthState(now_fn=now, thresholds=_scaled_thresholds(settings, scale))
+    alerter = Alerter.from_settings(ledger, settings, now_fn=now, health=health, cooldown_ms=3600_000)
+    engine = assemble_engine(settings, venue, ledger, now, health=health, alerter=alerter, close_only=close_only)
+    return Runtime(engine, venue, ledger, health, alerter, now, scale, mode.value)
+
+
+def _scaled_thresholds(settings: Settings, scale: float) -> HealthThresholds:
+    """Health ages are measured on the run's clock; against a fast emulator they stretch with its speed."""
+    base = HealthThresholds.from_config(settings.http)
+    if scale == 1.0:
+        return base
+    return HealthThresholds(
+        scheduler_max_age_ms=int(base.scheduler_max_age_ms * scale),
+        venue_max_age_ms=int(base.venue_max_age_ms * scale),
+        scan_max_age_ms=int(base.scan_max_age_ms * scale),
+    )
+
+
+@dataclass
+class Daemon:
+    """Schedules the engine's jobs until stopped; ``run`` returns the process exit code."""
+
+    rt: Runtime
+    settings: Settings
+    health_server: bool = True
+    runner: JobRunner = field(init=False)
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    _last_funding_sync: int = 0
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.runner = JobRunner(on_error=self.rt.engine.on_job_error)
+
+    def request_stop(self) -> None:
+        self.rt.engine.stop_entries()
+        self.stop_event.set()
+
+    def _period(self, seconds: float) -> float:
+        return max(seconds / self.rt.time_scale, 0.05)
+
+    async def _funding_due(self) -> None:
+        """Sync funding income once each settlement (plus the delay) has passed, and at least every scan."""
+        eng = self.rt.engine
+        now = self.rt.now()
+        delay = int(eng.config.funding_sync_delay_s * 1000)
+        due = [f.next_funding_ms + delay for f in eng.last_funding.values() if f.next_funding_ms + delay <= now]
+        stale = now - self._last_funding_sync >= eng.config.scan_interval_s * 1000
+        if (due and max(due) > self._last_funding_sync) or stale:
+            self._last_funding_sync = now
+            await eng.sync_funding()
+
+    def _jobs(self) -> dict[str, tuple[Callable[[], Any], float]]:
+        eng, cfg = self.rt.engine, self.rt.engine.config
+        return {
+            "scan": (eng.scan, cfg.scan_interval_s),
+            "collateral": (eng.check_collateral, cfg.collateral_interval_s),
+            "funding": (self._funding_due, cfg.collateral_interval_s),
+            "snapshot": (eng.snapshot_balances, cfg.snapshot_interval_s),
+            "reconcile": (eng.reconcile, cfg.reconcile_interval_s),
+        }
+
+    async def _follow_marks(self) -> None:
+        """Mark-price stream: a large move runs the collateral check at once (the poll is the fallback)."""
+        eng = self.rt.engine
+        while not self.stop_event.is_set():
+            try:
+                async for upd in self.rt.venue.watch_marks(list(eng.builder.markets) or eng.symbols):
+                    if self.stop_event.is_set():
+                        return
+                    if await eng.on_mark(upd.symbol, upd.mark_price):
+                        self._spawn(self.runner.run("collateral", eng.check_collateral))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await eng.on_job_error("mark_stream", exc)
+                await asyncio.sleep(self._period(eng.config.collateral_interval_s))
+
+    async def run(self) -> int:
+        eng = self.rt.engine
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        http_runner = None
+        if self.health_server and self.settings.http.enabled:
+            http_runner = await start_health_server(self.rt.health, self.settings.http.host, self.settings.http.port)
+        await eng.start()
+        await self.runner.run("snapshot", eng.snapshot_balances)
+        await self.runner.run("scan", eng.scan)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        for name, (fn, seconds) in self._jobs().items():
+            scheduler.add_job(
+                self.runner.run,
+                IntervalTrigger(seconds=self._period(seconds)),
+                args=[name, fn],
+                id=name,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=1), id="heartbeat", max_instances=1, coalesce=True)
+        self._heartbeat()
+        scheduler.start()
+        self._tasks.append(asyncio.ensure_future(self._follow_marks()))
+        log.info("fundbot running (%s, time scale %sx)", self.rt.mode, self.rt.time_scale)
+        try:
+            await self.stop_event.wait()
+        finally:
+            await self._shutdown(scheduler, http_runner)
+        return 0
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    def _heartbeat(self) -> None:
+        self.rt.health.mark_scheduler_alive(self.rt.now())
+
+    async def _shutdown(self, scheduler: AsyncIOScheduler, http_runner: Any) -> None:
+        """Stop new entries, let in-flight jobs finish (bounded), flush a last snapshot, close everything."""
+        eng = self.rt.engine
+        eng.stop_entries()
+        scheduler.shutdown(wait=False)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        finished = await self.runner.drain(eng.config.shutdown_timeout_s)
+        with contextlib.suppress(Exception):
+            await eng.snapshot_balances()
+        with contextlib.suppress(Exception):
+            await self.rt.ledger.add_event(
+                EventKind.INFO,
+                "engine stopped"
+                + ("" if finished else " (some work was still in flight; reconciliation will finish it)"),
+                ts_ms=self.rt.now(),
+            )
+        if http_runner is not None:
+            await http_runner.cleanup()
+        await self.rt.close()

@@ -1,0 +1,326 @@
+"""Reconciliation: make the ledger agree with the venue, at start and periodically.
+
+1. Unsettled intents (pending / sent / unknown) are resolved by client id: an order the venue does not
+   know was never placed (failed: safe to decide anew); an order it knows is recorded with its fills
+   (an order still open with no owner is canceled under a cancel intent). A transfer is matched against
+   the venue's transfer history when the venue offers one (``fetch_transfers``), else flagged.
+2. Fills of our orders that the ledger missed are backfilled (idempotent by trade id).
+3. Each active pair's legs are recomputed from its recorded fills (spot net of base-asset fees, short
+   size) and compared with the venue: perp position and spot balance. Explained differences update the
+   pair; unexplained ones quarantine it with an alert.
+
+Idempotent: a second run finds nothing open, records no new fill, changes no pair and writes no event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from bot.config import ExecutionConfig
+from bot.domain import ZERO, Leg, PairState, Side
+from bot.execution.orders import TERMINAL, OrderRunner
+from bot.execution.plan import PairFilters
+from bot.ledger.models import EventKind, Intent, IntentKind, IntentStatus, Pair, TransferStatus
+from bot.ledger.repository import Ledger
+from bot.venues.base import OrderState, PairMarkets, Venue
+from bot.venues.errors import retry_call
+
+Now = Callable[[], int]
+ACTIVE = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairState.CLOSING)
+
+
+@dataclass
+class ReconcileReport:
+    """What one run changed (empty lists and zero counts when the ledger already agreed)."""
+
+    resolved_intents: list[str] = field(default_factory=list)
+    new_fills: int = 0
+    updated_pairs: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.resolved_intents or self.new_fills or self.updated_pairs or self.quarantined or self.alerts)
+
+
+class Reconciler:
+    """Compares ledger and venue; see the module docstring."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        ledger: Ledger,
+        now: Now,
+        *,
+        symbols: list[str] | None = None,
+        min_intent_age_ms: int = 0,
+        config: ExecutionConfig | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        """``min_intent_age_ms``: periodic runs leave younger intents to the executor working on them
+        (0 at start, when nothing else runs). ``symbols``: also report venue positions with no pair."""
+        self.venue = venue
+        self.ledger = ledger
+        self.now = now
+        self.symbols = symbols or []
+        self.min_intent_age_ms = min_intent_age_ms
+        self.config = config or ExecutionConfig()
+        self.sleep = sleep
+        self.rng = random.Random(0)
+        self.runner = OrderRunner(venue, ledger, now, self.config, sleep, self.rng)
+        self._markets: dict[str, PairMarkets] = {}
+
+    async def run(self) -> ReconcileReport:
+        report = ReconcileReport()
+        await self._intents(report)
+        pairs = await self.ledger.list_pairs(ACTIVE, venue=self.venue.name)
+        for pair in pairs:
+            await self._backfill(pair, report)
+            await self._check_pair(pair, report)
+        await self._orphans({p.symbol for p in pairs}, report)
+        if report.changed:
+            await self.ledger.add_event(
+                EventKind.RECONCILE,
+                f"reconciled: {len(report.resolved_intents)} intents, {report.new_fills} fills, "
+                f"{len(report.updated_pairs)} pairs updated, {len(report.quarantined)} quarantined",
+                ts_ms=self.now(),
+                details={
+                    "intents": report.resolved_intents,
+                    "new_fills": report.new_fills,
+                    "updated": report.updated_pairs,
+                    "quarantined": report.quarantined,
+                },
+            )
+        return report
+
+    # -- 1. intents ------------------------------------------------------------------------------------
+
+    async def _intents(self, report: ReconcileReport) -> None:
+        cutoff = self.now() - self.min_intent_age_ms
+        for intent in await self.ledger.open_intents():
+            if self.min_intent_age_ms and intent.updated_ms > cutoff:
+                continue
+            if intent.kind is IntentKind.ORDER:
+                await self._order_intent(intent, report)
+            elif intent.kind is IntentKind.CANCEL:
+                await self._cancel_intent(intent, report)
+            else:
+                await self._transfer_intent(intent, report)
+
+    async def _order_intent(self, intent: Intent, report: ReconcileReport) -> None:
+        symbol, leg = intent.payload["symbol"], Leg(intent.payload["leg"])
+        state = await self._read(lambda: self.venue.fetch_order(symbol, leg, intent.client_id))
+        if state is None:
+            await self.ledger.set_intent_status(
+                intent.client_id, IntentStatus.FAILED, now_ms=self.now(), error="reconcile: the venue never got it"
+            )
+        else:
+            if state.status not in TERMINAL:
+                state = await self._cancel_orphan(intent, state)
+            await self.runner.record(intent.pair_id, state)
+            status = IntentStatus.DONE if state.status in TERMINAL else IntentStatus.UNKNOWN
+            await self.ledger.set_intent_status(intent.client_id, status, now_ms=self.now())
+        report.resolved_intents.append(intent.client_id)
+
+    async def _cancel_orphan(self, intent: Intent, state: OrderState) -> OrderState:
+        """An open order whose owner died: cancel it (write-ahead) and read it back."""
+        return await self.runner.cancel(intent.pair_id, state.symbol, state)
+
+    async def _cancel_intent(self, intent: Intent, report: ReconcileReport) -> None:
+        target = intent.payload.get("client_order_id", "")
+        symbol, leg = intent.payload["symbol"], Leg(intent.payload["leg"])
+        state = await self._read(lambda: self.venue.fetch_order(symbol, leg, target))
+        if state is not None:
+            await self.runner.record(intent.pair_id, state)
+        done = state is None or state.status in TERMINAL
+        await self.ledger.set_intent_status(
+            intent.client_id, IntentStatus.DONE if done else IntentStatus.UNKNOWN, now_ms=self.now()
+        )
+        report.resolved_intents.append(intent.client_id)
+
+    async def _transfer_intent(self, intent: Intent, report: ReconcileReport) -> None:
+        fetch = getattr(self.venue, "fetch_transfers", None)
+        transfer = await self.ledger.get_transfer(intent.client_id)
+        if intent.status is IntentStatus.PENDING or (
+            transfer is not None and transfer.status is TransferStatus.PENDING
+        ):
+            # written but never handed to the venue (the process died before the call)
+            await self._settle_transfer(intent, TransferStatus.FAILED, None, "reconcile: never sent")
+        elif fetch is None:
+            message = f"transfer {intent.client_id}: outcome unverifiable (venue has no transfer history); check it"
+            await self.ledger.set_intent_status(intent.client_id, IntentStatus.FAILED, now_ms=self.now(), error=message)
+            await self.ledger.add_event(
+                EventKind.ALERT, message, ts_ms=self.now(), details={"client_id": intent.client_id}
+            )
+            report.alerts.append(message)
+        else:
+            match = await self._match_transfer(intent, await fetch(intent.created_ms - 60_000))
+            if match is None:
+                await self._settle_transfer(intent, TransferStatus.FAILED, None, "reconcile: not in venue history")
+            else:
+                await self._settle_transfer(intent, TransferStatus.DONE, match, None)
+        report.resolved_intents.append(intent.client_id)
+
+    async def _match_transfer(self, intent: Intent, history: list[Any]) -> str | None:
+        amount = Decimal(intent.payload["amount"])
+        known = {t.venue_tran_id for t in await self.ledger.list_transfers() if t.venue_tran_id}
+        for t in history:
+            same = (t.amount == amount, t.from_wallet == intent.payload["from"], t.to_wallet == intent.payload["to"])
+            if all(same) and t.ts_ms >= intent.created_ms and t.tran_id not in known:
+                return str(t.tran_id)
+        return None
+
+    async def _settle_transfer(
+        self, intent: Intent, status: TransferStatus, tran_id: str | None, error: str | None
+    ) -> None:
+        if await self.ledger.get_transfer(intent.client_id) is not None:
+            await self.ledger.update_transfer(
+                intent.client_id, now_ms=self.now(), status=status, venue_tran_id=tran_id, error=error
+            )
+        done = status is TransferStatus.DONE
+        await self.ledger.set_intent_status(
+            intent.client_id, IntentStatus.DONE if done else IntentStatus.FAILED, now_ms=self.now(), error=error
+        )
+
+    # -- 2. fills --------------------------------------------------------------------------------------
+
+    async def _backfill(self, pair: Pair, report: ReconcileReport) -> None:
+        orders = {o.venue_order_id: o for o in await self.ledger.list_orders(pair_id=pair.id) if o.venue_order_id}
+        if not orders:
+            return
+        for leg in (Leg.SPOT, Leg.PERP):
+            fills = await self._read(lambda leg=leg: self.venue.fetch_fills(pair.symbol, leg, since_ms=pair.opened_ms))
+            for f in fills:
+                order = orders.get(f.venue_order_id)
+                if order is None or order.leg is not leg:
+                    continue
+                new = await self.ledger.record_fill(
+                    venue=self.venue.name,
+                    market=leg,
+                    symbol=f.symbol,
+                    venue_trade_id=f.venue_trade_id,
+                    side=f.side,
+                    quantity=f.qty,
+                    price=f.price,
+                    fee=f.fee,
+                    ts_ms=f.ts_ms,
+                    fee_asset=f.fee_asset,
+                    is_maker=f.is_maker,
+                    client_order_id=order.client_order_id,
+                    venue_order_id=f.venue_order_id,
+                    pair_id=pair.id,
+                )
+                report.new_fills += int(new)
+
+    # -- 3. pairs --------------------------------------------------------------------------------------
+
+    async def explained_legs(self, pair: Pair) -> tuple[Decimal, Decimal]:
+        """(spot holding, short size) implied by the pair's recorded fills."""
+        base = (await self._pair_markets(pair.symbol)).base
+        spot = short = ZERO
+        for f in await self.ledger.list_fills(pair_id=pair.id):
+            if f.market is Leg.SPOT:
+                if f.side is Side.BUY:
+                    spot += f.quantity - (f.fee if f.fee_asset == base else ZERO)
+                else:
+                    spot -= f.quantity + (f.fee if f.fee_asset == base else ZERO)
+            else:
+                short += f.quantity if f.side is Side.SELL else -f.quantity
+        return spot, short
+
+    async def _check_pair(self, pair: Pair, report: ReconcileReport) -> None:
+        markets = await self._pair_markets(pair.symbol)
+        filters = PairFilters(markets.spot, markets.perp)
+        spot, short = await self.explained_legs(pair)
+        positions = await self._read(lambda: self.venue.fetch_positions([pair.symbol]))
+        position = positions.get(pair.symbol)
+        venue_short = -position.qty if position is not None else ZERO
+        balances = await self._read(self.venue.fetch_balances)
+        venue_spot = sum((b.total for b in balances if b.wallet == "spot" and b.asset == markets.base), ZERO)
+        perp_ok = abs(venue_short - short) < markets.perp.step_size / 2
+        # More coin on spot than our fills explain can be the operator's own; less cannot be explained.
+        spot_ok = venue_spot >= spot - markets.spot.step_size
+        if not (perp_ok and spot_ok):
+            message = (
+                f"{pair.symbol}: venue legs (spot {venue_spot}, short {venue_short}) do not match the ledger "
+                f"(spot {spot}, short {short}); pair quarantined"
+            )
+            await self.ledger.upsert_pair(
+                venue=self.venue.name, symbol=pair.symbol, now_ms=self.now(), state=PairState.QUARANTINED
+            )
+            await self.ledger.add_event(
+                EventKind.ALERT,
+                message,
+                ts_ms=self.now(),
+                pair_id=pair.id,
+                symbol=pair.symbol,
+                details={
+                    "venue_spot": venue_spot,
+                    "venue_short": venue_short,
+                    "ledger_spot": spot,
+                    "ledger_short": short,
+                },
+            )
+            report.quarantined.append(pair.symbol)
+            report.alerts.append(message)
+            return
+        state = pair.state
+        if state is not PairState.OPEN:  # an action was interrupted: settle the state from the legs
+            flat = spot < markets.spot.min_qty and short < markets.perp.min_qty
+            state = PairState.CLOSED if flat else PairState.OPEN
+        if (spot, short, state) != (pair.spot_qty, pair.perp_qty, pair.state):
+            await self.ledger.upsert_pair(
+                venue=self.venue.name,
+                symbol=pair.symbol,
+                now_ms=self.now(),
+                spot_qty=spot,
+                perp_qty=short,
+                state=state,
+            )
+            report.updated_pairs.append(pair.symbol)
+            if abs(spot - short) >= filters.common_step:
+                await self.ledger.add_event(
+                    EventKind.RECONCILE,
+                    f"{pair.symbol}: legs differ (spot {spot}, short {short}); the next rebalance repairs the hedge",
+                    ts_ms=self.now(),
+                    pair_id=pair.id,
+                    symbol=pair.symbol,
+                    details={"spot_qty": spot, "perp_qty": short},
+                )
+
+    async def _orphans(self, paired: set[str], report: ReconcileReport) -> None:
+        """Perp positions on configured symbols that no active pair explains (alerted once per run that
+        finds something else to change, so a quiet second run stays quiet)."""
+        loose = [s for s in self.symbols if s not in paired]
+        if not loose:
+            return
+        quarantined = {p.symbol for p in await self.ledger.list_pairs((PairState.QUARANTINED,), venue=self.venue.name)}
+        positions = await self._read(lambda: self.venue.fetch_positions(loose))
+        for symbol, pos in positions.items():
+            if symbol in quarantined:
+                continue
+            message = f"{symbol}: perp position {pos.qty} on the venue with no pair in the ledger"
+            alerts = await self.ledger.events(kinds=[EventKind.ALERT], symbol=symbol, limit=1, newest_first=True)
+            if alerts and alerts[0].message == message:
+                continue  # already reported, nothing new
+            await self.ledger.add_event(EventKind.ALERT, message, ts_ms=self.now(), symbol=symbol)
+            report.alerts.append(message)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    async def _pair_markets(self, symbol: str) -> PairMarkets:
+        if symbol not in self._markets:
+            loaded = await self._read(lambda: self.venue.load_markets([symbol]))
+            if symbol not in loaded:
+                raise ValueError(f"{symbol}: no spot market with a linear perpetual on {self.venue.name}")
+            self._markets[symbol] = loaded[symbol]
+        return self._markets[symbol]
+
+    async def _read(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        return await retry_call(fn, rng=self.rng, attempts=3, base_s=self.config.retry_backoff_s, sleep=self.sleep)

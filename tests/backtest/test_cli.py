@@ -1,0 +1,55 @@
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from backtest_datafiles import flat_symbol
+from typer.testing import CliRunner
+
+from bot.backtest import cli as backtest_cli
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    backtest_cli.register(app)
+    if importlib.util.find_spec("bot.ops.cli") is not None:
+        importlib.import_module("bot.ops.cli").register(app)
+    return app
+
+
+def _data(root: Path) -> Path:
+    data = root / "data"
+    funding = [(h, "0.0001", 8) for h in range(0, 48, 8)]
+    flat_symbol(data, "BTCUSDT", 48, 100.0, 100.0, funding)
+    flat_symbol(data, "ETHUSDT", 48, 10.0, 10.0, funding, mark=False)
+    return data
+
+
+def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["backtest", "--data", str(_data(tmp_path)), "--strategy", "always-on-btc", "--capital", "10000",
+            "--start", "2026-01-01", "--end", "2026-01-02T12:00", "--out", str(out), "--json"]
+    res = CliRunner().invoke(_app(), args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["summary"]["strategy"] == "always_on_btc" and doc["summary"]["hours"] == 36
+    assert set(doc["baselines"]) == {"top-n"}
+    assert doc["data"]["ETHUSDT"]["mark_fallback_hours"] == 36
+    assert (out / "report.html").exists() and (out / "ledger.db").exists()
+    if importlib.util.find_spec("bot.ops.cli") is None:
+        pytest.skip("bot.ops not there yet")
+    url = doc["ledger_url"]
+    for cmd in (["status", "--url", url], ["tail", "--url", url, "-n", "5"], ["report", "--url", url]):
+        r = CliRunner().invoke(_app(), cmd)
+        assert r.exit_code == 0, (cmd, r.output)
+    assert "BTC/USDT" in CliRunner().invoke(_app(), ["status", "--url", url]).output
+
+
+def test_bad_config_is_refused_with_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[strategy]\nentry_threshold_apr = '0.01'\nexit_threshold_apr = '0.05'\n")
+    res = CliRunner().invoke(_app(), ["backtest", "--data", str(_data(tmp_path)), "--config", str(cfg), "--json"])
+    assert res.exit_code == 2
+    assert "entry_threshold_apr" in res.output

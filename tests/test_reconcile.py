@@ -1,0 +1,126 @@
+"""Reconciliation against the real SimExchange and Ledger: crashes, backfills, mismatches, idempotence."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from execution.world import SYMBOL, Crash, D, World, make_world
+from sqlalchemy import delete
+
+from bot.domain import PairState
+from bot.execution import SimpleTarget
+from bot.ledger.models import EventKind, Fill, IntentKind, IntentStatus, TransferStatus
+from bot.ledger.repository import Ledger
+from bot.reconcile import Reconciler
+from bot.treasury import TransferFailed
+
+
+@pytest.fixture
+async def world(ledger: Ledger) -> World:
+    w = make_world(ledger, spot_usdt="20000", futures_usdt="5000")
+    await w.venue.setup_symbol(SYMBOL, 3, "cross")
+    return w
+
+
+def reconciler(w: World) -> Reconciler:
+    return Reconciler(w.venue, w.ledger, w.now, symbols=[SYMBOL])
+
+
+async def crash_mid_entry(w: World, qty: str) -> None:
+    """Both orders reach the venue, then the process dies before recording anything."""
+    w.venue.fail("create_order", Crash(), times=2, after_call=True)
+    with pytest.raises(Crash):
+        await w.executor().apply(SimpleTarget(SYMBOL, D(qty)))
+    for _ in range(500):  # the other leg's task is still running: let it reach the venue and die too
+        if w.venue.calls.get("create_order", 0) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    w.venue.faults.clear()
+
+
+async def test_crash_mid_entry_is_recovered_without_duplicate_orders(world: World) -> None:
+    await crash_mid_entry(world, "0.1")
+    assert len(world.sim_orders("spot")) == 1 and len(world.sim_orders("perp")) == 1
+    pair = await world.ledger.active_pair("sim", SYMBOL)
+    assert pair.state is PairState.OPENING and pair.perp_qty == 0  # nothing recorded after the intents
+    assert {i.status for i in await world.ledger.open_intents()} == {IntentStatus.SENT}
+    assert await world.ledger.list_orders(pair_id=pair.id) == []
+
+    report = await reconciler(world).run()
+    assert sorted(report.resolved_intents) == [f"fb-{pair.id}-1-p", f"fb-{pair.id}-1-s"]
+    assert report.quarantined == []
+    pair = await world.ledger.active_pair("sim", SYMBOL)
+    assert pair.state is PairState.OPEN and pair.perp_qty == D("0.1")
+    assert D("0.0999") <= pair.spot_qty < D("0.1")
+    assert await world.ledger.open_intents() == []
+    orders = await world.ledger.list_orders(pair_id=pair.id)
+    assert {o.client_order_id for o in orders} == {f"fb-{pair.id}-1-s", f"fb-{pair.id}-1-p"}
+    assert len(await world.ledger.list_fills(pair_id=pair.id)) >= 2
+
+    # a restarted executor sees the position and does not buy it again (at most the spot fee is topped up)
+    res = await world.executor().apply(SimpleTarget(SYMBOL, D("0.1")))
+    assert res.status in {"noop", "done"}
+    assert len(world.sim_orders("perp")) == 1
+    assert all(o.orig_qty <= D("0.0001") for o in world.sim_orders("spot")[1:])
+
+    # idempotent: a second run changes nothing and writes nothing
+    events_before = len(await world.ledger.events())
+    again = await reconciler(world).run()
+    assert not again.changed
+    assert len(await world.ledger.events()) == events_before
+
+
+async def test_intent_never_sent_is_marked_failed(world: World) -> None:
+    pair = await world.ledger.upsert_pair(venue="sim", symbol=SYMBOL, now_ms=world.now())
+    await world.ledger.create_intent(
+        IntentKind.ORDER,
+        f"fb-{pair.id}-1-s",
+        now_ms=world.now(),
+        pair_id=pair.id,
+        payload={"symbol": SYMBOL, "leg": "spot", "side": "buy", "qty": "0.1"},
+    )
+    report = await reconciler(world).run()
+    assert report.resolved_intents == [f"fb-{pair.id}-1-s"]
+    intent = await world.ledger.get_intent(f"fb-{pair.id}-1-s")
+    assert intent.status is IntentStatus.FAILED
+    assert await world.ledger.active_pair("sim", SYMBOL) is None  # flat interrupted entry: closed
+
+
+async def test_unexplained_position_quarantines_the_pair_with_an_alert(world: World) -> None:
+    await world.executor().apply(SimpleTarget(SYMBOL, D("0.05")))
+    world.sim.create_order("perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0.01"))  # someone trades by hand
+    report = await reconciler(world).run()
+    assert report.quarantined == [SYMBOL]
+    pair = await world.ledger.active_pair("sim", SYMBOL)
+    assert pair.state is PairState.QUARANTINED
+    alerts = await world.ledger.events(kinds=[EventKind.ALERT], symbol=SYMBOL)
+    assert any("quarantined" in a.message for a in alerts)
+    assert not (await reconciler(world).run()).changed
+
+
+async def test_missed_fills_are_backfilled(world: World) -> None:
+    await world.executor().apply(SimpleTarget(SYMBOL, D("0.05")))
+    pair = await world.ledger.active_pair("sim", SYMBOL)
+    fills = await world.ledger.list_fills(pair_id=pair.id)
+    assert not (await reconciler(world).run()).changed  # the executor already recorded everything
+    async with world.ledger.engine.begin() as conn:  # the ledger lost its fills (e.g. a crash mid-record)
+        await conn.execute(delete(Fill))
+    report = await reconciler(world).run()
+    assert report.new_fills == len(fills) and report.quarantined == []
+    assert {f.venue_trade_id for f in await world.ledger.list_fills(pair_id=pair.id)} == {
+        f.venue_trade_id for f in fills
+    }
+
+
+async def test_lost_transfer_answer_is_flagged_once(world: World) -> None:
+    treasury = world.treasury()
+    world.venue.fail("transfer", ConnectionError("reset"), times=1, after_call=True)
+    with pytest.raises(TransferFailed):
+        await treasury.transfer(D("100"), "spot", "futures", "test")
+    transfers = await world.ledger.list_transfers()
+    assert [t.status for t in transfers] == [TransferStatus.SENT]
+    report = await reconciler(world).run()
+    assert len(report.alerts) == 1 and "unverifiable" in report.alerts[0]
+    assert await world.ledger.open_intents() == []
+    assert not (await reconciler(world).run()).changed

@@ -1,0 +1,151 @@
+"""CcxtVenue specifics against the emulator: real ccxt errors, classification, secrets, keepalive."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from decimal import Decimal
+
+import ccxt
+import pytest
+
+from bot.domain import HOUR_MS, Leg
+from bot.venues.ccxt_factory import build_client
+from bot.venues.ccxt_venue import CcxtVenue, filters_from_market, interval_hours_from
+from bot.venues.errors import ErrorClass, classify, retry_call
+
+from .conftest import PAIRS, VenueEnv, open_env
+
+
+async def _env(stack: AsyncExitStack, scenario: dict) -> VenueEnv:
+    return await open_env("ccxt", stack, scenario=scenario)
+
+
+async def test_http_429_is_ddos_protection_and_rate_limited_then_retried():
+    scenario = {"faults": [{"endpoint": "GET /api/v3/depth", "code": -1003, "status": 429, "count": 2}]}
+    async with AsyncExitStack() as stack:
+        env = await _env(stack, scenario)
+        with pytest.raises(ccxt.DDoSProtection) as err:
+            await env.venue.fetch_order_book("BTC/USDT", Leg.SPOT, 5)
+        assert not isinstance(err.value, ccxt.RateLimitExceeded)
+        assert classify(err.value) is ErrorClass.RATE_LIMITED
+        slept: list[float] = []
+
+        async def sleep(d: float) -> None:
+            slept.append(d)
+
+        import random
+
+        book = await retry_call(
+            lambda: env.venue.fetch_order_book("BTC/USDT", Leg.SPOT, 5), rng=random.Random(3), sleep=sleep
+        )
+        assert book.bids and len(slept) == 1 and slept[0] >= 5.0
+
+
+async def test_wrong_api_key_is_authentication_error_and_fatal():
+    async with AsyncExitStack() as stack:
+        env = await open_env("ccxt", stack)
+        conn = {**env.handle.connection, "api_key": "x" * 64}
+        bad = CcxtVenue(build_client(conn, pro=True, tls=True, rateLimit=1), time_resync_s=0)
+        stack.push_async_callback(bad.close)
+        with pytest.raises(ccxt.AuthenticationError) as err:
+            await bad.fetch_balances()
+        assert classify(err.value) is ErrorClass.FATAL
+        assert "x" * 64 not in bad.safe_text(err.value)
+
+
+async def test_server_busy_503_is_retryable_even_for_writes():
+    scenario = {"faults": [{"endpoint": "POST /fapi/v1/order", "kind": "503", "count": 1}]}
+    async with AsyncExitStack() as stack:
+        env = await _env(stack, scenario)
+        await env.venue.transfer("USDT", Decimal(1000), "spot", "futures")
+        from bot.domain import Side
+        from bot.venues.base import OrderRequest
+
+        req = OrderRequest("busy-1", "BTC/USDT", Leg.PERP, Side.SELL, "market", Decimal("0.01"))
+        with pytest.raises(ccxt.OperationFailed) as err:
+            await env.venue.create_order(req)
+        assert classify(err.value, mutating=True) is ErrorClass.RETRYABLE
+        assert await env.venue.fetch_order("BTC/USDT", Leg.PERP, "busy-1") is None  # never executed
+
+
+async def test_timeout_on_signed_call_unknown_state_and_text_hides_signature():
+    scenario = {"faults": [{"endpoint": "GET /api/v3/account", "kind": "latency", "latency_ms": 3000, "count": 1}]}
+    async with AsyncExitStack() as stack:
+        env = await _env(stack, scenario)
+        conn = env.handle.connection
+        slow = CcxtVenue(build_client(conn, pro=True, tls=True, rateLimit=1, timeout=300), time_resync_s=0)
+        stack.push_async_callback(slow.close)
+        with pytest.raises(ccxt.RequestTimeout) as err:
+            await slow.fetch_balances()
+        raw = str(err.value)
+        assert "signature=" in raw  # ccxt puts the signed URL into the message ...
+        text = slow.safe_text(err.value)
+        assert "signature=***" in text and conn["api_key"] not in text and conn["secret"] not in text
+        signature = raw.split("signature=")[1].split("&")[0].split()[0]
+        assert signature not in text  # ... and safe_error_text removes it
+        assert classify(err.value, mutating=True) is ErrorClass.UNKNOWN_STATE
+        assert classify(err.value) is ErrorClass.RETRYABLE
+
+
+async def test_listen_key_keepalive_keeps_the_user_stream_alive():
+    async with AsyncExitStack() as stack:
+        env = await _env(stack, {"listen_key_ttl_s": 1.0})
+        client = env.venue.client
+        watcher = asyncio.create_task(client.watch_orders("BTC/USDT:USDT"))
+        stack.callback(watcher.cancel)
+        while not (client.options.get("linear") or {}).get("listenKey"):
+            await asyncio.sleep(0.02)
+        key = client.options["linear"]["listenKey"]
+        env.venue.start_user_stream_keepalive(0.2)
+        while env.venue.keepalives_sent < 8:  # 1.6 s: well past the 1 s TTL
+            await asyncio.sleep(0.05)
+        assert env.handle.emulator.hub.listen_keys.is_active(key)
+
+
+async def test_spot_market_buy_is_sent_with_quantity_not_quote_qty(ccxt_env: VenueEnv):
+    from bot.domain import Side
+    from bot.venues.base import OrderRequest
+
+    state = await ccxt_env.venue.create_order(
+        OrderRequest("qty-1", "ETH/USDT", Leg.SPOT, Side.BUY, "market", Decimal("0.0137"))
+    )
+    assert state.qty == Decimal("0.0137") == state.filled  # a quoteOrderQty order would size itself
+
+
+async def test_filters_and_intervals_from_raw_strings(ccxt_env: VenueEnv):
+    markets = await ccxt_env.venue.client.load_markets()
+    f = filters_from_market(markets["ETH/USDT:USDT"])
+    assert f.tick_size == Decimal("0.01") and str(f.step_size) == "0.001"
+    assert interval_hours_from(0, 8 * HOUR_MS + 3) == 8
+    assert interval_hours_from(0, 8 * HOUR_MS + 600_000) is None
+    assert interval_hours_from(0, 0) is None
+    pairs = await ccxt_env.venue.load_markets(PAIRS)
+    assert pairs["BTC/USDT"].funding_interval_hours == 8
+
+
+async def test_time_offset_is_computed_once_when_resync_is_off(ccxt_env: VenueEnv):
+    venue = CcxtVenue(ccxt_env.venue.client, time_resync_s=None, wall_ms=lambda: 1_000)
+    first = await venue.now_ms()
+    assert first == ccxt_env.clock.now_ms()
+    ccxt_env.clock.advance(5_000)
+    assert await venue.now_ms() == first  # local clock did not move; no new server call
+
+
+async def test_watch_marks_falls_back_to_polling_when_the_stream_fails(ccxt_env: VenueEnv):
+    conn = ccxt_env.handle.connection
+    dead_ws = {"urls": {"api": {"ws": {"linear": "wss://127.0.0.1:9/fstream/ws"}}}}
+    client = build_client(conn, pro=True, tls=True, rateLimit=1, **dead_ws)
+    venue = CcxtVenue(client, time_resync_s=0, mark_poll_interval_s=0.01, stream_retry_s=30)
+    try:
+        stream = venue.watch_marks(["BTC/USDT", "ETH/USDT"])
+        first = await asyncio.wait_for(anext(stream), 20)
+        second = await asyncio.wait_for(anext(stream), 20)
+        await stream.aclose()
+    finally:
+        await venue.close()
+    assert {first.symbol, second.symbol} == {"BTC/USDT", "ETH/USDT"}
+    funding = await ccxt_env.venue.fetch_funding(["BTC/USDT"])
+    polled = first if first.symbol == "BTC/USDT" else second
+    assert polled.mark_price == funding["BTC/USDT"].mark_price
+    assert polled.next_funding_ms == funding["BTC/USDT"].next_funding_ms
