@@ -132,6 +132,14 @@ class ExecutionConfig(Section):
         description="share of a spot buy's notional kept free for fees and slippage when sizing an entry",
         json_schema_extra=unit("fraction"),
     )
+    spot_fee_in_base: Decimal = Field(
+        Decimal("0.001"),
+        ge=0,
+        lt=Decimal("0.05"),
+        description="fee rate Binance takes in the bought coin on spot buys (0 when fees are paid in BNB); spot "
+        "buys are grossed up by it so the coin received matches the short",
+        json_schema_extra=unit("fraction"),
+    )
 
 
 class TreasuryConfig(Section):

@@ -27,7 +27,9 @@ def parse_time(text: str | None, option: str) -> int | None:
     try:
         dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD, ISO time or epoch ms)", param_hint=option)
+        raise typer.BadParameter(
+            f"{text!r} is not a date (YYYY-MM-DD, ISO time or epoch ms)", param_hint=option
+        ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)

@@ -65,7 +65,9 @@ class MinuteOverlay:
         self._minutes = minutes
 
     @classmethod
-    def from_files(cls, base: MarketDataSource, data_dir: Path, windows: dict[str, list[tuple[int, int]]]) -> MinuteOverlay:
+    def from_files(
+        cls, base: MarketDataSource, data_dir: Path, windows: dict[str, list[tuple[int, int]]]
+    ) -> MinuteOverlay:
         minutes = {}
         for symbol, spans in windows.items():
             df = load_minute_closes(data_dir, symbol, min(a for a, _ in spans), max(b for _, b in spans))

@@ -60,10 +60,7 @@ class BacktestParams:
 def _read(path: Path) -> dict[str, Any]:
     text = path.read_text()
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = tomllib.loads(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
         raise BacktestConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {err}") from None
     if not isinstance(data, dict):

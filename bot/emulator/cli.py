@@ -35,6 +35,10 @@ def _announce(handle: EmulatorHandle) -> None:
     typer.echo(f"  CA certificate {info.ca_file}")
 
 
+def _serve(**kwargs: object) -> None:
+    asyncio.run(serve_forever(**kwargs))
+
+
 def register(app: typer.Typer) -> None:
     @app.command("emulator")
     def emulator(
@@ -74,8 +78,8 @@ def register(app: typer.Typer) -> None:
             usdt = Decimal(balance)
         except InvalidOperation:
             raise typer.BadParameter(f"{balance!r} is not a number", param_hint="--balance") from None
-        asyncio.run(
-            serve_forever(
+        try:
+            _serve(
                 host=host,
                 port=port,
                 tls_port=tls_port,
@@ -93,4 +97,5 @@ def register(app: typer.Typer) -> None:
                 state_dir=connection_file.parent / "emulator-tls",
                 announce=_announce,
             )
-        )
+        except ValueError as err:  # bad --start, unknown symbol, malformed scenario
+            raise typer.BadParameter(str(err)) from None

@@ -146,8 +146,16 @@ async def run_emulator(
         clock.speed if isinstance(clock, ScaledClock) else 0.0 if isinstance(clock, ManualClock) else speed
     )
     sc = _resolve_scenario(scenario, sim_start)
+    if sc.seed == 0 and seed:
+        sc.seed = seed
     if sim is None:
-        sim = build_sim(clock, syms, data_dir, sim_start, random_walk, seed if sc.seed == 0 else sc.seed, balance)
+        source = _source(data_dir, syms, random_walk, sc.seed, sim_start if random_walk else None)
+        if not source.start_ms <= sim_start < source.end_ms:
+            raise ValueError(
+                f"start {sim_start} ms is outside the data ({source.start_ms} .. {source.end_ms} ms); "
+                "pick a --start inside it"
+            )
+        sim = build_sim(clock, syms, data_dir, sim_start, random_walk, sc.seed, balance)
     creds = Credentials(api_key or secrets.token_hex(32), secret or secrets.token_hex(32))
     emu = Emulator(sim, clock, creds, sc, tick_ms=tick_ms)
     from bot.emulator.user_events import attach_user_events

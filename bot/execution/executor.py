@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from bot.config import ExecutionConfig
-from bot.domain import ZERO, Leg, PairState, floor_to_step
+from bot.domain import ZERO, Leg, PairState, Side, ceil_to_step, floor_to_step
 from bot.execution.breaker import CircuitBreaker
 from bot.execution.ids import order_id, parse_order_id
 from bot.execution.orders import LegResult, Now, OrderRunner, Sleep
@@ -169,7 +169,7 @@ class Executor:
         short_qty = pair.perp_qty if pair else ZERO
         wanted = floor_to_step(target.target_qty, filters.common_step)
         wanted = await self._affordable(wanted, short_qty, price, filters)
-        orders = plan_to_target(spot_qty, short_qty, wanted, filters, price)
+        orders = [self._gross_up(o, filters) for o in plan_to_target(spot_qty, short_qty, wanted, filters, price)]
         if not orders:
             if pair is not None and pair.target_qty != wanted:
                 await self.ledger.upsert_pair(venue=self.venue.name, symbol=symbol, now_ms=now, target_qty=wanted)
@@ -196,7 +196,7 @@ class Executor:
             pair.id, symbol, seq, spot_qty, short_qty, wanted, filters, price, legs, result, markets.base
         )
         await self._finish(pair, spot_qty, short_qty, wanted, result, legs, filters)
-        if failed or result.status not in {"done"}:
+        if failed or result.status in {"failed", "quarantined"}:
             await self._count_failure(pair, symbol)
         else:
             self.breaker.record_success(symbol)
@@ -211,6 +211,13 @@ class Executor:
         if capacity >= extra:
             return wanted
         return short_qty + floor_to_step(capacity / price, filters.common_step)
+
+    def _gross_up(self, order: LegOrder, filters: PairFilters) -> LegOrder:
+        """A spot buy pays its fee in the coin bought: buy enough that the coin received covers the short."""
+        fee = self.config.spot_fee_in_base
+        if order.leg is not Leg.SPOT or order.side is not Side.BUY or fee <= 0:
+            return order
+        return replace(order, qty=ceil_to_step(order.qty / (1 - fee), filters.spot.step_size))
 
     @staticmethod
     def _state_for(spot_qty: Decimal, short_qty: Decimal, wanted: Decimal) -> PairState:
@@ -293,6 +300,7 @@ class Executor:
                 return spot_qty, short_qty
             if backoff:
                 await self.sleep(self.config.retry_backoff_s * 2 ** (backoff - 1))
+            order = self._gross_up(order, filters)
             (leg,) = await self._send(pair_id, symbol, seq, [order], step, attempt, f"hedge repair ({step})", result)
             spot_qty, short_qty = self._apply_effects(spot_qty, short_qty, [leg], base)
             if not leg.ok and not leg.retryable:

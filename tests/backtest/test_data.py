@@ -11,7 +11,8 @@ def test_gaps_are_reported_not_filled(tmp_path: Path) -> None:
     flat_symbol(tmp_path, "BTCUSDT", 24, 100.0, 100.0, [(0, "0.0001", 8), (8, "0.0001", 8)], gap=range(10, 13))
     ds = load_dataset(tmp_path)
     s = ds.series["BTCUSDT"]
-    assert [(g.start_ms, g.end_ms, g.legs) for g in s.gaps] == [(T0 + 10 * HOUR_MS, T0 + 13 * HOUR_MS, ("spot", "perp"))]
+    gaps = [(g.start_ms, g.end_ms, g.legs) for g in s.gaps]
+    assert gaps == [(T0 + 10 * HOUR_MS, T0 + 13 * HOUR_MS, ("spot", "perp"))]
     assert s.gap_hours == 3
     assert np.isnan(s.spot_close[10:13]).all() and not s.has_data[11]
     assert ds.data_notes()["BTCUSDT"]["gap_hours"] == 3

@@ -86,8 +86,8 @@ async def test_retryable_failure_of_second_leg_is_completed_with_a_fresh_id(worl
     assert first.status is IntentStatus.FAILED and "not placed" in (first.last_error or "")
     assert f"fb-{pair.id}-1-p-t1" in res.client_ids
     spot, short = await venue_legs(world)
-    # the top-up matches the spot leg as filled (0.1 minus its BTC fee), rounded to the perp step
-    assert short == D("0.099") and abs(spot - short) < D("0.001")
+    # the spot buy was grossed up for its BTC fee, so the top-up brings the short to the full 0.1
+    assert short == D("0.1") and abs(spot - short) < D("0.001")
 
 
 async def test_timeout_after_the_order_was_placed_is_looked_up_not_resent(world: World) -> None:
@@ -186,3 +186,14 @@ async def test_an_action_whose_legs_all_failed_does_not_reuse_its_ids(world: Wor
     again = await world.executor().apply(SimpleTarget(SYMBOL, D("0.04")))
     assert again.status in {"done", "repaired"}
     assert f"fb-{pair.id}-2-s" in failed.client_ids and f"fb-{pair.id}-3-s" in again.client_ids
+
+
+async def test_spot_buy_is_grossed_up_for_its_base_fee_so_legs_match_without_repair(world: World) -> None:
+    ex = world.executor()
+    res = await ex.apply(SimpleTarget(SYMBOL, D("0.1")))
+    assert res.status == "done", res  # no top-up, no unwind: nothing counts against the breaker
+    assert not any("-t" in cid or "-u" in cid for cid in res.client_ids)
+    spot, short = await venue_legs(world)
+    assert short == D("0.1") and D("0.1") <= spot < D("0.1001")
+    spot_order = next(o for o in await world.ledger.list_orders(symbol=SYMBOL) if o.leg is Leg.SPOT)
+    assert spot_order.quantity > D("0.1")
