@@ -5,7 +5,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY strategies ./strategies
-COPY migrations ./migrations
 RUN pip install --no-cache-dir . && useradd --create-home fundbot && mkdir -p /data && chown fundbot /data
 USER fundbot
 VOLUME ["/data"]

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from bot import __version__
-from bot.config import ConfigError, load_settings, render_env_example
+from bot.config import ConfigError, load_settings, render_env_example, render_settings_table
 
 app = typer.Typer(
     name="fundbot",
@@ -54,9 +54,11 @@ def config_show() -> None:
 
 
 @config_app.command("example")
-def config_example() -> None:
+def config_example(
+    markdown: bool = typer.Option(False, "--markdown", help="Print the README's Markdown table instead."),
+) -> None:
     """Print a commented .env.example with every setting and its default."""
-    typer.echo(render_env_example())
+    typer.echo(render_settings_table() if markdown else render_env_example())
 
 
 def _register_all() -> None:

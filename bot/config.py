@@ -446,3 +446,11 @@ def render_env_example() -> str:
         out.append(f"{env}={default}")
         out.append("")
     return "\n".join(out)
+
+
+def render_settings_table() -> str:
+    """The README's configuration table (Markdown), from the same source as .env.example."""
+    rows = ["| variable | default | unit | meaning |", "|---|---|---|---|"]
+    for env, default, u, desc in iter_settings():
+        rows.append(f"| `{env}` | {f'`{default}`' if default else '(empty)'} | {u.replace('|', '/')} | {desc} |")
+    return "\n".join(rows)
