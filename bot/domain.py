@@ -7,6 +7,7 @@ quantity rounded for one market is never silently re-rounded differently by anot
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
@@ -61,6 +62,22 @@ def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:
     if step <= 0:
         raise ValueError(f"step must be positive, got {step}")
     return (value / step).to_integral_value(rounding=ROUND_UP) * step
+
+
+def _places(d: Decimal) -> int:
+    exp = d.as_tuple().exponent
+    if not isinstance(exp, int):
+        raise ValueError(f"step must be finite, got {d}")
+    return max(0, -exp)
+
+
+def common_step(a: Decimal, b: Decimal) -> Decimal:
+    """Smallest positive quantity that is a multiple of both steps (exact lcm of two decimals): the
+    step on which a spot leg and a perp leg can hold the same base quantity."""
+    if a <= 0 or b <= 0:
+        raise ValueError(f"steps must be positive, got {a} and {b}")
+    k = max(_places(a), _places(b))
+    return Decimal(math.lcm(int(a.scaleb(k)), int(b.scaleb(k)))).scaleb(-k)
 
 
 @dataclass(frozen=True, slots=True)

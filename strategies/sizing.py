@@ -7,27 +7,11 @@ pass both markets' min qty and min notional. Everything is Decimal and rounds do
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.domain import ZERO, MarketFilters, ceil_to_step, floor_to_step
+from bot.domain import ZERO, MarketFilters, ceil_to_step, common_step, floor_to_step
 from strategies.base import LegMarket, Level
-
-
-def _places(d: Decimal) -> int:
-    exp = d.as_tuple().exponent
-    assert isinstance(exp, int), f"step must be finite, got {d}"
-    return max(0, -exp)
-
-
-def common_step(a: Decimal, b: Decimal) -> Decimal:
-    """Least common multiple of two positive decimal steps (exact)."""
-    if a <= 0 or b <= 0:
-        raise ValueError(f"steps must be positive, got {a} and {b}")
-    k = max(_places(a), _places(b))
-    ia, ib = int(a.scaleb(k)), int(b.scaleb(k))
-    return Decimal(math.lcm(ia, ib)).scaleb(-k)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from math import lcm
 
-from bot.domain import ZERO, Leg, MarketFilters, Side, floor_to_step
+from bot.domain import ZERO, Leg, MarketFilters, Side, common_step, floor_to_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +42,6 @@ class PairFilters:
 
     def of(self, leg: Leg) -> MarketFilters:
         return self.spot if leg is Leg.SPOT else self.perp
-
-
-def common_step(a: Decimal, b: Decimal) -> Decimal:
-    """Smallest positive quantity that is a multiple of both steps (lcm of two decimals)."""
-    if a <= 0 or b <= 0:
-        raise ValueError("steps must be positive")
-    exp = max(-a.as_tuple().exponent, -b.as_tuple().exponent, 0)
-    scale = Decimal(10) ** exp
-    ia, ib = int(a * scale), int(b * scale)
-    return (Decimal(lcm(ia, ib)) / scale).normalize()
 
 
 def sendable(filters: MarketFilters, qty: Decimal, price: Decimal, reduce_only: bool = False) -> bool:
