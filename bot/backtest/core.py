@@ -27,6 +27,7 @@ from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.records import SimEvent
 from bot.sim.source import HistoryReplay
+from bot.treasury.maths import transfer_need
 from strategies.base import Fees, Limits, PairView, Target
 
 LIVE_STATES = tuple(s for s in PairState if s is not PairState.CLOSED)
@@ -140,6 +141,7 @@ class TickJobs:
         self._loaded = False
         self._treasury_quiet = True  # the last collateral check moved nothing
         self._dirty = True  # pairs in the ledger may have changed since the last read
+        self.collateral_gate = True  # run the treasury only when the band is left (see check_collateral)
 
     @property
     def strategy_name(self) -> str:
@@ -231,12 +233,29 @@ class TickJobs:
         return sorted(targets, key=lambda tg: (not shrinking(tg), tg.symbol))
 
     async def check_collateral(self, t: int) -> None:
-        """Collateral and hedge check (treasury), as the daemon's fast job."""
+        """Collateral and hedge check (treasury), as the daemon's fast job.
+
+        With ``gate`` on, the treasury runs only when its own rule (``transfer_need`` on the same venue
+        readings it takes) says the band is left: inside the band ``rebalance()`` only reads and returns
+        "none", so skipping it changes nothing but the ledger read of live pairs it starts with."""
+        if self.collateral_gate and not await self._band_left():
+            self._treasury_quiet = True
+            return
         outcome = await self.core.treasury.rebalance()
         self._treasury_quiet = outcome.action == "none"
         if not self._treasury_quiet:
             self._dirty = True
             await self._refresh_pairs()
+
+    async def _band_left(self) -> bool:
+        """``Treasury.collateral()``'s margin balance and short notional, with the live pairs this loop
+        keeps in step with the ledger instead of a ledger read; True when a transfer would be needed."""
+        venue = self.core.venue
+        symbols = sorted(self._live)
+        account = await venue.fetch_futures_account()
+        positions = await venue.fetch_positions(symbols) if symbols else {}
+        notional = sum((abs(p.qty) * p.mark_price for p in positions.values()), ZERO)
+        return transfer_need(account.margin_balance, notional, self.core.treasury.band) is not None
 
     async def state(self, t: int) -> TickState:
         core = self.core

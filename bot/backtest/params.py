@@ -44,6 +44,9 @@ class BacktestOptions(BaseModel):
     snapshot_every_hours: int = Field(24, ge=1, description="balance snapshot cadence in the ledger")
     minute_checks: bool = Field(True, description="check collateral every minute where 1m data exists")
     skip_idle_hours: bool = Field(True, description="skip hours where nothing can change (flat book, no entry)")
+    collateral_gate: bool = Field(
+        True, description="run the treasury only when the collateral band is left (identical results, faster)"
+    )
     spot_fee_rate: Decimal = Field(Decimal("0.001"), ge=0, description="spot taker/maker fee rate")
     perp_taker_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, description="perp taker fee rate")
     perp_maker_fee_rate: Decimal = Field(Decimal("0.0002"), ge=0, description="perp maker fee rate")

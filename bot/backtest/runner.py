@@ -180,6 +180,7 @@ async def run_backtest(spec: BacktestSpec, ds: Dataset | None = None, progress: 
     core = await build_core(spec, ds, out / "ledger.db")
     try:
         jobs = TickJobs(core)
+        jobs.collateral_gate = spec.params.options.collateral_gate
         tl, stats, in_market = await _run_loop(spec, ds, core, jobs, progress)
         facts = await read_facts(core.ledger, core.reference_price)
         fill_timeline(tl, facts)

@@ -10,7 +10,14 @@ Jobs:
 - ``check_collateral``: treasury band and hedge drift (also run when a mark price moves far).
 - ``sync_funding``: funding income since the last synced settlement, idempotent, with backfill after
   downtime; an alert when a held pair's payment is missing well after a settlement.
-- ``snapshot_balances`` and ``reconcile``.
+- ``snapshot_balances`` (balances, plus perp positions with their liquidation prices for ``status``)
+  and ``reconcile``.
+
+Rate limits: a 429/418 from the venue trips the ``RateGate``; every job skips while it is closed (one
+error event, or an alert for an IP ban, per pause), so the bot never keeps calling a venue that asked it
+to stop. Dry-run: the paper account lives in memory, so a restart starts it fresh; pairs the ledger
+still holds from an earlier paper run are closed at start with a note (``fresh_account``) instead of
+being quarantined against an account that no longer exists.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from decimal import Decimal
 
 from bot.config import EngineConfig
 from bot.domain import HOUR_MS, ZERO, Leg, PairState
+from bot.engine.ratelimit import RateGate, banned_until_ms
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor
 from bot.ledger.models import EventKind, FundingSource, RateKind
@@ -31,7 +39,7 @@ from bot.ops.health import HealthState
 from bot.reconcile import Reconciler
 from bot.treasury.service import Treasury
 from bot.venues.base import FundingInfo, Venue
-from bot.venues.errors import safe_error_text
+from bot.venues.errors import ErrorClass, classify, safe_error_text
 from strategies.base import Action, Fees, Limits, PairView, Strategy, Target
 
 log = logging.getLogger(__name__)
@@ -64,6 +72,8 @@ class Engine:
     health: HealthState | None = None
     alerter: Alerter | None = None
     close_only: bool = False
+    fresh_account: bool = False
+    gate: RateGate = field(default_factory=RateGate)
     builder: SnapshotBuilder = field(init=False)
     accepting_entries: bool = True
     last_rule: dict[str, str] = field(default_factory=dict)
@@ -71,6 +81,8 @@ class Engine:
     last_marks: dict[str, Decimal] = field(default_factory=dict)
     _income_synced_ms: int | None = None
     _alerted_missing: set[tuple[str, int]] = field(default_factory=set)
+    _positions_recorded: dict[str, tuple[Decimal, Decimal | None]] = field(default_factory=dict)
+    skipped_jobs: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.venue, self.symbols, fee_schedule(self.config), self.config.book_depth)
@@ -85,6 +97,8 @@ class Engine:
         for symbol in markets:
             await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
         await self._ok()
+        if self.fresh_account:
+            await self._forget_previous_account()
         report = await self.reconciler.run()
         for symbol in report.quarantined:
             if self.alerter is not None:
@@ -95,6 +109,27 @@ class Engine:
             f"{self.config.margin_mode}, close-only {'on' if self.close_only else 'off'}",
             details={"symbols": sorted(markets)},
         )
+
+    async def _forget_previous_account(self) -> None:
+        """Dry-run restart: the paper account is new, so pairs held by an earlier run are closed as gone."""
+        stale = await self.ledger.list_pairs((*ACTIVE, PairState.QUARANTINED), venue=self.venue.name)
+        for p in stale:
+            note = "paper account reset: the dry-run account lives in memory and started fresh"
+            await self.ledger.set_pair_state(p.id, PairState.CLOSED, now_ms=self.now(), note=note)
+            await self._event(
+                EventKind.INFO,
+                f"{p.symbol}: pair #{p.id} from an earlier dry run closed ({note})",
+                symbol=p.symbol,
+                pair_id=p.id,
+                details={"spot_qty": str(p.spot_qty), "perp_qty": str(p.perp_qty)},
+            )
+
+    def venue_paused(self, job: str) -> bool:
+        """True (and the job is skipped) while the venue's rate limit pause lasts."""
+        if self.gate.paused():
+            self.skipped_jobs[job] = self.skipped_jobs.get(job, 0) + 1
+            return True
+        return False
 
     # -- control ---------------------------------------------------------------------------------------
 
@@ -148,6 +183,8 @@ class Engine:
 
     async def scan(self) -> list[Target]:
         """Funding scan, strategy evaluation and execution of the resulting targets."""
+        if self.venue_paused("scan"):
+            return []
         await self.refresh_controls()
         now = self.now()
         pairs = await self.pair_views()
@@ -188,6 +225,8 @@ class Engine:
         todo = [t for t in targets if t.action in order]
         todo.sort(key=lambda t: (order[t.action], -(t.reason.economics.score if t.reason.economics else ZERO)))
         for t in todo:
+            if self.gate.paused():  # a rate limit met mid-scan: stop; the next scan picks up from the ledger
+                break
             if t.action in (Action.ENTER, Action.RESIZE) and not self.accepting_entries:
                 continue
             if t.action is not Action.ENTER and t.symbol not in held:
@@ -238,6 +277,8 @@ class Engine:
     # -- collateral and hedge -------------------------------------------------------------------------
 
     async def check_collateral(self) -> None:
+        if self.venue_paused("collateral"):
+            return
         outcome = await self.treasury.rebalance()
         await self._ok()
         after = outcome.after or outcome.before
@@ -264,6 +305,8 @@ class Engine:
 
     async def sync_funding(self) -> int:
         """Record funding income since the last synced payment (backfills after downtime); returns new rows."""
+        if self.venue_paused("funding"):
+            return 0
         now = self.now()
         if self._income_synced_ms is None:
             payments = await self.ledger.list_funding_payments(venue=self.venue.name)
@@ -330,6 +373,9 @@ class Engine:
     # -- snapshots and reconciliation -------------------------------------------------------------------
 
     async def snapshot_balances(self) -> None:
+        """Wallet balances, then perp positions (qty, entry, mark, liquidation price) for ``status``."""
+        if self.venue_paused("snapshot"):
+            return
         now = self.now()
         balances = await self.venue.fetch_balances()
         await self._ok()
@@ -338,8 +384,35 @@ class Engine:
             by_wallet[b.wallet][b.asset] = AssetBalance(free=b.free, used=b.used, total=b.total)
         for wallet, assets in by_wallet.items():
             await self.ledger.record_balance_snapshot(venue=self.venue.name, wallet=wallet, ts_ms=now, balances=assets)
+        await self.record_positions()
+
+    async def record_positions(self) -> None:
+        """An info event ``{"positions": {symbol: {...}}}`` when a size or liquidation price moved (>1%)."""
+        symbols = list(self.builder.markets) or self.symbols
+        positions = {s: p for s, p in (await self.venue.fetch_positions(symbols)).items() if p.qty != 0}
+        seen = {s: (p.qty, p.liquidation_price) for s, p in positions.items()}
+        if not _positions_moved(self._positions_recorded, seen):
+            return
+        self._positions_recorded = seen
+        details = {
+            s: {
+                "qty": str(p.qty),
+                "entry_price": str(p.entry_price),
+                "mark_price": str(p.mark_price),
+                "liquidation_price": str(p.liquidation_price) if p.liquidation_price is not None else None,
+                "unrealized_pnl": str(p.unrealized_pnl),
+            }
+            for s, p in sorted(positions.items())
+        }
+        text = ", ".join(
+            f"{s} {p.qty:f} liq {p.liquidation_price:f}" if p.liquidation_price else f"{s} {p.qty:f}"
+            for s, p in sorted(positions.items())
+        )
+        await self._event(EventKind.INFO, f"positions: {text or 'none'}", details={"positions": details})
 
     async def reconcile(self) -> None:
+        if self.venue_paused("reconcile"):
+            return
         report = await self.reconciler.run()
         await self._ok()
         for symbol in report.quarantined:
@@ -362,6 +435,7 @@ class Engine:
         )
 
     async def _ok(self, scan: bool = False) -> None:
+        self.gate.ok()
         if self.health is not None:
             now = self.now()
             self.health.mark_venue_ok(now)
@@ -381,6 +455,9 @@ class Engine:
 
     async def _error(self, job: str, exc: BaseException, symbol: str | None = None) -> None:
         """Record a failed job as an error event (secrets scrubbed) and count it for /metrics."""
+        if classify(exc) is ErrorClass.RATE_LIMITED:
+            await self._rate_limited(job, exc)
+            return
         text = safe_error_text(exc)
         if self.health is not None:
             self.health.inc_error(job)
@@ -394,8 +471,42 @@ class Engine:
         except Exception:  # the ledger itself may be what failed
             log.exception("could not record the failure of %s", job)
 
+    async def _rate_limited(self, job: str, exc: BaseException) -> None:
+        """Close the gate; record the pause once (an alert for an IP ban), not every skipped call."""
+        banned = banned_until_ms(exc) is not None
+        if not self.gate.trip(exc):
+            return
+        if self.health is not None:
+            self.health.inc_error("rate_limit")
+        pause = self.gate.remaining_s()
+        what = "IP banned (418)" if banned else "rate limited (429)"
+        message = f"venue {what} during {job}: all venue work paused for {pause:.0f}s, then resumes"
+        details = {"job": job, "error": type(exc).__name__, "pause_s": round(pause, 1), "banned": banned}
+        try:
+            if banned and self.alerter is not None:
+                await self.alerter.alert("rate_limited", message, details=details, now_ms=self.now())
+            else:
+                await self._event(EventKind.ERROR, message, details=details)
+        except Exception:
+            log.exception("could not record the rate-limit pause")
+
     async def on_job_error(self, job: str, exc: BaseException) -> None:
         await self._error(job, exc)
+
+
+def _positions_moved(
+    before: dict[str, tuple[Decimal, Decimal | None]], now: dict[str, tuple[Decimal, Decimal | None]]
+) -> bool:
+    """True when a position appeared, went, changed size, or its liquidation price moved more than 1%."""
+    if before.keys() != now.keys():
+        return True
+    for s, (qty, liq) in now.items():
+        old_qty, old_liq = before[s]
+        if qty != old_qty or (liq is None) != (old_liq is None):
+            return True
+        if liq is not None and old_liq and abs(liq - old_liq) / old_liq > Decimal("0.01"):
+            return True
+    return False
 
 
 def _override(t: Target, rule: str, message: str):

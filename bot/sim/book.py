@@ -42,6 +42,11 @@ def build_side(
     mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig, consumed: Decimal = D(0)
 ) -> list[Level]:
     """Levels of one side ("bids" or "asks"), best first, with ``consumed`` taken off the top."""
+    return trim(full_side(mid, side, tick, step, cfg), consumed)
+
+
+def full_side(mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig) -> tuple[Level, ...]:
+    """One side before any consumption: a pure function of its arguments, so callers may cache it."""
     half = mid * cfg.spread_bps * _BPS / 2
     out: list[Level] = []
     last: Decimal | None = None
@@ -62,9 +67,16 @@ def build_side(
         if qty <= 0:
             qty = step
         out.append(Level(px, qty))
+    return tuple(out)
+
+
+def trim(levels: tuple[Level, ...] | list[Level], consumed: Decimal) -> list[Level]:
+    """``levels`` with ``consumed`` base quantity taken off the top."""
+    if not consumed:
+        return list(levels)
     remaining = consumed
     trimmed: list[Level] = []
-    for lvl in out:
+    for lvl in levels:
         if remaining >= lvl.qty:
             remaining -= lvl.qty
             continue

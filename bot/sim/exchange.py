@@ -8,6 +8,7 @@ worst mark of the interval, then funding is settled on the positions held at the
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from decimal import Decimal
 
 from bot.domain import HOUR_MS, floor_to_step, to_decimal
 from bot.sim import errors as E
-from bot.sim.book import BookConfig, Level, build_side
+from bot.sim.book import BookConfig, Level, full_side, trim
 from bot.sim.clock import Clock
 from bot.sim.funding import funding_payment
 from bot.sim.futures import FuturesWallet, Position, q8
@@ -110,8 +111,14 @@ class SimExchange:
                 self.futures.other_assets[asset] = to_decimal(amount)
         self._listeners: list[Listener] = []
         self._orders: dict[tuple[str, int], SimOrder] = {}
+        # Indexes over _orders/_trades/_income so reads cost what they return, not the whole history.
+        self._live_orders: dict[tuple[str, int], SimOrder] = {}  # may hold closed ones; pruned on read
+        self._by_client: dict[tuple[str, str, str], SimOrder] = {}  # latest order per client id
         self._trades: list[SimTrade] = []
+        self._trades_by: dict[tuple[str, str], list[SimTrade]] = {}
         self._income: list[IncomeRecord] = []
+        self._income_times: list[int] = []
+        self._income_sorted = True  # appended in time order (bisect on start); else scanned
         self._transfers: list[TransferRecord] = []
         self._shocks: list[tuple[str, int, int, float]] = []
         self._funding_override: dict[str, Decimal] = {}
@@ -119,6 +126,7 @@ class SimExchange:
         self._partial: list[Decimal] = []
         self._consumed: dict[tuple[str, str, str], Decimal] = {}
         self._book_ids: dict[tuple[str, str], int] = {}
+        self._book_cache: dict[tuple[str, str, str], tuple[Decimal, BookConfig, MarketSpec, tuple[Level, ...]]] = {}
         self._px: dict[tuple[str, str], Decimal | None] = {}
         self._last_good: dict[tuple[str, str], Decimal] = {}
         self._specs: dict[tuple[str, str], MarketSpec] = {}
@@ -235,7 +243,7 @@ class SimExchange:
         events.append(SimEvent("prices", t, data={"symbols": self.symbols}))
 
     def _match_resting(self, a: int, b: int, events: list[SimEvent]) -> None:
-        for order in [o for o in self._orders.values() if o.is_open and o.type != "MARKET"]:
+        for order in [o for o in self._live() if o.type != "MARKET"]:
             r = self._range(order.market, order.symbol, a, b)
             if r is None:
                 continue
@@ -279,7 +287,7 @@ class SimExchange:
             pos.isolated_wallet += pay
         tran = next(self._ids)
         rec = IncomeRecord(st.symbol, "FUNDING_FEE", pay, "USDT", st.ts_ms, tran)
-        self._income.append(rec)
+        self._add_income(rec)
         events.append(
             SimEvent(
                 "funding",
@@ -344,7 +352,7 @@ class SimExchange:
                 self._now,
                 orig_type="LIQUIDATION",
             )
-            self._orders[("perp", oid)] = order
+            self._add_order(order)
             realized, _ = p.apply_fill(-amt, price)
             fee = q8(abs(amt) * price * self.config.liquidation_fee_rate)
             fee_taken = self._book_liquidation_loss(p, realized, fee)
@@ -366,12 +374,12 @@ class SimExchange:
                 False,
                 self._now,
             )
-            self._trades.append(trade)
-            self._income.append(
+            self._add_trade(trade)
+            self._add_income(
                 IncomeRecord(p.symbol, "REALIZED_PNL", q8(realized), "USDT", self._now, next(self._ids), str(tid))
             )
             if fee_taken:
-                self._income.append(
+                self._add_income(
                     IncomeRecord(p.symbol, "INSURANCE_CLEAR", -fee_taken, "USDT", self._now, next(self._ids), str(tid))
                 )
             p.update_ms = self._now
@@ -445,14 +453,15 @@ class SimExchange:
     def _levels(self, market: str, symbol: str, side: str) -> list[Level]:
         spec = self._spec(market, symbol)
         mid = self._mid(market, symbol)
-        return build_side(
-            mid,
-            side,
-            spec.tick_size,
-            spec.step_size,
-            self._book_cfg(symbol),
-            self._consumed.get((market, symbol, side), ZERO),
-        )
+        cfg = self._book_cfg(symbol)
+        key = (market, symbol, side)
+        hit = self._book_cache.get(key)
+        if hit is not None and hit[0] == mid and hit[1] is cfg and hit[2] is spec:
+            levels = hit[3]
+        else:  # the untouched side depends only on (mid, spec, cfg): rebuilt when the price moves
+            levels = full_side(mid, side, spec.tick_size, spec.step_size, cfg)
+            self._book_cache[key] = (mid, cfg, spec, levels)
+        return trim(levels, self._consumed.get(key, ZERO))
 
     def order_book(self, market: str, symbol: str, limit: int = 100) -> OrderBook:
         self._catch_up()
@@ -585,8 +594,8 @@ class SimExchange:
 
     def _open_order_margin(self) -> Decimal:
         total = ZERO
-        for o in self._orders.values():
-            if o.market == "perp" and o.is_open and not o.reduce_only:
+        for o in self._live():
+            if o.market == "perp" and not o.reduce_only:
                 total += o.remaining * o.price / self._position(o.symbol).leverage
         return total
 
@@ -711,9 +720,10 @@ class SimExchange:
         limit: int | None = 100,
     ) -> list[IncomeRecord]:
         self._catch_up()
+        first = bisect.bisect_left(self._income_times, start) if start is not None and self._income_sorted else 0
         rows = [
             r
-            for r in self._income
+            for r in itertools.islice(self._income, first, None)
             if (symbol is None or r.symbol == symbol)
             and (income_type is None or r.income_type == income_type)
             and (start is None or r.time_ms >= start)
@@ -761,7 +771,7 @@ class SimExchange:
         tran = next(self._ids)
         rec = TransferRecord(tran, asset, amt, kind, self._now)
         self._transfers.append(rec)
-        self._income.append(
+        self._add_income(
             IncomeRecord("", "TRANSFER", amt if kind == "MAIN_UMFUTURE" else -amt, asset, self._now, tran)
         )
         events = [
@@ -776,12 +786,32 @@ class SimExchange:
         return list(self._transfers)
 
     # ------------------------------------------------------------------ orders
+    def _add_order(self, order: SimOrder) -> None:
+        key = (order.market, order.order_id)
+        self._orders[key] = order
+        self._by_client[(order.market, order.symbol, order.client_order_id)] = order
+        if order.is_open:
+            self._live_orders[key] = order
+
+    def _add_trade(self, trade: SimTrade) -> None:
+        self._trades.append(trade)
+        self._trades_by.setdefault((trade.market, trade.symbol), []).append(trade)
+
+    def _add_income(self, rec: IncomeRecord) -> None:
+        if self._income_times and rec.time_ms < self._income_times[-1]:
+            self._income_sorted = False
+        self._income.append(rec)
+        self._income_times.append(rec.time_ms)
+
+    def _live(self) -> list[SimOrder]:
+        """Open orders in placement order (orders never reopen, so closed ones are dropped for good)."""
+        closed = [k for k, o in self._live_orders.items() if not o.is_open]
+        for k in closed:
+            del self._live_orders[k]
+        return list(self._live_orders.values())
+
     def _open_orders(self, market: str, symbol: str | None = None) -> list[SimOrder]:
-        return [
-            o
-            for o in self._orders.values()
-            if o.market == market and o.is_open and (symbol is None or o.symbol == symbol)
-        ]
+        return [o for o in self._live() if o.market == market and (symbol is None or o.symbol == symbol)]
 
     def open_orders(self, market: str, symbol: str | None = None) -> list[SimOrder]:
         self._catch_up()
@@ -795,10 +825,7 @@ class SimExchange:
             o = self._orders.get((market, int(order_id)))
             return o if o is not None and o.symbol == symbol else None
         if client_order_id is not None:
-            for o in reversed(list(self._orders.values())):
-                if o.market == market and o.symbol == symbol and o.client_order_id == client_order_id:
-                    return o
-            return None
+            return self._by_client.get((market, symbol, client_order_id))
         raise E.bad_parameter("orderId")
 
     def get_order(
@@ -838,10 +865,8 @@ class SimExchange:
         self._spec(market, symbol)
         rows = [
             t
-            for t in self._trades
-            if t.market == market
-            and t.symbol == symbol
-            and (start is None or t.time_ms >= start)
+            for t in self._trades_by.get((market, symbol), ())
+            if (start is None or t.time_ms >= start)
             and (end is None or t.time_ms <= end)
         ]
         if limit is not None:
@@ -904,7 +929,7 @@ class SimExchange:
             self._spot_order(order, spec, events)
         else:
             self._perp_order(order, spec, events)
-        self._orders[(market, oid)] = order
+        self._add_order(order)
         self._publish(events)
         return order.snapshot()
 
@@ -1100,13 +1125,13 @@ class SimExchange:
                 self.futures.wallet += q8(realized) - fee
                 pos.update_ms = self._now
                 if closed:
-                    self._income.append(
+                    self._add_income(
                         IncomeRecord(
                             o.symbol, "REALIZED_PNL", q8(realized), "USDT", self._now, next(self._ids), str(tid)
                         )
                     )
                 if fee:
-                    self._income.append(
+                    self._add_income(
                         IncomeRecord(o.symbol, "COMMISSION", -fee, "USDT", self._now, next(self._ids), str(tid))
                     )
             o.executed_qty += qty
@@ -1129,7 +1154,7 @@ class SimExchange:
                 maker,
                 self._now,
             )
-            self._trades.append(trade)
+            self._add_trade(trade)
             events.append(SimEvent("order", self._now, o.market, o.symbol, {"order": o.snapshot(), "trade": trade}))
         if not maker:
             self._consume(o.market, o.symbol, o.side, fills)

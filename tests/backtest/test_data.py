@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from backtest_datafiles import HOUR_MS, T0, flat_symbol
+from .backtest_datafiles import HOUR_MS, T0, flat_symbol
 
 from bot.backtest.data import DataError, load_dataset
 

@@ -1,7 +1,7 @@
 import gzip
 from pathlib import Path
 
-from backtest_datafiles import HOUR_MS, T0, flat_symbol
+from .backtest_datafiles import HOUR_MS, T0, flat_symbol
 
 from bot.backtest.data import load_minute_windows
 from bot.backtest.minute import MinuteOverlay

@@ -5,7 +5,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from backtest_datafiles import HOUR_MS, T0, flat_symbol
+from .backtest_datafiles import HOUR_MS, T0, flat_symbol
 
 from bot.backtest.data import load_dataset
 from bot.backtest.params import BacktestParams
