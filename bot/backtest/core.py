@@ -74,7 +74,10 @@ class Core:
     events: list[SimEvent] = field(default_factory=list)
     _liquidations: int = 0
 
+    sim_events: int = 0
+
     def on_event(self, ev: SimEvent) -> None:
+        self.sim_events += 1
         if ev.kind == "liquidation":
             self._liquidations += 1
         elif ev.kind == "funding":
@@ -141,6 +144,7 @@ class TickJobs:
         self._loaded = False
         self._treasury_quiet = True  # the last collateral check moved nothing
         self._dirty = True  # pairs in the ledger may have changed since the last read
+        self.treasury_runs = 0
         self.collateral_gate = True  # run the treasury only when the band is left (see check_collateral)
 
     @property
@@ -241,6 +245,7 @@ class TickJobs:
         if self.collateral_gate and not await self._band_left():
             self._treasury_quiet = True
             return
+        self.treasury_runs += 1
         outcome = await self.core.treasury.rebalance()
         self._treasury_quiet = outcome.action == "none"
         if not self._treasury_quiet:

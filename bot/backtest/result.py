@@ -99,6 +99,8 @@ class RunStats:
     ticks_skipped: int
     minute_checks: int
     seconds: float
+    sim_events: int = 0  # simulator events (prices, orders, funding, account, ...) the run processed
+    treasury_runs: int = 0  # collateral checks that ran the treasury (the others were inside the band)
 
     @property
     def symbol_hours_per_second(self) -> float:

@@ -6,7 +6,8 @@ Per grid hour ``t`` (a ``ManualClock`` set to ``t``; nothing reads the wall cloc
 2. funding-ledger sync: payments the venue credited since the last sync go to the ledger;
 3. funding scan + strategy evaluation + execution (the snapshot hides symbols without data, and symbols
    with a gap within ``gap_lookahead_hours`` when no pair is held, so no pair is opened into a gap);
-4. collateral and hedge check (treasury);
+4. collateral and hedge check (treasury; with ``collateral_gate`` only when the band is left, see
+   ``TickJobs.check_collateral``: inside it the treasury would only read);
 5. inside 1-minute windows: steps and collateral checks every minute;
 6. timeline row (equity, collateral ratio) and, on the cadence, a balance snapshot in the ledger.
 
@@ -134,6 +135,8 @@ async def _run_loop(
         ticks_skipped=skipped,
         minute_checks=minute_checks,
         seconds=time.perf_counter() - t_start,
+        sim_events=core.sim_events,
+        treasury_runs=jobs.treasury_runs,
     )
     return tl, stats, in_market
 

@@ -164,6 +164,7 @@ async def build_runtime(
     health = HealthState(now_fn=now, thresholds=_scaled_thresholds(settings, scale))
     alerter = Alerter.from_settings(ledger, settings, now_fn=now, health=health, cooldown_ms=3600_000)
     engine = assemble_engine(settings, venue, ledger, now, health=health, alerter=alerter, close_only=close_only)
+    engine.fresh_account = mode is not Mode.LIVE  # the paper account is in memory: new at every start
     return Runtime(engine, venue, ledger, health, alerter, now, scale, mode.value)
 
 
@@ -231,7 +232,7 @@ class Daemon:
                     if self.stop_event.is_set():
                         return
                     if await eng.on_mark(upd.symbol, upd.mark_price):
-                        self._spawn(self.runner.run("collateral", eng.check_collateral))
+                        self.runner.start("collateral", eng.check_collateral)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -252,8 +253,8 @@ class Daemon:
         await self.runner.run("scan", eng.scan)
         scheduler = AsyncIOScheduler(timezone="UTC")
         for name, (fn, seconds) in self._jobs().items():
-            scheduler.add_job(
-                self.runner.run,
+            scheduler.add_job(  # the scheduler only starts a job; the runner skips it while one is in flight
+                self._start_job,
                 IntervalTrigger(seconds=self._period(seconds)),
                 args=[name, fn],
                 id=name,
@@ -272,10 +273,8 @@ class Daemon:
             await self._shutdown(scheduler, http_runner)
         return 0
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.append(task)
-        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+    async def _start_job(self, name: str, fn: Callable[[], Any]) -> None:
+        self.runner.start(name, fn)
 
     def _heartbeat(self) -> None:
         self.rt.health.mark_scheduler_alive(self.rt.now())

@@ -23,13 +23,20 @@ class JobRunner:
     skipped: dict[str, int] = field(default_factory=dict)
 
     async def run(self, name: str, fn: JobFn) -> None:
+        """Run the job and wait for it (or return at once when one of that name is in flight)."""
+        task = self.start(name, fn)
+        if task is not None:
+            await asyncio.shield(task)
+
+    def start(self, name: str, fn: JobFn) -> asyncio.Task | None:
+        """Start the job in the background; None when one of that name is still in flight (counted)."""
         task = self._running.get(name)
         if task is not None and not task.done():
             self.skipped[name] = self.skipped.get(name, 0) + 1
-            return
+            return None
         task = asyncio.ensure_future(self._guarded(name, fn))
         self._running[name] = task
-        await asyncio.shield(task)
+        return task
 
     async def _guarded(self, name: str, fn: JobFn) -> None:
         try:

@@ -4,7 +4,7 @@ the next price update, so a large order walks the book and moves the price for t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from bot.domain import floor_to_step
 
@@ -46,7 +46,37 @@ def build_side(
 
 
 def full_side(mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig) -> tuple[Level, ...]:
-    """One side before any consumption: a pure function of its arguments, so callers may cache it."""
+    """One side before any consumption: a pure function of its arguments, so callers may cache it.
+
+    The per-level arithmetic is the plain formula (offset = half + mid * gap * bps * i, prices rounded
+    to the tick away from mid, qty = level notional / price floored to the step) with the loop-invariant
+    products hoisted, in the same operation order, so every Decimal result is the same."""
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    half = mid * cfg.spread_bps * _BPS / 2
+    gap = mid * cfg.level_gap_bps * _BPS
+    notional = cfg.level_notional
+    bids = side == "bids"
+    rounding = ROUND_FLOOR if bids else ROUND_CEILING
+    out: list[Level] = []
+    last: Decimal | None = None
+    for i in range(cfg.levels):
+        offset = half + gap * i
+        px = ((mid - offset if bids else mid + offset) / tick).to_integral_value(rounding=rounding) * tick
+        if last is not None and (px >= last if bids else px <= last):
+            px = last - tick if bids else last + tick
+        if px <= 0:
+            break
+        last = px
+        qty = (notional / px / step).to_integral_value(rounding=ROUND_DOWN) * step
+        if qty <= 0:
+            qty = step
+        out.append(Level(px, qty))
+    return tuple(out)
+
+
+def _reference_side(mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig) -> tuple[Level, ...]:
+    """The unhoisted formula, kept for the test that proves ``full_side`` equal to it."""
     half = mid * cfg.spread_bps * _BPS / 2
     out: list[Level] = []
     last: Decimal | None = None

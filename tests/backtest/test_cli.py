@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 import typer
-from .backtest_datafiles import flat_symbol
 from typer.testing import CliRunner
 
 from bot.backtest import cli as backtest_cli
+
+from .backtest_datafiles import flat_symbol
 
 
 def _app() -> typer.Typer:

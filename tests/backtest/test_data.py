@@ -2,9 +2,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from .backtest_datafiles import HOUR_MS, T0, flat_symbol
 
 from bot.backtest.data import DataError, load_dataset
+
+from .backtest_datafiles import HOUR_MS, T0, flat_symbol
 
 
 def test_gaps_are_reported_not_filled(tmp_path: Path) -> None:

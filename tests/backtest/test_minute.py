@@ -1,11 +1,11 @@
 import gzip
 from pathlib import Path
 
-from .backtest_datafiles import HOUR_MS, T0, flat_symbol
-
 from bot.backtest.data import load_minute_windows
 from bot.backtest.minute import MinuteOverlay
 from bot.sim.source import HistoryReplay
+
+from .backtest_datafiles import HOUR_MS, T0, flat_symbol
 
 
 def test_minute_candles_override_perp_and_mark_inside_their_window(tmp_path: Path) -> None:

@@ -5,13 +5,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from .backtest_datafiles import HOUR_MS, T0, flat_symbol
 
 from bot.backtest.data import load_dataset
 from bot.backtest.params import BacktestParams
 from bot.backtest.result import BacktestResult
 from bot.backtest.runner import BacktestSpec, run_backtest
 from bot.ledger.repository import Ledger
+
+from .backtest_datafiles import HOUR_MS, T0, flat_symbol
 
 PRICE = Decimal(100)
 SPOT_FEE = Decimal("0.001")

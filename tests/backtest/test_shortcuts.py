@@ -3,10 +3,10 @@ pairs and equity path."""
 
 from pathlib import Path
 
-from .equivalence import assert_same_run, run_window, with_options
-
 from bot.backtest.params import BacktestParams
 from bot.config import TreasuryConfig
+
+from .equivalence import assert_same_run, run_window, with_options
 
 
 def test_collateral_gate_changes_nothing_even_when_the_treasury_acts(tmp_path: Path) -> None:
