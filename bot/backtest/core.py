@@ -21,6 +21,7 @@ from bot.backtest.params import build_strategy
 from bot.domain import DAY_MS, ZERO, Leg, PairState
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor
+from bot.execution.ordering import order_targets
 from bot.ledger.models import EventKind, FundingSource, Wallet
 from bot.ledger.repository import AssetBalance, Ledger
 from bot.sim.clock import ManualClock
@@ -230,11 +231,8 @@ class TickJobs:
         return out
 
     def _order(self, targets: list[Target]) -> list[Target]:
-        """Reductions first (they free capital), then increases; by symbol within each."""
-        def shrinking(tg: Target) -> bool:
-            held = self._live.get(tg.symbol)
-            return held is not None and tg.target_qty < held.hedged_qty
-        return sorted(targets, key=lambda tg: (not shrinking(tg), tg.symbol))
+        """The daemon's execution order (bot.execution.ordering): exits and reductions, then increases by score."""
+        return order_targets(targets, {s: p.hedged_qty for s, p in self._live.items()})
 
     async def check_collateral(self, t: int) -> None:
         """Collateral and hedge check (treasury), as the daemon's fast job.

@@ -387,7 +387,7 @@ class Engine:
         await self.record_positions()
 
     async def record_positions(self) -> None:
-        """An info event ``{"positions": {symbol: {...}}}`` when a size or liquidation price moved (>1%)."""
+        """An info event ``{"positions": {symbol: {...}}}`` when a size or liquidation price moved (>5%)."""
         symbols = list(self.builder.markets) or self.symbols
         positions = {s: p for s, p in (await self.venue.fetch_positions(symbols)).items() if p.qty != 0}
         seen = {s: (p.qty, p.liquidation_price) for s, p in positions.items()}
@@ -497,14 +497,14 @@ class Engine:
 def _positions_moved(
     before: dict[str, tuple[Decimal, Decimal | None]], now: dict[str, tuple[Decimal, Decimal | None]]
 ) -> bool:
-    """True when a position appeared, went, changed size, or its liquidation price moved more than 1%."""
+    """True when a position appeared, went, changed size, or its liquidation price moved more than 5%."""
     if before.keys() != now.keys():
         return True
     for s, (qty, liq) in now.items():
         old_qty, old_liq = before[s]
         if qty != old_qty or (liq is None) != (old_liq is None):
             return True
-        if liq is not None and old_liq and abs(liq - old_liq) / old_liq > Decimal("0.01"):
+        if liq is not None and old_liq and abs(liq - old_liq) / old_liq > Decimal("0.05"):
             return True
     return False
 

@@ -30,6 +30,22 @@ DEMO_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT", "LT
 DEMO_START = "2025-07-21"  # a week of strong, broad positive funding in the bundled history
 
 
+def demo_scenario(path: Path | None, start_ms: int, speed: float):
+    """The emulator scenario for a compressed-time demo: request-weight limits scaled to the speed.
+
+    Binance counts weight per real minute; at ``speed``x the daemon does a simulated minute's work every
+    1/speed real minutes, so the limits (and the ban length) scale with it. The demo stays as polite per
+    simulated minute as the bot is live. ``fundbot emulator`` keeps Binance's real limits.
+    """
+    from bot.emulator.faults import Scenario, load_scenario
+
+    sc = load_scenario(path, start_ms) if path is not None else Scenario()
+    limits = sc.rate_limits
+    limits.per_minute = {family: int(w * speed) for family, w in limits.per_minute.items()}
+    limits.ban_ms = max(int(limits.ban_ms / speed), 1000)
+    return sc
+
+
 def _ms(day: str) -> int:
     try:
         return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
@@ -69,7 +85,7 @@ async def run_demo(
         speed=speed,
         connection_file=conn_file,
         state_dir=out / "emulator",
-        scenario=scenario,
+        scenario=demo_scenario(scenario, start_ms, speed),
     ) as handle:
         console.print(
             f"[bold]emulator[/bold] on https://127.0.0.1:{handle.info.https_port} replaying bundled Binance "
@@ -91,7 +107,7 @@ async def run_demo(
             tail_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tail_task
-        status = await collect_status(reader, end_ms)
+        status = await collect_status(reader, max(end_ms, rt.now()))
         await reader.close()
         if code != 0:
             raise RuntimeError(f"the daemon exited with {code}")

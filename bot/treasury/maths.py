@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from bot.domain import ZERO
 
@@ -43,6 +43,11 @@ class TransferNeed:
 def floor_usdt(amount: Decimal) -> Decimal:
     """Transfers are sent with 8 decimals at most, rounded down (never ask for more than is there)."""
     return amount.quantize(USDT_STEP, rounding=ROUND_DOWN)
+
+
+def ceil_usdt(amount: Decimal) -> Decimal:
+    """Pre-funding rounds up to the transfer precision, so the margin reached is never a hair short."""
+    return amount.quantize(USDT_STEP, rounding=ROUND_UP)
 
 
 def collateral_ratio(margin_balance: Decimal, short_notional: Decimal) -> Decimal | None:

@@ -29,6 +29,7 @@ from bot.ledger.repository import Ledger
 from bot.treasury.maths import (
     Band,
     Direction,
+    ceil_usdt,
     collateral_ratio,
     entry_notional_capacity,
     floor_usdt,
@@ -190,7 +191,7 @@ class Treasury:
         missing = required - account.margin_balance
         if missing <= 0:
             return account.margin_balance
-        amount = floor_usdt(max(missing, self.config.min_transfer))
+        amount = ceil_usdt(max(missing, self.config.min_transfer))
         await self._try_transfer(amount, "spot", "futures", f"pre-fund margin to {required}")
         return (await self._read(self.venue.fetch_futures_account)).margin_balance
 
