@@ -1,10 +1,10 @@
 """Backtest throughput on the whole bundled dataset: symbol-hours per second and peak memory.
 
 Run: ``.venv/bin/python benchmarks/backtest.py [--strategy carry] [--symbols BTCUSDT,ETHUSDT] [--days N]
-[--baselines]``. Without ``--baselines`` one strategy runs (the figure the speed goal is about); with it,
-the strategy and both baselines run as the default ``fundbot backtest`` does. End to end = data loading +
-every run (simulator set-up, loop, ledger reads, summary); "loop" = the hour loop alone. Prints one line
-per figure on stderr and a JSON line at the end on stdout.
+[--baselines] [--eval-every H]``. Without ``--baselines`` one strategy runs (the figure the speed goal is
+about); with it, the strategy and both baselines run as the default ``fundbot backtest`` does. End to
+end = data loading + every run (simulator set-up, loop, ledger reads, summary); "loop" = the hour loop
+alone. Prints one line per figure on stderr and a JSON line at the end on stdout.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bot.backtest.data import load_dataset
+from bot.backtest.params import BacktestParams, with_backtest_options
 from bot.backtest.runner import BASELINES, BacktestSpec, run_backtest
 from bot.domain import DAY_MS
 from bot.sim.history import bundled_data_dir
@@ -31,6 +32,7 @@ def main() -> None:
     ap.add_argument("--symbols", default=None)
     ap.add_argument("--days", type=int, default=None, help="only the first N days of the dataset")
     ap.add_argument("--baselines", action="store_true", help="also run the baselines (as fundbot backtest)")
+    ap.add_argument("--eval-every", type=int, default=1, help="strategy scan cadence in hours (as --eval-every)")
     args = ap.parse_args()
     symbols = args.symbols.split(",") if args.symbols else None
     t0 = time.perf_counter()
@@ -46,6 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             spec = BacktestSpec(bundled_data_dir(), symbols, ds.start_ms, ds.end_ms, Decimal(100000), name,
+                                with_backtest_options(BacktestParams(), eval_every_hours=args.eval_every),
                                 out_dir=Path(tmp) / name)
             t1 = time.perf_counter()
             result = asyncio.run(run_backtest(spec, ds))
@@ -56,6 +59,7 @@ def main() -> None:
     loop_s = sum(r.stats.seconds for _, r in runs.values())
     figures: dict[str, object] = {
         "strategies": names,
+        "eval_every_hours": args.eval_every,
         "symbols": len(ds.series),
         "hours": len(ds.grid),
         "symbol_hours": sh,
@@ -72,6 +76,7 @@ def main() -> None:
             "loop_s": round(r.stats.seconds, 3),
             "ticks_evaluated": r.stats.ticks_evaluated,
             "ticks_skipped": r.stats.ticks_skipped,
+            "scans": r.stats.scans,
             "minute_checks": r.stats.minute_checks,
             "sim_events": r.stats.sim_events,
             "treasury_runs": r.stats.treasury_runs,

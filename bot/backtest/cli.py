@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.backtest.params import STRATEGIES, BacktestConfigError, load_backtest_params
+from bot.backtest.params import STRATEGIES, BacktestConfigError, load_backtest_params, with_backtest_options
 
 err_console = Console(stderr=True)
 
@@ -73,6 +73,11 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="output folder; default ./var/backtest-<timestamp>"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object, nothing else"),
         baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="also run the baselines"),
+        eval_every: int | None = typer.Option(
+            None, "--eval-every", min=1, max=24 * 7,
+            help="evaluate the strategy every H hours (a daemon scanning every H h); funding, liquidation and "
+            "collateral checks stay hourly. Default: [backtest] eval_every_hours of --config, else 1",
+        ),
     ) -> None:
         """Backtest on real history: the daemon's strategy, execution, treasury and ledger on the simulator."""
         from bot.backtest.data import DataError
@@ -93,6 +98,8 @@ def register(app: typer.Typer) -> None:
         except BacktestConfigError as err:
             err_console.print(f"[red]{err}[/red]", highlight=False)
             raise typer.Exit(2) from None
+        if eval_every is not None:
+            params = with_backtest_options(params, eval_every_hours=eval_every)
         spec = BacktestSpec(
             data_dir=Path(data) if data else bundled_data_dir(),
             symbols=[s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,

@@ -145,6 +145,7 @@ class TickJobs:
         self._loaded = False
         self._treasury_quiet = True  # the last collateral check moved nothing
         self._dirty = True  # pairs in the ledger may have changed since the last read
+        self._open_intents: bool | None = None  # cached ledger answer; only executor/treasury change intents
         self.treasury_runs = 0
         self.collateral_gate = True  # run the treasury only when the band is left (see check_collateral)
 
@@ -154,7 +155,11 @@ class TickJobs:
 
     async def idle(self) -> bool:
         """Flat: no live pair, no open order anywhere, and the treasury had nothing left to do."""
-        return not self._live and self._treasury_quiet and not await self.core.ledger.open_intents()
+        if self._live or not self._treasury_quiet:
+            return False
+        if self._open_intents is None:
+            self._open_intents = bool(await self.core.ledger.open_intents())
+        return not self._open_intents
 
     async def step(self, t: int) -> None:
         self.core.clock.set(t)
@@ -187,15 +192,34 @@ class TickJobs:
     async def _capital(self) -> Decimal:
         """Equity in USDT: spot assets at the replayed spot price (the last known one through a gap)
         plus the futures margin balance (wallet + unrealised PnL at mark)."""
+        return self._capital_from(self.core.exchange.futures_account())
+
+    def _capital_from(self, fa: Any) -> Decimal:
+        """``_capital`` on a futures-account reading already taken at this instant. The sim's own
+        records, read once: what ``fetch_balances`` would convert (spot totals, then the futures USDT
+        margin balance), without recomputing every position's risk for each venue call."""
+        ex = self.core.exchange
         total = ZERO
-        for b in await self.core.venue.fetch_balances():
-            if b.asset == "USDT":
-                total += b.total
-            elif b.wallet == "spot":
-                sid = f"{b.asset}USDT"
-                px = self.core.exchange.price("spot", sid) or self.core.exchange._last_good.get(("spot", sid), ZERO)
-                total += b.total * px
-        return total
+        for asset, (free, locked) in sorted(ex.spot_account().balances.items()):
+            amount = free + locked
+            if not amount:
+                continue
+            if asset == "USDT":
+                total += amount
+            else:
+                sid = f"{asset}USDT"
+                px = ex.price("spot", sid) or ex._last_good.get(("spot", sid), ZERO)
+                total += amount * px
+        return total + fa.total_margin_balance
+
+    def _live_short_notional(self, fa: Any) -> tuple[Decimal, list[str]]:
+        """Sum of |qty| * mark over the live pairs' open positions (sim symbol order, as
+        ``fetch_positions`` returns them), and those pairs' symbols."""
+        live = {self.core.venue._id(s): s for s in self._live}
+        order = {sid: k for k, sid in enumerate(self.core.exchange.symbols)}
+        rows = sorted((r for r in fa.positions if r.symbol in live and r.position_amt), key=lambda r: order[r.symbol])
+        notional = sum((abs(r.position_amt) * r.mark_price for r in rows), ZERO)
+        return notional, [live[r.symbol] for r in rows]
 
     async def evaluate(self, t: int, no_data: set[str], no_entry: set[str]) -> None:
         """Funding scan + strategy evaluation + execution, as the daemon's hourly job."""
@@ -208,6 +232,7 @@ class TickJobs:
         core.builder.symbols = [
             s for s in all_symbols if s not in no_data and (s in self._live or s not in no_entry)
         ]
+        self._open_intents = None  # the executor (and the treasury it calls) may open or close intents
         capital = await self._capital()
         snapshot, _ = await core.builder.build(t, tuple(self._live.values()), max(capital, ZERO), Limits())
         targets = core.strategy.evaluate(snapshot)
@@ -244,6 +269,7 @@ class TickJobs:
             self._treasury_quiet = True
             return
         self.treasury_runs += 1
+        self._open_intents = None
         outcome = await self.core.treasury.rebalance()
         self._treasury_quiet = outcome.action == "none"
         if not self._treasury_quiet:
@@ -253,28 +279,17 @@ class TickJobs:
     async def _band_left(self) -> bool:
         """``Treasury.collateral()``'s margin balance and short notional, with the live pairs this loop
         keeps in step with the ledger instead of a ledger read; True when a transfer would be needed."""
-        venue = self.core.venue
-        symbols = sorted(self._live)
-        account = await venue.fetch_futures_account()
-        positions = await venue.fetch_positions(symbols) if symbols else {}
-        notional = sum((abs(p.qty) * p.mark_price for p in positions.values()), ZERO)
-        return transfer_need(account.margin_balance, notional, self.core.treasury.band) is not None
+        fa = self.core.exchange.futures_account()
+        notional, _ = self._live_short_notional(fa)
+        return transfer_need(fa.total_margin_balance, notional, self.core.treasury.band) is not None
 
     async def state(self, t: int) -> TickState:
-        core = self.core
-        equity = await self._capital()
-        notional = ZERO
-        held = []
-        if self._live:
-            positions = await core.venue.fetch_positions(list(self._live))
-            for sym, pos in positions.items():
-                notional += abs(pos.qty) * pos.mark_price
-                if pos.qty != 0:
-                    held.append(sym)
-        ratio = float("nan")
-        if notional > 0:
-            fa = await core.venue.fetch_futures_account()
-            ratio = float(fa.margin_balance / notional)
+        """Equity, collateral ratio and short notional at ``t``: the values the venue reads give
+        (``fetch_balances``, ``fetch_positions``, ``fetch_futures_account``), from one sim reading."""
+        fa = self.core.exchange.futures_account()
+        equity = self._capital_from(fa)
+        notional, held = self._live_short_notional(fa) if self._live else (ZERO, [])
+        ratio = float(fa.total_margin_balance / notional) if notional > 0 else float("nan")
         return TickState(float(equity), ratio, float(notional), held)
 
     async def snapshot_balances(self, t: int) -> None:

@@ -9,6 +9,11 @@ File shape (every section optional)::
     [execution]  # ExecutionConfig fields (bot/config.py)
     [backtest]   # BacktestOptions below
     snapshot_every_hours = 24
+    eval_every_hours = 8   # scan like a daemon with scan_interval_s = 28800 (CLI: --eval-every 8)
+
+``eval_every_hours`` is an operator choice, not a shortcut: results differ from an hourly scan (entries,
+exits and resizes wait for the next scan), while funding, liquidation and the collateral/hedge check
+still run every hour (and every minute inside 1m windows), as the daemon's faster jobs do.
 """
 
 from __future__ import annotations
@@ -42,6 +47,13 @@ class BacktestOptions(BaseModel):
         8, ge=0, description="no new pair when the symbol's data has a gap within this many hours"
     )
     snapshot_every_hours: int = Field(24, ge=1, description="balance snapshot cadence in the ledger")
+    eval_every_hours: int = Field(
+        1, ge=1, le=24 * 7,
+        description=(
+            "funding scan + strategy + execution every this many hours from the first hour (a daemon with "
+            "scan_interval_s = hours * 3600); funding, liquidation and collateral checks still run every hour"
+        ),
+    )
     minute_checks: bool = Field(True, description="check collateral every minute where 1m data exists")
     skip_idle_hours: bool = Field(True, description="skip hours where nothing can change (flat book, no entry)")
     collateral_gate: bool = Field(
@@ -96,6 +108,16 @@ def load_backtest_params(path: Path | None) -> BacktestParams:
             lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
             raise BacktestConfigError(f"{path}: [{key}] " + "; ".join(lines)) from None
     return BacktestParams(out["strategy"], out["treasury"], out["execution"], out["backtest"])
+
+
+def with_backtest_options(params: BacktestParams, **update: Any) -> BacktestParams:
+    """``params`` with some ``[backtest]`` options replaced (validated like the file's)."""
+    try:
+        options = BacktestOptions(**{**params.options.model_dump(), **update})
+    except ValidationError as err:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
+        raise BacktestConfigError("[backtest] " + "; ".join(lines)) from None
+    return BacktestParams(params.strategy, params.treasury, params.execution, options)
 
 
 def build_strategy(name: str, params: CarryParams) -> Strategy:

@@ -101,6 +101,7 @@ class RunStats:
     seconds: float
     sim_events: int = 0  # simulator events (prices, orders, funding, account, ...) the run processed
     treasury_runs: int = 0  # collateral checks that ran the treasury (the others were inside the band)
+    scans: int = 0  # hours the strategy was evaluated (every hour stepped, or every eval_every_hours)
 
     @property
     def symbol_hours_per_second(self) -> float:

@@ -4,8 +4,10 @@ Per grid hour ``t`` (a ``ManualClock`` set to ``t``; nothing reads the wall cloc
 
 1. the simulator steps to ``t`` (prices, resting orders, funding settlements, liquidations);
 2. funding-ledger sync: payments the venue credited since the last sync go to the ledger;
-3. funding scan + strategy evaluation + execution (the snapshot hides symbols without data, and symbols
-   with a gap within ``gap_lookahead_hours`` when no pair is held, so no pair is opened into a gap);
+3. on the scan cadence (every ``eval_every_hours`` from the first grid hour, as a daemon whose
+   ``scan_interval_s`` is that many hours; 1 = every hour): funding scan + strategy evaluation + execution
+   (the snapshot hides symbols without data, and symbols with a gap within ``gap_lookahead_hours`` when no
+   pair is held, so no pair is opened into a gap);
 4. collateral and hedge check (treasury; with ``collateral_gate`` only when the band is left, see
    ``TickJobs.check_collateral``: inside it the treasury would only read);
 5. inside 1-minute windows: steps and collateral checks every minute;
@@ -82,8 +84,10 @@ async def _run_loop(
         if opts.skip_idle_hours and spec.strategy == "carry"
         else np.ones(len(ds.grid), dtype=bool)
     )
+    scan = scan_hours(len(ds.grid), opts.eval_every_hours)
+    possible = possible & scan  # between scans nothing can open a pair
     minute_hours = _minute_hours(ds) if opts.minute_checks else set()
-    evaluated = skipped = minute_checks = 0
+    evaluated = skipped = minute_checks = scans = 0
     last_snapshot_ms: int | None = None
     t_start = time.perf_counter()
     n = len(ds.grid)
@@ -104,9 +108,11 @@ async def _run_loop(
             continue
         await jobs.step(t)
         await jobs.sync_funding(t)
-        no_data = {s for s in symbols if missing[s][i]}
-        no_entry = {s for s in symbols if blocked[s][i]}
-        await jobs.evaluate(t, no_data=no_data, no_entry=no_entry)
+        if scan[i]:
+            no_data = {s for s in symbols if missing[s][i]}
+            no_entry = {s for s in symbols if blocked[s][i]}
+            await jobs.evaluate(t, no_data=no_data, no_entry=no_entry)
+            scans += 1
         await jobs.check_collateral(t)
         if t in minute_hours:
             for m in range(t + MINUTE_MS, t + HOUR_MS, MINUTE_MS):
@@ -134,11 +140,19 @@ async def _run_loop(
         ticks_evaluated=evaluated,
         ticks_skipped=skipped,
         minute_checks=minute_checks,
+        scans=scans,
         seconds=time.perf_counter() - t_start,
         sim_events=core.sim_events,
         treasury_runs=jobs.treasury_runs,
     )
     return tl, stats, in_market
+
+
+def scan_hours(n: int, every: int) -> np.ndarray:
+    """bool per grid hour: the strategy is evaluated (hour 0, then every ``every`` hours)."""
+    if every < 1:
+        raise ValueError(f"eval_every_hours must be >= 1, got {every}")
+    return (np.arange(n) % every) == 0
 
 
 def _repeat_rows(tl: Timeline, i: int, j: int) -> None:

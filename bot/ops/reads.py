@@ -3,8 +3,8 @@
 Written here with SQLAlchemy against ``bot.ledger.models`` (the repository stays the writers' API). Money
 is never summed or compared in SQL (SQLite stores it as text): rows are loaded and added as Decimals.
 Prices are not a ledger table; ``PriceBook`` rebuilds them from what the ledger does hold: fills, and the
-bid/ask the strategy recorded in each decision's reason inputs, plus an optional ``prices`` mapping
-(symbol -> price) in any event's details, which the engine may add to snapshot/info events.
+bid/ask the strategy recorded in each decision's reason inputs, the perp mark prices of the engine's
+``positions`` records, plus an optional ``prices`` mapping (symbol -> price) in any event's details.
 """
 
 from __future__ import annotations
@@ -199,6 +199,12 @@ class PriceBook:
         i = bisect.bisect_right([o[0] for o in obs], ts_ms)
         return obs[i - 1][1] if i > 0 else None
 
+    def observed_at_or_before(self, symbol: str, ts_ms: int) -> int | None:
+        """When the price ``at_or_before`` returns was observed; None when nothing was observed by then."""
+        obs = self._sorted(symbol)
+        i = bisect.bisect_right([o[0] for o in obs], ts_ms)
+        return obs[i - 1][0] if i > 0 else None
+
     def symbols(self) -> Iterable[str]:
         return self._obs.keys()
 
@@ -210,7 +216,7 @@ def _mid(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
 
 
 async def build_price_book(ledger: Ledger, *, include_fills: bool = True) -> PriceBook:
-    """Prices from fills, decision inputs (bid/ask mids) and any event's ``prices`` mapping.
+    """Prices from fills, decision inputs (bid/ask mids), ``positions`` marks and any ``prices`` mapping.
 
     Without fills it holds only what was observed before acting: the reference for slippage.
     """
@@ -227,6 +233,11 @@ async def build_price_book(ledger: Ledger, *, include_fills: bool = True) -> Pri
         if isinstance(prices, dict):
             for sym, p in prices.items():
                 book.add(str(sym), ev.ts_ms, to_dec(p))
+        positions = details.get("positions")
+        if isinstance(positions, dict):  # the engine's position records carry each perp's mark price
+            for sym, pos in positions.items():
+                if isinstance(pos, dict):
+                    book.add(perp_symbol(spot_symbol(str(sym))), ev.ts_ms, to_dec(pos.get("mark_price")))
         if ev.kind is EventKind.DECISION:
             inputs = decision_reason(details).get("inputs")
             if isinstance(inputs, dict):

@@ -17,7 +17,9 @@ Attribution over the window [since, now], every figure in USDT and signed as PnL
 
 The explained total is compared with the change of wallet equity between the first balance snapshot in
 the window and the last one (spot wallet valued at observed prices, futures wallet at its margin balance,
-which includes unrealised PnL); the difference is printed as the unexplained residual.
+which includes unrealised PnL; a wallet not snapshotted yet is empty); the difference is printed as the
+unexplained residual. Coins valued at a price observed over an hour before the snapshot are flagged in
+``notes``: the ledger holds no newer price, so their price move since then is part of the residual.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from rich.text import Text
 from bot.domain import ZERO, Leg, Side, perp_symbol, spot_symbol
 from bot.ledger.models import BalanceSnapshot, EventKind, Fill
 from bot.ledger.repository import Ledger
-from bot.ops.format import fmt_dec, iso_utc, to_jsonable
+from bot.ops.format import fmt_age, fmt_dec, iso_utc, to_jsonable
 from bot.ops.reads import (
     PriceBook,
     all_balance_snapshots,
@@ -45,6 +47,7 @@ from bot.ops.reads import (
 
 QUOTE = "USDT"
 REFERENCE_KEYS = ("reference_price", "ref_price", "expected_price")
+STALE_PRICE_MS = 3_600_000  # a coin priced from an observation older than this is flagged
 
 
 @dataclass
@@ -142,10 +145,16 @@ def _equity_at(
     ts_ms: int,
     prices: PriceBook,
     not_before: int,
-) -> tuple[Decimal, list[str]]:
-    """Sum of every wallet's latest snapshot in [not_before, ts_ms], non-quote assets at observed prices."""
+) -> tuple[Decimal, list[str], int]:
+    """Sum of every wallet's latest snapshot in [not_before, ts_ms], non-quote assets at observed prices.
+
+    A wallet with no snapshot yet counts as empty: the engine and the backtest write every wallet at one
+    time, and a venue lists no row for a wallet that holds nothing (a futures wallet before the first
+    transfer). Also returns the age of the oldest price used, so stale valuations can be flagged.
+    """
     total = ZERO
     unvalued: list[str] = []
+    price_age = 0
     for series in snaps.values():
         chosen = None
         for snap_ts, rows in series:
@@ -160,12 +169,15 @@ def _equity_at(
                 continue
             if row.total == 0:
                 continue
-            px = prices.at(f"{asset}/{QUOTE}", snap_ts)
+            sym = f"{asset}/{QUOTE}"
+            px = prices.at(sym, snap_ts)
             if px is None:
                 unvalued.append(f"{asset} {row.total}")
             else:
                 total += row.total * px
-    return total, unvalued
+                seen = prices.observed_at_or_before(sym, snap_ts)
+                price_age = max(price_age, snap_ts - seen if seen is not None else 0)
+    return total, unvalued, price_age
 
 
 async def collect_report(
@@ -273,15 +285,34 @@ async def collect_report(
     series = {k: sorted(v.items()) for k, v in snaps.items()}
     in_window = {k: [s for s in v if s[0] >= start] for k, v in series.items()}
     in_window = {k: v for k, v in in_window.items() if v}
-    equity: dict[str, Any] = {"first_ms": None, "first": None, "last_ms": None, "last": None, "change": None}
+    equity: dict[str, Any] = {
+        "first_ms": None,
+        "first": None,
+        "last_ms": None,
+        "last": None,
+        "change": None,
+        "price_age_ms": None,
+    }
     if in_window:
-        first_ms = max(v[0][0] for v in in_window.values())  # every wallet has been seen by then
+        first_ms = min(v[0][0] for v in in_window.values())  # wallets not snapshotted yet are empty
         last_ms = max(v[-1][0] for v in in_window.values())
-        first, unv1 = _equity_at(in_window, first_ms, prices, start)
-        last, unv2 = _equity_at(in_window, last_ms, prices, start)
-        equity = {"first_ms": first_ms, "first": first, "last_ms": last_ms, "last": last, "change": last - first}
+        first, unv1, age1 = _equity_at(in_window, first_ms, prices, start)
+        last, unv2, age2 = _equity_at(in_window, last_ms, prices, start)
+        equity = {
+            "first_ms": first_ms,
+            "first": first,
+            "last_ms": last_ms,
+            "last": last,
+            "change": last - first,
+            "price_age_ms": max(age1, age2),
+        }
         for u in sorted(set(unv1 + unv2)):
             notes.append(f"equity: {u} not valued (no price observed)")
+        if max(age1, age2) > STALE_PRICE_MS:
+            notes.append(
+                f"equity: coins valued at prices observed up to {fmt_age(max(age1, age2))} before the snapshot "
+                "(the ledger holds no newer price), so the residual includes their unrecorded price moves"
+            )
         if pair_symbol:
             notes.append("equity covers the whole account, not only the selected pair")
 

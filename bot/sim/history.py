@@ -12,6 +12,7 @@ Gaps stay gaps: nothing is forward-filled; ``missing_hours`` says which hours ha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +65,25 @@ def load_klines(
     path = kline_path(data_dir, kind, symbol)
     if not path.exists():
         return None
+    return _window(_parsed_klines(*_file_key(path)), start_ms, end_ms).reset_index(drop=True)
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """A file's identity for the parse cache: a rewritten file (new mtime or size) is parsed again."""
+    st = path.stat()
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
+@lru_cache(maxsize=256)
+def _parsed_klines(path: str, _mtime_ns: int, _size: int) -> pd.DataFrame:
+    """One kline file parsed once per process (the backtest loader, the sim replay and each baseline
+    run read the same files); callers only ever get windowed copies, never this frame."""
     df = pd.read_csv(path, dtype={"ts_ms": "int64"})
     if "volume" not in df.columns:
         df["volume"] = np.nan
     df = df.loc[:, list(_KLINE_COLUMNS)]
     for col in _KLINE_COLUMNS[1:]:
         df[col] = df[col].astype("float64")
-    df = _window(df, start_ms, end_ms)
     return df.drop_duplicates("ts_ms").sort_values("ts_ms").reset_index(drop=True)
 
 
@@ -82,6 +95,12 @@ def load_funding(data_dir: Path, symbol: str, start_ms: int | None = None, end_m
     path = funding_path(data_dir, symbol)
     if not path.exists():
         raise FileNotFoundError(f"no funding file for {symbol}: {path}")
+    return _window(_parsed_funding(*_file_key(path)), start_ms, end_ms).reset_index(drop=True)
+
+
+@lru_cache(maxsize=128)
+def _parsed_funding(path: str, _mtime_ns: int, _size: int) -> pd.DataFrame:
+    """One funding file parsed once per process; callers get windowed copies (see ``_parsed_klines``)."""
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     df = pd.DataFrame(
         {
@@ -101,8 +120,7 @@ def load_funding(data_dir: Path, symbol: str, start_ms: int | None = None, end_m
     derived = df["interval_raw"].isna()
     df["interval_hours"] = df["interval_raw"].where(~derived, spacing).fillna(8).round().astype("int64")
     df["interval_derived"] = derived
-    df = df.drop(columns=["interval_raw"])
-    return _window(df, start_ms, end_ms).reset_index(drop=True)
+    return df.drop(columns=["interval_raw"])
 
 
 def missing_hours(klines: pd.DataFrame | None, start_ms: int, end_ms: int) -> np.ndarray:
@@ -143,8 +161,10 @@ def load_symbol(data_dir: Path, symbol: str, start_ms: int | None = None, end_ms
 
 
 def _window(df: pd.DataFrame, start_ms: int | None, end_ms: int | None) -> pd.DataFrame:
+    """Rows with ``start_ms <= ts_ms < end_ms``, always a copy (the cached frames stay untouched)."""
+    keep = np.ones(len(df), dtype=bool)
     if start_ms is not None:
-        df = df[df["ts_ms"] >= start_ms]
+        keep &= df["ts_ms"].to_numpy() >= start_ms
     if end_ms is not None:
-        df = df[df["ts_ms"] < end_ms]
-    return df
+        keep &= df["ts_ms"].to_numpy() < end_ms
+    return df[keep].copy()

@@ -54,3 +54,12 @@ def test_bad_config_is_refused_with_the_key(tmp_path: Path) -> None:
     res = CliRunner().invoke(_app(), ["backtest", "--data", str(_data(tmp_path)), "--config", str(cfg), "--json"])
     assert res.exit_code == 2
     assert "entry_threshold_apr" in res.output
+
+
+def test_eval_every_sets_the_scan_cadence(tmp_path: Path) -> None:
+    args = ["backtest", "--data", str(_data(tmp_path)), "--strategy", "always-on-btc", "--capital", "10000",
+            "--start", "2026-01-01", "--end", "2026-01-02T12:00", "--out", str(tmp_path / "out"), "--json",
+            "--no-baselines", "--eval-every", "12"]
+    res = CliRunner().invoke(_app(), args)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["run"]["scans"] == 3  # hours 0, 12 and 24 of 36

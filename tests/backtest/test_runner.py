@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.backtest.data import load_dataset
-from bot.backtest.params import BacktestParams
+from bot.backtest.params import BacktestConfigError, BacktestParams, with_backtest_options
 from bot.backtest.result import BacktestResult
 from bot.backtest.runner import BacktestSpec, run_backtest
 from bot.ledger.repository import Ledger
@@ -124,3 +124,23 @@ def test_skipping_idle_hours_changes_nothing(tmp_path: Path) -> None:
     assert sorted(map(key, f_fills)) == sorted(map(key, s_fills))  # legs of one action are concurrent
     assert [(p.funding_time_ms, p.amount) for p in f_pay] == [(p.funding_time_ms, p.amount) for p in s_pay]
     assert list(fast.timeline.equity) == list(slow.timeline.equity)
+
+
+def test_eval_every_hours_trades_only_on_the_scan_cadence_and_funding_stays_hourly(tmp_path: Path) -> None:
+    # Entry is possible from hour 0 on; with an 8 h scan the strategy acts at 0, 8, 16 only.
+    flat_symbol(tmp_path, "BTCUSDT", 24, 100.0, 100.0, [(0, "0.0001", 8), (8, "0.0001", 8), (16, "0.0002", 8)],
+                gap=range(0, 1))
+    ds = load_dataset(tmp_path, None, T0, T0 + 24 * HOUR_MS)
+    params = with_backtest_options(BacktestParams(), eval_every_hours=8)
+    spec = BacktestSpec(tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "always-on-btc", params,
+                        out_dir=tmp_path / "out")
+    result = asyncio.run(run_backtest(spec, ds))
+    fills, payments = asyncio.run(ledger_rows(result))
+    assert fills and all(f.ts_ms == T0 + 8 * HOUR_MS for f in fills)  # hour 0 has no data; next scan is 8
+    assert result.stats.scans == 3
+    assert [p.funding_time_ms for p in payments] == [T0 + 16 * HOUR_MS]  # settled while held, at its hour
+
+
+def test_eval_every_hours_is_validated() -> None:
+    with pytest.raises(BacktestConfigError, match="eval_every_hours"):
+        with_backtest_options(BacktestParams(), eval_every_hours=0)

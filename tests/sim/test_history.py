@@ -67,3 +67,15 @@ def test_interval_change_is_read_from_real_data():
         pytest.skip("shared/data not present")
     f = load_funding(src, "SOLUSDT", 1_667_952_000_000, 1_668_124_800_000)  # 2022-11-09 .. 11-11
     assert set(np.unique(f["interval_hours"])) == {8, 4, 2}
+
+
+def test_parsed_files_are_cached_but_callers_get_their_own_copies() -> None:
+    d = bundled_data_dir()
+    first = load_klines(d, "spot", "BTCUSDT", 1_735_689_600_000, 1_735_776_000_000)
+    assert first is not None and len(first) == 24
+    first.loc[:, "close"] = -1.0  # a caller scribbling on its frame must not reach the next caller
+    again = load_klines(d, "spot", "BTCUSDT", 1_735_689_600_000, 1_735_776_000_000)
+    assert again is not None and (again["close"] > 0).all()
+    f1 = load_funding(d, "BTCUSDT")
+    f1.loc[:, "funding_rate"] = 0.0
+    assert load_funding(d, "BTCUSDT")["funding_rate"].ne(0.0).any()
