@@ -80,8 +80,13 @@ class Reconciler:
         report = ReconcileReport()
         await self._intents(report)
         pairs = await self.ledger.list_pairs(ACTIVE, venue=self.venue.name)
+        # An order intent too young to settle may still execute (its request is within the recvWindow):
+        # its pair is checked once the intent is settled, not quarantined for a fill that is on its way.
+        in_flight = {i.pair_id for i in await self.ledger.open_intents([IntentKind.ORDER, IntentKind.CANCEL])}
         for pair in pairs:
             await self._backfill(pair, report)
+            if pair.id in in_flight:
+                continue
             await self._check_pair(pair, report)
         await self._orphans({p.symbol for p in pairs}, report)
         if report.changed:

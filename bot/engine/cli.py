@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from pathlib import Path
 
 import typer
@@ -17,7 +18,12 @@ from bot.ledger.repository import Ledger
 
 def run_cmd(
     live: bool = typer.Option(False, "--live", help="Trade a real account (or the emulator's). Must be explicit."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Live market data, simulated account (the default)."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Live market data, simulated in-memory account (the default). Each run is a fresh paper account "
+        "(paper-<start time> in the dry-run ledger); pairs of earlier runs are closed at start.",
+    ),
     connection_file: Path | None = typer.Option(
         None, "--connection-file", help="Run against the emulator described by this file (from `fundbot emulator`)."
     ),
@@ -31,11 +37,19 @@ def run_cmd(
     if mode is not settings.mode:
         settings = settings.model_copy(update={"mode": mode})
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))  # a line per run
     conn = connection_file or settings.connection_file
 
     async def main() -> int:
+        early = asyncio.Event()  # a SIGTERM while the runtime is built (migrations, markets) stops cleanly too
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, early.set)
         rt = await build_runtime(settings, mode=mode, connection_file=conn, close_only=close_only)
-        return await Daemon(rt, settings).run()
+        daemon = Daemon(rt, settings)
+        if early.is_set():
+            daemon.request_stop()
+        return await daemon.run()
 
     raise typer.Exit(asyncio.run(main()))
 

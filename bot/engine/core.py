@@ -8,6 +8,8 @@ Jobs:
 - ``scan``: premium index and books -> strategy -> decisions (ledger) -> targets executed (exits and
   hedge repairs first, then entries by score). Entries stop when close-only is on or shutdown started.
 - ``check_collateral``: treasury band and hedge drift (also run when a mark price moves far).
+  Execution, collateral transfers and reconciliation hold ``account_lock``: a transfer decided while an
+  entry is half done would see its pre-funded margin as idle and move it away.
 - ``sync_funding``: funding income since the last synced settlement, idempotent, with backfill after
   downtime; an alert when a held pair's payment is missing well after a settlement.
 - ``snapshot_balances`` (balances, plus perp positions with their liquidation prices for ``status``)
@@ -22,6 +24,7 @@ being quarantined against an account that no longer exists.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +35,7 @@ from bot.domain import HOUR_MS, ZERO, Leg, PairState
 from bot.engine.ratelimit import RateGate, banned_until_ms
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor
-from bot.ledger.models import EventKind, FundingSource, RateKind
+from bot.ledger.models import EventKind, FundingSource, IntentKind, IntentStatus, RateKind
 from bot.ledger.repository import AssetBalance, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
@@ -83,6 +86,7 @@ class Engine:
     _alerted_missing: set[tuple[str, int]] = field(default_factory=set)
     _positions_recorded: dict[str, tuple[Decimal, Decimal | None]] = field(default_factory=dict)
     skipped_jobs: dict[str, int] = field(default_factory=dict)
+    account_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.venue, self.symbols, fee_schedule(self.config), self.config.book_depth)
@@ -111,8 +115,17 @@ class Engine:
         )
 
     async def _forget_previous_account(self) -> None:
-        """Dry-run restart: the paper account is new, so pairs held by an earlier run are closed as gone."""
-        stale = await self.ledger.list_pairs((*ACTIVE, PairState.QUARANTINED), venue=self.venue.name)
+        """Dry-run restart: the paper account is new (and named for this run), so pairs held by earlier
+        paper runs are closed as gone and their unsettled intents cancelled."""
+        for intent in await self.ledger.open_intents():
+            await self.ledger.set_intent_status(
+                intent.client_id, IntentStatus.CANCELLED, now_ms=self.now(), error="paper account reset at start"
+            )
+        stale = [
+            p
+            for p in await self.ledger.list_pairs((*ACTIVE, PairState.QUARANTINED))
+            if p.venue.startswith("paper") and p.venue != self.venue.name
+        ]
         for p in stale:
             note = "paper account reset: the dry-run account lives in memory and started fresh"
             await self.ledger.set_pair_state(p.id, PairState.CLOSED, now_ms=self.now(), note=note)
@@ -221,9 +234,16 @@ class Engine:
         for t in targets:
             await self._decision(t)
         held = {p.symbol for p in pairs}
+        unsettled = await self._symbols_with_unsettled_orders()
         order = {a: i for i, a in enumerate(TRADING_ACTIONS)}
         todo = [t for t in targets if t.action in order]
         todo.sort(key=lambda t: (order[t.action], -(t.reason.economics.score if t.reason.economics else ZERO)))
+        async with self.account_lock:
+            await self._execute_all(todo, held, unsettled)
+        await self._portfolio_gauges()
+        return targets
+
+    async def _execute_all(self, todo: list[Target], held: set[str], unsettled: set[str]) -> None:
         for t in todo:
             if self.gate.paused():  # a rate limit met mid-scan: stop; the next scan picks up from the ledger
                 break
@@ -231,9 +251,33 @@ class Engine:
                 continue
             if t.action is not Action.ENTER and t.symbol not in held:
                 continue
+            if t.symbol in unsettled:  # an order whose fate is open (a crash, a lost answer): reconcile first
+                await self._waiting_for_reconcile(t.symbol)
+                continue
             await self._execute(t)
-        await self._portfolio_gauges()
-        return targets
+
+    async def _symbols_with_unsettled_orders(self) -> set[str]:
+        """Symbols with an order or cancel intent still pending, sent or unknown.
+
+        Trading such a pair could duplicate an order that is still in flight (a request may execute until
+        its recvWindow runs out); reconciliation settles the intent first.
+        """
+        return {
+            str(i.payload.get("symbol"))
+            for i in await self.ledger.open_intents([IntentKind.ORDER, IntentKind.CANCEL])
+            if i.payload.get("symbol")
+        }
+
+    async def _waiting_for_reconcile(self, symbol: str) -> None:
+        if self.last_rule.get(symbol) == "await_reconcile":
+            return
+        self.last_rule[symbol] = "await_reconcile"
+        await self._event(
+            EventKind.DECISION,
+            f"{symbol}: not traded until reconciliation settles its open order intents",
+            symbol=symbol,
+            details={"rule": "await_reconcile"},
+        )
 
     def _close_only(self, t: Target, pairs: tuple[PairView, ...]) -> Target:
         """Close-only: no entries or increases; held pairs wind down, except just before a paying settlement."""
@@ -279,7 +323,8 @@ class Engine:
     async def check_collateral(self) -> None:
         if self.venue_paused("collateral"):
             return
-        outcome = await self.treasury.rebalance()
+        async with self.account_lock:  # never while an entry is half done: its pre-funded margin looks idle
+            outcome = await self.treasury.rebalance()
         await self._ok()
         after = outcome.after or outcome.before
         ratio = after.ratio
@@ -413,7 +458,8 @@ class Engine:
     async def reconcile(self) -> None:
         if self.venue_paused("reconcile"):
             return
-        report = await self.reconciler.run()
+        async with self.account_lock:
+            report = await self.reconciler.run()
         await self._ok()
         for symbol in report.quarantined:
             if self.alerter is not None:

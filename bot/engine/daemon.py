@@ -37,6 +37,8 @@ from strategies.funding_carry import FundingCarry
 
 log = logging.getLogger(__name__)
 
+RECV_WINDOW_MS = 10_000  # ccxt's binance recvWindow: the venue rejects a signed request older than this
+
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
@@ -74,8 +76,14 @@ def assemble_engine(
     close_only: bool = False,
     strategy: Any = None,
     sleep: Callable[[float], Any] = asyncio.sleep,
+    time_scale: float = 1.0,
 ) -> Engine:
-    """Wire strategy, executor, treasury and reconciler over one venue and ledger (daemon and backtest)."""
+    """Wire strategy, executor, treasury and reconciler over one venue and ledger (daemon and backtest).
+
+    ``time_scale``: venue seconds per real second (an emulator at speed N). An order request can still
+    execute until its recvWindow (real time) has passed, so reconciliation waits that long, in venue time,
+    before it calls an unanswered order intent "never received".
+    """
     treasury = Treasury(venue, ledger, settings.treasury, now, sleep=sleep)
     executor = Executor(venue, ledger, now, settings.execution, funder=treasury, sleep=sleep)
     treasury.reducer = executor
@@ -84,7 +92,7 @@ def assemble_engine(
         ledger,
         now,
         symbols=list(settings.symbols),
-        min_intent_age_ms=int(settings.execution.order_timeout_s * 2000),
+        min_intent_age_ms=max(int(settings.execution.order_timeout_s * 2000), int(RECV_WINDOW_MS * time_scale)),
         config=settings.execution,
         sleep=sleep,
     )
@@ -142,7 +150,17 @@ async def open_venue(
     from bot.venues.paper_venue import PaperVenue
 
     paper = await PaperVenue.create(market, list(settings.symbols), balances={"USDT": Decimal(100_000)})
+    paper.name = paper_account_name(wall_ms())
     return paper, now, scale
+
+
+def paper_account_name(started_ms: int) -> str:
+    """Each dry run is its own paper account in the ledger (``paper-YYYYmmddTHHMMSSmmm``).
+
+    The paper account lives in memory, so a restart starts a new one whose order, trade and transfer
+    ids begin again; naming it by its start keeps them apart from the earlier runs' rows.
+    """
+    return "paper-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime(started_ms / 1000)) + f"{started_ms % 1000:03d}"
 
 
 def _async_now(now: Callable[[], int]) -> Callable[[], Any]:
@@ -163,7 +181,9 @@ async def build_runtime(
         raise
     health = HealthState(now_fn=now, thresholds=_scaled_thresholds(settings, scale))
     alerter = Alerter.from_settings(ledger, settings, now_fn=now, health=health, cooldown_ms=3600_000)
-    engine = assemble_engine(settings, venue, ledger, now, health=health, alerter=alerter, close_only=close_only)
+    engine = assemble_engine(
+        settings, venue, ledger, now, health=health, alerter=alerter, close_only=close_only, time_scale=scale
+    )
     engine.fresh_account = mode is not Mode.LIVE  # the paper account is in memory: new at every start
     return Runtime(engine, venue, ledger, health, alerter, now, scale, mode.value)
 
@@ -245,10 +265,19 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
+        if self.stop_event.is_set():  # stopped while the runtime was being built: nothing ran yet
+            await self.rt.close()
+            return 0
         http_runner = None
         if self.health_server and self.settings.http.enabled:
             http_runner = await start_health_server(self.rt.health, self.settings.http.host, self.settings.http.port)
-        await eng.start()
+        try:
+            await eng.start()
+        except BaseException:  # cannot start (venue down, bad keys): release everything, then fail loudly
+            if http_runner is not None:
+                await http_runner.cleanup()
+            await self.rt.close()
+            raise
         await self.runner.run("snapshot", eng.snapshot_balances)
         await self.runner.run("scan", eng.scan)
         scheduler = AsyncIOScheduler(timezone="UTC")

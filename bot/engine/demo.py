@@ -103,11 +103,12 @@ async def run_demo(
         finally:
             daemon.request_stop()
             code = await daemon_task
+            stopped_ms = rt.now()
             await asyncio.sleep(0.5)  # let the tail show the last events
             tail_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tail_task
-        status = await collect_status(reader, max(end_ms, rt.now()))
+        status = await collect_status(reader, max(end_ms, stopped_ms))
         await reader.close()
         if code != 0:
             raise RuntimeError(f"the daemon exited with {code}")
@@ -116,7 +117,9 @@ async def run_demo(
 
 def demo_cmd(
     days: float = typer.Option(7.0, "--days", min=0.1, help="Simulated days to run."),
-    speed: float = typer.Option(3600.0, "--speed", min=1.0, help="Simulated seconds per real second."),
+    speed: float = typer.Option(
+        4320.0, "--speed", min=1.0, help="Simulated seconds per real second (4320: a simulated day in 20 s)."
+    ),
     start: str = typer.Option(DEMO_START, "--start", help="First day of the replay (UTC, YYYY-MM-DD)."),
     out: Path = typer.Option(Path("var/demo"), "--dir", help="Where the demo's ledger and files go (replaced)."),
     scenario: Path | None = typer.Option(None, "--scenario", help="Emulator fault/shock scenario file."),

@@ -63,7 +63,7 @@ async def test_price_shock_keeps_collateral_in_band_without_liquidation(sqlite_u
         w = await open_world(stack, sqlite_url, scenario=shock, symbols=["SOL/USDT"])
         await open_pairs(w)
         await w.engine.check_collateral()
-        before_spot, before_perp = await assert_hedged(w, "SOL/USDT")
+        _before_spot, before_perp = await assert_hedged(w, "SOL/USDT")
         low = w.engine.treasury.band.low
         ratios = []
         end = w.now() + 4 * HOUR_MS
@@ -147,3 +147,26 @@ async def test_close_only_stops_entries_and_winds_pairs_down(sqlite_url: str) ->
         rules = {(d.symbol, (d.details or {}).get("rule")) for d in decisions}
         assert rules & {("XRP/USDT", "close_only_no_entry"), ("XRP/USDT", "skip_entries_disabled")}
         assert not await w.ledger.list_orders(symbol="XRP/USDT")
+
+
+async def test_snapshot_records_positions_with_liquidation_prices_for_status(db_url: str) -> None:
+    from bot.ops.status import liquidation_prices
+
+    async with AsyncExitStack() as stack:
+        w = await open_world(stack, db_url)
+        pairs = await open_pairs(w)
+        await w.engine.snapshot_balances()
+        events = await w.ledger.events(kinds=[EventKind.INFO])
+        positions = [e for e in events if "positions" in (e.details or {})]
+        assert len(positions) == 1
+        recorded = positions[0].details["positions"]
+        assert set(recorded) == {p.symbol for p in pairs}
+        liq = liquidation_prices(events)
+        for p in pairs:
+            assert Decimal(recorded[p.symbol]["qty"]) == -p.perp_qty
+            mark = Decimal(recorded[p.symbol]["mark_price"])
+            assert liq[p.symbol] > mark, "a short is liquidated above the mark"
+        await w.engine.snapshot_balances()  # nothing moved: no second event
+        events = await w.ledger.events(kinds=[EventKind.INFO])
+        assert len([e for e in events if "positions" in (e.details or {})]) == 1
+        assert await w.ledger.latest_balances(venue=w.venue.name)

@@ -37,7 +37,7 @@ async def test_symbol_without_data_is_reported_as_skipped(sqlite_url: str) -> No
         w.engine.builder.symbols.append("NOPE/USDT")
         await w.engine.start()
         assert "NOPE/USDT" in w.engine.builder.skipped
-        snapshot, funding = await w.engine.builder.build(w.now(), (), Decimal(10_000), Limits())
+        snapshot, _funding = await w.engine.builder.build(w.now(), (), Decimal(10_000), Limits())
         assert [m.symbol for m in snapshot.markets] == ["SOL/USDT"]
         sol = snapshot.markets[0]
         assert sol.interval_hours == 8 and sol.history, "interval and history from the venue"
@@ -47,3 +47,18 @@ async def test_symbol_without_data_is_reported_as_skipped(sqlite_url: str) -> No
         await w.engine.scan()
         decisions = await w.ledger.events(kinds=[EventKind.DECISION])
         assert any(e.symbol == "NOPE/USDT" and (e.details or {}).get("rule") == "unavailable" for e in decisions)
+
+
+def test_demo_scales_the_emulator_rate_limits_to_its_speed(tmp_path) -> None:
+    import json
+
+    from bot.emulator.weights import DEFAULT_LIMITS
+    from bot.engine.demo import demo_scenario
+
+    plain = demo_scenario(None, START_MS, 3600)
+    assert plain.rate_limits.per_minute == {k: v * 3600 for k, v in DEFAULT_LIMITS.items()}
+    assert plain.rate_limits.ban_ms == 1000
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"faults": [{"endpoint": "GET /api/v3/depth", "kind": "503", "count": 1}]}))
+    with_file = demo_scenario(path, START_MS, 10)
+    assert len(with_file.faults) == 1 and with_file.rate_limits.per_minute["fapi"] == 24_000

@@ -1,0 +1,219 @@
+"""``fundbot run`` as a process against ``fundbot emulator`` (speed 600): SIGTERM, and SIGKILL mid-entry.
+
+The emulator's request-weight limits are scaled to its speed (a simulated minute's work happens every
+0.1 real seconds), as ``fundbot demo`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.domain import Leg, PairState
+from bot.emulator.server import EmulatorProcess, start_emulator_subprocess
+from bot.emulator.weights import DEFAULT_LIMITS
+from bot.ledger.models import EventKind
+from bot.ledger.repository import Ledger
+
+SPEED = 600
+SYMBOLS = "SOL/USDT,XRP/USDT"
+DEADLINE_S = 40.0
+
+
+def scenario(tmp_path: Path, faults: list[dict[str, Any]] | None = None) -> Path:
+    path = tmp_path / "scenario.json"
+    limits = {"per_minute": {k: v * SPEED for k, v in DEFAULT_LIMITS.items()}}
+    path.write_text(json.dumps({"rate_limits": limits, "faults": faults or []}))
+    return path
+
+
+@pytest.fixture
+def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]:
+    started: list[EmulatorProcess] = []
+
+    def start(faults: list[dict[str, Any]] | None = None) -> EmulatorProcess:
+        args = ["--speed", str(SPEED), "--symbols", SYMBOLS, "--start", "2025-07-21"]
+        emu = start_emulator_subprocess(
+            tmp_path / "emulator.json", *args, "--scenario", str(scenario(tmp_path, faults))
+        )
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in started:
+        emu.stop()
+
+
+def start_daemon(tmp_path: Path, db: str | None, conn: Path, name: str, mode: str = "--live") -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "FUNDBOT_DATABASE_URL": db or "",
+        "FUNDBOT_DATA_DIR": str(tmp_path),
+        "FUNDBOT_SYMBOLS": SYMBOLS,
+        "FUNDBOT_HTTP__ENABLED": "false",
+        "FUNDBOT_LOG_LEVEL": "WARNING",
+        "FUNDBOT_ENGINE__SHUTDOWN_TIMEOUT_S": "10",
+    }
+    log = (tmp_path / f"{name}.log").open("wb")
+    cmd = [sys.executable, "-m", "bot.cli", "run", mode, "--connection-file", str(conn)]
+    return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def wait_for(check: Callable[[], Any], proc: subprocess.Popen, what: str, log: Path) -> Any:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        found = await check()
+        if found:
+            return found
+        if proc.poll() is not None:
+            raise AssertionError(f"the daemon exited ({proc.returncode}) before {what}: {log.read_text()[-2000:]}")
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}: {log.read_text()[-2000:]}")
+
+
+async def test_sigterm_stops_cleanly_with_exit_0(
+    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
+) -> None:
+    emu = emulator_factory()
+    db = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    async with await Ledger.open(db, migrate=True) as ledger:
+        proc = start_daemon(tmp_path, db, emu.connection_file, "daemon")
+        try:
+
+            async def opened() -> bool:
+                return bool(await ledger.list_pairs([PairState.OPEN]))
+
+            await wait_for(opened, proc, "a pair opened", tmp_path / "daemon.log")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, (tmp_path / "daemon.log").read_text()[-2000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        infos = await ledger.events(kinds=[EventKind.INFO], newest_first=True, limit=20)
+        assert any(e.message.startswith("engine stopped") for e in infos)
+        errors = await ledger.events(kinds=[EventKind.ERROR])
+        assert not errors, [e.message for e in errors]
+
+
+async def test_restart_after_sigkill_mid_entry_reconciles_without_duplicate_orders(
+    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
+) -> None:
+    slow_perp = [{"endpoint": "POST /fapi/v1/order", "kind": "latency", "latency_ms": 3000, "count": 1}]
+    emu = emulator_factory(slow_perp)
+    db = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    async with await Ledger.open(db, migrate=True) as ledger:
+        first = start_daemon(tmp_path, db, emu.connection_file, "first")
+        try:
+
+            async def perp_order_in_flight() -> bool:
+                """The spot leg is filled and recorded, the perp order is sent and not answered yet."""
+                spot_done = any(o.leg is Leg.SPOT for o in await ledger.list_orders())
+                perp_open = any(i.client_id.endswith("-p") for i in await ledger.open_intents())
+                return spot_done and perp_open
+
+            await wait_for(perp_order_in_flight, first, "the perp leg in flight", tmp_path / "first.log")
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        in_flight = [i.client_id for i in await ledger.open_intents()]
+        assert in_flight, "the kill landed between the legs"
+        second = start_daemon(tmp_path, db, emu.connection_file, "second")
+        try:
+
+            async def settled() -> bool:
+                pairs = await ledger.list_pairs([PairState.OPENING, PairState.OPEN, PairState.QUARANTINED])
+                reconciled = await ledger.events(kinds=[EventKind.RECONCILE])
+                return bool(pairs) and bool(reconciled) and not await ledger.open_intents()
+
+            await wait_for(settled, second, "reconciliation after the restart", tmp_path / "second.log")
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=30) == 0
+        finally:
+            if second.poll() is None:
+                second.kill()
+        await assert_no_duplicates_and_no_silent_naked_leg(ledger, emu)
+        for cid in in_flight:  # the perp order that was in flight is now known, once, to the ledger
+            intent = await ledger.get_intent(cid)
+            assert intent is not None and intent.status in ("done", "failed")
+
+
+async def assert_no_duplicates_and_no_silent_naked_leg(ledger: Ledger, emu: EmulatorProcess) -> None:
+    from bot.venues.ccxt_factory import build_client
+    from bot.venues.ccxt_venue import CcxtVenue
+
+    venue = CcxtVenue(build_client(emu.connection, pro=True, tls=True, rateLimit=1), account="check")
+    try:
+        orders = await ledger.list_orders()
+        by_venue_id = {o.venue_order_id for o in orders if o.venue_order_id}
+        assert len(by_venue_id) == len([o for o in orders if o.venue_order_id]), "one venue order per client id"
+        for symbol in SYMBOLS.split(","):
+            for leg in (Leg.SPOT, Leg.PERP):
+                traded = {f.venue_order_id for f in await venue.fetch_fills(symbol, leg)}
+                assert traded <= by_venue_id, f"{symbol} {leg}: the venue executed orders the ledger never knew"
+                for o in [o for o in orders if o.symbol == symbol and o.leg is leg]:
+                    state = await venue.fetch_order(symbol, leg, o.client_order_id)
+                    if state is not None:
+                        assert state.venue_order_id == o.venue_order_id
+            pairs = [p for p in await ledger.list_pairs() if p.symbol == symbol]
+            balances = await venue.fetch_balances()
+            spot = sum(
+                (b.total for b in balances if b.wallet == "spot" and b.asset == symbol.split("/")[0]), Decimal(0)
+            )
+            positions = await venue.fetch_positions([symbol])
+            perp = -positions[symbol].qty if symbol in positions else Decimal(0)
+            markets = (await venue.load_markets([symbol]))[symbol]
+            step = max(markets.spot.step_size, markets.perp.step_size)
+            active = [p for p in pairs if p.state is not PairState.CLOSED]
+            assert perp == sum((p.perp_qty for p in active), Decimal(0)), "the venue's short is the ledger's"
+            dust = step + perp * Decimal("0.0001")  # fee gross-up rounding left in the wallet by each entry
+            if abs(spot - perp) >= dust:  # a naked leg is only acceptable when quarantined with an alert
+                assert any(p.state is PairState.QUARANTINED for p in pairs), (symbol, spot, perp)
+                alerts = await ledger.events(kinds=[EventKind.ALERT])
+                assert any(a.symbol == symbol for a in alerts)
+    finally:
+        await venue.close()
+
+
+async def test_dry_run_trades_on_paper_and_a_restart_starts_a_fresh_paper_account(
+    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
+) -> None:
+    emu = emulator_factory()
+    db = f"sqlite+aiosqlite:///{tmp_path / 'fundbot-dryrun.db'}"  # the dry-run default in DATA_DIR
+    for run in ("first", "second"):
+        proc = start_daemon(tmp_path, None, emu.connection_file, run, mode="--dry-run")
+        log = tmp_path / f"{run}.log"
+        try:
+            async with await Ledger.open(db, migrate=True) as ledger:
+
+                async def opened(ledger: Ledger = ledger, total: int = 2 if run == "first" else 4) -> bool:
+                    pairs = [p for p in await ledger.list_pairs() if p.venue.startswith("paper-")]
+                    return len(pairs) == total and len([p for p in pairs if p.state is PairState.OPEN]) == 2
+
+                await wait_for(opened, proc, f"the {run} run opened its pairs", log)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    async with await Ledger.open(db, migrate=True) as ledger:
+        pairs = await ledger.list_pairs()
+        assert len({p.venue for p in pairs}) == 2 and all(p.venue.startswith("paper-") for p in pairs)
+        assert sorted(p.state.value for p in pairs) == ["closed", "closed", "open", "open"]
+        assert not await ledger.list_pairs([PairState.QUARANTINED])
+        infos = [e.message for e in await ledger.events(kinds=[EventKind.INFO])]
+        assert sum("from an earlier dry run closed" in m for m in infos) == 2
+        assert sum(m.startswith("engine stopped") for m in infos) == 2
+        assert not await ledger.events(kinds=[EventKind.ALERT, EventKind.ERROR])
