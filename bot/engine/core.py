@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from bot.config import EngineConfig
@@ -82,6 +82,7 @@ class Engine:
     last_rule: dict[str, str] = field(default_factory=dict)
     last_funding: dict[str, FundingInfo] = field(default_factory=dict)
     last_marks: dict[str, Decimal] = field(default_factory=dict)
+    last_spot_prices: dict[str, Decimal] = field(default_factory=dict)
     _income_synced_ms: int | None = None
     _alerted_missing: set[tuple[str, int]] = field(default_factory=set)
     _positions_recorded: dict[str, tuple[Decimal, Decimal | None]] = field(default_factory=dict)
@@ -96,6 +97,7 @@ class Engine:
     async def start(self) -> None:
         """Markets, leverage and margin mode (idempotent), then a full reconciliation before any trading."""
         markets = await self.builder.load_markets()
+        self.reconciler.symbols = sorted(markets)  # never ask the venue about a symbol it does not list
         for symbol, why in self.builder.skipped.items():
             await self._event(EventKind.INFO, f"{symbol} not traded: {why}", symbol=symbol)
         for symbol in markets:
@@ -179,8 +181,10 @@ class Engine:
             for p in pairs
         )
 
-    async def equity(self) -> Decimal:
-        """Account equity in USDT: spot USDT, spot coins at the last mark, futures margin balance."""
+    async def equity(self, spot_prices: dict[str, Decimal] | None = None) -> Decimal:
+        """Account equity in USDT: spot USDT, spot coins at ``spot_prices`` (spot symbol -> price; default
+        the last marks seen), futures margin balance (which already holds the perp's unrealised PnL)."""
+        prices = spot_prices if spot_prices is not None else self.last_marks
         balances = await self.venue.fetch_balances()
         account = await self.venue.fetch_futures_account()
         total = account.margin_balance
@@ -190,8 +194,8 @@ class Engine:
             if b.asset == "USDT":
                 total += b.total
             else:
-                mark = self.last_marks.get(f"{b.asset}/USDT")
-                total += b.total * mark if mark is not None else ZERO
+                price = prices.get(f"{b.asset}/USDT")
+                total += b.total * price if price is not None else ZERO
         return total
 
     async def scan(self) -> list[Target]:
@@ -201,13 +205,17 @@ class Engine:
         await self.refresh_controls()
         now = self.now()
         pairs = await self.pair_views()
-        equity = await self.equity()
-        capital = min(equity, self.config.capital_limit) if self.config.capital_limit else equity
         entries = self.accepting_entries and not self.close_only
-        snapshot, funding = await self.builder.build(now, pairs, max(capital, ZERO), Limits(allow_entries=entries))
+        snapshot, funding = await self.builder.build(now, pairs, ZERO, Limits(allow_entries=entries))
+        # Capital from this scan's own prices: spot coins at the spot mid they would sell at now, so the
+        # hedge cancels against the futures wallet's unrealised PnL (and a restart is not undervalued).
+        equity = await self.equity({m.symbol: m.spot.mid for m in snapshot.markets})
+        capital = min(equity, self.config.capital_limit) if self.config.capital_limit else equity
+        snapshot = replace(snapshot, capital=max(capital, ZERO))
         self.last_funding = funding
         for m in snapshot.markets:
             self.last_marks[m.symbol] = (m.perp.bid + m.perp.ask) / 2
+            self.last_spot_prices[m.symbol] = m.spot.mid
         await self._ok(scan=True)
         for symbol, info in funding.items():
             await self.ledger.record_funding_rate(
@@ -302,7 +310,7 @@ class Engine:
         self.last_rule[t.symbol] = rule
         await self._event(
             EventKind.DECISION,
-            f"{t.symbol} {t.action.value} -> {t.target_qty}: {t.reason.message}",
+            f"{t.symbol} {t.action.value} -> {t.target_qty.normalize():f}: {t.reason.message}",
             symbol=t.symbol,
             details={"action": t.action.value, "target_qty": str(t.target_qty), **t.reason.to_dict()},
         )
@@ -430,6 +438,22 @@ class Engine:
         for wallet, assets in by_wallet.items():
             await self.ledger.record_balance_snapshot(venue=self.venue.name, wallet=wallet, ts_ms=now, balances=assets)
         await self.record_positions()
+        await self.record_prices()
+
+    async def record_prices(self) -> None:
+        """While pairs are held, the prices the snapshot is worth at (spot mid, perp mark): ``report`` values
+        the coins with them, so equity is reconciled at the snapshot's own prices, not a stale fill."""
+        held = [p.symbol for p in await self.ledger.list_pairs(ACTIVE, venue=self.venue.name)]
+        if not held or not self.last_spot_prices:
+            return
+        prices: dict[str, str] = {}
+        for sym in held:
+            if sym in self.last_spot_prices:
+                prices[sym] = str(self.last_spot_prices[sym])
+            if sym in self.last_marks:
+                prices[f"{sym}:USDT"] = str(self.last_marks[sym])
+        text = ", ".join(f"{s} {Decimal(v).normalize():f}" for s, v in sorted(prices.items()))
+        await self._event(EventKind.INFO, f"prices: {text}", details={"prices": prices})
 
     async def record_positions(self) -> None:
         """An info event ``{"positions": {symbol: {...}}}`` when a size or liquidation price moved (>5%)."""
