@@ -18,7 +18,7 @@ from sqlalchemy import event
 from bot.backtest.data import Dataset
 from bot.backtest.minute import MinuteOverlay
 from bot.backtest.params import build_strategy
-from bot.domain import DAY_MS, ZERO, Leg, PairState
+from bot.domain import DAY_MS, ZERO, Leg, PairState, exchange_id, perp_symbol
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor
 from bot.execution.ordering import order_targets
@@ -296,6 +296,24 @@ class TickJobs:
         balances = await self.core.venue.fetch_balances()
         self._last_balances = balances
         await self._write_balances(t, balances)
+        await self._write_prices(t)
+
+    async def _write_prices(self, t: int) -> None:
+        """While pairs are held, the prices the snapshot is worth at (spot, perp mark), as the daemon
+        records them, so ``fundbot report`` reconciles equity at the snapshot's own prices."""
+        prices: dict[str, str] = {}
+        for sym in sorted(self._live):
+            sid = exchange_id(sym)
+            spot, mark = self.core.exchange.price("spot", sid), self.core.exchange.price("mark", sid)
+            if spot is not None:
+                prices[sym] = str(spot)
+            if mark is not None:
+                prices[perp_symbol(sym)] = str(mark)
+        if prices:
+            await self.core.ledger.add_event(
+                EventKind.INFO, "prices: " + ", ".join(f"{k} {v}" for k, v in prices.items()), ts_ms=t,
+                details={"prices": prices},
+            )
 
     async def snapshot_balances_batch(self, times: list[int]) -> None:
         if not self._last_balances:

@@ -88,6 +88,8 @@ async def _run_loop(
     possible = possible & scan  # between scans nothing can open a pair
     minute_hours = _minute_hours(ds) if opts.minute_checks else set()
     evaluated = skipped = minute_checks = scans = 0
+    # The opening balances, before the first hour trades: the report's equity window starts here.
+    await jobs.snapshot_balances(int(ds.grid[0]) - 1)
     last_snapshot_ms: int | None = None
     t_start = time.perf_counter()
     n = len(ds.grid)

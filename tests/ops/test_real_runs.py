@@ -18,6 +18,7 @@ import asyncio
 import json
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -425,14 +426,22 @@ def test_report_reconciles_a_wound_down_run_with_wallet_equity(
 
 
 def test_report_flags_equity_valued_with_stale_prices(
-    cli: Callable[..., Result], backtest_ledger: BacktestLedger
+    cli: Callable[..., Result], backtest_ledger: BacktestLedger, tmp_path: Path
 ) -> None:
-    """With pairs still held and no price newer than the last decision or fill (the backtest ledger), the
-    coins in the last snapshot are valued at old prices while the futures margin carries the current mark;
-    the report must say so instead of presenting the residual as unexplained PnL."""
-    rep = json.loads(cli("report", "--url", backtest_ledger.rows.url, "--json").stdout)
+    """A ledger with pairs held and no price newer than the last decision or fill (here: the backtest's,
+    with its snapshot price records removed) values the coins at old prices while the futures margin
+    carries the current mark; the report must say so instead of presenting the residual as PnL."""
+    src = Path(backtest_ledger.rows.url.split("///", 1)[1])
+    copy = tmp_path / "stale.db"
+    shutil.copy(src, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("DELETE FROM events WHERE message LIKE 'prices:%'")
+    url = f"sqlite+aiosqlite:///{copy}"
+    rep = json.loads(cli("report", "--url", url, "--json").stdout)
     assert rep["equity"]["price_age_ms"] > HOUR_MS
     assert any("valued at prices observed up to" in n for n in rep["notes"]), rep["notes"]
+    fresh = json.loads(cli("report", "--url", backtest_ledger.rows.url, "--json").stdout)
+    assert fresh["equity"]["price_age_ms"] <= HOUR_MS  # the backtest records its snapshots' prices
 
 
 def test_daemon_records_snapshot_prices_so_held_equity_reconciles(
