@@ -41,7 +41,7 @@ from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
 from bot.reconcile import Reconciler
 from bot.treasury.service import Treasury
-from bot.venues.base import FundingInfo, Venue
+from bot.venues.base import FundingInfo, Position, Venue
 from bot.venues.errors import ErrorClass, classify, safe_error_text
 from strategies.base import Action, Fees, Limits, PairView, Strategy, Target
 
@@ -82,7 +82,6 @@ class Engine:
     last_rule: dict[str, str] = field(default_factory=dict)
     last_funding: dict[str, FundingInfo] = field(default_factory=dict)
     last_marks: dict[str, Decimal] = field(default_factory=dict)
-    last_spot_prices: dict[str, Decimal] = field(default_factory=dict)
     _income_synced_ms: int | None = None
     _alerted_missing: set[tuple[str, int]] = field(default_factory=set)
     _positions_recorded: dict[str, tuple[Decimal, Decimal | None]] = field(default_factory=dict)
@@ -215,7 +214,6 @@ class Engine:
         self.last_funding = funding
         for m in snapshot.markets:
             self.last_marks[m.symbol] = (m.perp.bid + m.perp.ask) / 2
-            self.last_spot_prices[m.symbol] = m.spot.mid
         await self._ok(scan=True)
         for symbol, info in funding.items():
             await self.ledger.record_funding_rate(
@@ -426,39 +424,40 @@ class Engine:
     # -- snapshots and reconciliation -------------------------------------------------------------------
 
     async def snapshot_balances(self) -> None:
-        """Wallet balances, then perp positions (qty, entry, mark, liquidation price) for ``status``."""
+        """Wallet balances, perp positions (qty, entry, mark, liquidation price) and, while pairs are held,
+        the prices the snapshot is worth at, all read together and written at the same instant, so
+        ``status`` and ``report`` value the wallets consistently (spot coins at the spot mid, the short at
+        the mark the futures wallet's unrealised PnL uses)."""
         if self.venue_paused("snapshot"):
             return
         now = self.now()
-        balances = await self.venue.fetch_balances()
+        held = [p.symbol for p in await self.ledger.list_pairs(ACTIVE, venue=self.venue.name)]
+        symbols = list(self.builder.markets) or self.symbols
+        balances, positions, books = await asyncio.gather(
+            self.venue.fetch_balances(),
+            self.venue.fetch_positions(symbols),
+            asyncio.gather(*(self.venue.fetch_order_book(s, Leg.SPOT, 5) for s in held)),
+        )
         await self._ok()
         by_wallet: dict[str, dict[str, AssetBalance]] = {"spot": {}, "futures": {}}
         for b in balances:
             by_wallet[b.wallet][b.asset] = AssetBalance(free=b.free, used=b.used, total=b.total)
         for wallet, assets in by_wallet.items():
             await self.ledger.record_balance_snapshot(venue=self.venue.name, wallet=wallet, ts_ms=now, balances=assets)
-        await self.record_positions()
-        await self.record_prices()
-
-    async def record_prices(self) -> None:
-        """While pairs are held, the prices the snapshot is worth at (spot mid, perp mark): ``report`` values
-        the coins with them, so equity is reconciled at the snapshot's own prices, not a stale fill."""
-        held = [p.symbol for p in await self.ledger.list_pairs(ACTIVE, venue=self.venue.name)]
-        if not held or not self.last_spot_prices:
-            return
+        await self.record_positions(positions, now)
         prices: dict[str, str] = {}
-        for sym in held:
-            if sym in self.last_spot_prices:
-                prices[sym] = str(self.last_spot_prices[sym])
-            if sym in self.last_marks:
-                prices[f"{sym}:USDT"] = str(self.last_marks[sym])
-        text = ", ".join(f"{s} {Decimal(v).normalize():f}" for s, v in sorted(prices.items()))
-        await self._event(EventKind.INFO, f"prices: {text}", details={"prices": prices})
+        for sym, book in zip(held, books, strict=True):
+            if book.bids and book.asks:
+                prices[sym] = str(book.mid)
+            if sym in positions:
+                prices[f"{sym}:USDT"] = str(positions[sym].mark_price)
+        if prices:
+            text = ", ".join(f"{k} {Decimal(v).normalize():f}" for k, v in sorted(prices.items()))
+            await self.ledger.add_event(EventKind.INFO, f"prices: {text}", ts_ms=now, details={"prices": prices})
 
-    async def record_positions(self) -> None:
+    async def record_positions(self, read: dict[str, Position], now: int) -> None:
         """An info event ``{"positions": {symbol: {...}}}`` when a size or liquidation price moved (>5%)."""
-        symbols = list(self.builder.markets) or self.symbols
-        positions = {s: p for s, p in (await self.venue.fetch_positions(symbols)).items() if p.qty != 0}
+        positions = {s: p for s, p in read.items() if p.qty != 0}
         seen = {s: (p.qty, p.liquidation_price) for s, p in positions.items()}
         if not _positions_moved(self._positions_recorded, seen):
             return
@@ -477,7 +476,9 @@ class Engine:
             f"{s} {p.qty:f} liq {p.liquidation_price:f}" if p.liquidation_price else f"{s} {p.qty:f}"
             for s, p in sorted(positions.items())
         )
-        await self._event(EventKind.INFO, f"positions: {text or 'none'}", details={"positions": details})
+        await self.ledger.add_event(
+            EventKind.INFO, f"positions: {text or 'none'}", ts_ms=now, details={"positions": details}
+        )
 
     async def reconcile(self) -> None:
         if self.venue_paused("reconcile"):
