@@ -133,3 +133,10 @@ class Budget:
         if self.notional is not None:
             self.notional -= qty * a.market.perp.mid
         self.slots -= 1
+
+    def give(self, a: SymbolAnalysis, qty: Decimal) -> None:
+        """Undo ``take`` (a reservation handed back to the pair that made it)."""
+        self.capital += capital_used(qty, a.capital_price(), self.per_notional)
+        if self.notional is not None:
+            self.notional += qty * a.market.perp.mid
+        self.slots += 1

@@ -295,13 +295,19 @@ class _CarryRun:
                 keepers.append((a, pair))
 
         keepers.sort(key=lambda ap: (-ap[0].forecast.apr, ap[0].market.symbol))
-        for a, pair in keepers:
-            if self.budget.slots <= 0:
-                out[a.market.symbol] = self.exit(
-                    a, pair, "exit_not_in_top_n", f"only {self.p.max_symbols} pairs may be held"
-                )
-            else:
-                out[a.market.symbol] = self.size_held(a, pair)
+        kept, dropped = keepers[: max(self.budget.slots, 0)], keepers[max(self.budget.slots, 0) :]
+        # Every kept pair first reserves what it holds (within its own caps), so one pair grows only into
+        # unreserved capital and is never paid for by shrinking another: no round trips between pairs.
+        reserved = {a.market.symbol: min(pair.hedged_qty, a.per_symbol_cap_qty) for a, pair in kept}
+        for a, _ in kept:
+            self.budget.take(a, reserved[a.market.symbol])
+        for a, pair in kept:
+            self.budget.give(a, reserved[a.market.symbol])
+            out[a.market.symbol] = self.size_held(a, pair)
+        for a, pair in dropped:
+            out[a.market.symbol] = self.exit(
+                a, pair, "exit_not_in_top_n", f"only {self.p.max_symbols} pairs may be held"
+            )
 
         eligible: list[tuple[SymbolAnalysis, Economics]] = []
         for sym, a in sorted(analyses.items()):

@@ -306,3 +306,17 @@ def test_thin_book_bounds_growth_but_never_forces_a_held_pair_down():
     assert held.action is Action.HOLD and held.target_qty == D("0.3")
     grow = decide(thin, pairs=(pair("BTC/USDT", "0.1"),))["BTC/USDT"]
     assert grow.action is Action.RESIZE and D("0.1") < grow.target_qty <= D("0.3")
+
+
+def test_a_growing_pair_never_shrinks_another_held_pair():
+    """Held pairs reserve their size first: the better pair grows only into unreserved capital, so capital
+    never round-trips between pairs (each shrink-and-regrow pays fees on both legs twice)."""
+    carry = FundingCarry(CarryParams(max_symbols=2, max_per_symbol_fraction=D("0.6"), max_total_fraction=D("0.9")))
+    btc = market("BTC/USDT", rate="0.001", depth="100")  # the better pair, held small
+    eth = market("ETH/USDT", rate="0.0005", depth="100")  # held large, still attractive
+    out = by_symbol(carry.evaluate(snap(btc, eth, pairs=(pair("BTC/USDT", "0.1"), pair("ETH/USDT", "0.8")))))
+    assert (out["ETH/USDT"].action, out["ETH/USDT"].target_qty) == (Action.HOLD, D("0.8"))
+    grow = out["BTC/USDT"]
+    assert grow.action is Action.RESIZE and D("0.1") < grow.target_qty
+    alone = by_symbol(carry.evaluate(snap(btc, eth, pairs=(pair("BTC/USDT", "0.1"),))))["BTC/USDT"]
+    assert grow.target_qty < alone.target_qty  # without ETH held, BTC could have taken more
