@@ -7,6 +7,7 @@ import logging
 import signal
 from pathlib import Path
 
+import ccxt
 import typer
 
 from bot.config import Mode, load_settings
@@ -14,6 +15,7 @@ from bot.engine.core import CONTROL_CLOSE_ONLY
 from bot.engine.daemon import Daemon, build_runtime, wall_ms
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
+from bot.venues.errors import safe_error_text
 
 
 def run_cmd(
@@ -51,7 +53,23 @@ def run_cmd(
             daemon.request_stop()
         return await daemon.run()
 
-    raise typer.Exit(asyncio.run(main()))
+    try:
+        code = asyncio.run(main())
+    except ccxt.NetworkError as exc:
+        typer.echo(
+            f"fundbot: cannot reach the venue at start: {safe_error_text(exc)}\n"
+            "Check the network (or run offline: `fundbot demo`, or `fundbot emulator` then `fundbot run "
+            "--connection-file var/emulator.json`).",
+            err=True,
+        )
+        code = 1
+    except ccxt.AuthenticationError as exc:
+        typer.echo(f"fundbot: the venue refused the API key: {safe_error_text(exc)}", err=True)
+        code = 1
+    except ValueError as exc:  # a start-up precondition (keys for live mode, emulator clock...)
+        typer.echo(f"fundbot: {exc}", err=True)
+        code = 2
+    raise typer.Exit(code)
 
 
 def control_cmd(

@@ -149,7 +149,11 @@ async def open_venue(
         return market, now, scale
     from bot.venues.paper_venue import PaperVenue
 
-    paper = await PaperVenue.create(market, list(settings.symbols), balances={"USDT": Decimal(100_000)})
+    try:
+        paper = await PaperVenue.create(market, list(settings.symbols), balances={"USDT": Decimal(100_000)})
+    except BaseException:
+        await market.close()  # never leave the ccxt session open behind a failed start
+        raise
     paper.name = paper_account_name(wall_ms())
     return paper, now, scale
 

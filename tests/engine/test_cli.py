@@ -1,0 +1,59 @@
+"""`fundbot run` start-up failures: a clear message and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.emulator.connection import ConnectionInfo, write_connection_file
+from bot.emulator.tls import generate_tls_files
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "FUNDBOT_DATA_DIR": str(tmp_path / "var"), "FUNDBOT_HTTP__ENABLED": "false", **env},
+    )
+
+
+def test_unreachable_venue_at_start_exits_1_with_a_clear_message(tmp_path: Path) -> None:
+    tls = generate_tls_files(tmp_path / "tls")
+    port = _closed_port()
+    info = ConnectionInfo(
+        host="127.0.0.1",
+        http_port=port,
+        https_port=port,
+        api_key="k" * 64,
+        secret="s" * 64,
+        ca_file=str(tls.ca_cert),
+        sim_start_ms=1_753_056_000_000,
+        wall_start_ms=1_753_056_000_000,
+        speed=1.0,
+        symbols=("BTCUSDT",),
+        pid=0,
+    )
+    conn = write_connection_file(info, tmp_path / "emulator.json")
+    out = _run(tmp_path, "--live", "--connection-file", str(conn))
+    assert out.returncode == 1, out.stderr
+    assert "cannot reach the venue at start" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "s" * 64 not in out.stderr and "k" * 64 not in out.stderr  # no secret in the message
+
+
+def test_live_without_keys_is_refused(tmp_path: Path) -> None:
+    out = _run(tmp_path, "--live", FUNDBOT_API_KEY="", FUNDBOT_API_SECRET="")
+    assert out.returncode == 2
+    assert "live mode needs FUNDBOT_API_KEY and FUNDBOT_API_SECRET" in out.stderr
