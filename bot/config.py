@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from strategies.params import CarryParams
@@ -345,6 +345,22 @@ class Settings(BaseSettings):
         default_factory=CarryParams, description="carry strategy parameters", json_schema_extra=unit("section")
     )
 
+    @model_validator(mode="after")
+    def _collateral_consistent(self) -> Settings:
+        """The strategy sizes pairs with the collateral the treasury will actually hold (the band's target,
+        and at least the initial margin of the engine's leverage); if it assumes less, every entry is
+        trimmed by the treasury and the next scan asks again (churn)."""
+        needed = max(self.treasury.target_ratio, 1 / Decimal(self.engine.leverage))
+        assumed = 1 / self.strategy.perp_leverage + self.strategy.margin_buffer_fraction
+        if assumed < needed:
+            raise ValueError(
+                f"1/FUNDBOT_STRATEGY__PERP_LEVERAGE + FUNDBOT_STRATEGY__MARGIN_BUFFER_FRACTION ({assumed:.4f}) "
+                f"must be at least the futures collateral per notional the treasury keeps ({needed:.4f}: "
+                f"FUNDBOT_TREASURY__TARGET_RATIO, or 1/FUNDBOT_ENGINE__LEVERAGE if larger): raise the buffer to "
+                f"{(needed - 1 / self.strategy.perp_leverage).quantize(Decimal('0.0001'))}"
+            )
+        return self
+
     @field_validator("symbols", mode="before")
     @classmethod
     def _split_symbols(cls, v: Any) -> Any:
@@ -392,7 +408,8 @@ def format_validation_error(err: ValidationError) -> str:
     """One line per bad field: the variable to fix, what was wrong, and the expected form."""
     lines = []
     for e in err.errors():
-        name = _env_name(tuple(e.get("loc", ())))
+        loc = tuple(e.get("loc", ()))
+        name = _env_name(loc) if loc else "settings"
         msg = e.get("msg", "invalid value")
         if e.get("type") == "extra_forbidden":
             msg = "unknown setting; remove it or check the spelling"

@@ -129,9 +129,10 @@ class CarryParams(BaseModel):
         json_schema_extra=_unit("x"),
     )
     margin_buffer_fraction: Decimal = Field(
-        Decimal("0.1"),
+        Decimal("0.17"),
         ge=0,
-        description="extra futures collateral beyond initial margin",
+        description="extra futures collateral beyond initial margin (1/leverage + this should reach the "
+        "treasury's target ratio, 0.5 by default, or entries are trimmed to what the treasury can fund)",
         json_schema_extra=_unit("fraction of notional"),
     )
     fee_kind: Literal["taker", "maker"] = Field(

@@ -73,3 +73,17 @@ def test_readme_table_matches_the_code():
     text = (REPO / "README.md").read_text()
     table = text.split("<!-- settings-table -->")[1].split("<!-- /settings-table -->")[0]
     assert table.strip() == render_settings_table().strip()
+
+
+def test_strategy_collateral_must_match_the_treasury(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FUNDBOT_STRATEGY__MARGIN_BUFFER_FRACTION", "0.05")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    text = str(info.value)
+    assert "FUNDBOT_TREASURY__TARGET_RATIO" in text and "raise the buffer to 0.1667" in text
+    monkeypatch.setenv("FUNDBOT_STRATEGY__MARGIN_BUFFER_FRACTION", "0.2")
+    monkeypatch.setenv("FUNDBOT_ENGINE__LEVERAGE", "1")  # initial margin = the whole notional
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "raise the buffer to 0.6667" in str(info.value)

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from bot.config import EngineConfig
-from bot.domain import HOUR_MS, ZERO, Leg, PairState
+from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step
 from bot.engine.ratelimit import RateGate, banned_until_ms
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
-from bot.execution.executor import Executor
+from bot.execution.executor import Executor, SimpleTarget
 from bot.ledger.models import EventKind, FundingSource, IntentKind, IntentStatus, RateKind
 from bot.ledger.repository import AssetBalance, Ledger
 from bot.ops.alerts import Alerter
@@ -108,12 +108,38 @@ class Engine:
         for symbol in report.quarantined:
             if self.alerter is not None:
                 await self.alerter.pair_quarantined(symbol, "reconciliation at start could not explain it")
+        await self.finish_interrupted()
         await self._event(
             EventKind.INFO,
             f"engine started on {self.venue.name}: {len(markets)} symbols, leverage {self.config.leverage}x "
             f"{self.config.margin_mode}, close-only {'on' if self.close_only else 'off'}",
             details={"symbols": sorted(markets)},
         )
+
+    async def finish_interrupted(self) -> None:
+        """After a crash, finish what an interrupted action left before anything else trades: a pair caught
+        opening, rebalancing or closing (or holding unequal legs) is brought to its recorded target (0 when
+        closing), so no leg stays naked until the next scan. Completing the hedge is preferred to
+        unwinding: it costs one leg's fees, not two."""
+        states = (PairState.OPENING, PairState.REBALANCING, PairState.CLOSING, PairState.OPEN)
+        for p in await self.ledger.list_pairs(states, venue=self.venue.name):
+            if p.symbol not in self.builder.markets:
+                continue
+            pm = self.builder.markets[p.symbol]
+            step = common_step(pm.spot.step_size, pm.perp.step_size)
+            unequal = abs(p.spot_qty - p.perp_qty) >= step + p.perp_qty * self.executor.config.spot_fee_in_base
+            if p.state is PairState.OPEN and not unequal:
+                continue
+            target = ZERO if p.state is PairState.CLOSING else p.target_qty
+            await self._event(
+                EventKind.DECISION,
+                f"{p.symbol}: finishing an interrupted {p.state.value} (spot {p.spot_qty.normalize():f}, "
+                f"short {p.perp_qty.normalize():f}) -> {target.normalize():f}",
+                symbol=p.symbol,
+                pair_id=p.id,
+                details={"rule": "finish_interrupted", "target_qty": str(target)},
+            )
+            await self._execute(SimpleTarget(p.symbol, target, "finish interrupted action"))
 
     async def _forget_previous_account(self) -> None:
         """Dry-run restart: the paper account is new (and named for this run), so pairs held by earlier
