@@ -35,6 +35,7 @@ from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step
 from bot.engine.ratelimit import RateGate, banned_until_ms
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor, SimpleTarget
+from bot.execution.ordering import order_targets
 from bot.ledger.models import EventKind, FundingSource, IntentKind, IntentStatus, RateKind
 from bot.ledger.repository import AssetBalance, Ledger
 from bot.ops.alerts import Alerter
@@ -48,7 +49,6 @@ from strategies.base import Action, Fees, Limits, PairView, Strategy, Target
 log = logging.getLogger(__name__)
 
 ACTIVE = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairState.CLOSING)
-TRADING_ACTIONS = (Action.EXIT, Action.REBALANCE, Action.RESIZE, Action.ENTER)  # execution order
 CONTROL_CLOSE_ONLY = "close_only"
 
 
@@ -122,9 +122,10 @@ class Engine:
         closing), so no leg stays naked until the next scan. Completing the hedge is preferred to
         unwinding: it costs one leg's fees, not two."""
         states = (PairState.OPENING, PairState.REBALANCING, PairState.CLOSING, PairState.OPEN)
+        unsettled = await self._symbols_with_unsettled_orders()
         for p in await self.ledger.list_pairs(states, venue=self.venue.name):
-            if p.symbol not in self.builder.markets:
-                continue
+            if p.symbol not in self.builder.markets or p.symbol in unsettled:
+                continue  # an order still in flight: its pair's legs are not known yet
             pm = self.builder.markets[p.symbol]
             step = common_step(pm.spot.step_size, pm.perp.step_size)
             unequal = abs(p.spot_qty - p.perp_qty) >= step + p.perp_qty * self.executor.config.spot_fee_in_base
@@ -267,9 +268,7 @@ class Engine:
             await self._decision(t)
         held = {p.symbol for p in pairs}
         unsettled = await self._symbols_with_unsettled_orders()
-        order = {a: i for i, a in enumerate(TRADING_ACTIONS)}
-        todo = [t for t in targets if t.action in order]
-        todo.sort(key=lambda t: (order[t.action], -(t.reason.economics.score if t.reason.economics else ZERO)))
+        todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
             await self._execute_all(todo, held, unsettled)
         await self._portfolio_gauges()
@@ -511,6 +510,8 @@ class Engine:
             return
         async with self.account_lock:
             report = await self.reconciler.run()
+            if report.changed:
+                await self.finish_interrupted()
         await self._ok()
         for symbol in report.quarantined:
             if self.alerter is not None:

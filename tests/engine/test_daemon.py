@@ -134,9 +134,11 @@ async def test_restart_after_sigkill_mid_entry_reconciles_without_duplicate_orde
         try:
 
             async def settled() -> bool:
+                """Reconciled, nothing in flight, and no pair left mid-action (finishing it is part of it)."""
                 pairs = await ledger.list_pairs([PairState.OPENING, PairState.OPEN, PairState.QUARANTINED])
+                midway = await ledger.list_pairs([PairState.OPENING, PairState.REBALANCING, PairState.CLOSING])
                 reconciled = await ledger.events(kinds=[EventKind.RECONCILE])
-                return bool(pairs) and bool(reconciled) and not await ledger.open_intents()
+                return bool(pairs) and bool(reconciled) and not midway and not await ledger.open_intents()
 
             await wait_for(settled, second, "reconciliation after the restart", tmp_path / "second.log")
             second.send_signal(signal.SIGTERM)
