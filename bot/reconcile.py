@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.config import ExecutionConfig
 from bot.domain import ZERO, Leg, PairState, Side
-from bot.execution.orders import TERMINAL, OrderRunner
+from bot.execution.orders import TERMINAL, OrderRunner, record_venue_fill
 from bot.execution.plan import PairFilters
 from bot.ledger.models import EventKind, Intent, IntentKind, IntentStatus, Pair, TransferStatus
 from bot.ledger.repository import Ledger
@@ -205,22 +205,7 @@ class Reconciler:
                 order = orders.get(f.venue_order_id)
                 if order is None or order.leg is not leg:
                     continue
-                new = await self.ledger.record_fill(
-                    venue=self.venue.name,
-                    market=leg,
-                    symbol=f.symbol,
-                    venue_trade_id=f.venue_trade_id,
-                    side=f.side,
-                    quantity=f.qty,
-                    price=f.price,
-                    fee=f.fee,
-                    ts_ms=f.ts_ms,
-                    fee_asset=f.fee_asset,
-                    is_maker=f.is_maker,
-                    client_order_id=order.client_order_id,
-                    venue_order_id=f.venue_order_id,
-                    pair_id=pair.id,
-                )
+                new = await record_venue_fill(self.ledger, self.venue.name, f, order.client_order_id, pair.id)
                 report.new_fills += int(new)
 
     # -- 3. pairs --------------------------------------------------------------------------------------

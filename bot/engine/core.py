@@ -44,7 +44,7 @@ from bot.reconcile import Reconciler
 from bot.treasury.service import Treasury
 from bot.venues.base import FundingInfo, Position, Venue
 from bot.venues.errors import ErrorClass, classify, safe_error_text
-from strategies.base import Action, Fees, Limits, PairView, Strategy, Target
+from strategies.base import Action, Fees, Limits, PairView, Reason, Strategy, Target
 
 log = logging.getLogger(__name__)
 
@@ -207,10 +207,9 @@ class Engine:
             for p in pairs
         )
 
-    async def equity(self, spot_prices: dict[str, Decimal] | None = None) -> Decimal:
-        """Account equity in USDT: spot USDT, spot coins at ``spot_prices`` (spot symbol -> price; default
-        the last marks seen), futures margin balance (which already holds the perp's unrealised PnL)."""
-        prices = spot_prices if spot_prices is not None else self.last_marks
+    async def equity(self, spot_prices: dict[str, Decimal]) -> Decimal:
+        """Account equity in USDT: spot USDT, spot coins at ``spot_prices`` (spot symbol -> price), and the
+        futures margin balance (which already holds the perp's unrealised PnL)."""
         balances = await self.venue.fetch_balances()
         account = await self.venue.fetch_futures_account()
         total = account.margin_balance
@@ -220,7 +219,7 @@ class Engine:
             if b.asset == "USDT":
                 total += b.total
             else:
-                price = prices.get(f"{b.asset}/USDT")
+                price = spot_prices.get(f"{b.asset}/USDT")
                 total += b.total * price if price is not None else ZERO
         return total
 
@@ -607,9 +606,7 @@ def _positions_moved(
     return False
 
 
-def _override(t: Target, rule: str, message: str):
-    from strategies.base import Reason
-
+def _override(t: Target, rule: str, message: str) -> Reason:
     return Reason(
         rule=rule,
         message=f"{message} (strategy said: {t.reason.rule})",
@@ -617,5 +614,3 @@ def _override(t: Target, rule: str, message: str):
         economics=t.reason.economics,
     )
 
-
-__all__ = ["CONTROL_CLOSE_ONLY", "Engine", "Leg", "fee_schedule"]

@@ -28,6 +28,28 @@ Sleep = Callable[[float], Awaitable[object]]
 Now = Callable[[], int]
 
 
+async def record_venue_fill(
+    ledger: Ledger, venue: str, f: Fill, client_order_id: str | None, pair_id: int | None
+) -> bool:
+    """Write one venue fill to the ledger (idempotent on its trade id); True when it was new."""
+    return await ledger.record_fill(
+        venue=venue,
+        market=f.leg,
+        symbol=f.symbol,
+        venue_trade_id=f.venue_trade_id,
+        side=f.side,
+        quantity=f.qty,
+        price=f.price,
+        fee=f.fee,
+        ts_ms=f.ts_ms,
+        fee_asset=f.fee_asset,
+        is_maker=f.is_maker,
+        client_order_id=client_order_id,
+        venue_order_id=f.venue_order_id,
+        pair_id=pair_id,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class LegResult:
     """What one order did: its final known state, or the error that stopped it."""
@@ -238,21 +260,8 @@ class OrderRunner:
             },
         )
         for f in fills:
-            new = await self.ledger.record_fill(
-                venue=self.venue.name,
-                market=f.leg,
-                symbol=f.symbol,
-                venue_trade_id=f.venue_trade_id,
-                side=f.side,
-                quantity=f.qty,
-                price=f.price,
-                fee=f.fee,
-                ts_ms=f.ts_ms,
-                fee_asset=f.fee_asset,
-                is_maker=f.is_maker,
-                client_order_id=f.client_order_id or state.client_order_id,
-                venue_order_id=f.venue_order_id,
-                pair_id=pair_id,
+            new = await record_venue_fill(
+                self.ledger, self.venue.name, f, f.client_order_id or state.client_order_id, pair_id
             )
             if new:
                 await self.ledger.add_event(
