@@ -8,6 +8,7 @@ simulated time does not pass while an order is followed up) differ from live.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +24,7 @@ from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor
 from bot.execution.ordering import order_targets
 from bot.ledger.models import EventKind, FundingSource, Wallet
-from bot.ledger.repository import AssetBalance, Ledger
+from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, Ledger
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.records import SimEvent
@@ -177,17 +178,26 @@ class TickJobs:
 
     async def sync_funding(self, t: int) -> None:
         """Funding-ledger sync: the venue's income records since the last settlement seen."""
+        payments = await self.funding_records(lambda _ms: t)
+        if payments:
+            await self.core.ledger.record_funding_payments(payments)
+
+    async def funding_records(self, recorded_at: Callable[[int], int]) -> list[FundingRecord]:
+        """The venue's income records since the first settlement not yet synced, as ledger rows;
+        ``recorded_at(funding_time_ms)`` is the instant the sync saw each."""
         if not self.core.events:
-            return
+            return []
         since = min(ev.time_ms for ev in self.core.events)
         self.core.events.clear()
+        out = []
         for inc in await self.core.venue.fetch_funding_income(since_ms=since):
             pair = self._live.get(inc.symbol)
-            await self.core.ledger.record_funding_payment(
+            out.append(FundingRecord(
                 venue=self.venue_name, account=self.account, symbol=inc.symbol,
                 funding_time_ms=inc.funding_time_ms, amount=inc.amount, source=FundingSource.SIM,
-                now_ms=t, asset=inc.asset, pair_id=pair.pair_id if pair else None,
-            )
+                now_ms=recorded_at(inc.funding_time_ms), asset=inc.asset, pair_id=pair.pair_id if pair else None,
+            ))
+        return out
 
     async def _capital(self) -> Decimal:
         """Equity in USDT: spot assets at the replayed spot price (the last known one through a gap)
@@ -295,10 +305,12 @@ class TickJobs:
     async def snapshot_balances(self, t: int) -> None:
         balances = await self.core.venue.fetch_balances()
         self._last_balances = balances
-        await self._write_balances(t, balances)
-        await self._write_prices(t)
+        await self.core.ledger.record_balance_snapshots(self.balance_rows(t, balances))
+        prices = self.prices_event(t)
+        if prices is not None:
+            await self.core.ledger.add_events([prices])
 
-    async def _write_prices(self, t: int) -> None:
+    def prices_event(self, t: int) -> EventRecord | None:
         """While pairs are held, the prices the snapshot is worth at (spot, perp mark), as the daemon
         records them, so ``fundbot report`` reconciles equity at the snapshot's own prices."""
         prices: dict[str, str] = {}
@@ -309,26 +321,25 @@ class TickJobs:
                 prices[sym] = str(spot)
             if mark is not None:
                 prices[perp_symbol(sym)] = str(mark)
-        if prices:
-            await self.core.ledger.add_event(
-                EventKind.INFO, "prices: " + ", ".join(f"{k} {v}" for k, v in prices.items()), ts_ms=t,
-                details={"prices": prices},
-            )
+        if not prices:
+            return None
+        return EventRecord(
+            EventKind.INFO, "prices: " + ", ".join(f"{k} {v}" for k, v in prices.items()), ts_ms=t,
+            details={"prices": prices},
+        )
 
     async def snapshot_balances_batch(self, times: list[int]) -> None:
         if not self._last_balances:
             self._last_balances = await self.core.venue.fetch_balances()
-        for t in times:
-            await self._write_balances(t, self._last_balances)
+        rows = [row for t in times for row in self.balance_rows(t, self._last_balances)]
+        await self.core.ledger.record_balance_snapshots(rows)
 
-    async def _write_balances(self, t: int, balances: list[Any]) -> None:
+    def balance_rows(self, t: int, balances: list[Any]) -> list[tuple[str, Wallet, int, dict[str, AssetBalance]]]:
+        """One ledger snapshot row set per wallet, as ``Ledger.record_balance_snapshots`` takes them."""
         by_wallet: dict[str, dict[str, AssetBalance]] = {}
         for b in balances:
             by_wallet.setdefault(b.wallet, {})[b.asset] = AssetBalance(b.free, b.used, b.total)
-        for wallet, assets in by_wallet.items():
-            await self.core.ledger.record_balance_snapshot(
-                venue=self.venue_name, wallet=Wallet(wallet), ts_ms=t, balances=assets
-            )
+        return [(self.venue_name, Wallet(wallet), t, assets) for wallet, assets in by_wallet.items()]
 
     async def finish(self, end_ms: int) -> None:
         await self.core.ledger.add_event(

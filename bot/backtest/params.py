@@ -56,6 +56,10 @@ class BacktestOptions(BaseModel):
     )
     minute_checks: bool = Field(True, description="check collateral every minute where 1m data exists")
     skip_idle_hours: bool = Field(True, description="skip hours where nothing can change (flat book, no entry)")
+    fast_forward: bool = Field(
+        True, description="jump over hours where strategy, treasury and margin provably do nothing "
+        "(identical ledger, faster; see bot/backtest/fastforward.py)"
+    )
     collateral_gate: bool = Field(
         True, description="run the treasury only when the collateral band is left (identical results, faster)"
     )

@@ -31,8 +31,10 @@ import numpy as np
 
 from bot.backtest.core import Core, TickJobs, build_core
 from bot.backtest.data import Dataset, load_dataset
+from bot.backtest.fastforward import FastForward
 from bot.backtest.metrics import fill_timeline, read_facts, summarise
 from bot.backtest.params import BacktestParams
+from bot.backtest.paths import build_paths
 from bot.backtest.result import BacktestResult, RunStats, Timeline
 from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
@@ -87,6 +89,7 @@ async def _run_loop(
     scan = scan_hours(len(ds.grid), opts.eval_every_hours)
     possible = possible & scan  # between scans nothing can open a pair
     minute_hours = _minute_hours(ds) if opts.minute_checks else set()
+    ff = _fast_forward(spec, ds, core, jobs, scan, blocked, minute_hours) if opts.fast_forward else None
     evaluated = skipped = minute_checks = scans = 0
     # The opening balances, before the first hour trades: the report's equity window starts here.
     await jobs.snapshot_balances(int(ds.grid[0]) - 1)
@@ -95,6 +98,14 @@ async def _run_loop(
     n = len(ds.grid)
     i = 0
     while i < n:
+        if ff is not None and i > 0:
+            j, last_snapshot_ms = await ff.advance(i, tl, in_market, last_snapshot_ms, opts.snapshot_every_hours)
+            if progress and j > i:
+                progress(j - i)
+            skipped += j - i
+            i = j
+            if i >= n:
+                break
         t = int(ds.grid[i])
         idle = await jobs.idle()
         if idle and not possible[i] and t not in minute_hours and i > 0:
@@ -146,8 +157,22 @@ async def _run_loop(
         seconds=time.perf_counter() - t_start,
         sim_events=core.sim_events,
         treasury_runs=jobs.treasury_runs,
+        fast_forwarded=ff.hours_skipped if ff else 0,
+        stretches=ff.stretches if ff else 0,
     )
     return tl, stats, in_market
+
+
+def _fast_forward(spec: BacktestSpec, ds: Dataset, core: Core, jobs: TickJobs, scan: np.ndarray,
+                  blocked: dict[str, np.ndarray], minute_hours: set[int]) -> FastForward:
+    unsafe = np.isin(ds.grid, np.array(sorted(minute_hours), dtype=np.int64))
+    ids = list(ds.series)
+    paths = build_paths(core.source, ids, ds.grid, spec.params.strategy)
+    for p in paths.values():
+        unsafe |= p.edge  # the simulator's last known price is set at the hour before a gap: run it
+    by_id = {sid: blocked[s.unified] for sid, s in ds.series.items()}
+    return FastForward(jobs, paths, ds.grid, scan, unsafe, by_id, spec.params.strategy,
+                       core.treasury.band, carry=spec.strategy == "carry")
 
 
 def scan_hours(n: int, every: int) -> np.ndarray:

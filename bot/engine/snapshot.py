@@ -15,6 +15,7 @@ from bot.venues.base import FundingInfo, FundingSettlement, OrderBook, PairMarke
 from strategies.base import Fees, FundingPoint, LegMarket, Limits, MarketSnapshot, PairView, Snapshot
 
 HISTORY_SETTLEMENTS = 30
+HISTORY_DAYS = 30  # never look further back than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,11 @@ class SnapshotBuilder:
             interval = interval_from_history(cached, funding.interval_hours) or 1
             stale = stale or now_ms >= last + interval * HOUR_MS
         if stale:
-            hist = await self.venue.fetch_funding_history(symbol, since_ms=now_ms - 30 * 24 * HOUR_MS)
+            # Venues answer a ``since`` query oldest first, up to their page limit (100 on Binance): asking
+            # for 30 days of a 1h or 4h symbol would return its OLDEST settlements. Ask for just enough.
+            interval = funding.interval_hours or interval_from_history(cached or [], None) or 8
+            back = min((HISTORY_SETTLEMENTS + 1) * interval, HISTORY_DAYS * 24) * HOUR_MS
+            hist = await self.venue.fetch_funding_history(symbol, since_ms=now_ms - back)
             cached = sorted(hist, key=lambda s: s.funding_time_ms)[-HISTORY_SETTLEMENTS:]
             self._history[symbol] = cached
         return cached or []

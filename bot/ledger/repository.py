@@ -59,6 +59,35 @@ class AssetBalance:
     total: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class FundingRecord:
+    """One funding settlement to record (the arguments of ``Ledger.record_funding_payment``)."""
+
+    venue: str
+    account: str
+    symbol: str
+    funding_time_ms: int
+    amount: Decimal
+    source: FundingSource
+    now_ms: int
+    rate: Decimal | None = None
+    position_size: Decimal | None = None
+    asset: str = "USDT"
+    pair_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One operator-log entry to append (the arguments of ``Ledger.add_event``)."""
+
+    kind: EventKind
+    message: str
+    ts_ms: int
+    pair_id: int | None = None
+    symbol: str | None = None
+    details: Mapping[str, Any] | None = None
+
+
 class Ledger:
     """Async access to the ledger database. Open with ``await Ledger.open(url)``; close with ``close()``."""
 
@@ -546,57 +575,71 @@ class Ledger:
         The same (venue, account, symbol, funding time) twice changes nothing and returns False, except
         that a venue ``income`` record replaces an earlier ``computed`` estimate (the pair total follows).
         """
+        payment = FundingRecord(venue, account, symbol, funding_time_ms, amount, source, now_ms, rate,
+                                position_size, asset, pair_id)
+        async with self._sessions() as s, s.begin():
+            return await self._record_funding(s, payment)
+
+    async def record_funding_payments(self, payments: Sequence[FundingRecord]) -> int:
+        """``record_funding_payment`` for many settlements in ONE transaction (a backtest catching up
+        on days of funding); returns how many changed the ledger. Same rules, row by row, in order."""
+        changed = 0
+        async with self._sessions() as s, s.begin():
+            for payment in payments:
+                changed += await self._record_funding(s, payment)
+        return changed
+
+    async def _record_funding(self, s: AsyncSession, p: FundingRecord) -> bool:
         table = FundingPayment.__table__
         stmt = (
             self._insert(table)
             .values(
-                venue=venue,
-                account=account,
-                symbol=symbol,
-                funding_time_ms=funding_time_ms,
-                rate=rate,
-                amount=amount,
-                asset=asset,
-                position_size=position_size,
-                source=source,
-                pair_id=pair_id,
-                recorded_ms=now_ms,
+                venue=p.venue,
+                account=p.account,
+                symbol=p.symbol,
+                funding_time_ms=p.funding_time_ms,
+                rate=p.rate,
+                amount=p.amount,
+                asset=p.asset,
+                position_size=p.position_size,
+                source=p.source,
+                pair_id=p.pair_id,
+                recorded_ms=p.now_ms,
             )
             .on_conflict_do_nothing()
             .returning(table.c.id)
         )
-        async with self._sessions() as s, s.begin():
-            if (await s.execute(stmt)).scalar_one_or_none() is not None:
-                await self._add_pair_funding(s, pair_id, amount)
-                return True
-            if source != FundingSource.INCOME:
-                return False
-            existing = (
-                await s.scalars(
-                    select(FundingPayment)
-                    .where(
-                        FundingPayment.venue == venue,
-                        FundingPayment.account == account,
-                        FundingPayment.symbol == symbol,
-                        FundingPayment.funding_time_ms == funding_time_ms,
-                    )
-                    .with_for_update()
-                )
-            ).one()
-            if existing.source != FundingSource.COMPUTED:
-                return False
-            delta = amount - existing.amount
-            existing.amount = amount
-            existing.source = FundingSource.INCOME
-            existing.recorded_ms = now_ms
-            if rate is not None:
-                existing.rate = rate
-            if position_size is not None:
-                existing.position_size = position_size
-            if existing.pair_id is None:
-                existing.pair_id = pair_id
-            await self._add_pair_funding(s, existing.pair_id, delta)
+        if (await s.execute(stmt)).scalar_one_or_none() is not None:
+            await self._add_pair_funding(s, p.pair_id, p.amount)
             return True
+        if p.source != FundingSource.INCOME:
+            return False
+        existing = (
+            await s.scalars(
+                select(FundingPayment)
+                .where(
+                    FundingPayment.venue == p.venue,
+                    FundingPayment.account == p.account,
+                    FundingPayment.symbol == p.symbol,
+                    FundingPayment.funding_time_ms == p.funding_time_ms,
+                )
+                .with_for_update()
+            )
+        ).one()
+        if existing.source != FundingSource.COMPUTED:
+            return False
+        delta = p.amount - existing.amount
+        existing.amount = p.amount
+        existing.source = FundingSource.INCOME
+        existing.recorded_ms = p.now_ms
+        if p.rate is not None:
+            existing.rate = p.rate
+        if p.position_size is not None:
+            existing.position_size = p.position_size
+        if existing.pair_id is None:
+            existing.pair_id = p.pair_id
+        await self._add_pair_funding(s, existing.pair_id, delta)
+        return True
 
     @staticmethod
     async def _add_pair_funding(s: AsyncSession, pair_id: int | None, amount: Decimal) -> None:
@@ -706,8 +749,12 @@ class Ledger:
         self, *, venue: str, wallet: Wallet, ts_ms: int, balances: Mapping[str, AssetBalance]
     ) -> int:
         """Store one wallet as seen at ``ts_ms`` (one row per asset); returns the number of new rows."""
-        if not balances:
-            return 0
+        return await self.record_balance_snapshots([(venue, wallet, ts_ms, balances)])
+
+    async def record_balance_snapshots(
+        self, snapshots: Sequence[tuple[str, Wallet, int, Mapping[str, AssetBalance]]]
+    ) -> int:
+        """Many (venue, wallet, ts_ms, balances) snapshots in ONE transaction; returns the new rows."""
         table = BalanceSnapshot.__table__
         rows = [
             {
@@ -719,8 +766,11 @@ class Ledger:
                 "total": b.total,
                 "ts_ms": ts_ms,
             }
+            for venue, wallet, ts_ms, balances in snapshots
             for asset, b in sorted(balances.items())
         ]
+        if not rows:
+            return 0
         new = 0
         async with self._sessions() as s, s.begin():
             for row in rows:
@@ -777,6 +827,15 @@ class Ledger:
             s.add(event)
             await s.flush()
             return event.id
+
+    async def add_events(self, events: Sequence[EventRecord]) -> None:
+        """``add_event`` for many entries in ONE transaction, in order (ids still only grow)."""
+        async with self._event_lock, self._sessions() as s, s.begin():
+            s.add_all(
+                Event(ts_ms=e.ts_ms, kind=e.kind, pair_id=e.pair_id, symbol=e.symbol, message=e.message,
+                      details=dict(e.details) if e.details is not None else None)
+                for e in events
+            )
 
     async def events(
         self,

@@ -58,7 +58,8 @@ END_MS = START_MS + 3 * DAY_MS
 CAPITAL = Decimal(100_000)
 SIM_LEVERAGE = SimConfig().default_leverage  # the backtest never sets leverage; the engine sets this at start
 UNLIMITED_WEIGHT = {"rate_limits": {"per_minute": {"api": 10**9, "sapi": 10**9, "fapi": 10**9}}}
-PARAMS = BacktestParams(options=BacktestOptions(skip_idle_hours=False))  # every hour evaluated, like the engine
+# every hour evaluated, like the engine
+PARAMS = BacktestParams(options=BacktestOptions(skip_idle_hours=False, fast_forward=False))
 
 
 @dataclass(frozen=True)

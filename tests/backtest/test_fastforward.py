@@ -1,0 +1,59 @@
+"""Fast-forward (bot/backtest/fastforward.py) on and off, on real bundled data: the same fills, funding,
+transfers, pairs and snapshots, the same equity path (to float rounding), and the jumps really happen."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.backtest.params import BacktestParams
+from bot.backtest.result import BacktestResult
+from bot.config import TreasuryConfig
+
+from .equivalence import assert_same_run, facts, run_window, with_options
+
+REL = 1e-9  # fast-forwarded timeline rows are float sums of the same prices: far below a cent
+
+
+def _pair(tmp_path: Path, base: BacktestParams, days: int, symbols: list[str] | None = None, start_day: int = 0,
+          **opts: object) -> tuple[BacktestResult, BacktestResult]:
+    kw = {"days": days, "symbols": symbols, "start_day": start_day}
+    fast = run_window(tmp_path / "ff", with_options(base, fast_forward=True, **opts), **kw)  # type: ignore[arg-type]
+    slow = run_window(tmp_path / "hourly", with_options(base, fast_forward=False, **opts), **kw)  # type: ignore[arg-type]
+    return fast, slow
+
+
+def test_fast_forward_changes_nothing_while_pairs_are_held(tmp_path: Path) -> None:
+    fast, slow = _pair(tmp_path, BacktestParams(), days=12)
+    same = assert_same_run(fast, slow, rel=REL)
+    assert same["fills"] and same["funding"], "the window must trade and earn funding"
+    assert fast.stats.fast_forwarded > 100 and fast.stats.stretches > 1
+    assert slow.stats.fast_forwarded == 0
+    assert fast.summary.net_pnl == pytest.approx(slow.summary.net_pnl, abs=0.005)
+
+
+def test_fast_forward_stops_where_the_treasury_acts(tmp_path: Path) -> None:
+    tight = TreasuryConfig(target_ratio="0.5", low_ratio="0.46", high_ratio="0.54", min_transfer="1")
+    fast, slow = _pair(tmp_path, BacktestParams(treasury=tight), days=10)
+    same = assert_same_run(fast, slow, rel=REL)
+    assert len(same["transfers"]) > len({f[0] for f in same["fills"]}), "the treasury must act between trades"
+    assert fast.stats.fast_forwarded > 0
+
+
+def test_fast_forward_with_a_slower_scan_cadence(tmp_path: Path) -> None:
+    fast, slow = _pair(tmp_path, BacktestParams(), days=12, eval_every_hours=8)
+    assert_same_run(fast, slow, rel=REL)
+    assert fast.stats.fast_forwarded > 100
+
+
+def test_fast_forward_across_gaps_and_mark_fallbacks(tmp_path: Path) -> None:
+    # On day 414 of the bundled data BNB's candles end and DOGE's mark candles stop for 46 days (the
+    # simulator then margins at its last known mark): the run must still match hour for hour.
+    fast, slow = _pair(tmp_path, BacktestParams(), days=14, symbols=["BNBUSDT", "DOGEUSDT", "BTCUSDT"], start_day=406)
+    assert_same_run(fast, slow, rel=REL)
+    assert fast.stats.fast_forwarded > 0
+
+
+def test_baselines_fast_forward_only_between_scans(tmp_path: Path) -> None:
+    fast = run_window(tmp_path / "ff", with_options(fast_forward=True), days=4, strategy="always-on-btc")
+    slow = run_window(tmp_path / "hourly", with_options(fast_forward=False), days=4, strategy="always-on-btc")
+    assert facts(fast) == facts(slow)
