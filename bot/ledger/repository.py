@@ -583,9 +583,49 @@ class Ledger:
     async def record_funding_payments(self, payments: Sequence[FundingRecord]) -> int:
         """``record_funding_payment`` for many settlements in ONE transaction (a backtest catching up
         on days of funding); returns how many changed the ledger. Same rules, row by row, in order."""
+        if not payments:
+            return 0
+        keys = {(p.venue, p.account, p.symbol, p.funding_time_ms) for p in payments}
         changed = 0
         async with self._sessions() as s, s.begin():
-            for payment in payments:
+            # Settlements the ledger has not seen (the usual case) go in with ONE multi-row statement and
+            # one pair update each; any already there (or repeated in the batch) take the row-by-row rules.
+            lo = min(p.funding_time_ms for p in payments)
+            hi = max(p.funding_time_ms for p in payments)
+            t = FundingPayment
+            rows = await s.execute(
+                select(t.venue, t.account, t.symbol, t.funding_time_ms).where(
+                    t.funding_time_ms >= lo, t.funding_time_ms <= hi
+                )
+            )
+            seen = {tuple(r) for r in rows if tuple(r) in keys}
+            fresh: list[FundingRecord] = []
+            later: list[FundingRecord] = []
+            for p in payments:
+                key = (p.venue, p.account, p.symbol, p.funding_time_ms)
+                (later if key in seen else fresh).append(p)
+                seen.add(key)
+            if fresh:
+                await s.execute(
+                    self._insert(FundingPayment.__table__),
+                    [
+                        {
+                            "venue": p.venue, "account": p.account, "symbol": p.symbol,
+                            "funding_time_ms": p.funding_time_ms, "rate": p.rate, "amount": p.amount,
+                            "asset": p.asset, "position_size": p.position_size, "source": p.source,
+                            "pair_id": p.pair_id, "recorded_ms": p.now_ms,
+                        }
+                        for p in fresh
+                    ],
+                )
+                per_pair: dict[int, Decimal] = {}
+                for p in fresh:
+                    if p.pair_id is not None:
+                        per_pair[p.pair_id] = per_pair.get(p.pair_id, ZERO) + p.amount
+                for pair_id, amount in sorted(per_pair.items()):
+                    await self._add_pair_funding(s, pair_id, amount)
+                changed += len(fresh)
+            for payment in later:
                 changed += await self._record_funding(s, payment)
         return changed
 
@@ -771,13 +811,23 @@ class Ledger:
         ]
         if not rows:
             return 0
-        new = 0
+        t = BalanceSnapshot
         async with self._sessions() as s, s.begin():
+            # One multi-row insert of the rows not stored yet (the key is venue, wallet, asset, ts_ms).
+            lo, hi = min(r["ts_ms"] for r in rows), max(r["ts_ms"] for r in rows)
+            have = await s.execute(
+                select(t.venue, t.wallet, t.asset, t.ts_ms).where(t.ts_ms >= lo, t.ts_ms <= hi)
+            )
+            seen = {(r[0], Wallet(r[1]), r[2], r[3]) for r in have}
+            fresh = []
             for row in rows:
-                stmt = self._insert(table).values(**row).on_conflict_do_nothing().returning(table.c.id)
-                if (await s.execute(stmt)).scalar_one_or_none() is not None:
-                    new += 1
-        return new
+                key = (row["venue"], Wallet(row["wallet"]), row["asset"], row["ts_ms"])
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(row)
+            if fresh:
+                await s.execute(self._insert(table), fresh)
+        return len(fresh)
 
     async def latest_balances(self, venue: str | None = None) -> list[BalanceSnapshot]:
         """The most recent snapshot of each (venue, wallet): all its asset rows, by venue, wallet, asset."""

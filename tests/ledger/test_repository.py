@@ -17,7 +17,7 @@ from bot.ledger.models import (
     TransferStatus,
     Wallet,
 )
-from bot.ledger.repository import AssetBalance, Ledger
+from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, Ledger
 
 T0 = 1_700_000_000_000
 
@@ -397,3 +397,54 @@ async def test_plain_strings_work_wherever_an_enum_is_expected(ledger: Ledger):
         venue="binance", wallet="futures", ts_ms=T0, balances={"USDT": AssetBalance(Decimal(1), Decimal(0), Decimal(1))}
     )
     assert n == 1 and (await ledger.latest_balances())[0].wallet is Wallet.FUTURES
+
+
+async def test_funding_batch_follows_the_single_row_rules(ledger: Ledger):
+    pair = await ledger.upsert_pair(venue="binance", symbol="BTC/USDT", now_ms=T0)
+
+    def rec(hours: int, amount: str, source: FundingSource = FundingSource.INCOME) -> FundingRecord:
+        return FundingRecord("binance", "main", "BTC/USDT:USDT", T0 + hours * HOUR_MS, Decimal(amount), source,
+                             T0 + hours * HOUR_MS, pair_id=pair.id)
+
+    assert await ledger.record_funding_payment(**{
+        k: getattr(rec(8, "5", FundingSource.COMPUTED), k) for k in FundingRecord.__slots__
+    }) is True
+    # 0h and 16h are new; 8h replaces the computed estimate; 0h repeated in the batch changes nothing.
+    changed = await ledger.record_funding_payments([rec(0, "1.5"), rec(8, "2.25"), rec(16, "3"), rec(0, "9")])
+    assert changed == 3
+    rows = {r.funding_time_ms - T0: (r.amount, r.source) for r in await ledger.list_funding_payments()}
+    assert rows == {
+        0: (Decimal("1.5"), FundingSource.INCOME),
+        8 * HOUR_MS: (Decimal("2.25"), FundingSource.INCOME),
+        16 * HOUR_MS: (Decimal("3"), FundingSource.INCOME),
+    }
+    got = await ledger.get_pair(pair.id)
+    assert got is not None and got.funding_earned == Decimal("6.75")
+    assert await ledger.record_funding_payments([rec(16, "3"), rec(0, "1.5")]) == 0
+    assert await ledger.record_funding_payments([]) == 0
+
+
+async def test_balance_snapshot_batch_skips_rows_already_stored(ledger: Ledger):
+    one = {"USDT": AssetBalance(Decimal("1"), Decimal("0"), Decimal("1"))}
+    two = {"USDT": AssetBalance(Decimal("2"), Decimal("0"), Decimal("2")),
+           "BTC": AssetBalance(Decimal("0.1"), Decimal("0"), Decimal("0.1"))}
+    assert await ledger.record_balance_snapshot(venue="binance", wallet=Wallet.SPOT, ts_ms=T0, balances=one) == 1
+    n = await ledger.record_balance_snapshots([
+        ("binance", Wallet.SPOT, T0, one), ("binance", Wallet.SPOT, T0 + 1, two), ("binance", Wallet.FUTURES, T0, one),
+        ("binance", Wallet.SPOT, T0 + 1, two),
+    ])
+    assert n == 3
+    latest = await ledger.latest_balances("binance")
+    assert {(b.wallet, b.asset, b.total) for b in latest} == {
+        (Wallet.SPOT, "USDT", Decimal("2")),
+        (Wallet.SPOT, "BTC", Decimal("0.1")),
+        (Wallet.FUTURES, "USDT", Decimal("1")),
+    }
+
+
+async def test_event_batch_appends_in_order(ledger: Ledger):
+    first = await ledger.add_event(EventKind.INFO, "before", ts_ms=T0)
+    await ledger.add_events([EventRecord(EventKind.INFO, f"e{k}", T0 + k, details={"k": Decimal(k)}) for k in range(3)])
+    got = await ledger.events(after_id=first)
+    assert [e.message for e in got] == ["e0", "e1", "e2"]
+    assert got[2].details == {"k": "2"}
