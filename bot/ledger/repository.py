@@ -865,18 +865,15 @@ class Ledger:
     ) -> int:
         """Append to the operator log; returns the event id (ids only grow). Decimals in ``details`` are
         stored as strings. Never put secrets in messages or details."""
+        table = Event.__table__
+        stmt = (
+            table.insert()
+            .values(ts_ms=ts_ms, kind=kind, pair_id=pair_id, symbol=symbol, message=message,
+                    details=dict(details) if details is not None else None)
+            .returning(table.c.id)
+        )
         async with self._event_lock, self._sessions() as s, s.begin():
-            event = Event(
-                ts_ms=ts_ms,
-                kind=kind,
-                pair_id=pair_id,
-                symbol=symbol,
-                message=message,
-                details=dict(details) if details is not None else None,
-            )
-            s.add(event)
-            await s.flush()
-            return event.id
+            return int((await s.execute(stmt)).scalar_one())  # a core insert: no unit-of-work flush
 
     async def add_events(self, events: Sequence[EventRecord]) -> None:
         """``add_event`` for many entries in ONE transaction, in order (ids still only grow)."""
