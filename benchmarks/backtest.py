@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=None, help="only the first N days of the dataset")
     ap.add_argument("--baselines", action="store_true", help="also run the baselines (as fundbot backtest)")
     ap.add_argument("--eval-every", type=int, default=1, help="strategy scan cadence in hours (as --eval-every)")
+    ap.add_argument("--no-fast-forward", action="store_true", help="run every hour (the reference the jumps match)")
     args = ap.parse_args()
     symbols = args.symbols.split(",") if args.symbols else None
     t0 = time.perf_counter()
@@ -48,7 +49,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             spec = BacktestSpec(bundled_data_dir(), symbols, ds.start_ms, ds.end_ms, Decimal(100000), name,
-                                with_backtest_options(BacktestParams(), eval_every_hours=args.eval_every),
+                                with_backtest_options(BacktestParams(), eval_every_hours=args.eval_every,
+                                                  fast_forward=not args.no_fast_forward),
                                 out_dir=Path(tmp) / name)
             t1 = time.perf_counter()
             result = asyncio.run(run_backtest(spec, ds))
@@ -80,6 +82,8 @@ def main() -> None:
             "minute_checks": r.stats.minute_checks,
             "sim_events": r.stats.sim_events,
             "treasury_runs": r.stats.treasury_runs,
+            "hours_fast_forwarded": r.stats.fast_forwarded,
+            "stretches": r.stats.stretches,
             "fills": r.summary.trades,
             "net_pnl": round(r.summary.net_pnl, 2),
         }

@@ -15,7 +15,10 @@ Per grid hour ``t`` (a ``ManualClock`` set to ``t``; nothing reads the wall cloc
 
 The per-tick calls live in ``TickJobs`` only, so switching to ``bot.engine``'s job functions is local.
 Hours where nothing can change (flat book and no possible entry, see ``bot.backtest.skip``) are skipped:
-their timeline rows repeat the last state, which is exactly what running them would produce.
+their timeline rows repeat the last state, which is exactly what running them would produce. With
+``fast_forward`` (default), stretches where the strategy, the treasury and the margin provably do nothing
+run as simulator jumps with batched ledger writes (``bot.backtest.fastforward``); tests/backtest/
+test_fastforward.py shows the ledger identical to the hourly run.
 """
 
 from __future__ import annotations
