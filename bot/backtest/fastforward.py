@@ -285,11 +285,11 @@ class FastForward:
         """A lower bound of the thinnest book side of both legs (base quantity over 20 levels)."""
         out = None
         legs = ((path.spot[i0:i1], h.ticks[0], h.steps[0]), (path.perp[i0:i1], h.ticks[1], h.steps[1]))
+        levels = min(h.levels, BOOK_DEPTH)
         for mid, tick, step in legs:
-            total = np.zeros(i1 - i0)
-            for level in range(min(h.levels, BOOK_DEPTH)):
-                px = mid * (1 + h.half_spread + h.level_gap * level) * (1 + REL_MARGIN) + (level + 2) * tick
-                total += np.maximum(h.level_notional / px - step, 0.0)
+            # every level holds at least what the deepest (dearest) ask level holds
+            px = mid * (1 + h.half_spread + h.level_gap * (levels - 1)) * (1 + REL_MARGIN) + (levels + 1) * tick
+            total = levels * np.maximum(h.level_notional / px - step, 0.0)
             out = total if out is None else np.minimum(out, total)
         assert out is not None
         return out
