@@ -261,14 +261,25 @@ class FastForward:
             lo_a, hi_a = ask_lo[sid], ask_hi[sid]
             per_lo = cap * f / (hi_a * cpn)
             per_hi = cap * f / (lo_a * cpn)
-            others_max = np.zeros(i1 - i0)  # capital the other pairs hold at most (their held size)
-            others_min = np.zeros(i1 - i0)  # and at least (their reservation: held size within its cap)
+            # Pairs ranked before this one (higher forecast; the symbol breaks ties) have taken their held
+            # size; the others still hold their reservation (held size within its own cap). Where two
+            # forecasts are too close to rank for certain, either may come first: bound both ways.
+            others_max = np.zeros(i1 - i0)
+            others_min = np.zeros(i1 - i0)
+            apr_h = path.apr[i0:i1]
             for o in book.held:
                 if o is h:
                     continue
+                apr_o = self.paths[o.binance_id].apr[i0:i1]
+                unsure = np.abs(apr_o - apr_h) < 2 * APR_MARGIN
+                before = (apr_o > apr_h) if o.binance_id > sid else (apr_o >= apr_h)
                 o_per = cap * f / (ask_hi[o.binance_id] * cpn)
-                others_max += o.qty * ask_hi[o.binance_id] * cpn
-                others_min += np.minimum(o.qty, o_per) * ask_lo[o.binance_id] * cpn
+                held_max = o.qty * ask_hi[o.binance_id] * cpn
+                held_min = o.qty * ask_lo[o.binance_id] * cpn
+                reserved_max = np.minimum(o.qty, cap * f / (ask_lo[o.binance_id] * cpn)) * ask_hi[o.binance_id] * cpn
+                reserved_min = np.minimum(o.qty, o_per) * ask_lo[o.binance_id] * cpn
+                others_max += np.where(before | unsure, held_max, reserved_max)
+                others_min += np.where(before & ~unsure, held_min, reserved_min)
             budget_lo = np.maximum(total - others_max, 0.0) / (hi_a * cpn)
             budget_hi = np.maximum(total - others_min, 0.0) / (lo_a * cpn)
             liq = liq_f * self._depth_low(path, h, i0, i1)
