@@ -155,10 +155,28 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(name)
 
 
+@pytest.fixture(params=["aiosqlite", pytest.param("inline", id="inline")])
+def sqlite_driver(request: pytest.FixtureRequest) -> bool:
+    """For SQLite, once through aiosqlite and once through the backtest's inline driver
+    (``bot.ledger.inline_sqlite``); Postgres runs once (the other combination is deselected)."""
+    return request.param == "inline"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The inline driver is SQLite only: drop its Postgres combinations at collection."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        (drop if params.get("db_url") == "postgres" and params.get("sqlite_driver") == "inline" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture
-async def ledger(db_url: str) -> AsyncIterator[Ledger]:
+async def ledger(db_url: str, sqlite_driver: bool) -> AsyncIterator[Ledger]:
     """An opened, migrated Ledger on ``db_url`` (closed after the test)."""
-    led = await Ledger.open(db_url, migrate=True)
+    led = await Ledger.open(db_url, migrate=True, inline=sqlite_driver)
     try:
         yield led
     finally:

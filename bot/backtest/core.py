@@ -118,7 +118,7 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
     if db_path.exists():
         db_path.unlink()
     url = f"sqlite+aiosqlite:///{db_path.as_posix()}"
-    ledger = await Ledger.open(url)
+    ledger = await Ledger.open(url, inline=True)
     await _fast_sqlite(ledger)
     treasury = Treasury(venue, ledger, spec.params.treasury, clock.now_ms, sleep=_instant)
     executor = Executor(venue, ledger, clock.now_ms, spec.params.execution, funder=treasury, sleep=_instant)

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.ledger import inline_sqlite
 from bot.ledger.types import json_dumps
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -63,8 +64,13 @@ def _check_url(url: URL) -> None:
         raise LedgerDatabaseError(f"unsupported ledger database {safe_url(url)}; use SQLite or Postgres")
 
 
-def make_engine(url: str | URL, *, foreign_keys: bool = True, transactional_ddl: bool = False) -> AsyncEngine:
+def make_engine(
+    url: str | URL, *, foreign_keys: bool = True, transactional_ddl: bool = False, inline: bool = False
+) -> AsyncEngine:
     """An async engine for the ledger at ``url`` (SQLite via aiosqlite or Postgres via asyncpg).
+
+    ``inline`` (a SQLite file only) runs each SQLite call in the event loop's own thread instead of
+    aiosqlite's worker (``bot.ledger.inline_sqlite``): for the single-process backtest, never the daemon.
 
     ``foreign_keys`` / ``transactional_ddl`` exist for migrations on SQLite: table rebuilds in batch mode
     need foreign keys off, and DDL is only atomic when every transaction starts with an explicit BEGIN
@@ -80,6 +86,10 @@ def make_engine(url: str | URL, *, foreign_keys: bool = True, transactional_ddl:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     on_disk = not is_memory_sqlite(u)
+    if inline:
+        if path is None:
+            raise LedgerDatabaseError(f"an inline SQLite ledger needs a database file, got {safe_url(u)}")
+        kw["async_creator"] = inline_sqlite.connector(str(path))
     engine = create_async_engine(u, **kw)
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -99,8 +99,9 @@ class Ledger:
         self._event_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True) -> Ledger:
-        """Connect to ``url``; with ``migrate`` bring the schema to head first (the daemon does this)."""
+    async def open(cls, url: str, *, migrate: bool = True, inline: bool = False) -> Ledger:
+        """Connect to ``url``; with ``migrate`` bring the schema to head first (the daemon does this).
+        ``inline``: SQLite calls in the event loop's thread (``bot.ledger.inline_sqlite``; backtests)."""
         if db.is_memory_sqlite(url):
             # An in-memory database exists only inside its engine: migrate that very engine. It shares one
             # connection, so use it from one task at a time (backtests, tests), not from concurrent tasks.
@@ -110,7 +111,7 @@ class Ledger:
             return cls(engine)
         if migrate:
             await db.upgrade(url)
-        return cls(db.make_engine(url))
+        return cls(db.make_engine(url, inline=inline))
 
     async def close(self) -> None:
         await self._engine.dispose()
