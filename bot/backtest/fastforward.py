@@ -85,7 +85,7 @@ class FastForward:
 
     def __init__(self, jobs: TickJobs, paths: dict[str, SymbolPaths], grid: np.ndarray, scan: np.ndarray,
                  unsafe: np.ndarray, blocked: dict[str, np.ndarray], params: CarryParams, band: object,
-                 carry: bool) -> None:
+                 strategy: str) -> None:
         self.jobs = jobs
         self.paths = paths
         self.grid = grid
@@ -93,7 +93,7 @@ class FastForward:
         self.unsafe = unsafe
         self.blocked = blocked  # unified -> bool per hour: not offered to the strategy for entry
         self.p = params
-        self.carry = carry  # the strategy certificate is FundingCarry's; other strategies run every scan
+        self.strategy = strategy  # which certificate applies (an unknown strategy runs every scan)
         self.low = float(band.low)  # type: ignore[attr-defined]
         self.high = float(band.high)  # type: ignore[attr-defined]
         self.hours_skipped = 0
@@ -212,7 +212,12 @@ class FastForward:
             ok &= worst_notional <= MM_NOTIONAL_X * max(book.notional0, 1.0)
         scan = self.scan[i0:i1]
         if scan.any():
-            ok &= ~scan | (self._strategy_quiet(book, i0, i1, equity) if self.carry else False)
+            quiet = {
+                "carry": self._strategy_quiet,
+                "always-on-btc": self._always_on_quiet,
+                "top-n": self._top_n_quiet,
+            }.get(self.strategy)
+            ok &= ~scan | (quiet(book, i0, i1, equity) if quiet is not None else False)
         bad = np.flatnonzero(~(ok & ~np.isnan(equity)))
         end = i0 + (int(bad[0]) if len(bad) else n)
         return end, rows
@@ -290,6 +295,104 @@ class FastForward:
             keep_high = desired_hi <= q * (1 + tol) - q * REL_MARGIN
             growth_blocked = path.apr[i0:i1] < entry_thr - APR_MARGIN
             quiet &= keep_low & (keep_high | growth_blocked)
+        return quiet
+
+    # ------------------------------------------------------------------ the baselines (strategies/baselines.py)
+
+    def _asks(self, h: Held, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+        spot = self.paths[h.binance_id].spot[i0:i1]
+        return (spot * (1 + h.half_spread) * (1 - REL_MARGIN),
+                spot * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0])
+
+    def _baseline_keeps(
+        self, h: Held, i0: int, i1: int, capital: np.ndarray, taken_before: tuple[np.ndarray, np.ndarray]
+    ) -> np.ndarray:
+        """``_hold_or_size`` keeps ``h``: its target min(per-symbol cap, liquidity cap, budget left after the
+        pairs sized before it) stays within the resize tolerance. ``taken_before``: their capital (lo, hi)."""
+        p = self.p
+        cpn = float(p.capital_per_notional)
+        f = float(p.max_per_symbol_fraction)
+        tol = float(p.resize_tolerance_fraction)
+        cap = np.maximum(capital, 0.0)
+        lo_a, hi_a = self._asks(h, i0, i1)
+        total = cap * float(p.max_total_fraction)
+        path = self.paths[h.binance_id]
+        liq = float(p.liquidity_fraction) * self._depth_low(path, h, i0, i1)
+        desired_lo = np.minimum(np.minimum(cap * f / (hi_a * cpn), liq),
+                                np.maximum(total - taken_before[1], 0.0) / (hi_a * cpn)) * (1 - REL_MARGIN) - h.step
+        desired_hi = np.minimum(cap * f / (lo_a * cpn), np.maximum(total - taken_before[0], 0.0) / (lo_a * cpn))
+        desired_hi = desired_hi * (1 + REL_MARGIN)
+        q = h.qty
+        have_data = ~np.isnan(path.perp[i0:i1]) & ~np.isnan(path.spot[i0:i1])
+        keep = (desired_lo >= q * (1 - tol) + q * REL_MARGIN) & (desired_hi <= q * (1 + tol) - q * REL_MARGIN)
+        return have_data & keep
+
+    def _always_on_quiet(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
+        """``AlwaysOnBTC``: only its pair is held and keeps its size, or it is not held and not offered."""
+        n = i1 - i0
+        target = "BTCUSDT"
+        if any(h.binance_id != target for h in book.held):
+            return np.zeros(n, dtype=bool)
+        if not book.held:
+            offered = ~self.blocked[target][i0:i1] if target in self.blocked else np.zeros(n, dtype=bool)
+            return ~offered
+        zero = np.zeros(n)
+        return self._baseline_keeps(book.held[0], i0, i1, capital, (zero, zero))
+
+    def _top_n_quiet(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
+        """``TopNByLastRate``: the held set is exactly the top N by last settled rate among the offered
+        symbols, and each held pair keeps its size with the budget taken in rank order."""
+        n = i1 - i0
+        held = {h.binance_id: h for h in book.held}
+        ids = sorted(self.paths, key=lambda sid: self.unified[sid])  # the strategy breaks ties by symbol
+        rates = np.full((n, len(ids)), np.nan)
+        for col, sid in enumerate(ids):
+            path = self.paths[sid]
+            k = np.searchsorted(path.settle_ts, self.grid[i0:i1], side="right")
+            last = np.where(k >= 1, path.settle_rate[np.maximum(k - 1, 0)], np.nan)
+            data = ~np.isnan(path.perp[i0:i1]) & ~np.isnan(path.spot[i0:i1])
+            offered = data & (True if sid in held else ~self.blocked[sid][i0:i1])
+            rates[:, col] = np.where(offered, last, np.nan)
+            # the last rate is what the snapshot's cached history says only while intervals are regular
+            quiet_col = path.steady[i0:i1] | ~offered
+            rates[:, col] = np.where(quiet_col, rates[:, col], np.nan)
+            if sid in held:
+                rates[:, col] = np.where(data & path.steady[i0:i1], last, np.nan)
+        known = ~np.isnan(rates)
+        quiet = np.ones(n, dtype=bool)
+        for sid in ids:
+            if sid not in held:
+                path = self.paths[sid]
+                offered = ~np.isnan(path.perp[i0:i1]) & ~np.isnan(path.spot[i0:i1]) & ~self.blocked[sid][i0:i1]
+                quiet &= path.steady[i0:i1] | ~offered
+        for col, sid in enumerate(ids):
+            if sid in held and not known[:, col].all():
+                quiet &= known[:, col]  # a held pair without data or a settled rate: run for real
+        r = np.nan_to_num(rates, nan=-np.inf)
+        rank = np.zeros((n, len(ids)), dtype=np.int64)
+        for col in range(len(ids)):
+            before = (r > r[:, [col]]) | ((r == r[:, [col]]) & (np.arange(len(ids)) < col))
+            rank[:, col] = (before & known).sum(axis=1)
+        top = known & (rank < self.p.max_symbols) & (r > 0)
+        cpn = float(self.p.capital_per_notional)
+        for col, sid in enumerate(ids):
+            want = top[:, col]
+            quiet &= want if sid in held else ~want
+        for col, sid in enumerate(ids):
+            h = held.get(sid)
+            if h is None:
+                continue
+            lo = np.zeros(n)
+            hi = np.zeros(n)
+            for ocol, oid in enumerate(ids):
+                o = held.get(oid)
+                if o is None or o is h:
+                    continue
+                first = rank[:, ocol] < rank[:, col]
+                a_lo, a_hi = self._asks(o, i0, i1)
+                lo += np.where(first, o.qty * a_lo * cpn, 0.0)
+                hi += np.where(first, o.qty * a_hi * cpn, 0.0)
+            quiet &= self._baseline_keeps(h, i0, i1, capital, (lo, hi))
         return quiet
 
     def _depth_low(self, path: SymbolPaths, h: Held, i0: int, i1: int) -> np.ndarray:

@@ -175,7 +175,7 @@ def _fast_forward(spec: BacktestSpec, ds: Dataset, core: Core, jobs: TickJobs, s
         unsafe |= p.edge  # the simulator's last known price is set at the hour before a gap: run it
     by_id = {sid: blocked[s.unified] for sid, s in ds.series.items()}
     return FastForward(jobs, paths, ds.grid, scan, unsafe, by_id, spec.params.strategy,
-                       core.treasury.band, carry=spec.strategy == "carry")
+                       core.treasury.band, strategy=spec.strategy)
 
 
 def scan_hours(n: int, every: int) -> np.ndarray:

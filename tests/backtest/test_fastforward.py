@@ -9,7 +9,7 @@ from bot.backtest.params import BacktestParams
 from bot.backtest.result import BacktestResult
 from bot.config import TreasuryConfig
 
-from .equivalence import assert_same_run, facts, run_window, with_options
+from .equivalence import assert_same_run, run_window, with_options
 
 REL = 1e-9  # fast-forwarded timeline rows are float sums of the same prices: far below a cent
 
@@ -53,7 +53,11 @@ def test_fast_forward_across_gaps_and_mark_fallbacks(tmp_path: Path) -> None:
     assert fast.stats.fast_forwarded > 0
 
 
-def test_baselines_fast_forward_only_between_scans(tmp_path: Path) -> None:
-    fast = run_window(tmp_path / "ff", with_options(fast_forward=True), days=4, strategy="always-on-btc")
-    slow = run_window(tmp_path / "hourly", with_options(fast_forward=False), days=4, strategy="always-on-btc")
-    assert facts(fast) == facts(slow)
+@pytest.mark.parametrize("strategy", ["always-on-btc", "top-n"])
+def test_baselines_fast_forward_with_their_own_certificates(tmp_path: Path, strategy: str) -> None:
+    kw = {"days": 12, "strategy": strategy, "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"]}
+    fast = run_window(tmp_path / "ff", with_options(fast_forward=True), **kw)  # type: ignore[arg-type]
+    slow = run_window(tmp_path / "hourly", with_options(fast_forward=False), **kw)  # type: ignore[arg-type]
+    same = assert_same_run(fast, slow, rel=REL)
+    assert same["fills"]
+    assert fast.stats.fast_forwarded > 24
