@@ -507,18 +507,24 @@ class SimExchange:
             self._now,
         )
 
+    def funding_interval(self, symbol: str) -> int:
+        """Hours between the settlements around now (the premium index's figure); needs no price, so
+        a symbol whose candles have not started yet still has one."""
+        self._catch_up()
+        nxt = self.source.next_settlement(symbol, self._now)
+        last = self.source.last_settlement(symbol, self._now)
+        if nxt is not None and last is not None:
+            return int((nxt.ts_ms - last.ts_ms) // HOUR_MS)
+        return nxt.interval_hours if nxt is not None else (last.interval_hours if last else 8)
+
     def premium_index(self, symbol: str) -> PremiumIndex:
         self._catch_up()
         self._spec("perp", symbol)
         nxt = self.source.next_settlement(symbol, self._now)
-        last = self.source.last_settlement(symbol, self._now)
         rate = self._funding_override.get(symbol)
         if rate is None:
             rate = self.source.predicted_rate(symbol, self._now) or ZERO
-        if nxt is not None and last is not None:
-            interval = int((nxt.ts_ms - last.ts_ms) // HOUR_MS)
-        else:
-            interval = nxt.interval_hours if nxt is not None else (last.interval_hours if last else 8)
+        interval = self.funding_interval(symbol)
         mark = self._mark(symbol)
         index = self._px.get(("index", symbol)) or mark
         return PremiumIndex(

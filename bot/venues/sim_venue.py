@@ -98,7 +98,7 @@ class SimVenue:
             spot, perp = spots.get(sid), perps.get(sid)
             if spot is None or perp is None:
                 continue
-            interval = self._call(True, self.sim.premium_index, sid).interval_hours
+            interval = self._call(True, self.sim.funding_interval, sid)
             out[symbol] = PairMarkets(spot.filters(), perp.filters(), spot.base, spot.quote, interval or None)
         return out
 

@@ -12,7 +12,7 @@ from bot.backtest.result import BacktestResult
 from bot.backtest.runner import BacktestSpec, run_backtest
 from bot.ledger.repository import Ledger
 
-from .backtest_datafiles import HOUR_MS, T0, flat_symbol
+from .backtest_datafiles import HOUR_MS, T0, flat_symbol, write_funding, write_klines
 
 PRICE = Decimal(100)
 SPOT_FEE = Decimal("0.001")
@@ -145,3 +145,19 @@ def test_eval_every_hours_trades_only_on_the_scan_cadence_and_funding_stays_hour
 def test_eval_every_hours_is_validated() -> None:
     with pytest.raises(BacktestConfigError, match="eval_every_hours"):
         with_backtest_options(BacktestParams(), eval_every_hours=0)
+
+
+@pytest.mark.parametrize("fast_forward", [True, False])
+def test_a_symbol_listed_after_the_start_does_not_stop_the_run(tmp_path: Path, fast_forward: bool) -> None:
+    # ETH has no candle of any kind (no mark either) for the first day: it is not a market yet. The run
+    # used to fail at its first scan ("No mark price"); now ETH is simply not offered until it trades.
+    flat_symbol(tmp_path, "BTCUSDT", 48, 100.0, 100.02, [(8 * k, "0.0001", 8) for k in range(6)])
+    for kind in ("spot", "perp", "mark"):
+        write_klines(tmp_path, kind, "ETHUSDT", [(h, 50.0) for h in range(24, 48)])
+    write_funding(tmp_path, "ETHUSDT", [(24 + 8 * k, "0.004", 8) for k in range(3)])
+    ds = load_dataset(tmp_path, None, T0, T0 + 48 * HOUR_MS)
+    params = with_backtest_options(BacktestParams(), fast_forward=fast_forward)
+    spec = BacktestSpec(tmp_path, None, None, None, Decimal(10000), "carry", params, out_dir=tmp_path / "out")
+    result = asyncio.run(run_backtest(spec, ds))
+    assert result.summary.hours == 48
+    assert result.data_notes["ETHUSDT"]["first_ms"] == T0 + 24 * HOUR_MS
