@@ -102,6 +102,7 @@ class RunStats:
     sim_events: int = 0  # simulator events (prices, orders, funding, account, ...) the run processed
     treasury_runs: int = 0  # collateral checks that ran the treasury (the others were inside the band)
     scans: int = 0  # hours the strategy was evaluated (every hour stepped, or every eval_every_hours)
+    scan_hours: int = 0  # hours on the scan cadence (evaluated, or proven quiet by fast-forward)
     fast_forwarded: int = 0  # hours run in simulator jumps (bot.backtest.fastforward), part of ticks_skipped
     stretches: int = 0  # how many such jumps
 

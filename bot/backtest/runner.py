@@ -160,6 +160,7 @@ async def _run_loop(
         seconds=time.perf_counter() - t_start,
         sim_events=core.sim_events,
         treasury_runs=jobs.treasury_runs,
+        scan_hours=int(scan.sum()),
         fast_forwarded=ff.hours_skipped if ff else 0,
         stretches=ff.stretches if ff else 0,
     )

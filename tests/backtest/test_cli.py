@@ -62,4 +62,6 @@ def test_eval_every_sets_the_scan_cadence(tmp_path: Path) -> None:
             "--no-baselines", "--eval-every", "12"]
     res = CliRunner().invoke(_app(), args)
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["run"]["scans"] == 3  # hours 0, 12 and 24 of 36
+    run = json.loads(res.stdout)["run"]
+    assert run["scan_hours"] == 3  # hours 0, 12 and 24 of 36
+    assert 1 <= run["scans"] <= 3  # the others proven quiet (fast-forward)
