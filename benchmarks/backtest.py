@@ -1,10 +1,12 @@
 """Backtest throughput on the whole bundled dataset: symbol-hours per second and peak memory.
 
 Run: ``.venv/bin/python benchmarks/backtest.py [--strategy carry] [--symbols BTCUSDT,ETHUSDT] [--days N]
-[--baselines] [--eval-every H]``. Without ``--baselines`` one strategy runs (the figure the speed goal is
-about); with it, the strategy and both baselines run as the default ``fundbot backtest`` does. End to
-end = data loading + every run (simulator set-up, loop, ledger reads, summary); "loop" = the hour loop
-alone. Prints one line per figure on stderr and a JSON line at the end on stdout.
+[--baselines] [--eval-every H] [--no-fast-forward]``. Without ``--baselines`` one strategy runs (the
+figure the speed goal is about); with it, the strategy and both baselines run as the default ``fundbot
+backtest`` does. End to end = data loading + every run (simulator set-up, loop, ledger reads, summary);
+"loop" = the hour loop alone. ``hours_fast_forwarded`` counts hours run in simulator jumps
+(``bot/backtest/fastforward.py``); ``--no-fast-forward`` gives the hour-by-hour reference, whose ledger
+is the same. Prints one line per figure on stderr and a JSON line at the end on stdout.
 """
 
 from __future__ import annotations
