@@ -276,8 +276,10 @@ class FastForward:
                 if o is h:
                     continue
                 apr_o = self.paths[o.binance_id].apr[i0:i1]
-                unsure = np.abs(apr_o - apr_h) < 2 * APR_MARGIN
-                before = (apr_o > apr_h) if o.binance_id > sid else (apr_o >= apr_h)
+                o_first = self.unified[o.binance_id] < self.unified[sid]  # the strategy's tie-break
+                tie = (path.inputs[i0:i1] == self.paths[o.binance_id].inputs[i0:i1]) & (path.inputs[i0:i1] >= 0)
+                unsure = (np.abs(apr_o - apr_h) < 2 * APR_MARGIN) & ~tie
+                before = np.where(tie, o_first, apr_o > apr_h)
                 o_per = cap * f / (ask_hi[o.binance_id] * cpn)
                 held_max = o.qty * ask_hi[o.binance_id] * cpn
                 held_min = o.qty * ask_lo[o.binance_id] * cpn

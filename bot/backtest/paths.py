@@ -36,6 +36,7 @@ class SymbolPaths:
     settle_mark: np.ndarray  # mark the simulator pays funding at (NaN: unknown, certificate fails)
     apr: np.ndarray  # forecast APR per grid hour (NaN: no forecast can be certified here)
     steady: np.ndarray  # bool per grid hour: the funding history the snapshot reads is regular here
+    inputs: np.ndarray  # int64 per grid hour: equal only where two symbols' forecasts read equal inputs
 
 
 def _at_grid(series: Any, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -67,6 +68,7 @@ def _base_source(source: Any) -> Any:
 def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: CarryParams) -> dict[str, SymbolPaths]:
     base = _base_source(source)
     out: dict[str, SymbolPaths] = {}
+    keys: dict[bytes, int] = {}
     for sym in symbols:
         spot_s, perp_s, mark_s = (base._get(kind, sym) for kind in ("spot", "perp", "mark"))
         nan = np.full(len(grid), np.nan)
@@ -96,9 +98,11 @@ def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: Carry
             if sts[idx].mark_price is not None:
                 smark[idx] = float(sts[idx].mark_price)
         apr, steady = forecast_apr(ts, rate, grid, params)
+        inputs = forecast_inputs(ts, rate, grid, keys)
         out[sym] = SymbolPaths(
             spot=_ffill(raw["spot"]), perp=raw["perp"], mark=mark, mark_high=hi, mark_low=lo, edge=edge,
             settle_ts=ts, settle_rate=rate, settle_mark=smark, apr=apr, steady=steady,
+            inputs=inputs,
         )
     return out
 
@@ -138,6 +142,27 @@ def _history_means(ts: np.ndarray, rate: np.ndarray, half_life_hours: float) -> 
     span = sliding_window_view(iv, w + 1)
     regular[w:] = (span.max(axis=1) == span.min(axis=1)) & (span.min(axis=1) > 0)
     return mean, regular
+
+
+def forecast_inputs(ts: np.ndarray, rate: np.ndarray, grid: np.ndarray, keys: dict[bytes, int]) -> np.ndarray:
+    """Per grid hour, a number naming everything the forecast reads (the settlements of its history
+    window, the last and the next one, their times): two symbols with the same number have exactly the
+    same Decimal forecast, so the strategy's tie-break by symbol decides their order. -1: unknown.
+    ``keys`` numbers the input windows; share it between the symbols of one run."""
+    out = np.full(len(grid), -1, dtype=np.int64)
+    n = len(ts)
+    if n < 2:
+        return out
+    w = HISTORY_SETTLEMENTS + 1
+    per_settlement = np.full(n, -1, dtype=np.int64)
+    for j in range(n - 1):
+        lo = max(0, j - w + 1)
+        key = ts[lo : j + 2].tobytes() + rate[lo : j + 2].tobytes()
+        per_settlement[j] = keys.setdefault(key, len(keys))
+    k = np.searchsorted(ts, grid, side="right")
+    ok = (k >= 1) & (k < n)
+    out[ok] = per_settlement[k[ok] - 1]
+    return out
 
 
 def forecast_apr(
