@@ -42,7 +42,10 @@ if TYPE_CHECKING:
     from bot.backtest.result import Timeline
 
 APR_MARGIN = 1e-4  # forecast: measured float-vs-Decimal error is below 3e-6 APR
-REL_MARGIN = 1e-6  # ratios and quantities
+REL_MARGIN = 1e-5  # quantities (float error ~1e-15; the sim's 1e-8 price quantum is added where it counts)
+BAND_MARGIN = 1e-4  # collateral ratio thresholds, relative
+PRICE_QUANTUM = 1e-8  # the simulator rounds every replayed price to this
+MIN_MARK = 1e-3  # below this the price quantum is too coarse for the band margin: run for real
 MM_SAFETY = 3.0  # margin balance must stay above this many times maintenance
 CHUNK = 512  # hours certified per numpy pass
 BOOK_DEPTH = 20  # levels the snapshot reads (SnapshotBuilder.book_depth)
@@ -206,7 +209,9 @@ class FastForward:
                 "notional": notional}
         if book.held:
             ratio = rows["ratio"]
-            ok &= (ratio > self.low * (1 + REL_MARGIN)) & (ratio < self.high * (1 - REL_MARGIN))
+            ok &= (ratio > self.low * (1 + BAND_MARGIN)) & (ratio < self.high * (1 - BAND_MARGIN))
+            for h in book.held:
+                ok &= self.paths[h.binance_id].mark[i0:i1] >= MIN_MARK
             wallet_low = np.minimum.accumulate(np.minimum(wallet, book.wallet))
             ok &= wallet_low + worst_upnl > MM_SAFETY * book.mm_rate * worst_notional
             ok &= worst_notional <= MM_NOTIONAL_X * max(book.notional0, 1.0)
@@ -258,8 +263,8 @@ class FastForward:
             apr = path.apr[i0:i1]
             quiet &= path.steady[i0:i1] & (apr >= exit_thr + APR_MARGIN)
             spot = path.spot[i0:i1]
-            ask_lo[h.binance_id] = spot * (1 + h.half_spread) * (1 - REL_MARGIN)
-            ask_hi[h.binance_id] = spot * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0]
+            ask_lo[h.binance_id] = (spot - PRICE_QUANTUM) * (1 + h.half_spread) * (1 - REL_MARGIN)
+            ask_hi[h.binance_id] = (spot + PRICE_QUANTUM) * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0]
         for h in book.held:
             sid = h.binance_id
             path = self.paths[sid]
@@ -303,8 +308,8 @@ class FastForward:
 
     def _asks(self, h: Held, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
         spot = self.paths[h.binance_id].spot[i0:i1]
-        return (spot * (1 + h.half_spread) * (1 - REL_MARGIN),
-                spot * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0])
+        return ((spot - PRICE_QUANTUM) * (1 + h.half_spread) * (1 - REL_MARGIN),
+                (spot + PRICE_QUANTUM) * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0])
 
     def _baseline_keeps(
         self, h: Held, i0: int, i1: int, capital: np.ndarray, taken_before: tuple[np.ndarray, np.ndarray]
