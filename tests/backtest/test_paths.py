@@ -9,9 +9,9 @@ import numpy as np
 
 from bot.backtest.core import build_core
 from bot.backtest.data import load_dataset
-from bot.backtest.fastforward import APR_MARGIN
 from bot.backtest.params import BacktestParams
 from bot.backtest.paths import build_paths
+from bot.backtest.quiet import APR_MARGIN
 from bot.backtest.runner import BacktestSpec
 from bot.sim.history import bundled_data_dir
 from strategies.base import Limits

@@ -1,0 +1,264 @@
+"""Which scan hours a strategy provably answers with holds and skips only (fast-forward certificates).
+
+Each certificate replays, in float on the arrays of ``bot.backtest.paths``, the decision rules of one
+strategy for a settled book (``Book``: the pairs held and their sizes do not change until something acts)
+and says, per hour, whether every target would be passive (hold or skip), so the executor would do
+nothing. Every comparison keeps a margin far above the float error and the simulator's price quantum; an
+hour that is not certain is left to the real strategy.
+
+- ``carry`` (``FundingCarry``): no exit rule fires (forecast above ``exit_threshold_apr``), at most
+  ``max_symbols`` held, each held size within ``resize_tolerance_fraction`` of its target for every order
+  the ranking could take (exact forecast ties, recognised from identical inputs, go by symbol; close calls
+  are bounded both ways), or above it while the forecast blocks growth; no entry (slots full, or every
+  offered symbol's forecast below ``entry_threshold_apr``).
+- ``always_on_btc`` (``AlwaysOnBTC``): only its pair is held, at a size within tolerance.
+- ``top_n`` (``TopNByLastRate``): the held set is the top N by last settled rate and keeps its sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bot.backtest.paths import SymbolPaths
+from strategies.params import CarryParams
+
+APR_MARGIN = 1e-4  # forecast: measured float-vs-Decimal error is below 3e-6 APR
+REL_MARGIN = 1e-5  # quantities (float error ~1e-15; the sim's 1e-8 price quantum is added where it counts)
+PRICE_QUANTUM = 1e-8  # the simulator rounds every replayed price to this
+BOOK_DEPTH = 20  # levels the snapshot reads (SnapshotBuilder.book_depth)
+
+
+@dataclass
+class Held:
+    """One live pair and its perp position, frozen for the stretch (floats for the certificates)."""
+
+    binance_id: str
+    qty: float  # hedged quantity (both legs)
+    perp_amt: float  # signed position
+    entry: float
+    step: float  # the pair's common step
+    ticks: tuple[float, float]  # spot, perp
+    steps: tuple[float, float]
+    half_spread: float  # the sim book's shape (fractions of mid)
+    level_gap: float
+    levels: int
+    level_notional: float
+
+
+@dataclass
+class Book:
+    """The account as the stretch starts; only funding moves it until something acts."""
+
+    held: list[Held]
+    spot_usdt: float
+    spot_coins: dict[str, float]  # Binance id -> quantity (every priced spot asset)
+    wallet: float  # futures USDT wallet
+    mm_rate: float  # a maintenance ratio bound for notionals up to MM_NOTIONAL_X times the current one
+    notional0: float
+
+
+class StrategyQuiet:
+    """The certificates of one run (its prices, parameters and which symbols are offered for entry)."""
+
+    def __init__(self, paths: dict[str, SymbolPaths], grid: np.ndarray, blocked: dict[str, np.ndarray],
+                 params: CarryParams) -> None:
+        self.paths = paths
+        self.grid = grid
+        self.blocked = blocked  # Binance id -> bool per hour: not offered to the strategy for entry
+        self.p = params
+        self.unified = {sid: f"{sid[:-4]}/USDT" for sid in paths}
+
+    def for_strategy(self, name: str) -> Any:
+        """The certificate of a backtest strategy name, or None (that strategy runs every scan)."""
+        return {"carry": self.carry, "always-on-btc": self.always_on_btc, "top-n": self.top_n}.get(name)
+
+    def carry(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
+        """bool per hour: ``FundingCarry.evaluate`` returns only holds and skips (module docstring)."""
+        p = self.p
+        n = i1 - i0
+        quiet = np.ones(n, dtype=bool)
+        held_ids = {h.binance_id for h in book.held}
+        if len(book.held) > p.max_symbols:
+            return np.zeros(n, dtype=bool)
+        exit_thr = float(p.exit_threshold_apr)
+        entry_thr = float(p.entry_threshold_apr)
+        if exit_thr <= 0:
+            return np.zeros(n, dtype=bool)  # the negative-forecast rule would need its own bound
+        # candidates: every other symbol the snapshot would offer for entry
+        if len(book.held) < p.max_symbols:
+            for sid, path in self.paths.items():
+                if sid in held_ids:
+                    continue
+                offered = ~self.blocked[sid][i0:i1]
+                apr = path.apr[i0:i1]
+                below = path.steady[i0:i1] & (apr < entry_thr - APR_MARGIN)
+                quiet &= ~offered | below
+        if not book.held:
+            return quiet
+        cap = np.maximum(capital, 0.0)
+        f = float(p.max_per_symbol_fraction)
+        cpn = float(p.capital_per_notional)
+        total = cap * float(p.max_total_fraction)
+        tol = float(p.resize_tolerance_fraction)
+        liq_f = float(p.liquidity_fraction)
+        ask_lo: dict[str, np.ndarray] = {}
+        ask_hi: dict[str, np.ndarray] = {}
+        for h in book.held:
+            path = self.paths[h.binance_id]
+            apr = path.apr[i0:i1]
+            quiet &= path.steady[i0:i1] & (apr >= exit_thr + APR_MARGIN)
+            spot = path.spot[i0:i1]
+            ask_lo[h.binance_id] = (spot - PRICE_QUANTUM) * (1 + h.half_spread) * (1 - REL_MARGIN)
+            ask_hi[h.binance_id] = (spot + PRICE_QUANTUM) * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0]
+        for h in book.held:
+            sid = h.binance_id
+            path = self.paths[sid]
+            lo_a, hi_a = ask_lo[sid], ask_hi[sid]
+            per_lo = cap * f / (hi_a * cpn)
+            per_hi = cap * f / (lo_a * cpn)
+            # Pairs ranked before this one (higher forecast; the symbol breaks ties) have taken their held
+            # size; the others still hold their reservation (held size within its own cap). Where two
+            # forecasts are too close to rank for certain, either may come first: bound both ways.
+            others_max = np.zeros(i1 - i0)
+            others_min = np.zeros(i1 - i0)
+            apr_h = path.apr[i0:i1]
+            for o in book.held:
+                if o is h:
+                    continue
+                apr_o = self.paths[o.binance_id].apr[i0:i1]
+                o_first = self.unified[o.binance_id] < self.unified[sid]  # the strategy's tie-break
+                tie = (path.inputs[i0:i1] == self.paths[o.binance_id].inputs[i0:i1]) & (path.inputs[i0:i1] >= 0)
+                unsure = (np.abs(apr_o - apr_h) < 2 * APR_MARGIN) & ~tie
+                before = np.where(tie, o_first, apr_o > apr_h)
+                o_per = cap * f / (ask_hi[o.binance_id] * cpn)
+                held_max = o.qty * ask_hi[o.binance_id] * cpn
+                held_min = o.qty * ask_lo[o.binance_id] * cpn
+                reserved_max = np.minimum(o.qty, cap * f / (ask_lo[o.binance_id] * cpn)) * ask_hi[o.binance_id] * cpn
+                reserved_min = np.minimum(o.qty, o_per) * ask_lo[o.binance_id] * cpn
+                others_max += np.where(before | unsure, held_max, reserved_max)
+                others_min += np.where(before & ~unsure, held_min, reserved_min)
+            budget_lo = np.maximum(total - others_max, 0.0) / (hi_a * cpn)
+            budget_hi = np.maximum(total - others_min, 0.0) / (lo_a * cpn)
+            liq = liq_f * self._depth_low(path, h, i0, i1)
+            desired_hi = np.minimum(per_hi, budget_hi) * (1 + REL_MARGIN)
+            desired_lo = np.minimum(np.minimum(per_lo, h.qty + liq), budget_lo) * (1 - REL_MARGIN) - h.step
+            q = h.qty
+            keep_low = desired_lo >= q * (1 - tol) + q * REL_MARGIN
+            keep_high = desired_hi <= q * (1 + tol) - q * REL_MARGIN
+            growth_blocked = path.apr[i0:i1] < entry_thr - APR_MARGIN
+            quiet &= keep_low & (keep_high | growth_blocked)
+        return quiet
+
+    # ------------------------------------------------------------------ the baselines (strategies/baselines.py)
+
+    def _asks(self, h: Held, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+        spot = self.paths[h.binance_id].spot[i0:i1]
+        return ((spot - PRICE_QUANTUM) * (1 + h.half_spread) * (1 - REL_MARGIN),
+                (spot + PRICE_QUANTUM) * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0])
+
+    def _baseline_keeps(
+        self, h: Held, i0: int, i1: int, capital: np.ndarray, taken_before: tuple[np.ndarray, np.ndarray]
+    ) -> np.ndarray:
+        """``_hold_or_size`` keeps ``h``: its target min(per-symbol cap, liquidity cap, budget left after the
+        pairs sized before it) stays within the resize tolerance. ``taken_before``: their capital (lo, hi)."""
+        p = self.p
+        cpn = float(p.capital_per_notional)
+        f = float(p.max_per_symbol_fraction)
+        tol = float(p.resize_tolerance_fraction)
+        cap = np.maximum(capital, 0.0)
+        lo_a, hi_a = self._asks(h, i0, i1)
+        total = cap * float(p.max_total_fraction)
+        path = self.paths[h.binance_id]
+        liq = float(p.liquidity_fraction) * self._depth_low(path, h, i0, i1)
+        desired_lo = np.minimum(np.minimum(cap * f / (hi_a * cpn), liq),
+                                np.maximum(total - taken_before[1], 0.0) / (hi_a * cpn)) * (1 - REL_MARGIN) - h.step
+        desired_hi = np.minimum(cap * f / (lo_a * cpn), np.maximum(total - taken_before[0], 0.0) / (lo_a * cpn))
+        desired_hi = desired_hi * (1 + REL_MARGIN)
+        q = h.qty
+        have_data = ~np.isnan(path.perp[i0:i1]) & ~np.isnan(path.spot[i0:i1])
+        keep = (desired_lo >= q * (1 - tol) + q * REL_MARGIN) & (desired_hi <= q * (1 + tol) - q * REL_MARGIN)
+        return have_data & keep
+
+    def always_on_btc(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
+        """``AlwaysOnBTC``: only its pair is held and keeps its size, or it is not held and not offered."""
+        n = i1 - i0
+        target = "BTCUSDT"
+        if any(h.binance_id != target for h in book.held):
+            return np.zeros(n, dtype=bool)
+        if not book.held:
+            offered = ~self.blocked[target][i0:i1] if target in self.blocked else np.zeros(n, dtype=bool)
+            return ~offered
+        zero = np.zeros(n)
+        return self._baseline_keeps(book.held[0], i0, i1, capital, (zero, zero))
+
+    def top_n(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
+        """``TopNByLastRate``: the held set is exactly the top N by last settled rate among the offered
+        symbols, and each held pair keeps its size with the budget taken in rank order."""
+        n = i1 - i0
+        held = {h.binance_id: h for h in book.held}
+        ids = sorted(self.paths, key=lambda sid: self.unified[sid])  # the strategy breaks ties by symbol
+        rates = np.full((n, len(ids)), np.nan)
+        for col, sid in enumerate(ids):
+            path = self.paths[sid]
+            k = np.searchsorted(path.settle_ts, self.grid[i0:i1], side="right")
+            last = np.where(k >= 1, path.settle_rate[np.maximum(k - 1, 0)], np.nan)
+            data = ~np.isnan(path.perp[i0:i1]) & ~np.isnan(path.spot[i0:i1])
+            offered = data & (True if sid in held else ~self.blocked[sid][i0:i1])
+            rates[:, col] = np.where(offered, last, np.nan)
+            # the last rate is what the snapshot's cached history says only while intervals are regular
+            quiet_col = path.steady[i0:i1] | ~offered
+            rates[:, col] = np.where(quiet_col, rates[:, col], np.nan)
+            if sid in held:
+                rates[:, col] = np.where(data & path.steady[i0:i1], last, np.nan)
+        known = ~np.isnan(rates)
+        quiet = np.ones(n, dtype=bool)
+        for sid in ids:
+            if sid not in held:
+                path = self.paths[sid]
+                offered = ~np.isnan(path.perp[i0:i1]) & ~np.isnan(path.spot[i0:i1]) & ~self.blocked[sid][i0:i1]
+                quiet &= path.steady[i0:i1] | ~offered
+        for col, sid in enumerate(ids):
+            if sid in held and not known[:, col].all():
+                quiet &= known[:, col]  # a held pair without data or a settled rate: run for real
+        r = np.nan_to_num(rates, nan=-np.inf)
+        rank = np.zeros((n, len(ids)), dtype=np.int64)
+        for col in range(len(ids)):
+            before = (r > r[:, [col]]) | ((r == r[:, [col]]) & (np.arange(len(ids)) < col))
+            rank[:, col] = (before & known).sum(axis=1)
+        top = known & (rank < self.p.max_symbols) & (r > 0)
+        cpn = float(self.p.capital_per_notional)
+        for col, sid in enumerate(ids):
+            want = top[:, col]
+            quiet &= want if sid in held else ~want
+        for col, sid in enumerate(ids):
+            h = held.get(sid)
+            if h is None:
+                continue
+            lo = np.zeros(n)
+            hi = np.zeros(n)
+            for ocol, oid in enumerate(ids):
+                o = held.get(oid)
+                if o is None or o is h:
+                    continue
+                first = rank[:, ocol] < rank[:, col]
+                a_lo, a_hi = self._asks(o, i0, i1)
+                lo += np.where(first, o.qty * a_lo * cpn, 0.0)
+                hi += np.where(first, o.qty * a_hi * cpn, 0.0)
+            quiet &= self._baseline_keeps(h, i0, i1, capital, (lo, hi))
+        return quiet
+
+    def _depth_low(self, path: SymbolPaths, h: Held, i0: int, i1: int) -> np.ndarray:
+        """A lower bound of the thinnest book side of both legs (base quantity over 20 levels)."""
+        out = None
+        legs = ((path.spot[i0:i1], h.ticks[0], h.steps[0]), (path.perp[i0:i1], h.ticks[1], h.steps[1]))
+        levels = min(h.levels, BOOK_DEPTH)
+        for mid, tick, step in legs:
+            # every level holds at least what the deepest (dearest) ask level holds
+            px = mid * (1 + h.half_spread + h.level_gap * (levels - 1)) * (1 + REL_MARGIN) + (levels + 1) * tick
+            total = levels * np.maximum(h.level_notional / px - step, 0.0)
+            out = total if out is None else np.minimum(out, total)
+        assert out is not None
+        return out
