@@ -37,7 +37,7 @@ from bot.backtest.data import Dataset, load_dataset
 from bot.backtest.fastforward import FastForward
 from bot.backtest.metrics import fill_timeline, read_facts, summarise
 from bot.backtest.params import BacktestParams
-from bot.backtest.paths import build_paths
+from bot.backtest.paths import SymbolPaths, build_paths
 from bot.backtest.result import BacktestResult, RunStats, Timeline
 from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
@@ -92,7 +92,8 @@ async def _run_loop(
     scan = scan_hours(len(ds.grid), opts.eval_every_hours)
     possible = possible & scan  # between scans nothing can open a pair
     minute_hours = _minute_hours(ds) if opts.minute_checks else set()
-    ff = _fast_forward(spec, ds, core, jobs, scan, blocked, minute_hours) if opts.fast_forward else None
+    paths = build_paths(core.source, list(ds.series), ds.grid, spec.params.strategy)
+    ff = _fast_forward(spec, ds, core, jobs, scan, blocked, minute_hours, paths) if opts.fast_forward else None
     evaluated = skipped = minute_checks = scans = 0
     # The opening balances, before the first hour trades: the report's equity window starts here.
     await jobs.snapshot_balances(int(ds.grid[0]) - 1)
@@ -115,7 +116,7 @@ async def _run_loop(
             j = i
             while j < n and not possible[j] and int(ds.grid[j]) not in minute_hours:
                 j += 1
-            _repeat_rows(tl, i, j)
+            _idle_rows(tl, i, j, core, paths)
             skipped += j - i
             if progress:
                 progress(j - i)
@@ -168,10 +169,9 @@ async def _run_loop(
 
 
 def _fast_forward(spec: BacktestSpec, ds: Dataset, core: Core, jobs: TickJobs, scan: np.ndarray,
-                  blocked: dict[str, np.ndarray], minute_hours: set[int]) -> FastForward:
+                  blocked: dict[str, np.ndarray], minute_hours: set[int], paths: dict[str, SymbolPaths]
+                  ) -> FastForward:
     unsafe = np.isin(ds.grid, np.array(sorted(minute_hours), dtype=np.int64))
-    ids = list(ds.series)
-    paths = build_paths(core.source, ids, ds.grid, spec.params.strategy)
     for p in paths.values():
         unsafe |= p.edge  # the simulator's last known price is set at the hour before a gap: run it
     by_id = {sid: blocked[s.unified] for sid, s in ds.series.items()}
@@ -186,9 +186,21 @@ def scan_hours(n: int, every: int) -> np.ndarray:
     return (np.arange(n) % every) == 0
 
 
-def _repeat_rows(tl: Timeline, i: int, j: int) -> None:
-    """Flat book, nothing happens: the hours [i, j) look exactly like hour i - 1."""
-    tl.equity[i:j] = tl.equity[i - 1]
+def _idle_rows(tl: Timeline, i: int, j: int, core: Core, paths: dict[str, SymbolPaths]) -> None:
+    """Flat book, nothing trades: the hours [i, j) hold the same wallets as hour i - 1, and equity moves
+    only with the coins left in the spot wallet (fee dust), valued as the simulator values them (the
+    replayed spot price, the last known one in a gap, nothing before the first)."""
+    ex = core.exchange
+    equity = np.full(j - i, float(ex.futures_account().total_margin_balance))
+    for asset, (free, locked) in ex.spot_account().balances.items():
+        amount = float(free + locked)
+        if not amount:
+            continue
+        if asset == "USDT":
+            equity += amount
+        elif f"{asset}USDT" in paths:
+            equity += amount * np.nan_to_num(paths[f"{asset}USDT"].spot[i:j], nan=0.0)
+    tl.equity[i:j] = equity
     tl.collateral_ratio[i:j] = np.nan
     tl.notional[i:j] = 0.0
 
