@@ -1,6 +1,7 @@
 """Fast-forward (bot/backtest/fastforward.py) on and off, on real bundled data: the same fills, funding,
 transfers, pairs and snapshots, the same equity path (to float rounding), and the jumps really happen."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from bot.backtest.params import BacktestParams
 from bot.backtest.result import BacktestResult
 from bot.config import TreasuryConfig
+from strategies.params import CarryParams
 
 from .equivalence import assert_same_run, run_window, with_options
 
@@ -61,3 +63,27 @@ def test_baselines_fast_forward_with_their_own_certificates(tmp_path: Path, stra
     same = assert_same_run(fast, slow, rel=REL)
     assert same["fills"]
     assert fast.stats.fast_forwarded > 24
+
+
+def test_flat_hours_value_the_fee_dust_at_each_hour(tmp_path: Path) -> None:
+    # Top-N trades, then holds nothing for hours 80-87 while BTC/ETH/SOL dust (spot fees paid in the coin)
+    # stays in the spot wallet. Those flat hours must show the dust at each hour's price, whether they
+    # run hour by hour, in the idle skip, or fast-forwarded (found by a randomized comparison).
+    strategy = CarryParams(max_symbols=4, resize_tolerance_fraction=Decimal("0.3"), entry_threshold_apr=Decimal("0.15"),
+                           exit_threshold_apr=Decimal("0.01"), max_total_fraction=Decimal("0.5"),
+                           hold_horizon_hours=Decimal(168))
+    tre = TreasuryConfig(target_ratio="0.5", low_ratio="0.35", high_ratio="0.7", min_transfer="1")
+    base = BacktestParams(strategy=strategy, treasury=tre)
+    kw = {"days": 5, "strategy": "top-n", "symbols": ["ETHUSDT", "SOLUSDT", "BTCUSDT"], "start_day": 311}
+    runs = [
+        run_window(tmp_path / name, with_options(base, eval_every_hours=8, **opts), **kw)  # type: ignore[arg-type]
+        for name, opts in (
+            ("hourly", {"fast_forward": False, "skip_idle_hours": False}),
+            ("idle-skip", {"fast_forward": False, "skip_idle_hours": True}),
+            ("ff", {"fast_forward": True}),
+        )
+    ]
+    hourly = runs[0]
+    assert (hourly.timeline.notional[80:88] == 0).all(), "the window must have flat hours"
+    for other in runs[1:]:
+        assert_same_run(other, hourly, rel=REL)
