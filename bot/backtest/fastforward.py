@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bot.backtest.paths import SymbolPaths
-from bot.backtest.quiet import Book, Held, StrategyQuiet
+from bot.backtest.quiet import Book, Held, SpotHoldings, StrategyQuiet
 from bot.domain import HOUR_MS, PairState, common_step, exchange_id
 from bot.ledger.models import Wallet
 from bot.ledger.repository import AssetBalance, EventRecord
@@ -63,7 +63,6 @@ class FastForward:
         self.high = float(band.high)  # type: ignore[attr-defined]
         self.hours_skipped = 0
         self.stretches = 0
-        self.unified = {sid: f"{sid[:-4]}/USDT" for sid in paths}
         self.quiet = StrategyQuiet(paths, grid, blocked, params)
 
     # ------------------------------------------------------------------ the book
@@ -104,25 +103,16 @@ class FastForward:
             ))
         if positions or ex.futures.other_assets:
             return None  # a position without a pair, or non-USDT futures assets: not modelled here
-        coins: dict[str, float] = {}
-        usdt = 0.0
-        for asset, (free, locked) in ex.spot_account().balances.items():
-            amount = free + locked
-            if not amount:
-                continue
-            if asset == "USDT":
-                usdt = float(amount)
-            elif f"{asset}USDT" in self.paths:
-                coins[f"{asset}USDT"] = float(amount)
-            else:
-                return None
+        spot = SpotHoldings.read(ex.spot_account().balances, self.paths)
+        if spot.unpriced:
+            return None
         notional0 = sum(abs(h.perp_amt) * float(ex._mark(h.binance_id)) for h in held)
         mm_rate = 0.0
         for h in held:
             cap = Decimal(repr(MM_NOTIONAL_X * max(notional0, 1.0)))
             rates = [b.maint_margin_ratio for b in ex._brackets[h.binance_id] if b.notional_floor <= cap]
             mm_rate = max(mm_rate, float(max(rates)))
-        return Book(held, usdt, coins, float(ex.futures.wallet), mm_rate, notional0)
+        return Book(held, spot, float(ex.futures.wallet), mm_rate, notional0)
 
     # ------------------------------------------------------------------ the certificates
 
@@ -147,9 +137,7 @@ class FastForward:
         """First hour in [i0, i1) that must run for real (i1 when none), and the float state rows."""
         grid = self.grid[i0:i1]
         n = len(grid)
-        equity = np.full(n, book.spot_usdt)
-        for sid, qty in book.spot_coins.items():
-            equity += qty * self.paths[sid].spot[i0:i1]
+        equity = book.spot.value(self.paths, i0, i1)
         wallet = self._funding(book, int(self.grid[i0 - 1]), grid)
         upnl = np.zeros(n)
         notional = np.zeros(n)
@@ -222,7 +210,7 @@ class FastForward:
         timeline.collateral_ratio[i0:end] = rows["ratio"][:k]
         timeline.notional[i0:end] = rows["notional"][:k]
         for h in book.held:
-            sym = self.unified[h.binance_id]
+            sym = self.quiet.unified[h.binance_id]
             in_market[sym] = in_market.get(sym, 0) + k
         self.hours_skipped += k
         self.stretches += 1

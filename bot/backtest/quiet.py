@@ -17,11 +17,14 @@ hour that is not certain is left to the real strategy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
+from bot.backtest.data import unified_symbol
 from bot.backtest.paths import SymbolPaths
 from strategies.params import CarryParams
 
@@ -49,12 +52,43 @@ class Held:
 
 
 @dataclass
+class SpotHoldings:
+    """The spot wallet (free + locked) in floats, valued along the replayed prices."""
+
+    usdt: float
+    coins: dict[str, float]  # Binance id -> quantity, for every coin the data set prices
+    unpriced: bool  # some other asset is held: the simulator values it at 0
+
+    @classmethod
+    def read(cls, balances: Mapping[str, tuple[Decimal, Decimal]], paths: Mapping[str, SymbolPaths]) -> SpotHoldings:
+        usdt, coins, unpriced = 0.0, {}, False
+        for asset, (free, locked) in balances.items():
+            amount = float(free + locked)
+            if not amount:
+                continue
+            if asset == "USDT":
+                usdt = amount
+            elif f"{asset}USDT" in paths:
+                coins[f"{asset}USDT"] = amount
+            else:
+                unpriced = True
+        return cls(usdt, coins, unpriced)
+
+    def value(self, paths: Mapping[str, SymbolPaths], i0: int, i1: int) -> np.ndarray:
+        """USDT value at each grid hour in [i0, i1), as ``TickJobs._capital_from`` values the spot wallet:
+        the replayed spot price, the last known one in a gap, 0 before the first."""
+        out = np.full(i1 - i0, self.usdt)
+        for sid, qty in self.coins.items():
+            out += qty * np.nan_to_num(paths[sid].spot[i0:i1], nan=0.0)
+        return out
+
+
+@dataclass
 class Book:
     """The account as the stretch starts; only funding moves it until something acts."""
 
     held: list[Held]
-    spot_usdt: float
-    spot_coins: dict[str, float]  # Binance id -> quantity (every priced spot asset)
+    spot: SpotHoldings
     wallet: float  # futures USDT wallet
     mm_rate: float  # a maintenance ratio bound for notionals up to MM_NOTIONAL_X times the current one
     notional0: float
@@ -69,7 +103,7 @@ class StrategyQuiet:
         self.grid = grid
         self.blocked = blocked  # Binance id -> bool per hour: not offered to the strategy for entry
         self.p = params
-        self.unified = {sid: f"{sid[:-4]}/USDT" for sid in paths}
+        self.unified = {sid: unified_symbol(sid) for sid in paths}
 
     def for_strategy(self, name: str) -> Any:
         """The certificate of a backtest strategy name, or None (that strategy runs every scan)."""

@@ -38,6 +38,7 @@ from bot.backtest.fastforward import FastForward
 from bot.backtest.metrics import fill_timeline, read_facts, summarise
 from bot.backtest.params import BacktestParams
 from bot.backtest.paths import SymbolPaths, build_paths
+from bot.backtest.quiet import SpotHoldings
 from bot.backtest.result import BacktestResult, RunStats, Timeline
 from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
@@ -191,16 +192,8 @@ def _idle_rows(tl: Timeline, i: int, j: int, core: Core, paths: dict[str, Symbol
     only with the coins left in the spot wallet (fee dust), valued as the simulator values them (the
     replayed spot price, the last known one in a gap, nothing before the first)."""
     ex = core.exchange
-    equity = np.full(j - i, float(ex.futures_account().total_margin_balance))
-    for asset, (free, locked) in ex.spot_account().balances.items():
-        amount = float(free + locked)
-        if not amount:
-            continue
-        if asset == "USDT":
-            equity += amount
-        elif f"{asset}USDT" in paths:
-            equity += amount * np.nan_to_num(paths[f"{asset}USDT"].spot[i:j], nan=0.0)
-    tl.equity[i:j] = equity
+    spot = SpotHoldings.read(ex.spot_account().balances, paths)
+    tl.equity[i:j] = float(ex.futures_account().total_margin_balance) + spot.value(paths, i, j)
     tl.collateral_ratio[i:j] = np.nan
     tl.notional[i:j] = 0.0
 

@@ -75,6 +75,15 @@ class FundingRecord:
     asset: str = "USDT"
     pair_id: int | None = None
 
+    def row(self) -> dict[str, Any]:
+        """The ``funding_payments`` row this settlement becomes."""
+        return {
+            "venue": self.venue, "account": self.account, "symbol": self.symbol,
+            "funding_time_ms": self.funding_time_ms, "rate": self.rate, "amount": self.amount, "asset": self.asset,
+            "position_size": self.position_size, "source": self.source, "pair_id": self.pair_id,
+            "recorded_ms": self.now_ms,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
@@ -607,18 +616,7 @@ class Ledger:
                 (later if key in seen else fresh).append(p)
                 seen.add(key)
             if fresh:
-                await s.execute(
-                    self._insert(FundingPayment.__table__),
-                    [
-                        {
-                            "venue": p.venue, "account": p.account, "symbol": p.symbol,
-                            "funding_time_ms": p.funding_time_ms, "rate": p.rate, "amount": p.amount,
-                            "asset": p.asset, "position_size": p.position_size, "source": p.source,
-                            "pair_id": p.pair_id, "recorded_ms": p.now_ms,
-                        }
-                        for p in fresh
-                    ],
-                )
+                await s.execute(self._insert(FundingPayment.__table__), [p.row() for p in fresh])
                 per_pair: dict[int, Decimal] = {}
                 for p in fresh:
                     if p.pair_id is not None:
@@ -634,19 +632,7 @@ class Ledger:
         table = FundingPayment.__table__
         stmt = (
             self._insert(table)
-            .values(
-                venue=p.venue,
-                account=p.account,
-                symbol=p.symbol,
-                funding_time_ms=p.funding_time_ms,
-                rate=p.rate,
-                amount=p.amount,
-                asset=p.asset,
-                position_size=p.position_size,
-                source=p.source,
-                pair_id=p.pair_id,
-                recorded_ms=p.now_ms,
-            )
+            .values(**p.row())
             .on_conflict_do_nothing()
             .returning(table.c.id)
         )

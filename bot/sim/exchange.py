@@ -511,11 +511,7 @@ class SimExchange:
         """Hours between the settlements around now (the premium index's figure); needs no price, so
         a symbol whose candles have not started yet still has one."""
         self._catch_up()
-        nxt = self.source.next_settlement(symbol, self._now)
-        last = self.source.last_settlement(symbol, self._now)
-        if nxt is not None and last is not None:
-            return int((nxt.ts_ms - last.ts_ms) // HOUR_MS)
-        return nxt.interval_hours if nxt is not None else (last.interval_hours if last else 8)
+        return _interval(self.source.next_settlement(symbol, self._now), self.source.last_settlement(symbol, self._now))
 
     def premium_index(self, symbol: str) -> PremiumIndex:
         self._catch_up()
@@ -524,7 +520,7 @@ class SimExchange:
         rate = self._funding_override.get(symbol)
         if rate is None:
             rate = self.source.predicted_rate(symbol, self._now) or ZERO
-        interval = self.funding_interval(symbol)
+        interval = _interval(nxt, self.source.last_settlement(symbol, self._now))
         mark = self._mark(symbol)
         index = self._px.get(("index", symbol)) or mark
         return PremiumIndex(
@@ -1172,6 +1168,13 @@ class SimExchange:
                 events.append(self._balance_event("ORDER", [spec.base, spec.quote]))
             else:
                 events.append(self._account_event("ORDER"))
+
+
+def _interval(nxt: FundingSettlement | None, last: FundingSettlement | None) -> int:
+    """Hours between the settlements around now; the one known settlement's own interval; else 8."""
+    if nxt is not None and last is not None:
+        return int((nxt.ts_ms - last.ts_ms) // HOUR_MS)
+    return nxt.interval_hours if nxt is not None else (last.interval_hours if last else 8)
 
 
 def _d(x: float) -> Decimal:
