@@ -16,15 +16,13 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import select
-
 from bot.config import ExecutionConfig
 from bot.domain import ZERO, Leg, PairState, Side, ceil_to_step, floor_to_step
 from bot.execution.breaker import CircuitBreaker
 from bot.execution.ids import order_id, parse_order_id
 from bot.execution.orders import LegResult, Now, OrderRunner, Sleep
 from bot.execution.plan import LegOrder, PairFilters, hedge_repair, plan_to_target
-from bot.ledger.models import EventKind, Intent, Pair
+from bot.ledger.models import EventKind, Pair
 from bot.ledger.repository import Ledger
 from bot.venues.base import PairMarkets, Venue
 from bot.venues.errors import retry_call
@@ -132,18 +130,9 @@ class Executor:
         return self._markets[symbol]
 
     async def next_seq(self, pair_id: int) -> int:
-        """1 + the highest action number used by this pair's orders and unsettled intents."""
-        used = [o.client_order_id for o in await self.ledger.list_orders(pair_id=pair_id)]
-        used += await self._intent_ids(pair_id)
-        seqs = [p[1] for p in map(parse_order_id, used) if p is not None]
+        """1 + the highest action number used by this pair's orders and intents."""
+        seqs = [p[1] for p in map(parse_order_id, await self.ledger.pair_client_ids(pair_id)) if p is not None]
         return max(seqs, default=0) + 1
-
-    async def _intent_ids(self, pair_id: int) -> list[str]:
-        """Client ids of every intent of the pair (settled ones too: a failed, never-sent intent still
-        owns its id). The repository has no such reader yet, so this is a read-only select."""
-        async with self.ledger.engine.connect() as conn:
-            rows = await conn.execute(select(Intent.client_id).where(Intent.pair_id == pair_id))
-            return [r[0] for r in rows]
 
     # -- the action ------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ never read from alembic.ini. The scripts ship inside the package (``bot/ledger/m
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +99,11 @@ def make_engine(
             # Drive transactions ourselves (the "begin" hook below) so DDL is inside them too.
             dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # first: the pragmas below may wait
         if on_disk:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.close()
 
     if transactional_ddl:
@@ -159,9 +160,30 @@ async def migrate_engine(engine: AsyncEngine, revision: str = "head", *, action:
         await conn.run_sync(run)
 
 
+def _wal_before_migrating(url: URL) -> None:
+    """Put a SQLite file in WAL mode before any migrator connects.
+
+    Switching a file to WAL needs an exclusive lock. Done from each connection's set-up while another
+    migrator holds its write transaction, the two wait for each other until the busy timeout ends
+    (seen when the daemon and ``fundbot db upgrade`` start together on a new file). Done here, with no
+    await before it, concurrent upgrades switch one after another and later connections find WAL set."""
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
 async def _run_alembic(url: str | URL, action: str, revision: str) -> None:
     u = make_url(url)
+    _check_url(u)
     is_sqlite = u.get_backend_name() == "sqlite"
+    if is_sqlite:
+        _wal_before_migrating(u)
     engine = make_engine(u, foreign_keys=not is_sqlite, transactional_ddl=is_sqlite)
     try:
         await migrate_engine(engine, revision, action=action)

@@ -15,20 +15,19 @@ columns come back as the StrEnums in ``bot.domain`` / ``bot.ledger.models``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table, and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Connection, Row, Select, Table, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm.attributes import manager_of_class
 
 from bot.domain import ZERO, Leg, PairState, Side
 from bot.domain import perp_symbol as linear_perp_of
 from bot.ledger import db
 from bot.ledger.models import (
-    OPEN_INTENT_STATUSES,
     BalanceSnapshot,
     Event,
     EventKind,
@@ -46,8 +45,42 @@ from bot.ledger.models import (
     TransferStatus,
     Wallet,
 )
+from bot.ledger.statements import Statements, dialect_insert
 
 T = TypeVar("T")
+
+
+def _transaction(conn: Connection, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(conn, *args)`` inside one transaction: committed when it returns, rolled back if it raises."""
+    with conn.begin():
+        return fn(conn, *args)
+
+
+def _model(entity: type[T], row: Row[Any]) -> T:
+    """One row as a detached model object, as the ORM's loader fills one: straight into the instance
+    dict (the column types have already converted Decimal, enums and JSON). Running the model's
+    constructor or the ORM's loading machinery per row costs more than the statement itself."""
+    obj = manager_of_class(entity).new_instance()
+    obj.__dict__.update(row._mapping)
+    return obj
+
+
+def _models(conn: Connection, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> list[T]:
+    """The rows of a one-entity select (``select(Pair)...``) as detached model objects."""
+    entity = stmt.column_descriptions[0]["entity"]
+    return [_model(entity, row) for row in conn.execute(stmt, params)]
+
+
+def _model_or_none(conn: Connection, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> T | None:
+    rows = _models(conn, stmt, params)
+    if len(rows) > 1:
+        raise LookupError(f"expected at most one row, got {len(rows)}")
+    return rows[0] if rows else None
+
+
+def _inserted(conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> bool:
+    """Run an INSERT ... ON CONFLICT ... RETURNING id; True when it wrote a row."""
+    return conn.execute(stmt, params).scalar_one_or_none() is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +111,16 @@ class FundingRecord:
     def row(self) -> dict[str, Any]:
         """The ``funding_payments`` row this settlement becomes."""
         return {
-            "venue": self.venue, "account": self.account, "symbol": self.symbol,
-            "funding_time_ms": self.funding_time_ms, "rate": self.rate, "amount": self.amount, "asset": self.asset,
-            "position_size": self.position_size, "source": self.source, "pair_id": self.pair_id,
+            "venue": self.venue,
+            "account": self.account,
+            "symbol": self.symbol,
+            "funding_time_ms": self.funding_time_ms,
+            "rate": self.rate,
+            "amount": self.amount,
+            "asset": self.asset,
+            "position_size": self.position_size,
+            "source": self.source,
+            "pair_id": self.pair_id,
             "recorded_ms": self.now_ms,
         }
 
@@ -100,10 +140,16 @@ class EventRecord:
 class Ledger:
     """Async access to the ledger database. Open with ``await Ledger.open(url)``; close with ``close()``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, hold_connection: bool = False) -> None:
+        """``hold_connection``: run every transaction on one connection kept open (a single-writer
+        backtest on the inline driver); otherwise each transaction takes a pooled connection, so
+        concurrent tasks of the daemon never share one."""
         self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._dialect = engine.dialect.name
+        self._q = Statements(self._dialect)
+        self._hold = hold_connection
+        self._held: AsyncConnection | None = None
+        self._held_lock = asyncio.Lock()
         # Events are committed one at a time so their ids become visible in order (tail follows after_id).
         self._event_lock = asyncio.Lock()
 
@@ -120,9 +166,12 @@ class Ledger:
             return cls(engine)
         if migrate:
             await db.upgrade(url)
-        return cls(db.make_engine(url, inline=inline))
+        return cls(db.make_engine(url, inline=inline), hold_connection=inline)
 
     async def close(self) -> None:
+        if self._held is not None:
+            await self._held.close()
+            self._held = None
         await self._engine.dispose()
 
     async def __aenter__(self) -> Ledger:
@@ -139,17 +188,26 @@ class Ledger:
 
     def _insert(self, table: Table) -> Any:
         """INSERT for this dialect (both have on_conflict_do_nothing / on_conflict_do_update)."""
-        if self._dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        return dialect_insert(self._dialect, table)
 
-    async def _all(self, stmt: Select[tuple[T]]) -> list[T]:
-        async with self._sessions() as s:
-            return list((await s.scalars(stmt)).all())
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` in ONE transaction, run synchronously in one hop into SQLAlchemy's
+        greenlet: a method's statements cost one async round trip, not one per statement.
 
-    async def _one_or_none(self, stmt: Select[tuple[T]]) -> T | None:
-        async with self._sessions() as s:
-            return (await s.scalars(stmt)).one_or_none()
+        ``fn`` must not await or touch the event loop; it is the whole transaction."""
+        if self._hold:
+            async with self._held_lock:
+                if self._held is None:
+                    self._held = await self._engine.connect()
+                return await self._held.run_sync(_transaction, fn, *args)
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(_transaction, fn, *args)
+
+    async def _all(self, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> list[T]:
+        return await self._run(_models, stmt, params)
+
+    async def _one_or_none(self, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> T | None:
+        return await self._run(_model_or_none, stmt, params)
 
     @staticmethod
     def _limit(stmt: Select[tuple[T]], limit: int | None) -> Select[tuple[T]]:
@@ -178,83 +236,83 @@ class Ledger:
         A new pair starts in ``state`` (default opening) with zero legs; ``perp_symbol`` defaults to the linear
         perpetual of ``symbol``. Fields left None are not changed.
         """
-        async with self._sessions() as s, s.begin():
-            pair = (
-                await s.scalars(
-                    select(Pair)
-                    .where(Pair.venue == venue, Pair.symbol == symbol, Pair.state != PairState.CLOSED)
-                    .with_for_update()
-                )
-            ).one_or_none()
-            if pair is None:
-                pair = Pair(
-                    venue=venue,
-                    symbol=symbol,
-                    perp_symbol=perp_symbol or linear_perp_of(symbol),
-                    state=state or PairState.OPENING,
-                    target_qty=ZERO,
-                    spot_qty=ZERO,
-                    perp_qty=ZERO,
-                    funding_earned=ZERO,
-                    opened_ms=now_ms,
-                    updated_ms=now_ms,
-                )
-                s.add(pair)
-            elif perp_symbol is not None:
-                pair.perp_symbol = perp_symbol
-            changes = {
-                "target_qty": target_qty,
-                "spot_qty": spot_qty,
-                "perp_qty": perp_qty,
-                "entry_spot_price": entry_spot_price,
-                "entry_perp_price": entry_perp_price,
-                "entry_basis": entry_basis,
-                "note": note,
-            }
-            for name, value in changes.items():
-                if value is not None:
-                    setattr(pair, name, value)
-            if state is not None:
-                pair.state = state
-                if state == PairState.CLOSED:
-                    pair.closed_ms = now_ms
-            pair.updated_ms = now_ms
-        return pair
+        changes = {
+            "target_qty": target_qty,
+            "spot_qty": spot_qty,
+            "perp_qty": perp_qty,
+            "entry_spot_price": entry_spot_price,
+            "entry_perp_price": entry_perp_price,
+            "entry_basis": entry_basis,
+            "note": note,
+        }
+        values: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+        if state is not None:
+            values["state"] = state
+            if state == PairState.CLOSED:
+                values["closed_ms"] = now_ms
+        values["updated_ms"] = now_ms
+
+        q = self._q
+
+        def upsert(conn: Connection) -> Pair:
+            found = conn.execute(q.active_pair_id, {"venue": venue, "symbol": symbol}).one_or_none()
+            if found is None:
+                new = {
+                    "venue": venue,
+                    "symbol": symbol,
+                    "perp_symbol": perp_symbol or linear_perp_of(symbol),
+                    "state": PairState.OPENING,
+                    "target_qty": ZERO,
+                    "spot_qty": ZERO,
+                    "perp_qty": ZERO,
+                    "funding_earned": ZERO,
+                    "opened_ms": now_ms,
+                } | values
+                row = conn.execute(q.insert_pair, new).one()
+            else:
+                extra = {"perp_symbol": perp_symbol} if perp_symbol is not None else {}
+                row = conn.execute(q.update_pair, {"b_id": found.id, **values, **extra}).one()
+            return _model(Pair, row)
+
+        return await self._run(upsert)
 
     async def get_pair(self, pair_id: int) -> Pair | None:
-        async with self._sessions() as s:
-            return await s.get(Pair, pair_id)
+        return await self._one_or_none(select(Pair).where(Pair.id == pair_id))
 
     async def active_pair(self, venue: str, symbol: str) -> Pair | None:
         """The pair of ``venue``/``symbol`` that is not closed, if any."""
-        return await self._one_or_none(
-            select(Pair).where(Pair.venue == venue, Pair.symbol == symbol, Pair.state != PairState.CLOSED)
-        )
+        return await self._one_or_none(self._q.active_pair, {"venue": venue, "symbol": symbol})
 
     async def list_pairs(self, states: Iterable[PairState] | None = None, *, venue: str | None = None) -> list[Pair]:
-        stmt = select(Pair).order_by(Pair.id)
         if states is not None:
-            stmt = stmt.where(Pair.state.in_(list(states)))
+            stmt = self._q.pairs_in_states if venue is None else self._q.pairs_in_states_of_venue
+            return await self._all(stmt, {"states": list(states), "venue": venue})
+        stmt = select(Pair).order_by(Pair.id)
         if venue is not None:
             stmt = stmt.where(Pair.venue == venue)
         return await self._all(stmt)
 
     async def set_pair_state(self, pair_id: int, state: PairState, *, now_ms: int, note: str | None = None) -> Pair:
         """Move a pair to ``state``; closed is final (a new position is a new pair)."""
-        async with self._sessions() as s, s.begin():
-            pair = await s.get(Pair, pair_id, with_for_update=True)
+
+        def move(conn: Connection) -> Pair:
+            table = Pair.__table__
+            pair = conn.execute(select(table).where(table.c.id == pair_id).with_for_update()).one_or_none()
             if pair is None:
                 raise KeyError(f"no pair with id {pair_id}")
             if pair.state == PairState.CLOSED and state != PairState.CLOSED:
                 raise ValueError(f"pair {pair_id} ({pair.symbol}) is closed; open a new pair instead")
+            values: dict[str, Any] = {"updated_ms": now_ms}
             if pair.state != state:
-                pair.state = state
+                values["state"] = state
                 if state == PairState.CLOSED:
-                    pair.closed_ms = now_ms
+                    values["closed_ms"] = now_ms
             if note is not None:
-                pair.note = note
-            pair.updated_ms = now_ms
-        return pair
+                values["note"] = note
+            row = conn.execute(update(table).where(table.c.id == pair_id).values(**values).returning(*table.c)).one()
+            return _model(Pair, row)
+
+        return await self._run(move)
 
     # -- intents ---------------------------------------------------------------------------------------
 
@@ -269,28 +327,30 @@ class Ledger:
     ) -> Intent:
         """Write the intent for ``client_id`` before acting; for a known client id return the stored row
         unchanged (its status tells whether the side effect was already attempted)."""
-        async with self._sessions() as s, s.begin():
-            await s.execute(
-                self._insert(Intent.__table__)
-                .values(
-                    client_id=client_id,
-                    kind=kind,
-                    pair_id=pair_id,
-                    payload=dict(payload or {}),
-                    status=IntentStatus.PENDING,
-                    attempts=0,
-                    created_ms=now_ms,
-                    updated_ms=now_ms,
-                )
-                .on_conflict_do_nothing()
-            )
-            intent = (await s.scalars(select(Intent).where(Intent.client_id == client_id))).one()
+        row = {
+            "client_id": client_id,
+            "kind": kind,
+            "pair_id": pair_id,
+            "payload": dict(payload or {}),
+            "status": IntentStatus.PENDING,
+            "attempts": 0,
+            "created_ms": now_ms,
+            "updated_ms": now_ms,
+        }
+        q = self._q
+
+        def create(conn: Connection) -> Intent:
+            conn.execute(q.insert_intent, row)
+            (intent,) = _models(conn, q.intent_by_id, {"client_id": client_id})
+            return intent
+
+        intent = await self._run(create)
         if intent.kind != kind:
             raise ValueError(f"client id {client_id!r} already belongs to a {intent.kind} intent, not {kind}")
         return intent
 
     async def get_intent(self, client_id: str) -> Intent | None:
-        return await self._one_or_none(select(Intent).where(Intent.client_id == client_id))
+        return await self._one_or_none(self._q.intent_by_id, {"client_id": client_id})
 
     async def set_intent_status(
         self,
@@ -302,24 +362,35 @@ class Ledger:
         count_attempt: bool = False,
     ) -> Intent:
         """Record progress of an intent; ``count_attempt`` adds one to ``attempts`` (a send was tried)."""
-        async with self._sessions() as s, s.begin():
-            intent = (
-                await s.scalars(select(Intent).where(Intent.client_id == client_id).with_for_update())
-            ).one_or_none()
-            if intent is None:
+        values: dict[str, Any] = {"b_client_id": client_id, "status": status, "updated_ms": now_ms}
+        if error is not None:
+            values["last_error"] = error
+        stmt = self._q.set_intent(count_attempt)
+
+        def set_status(conn: Connection) -> Intent:
+            row = conn.execute(stmt, values).one_or_none()
+            if row is None:
                 raise KeyError(f"no intent with client id {client_id!r}")
-            intent.status = status
-            if error is not None:
-                intent.last_error = error
-            if count_attempt:
-                intent.attempts += 1
-            intent.updated_ms = now_ms
-        return intent
+            return _model(Intent, row)
+
+        return await self._run(set_status)
+
+    async def pair_client_ids(self, pair_id: int) -> list[str]:
+        """Every client id the pair's orders and intents use (settled intents too: a failed, never-sent
+        intent still owns its id), for picking the next action number."""
+        q, params = self._q, {"pair_id": pair_id}
+
+        def ids(conn: Connection) -> list[str]:
+            orders = conn.execute(q.order_ids_of_pair, params).scalars().all()
+            intents = conn.execute(q.intent_ids_of_pair, params).scalars().all()
+            return [*orders, *intents]
+
+        return await self._run(ids)
 
     async def open_intents(self, kinds: Iterable[IntentKind] | None = None) -> list[Intent]:
         """Intents whose outcome is not settled (pending, sent, unknown), oldest first: what
         reconciliation must resolve after a restart."""
-        stmt = select(Intent).where(Intent.status.in_(OPEN_INTENT_STATUSES)).order_by(Intent.id)
+        stmt = self._q.open_intents
         if kinds is not None:
             stmt = stmt.where(Intent.kind.in_(list(kinds)))
         return await self._all(stmt)
@@ -350,45 +421,35 @@ class Ledger:
         An update older than the stored one (``now_ms`` < ``updated_ms``) is ignored, so a late REST
         answer never overwrites a newer WebSocket update. Known venue id / prices are never erased.
         """
-        table = Order.__table__
-        stmt = self._insert(table).values(
-            client_order_id=client_order_id,
-            venue_order_id=venue_order_id,
-            venue=venue,
-            pair_id=pair_id,
-            leg=leg,
-            symbol=symbol,
-            side=side,
-            type=type,
-            quantity=quantity,
-            price=price,
-            filled_qty=filled_qty,
-            avg_price=avg_price,
-            status=status,
-            reduce_only=reduce_only,
-            created_ms=now_ms,
-            updated_ms=now_ms,
-        )
-        ex = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.client_order_id],
-            set_={
-                "venue_order_id": func.coalesce(ex.venue_order_id, table.c.venue_order_id),
-                "pair_id": func.coalesce(ex.pair_id, table.c.pair_id),
-                "price": func.coalesce(ex.price, table.c.price),
-                "avg_price": func.coalesce(ex.avg_price, table.c.avg_price),
-                "filled_qty": ex.filled_qty,
-                "status": ex.status,
-                "updated_ms": ex.updated_ms,
-            },
-            where=ex.updated_ms >= table.c.updated_ms,
-        )
-        async with self._sessions() as s, s.begin():
-            await s.execute(stmt)
-            return (await s.scalars(select(Order).where(Order.client_order_id == client_order_id))).one()
+        row = {
+            "client_order_id": client_order_id,
+            "venue_order_id": venue_order_id,
+            "venue": venue,
+            "pair_id": pair_id,
+            "leg": leg,
+            "symbol": symbol,
+            "side": side,
+            "type": type,
+            "quantity": quantity,
+            "price": price,
+            "filled_qty": filled_qty,
+            "avg_price": avg_price,
+            "status": status,
+            "reduce_only": reduce_only,
+            "created_ms": now_ms,
+            "updated_ms": now_ms,
+        }
+        q = self._q
+
+        def upsert(conn: Connection) -> Order:
+            conn.execute(q.upsert_order, row)
+            (order,) = _models(conn, q.order_by_id, {"client_order_id": client_order_id})
+            return order
+
+        return await self._run(upsert)
 
     async def get_order(self, client_order_id: str) -> Order | None:
-        return await self._one_or_none(select(Order).where(Order.client_order_id == client_order_id))
+        return await self._one_or_none(self._q.order_by_id, {"client_order_id": client_order_id})
 
     async def list_orders(
         self,
@@ -432,29 +493,23 @@ class Ledger:
         pair_id: int | None = None,
     ) -> bool:
         """Store a trade; True when new, False when (venue, market, symbol, trade id) was already there."""
-        stmt = (
-            self._insert(Fill.__table__)
-            .values(
-                venue=venue,
-                market=market,
-                symbol=symbol,
-                venue_trade_id=str(venue_trade_id),
-                client_order_id=client_order_id,
-                venue_order_id=venue_order_id,
-                pair_id=pair_id,
-                side=side,
-                quantity=quantity,
-                price=price,
-                fee=fee,
-                fee_asset=fee_asset,
-                is_maker=is_maker,
-                ts_ms=ts_ms,
-            )
-            .on_conflict_do_nothing()
-            .returning(Fill.__table__.c.id)
-        )
-        async with self._sessions() as s, s.begin():
-            return (await s.execute(stmt)).scalar_one_or_none() is not None
+        row = {
+            "venue": venue,
+            "market": market,
+            "symbol": symbol,
+            "venue_trade_id": str(venue_trade_id),
+            "client_order_id": client_order_id,
+            "venue_order_id": venue_order_id,
+            "pair_id": pair_id,
+            "side": side,
+            "quantity": quantity,
+            "price": price,
+            "fee": fee,
+            "fee_asset": fee_asset,
+            "is_maker": is_maker,
+            "ts_ms": ts_ms,
+        }
+        return await self._run(_inserted, self._q.insert_fill, row)
 
     async def list_fills(
         self,
@@ -495,26 +550,20 @@ class Ledger:
         """Store a transfer; True when new, False when its client id (or venue tranId) is known."""
         if from_wallet == to_wallet:
             raise ValueError(f"a transfer needs two different wallets, got {from_wallet} -> {to_wallet}")
-        stmt = (
-            self._insert(Transfer.__table__)
-            .values(
-                client_id=client_id,
-                venue=venue,
-                venue_tran_id=venue_tran_id,
-                asset=asset,
-                amount=amount,
-                from_wallet=from_wallet,
-                to_wallet=to_wallet,
-                status=status,
-                attempts=0,
-                created_ms=now_ms,
-                updated_ms=now_ms,
-            )
-            .on_conflict_do_nothing()
-            .returning(Transfer.__table__.c.id)
-        )
-        async with self._sessions() as s, s.begin():
-            return (await s.execute(stmt)).scalar_one_or_none() is not None
+        row = {
+            "client_id": client_id,
+            "venue": venue,
+            "venue_tran_id": venue_tran_id,
+            "asset": asset,
+            "amount": amount,
+            "from_wallet": from_wallet,
+            "to_wallet": to_wallet,
+            "status": status,
+            "attempts": 0,
+            "created_ms": now_ms,
+            "updated_ms": now_ms,
+        }
+        return await self._run(_inserted, self._q.insert_transfer, row)
 
     async def update_transfer(
         self,
@@ -527,22 +576,22 @@ class Ledger:
         count_attempt: bool = False,
     ) -> Transfer:
         """Record progress of a transfer (status, the venue's tranId, last error, attempts)."""
-        async with self._sessions() as s, s.begin():
-            tr = (
-                await s.scalars(select(Transfer).where(Transfer.client_id == client_id).with_for_update())
-            ).one_or_none()
-            if tr is None:
+        values: dict[str, Any] = {"b_client_id": client_id, "updated_ms": now_ms}
+        if status is not None:
+            values["status"] = status
+        if venue_tran_id is not None:
+            values["venue_tran_id"] = str(venue_tran_id)
+        if error is not None:
+            values["last_error"] = error
+        stmt = self._q.set_transfer(count_attempt)
+
+        def progress(conn: Connection) -> Transfer:
+            row = conn.execute(stmt, values).one_or_none()
+            if row is None:
                 raise KeyError(f"no transfer with client id {client_id!r}")
-            if status is not None:
-                tr.status = status
-            if venue_tran_id is not None:
-                tr.venue_tran_id = str(venue_tran_id)
-            if error is not None:
-                tr.last_error = error
-            if count_attempt:
-                tr.attempts += 1
-            tr.updated_ms = now_ms
-        return tr
+            return _model(Transfer, row)
+
+        return await self._run(progress)
 
     async def get_transfer(self, client_id: str) -> Transfer | None:
         return await self._one_or_none(select(Transfer).where(Transfer.client_id == client_id))
@@ -585,97 +634,91 @@ class Ledger:
         The same (venue, account, symbol, funding time) twice changes nothing and returns False, except
         that a venue ``income`` record replaces an earlier ``computed`` estimate (the pair total follows).
         """
-        payment = FundingRecord(venue, account, symbol, funding_time_ms, amount, source, now_ms, rate,
-                                position_size, asset, pair_id)
-        async with self._sessions() as s, s.begin():
-            return await self._record_funding(s, payment)
+        payment = FundingRecord(
+            venue, account, symbol, funding_time_ms, amount, source, now_ms, rate, position_size, asset, pair_id
+        )
+        return await self._run(self._record_funding, payment)
 
     async def record_funding_payments(self, payments: Sequence[FundingRecord]) -> int:
         """``record_funding_payment`` for many settlements in ONE transaction (a backtest catching up
         on days of funding); returns how many changed the ledger. Same rules, row by row, in order."""
         if not payments:
             return 0
+        return await self._run(self._record_fundings, payments)
+
+    def _record_fundings(self, conn: Connection, payments: Sequence[FundingRecord]) -> int:
+        # Settlements the ledger has not seen (the usual case) go in with ONE multi-row statement and
+        # one pair update each; any already there (or repeated in the batch) take the row-by-row rules.
         keys = {(p.venue, p.account, p.symbol, p.funding_time_ms) for p in payments}
-        changed = 0
-        async with self._sessions() as s, s.begin():
-            # Settlements the ledger has not seen (the usual case) go in with ONE multi-row statement and
-            # one pair update each; any already there (or repeated in the batch) take the row-by-row rules.
-            lo = min(p.funding_time_ms for p in payments)
-            hi = max(p.funding_time_ms for p in payments)
-            t = FundingPayment
-            rows = await s.execute(
-                select(t.venue, t.account, t.symbol, t.funding_time_ms).where(
-                    t.funding_time_ms >= lo, t.funding_time_ms <= hi
-                )
+        lo = min(p.funding_time_ms for p in payments)
+        hi = max(p.funding_time_ms for p in payments)
+        t = FundingPayment.__table__
+        rows = conn.execute(
+            select(t.c.venue, t.c.account, t.c.symbol, t.c.funding_time_ms).where(
+                t.c.funding_time_ms >= lo, t.c.funding_time_ms <= hi
             )
-            seen = {tuple(r) for r in rows if tuple(r) in keys}
-            fresh: list[FundingRecord] = []
-            later: list[FundingRecord] = []
-            for p in payments:
-                key = (p.venue, p.account, p.symbol, p.funding_time_ms)
-                (later if key in seen else fresh).append(p)
-                seen.add(key)
-            if fresh:
-                await s.execute(self._insert(FundingPayment.__table__), [p.row() for p in fresh])
-                per_pair: dict[int, Decimal] = {}
-                for p in fresh:
-                    if p.pair_id is not None:
-                        per_pair[p.pair_id] = per_pair.get(p.pair_id, ZERO) + p.amount
-                for pair_id, amount in sorted(per_pair.items()):
-                    await self._add_pair_funding(s, pair_id, amount)
-                changed += len(fresh)
-            for payment in later:
-                changed += await self._record_funding(s, payment)
+        )
+        seen = {tuple(r) for r in rows if tuple(r) in keys}
+        fresh: list[FundingRecord] = []
+        later: list[FundingRecord] = []
+        for p in payments:
+            key = (p.venue, p.account, p.symbol, p.funding_time_ms)
+            (later if key in seen else fresh).append(p)
+            seen.add(key)
+        changed = 0
+        if fresh:
+            conn.execute(self._insert(t), [p.row() for p in fresh])
+            per_pair: dict[int, Decimal] = {}
+            for p in fresh:
+                if p.pair_id is not None:
+                    per_pair[p.pair_id] = per_pair.get(p.pair_id, ZERO) + p.amount
+            for pair_id, amount in sorted(per_pair.items()):
+                self._add_pair_funding(conn, pair_id, amount)
+            changed += len(fresh)
+        for payment in later:
+            changed += self._record_funding(conn, payment)
         return changed
 
-    async def _record_funding(self, s: AsyncSession, p: FundingRecord) -> bool:
+    def _record_funding(self, conn: Connection, p: FundingRecord) -> bool:
         table = FundingPayment.__table__
-        stmt = (
-            self._insert(table)
-            .values(**p.row())
-            .on_conflict_do_nothing()
-            .returning(table.c.id)
-        )
-        if (await s.execute(stmt)).scalar_one_or_none() is not None:
-            await self._add_pair_funding(s, p.pair_id, p.amount)
+        stmt = self._insert(table).values(**p.row()).on_conflict_do_nothing().returning(table.c.id)
+        if conn.execute(stmt).scalar_one_or_none() is not None:
+            self._add_pair_funding(conn, p.pair_id, p.amount)
             return True
         if p.source != FundingSource.INCOME:
             return False
-        existing = (
-            await s.scalars(
-                select(FundingPayment)
-                .where(
-                    FundingPayment.venue == p.venue,
-                    FundingPayment.account == p.account,
-                    FundingPayment.symbol == p.symbol,
-                    FundingPayment.funding_time_ms == p.funding_time_ms,
-                )
-                .with_for_update()
+        existing = conn.execute(
+            select(table)
+            .where(
+                table.c.venue == p.venue,
+                table.c.account == p.account,
+                table.c.symbol == p.symbol,
+                table.c.funding_time_ms == p.funding_time_ms,
             )
+            .with_for_update()
         ).one()
         if existing.source != FundingSource.COMPUTED:
             return False
-        delta = p.amount - existing.amount
-        existing.amount = p.amount
-        existing.source = FundingSource.INCOME
-        existing.recorded_ms = p.now_ms
+        values: dict[str, Any] = {"amount": p.amount, "source": FundingSource.INCOME, "recorded_ms": p.now_ms}
         if p.rate is not None:
-            existing.rate = p.rate
+            values["rate"] = p.rate
         if p.position_size is not None:
-            existing.position_size = p.position_size
-        if existing.pair_id is None:
-            existing.pair_id = p.pair_id
-        await self._add_pair_funding(s, existing.pair_id, delta)
+            values["position_size"] = p.position_size
+        pair_id = existing.pair_id
+        if pair_id is None:
+            values["pair_id"] = pair_id = p.pair_id
+        conn.execute(update(table).where(table.c.id == existing.id).values(**values))
+        self._add_pair_funding(conn, pair_id, p.amount - existing.amount)
         return True
 
-    @staticmethod
-    async def _add_pair_funding(s: AsyncSession, pair_id: int | None, amount: Decimal) -> None:
+    def _add_pair_funding(self, conn: Connection, pair_id: int | None, amount: Decimal) -> None:
+        """Add to a pair's ``funding_earned`` (read, add in Python, write: money is text on SQLite)."""
         if pair_id is None or amount == 0:
             return
-        pair = await s.get(Pair, pair_id, with_for_update=True)
-        if pair is None:
+        earned = conn.execute(self._q.pair_funding, {"b_id": pair_id}).scalar_one_or_none()
+        if earned is None:
             raise KeyError(f"no pair with id {pair_id}")
-        pair.funding_earned = pair.funding_earned + amount
+        conn.execute(self._q.set_pair_funding, {"b_id": pair_id, "funding_earned": earned + amount})
 
     async def list_funding_payments(
         self,
@@ -741,8 +784,7 @@ class Ledger:
             )
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=key)
-        async with self._sessions() as s, s.begin():
-            return (await s.execute(stmt.returning(table.c.id))).scalar_one_or_none() is not None
+        return await self._run(_inserted, stmt.returning(table.c.id))
 
     async def funding_rates(
         self,
@@ -798,13 +840,12 @@ class Ledger:
         ]
         if not rows:
             return 0
-        t = BalanceSnapshot
-        async with self._sessions() as s, s.begin():
+
+        def insert_fresh(conn: Connection) -> int:
             # One multi-row insert of the rows not stored yet (the key is venue, wallet, asset, ts_ms).
+            t = table.c
             lo, hi = min(r["ts_ms"] for r in rows), max(r["ts_ms"] for r in rows)
-            have = await s.execute(
-                select(t.venue, t.wallet, t.asset, t.ts_ms).where(t.ts_ms >= lo, t.ts_ms <= hi)
-            )
+            have = conn.execute(select(t.venue, t.wallet, t.asset, t.ts_ms).where(t.ts_ms >= lo, t.ts_ms <= hi))
             seen = {(r[0], Wallet(r[1]), r[2], r[3]) for r in have}
             fresh = []
             for row in rows:
@@ -813,8 +854,10 @@ class Ledger:
                     seen.add(key)
                     fresh.append(row)
             if fresh:
-                await s.execute(self._insert(table), fresh)
-        return len(fresh)
+                conn.execute(self._insert(table), fresh)
+            return len(fresh)
+
+        return await self._run(insert_fresh)
 
     async def latest_balances(self, venue: str | None = None) -> list[BalanceSnapshot]:
         """The most recent snapshot of each (venue, wallet): all its asset rows, by venue, wallet, asset."""
@@ -852,24 +895,36 @@ class Ledger:
     ) -> int:
         """Append to the operator log; returns the event id (ids only grow). Decimals in ``details`` are
         stored as strings. Never put secrets in messages or details."""
-        table = Event.__table__
-        stmt = (
-            table.insert()
-            .values(ts_ms=ts_ms, kind=kind, pair_id=pair_id, symbol=symbol, message=message,
-                    details=dict(details) if details is not None else None)
-            .returning(table.c.id)
-        )
-        async with self._event_lock, self._sessions() as s, s.begin():
-            return int((await s.execute(stmt)).scalar_one())  # a core insert: no unit-of-work flush
+        row = {
+            "ts_ms": ts_ms,
+            "kind": kind,
+            "pair_id": pair_id,
+            "symbol": symbol,
+            "message": message,
+            "details": dict(details) if details is not None else None,
+        }
+        stmt = self._q.insert_event
+        async with self._event_lock:
+            return int(await self._run(lambda conn: conn.execute(stmt, row).scalar_one()))
 
     async def add_events(self, events: Sequence[EventRecord]) -> None:
         """``add_event`` for many entries in ONE transaction, in order (ids still only grow)."""
-        async with self._event_lock, self._sessions() as s, s.begin():
-            s.add_all(
-                Event(ts_ms=e.ts_ms, kind=e.kind, pair_id=e.pair_id, symbol=e.symbol, message=e.message,
-                      details=dict(e.details) if e.details is not None else None)
-                for e in events
-            )
+        if not events:
+            return
+        rows = [
+            {
+                "ts_ms": e.ts_ms,
+                "kind": e.kind,
+                "pair_id": e.pair_id,
+                "symbol": e.symbol,
+                "message": e.message,
+                "details": dict(e.details) if e.details is not None else None,
+            }
+            for e in events
+        ]
+        stmt = self._q.insert_events
+        async with self._event_lock:
+            await self._run(lambda conn: conn.execute(stmt, rows))
 
     async def events(
         self,
