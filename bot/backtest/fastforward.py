@@ -22,12 +22,12 @@ price events at their hours, in one transaction each. Timeline rows come from th
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bot.backtest.paths import SymbolPaths
-from bot.backtest.quiet import Book, Held, SpotHoldings, StrategyQuiet
+from bot.backtest.quiet import Book, BookShape, Held, SpotHoldings, StrategyQuiet
 from bot.domain import HOUR_MS, PairState, common_step, exchange_id
 from bot.ledger.models import Wallet
 from bot.ledger.repository import AssetBalance, EventRecord
@@ -46,12 +46,22 @@ CHUNK = 512  # hours certified per numpy pass
 MM_NOTIONAL_X = 4.0
 
 
+def book_shapes(ex: Any, sids: list[str]) -> dict[str, BookShape]:
+    """Each symbol's top-of-book shape in the simulator ``ex`` (for the candidates' break-even floor)."""
+    out = {}
+    for sid in sids:
+        if ("spot", sid) in ex._specs and ("perp", sid) in ex._specs:
+            out[sid] = BookShape(float(ex._spec("spot", sid).tick_size), float(ex._spec("perp", sid).tick_size),
+                                 float(ex._book_cfg(sid).spread_bps) / 2e4)
+    return out
+
+
 class FastForward:
     """Certifies stretches and runs them (see the module docstring)."""
 
     def __init__(self, jobs: TickJobs, paths: dict[str, SymbolPaths], grid: np.ndarray, scan: np.ndarray,
                  unsafe: np.ndarray, blocked: dict[str, np.ndarray], params: CarryParams, band: object,
-                 strategy: str) -> None:
+                 strategy: str, fees: tuple[float, float] | None = None) -> None:
         self.jobs = jobs
         self.paths = paths
         self.grid = grid
@@ -63,7 +73,7 @@ class FastForward:
         self.high = float(band.high)  # type: ignore[attr-defined]
         self.hours_skipped = 0
         self.stretches = 0
-        self.quiet = StrategyQuiet(paths, grid, blocked, params)
+        self.quiet = StrategyQuiet(paths, grid, blocked, params, fees, book_shapes(jobs.core.exchange, list(paths)))
 
     # ------------------------------------------------------------------ the book
 

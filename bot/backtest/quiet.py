@@ -10,7 +10,8 @@ hour that is not certain is left to the real strategy.
   ``max_symbols`` held, each held size within ``resize_tolerance_fraction`` of its target for every order
   the ranking could take (exact forecast ties, recognised from identical inputs, go by symbol; close calls
   are bounded both ways), or above it while the forecast blocks growth; no entry (slots full, or every
-  offered symbol's forecast below ``entry_threshold_apr``).
+  offered symbol's forecast below ``entry_threshold_apr``, or too low for any size to break even in
+  time: see ``StrategyQuiet.break_even_floor``).
 - ``always_on_btc`` (``AlwaysOnBTC``): only its pair is held, at a size within tolerance.
 - ``top_n`` (``TopNByLastRate``): the held set is the top N by last settled rate and keeps its sizes.
 """
@@ -83,6 +84,15 @@ class SpotHoldings:
         return out
 
 
+@dataclass(frozen=True)
+class BookShape:
+    """The simulator's top of book for one symbol: ticks and the half spread (fraction of mid)."""
+
+    spot_tick: float
+    perp_tick: float
+    half_spread: float
+
+
 @dataclass
 class Book:
     """The account as the stretch starts; only funding moves it until something acts."""
@@ -98,12 +108,57 @@ class StrategyQuiet:
     """The certificates of one run (its prices, parameters and which symbols are offered for entry)."""
 
     def __init__(self, paths: dict[str, SymbolPaths], grid: np.ndarray, blocked: dict[str, np.ndarray],
-                 params: CarryParams) -> None:
+                 params: CarryParams, fees: tuple[float, float] | None = None,
+                 books: Mapping[str, BookShape] | None = None) -> None:
         self.paths = paths
         self.grid = grid
         self.blocked = blocked  # Binance id -> bool per hour: not offered to the strategy for entry
         self.p = params
         self.unified = {sid: unified_symbol(sid) for sid in paths}
+        # Binance id -> forecast APR per hour below which no entry breaks even in time (-inf: no bound)
+        books = books or {}
+        self.entry_floor = {
+            sid: self.break_even_floor(path, fees, books[sid])
+            if fees is not None and sid in books
+            else np.full(len(grid), -np.inf)
+            for sid, path in paths.items()
+        }
+
+    def break_even_floor(self, path: SymbolPaths, fees: tuple[float, float], book: BookShape) -> np.ndarray:
+        """Per hour, a forecast APR below which ``FundingCarry`` rejects an entry at ANY size for its
+        break-even (``skip_break_even_too_long``: every entry passes that rule at the candidate's size).
+
+        Per unit of quantity (strategies/economics.py, mids are the books' (bid + ask) / 2) the round trip
+        costs ``2 * (spot_mid * spot_fee + perp_mid * perp_fee)`` in fees, at least each leg's top-of-book
+        spread ``ask - bid`` in slippage (any size crosses it in and out; walking deeper costs more) and
+        ``perp_mid * basis_cost_bps / 1e4``; funding pays ``perp_mid * apr / 8760`` an hour. So the
+        break-even is at least ``cost / perp_mid * 8760 / apr`` hours, and the entry is rejected when
+        that exceeds the limit plus the 0.01 h it is rounded to.
+
+        The sim's top of book is its mid plus/minus the half spread, rounded out to the tick; here every
+        piece is bounded on the cheap side: the price quantum on the mid, 1e-6 tick on each rounding, a
+        mid within half a tick of the price, and the relative and APR margins on the result. NaN prices
+        give NaN, which certifies nothing."""
+        spot_fee, perp_fee = fees
+        p = self.p
+        spot, perp = path.spot, path.perp
+        s_lo, s_hi, p_lo, p_hi = spot - PRICE_QUANTUM, spot + PRICE_QUANTUM, perp - PRICE_QUANTUM, perp + PRICE_QUANTUM
+        hs = book.half_spread
+
+        def spread_low(lo: np.ndarray, hi: np.ndarray, tick: float) -> np.ndarray:
+            ask = np.ceil(lo * (1 + hs) / tick - 1e-6) * tick
+            bid = np.floor(hi * (1 - hs) / tick + 1e-6) * tick
+            return np.maximum(ask - bid, 0.0)
+
+        perp_mid_hi = p_hi + book.perp_tick / 2
+        spot_mid_lo = np.maximum(s_lo - book.spot_tick / 2, 0.0)
+        cost = (
+            2 * (spot_mid_lo / perp_mid_hi * spot_fee + perp_fee)
+            + (spread_low(s_lo, s_hi, book.spot_tick) + spread_low(p_lo, p_hi, book.perp_tick)) / perp_mid_hi
+            + float(p.basis_cost_bps) / 1e4
+        )
+        limit = float(p.hold_horizon_hours * p.max_break_even_fraction) + 0.01
+        return cost * 8760.0 / limit * (1 - REL_MARGIN) - APR_MARGIN
 
     def for_strategy(self, name: str) -> Any:
         """The certificate of a backtest strategy name, or None (that strategy runs every scan)."""
@@ -128,7 +183,7 @@ class StrategyQuiet:
                     continue
                 offered = ~self.blocked[sid][i0:i1]
                 apr = path.apr[i0:i1]
-                below = path.steady[i0:i1] & (apr < entry_thr - APR_MARGIN)
+                below = path.steady[i0:i1] & ((apr < entry_thr - APR_MARGIN) | (apr < self.entry_floor[sid][i0:i1]))
                 quiet &= ~offered | below
         if not book.held:
             return quiet

@@ -94,7 +94,8 @@ async def _run_loop(
     possible = possible & scan  # between scans nothing can open a pair
     minute_hours = _minute_hours(ds) if opts.minute_checks else set()
     paths = build_paths(core.source, list(ds.series), ds.grid, spec.params.strategy)
-    ff = _fast_forward(spec, ds, core, jobs, scan, blocked, minute_hours, paths) if opts.fast_forward else None
+    fees = (float(opts.spot_fee_rate), float(perp_fee))
+    ff = _fast_forward(spec, ds, core, jobs, scan, blocked, minute_hours, paths, fees) if opts.fast_forward else None
     evaluated = skipped = minute_checks = scans = 0
     # The opening balances, before the first hour trades: the report's equity window starts here.
     await jobs.snapshot_balances(int(ds.grid[0]) - 1)
@@ -170,14 +171,14 @@ async def _run_loop(
 
 
 def _fast_forward(spec: BacktestSpec, ds: Dataset, core: Core, jobs: TickJobs, scan: np.ndarray,
-                  blocked: dict[str, np.ndarray], minute_hours: set[int], paths: dict[str, SymbolPaths]
-                  ) -> FastForward:
+                  blocked: dict[str, np.ndarray], minute_hours: set[int], paths: dict[str, SymbolPaths],
+                  fees: tuple[float, float]) -> FastForward:
     unsafe = np.isin(ds.grid, np.array(sorted(minute_hours), dtype=np.int64))
     for p in paths.values():
         unsafe |= p.edge  # the simulator's last known price is set at the hour before a gap: run it
     by_id = {sid: blocked[s.unified] for sid, s in ds.series.items()}
     return FastForward(jobs, paths, ds.grid, scan, unsafe, by_id, spec.params.strategy,
-                       core.treasury.band, strategy=spec.strategy)
+                       core.treasury.band, strategy=spec.strategy, fees=fees)
 
 
 def scan_hours(n: int, every: int) -> np.ndarray:

@@ -175,6 +175,7 @@ class Intent(Base):
         one_of("kind", IntentKind),
         one_of("status", IntentStatus),
         Index(None, "status"),
+        Index(None, "pair_id"),  # the executor reads a pair's client ids on every action (migration 0002)
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
