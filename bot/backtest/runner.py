@@ -24,8 +24,11 @@ test_fastforward.py shows the ledger identical to the hourly run.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -39,11 +42,12 @@ from bot.backtest.metrics import fill_timeline, read_facts, summarise
 from bot.backtest.params import BacktestParams
 from bot.backtest.paths import SymbolPaths, build_paths
 from bot.backtest.quiet import SpotHoldings
-from bot.backtest.result import BacktestResult, RunStats, Timeline
+from bot.backtest.result import BacktestResult, RunStats, Summary, Timeline
 from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
 
 BASELINES = ("always-on-btc", "top-n")
+PARALLEL_MIN_SYMBOL_HOURS = 20_000  # below this a worker's start-up (about 2 s of imports) outweighs the run
 
 
 @dataclass
@@ -246,18 +250,42 @@ async def run_backtest(spec: BacktestSpec, ds: Dataset | None = None, progress: 
     return BacktestResult(summary, rows, tl, ds.data_notes(), stats, core.ledger_url, str(out))
 
 
-def run_with_baselines(spec: BacktestSpec, baselines: bool = True) -> BacktestResult:
-    """The requested strategy, then each baseline on the same data (ledgers in ``<out>/baselines/``)."""
+def run_with_baselines(spec: BacktestSpec, baselines: bool = True, workers: int | None = None) -> BacktestResult:
+    """The requested strategy, then each baseline on the same data (ledgers in ``<out>/baselines/``).
+
+    The baselines run in ``workers`` other processes (default: one per spare core, at most one per
+    baseline) while this one runs the strategy: each run is independent (own simulator, own ledger) and
+    deterministic, so only the wall time changes. ``workers=0``, a single core, or a run too short to
+    repay starting a process (``PARALLEL_MIN_SYMBOL_HOURS``) runs them here, in turn.
+    """
     ds = load_dataset(spec.data_dir, spec.symbols, spec.start_ms, spec.end_ms)
     others = [b for b in BASELINES if b != spec.strategy] if baselines else []
+    if workers is None:
+        spare = max((os.cpu_count() or 1) - 1, 0)
+        workers = min(len(others), spare) if ds.symbol_hours >= PARALLEL_MIN_SYMBOL_HOURS else 0
     total = len(ds.grid) * (1 + len(others))
     with _progress_bar(spec.progress, total) as advance:
-        result = asyncio.run(run_backtest(spec, ds, advance))
-        for name in others:
-            sub = BacktestSpec(**{**spec.__dict__, "strategy": name})
-            other = asyncio.run(run_backtest(sub, ds, advance, Path(spec.out_dir) / "baselines" / name))
-            result.baselines[name] = other.summary
+        if workers <= 0 or not others:
+            result = asyncio.run(run_backtest(spec, ds, advance))
+            for name in others:
+                result.baselines[name] = _baseline(spec, name, ds, advance)
+            return result
+        # spawn, not fork: a forked child would inherit this process's threads and open files
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {name: pool.submit(_baseline, spec, name) for name in others}
+            result = asyncio.run(run_backtest(spec, ds, advance))
+            for name in others:
+                result.baselines[name] = futures[name].result()
+                if advance:
+                    advance(len(ds.grid))
     return result
+
+
+def _baseline(spec: BacktestSpec, name: str, ds: Dataset | None = None, progress: Progress | None = None) -> Summary:
+    """Run baseline ``name`` on the spec's data into ``<out>/baselines/<name>``; its summary (picklable:
+    this is what a worker process sends back)."""
+    sub = BacktestSpec(**{**spec.__dict__, "strategy": name, "progress": False})
+    return asyncio.run(run_backtest(sub, ds, progress, Path(spec.out_dir) / "baselines" / name)).summary
 
 
 class _progress_bar:

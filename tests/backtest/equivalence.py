@@ -60,7 +60,12 @@ async def _facts(url: str) -> dict[str, Any]:
 
 def facts(result: BacktestResult) -> dict[str, Any]:
     """Fills, funding payments, transfers and final pairs in the run's ledger, exactly (Decimal)."""
-    return asyncio.run(_facts(result.ledger_url))
+    return ledger_facts(result.ledger_url)
+
+
+def ledger_facts(url: str) -> dict[str, Any]:
+    """``facts`` of the ledger at ``url``."""
+    return asyncio.run(_facts(url))
 
 
 def with_options(base: BacktestParams | None = None, **update: Any) -> BacktestParams:

@@ -161,3 +161,24 @@ def test_a_symbol_listed_after_the_start_does_not_stop_the_run(tmp_path: Path, f
     result = asyncio.run(run_backtest(spec, ds))
     assert result.summary.hours == 48
     assert result.data_notes["ETHUSDT"]["first_ms"] == T0 + 24 * HOUR_MS
+
+
+def test_baselines_in_worker_processes_match_the_ones_run_in_turn(tmp_path: Path) -> None:
+    from bot.backtest.runner import run_with_baselines
+    from bot.sim.history import bundled_data_dir
+
+    from .equivalence import WINDOW_START, ledger_facts
+
+    def spec(out: Path) -> BacktestSpec:
+        end = WINDOW_START + 6 * 24 * HOUR_MS
+        return BacktestSpec(bundled_data_dir(), ["BTCUSDT", "ETHUSDT", "SOLUSDT"], WINDOW_START, end,
+                            Decimal(100000), "carry", BacktestParams(), out_dir=out)
+
+    in_turn = run_with_baselines(spec(tmp_path / "in_turn"), workers=0)
+    parallel = run_with_baselines(spec(tmp_path / "parallel"), workers=2)
+    assert set(parallel.baselines) == {"always-on-btc", "top-n"}
+    assert parallel.baselines == in_turn.baselines
+    assert parallel.baselines["top-n"].trades > 0
+    for name in parallel.baselines:
+        a, b = (tmp_path / run / "baselines" / name / "ledger.db" for run in ("in_turn", "parallel"))
+        assert ledger_facts(f"sqlite+aiosqlite:///{a.as_posix()}") == ledger_facts(f"sqlite+aiosqlite:///{b.as_posix()}")
