@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, Select, Table, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.attributes import manager_of_class
 
 from bot.domain import ZERO, Leg, PairState, Side
@@ -48,6 +49,10 @@ from bot.ledger.models import (
 from bot.ledger.statements import Statements, dialect_insert
 
 T = TypeVar("T")
+
+# ``_model`` fills instances straight from rows, which needs every mapper set up; the ORM would do this
+# lazily on its first query, which this module may never make.
+configure_mappers()
 
 
 def _transaction(conn: Connection, fn: Callable[..., T], *args: Any) -> T:
@@ -255,8 +260,11 @@ class Ledger:
         q = self._q
 
         def upsert(conn: Connection) -> Pair:
-            found = conn.execute(q.active_pair_id, {"venue": venue, "symbol": symbol}).one_or_none()
-            if found is None:
+            extra = {"perp_symbol": perp_symbol} if perp_symbol is not None else {}
+            row = conn.execute(
+                q.update_active_pair, {"b_venue": venue, "b_symbol": symbol, **values, **extra}
+            ).one_or_none()
+            if row is None:
                 new = {
                     "venue": venue,
                     "symbol": symbol,
@@ -269,9 +277,6 @@ class Ledger:
                     "opened_ms": now_ms,
                 } | values
                 row = conn.execute(q.insert_pair, new).one()
-            else:
-                extra = {"perp_symbol": perp_symbol} if perp_symbol is not None else {}
-                row = conn.execute(q.update_pair, {"b_id": found.id, **values, **extra}).one()
             return _model(Pair, row)
 
         return await self._run(upsert)
@@ -340,7 +345,9 @@ class Ledger:
         q = self._q
 
         def create(conn: Connection) -> Intent:
-            conn.execute(q.insert_intent, row)
+            new = conn.execute(q.insert_intent, row).one_or_none()
+            if new is not None:
+                return _model(Intent, new)
             (intent,) = _models(conn, q.intent_by_id, {"client_id": client_id})
             return intent
 
@@ -378,14 +385,8 @@ class Ledger:
     async def pair_client_ids(self, pair_id: int) -> list[str]:
         """Every client id the pair's orders and intents use (settled intents too: a failed, never-sent
         intent still owns its id), for picking the next action number."""
-        q, params = self._q, {"pair_id": pair_id}
-
-        def ids(conn: Connection) -> list[str]:
-            orders = conn.execute(q.order_ids_of_pair, params).scalars().all()
-            intents = conn.execute(q.intent_ids_of_pair, params).scalars().all()
-            return [*orders, *intents]
-
-        return await self._run(ids)
+        stmt, params = self._q.client_ids_of_pair, {"pair_id": pair_id}
+        return await self._run(lambda conn: list(conn.execute(stmt, params).scalars()))
 
     async def open_intents(self, kinds: Iterable[IntentKind] | None = None) -> list[Intent]:
         """Intents whose outcome is not settled (pending, sent, unknown), oldest first: what
@@ -442,7 +443,9 @@ class Ledger:
         q = self._q
 
         def upsert(conn: Connection) -> Order:
-            conn.execute(q.upsert_order, row)
+            written = conn.execute(q.upsert_order, row).one_or_none()
+            if written is not None:
+                return _model(Order, written)
             (order,) = _models(conn, q.order_by_id, {"client_order_id": client_order_id})
             return order
 

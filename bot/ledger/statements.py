@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.domain import PairState
@@ -43,23 +43,22 @@ class Statements:
         self.active_pair = select(Pair).where(
             Pair.venue == bindparam("venue"), Pair.symbol == bindparam("symbol"), Pair.state != PairState.CLOSED
         )
-        self.active_pair_id = (
-            select(pairs.c.id)
-            .where(pairs.c.venue == bindparam("venue"), pairs.c.symbol == bindparam("symbol"))
-            .where(pairs.c.state != PairState.CLOSED)
-            .with_for_update()
-        )
         self.insert_pair = pairs.insert().returning(*pairs.c)
-        self.update_pair = update(pairs).where(pairs.c.id == bindparam("b_id")).returning(*pairs.c)
+        self.update_active_pair = (
+            update(pairs)
+            .where(pairs.c.venue == bindparam("b_venue"), pairs.c.symbol == bindparam("b_symbol"))
+            .where(pairs.c.state != PairState.CLOSED)
+            .returning(*pairs.c)
+        )
         self.pairs_in_states = select(Pair).where(Pair.state.in_(bindparam("states", expanding=True))).order_by(Pair.id)
         self.pairs_in_states_of_venue = self.pairs_in_states.where(Pair.venue == bindparam("venue"))
         self.pair_funding = select(pairs.c.funding_earned).where(pairs.c.id == bindparam("b_id")).with_for_update()
         self.set_pair_funding = update(pairs).where(pairs.c.id == bindparam("b_id"))
 
-        self.insert_intent = dialect_insert(dialect, intents).on_conflict_do_nothing()
+        # RETURNING gives the row when it is new; on a known client id it gives nothing (then select it)
+        self.insert_intent = dialect_insert(dialect, intents).on_conflict_do_nothing().returning(*intents.c)
         self.intent_by_id = select(Intent).where(Intent.client_id == bindparam("client_id"))
         self.open_intents = select(Intent).where(Intent.status.in_(OPEN_INTENT_STATUSES)).order_by(Intent.id)
-        self.intent_ids_of_pair = select(intents.c.client_id).where(intents.c.pair_id == bindparam("pair_id"))
 
         ins = dialect_insert(dialect, orders)
         ex = ins.excluded
@@ -72,9 +71,12 @@ class Statements:
                 "updated_ms": ex.updated_ms,
             },
             where=ex.updated_ms >= orders.c.updated_ms,
-        )
+        ).returning(*orders.c)  # nothing when a newer update is already stored (then select it)
         self.order_by_id = select(Order).where(Order.client_order_id == bindparam("client_order_id"))
-        self.order_ids_of_pair = select(orders.c.client_order_id).where(orders.c.pair_id == bindparam("pair_id"))
+        self.client_ids_of_pair = union_all(
+            select(orders.c.client_order_id).where(orders.c.pair_id == bindparam("pair_id")),
+            select(intents.c.client_id).where(intents.c.pair_id == bindparam("pair_id")),
+        )
 
         fills, transfers, events = Fill.__table__, Transfer.__table__, Event.__table__
         self.insert_fill = dialect_insert(dialect, fills).on_conflict_do_nothing().returning(fills.c.id)

@@ -448,3 +448,25 @@ async def test_event_batch_appends_in_order(ledger: Ledger):
     got = await ledger.events(after_id=first)
     assert [e.message for e in got] == ["e0", "e1", "e2"]
     assert got[2].details == {"k": "2"}
+
+
+def test_a_fresh_process_can_start_with_a_write_that_returns_a_row(sqlite_url: str) -> None:
+    """Rows become model objects without an ORM query, so the mappers must be set up at import: in a
+    new process whose first ledger call is ``create_intent`` (nothing else has touched the ORM yet)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio\n"
+        "from bot.ledger.models import IntentKind\n"
+        "from bot.ledger.repository import Ledger\n"
+        "async def main():\n"
+        f"    led = await Ledger.open({sqlite_url!r})\n"
+        "    intent = await led.create_intent(IntentKind.ORDER, 'fb-1-1-s', now_ms=1)\n"
+        "    print(intent.kind, intent.status)\n"
+        "    await led.close()\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["order", "pending"]
