@@ -9,9 +9,9 @@ hour that is not certain is left to the real strategy.
 - ``carry`` (``FundingCarry``): no exit rule fires (forecast above ``exit_threshold_apr``), at most
   ``max_symbols`` held, each held size within ``resize_tolerance_fraction`` of its target for every order
   the ranking could take (exact forecast ties, recognised from identical inputs, go by symbol; close calls
-  are bounded both ways), or above it while the forecast blocks growth; no entry (slots full, or every
-  offered symbol's forecast below ``entry_threshold_apr``, or too low for any size to break even in
-  time: see ``StrategyQuiet.break_even_floor``).
+  are bounded both ways), or above it while the forecast or the break-even blocks growth; no entry
+  (slots full, or every offered symbol's forecast below ``entry_threshold_apr``, or too low for any size
+  to break even in time: see ``StrategyQuiet.break_even_floor``).
 - ``always_on_btc`` (``AlwaysOnBTC``): only its pair is held, at a size within tolerance.
 - ``top_n`` (``TopNByLastRate``): the held set is the top N by last settled rate and keeps its sizes.
 """
@@ -237,7 +237,8 @@ class StrategyQuiet:
             q = h.qty
             keep_low = desired_lo >= q * (1 - tol) + q * REL_MARGIN
             keep_high = desired_hi <= q * (1 + tol) - q * REL_MARGIN
-            growth_blocked = path.apr[i0:i1] < entry_thr - APR_MARGIN
+            # growth needs the entry rules and the break-even at the larger size (else it holds)
+            growth_blocked = (apr_h < entry_thr - APR_MARGIN) | (apr_h < self.entry_floor[sid][i0:i1])
             quiet &= keep_low & (keep_high | growth_blocked)
         return quiet
 
