@@ -77,6 +77,7 @@ def _models(conn: Connection, stmt: Select[tuple[T]], params: Mapping[str, Any] 
 
 
 def _model_or_none(conn: Connection, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> T | None:
+    """The one row of ``stmt`` as a model object, or None; more than one row is an error."""
     rows = _models(conn, stmt, params)
     if len(rows) > 1:
         raise LookupError(f"expected at most one row, got {len(rows)}")
@@ -196,8 +197,9 @@ class Ledger:
         return dialect_insert(self._dialect, table)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(conn, *args)`` in ONE transaction, run synchronously in one hop into SQLAlchemy's
-        greenlet: a method's statements cost one async round trip, not one per statement.
+        """``fn(conn, *args)`` in ONE transaction, run as one synchronous function in one hop into
+        SQLAlchemy's greenlet (not one hop for the connection, the begin, each statement and the commit;
+        on aiosqlite and asyncpg each driver call is still awaited inside it).
 
         ``fn`` must not await or touch the event loop; it is the whole transaction."""
         if self._hold:
