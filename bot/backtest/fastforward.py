@@ -41,9 +41,7 @@ BAND_MARGIN = 1e-4  # collateral ratio thresholds, relative
 MIN_MARK = 1e-3  # below this the price quantum is too coarse for the band margin: run for real
 MM_SAFETY = 3.0  # margin balance must stay above this many times maintenance
 CHUNK = 512  # hours certified per numpy pass
-
-
-MM_NOTIONAL_X = 4.0
+MM_NOTIONAL_X = 4.0  # the maintenance ratio bound holds for short notionals up to this multiple of the start
 
 
 def book_shapes(ex: Any, sids: list[str]) -> dict[str, BookShape]:

@@ -84,6 +84,18 @@ def _model_or_none(conn: Connection, stmt: Select[tuple[T]], params: Mapping[str
     return rows[0] if rows else None
 
 
+def _written_or_stored(
+    conn: Connection, write: Any, row: Mapping[str, Any], read: Select[tuple[T]], key: Mapping[str, Any]
+) -> T:
+    """The row a write ``... RETURNING *`` gave back, or, when the write changed nothing (a known key, a
+    stale update), the row stored under ``key``."""
+    written = conn.execute(write, row).one_or_none()
+    if written is not None:
+        return _model(read.column_descriptions[0]["entity"], written)
+    (stored,) = _models(conn, read, key)
+    return stored
+
+
 def _inserted(conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> bool:
     """Run an INSERT ... ON CONFLICT ... RETURNING id; True when it wrote a row."""
     return conn.execute(stmt, params).scalar_one_or_none() is not None
@@ -141,6 +153,17 @@ class EventRecord:
     pair_id: int | None = None
     symbol: str | None = None
     details: Mapping[str, Any] | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The ``events`` row this entry becomes."""
+        return {
+            "ts_ms": self.ts_ms,
+            "kind": self.kind,
+            "pair_id": self.pair_id,
+            "symbol": self.symbol,
+            "message": self.message,
+            "details": dict(self.details) if self.details is not None else None,
+        }
 
 
 class Ledger:
@@ -345,15 +368,7 @@ class Ledger:
             "updated_ms": now_ms,
         }
         q = self._q
-
-        def create(conn: Connection) -> Intent:
-            new = conn.execute(q.insert_intent, row).one_or_none()
-            if new is not None:
-                return _model(Intent, new)
-            (intent,) = _models(conn, q.intent_by_id, {"client_id": client_id})
-            return intent
-
-        intent = await self._run(create)
+        intent = await self._run(_written_or_stored, q.insert_intent, row, q.intent_by_id, {"client_id": client_id})
         if intent.kind != kind:
             raise ValueError(f"client id {client_id!r} already belongs to a {intent.kind} intent, not {kind}")
         return intent
@@ -443,15 +458,8 @@ class Ledger:
             "updated_ms": now_ms,
         }
         q = self._q
-
-        def upsert(conn: Connection) -> Order:
-            written = conn.execute(q.upsert_order, row).one_or_none()
-            if written is not None:
-                return _model(Order, written)
-            (order,) = _models(conn, q.order_by_id, {"client_order_id": client_order_id})
-            return order
-
-        return await self._run(upsert)
+        key = {"client_order_id": client_order_id}
+        return await self._run(_written_or_stored, q.upsert_order, row, q.order_by_id, key)
 
     async def get_order(self, client_order_id: str) -> Order | None:
         return await self._one_or_none(self._q.order_by_id, {"client_order_id": client_order_id})
@@ -900,14 +908,7 @@ class Ledger:
     ) -> int:
         """Append to the operator log; returns the event id (ids only grow). Decimals in ``details`` are
         stored as strings. Never put secrets in messages or details."""
-        row = {
-            "ts_ms": ts_ms,
-            "kind": kind,
-            "pair_id": pair_id,
-            "symbol": symbol,
-            "message": message,
-            "details": dict(details) if details is not None else None,
-        }
+        row = EventRecord(kind, message, ts_ms, pair_id, symbol, details).row()
         stmt = self._q.insert_event
         async with self._event_lock:
             return int(await self._run(lambda conn: conn.execute(stmt, row).scalar_one()))
@@ -916,17 +917,7 @@ class Ledger:
         """``add_event`` for many entries in ONE transaction, in order (ids still only grow)."""
         if not events:
             return
-        rows = [
-            {
-                "ts_ms": e.ts_ms,
-                "kind": e.kind,
-                "pair_id": e.pair_id,
-                "symbol": e.symbol,
-                "message": e.message,
-                "details": dict(e.details) if e.details is not None else None,
-            }
-            for e in events
-        ]
+        rows = [e.row() for e in events]
         stmt = self._q.insert_events
         async with self._event_lock:
             await self._run(lambda conn: conn.execute(stmt, rows))

@@ -38,7 +38,6 @@ class Statements:
     start with ``b_``."""
 
     def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
         pairs, intents, orders = Pair.__table__, Intent.__table__, Order.__table__
         self.active_pair = select(Pair).where(
             Pair.venue == bindparam("venue"), Pair.symbol == bindparam("symbol"), Pair.state != PairState.CLOSED
@@ -84,16 +83,16 @@ class Statements:
         self.insert_event = events.insert().returning(events.c.id)
         self.insert_events = events.insert()
 
-    @cache  # noqa: B019 (one Statements per ledger, a handful of variants)
     def set_intent(self, count_attempt: bool) -> Any:
-        """UPDATE intents by ``b_client_id`` (values as parameters), one more attempt if asked."""
-        table = Intent.__table__
-        stmt = update(table).where(table.c.client_id == bindparam("b_client_id")).returning(*table.c)
-        return stmt.values(attempts=table.c.attempts + 1) if count_attempt else stmt
+        return _progress(Intent.__table__, count_attempt)
 
-    @cache  # noqa: B019
     def set_transfer(self, count_attempt: bool) -> Any:
-        """UPDATE transfers by ``b_client_id`` (values as parameters), one more attempt if asked."""
-        table = Transfer.__table__
-        stmt = update(table).where(table.c.client_id == bindparam("b_client_id")).returning(*table.c)
-        return stmt.values(attempts=table.c.attempts + 1) if count_attempt else stmt
+        return _progress(Transfer.__table__, count_attempt)
+
+
+@cache
+def _progress(table: Table, count_attempt: bool) -> Any:
+    """UPDATE ``table`` (intents, transfers) by ``b_client_id`` with the values as parameters, one more
+    attempt if asked; the same for every dialect, so built once per process."""
+    stmt = update(table).where(table.c.client_id == bindparam("b_client_id")).returning(*table.c)
+    return stmt.values(attempts=table.c.attempts + 1) if count_attempt else stmt
