@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -282,4 +283,15 @@ def load_dataset(
         b = int(np.searchsorted(f_ts, grid[-1] + HOUR_MS))
         s.interval_changes = _interval_changes(f_ts[a:b], f_int[a:b])
         series[sym] = s
+    if not any(s.first_ms is not None for s in series.values()):
+        span = f"; they have data from {_utc(lo)} to {_utc(hi + HOUR_MS)}" if lo is not None and hi is not None else ""
+        raise DataError(
+            f"no hour from {_utc(int(grid[0]))} to {_utc(int(grid[-1]) + HOUR_MS)} has spot, perp and funding data "
+            f"for {', '.join(ids)}{span}: choose --start/--end inside that range"
+        )
     return Dataset(data_dir, grid, series, load_minute_windows(data_dir, ids))
+
+
+def _utc(ms: int) -> str:
+    """Epoch ms as the UTC time the --start/--end options take."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")

@@ -1,12 +1,11 @@
-import importlib.util
 import json
 from pathlib import Path
 
-import pytest
 import typer
 from typer.testing import CliRunner
 
 from bot.backtest import cli as backtest_cli
+from bot.ops import cli as ops_cli
 
 from .backtest_datafiles import flat_symbol
 
@@ -15,8 +14,7 @@ def _app() -> typer.Typer:
     app = typer.Typer()
     app.callback()(lambda: None)
     backtest_cli.register(app)
-    if importlib.util.find_spec("bot.ops.cli") is not None:
-        importlib.import_module("bot.ops.cli").register(app)
+    ops_cli.register(app)
     return app
 
 
@@ -39,8 +37,6 @@ def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(t
     assert set(doc["baselines"]) == {"top-n"}
     assert doc["data"]["ETHUSDT"]["mark_fallback_hours"] == 36
     assert (out / "report.html").exists() and (out / "ledger.db").exists()
-    if importlib.util.find_spec("bot.ops.cli") is None:
-        pytest.skip("bot.ops not there yet")
     url = doc["ledger_url"]
     for cmd in (["status", "--url", url], ["tail", "--url", url, "-n", "5"], ["report", "--url", url]):
         r = CliRunner().invoke(_app(), cmd)
@@ -54,6 +50,13 @@ def test_bad_config_is_refused_with_the_key(tmp_path: Path) -> None:
     res = CliRunner().invoke(_app(), ["backtest", "--data", str(_data(tmp_path)), "--config", str(cfg), "--json"])
     assert res.exit_code == 2
     assert "entry_threshold_apr" in res.output
+
+
+def test_window_outside_the_data_is_refused_with_the_range(tmp_path: Path) -> None:
+    args = ["backtest", "--data", str(_data(tmp_path)), "--start", "2024-01-01", "--end", "2024-02-01", "--json"]
+    res = CliRunner().invoke(_app(), args)
+    assert res.exit_code == 2, res.output  # a clear refusal, not a traceback (exit 1)
+    assert "they have data from 2026-01-01T00:00Z to 2026-01-03T00:00Z" in " ".join(res.output.split())
 
 
 def test_eval_every_sets_the_scan_cadence(tmp_path: Path) -> None:

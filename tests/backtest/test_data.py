@@ -33,3 +33,13 @@ def test_unknown_symbol_is_a_clear_error(tmp_path: Path) -> None:
     flat_symbol(tmp_path, "BTCUSDT", 4, 1.0, 1.0, [(0, "0", 8)])
     with pytest.raises(DataError, match="ETHUSDT"):
         load_dataset(tmp_path, ["ETH/USDT"])
+
+
+def test_window_without_data_names_the_range_instead_of_failing_later(tmp_path: Path) -> None:
+    """A --start/--end outside the data was a ValueError deep in the simulator; now it says which
+    range the chosen symbols cover."""
+    flat_symbol(tmp_path, "BTCUSDT", 4, 1.0, 1.0, [(0, "0", 8)])
+    with pytest.raises(DataError, match=r"no hour from .* they have data from .*: choose --start/--end"):
+        load_dataset(tmp_path, ["BTC/USDT"], T0 + 100 * HOUR_MS, T0 + 200 * HOUR_MS)
+    partly_inside = load_dataset(tmp_path, ["BTC/USDT"], T0 + 2 * HOUR_MS, T0 + 200 * HOUR_MS)
+    assert partly_inside.series["BTCUSDT"].first_ms == T0 + 2 * HOUR_MS
