@@ -217,11 +217,16 @@ class SimExchange:
 
     def _mark(self, symbol: str) -> Decimal:
         """Mark for margin: the current one, or the last known through a gap."""
+        m = self._known_mark(symbol)
+        if m is None:
+            raise E.SimError(-1121, f"No mark price for {symbol}.")
+        return m
+
+    def _known_mark(self, symbol: str) -> Decimal | None:
+        """The mark (else the perp price) now or last known; None before the contract has any price."""
         m = self._px.get(("mark", symbol)) or self._last_good.get(("mark", symbol))
         if m is None:
             m = self._px.get(("perp", symbol)) or self._last_good.get(("perp", symbol))
-        if m is None:
-            raise E.SimError(-1121, f"No mark price for {symbol}.")
         return m
 
     def _marks(self) -> dict[str, Decimal]:
@@ -626,11 +631,14 @@ class SimExchange:
 
     def position_risk(self, symbol: str | None = None) -> list[PositionRisk]:
         self._catch_up()
-        syms = [symbol] if symbol is not None else [s for s in self.symbols if ("perp", s) in self._specs]
-        for s in syms:
-            self._spec("perp", s)
+        if symbol is not None:
+            self._spec("perp", symbol)
+            syms = [symbol]
+        else:  # as Binance: a contract without a price yet (not listed at this instant) is not in the answer
+            syms = [s for s in self.symbols if ("perp", s) in self._specs and self._known_mark(s) is not None]
         marks = self._marks()
         return [self._risk(s, marks) for s in syms]
+
 
     def _figures(self) -> dict[str, Decimal]:
         return self.futures.cross_figures(self._marks(), self._brackets, self._open_order_margin())
