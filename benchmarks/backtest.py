@@ -1,7 +1,8 @@
 """Backtest throughput on the whole bundled dataset: symbol-hours per second and peak memory.
 
 Run: ``.venv/bin/python benchmarks/backtest.py [--strategy carry] [--symbols BTCUSDT,ETHUSDT] [--days N]
-[--baselines] [--eval-every H] [--no-fast-forward]``. Without ``--baselines`` one strategy runs (the
+[--baselines] [--eval-every H] [--no-fast-forward] [--data DIR]``; ``--data ../shared/data`` runs the whole
+shared history (46 symbols over 6.7 years) instead of the bundled set. Without ``--baselines`` one strategy runs (the
 figure the speed goal is about); with it, the strategy and both baselines run as the default ``fundbot
 backtest`` does. End to end = data loading + every run (simulator set-up, loop, ledger reads, summary);
 "loop" = the hour loop alone. ``hours_fast_forwarded`` counts hours run in simulator jumps
@@ -34,6 +35,7 @@ from bot.sim.history import bundled_data_dir
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--strategy", default="carry")
+    ap.add_argument("--data", type=Path, default=None, help="data folder (shared/data layout); default: bundled")
     ap.add_argument("--symbols", default=None)
     ap.add_argument("--days", type=int, default=None, help="only the first N days of the dataset")
     ap.add_argument("--baselines", action="store_true", help="also run the baselines (as fundbot backtest)")
@@ -41,19 +43,20 @@ def main() -> None:
     ap.add_argument("--no-fast-forward", action="store_true", help="run every hour (the reference the jumps match)")
     args = ap.parse_args()
     symbols = args.symbols.split(",") if args.symbols else None
+    data_dir = args.data or bundled_data_dir()
     t0 = time.perf_counter()
     start = end = None
     if args.days:
-        first = load_dataset(bundled_data_dir(), symbols)
+        first = load_dataset(data_dir, symbols)
         start, end = first.start_ms, first.start_ms + args.days * DAY_MS
         t0 = time.perf_counter()  # the window lookup is not part of the run
-    ds = load_dataset(bundled_data_dir(), symbols, start, end)
+    ds = load_dataset(data_dir, symbols, start, end)
     t_load = time.perf_counter() - t0
     names = [args.strategy] + ([b for b in BASELINES if b != args.strategy] if args.baselines else [])
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            spec = BacktestSpec(bundled_data_dir(), symbols, ds.start_ms, ds.end_ms, Decimal(100000), name,
+            spec = BacktestSpec(data_dir, symbols, ds.start_ms, ds.end_ms, Decimal(100000), name,
                                 with_backtest_options(BacktestParams(), eval_every_hours=args.eval_every,
                                                   fast_forward=not args.no_fast_forward),
                                 out_dir=Path(tmp) / name)

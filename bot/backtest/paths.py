@@ -27,7 +27,7 @@ class SymbolPaths:
 
     spot: np.ndarray  # forward-filled: the simulator values a coin at its last known price in a gap
     perp: np.ndarray  # as replayed (NaN in a gap)
-    mark: np.ndarray  # forward-filled, as the simulator's margin mark
+    mark: np.ndarray  # the simulator's margin mark: forward-filled; the perp price before the first mark
     mark_high: np.ndarray  # highest mark the simulator can check inside the hour ending at each grid hour
     mark_low: np.ndarray
     edge: np.ndarray  # bool: a price of this symbol is known at the previous hour and missing at this one
@@ -78,7 +78,11 @@ def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: Carry
         for values in raw.values():
             known = ~np.isnan(values)
             edge[1:] |= known[:-1] & ~known[1:]
+        # The simulator's margin mark: the last known mark; before the contract's first mark candle, the
+        # perp price (the last known one in a gap). Without this a symbol whose mark history starts
+        # later than its trades (BTCUSDT in the shared data) certified nothing there.
         mark = _ffill(raw["mark"])
+        mark = np.where(np.isnan(mark), _ffill(raw["perp"]), mark)
         # The hour before grid hour t is candle t-1: its high/low bound the path, plus the price at t;
         # where the replay has no mark the simulator takes its last known one.
         prev = grid - HOUR_MS
@@ -97,6 +101,10 @@ def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: Carry
         for idx in np.flatnonzero(missing):
             if sts[idx].mark_price is not None:
                 smark[idx] = float(sts[idx].mark_price)
+        if len(ts) and perp_s is not None:
+            # before any mark candle the simulator pays at the perp price of the settlement instant
+            no_mark_yet = np.isnan(smark) & (ts % HOUR_MS == 0) & (ts < (mark_s.t0 if mark_s is not None else np.inf))
+            smark = np.where(no_mark_yet, _at_grid(perp_s, ts, perp_s.open), smark)
         apr, steady = forecast_apr(ts, rate, grid, params)
         inputs = forecast_inputs(ts, rate, grid, keys)
         out[sym] = SymbolPaths(

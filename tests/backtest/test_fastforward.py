@@ -1,16 +1,21 @@
 """Fast-forward (bot/backtest/fastforward.py) on and off, on real bundled data: the same fills, funding,
 transfers, pairs and snapshots, the same equity path (to float rounding), and the jumps really happen."""
 
+import asyncio
+import math
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from bot.backtest.data import load_dataset
 from bot.backtest.params import BacktestParams
 from bot.backtest.result import BacktestResult
+from bot.backtest.runner import BacktestSpec, run_backtest
 from bot.config import TreasuryConfig
 from strategies.params import CarryParams
 
+from .backtest_datafiles import HOUR_MS, T0, write_funding, write_klines
 from .equivalence import assert_same_run, run_window, with_options
 
 REL = 1e-9  # fast-forwarded timeline rows are float sums of the same prices: far below a cent
@@ -87,3 +92,25 @@ def test_flat_hours_value_the_fee_dust_at_each_hour(tmp_path: Path) -> None:
     assert (hourly.timeline.notional[80:88] == 0).all(), "the window must have flat hours"
     for other in runs[1:]:
         assert_same_run(other, hourly, rel=REL)
+
+
+def test_fast_forward_before_the_first_mark_candle(tmp_path: Path) -> None:
+    """A perp whose mark history starts later than its trades (BTCUSDT and BNBUSDT in the shared data):
+    the simulator margins and pays funding at the perp price until then. The certificates valued the
+    position at NaN there and ran every hour for real; now they jump, with the same ledger."""
+    hours, mark_from = 240, 120
+    price = [100.0 + 3 * math.sin(h / 17) for h in range(hours)]
+    write_klines(tmp_path, "spot", "BTCUSDT", [(h, price[h]) for h in range(hours)])
+    write_klines(tmp_path, "perp", "BTCUSDT", [(h, price[h] * 1.0002) for h in range(hours)])
+    write_klines(tmp_path, "mark", "BTCUSDT", [(h, price[h] * 1.0001) for h in range(mark_from, hours)])
+    write_funding(tmp_path, "BTCUSDT", [(h, "0.0001", 8) for h in range(0, hours, 8)])
+    runs = []
+    for ff in (True, False):
+        ds = load_dataset(tmp_path, None, T0, T0 + hours * HOUR_MS)
+        spec = BacktestSpec(tmp_path, None, T0, T0 + hours * HOUR_MS, Decimal(10000), "always-on-btc",
+                            with_options(BacktestParams(), fast_forward=ff), out_dir=tmp_path / f"out{ff}")
+        runs.append(asyncio.run(run_backtest(spec, ds)))
+    fast, slow = runs
+    same = assert_same_run(fast, slow, rel=REL)
+    assert same["fills"] and len(same["funding"]) == hours // 8 - 1
+    assert fast.stats.fast_forwarded > hours - 20, "the hours before the mark history must jump too"
