@@ -125,7 +125,8 @@ class FastForward:
     # ------------------------------------------------------------------ the certificates
 
     def _funding(self, book: Book, t0: int, times: np.ndarray) -> np.ndarray:
-        """Futures wallet at each of ``times``: the start wallet plus funding settled in (t0, t]."""
+        """Futures wallet at each of ``times``: the start wallet plus funding settled in (t0, t]; NaN from
+        the first settlement whose mark is unknown (the hours before it stay certifiable)."""
         wallet = np.full(len(times), book.wallet)
         for h in book.held:
             p = self.paths[h.binance_id]
@@ -135,8 +136,6 @@ class FastForward:
                 continue
             ts = p.settle_ts[a:b]
             pay = -h.perp_amt * p.settle_mark[a:b] * p.settle_rate[a:b]
-            if np.isnan(pay).any():
-                return np.full(len(times), np.nan)
             k = np.searchsorted(ts, times, side="right")
             wallet += np.concatenate(([0.0], np.cumsum(pay)))[k]
         return wallet

@@ -94,23 +94,41 @@ def test_flat_hours_value_the_fee_dust_at_each_hour(tmp_path: Path) -> None:
         assert_same_run(other, hourly, rel=REL)
 
 
+def _hand_made_pair(root: Path, hours: int, mark_from: int | None, perp_gap: range = range(0)) -> tuple[
+        BacktestResult, BacktestResult]:
+    """always-on-btc on hand-made BTCUSDT candles, fast-forward on and off."""
+    price = [100.0 + 3 * math.sin(h / 17) for h in range(hours)]
+    write_klines(root, "spot", "BTCUSDT", [(h, price[h]) for h in range(hours)])
+    write_klines(root, "perp", "BTCUSDT", [(h, price[h] * 1.0002) for h in range(hours) if h not in perp_gap])
+    if mark_from is not None:
+        write_klines(root, "mark", "BTCUSDT", [(h, price[h] * 1.0001) for h in range(mark_from, hours)])
+    write_funding(root, "BTCUSDT", [(h, "0.0001", 8) for h in range(0, hours, 8)])
+    runs = []
+    for ff in (True, False):
+        ds = load_dataset(root, None, T0, T0 + hours * HOUR_MS)
+        spec = BacktestSpec(root, None, T0, T0 + hours * HOUR_MS, Decimal(10000), "always-on-btc",
+                            with_options(BacktestParams(), fast_forward=ff), out_dir=root / f"out{ff}")
+        runs.append(asyncio.run(run_backtest(spec, ds)))
+    return runs[0], runs[1]
+
+
 def test_fast_forward_before_the_first_mark_candle(tmp_path: Path) -> None:
     """A perp whose mark history starts later than its trades (BTCUSDT and BNBUSDT in the shared data):
     the simulator margins and pays funding at the perp price until then. The certificates valued the
     position at NaN there and ran every hour for real; now they jump, with the same ledger."""
-    hours, mark_from = 240, 120
-    price = [100.0 + 3 * math.sin(h / 17) for h in range(hours)]
-    write_klines(tmp_path, "spot", "BTCUSDT", [(h, price[h]) for h in range(hours)])
-    write_klines(tmp_path, "perp", "BTCUSDT", [(h, price[h] * 1.0002) for h in range(hours)])
-    write_klines(tmp_path, "mark", "BTCUSDT", [(h, price[h] * 1.0001) for h in range(mark_from, hours)])
-    write_funding(tmp_path, "BTCUSDT", [(h, "0.0001", 8) for h in range(0, hours, 8)])
-    runs = []
-    for ff in (True, False):
-        ds = load_dataset(tmp_path, None, T0, T0 + hours * HOUR_MS)
-        spec = BacktestSpec(tmp_path, None, T0, T0 + hours * HOUR_MS, Decimal(10000), "always-on-btc",
-                            with_options(BacktestParams(), fast_forward=ff), out_dir=tmp_path / f"out{ff}")
-        runs.append(asyncio.run(run_backtest(spec, ds)))
-    fast, slow = runs
+    hours = 240
+    fast, slow = _hand_made_pair(tmp_path, hours, mark_from=120)
     same = assert_same_run(fast, slow, rel=REL)
     assert same["fills"] and len(same["funding"]) == hours // 8 - 1
     assert fast.stats.fast_forwarded > hours - 20, "the hours before the mark history must jump too"
+
+
+def test_a_settlement_without_a_price_ends_the_stretch_only_there(tmp_path: Path) -> None:
+    """No mark file and a perp candle missing at the settlement of hour 160 (SOLUSDT in 2020 misses the
+    first candle of every month): the simulator pays that one at its last known perp price, which the
+    certificates do not know, so the hour runs for real; the hours before it used to run for real too."""
+    hours = 240
+    fast, slow = _hand_made_pair(tmp_path, hours, mark_from=None, perp_gap=range(160, 161))
+    same = assert_same_run(fast, slow, rel=REL)
+    assert same["fills"] and same["funding"]
+    assert fast.stats.fast_forwarded > 200, "only the hours around the unknown settlement run for real"
