@@ -21,7 +21,7 @@ from bot.backtest.minute import MinuteOverlay
 from bot.backtest.params import build_strategy
 from bot.domain import DAY_MS, ZERO, Leg, PairState, exchange_id, perp_symbol
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
-from bot.execution.executor import Executor
+from bot.execution.executor import Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.models import EventKind, FundingSource, Wallet
 from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, Ledger
@@ -250,6 +250,25 @@ class TickJobs:
             result = await core.executor.apply(target)
             if result.status != "noop" or result.pair_id is not None:
                 self._dirty = True
+        await self._refresh_pairs()
+
+    def held(self) -> set[str]:
+        """Symbols of the live pairs (as of the last ledger read)."""
+        return set(self._live)
+
+    async def exit_before_gaps(self, t: int, gaps: dict[str, str]) -> None:
+        """Close the held pairs whose data has a hole ahead (``gaps``: symbol -> why). Across missing data
+        a pair could only be valued at stale prices and margined blind, so the backtest never holds one
+        through it (the issue's rule: a symbol is not traded across a gap)."""
+        core = self.core
+        for sym, why in sorted(gaps.items()):
+            if sym not in self._live:
+                continue
+            await core.ledger.add_event(EventKind.DECISION, f"exit_data_gap: {sym} {why}", ts_ms=t, symbol=sym,
+                                        details={"rule": "exit_data_gap", "message": why})
+            self._open_intents = None
+            await core.executor.apply(SimpleTarget(sym, ZERO, f"exit_data_gap: {why}"))
+            self._dirty = True
         await self._refresh_pairs()
 
     def _filter(self, targets: list[Target], no_data: set[str], no_entry: set[str]) -> list[Target]:

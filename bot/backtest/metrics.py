@@ -95,7 +95,7 @@ def summarise(
     funding = sum(f[2] for f in facts.funding)
     fees = sum(f[6] for f in facts.fills)
     slippage = sum(f[7] for f in facts.fills)
-    dd, dd_usdt = max_drawdown(tl.equity)
+    dd, dd_usdt = max_drawdown(tl.equity, capital)
     ratios = tl.collateral_ratio[~np.isnan(tl.collateral_ratio)]
     in_market = float(np.mean(tl.notional > 0)) if hours else 0.0
     summary = Summary(

@@ -26,9 +26,10 @@ class Timeline:
     collateral_ratio: np.ndarray  # futures margin balance / perp notional; NaN while flat
     notional: np.ndarray  # gross perp notional held
     funding_by_symbol: dict[str, np.ndarray] = field(default_factory=dict)  # cumulative per symbol
+    capital: float = 0.0  # equity before the first hour: the PnL components start from it
 
     @classmethod
-    def empty(cls, ts_ms: np.ndarray, symbols: list[str]) -> Timeline:
+    def empty(cls, ts_ms: np.ndarray, symbols: list[str], capital: float) -> Timeline:
         n = len(ts_ms)
         return cls(
             ts_ms=ts_ms,
@@ -39,13 +40,15 @@ class Timeline:
             collateral_ratio=np.full(n, np.nan),
             notional=np.zeros(n),
             funding_by_symbol={s: np.zeros(n) for s in symbols},
+            capital=capital,
         )
 
     @property
     def basis_cum(self) -> np.ndarray:
-        """Price and basis PnL: what equity moved beyond funding and fees (slippage is inside it)."""
-        start = self.equity[0] if len(self.equity) else 0.0
-        return self.equity - start - self.funding_cum + self.fees_cum
+        """Price and basis PnL: what equity moved beyond funding and fees (slippage is inside it), from the
+        starting capital, so funding - fees + this = net PnL at every hour (the first hour's trades
+        included)."""
+        return self.equity - self.capital - self.funding_cum + self.fees_cum
 
 
 @dataclass
@@ -140,11 +143,10 @@ class BacktestResult:
         }
 
 
-def max_drawdown(equity: np.ndarray) -> tuple[float, float]:
-    """(largest fall from a running peak as a fraction of that peak, the same in USDT)."""
-    eq = equity[~np.isnan(equity)]
-    if len(eq) == 0:
-        return 0.0, 0.0
+def max_drawdown(equity: np.ndarray, capital: float) -> tuple[float, float]:
+    """(largest fall from a running peak as a fraction of that peak, the same in USDT); the starting
+    capital is the first peak, so a loss in the first hour counts."""
+    eq = np.concatenate(([capital], equity[~np.isnan(equity)]))
     peak = np.maximum.accumulate(eq)
     dd = peak - eq
     i = int(np.argmax(dd))

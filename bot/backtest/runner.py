@@ -11,7 +11,12 @@ Per grid hour ``t`` (a ``ManualClock`` set to ``t``; nothing reads the wall cloc
 4. collateral and hedge check (treasury; with ``collateral_gate`` only when the band is left, see
    ``TickJobs.check_collateral``: inside it the treasury would only read);
 5. inside 1-minute windows: steps and collateral checks every minute;
-6. timeline row (equity, collateral ratio) and, on the cadence, a balance snapshot in the ledger.
+6. timeline row (equity, collateral ratio) and, on the cadence, a balance snapshot in the ledger (and
+   one at the last hour, so the ledger's closing equity is the summary's).
+
+A held pair whose data has a hole within ``gap_lookahead_hours`` is closed (``exit_data_gap``) at the
+first hour that sees the hole while both legs still have prices: across missing data it could only be
+valued at stale prices and margined blind.
 
 The per-tick calls live in ``TickJobs`` only, so switching to ``bot.engine``'s job functions is local.
 Hours where nothing can change (flat book and no possible entry, see ``bot.backtest.skip``) are skipped:
@@ -30,6 +35,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -83,7 +89,7 @@ async def _run_loop(
 ) -> tuple[Timeline, RunStats, dict[str, int]]:
     opts = spec.params.options
     symbols = [s.unified for s in ds.series.values()]
-    tl = Timeline.empty(ds.grid, symbols)
+    tl = Timeline.empty(ds.grid, symbols, float(spec.capital))
     in_market: dict[str, int] = dict.fromkeys(symbols, 0)
     missing = {s.unified: ~s.has_data for s in ds.series.values()}
     blocked = _blocked_for_entry(ds, opts.gap_lookahead_hours)
@@ -131,6 +137,9 @@ async def _run_loop(
             continue
         await jobs.step(t)
         await jobs.sync_funding(t)
+        gaps = _gaps_ahead(ds, jobs.held(), i, missing, blocked)
+        if gaps:
+            await jobs.exit_before_gaps(t, gaps)
         if scan[i]:
             no_data = {s for s in symbols if missing[s][i]}
             no_entry = {s for s in symbols if blocked[s][i]}
@@ -157,6 +166,10 @@ async def _run_loop(
         if progress:
             progress(1)
         i += 1
+    if n and last_snapshot_ms != int(ds.grid[-1]):
+        # the closing balances, so `fundbot report` reconciles equity up to the run's last hour (the
+        # summary's final equity), not only to the last snapshot of the cadence
+        await jobs.snapshot_balances(int(ds.grid[-1]))
     await jobs.finish(int(ds.end_ms))
     stats = RunStats(
         symbol_hours=ds.symbol_hours,
@@ -172,6 +185,18 @@ async def _run_loop(
         stretches=ff.stretches if ff else 0,
     )
     return tl, stats, in_market
+
+
+def _gaps_ahead(ds: Dataset, held: set[str], i: int, missing: dict[str, np.ndarray],
+                blocked: dict[str, np.ndarray]) -> dict[str, str]:
+    """Held symbols with data now and a hole within the lookahead, each with when the hole starts."""
+    out = {}
+    for sym in held:
+        if sym in blocked and blocked[sym][i] and not missing[sym][i]:
+            j = i + int(np.argmax(missing[sym][i:]))
+            start = datetime.fromtimestamp(int(ds.grid[j]) / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+            out[sym] = f"has no data from {start} UTC: closed before the gap"
+    return out
 
 
 def _fast_forward(spec: BacktestSpec, ds: Dataset, core: Core, jobs: TickJobs, scan: np.ndarray,

@@ -9,7 +9,7 @@ from bot.backtest.result import BacktestResult, RunStats, Summary, SymbolRow, Ti
 
 def _result() -> BacktestResult:
     ts = 1_767_225_600_000 + np.arange(5, dtype=np.int64) * 3_600_000
-    tl = Timeline.empty(ts, ["BTC/USDT"])
+    tl = Timeline.empty(ts, ["BTC/USDT"], 1000.0)
     tl.equity[:] = [1000.0, 1010.0, 990.0, 1005.0, 1020.0]
     tl.funding_cum[:] = [0, 5, 5, 10, 10]
     tl.funding_by_symbol["BTC/USDT"] = tl.funding_cum.copy()
@@ -46,5 +46,20 @@ def test_data_warnings_name_gaps_fallback_and_interval_changes() -> None:
 
 
 def test_max_drawdown_from_running_peak() -> None:
-    frac, usdt = max_drawdown(np.array([100.0, 120.0, 90.0, 130.0, 125.0]))
+    frac, usdt = max_drawdown(np.array([100.0, 120.0, 90.0, 130.0, 125.0]), 100.0)
     assert usdt == 30.0 and abs(frac - 0.25) < 1e-12
+
+
+def test_max_drawdown_counts_a_loss_in_the_first_hour() -> None:
+    """A two-hour run that lost 60 in its first hour (entry costs, a price move) had a drawdown of 0."""
+    frac, usdt = max_drawdown(np.array([9940.0, 9945.0]), 10000.0)
+    assert usdt == 60.0 and abs(frac - 0.006) < 1e-12
+
+
+def test_pnl_components_add_up_to_net_pnl_from_the_capital() -> None:
+    """The equity chart's lines: funding - fees + price/basis = equity - capital at every hour (the
+    price/basis line started from the first hour's equity, after that hour's entry costs)."""
+    tl = _result().timeline
+    tl.fees_cum[:] = [3.0, 3.0, 3.0, 4.0, 4.0]
+    np.testing.assert_allclose(tl.funding_cum - tl.fees_cum + tl.basis_cum, tl.equity - 1000.0)
+    assert tl.basis_cum[0] == 3.0  # equity 1000 after paying 3 of fees: price/basis made those 3 back

@@ -4,6 +4,7 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.backtest.data import load_dataset
@@ -96,6 +97,25 @@ def test_no_pair_is_opened_into_a_gap_and_the_gap_is_reported(tmp_path: Path) ->
     assert min(f.ts_ms for f in fills) >= T0 + 6 * HOUR_MS  # not before: the gap was within the lookahead
     assert result.data_notes["BTCUSDT"]["gap_hours"] == 3
     assert result.symbols[0].gap_hours == 3
+
+
+@pytest.mark.parametrize("fast_forward", [True, False])
+def test_a_held_pair_is_closed_before_a_gap_and_reopened_after(tmp_path: Path, fast_forward: bool) -> None:
+    """A pair held into missing data was valued at the stale price through it, and when the data came
+    back the simulator liquidated the short unseen by the ledger (the shared data's DOGEUSDT: +66%)."""
+    funding = [(h, "0.0001", 8) for h in range(0, 72, 8)]
+    flat_symbol(tmp_path, "BTCUSDT", 72, 100.0, 100.0, funding, gap=range(30, 40))
+    ds = load_dataset(tmp_path, None, T0, T0 + 72 * HOUR_MS)
+    params = with_backtest_options(BacktestParams(), fast_forward=fast_forward)
+    spec = BacktestSpec(tmp_path, None, T0, T0 + 72 * HOUR_MS, Decimal(10000), "always-on-btc", params,
+                        out_dir=tmp_path / "out")
+    result = asyncio.run(run_backtest(spec, ds))
+    fills, _ = asyncio.run(ledger_rows(result))
+    hours = sorted({(f.ts_ms - T0) // HOUR_MS for f in fills})
+    assert hours == [0, 22, 40], "opened, closed 8 h before the gap (lookahead), reopened when it ended"
+    assert all(f.side.value == "sell" for f in fills if f.ts_ms == T0 + 22 * HOUR_MS and f.market.value == "spot")
+    assert np.isnan(result.timeline.collateral_ratio[30:40]).all(), "nothing held across the gap"
+    assert result.summary.liquidations == 0
 
 
 def test_mark_fallback_is_reported(tmp_path: Path) -> None:
