@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.backtest.params import STRATEGIES, BacktestConfigError, load_backtest_params, with_backtest_options
@@ -96,10 +97,17 @@ def register(app: typer.Typer) -> None:
         try:
             params = load_backtest_params(config)
         except BacktestConfigError as err:
-            err_console.print(f"[red]{err}[/red]", highlight=False)
+            err_console.print(f"[red]{escape(str(err))}[/red]", highlight=False)
             raise typer.Exit(2) from None
         if eval_every is not None:
             params = with_backtest_options(params, eval_every_hours=eval_every)
+        out_dir = out or _default_out()
+        if out_dir.exists() and not out_dir.is_dir():
+            raise typer.BadParameter(f"{out_dir} is a file; give a folder", param_hint="--out")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise typer.BadParameter(f"cannot create {out_dir}: {err.strerror}", param_hint="--out") from None
         spec = BacktestSpec(
             data_dir=Path(data) if data else bundled_data_dir(),
             symbols=[s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,
@@ -108,13 +116,13 @@ def register(app: typer.Typer) -> None:
             capital=cap,
             strategy=strategy,
             params=params,
-            out_dir=out or _default_out(),
+            out_dir=out_dir,
             progress=not as_json and sys.stderr.isatty(),
         )
         try:
             result = run_with_baselines(spec, baselines=baselines)
         except DataError as err:
-            err_console.print(f"[red]{err}[/red]", highlight=False)
+            err_console.print(f"[red]{escape(str(err))}[/red]", highlight=False)
             raise typer.Exit(2) from None
         write_report(result, Path(spec.out_dir))
         if as_json:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from bot.backtest.data import Dataset
+from bot.backtest.data import Dataset, unified_symbol
 from bot.backtest.minute import MinuteOverlay
 from bot.backtest.params import build_strategy
 from bot.domain import DAY_MS, ZERO, Leg, PairState, exchange_id, perp_symbol
@@ -25,6 +25,7 @@ from bot.execution.executor import Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.models import EventKind, FundingSource, Wallet
 from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, Ledger
+from bot.reconcile import Reconciler
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.records import SimEvent
@@ -74,6 +75,7 @@ class Core:
     strategy: Any
     builder: SnapshotBuilder
     events: list[SimEvent] = field(default_factory=list)
+    liquidated: list[SimEvent] = field(default_factory=list)  # not yet written to the ledger
     _liquidations: int = 0
 
     sim_events: int = 0
@@ -82,6 +84,7 @@ class Core:
         self.sim_events += 1
         if ev.kind == "liquidation":
             self._liquidations += 1
+            self.liquidated.append(ev)
         elif ev.kind == "funding":
             self.events.append(ev)
 
@@ -120,6 +123,12 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
     url = f"sqlite+aiosqlite:///{db_path.as_posix()}"
     ledger = await Ledger.open(url, inline=True)
     await _fast_sqlite(ledger)
+    # As the daemon at start (bot.engine.core): margin mode and leverage per perp, here the leverage the
+    # strategy sizes its collateral for (the daemon's config check asks the operator to keep them equal).
+    leverage = max(1, min(20, int(spec.params.strategy.perp_leverage)))
+    for sid in ids:
+        if ("perp", sid) in exchange._specs:
+            await venue.setup_symbol(unified_symbol(sid), leverage, "cross")
     treasury = Treasury(venue, ledger, spec.params.treasury, clock.now_ms, sleep=_instant)
     executor = Executor(venue, ledger, clock.now_ms, spec.params.execution, funder=treasury, sleep=_instant)
     treasury.reducer = executor  # the daemon wires both ways: treasury funds entries, executor shrinks pairs
@@ -165,6 +174,31 @@ class TickJobs:
     async def step(self, t: int) -> None:
         self.core.clock.set(t)
         self.core.exchange.step(t)
+        if self.core.liquidated:
+            await self._after_liquidation()
+
+    async def _after_liquidation(self) -> None:
+        """The venue closed a short by liquidation: an alert per liquidation, then the daemon's
+        reconciliation, which finds the perp leg gone and quarantines the pair (as a live daemon's
+        periodic reconcile would; the executor then leaves it alone instead of repairing a hedge whose
+        short the venue took)."""
+        core = self.core
+        for ev in core.liquidated:
+            trade = ev.data["trade"]
+            sym = unified_symbol(ev.symbol)
+            await core.ledger.add_event(
+                EventKind.ALERT,
+                f"liquidation: {sym} short of {trade.qty} closed by the venue at {ev.data['price']} "
+                f"(realised {trade.realized_pnl}, clearance fee {ev.data['fee']})",
+                ts_ms=ev.time_ms, symbol=sym,
+                details={"qty": trade.qty, "price": ev.data["price"], "realized_pnl": trade.realized_pnl,
+                         "fee": ev.data["fee"]},
+            )
+        core.liquidated.clear()
+        await Reconciler(core.venue, core.ledger, core.clock.now_ms, config=core.executor.config, sleep=_instant).run()
+        self._open_intents = None
+        self._dirty = True
+        await self._refresh_pairs()
 
     async def _refresh_pairs(self) -> None:
         """Re-read live pairs; only the executor and the treasury change them, so only after they acted."""

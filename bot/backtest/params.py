@@ -77,7 +77,10 @@ class BacktestParams:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BacktestConfigError(f"{path}: cannot be read ({err})") from None
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
@@ -94,12 +97,17 @@ def load_backtest_params(path: Path | None) -> BacktestParams:
     path = Path(path)
     if not path.exists():
         raise BacktestConfigError(f"config file not found: {path}")
+    if path.is_dir():
+        raise BacktestConfigError(f"{path} is a folder; --config takes a TOML or JSON file")
     data = _read(path)
     unknown = sorted(set(data) - {"strategy", "treasury", "execution", "backtest"})
     if unknown:
         raise BacktestConfigError(
             f"{path}: unknown section(s) {', '.join(unknown)}; use strategy, treasury, execution, backtest"
         )
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            raise BacktestConfigError(f"{path}: [{key}] must be a table of settings (key = value), not {value!r}")
     try:
         strategy = load_params(data.get("strategy"))
     except ParamsError as err:
@@ -111,7 +119,12 @@ def load_backtest_params(path: Path | None) -> BacktestParams:
         except ValidationError as err:
             lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
             raise BacktestConfigError(f"{path}: [{key}] " + "; ".join(lines)) from None
-    return BacktestParams(out["strategy"], out["treasury"], out["execution"], out["backtest"])
+    execution = out["execution"]
+    if "spot_fee_in_base" not in (data.get("execution") or {}):
+        # the simulator takes the spot fee in the coin bought at [backtest] spot_fee_rate: gross the buy up
+        # by that rate, or the spot leg ends short of (or beyond) the perp leg
+        execution = execution.model_copy(update={"spot_fee_in_base": out["backtest"].spot_fee_rate})
+    return BacktestParams(out["strategy"], out["treasury"], execution, out["backtest"])
 
 
 def with_backtest_options(params: BacktestParams, **update: Any) -> BacktestParams:

@@ -52,6 +52,25 @@ def test_bad_config_is_refused_with_the_key(tmp_path: Path) -> None:
     assert "entry_threshold_apr" in res.output
 
 
+def test_config_that_is_a_folder_or_has_a_section_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
+    data = _data(tmp_path)
+    odd = tmp_path / "odd[x]"  # rich markup in a path or a section name used to be eaten by the console
+    odd.mkdir()
+    (odd / "c.json").write_text('{"treasury": [1]}')
+    for config, expected in ((odd, "is a folder; --config takes a TOML or JSON file"),
+                             (odd / "c.json", "[treasury] must be a table of settings")):
+        res = CliRunner().invoke(_app(), ["backtest", "--data", str(data), "--config", str(config), "--json"])
+        assert res.exit_code == 2 and res.exception is not None and isinstance(res.exception, SystemExit)
+        assert expected in " ".join(res.output.split()), res.output
+
+
+def test_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    res = CliRunner().invoke(_app(), ["backtest", "--data", str(_data(tmp_path)), "--out", str(afile), "--json"])
+    assert res.exit_code == 2 and "give a folder" in res.output
+
+
 def test_window_outside_the_data_is_refused_with_the_range(tmp_path: Path) -> None:
     args = ["backtest", "--data", str(_data(tmp_path)), "--start", "2024-01-01", "--end", "2024-02-01", "--json"]
     res = CliRunner().invoke(_app(), args)

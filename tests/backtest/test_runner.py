@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from bot.backtest.data import load_dataset
-from bot.backtest.params import BacktestConfigError, BacktestParams, with_backtest_options
+from bot.backtest.params import BacktestConfigError, BacktestParams, load_backtest_params, with_backtest_options
 from bot.backtest.result import BacktestResult
 from bot.backtest.runner import BacktestSpec, run_backtest
+from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
 
 from .backtest_datafiles import HOUR_MS, T0, flat_symbol, write_funding, write_klines
@@ -116,6 +117,57 @@ def test_a_held_pair_is_closed_before_a_gap_and_reopened_after(tmp_path: Path, f
     assert all(f.side.value == "sell" for f in fills if f.ts_ms == T0 + 22 * HOUR_MS and f.market.value == "spot")
     assert np.isnan(result.timeline.collateral_ratio[30:40]).all(), "nothing held across the gap"
     assert result.summary.liquidations == 0
+
+
+def test_a_liquidation_is_alerted_and_reconciliation_quarantines_the_pair(tmp_path: Path) -> None:
+    """The price triples within one hour: the venue liquidates the short. The ledger said nothing and
+    kept the pair open, so the executor tried to repair the hedge every hour (reduce-only orders on a
+    position that no longer existed, fees each time)."""
+    px = [100.0 if h < 10 else 300.0 for h in range(24)]
+    for kind in ("spot", "perp", "mark"):
+        write_klines(tmp_path, kind, "BTCUSDT", [(h, px[h]) for h in range(24)])
+    write_funding(tmp_path, "BTCUSDT", [(h, "0.0001", 8) for h in range(0, 24, 8)])
+    result = run(tmp_path)
+    assert result.summary.liquidations == 1
+    assert result.summary.trades == 2, "the entry's two fills, and nothing after the liquidation"
+
+    async def read() -> tuple[list, list]:
+        ledger = await Ledger.open(result.ledger_url, migrate=False)
+        try:
+            return await ledger.list_pairs(), await ledger.events(kinds=[EventKind.ALERT])
+        finally:
+            await ledger.close()
+
+    pairs, alerts = asyncio.run(read())
+    assert [(p.symbol, p.state.value) for p in pairs] == [("BTC/USDT", "quarantined")]
+    assert [a.ts_ms for a in alerts] == [T0 + 10 * HOUR_MS] * 2
+    assert alerts[0].message.startswith("liquidation: BTC/USDT short of 16.628 closed by the venue at 300")
+    assert "pair quarantined" in alerts[1].message
+
+
+@pytest.mark.parametrize("spot_fee", ["0", "0.002"])
+def test_the_spot_buy_is_grossed_up_by_the_simulated_spot_fee(tmp_path: Path, spot_fee: str) -> None:
+    """[backtest] spot_fee_rate sets the fee the simulator takes in the coin bought; the executor grossed
+    the buy up by [execution] spot_fee_in_base (0.001) whatever it was, so the legs ended apart."""
+    flat_symbol(tmp_path, "BTCUSDT", 24, 100.0, 100.0, [(0, "0.0001", 8), (8, "0.0001", 8), (16, "0.0001", 8)])
+    cfg = tmp_path / "fees.toml"
+    cfg.write_text(f'[backtest]\nspot_fee_rate = "{spot_fee}"\n')
+    params = load_backtest_params(cfg)
+    assert params.execution.spot_fee_in_base == Decimal(spot_fee)
+    ds = load_dataset(tmp_path, None, T0, T0 + 24 * HOUR_MS)
+    spec = BacktestSpec(tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "always-on-btc", params,
+                        out_dir=tmp_path / "out")
+    result = asyncio.run(run_backtest(spec, ds))
+
+    async def pairs() -> list:
+        ledger = await Ledger.open(result.ledger_url, migrate=False)
+        try:
+            return await ledger.list_pairs()
+        finally:
+            await ledger.close()
+
+    (pair,) = asyncio.run(pairs())
+    assert pair.spot_qty >= pair.perp_qty and pair.spot_qty - pair.perp_qty < Decimal("0.001")
 
 
 def test_mark_fallback_is_reported(tmp_path: Path) -> None:
