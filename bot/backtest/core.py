@@ -215,6 +215,7 @@ class TickJobs:
         payments = await self.funding_records(lambda _ms: t)
         if payments:
             await self.core.ledger.record_funding_payments(payments)
+            await self.core.ledger.add_events([p.event() for p in payments])
 
     async def funding_records(self, recorded_at: Callable[[int], int]) -> list[FundingRecord]:
         """The venue's income records since the first settlement not yet synced, as ledger rows;
@@ -230,6 +231,7 @@ class TickJobs:
                 venue=self.venue_name, account=self.account, symbol=inc.symbol,
                 funding_time_ms=inc.funding_time_ms, amount=inc.amount, source=FundingSource.SIM,
                 now_ms=recorded_at(inc.funding_time_ms), asset=inc.asset, pair_id=pair.pair_id if pair else None,
+                position_size=pair.perp_qty if pair else None,
             ))
         return out
 

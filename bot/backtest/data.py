@@ -289,7 +289,13 @@ def load_dataset(
             f"no hour from {_utc(int(grid[0]))} to {_utc(int(grid[-1]) + HOUR_MS)} has spot, perp and funding data "
             f"for {', '.join(ids)}{span}: choose --start/--end inside that range"
         )
-    return Dataset(data_dir, grid, series, load_minute_windows(data_dir, ids))
+    lo_ms, hi_ms = int(grid[0]), int(grid[-1]) + HOUR_MS
+    minute_windows = {}  # the 1-minute windows inside the run (the report names only those)
+    for sym, spans in load_minute_windows(data_dir, ids).items():
+        inside = [(max(a, lo_ms), min(b, hi_ms)) for a, b in spans if a < hi_ms and b > lo_ms]
+        if inside:
+            minute_windows[sym] = inside
+    return Dataset(data_dir, grid, series, minute_windows)
 
 
 def _utc(ms: int) -> str:

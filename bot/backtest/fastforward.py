@@ -210,6 +210,7 @@ class FastForward:
         payments = await jobs.funding_records(lambda ms: int(self.grid[np.searchsorted(self.grid, ms)]))
         if payments:
             await core.ledger.record_funding_payments(payments)
+            events += [p.event() for p in payments]
         if snapshots:
             await core.ledger.record_balance_snapshots(snapshots)
         if events:

@@ -61,6 +61,10 @@ def data_warnings(result: BacktestResult) -> list[str]:
         if note.get("first_ms") is None:
             out.append(f"{sym}: no hour with both spot and perp data in the window; not traded.")
             continue
+        if note["first_ms"] > result.summary.start_ms:
+            out.append(f"{sym}: data starts {_day(note['first_ms'])}; not traded before.")
+        if note["last_ms"] is not None and note["last_ms"] + 3_600_000 < result.summary.end_ms:
+            out.append(f"{sym}: data ends {_day(note['last_ms'])}; not traded after (pairs closed before).")
         if note["gap_hours"]:
             spans = ", ".join(f"{_day(g['start_ms'])} +{(g['end_ms'] - g['start_ms']) // 3_600_000}h "
                               f"({'/'.join(g['legs'])})" for g in note["gaps"][:5])

@@ -142,6 +142,14 @@ class FundingRecord:
             "recorded_ms": self.now_ms,
         }
 
+    def event(self) -> EventRecord:
+        """The operator-log line for this payment, as the daemon's funding sync writes it."""
+        return EventRecord(
+            EventKind.FUNDING, f"{self.symbol} funding {self.amount:+f} {self.asset}", ts_ms=self.now_ms,
+            pair_id=self.pair_id, symbol=self.symbol,
+            details={"amount": str(self.amount), "funding_time_ms": self.funding_time_ms},
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:

@@ -42,6 +42,8 @@ def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(t
         r = CliRunner().invoke(_app(), cmd)
         assert r.exit_code == 0, (cmd, r.output)
     assert "BTC/USDT" in CliRunner().invoke(_app(), ["status", "--url", url]).output
+    funding = CliRunner().invoke(_app(), ["tail", "--url", url, "--kind", "funding"]).output
+    assert "BTC/USDT funding +" in funding, "the funding sync logs each payment, as the daemon's does"
 
 
 def test_bad_config_is_refused_with_the_key(tmp_path: Path) -> None:

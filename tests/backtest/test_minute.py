@@ -1,7 +1,7 @@
 import gzip
 from pathlib import Path
 
-from bot.backtest.data import load_minute_windows
+from bot.backtest.data import load_dataset, load_minute_windows
 from bot.backtest.minute import MinuteOverlay
 from bot.sim.source import HistoryReplay
 
@@ -27,3 +27,6 @@ def test_minute_candles_override_perp_and_mark_inside_their_window(tmp_path: Pat
     assert src.price("spot", "BTCUSDT", t) == 100.0  # no 1m spot data: the hourly replay answers
     assert src.price("perp", "BTCUSDT", T0 + 4 * HOUR_MS) == 100.0
     assert src.price_range("perp", "BTCUSDT", T0 + 2 * HOUR_MS, t + 60_000)[0] == 80.0
+    # a run that does not reach the window neither loads nor reports it
+    assert load_dataset(tmp_path, ["BTCUSDT"], T0, T0 + 2 * HOUR_MS).minute_windows == {}
+    assert load_dataset(tmp_path, ["BTCUSDT"], T0, T0 + 6 * HOUR_MS).minute_windows == windows

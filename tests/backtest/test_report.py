@@ -63,3 +63,15 @@ def test_pnl_components_add_up_to_net_pnl_from_the_capital() -> None:
     tl.fees_cum[:] = [3.0, 3.0, 3.0, 4.0, 4.0]
     np.testing.assert_allclose(tl.funding_cum - tl.fees_cum + tl.basis_cum, tl.equity - 1000.0)
     assert tl.basis_cum[0] == 3.0  # equity 1000 after paying 3 of fees: price/basis made those 3 back
+
+
+def test_a_window_wider_than_the_data_is_reported() -> None:
+    """--start/--end beyond a symbol's data: the APR is over the whole window, so the report says where
+    the data stops (it said nothing, and time in market looked complete)."""
+    result = _result()
+    note = result.data_notes["BTCUSDT"]
+    note["first_ms"] = result.summary.start_ms + 3_600_000
+    note["last_ms"] = result.summary.end_ms - 3 * 3_600_000
+    lines = data_warnings(result)
+    assert "BTCUSDT: data starts 2026-01-01 01:00; not traded before." in lines
+    assert "BTCUSDT: data ends 2026-01-01 02:00; not traded after (pairs closed before)." in lines
