@@ -107,6 +107,7 @@ class Treasury:
             self.config.target_ratio, self.config.low_ratio, self.config.high_ratio, self.config.min_transfer
         )
         self._lock = asyncio.Lock()
+        self._unmovable_noted = False  # the excess-is-unrealised-profit note was written for this episode
 
     # -- readings --------------------------------------------------------------------------------------
 
@@ -130,12 +131,31 @@ class Treasury:
             if need is None:
                 return RebalanceOutcome("none", before, before)
             if need.direction is Direction.TO_SPOT:
+                movable = floor_usdt(await self._read(lambda: self.venue.max_transferable(self.asset, "futures")))
+                if movable < self.config.min_transfer:
+                    return await self._excess_unmovable(before, need.amount, movable)
+                self._unmovable_noted = False
                 out = RebalanceOutcome("to_spot", before)
                 done = await self._try_transfer(need.amount, "futures", "spot", "collateral above high ratio")
                 out.transfers += [done] if done else []
                 out.after = await self.collateral()
                 return out
             return await self._top_up(before, need.amount)
+
+    async def _excess_unmovable(self, before: Collateral, amount: Decimal, movable: Decimal) -> RebalanceOutcome:
+        """Above the band, but what makes the excess is unrealised profit (cross margin): the venue lets
+        nothing leave yet. Not a failure, and no transfer is tried; noted once until a transfer is
+        possible again (a crash rally used to raise one alert per check, every minute)."""
+        if not self._unmovable_noted:
+            self._unmovable_noted = True
+            await self._event(
+                EventKind.INFO,
+                f"collateral ratio {before.ratio:.4f} above {self.config.high_ratio}, but futures can move only "
+                f"{movable:f} {self.asset} (the excess {amount:f} is unrealised profit or margin in use); "
+                f"kept until it can move",
+                {"ratio": before.ratio, "excess": amount, "movable": movable},
+            )
+        return RebalanceOutcome("none", before, before)
 
     async def _top_up(self, before: Collateral, amount: Decimal) -> RebalanceOutcome:
         out = RebalanceOutcome("to_futures", before)
@@ -234,8 +254,8 @@ class Treasury:
             size = floor_usdt(min(wanted, available))
             if size < self.config.min_transfer:
                 last_error = (
-                    f"{from_w} can move {floor_usdt(available)} {self.asset}, "
-                    f"below the minimum {self.config.min_transfer}"
+                    f"{from_w} can move {floor_usdt(available):f} {self.asset}, "
+                    f"below the minimum {self.config.min_transfer:f}"
                 )
                 break
             cid = await self._write_ahead(size, from_w, to_w, reason, attempt)
@@ -268,7 +288,7 @@ class Treasury:
             return result
         await self._event(
             EventKind.ALERT,
-            f"transfer of {wanted} {self.asset} {from_w} -> {to_w} failed: {last_error}",
+            f"transfer of {wanted:f} {self.asset} {from_w} -> {to_w} failed: {last_error}",
             {"requested": wanted, "error": last_error},
         )
         raise TransferFailed(last_error)

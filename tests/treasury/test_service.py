@@ -132,3 +132,23 @@ async def test_transfer_gives_up_after_bounded_attempts(sqlite_ledger: Ledger) -
     assert w.venue.calls["transfer"] == TREASURY.max_attempts
     alerts = await w.ledger.events(kinds=[EventKind.ALERT])
     assert alerts and "failed" in alerts[-1].message
+
+
+async def test_excess_that_is_unrealised_profit_is_noted_once_not_alerted(sqlite_ledger: Ledger) -> None:
+    """A crash: the short's profit lifts the ratio above the band, but cross margin lets none of it leave
+    the futures wallet. The treasury alerted "transfer ... failed" at every check (one a minute in the
+    backtest's crash windows); now it notes it once and tries nothing."""
+    w = make_world(sqlite_ledger, spot_usdt="20000")
+    treasury, ex = await wired(w)
+    await ex.apply(SimpleTarget(SYMBOL, D("0.1")))
+    w.sim.apply_price_shock("BTCUSDT", -0.45, 1)
+    outcomes = []
+    for _ in range(4):  # the first check moves what the wallet itself holds beyond the margin in use
+        w.clock.advance(MINUTE_MS)
+        outcomes.append(await treasury.rebalance())
+    assert all(o.before.ratio > TREASURY.high_ratio for o in outcomes)
+    assert await w.venue.max_transferable("USDT", "futures") < TREASURY.min_transfer
+    assert [o.action for o in outcomes[1:]] == ["none"] * 3 and not any(o.transfers for o in outcomes[1:])
+    assert not await w.ledger.events(kinds=[EventKind.ALERT])
+    notes = [e.message for e in await w.ledger.events(kinds=[EventKind.INFO]) if "unrealised profit" in e.message]
+    assert len(notes) == 1 and "futures can move only" in notes[0]
