@@ -105,6 +105,22 @@ class MarketFilters:
         )
 
 
+QUOTES = ("USDT", "USDC", "FDUSD", "BUSD")  # quote assets an exchange id like BTCUSDT may end with
+
+
+def parse_pair_symbol(text: str) -> str:
+    """What an operator types for a pair -> 'BTC/USDT': 'BTC/USDT', 'btc/usdt', 'BTCUSDT', 'BTC/USDT:USDT'."""
+    t = text.strip().upper().split(":")[0]
+    if "/" in t:
+        base, _, quote = t.partition("/")
+    else:
+        quote = next((q for q in QUOTES if t.endswith(q) and len(t) > len(q)), "")
+        base = t[: -len(quote)] if quote else ""
+    if not (base.isalnum() and quote.isalnum()):
+        raise ValueError(f"{text!r} is not a pair; write it as BTC/USDT or BTCUSDT")
+    return f"{base}/{quote}"
+
+
 def perp_symbol(spot_symbol: str) -> str:
     """'BTC/USDT' -> 'BTC/USDT:USDT' (the linear perpetual of the same coin)."""
     base, quote = spot_symbol.split("/")

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.config import load_settings
+from bot.domain import parse_pair_symbol
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
 from bot.ops.format import parse_kinds, parse_since
@@ -78,6 +79,16 @@ def _echo_json(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
+def _pair(text: str | None) -> str | None:
+    """--pair as the ledger stores it (BTC/USDT), from any form the other commands accept."""
+    if text is None:
+        return None
+    try:
+        return parse_pair_symbol(text)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--pair") from None
+
+
 def tail_cmd(
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new events (Ctrl-C to stop)"),
     pair: str | None = typer.Option(None, "--pair", help="only this pair, e.g. BTC/USDT"),
@@ -91,6 +102,7 @@ def tail_cmd(
     url: str | None = URL_OPTION,
 ) -> None:
     """Print the ledger's events, one line each; decisions say why (rule, score, break-even)."""
+    pair = _pair(pair)
     kinds = parse_kinds(kind)
     known = {k.value for k in EventKind}
     for k in kinds or []:
@@ -143,6 +155,7 @@ def report_cmd(
     """PnL attribution (funding, price, basis, fees; slippage memo; transfers) reconciled with equity."""
     now = _now_ms()
     since_ms = _since(since, now)
+    pair = _pair(pair)
     rep = _with_ledger(_url(url), lambda ledger: collect_report(ledger, now, since_ms=since_ms, pair_symbol=pair))
     if as_json:
         _echo_json(report_json(rep))

@@ -75,9 +75,10 @@ def test_cli_report_json_and_text(history_url: str, run_cli) -> None:
     assert D(data["total"]["net"]) == Expected.net
     assert D(data["pairs"][0]["funding"]) == Expected.funding
     assert D(data["residual"]) == 0
-    res = run_cli("report", "--url", history_url, "--pair", "BTC/USDT")
-    assert res.exit_code == 0, res.output
-    assert "BTC/USDT" in res.output and "unexplained residual 0.0000" in res.output
+    for form in ("BTC/USDT", "btcusdt"):
+        res = run_cli("report", "--url", history_url, "--pair", form)
+        assert res.exit_code == 0, res.output
+        assert "BTC/USDT" in res.output and "unexplained residual 0.0000" in res.output
 
 
 def test_cli_report_rejects_bad_since(history_url: str, run_cli) -> None:

@@ -106,6 +106,12 @@ def test_cli_tail_json_and_errors(history_url: str, run_cli) -> None:
     assert "ALERT" in res.output and "hedge drift -0.0001" in res.output
     res = run_cli("tail", "--url", history_url, "--kind", "bogus")
     assert res.exit_code == 2
+    # the forms `fundbot backtest --symbols` takes are accepted here too (BTCUSDT was a ValueError)
+    for form in ("BTCUSDT", "btc/usdt", "BTC/USDT:USDT"):
+        res = run_cli("tail", "--url", history_url, "--pair", form, "-n", "1")
+        assert res.exit_code == 0 and "hedge drift -0.0001" in res.output, (form, res.output)
+    res = run_cli("tail", "--url", history_url, "--pair", "BTC USDT")
+    assert res.exit_code == 2 and "write it as BTC/USDT or BTCUSDT" in " ".join(res.output.replace("│", " ").split())
 
 
 def test_decision_shapes_written_by_engine_and_executor() -> None:
