@@ -49,8 +49,23 @@ def config_show() -> None:
     for key, value in settings.model_dump(mode="json").items():
         if key in {"api_key", "api_secret"}:
             value = "**********" if value else ""
+        elif key == "database_url" and value:
+            value = _masked_url(value)
+        elif key == "alerts" and isinstance(value, dict) and value.get("webhook_url"):
+            value = {**value, "webhook_url": "********** (a webhook URL is a secret)"}
         typer.echo(f"{key} = {value}")
-    typer.echo(f"resolved database url = {settings.resolved_database_url()}")
+    typer.echo(f"resolved database url = {_masked_url(settings.resolved_database_url())}")
+
+
+def _masked_url(url: str) -> str:
+    """A database URL with its password masked (all of it when it does not parse as a URL)."""
+    from bot.ledger.db import safe_url  # SQLAlchemy: imported only by the commands that need it
+
+    try:
+        return safe_url(url)
+    except Exception:  # any parse failure: show nothing of it
+        return "**********"
+
 
 
 @config_app.command("example")

@@ -36,3 +36,30 @@ def test_config_show_masks_secret():
     assert out.returncode == 0, out.stderr
     assert "k-123-secret" not in out.stdout
     assert "api_key = **********" in out.stdout
+
+
+def test_config_show_masks_the_database_password_and_the_webhook():
+    env = {"FUNDBOT_DATABASE_URL": "postgresql+asyncpg://bob:dbpass77@127.0.0.1:5432/x",
+           "FUNDBOT_ALERTS__WEBHOOK_URL": "https://hooks.example/T00/s3cr3t-token"}
+    out = run("config", "show", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "dbpass77" not in out.stdout and "s3cr3t-token" not in out.stdout
+    assert "database_url = postgresql+asyncpg://bob:***@127.0.0.1:5432/x" in out.stdout
+
+
+def test_ccxt_request_logs_stay_out_even_at_debug():
+    """ccxt logs each request's headers (X-MBX-APIKEY) and signed query at DEBUG."""
+    import logging
+
+    from bot.engine.cli import setup_logging
+
+    root = logging.getLogger()
+    saved = root.level, logging.getLogger("ccxt").level, logging.getLogger("apscheduler").level
+    try:
+        setup_logging("DEBUG")
+        assert root.isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("ccxt.base.exchange").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(saved[0])
+        logging.getLogger("ccxt").setLevel(saved[1])
+        logging.getLogger("apscheduler").setLevel(saved[2])

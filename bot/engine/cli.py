@@ -38,8 +38,7 @@ def run_cmd(
     mode = Mode.LIVE if live else Mode.DRY_RUN
     if mode is not settings.mode:
         settings = settings.model_copy(update={"mode": mode})
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))  # a line per run
+    setup_logging(settings.log_level)
     conn = connection_file or settings.connection_file
 
     async def main() -> int:
@@ -70,6 +69,16 @@ def run_cmd(
         typer.echo(f"fundbot: {exc}", err=True)
         code = 2
     raise typer.Exit(code)
+
+
+def setup_logging(level: str | int) -> None:
+    """The daemon's log format at ``level``. ccxt logs every request with its headers and signed query
+    (the API key among them) at DEBUG, so its loggers never go below INFO: secrets stay out of logs."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when something configured logging before
+    root = logging.getLogger().level
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root))  # a line per run otherwise
+    logging.getLogger("ccxt").setLevel(max(logging.INFO, root))
 
 
 def control_cmd(
