@@ -392,11 +392,13 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return v
 
-    def resolved_database_url(self) -> str:
-        """The ledger URL; dry-run gets its own SQLite file so it never mixes with a live ledger."""
+    def resolved_database_url(self, live: bool | None = None) -> str:
+        """The ledger URL; dry-run gets its own SQLite file so it never mixes with a live ledger.
+        ``live`` picks the file of that mode (a daemon started with ``run --live``) over ``mode``."""
         if self.database_url:
             return self.database_url
-        name = "fundbot.db" if self.mode is Mode.LIVE else "fundbot-dryrun.db"
+        is_live = self.mode is Mode.LIVE if live is None else live
+        name = "fundbot.db" if is_live else "fundbot-dryrun.db"
         return f"sqlite+aiosqlite:///{(self.data_dir / name).as_posix()}"
 
 

@@ -13,8 +13,10 @@ import typer
 from bot.config import Mode, load_settings
 from bot.engine.core import CONTROL_CLOSE_ONLY
 from bot.engine.daemon import Daemon, build_runtime, wall_ms
+from bot.ledger.db import safe_url
 from bot.ledger.models import EventKind
-from bot.ledger.repository import Ledger
+from bot.ops.cli import LEDGER_HINT, LIVE_OPTION, URL_OPTION
+from bot.ops.reads import LedgerNotFound, open_ledger
 from bot.venues.errors import safe_error_text
 
 
@@ -84,15 +86,17 @@ def setup_logging(level: str | int) -> None:
 def control_cmd(
     setting: str = typer.Argument(..., help="close-only"),
     value: str = typer.Argument(..., help="on or off"),
-    url: str | None = typer.Option(None, "--url", help="Ledger URL (default: from settings)."),
+    url: str | None = URL_OPTION,
+    live: bool | None = LIVE_OPTION,
 ) -> None:
     """Toggle close-only on a running daemon (it reads the switch from the ledger at each scan)."""
     if setting != "close-only" or value not in {"on", "off"}:
         raise typer.BadParameter("usage: fundbot control close-only on|off")
-    db = url or load_settings().resolved_database_url()
+    db = url or load_settings().resolved_database_url(live)
 
     async def write() -> None:
-        async with await Ledger.open(db, migrate=True) as ledger:
+        ledger = await open_ledger(db)  # never a new, empty ledger no daemon reads
+        async with ledger:
             await ledger.add_event(
                 EventKind.INFO,
                 f"operator set close-only {value}",
@@ -100,8 +104,12 @@ def control_cmd(
                 details={"control": CONTROL_CLOSE_ONLY, "value": value == "on"},
             )
 
-    asyncio.run(write())
-    typer.echo(f"close-only {value}: the daemon applies it at its next scan")
+    try:
+        asyncio.run(write())
+    except LedgerNotFound as err:
+        typer.echo(f"fundbot: {err}; nothing was switched ({LEDGER_HINT})", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"close-only {value} written to {safe_url(db)}: the daemon using it applies it at its next scan")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from bot.config import load_settings
@@ -29,6 +30,12 @@ from bot.ops.tail import DEFAULT_BACKLOG, tail_events
 T = TypeVar("T")
 
 URL_OPTION = typer.Option(None, "--url", help="ledger URL (default: from settings, FUNDBOT_DATABASE_URL)")
+LIVE_OPTION = typer.Option(
+    None, "--live/--dry-run",
+    help="without --url or FUNDBOT_DATABASE_URL: the ledger of a `run --live` (fundbot.db) or of a dry-run "
+    "daemon (fundbot-dryrun.db); default: FUNDBOT_MODE",
+)
+LEDGER_HINT = "a daemon started with `fundbot run --live` keeps fundbot.db: add --live, or give --url"
 JSON_OPTION = typer.Option(False, "--json", help="machine-readable JSON instead of coloured text")
 SINCE_HELP = "only from this time: a span back from now (30m, 1h, 2d) or an ISO date/time (UTC)"
 
@@ -37,8 +44,8 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _url(url: str | None) -> str:
-    return url or load_settings().resolved_database_url()
+def _url(url: str | None, live: bool | None = None) -> str:
+    return url or load_settings().resolved_database_url(live)
 
 
 def _since(text: str | None, now_ms: int) -> int | None:
@@ -61,7 +68,7 @@ def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except LedgerNotFound as err:
-        Console(stderr=True).print(f"[red]{err}[/red]", highlight=False)
+        Console(stderr=True).print(f"[red]{escape(str(err))}[/red] ({LEDGER_HINT})", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -100,6 +107,7 @@ def tail_cmd(
     interval: float = typer.Option(1.0, "--interval", help="seconds between polls with --follow"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
     url: str | None = URL_OPTION,
+    live: bool | None = LIVE_OPTION,
 ) -> None:
     """Print the ledger's events, one line each; decisions say why (rule, score, break-even)."""
     pair = _pair(pair)
@@ -131,15 +139,15 @@ def tail_cmd(
         )
 
     try:
-        _with_ledger(_url(url), work)
+        _with_ledger(_url(url, live), work)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
 
-def status_cmd(url: str | None = URL_OPTION, as_json: bool = JSON_OPTION) -> None:
+def status_cmd(url: str | None = URL_OPTION, as_json: bool = JSON_OPTION, live: bool | None = LIVE_OPTION) -> None:
     """Pairs, wallets, collateral ratio, open intents and the last errors, from the ledger."""
     now = _now_ms()
-    st = _with_ledger(_url(url), lambda ledger: collect_status(ledger, now))
+    st = _with_ledger(_url(url, live), lambda ledger: collect_status(ledger, now))
     if as_json:
         _echo_json(status_json(st))
     else:
@@ -151,12 +159,13 @@ def report_cmd(
     pair: str | None = typer.Option(None, "--pair", help="only this pair, e.g. BTC/USDT"),
     url: str | None = URL_OPTION,
     as_json: bool = JSON_OPTION,
+    live: bool | None = LIVE_OPTION,
 ) -> None:
     """PnL attribution (funding, price, basis, fees; slippage memo; transfers) reconciled with equity."""
     now = _now_ms()
     since_ms = _since(since, now)
     pair = _pair(pair)
-    rep = _with_ledger(_url(url), lambda ledger: collect_report(ledger, now, since_ms=since_ms, pair_symbol=pair))
+    rep = _with_ledger(_url(url, live), lambda ledger: collect_report(ledger, now, since_ms=since_ms, pair_symbol=pair))
     if as_json:
         _echo_json(report_json(rep))
     else:

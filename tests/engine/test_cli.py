@@ -57,3 +57,40 @@ def test_live_without_keys_is_refused(tmp_path: Path) -> None:
     out = _run(tmp_path, "--live", FUNDBOT_API_KEY="", FUNDBOT_API_SECRET="")
     assert out.returncode == 2
     assert "live mode needs FUNDBOT_API_KEY and FUNDBOT_API_SECRET" in out.stderr
+
+
+def test_control_reaches_the_live_ledger_and_never_creates_one(tmp_path: Path) -> None:
+    """A daemon started with `run --live` keeps var/fundbot.db while FUNDBOT_MODE says dry-run: `control`
+    wrote to a new var/fundbot-dryrun.db, said it had worked, and the daemon never saw the switch."""
+    import asyncio
+
+    from bot.ledger.repository import Ledger
+
+    var = tmp_path / "var"
+    var.mkdir()
+    live_db = f"sqlite+aiosqlite:///{(var / 'fundbot.db').as_posix()}"
+
+    async def create() -> None:
+        async with await Ledger.open(live_db):
+            pass
+
+    asyncio.run(create())
+
+    def control(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", "from bot.cli import main; main()", "control", "close-only", "on", *args],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            env={**os.environ, "FUNDBOT_DATA_DIR": str(var), "FUNDBOT_MODE": "dry-run"},
+        )
+
+    out = control()
+    assert out.returncode == 2 and "nothing was switched" in out.stderr and "add --live" in out.stderr
+    assert not (var / "fundbot-dryrun.db").exists()
+    out = control("--live")
+    assert out.returncode == 0, out.stderr
+
+    async def switches() -> list[str]:
+        async with await Ledger.open(live_db, migrate=False) as ledger:
+            return [e.message for e in await ledger.events()]
+
+    assert "operator set close-only on" in asyncio.run(switches())
