@@ -172,6 +172,8 @@ async def run_emulator(
     http_site = web.TCPSite(runner, host, port)
     https_site = web.TCPSite(runner, host, tls_port, ssl_context=tls_files.server_context())
     stepper = Stepper(emu)
+    if connection_file is not None:  # an earlier run's file names ports and keys that are gone
+        Path(connection_file).unlink(missing_ok=True)
     try:
         await http_site.start()
         await https_site.start()
