@@ -67,7 +67,6 @@ def _masked_url(url: str) -> str:
         return "**********"
 
 
-
 @config_app.command("example")
 def config_example(
     markdown: bool = typer.Option(False, "--markdown", help="Print the README's Markdown table instead."),
@@ -81,14 +80,52 @@ def _register_all() -> None:
         importlib.import_module(mod).register(app)
 
 
+def friendly_error(err: BaseException) -> tuple[str, int] | None:
+    """A one-line message and exit code for failures a user can fix (a bad database URL, a database that
+    is down, a missing file), or None for anything else (a bug: its traceback is what helps).
+    Nothing here prints a URL's password or an exception text that could hold one."""
+    import sqlalchemy.exc as sa_exc  # the commands that get here have imported SQLAlchemy already
+
+    from bot.ledger.db import LedgerDatabaseError
+
+    if isinstance(err, LedgerDatabaseError):
+        return str(err), 2
+    if isinstance(err, sa_exc.ArgumentError):
+        return (
+            "the database URL is not one fundbot can use; give sqlite+aiosqlite:///path/to/ledger.db or "
+            "postgresql+asyncpg://user@host:5432/dbname (FUNDBOT_DATABASE_URL or --url)",
+            2,
+        )
+    if isinstance(err, sa_exc.DBAPIError):
+        orig = err.orig if err.orig is not None else err
+        first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+        return f"the database refused the request: {type(orig).__name__}: {first}", 1
+    if type(err).__name__ == "CommandError" and type(err).__module__.startswith("alembic"):
+        return f"database migration: {err}", 2
+    if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
+        return (f"{err.strerror}: {err.filename}" if err.strerror else str(err)), 2
+    if isinstance(err, ConnectionRefusedError) or (isinstance(err, OSError) and err.errno in (111, 61)):
+        return f"connection refused ({err.strerror or err}): is the database or the emulator running?", 1
+    if isinstance(err, OSError) and err.errno == 98:
+        return f"address already in use: {err.strerror}; pick another port", 2
+    return None
+
+
 def main() -> None:
-    """Console-script entry point: turns configuration errors into a clear message and exit code 2."""
+    """Console-script entry point: configuration errors and the failures ``friendly_error`` knows become
+    a clear message on stderr and a non-zero exit instead of a traceback."""
     _register_all()
     try:
         app()
     except ConfigError as err:
         err_console.print(f"[red]{err}[/red]", highlight=False)
         sys.exit(2)
+    except Exception as err:
+        known = friendly_error(err)
+        if known is None:
+            raise
+        err_console.print(f"fundbot: {known[0]}", markup=False, highlight=False)
+        sys.exit(known[1])
 
 
 if __name__ == "__main__":

@@ -63,3 +63,19 @@ def test_ccxt_request_logs_stay_out_even_at_debug():
         root.setLevel(saved[0])
         logging.getLogger("ccxt").setLevel(saved[1])
         logging.getLogger("apscheduler").setLevel(saved[2])
+
+
+def test_unusable_databases_and_missing_files_are_messages_not_tracebacks(tmp_path):
+    cases = [
+        (["status", "--url", "notaurl"], 2, "the database URL is not one fundbot can use"),
+        (["db", "upgrade", "--url", "notaurl"], 2, "the database URL is not one fundbot can use"),
+        (["status", "--url", "postgresql+asyncpg://postgres@127.0.0.1:1/x"], 1, "connection refused"),
+        (["run", "--connection-file", str(tmp_path / "missing.json")], 2, "No such file or directory"),
+        (["db", "upgrade", "--url", f"sqlite+aiosqlite:///{tmp_path}/l.db", "--revision", "bogus"], 2,
+         "database migration: Can't locate revision"),
+    ]
+    for args, code, text in cases:
+        out = run(*args, env={"FUNDBOT_DATA_DIR": str(tmp_path / "var"), "FUNDBOT_HTTP__ENABLED": "false"})
+        assert out.returncode == code, (args, out.stderr)
+        assert text in " ".join(out.stderr.split()), (args, out.stderr)
+        assert "Traceback" not in out.stderr, args
