@@ -8,14 +8,17 @@ Secrets are ``SecretStr``: they print as ``**********`` everywhere.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import json
+import os
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from strategies.params import CarryParams
 
@@ -419,12 +422,52 @@ def format_validation_error(err: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+NOT_SETTINGS = ("FUNDBOT_TEST_", "FUNDBOT_POSTGRES_PASSWORD")  # read by the tests and docker-compose.yml
+
+
+def _unknown_variables(names: Iterable[str]) -> list[str]:
+    """FUNDBOT_* names that are no setting: a misspelled one was silently ignored (the default ran)."""
+    leaves = {name for name, *_ in iter_settings()}
+    sections = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    out = []
+    for name in names:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.startswith(NOT_SETTINGS) or upper in leaves | sections:
+            continue
+        section = upper.split(NESTED_DELIMITER)[0]
+        if NESTED_DELIMITER in upper and section in sections:
+            continue  # FUNDBOT_ENGINE__NOPE: the section's own check names it
+        close = difflib.get_close_matches(upper, sorted(leaves), n=1)
+        hint = f"; did you mean {close[0]}?" if close else "; see `fundbot config example`"
+        out.append(f"{name}: unknown setting{hint}")
+    return out
+
+
+def _dotenv_names(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    names = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        key = line.strip().removeprefix("export ").split("=", 1)[0].strip()
+        if key and not key.startswith("#") and "=" in line:
+            names.append(key)
+    return names
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings from the environment and .env; raise ConfigError naming each bad field."""
+    """Read settings from the environment and .env; raise ConfigError naming each bad field, and each
+    FUNDBOT_* variable that is no setting."""
+    unknown = _unknown_variables([*os.environ, *_dotenv_names(Path(".env"))])
+    if unknown:
+        raise ConfigError("\n".join(unknown))
     try:
         return Settings(**overrides)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err)) from None
+    except SettingsError as err:  # a section given as one value that is not JSON (FUNDBOT_ENGINE=...)
+        raise ConfigError(
+            f"{err}; set the section's fields one by one (FUNDBOT_ENGINE__SCAN_INTERVAL_S=60) or give JSON"
+        ) from None
 
 
 def _default_text(value: Any) -> str:

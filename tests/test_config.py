@@ -87,3 +87,35 @@ def test_strategy_collateral_must_match_the_treasury(monkeypatch, tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "raise the buffer to 0.6667" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("var", "expected"),
+    [
+        ("FUNDBOT_SYMBOL", "FUNDBOT_SYMBOL: unknown setting; did you mean FUNDBOT_SYMBOLS?"),
+        ("FUNDBOT_TREASURY_LOW_RATIO", "did you mean FUNDBOT_TREASURY__LOW_RATIO?"),
+        ("FUNDBOT_DATABASE_UR", "did you mean FUNDBOT_DATABASE_URL?"),
+    ],
+)
+def test_misspelled_variable_is_refused_with_the_right_name(monkeypatch, tmp_path, var, expected):
+    """A misspelled top-level variable was ignored and the default ran (a nested one was caught)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(var, "0.3")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert expected in str(info.value)
+
+
+def test_misspelled_variable_in_dotenv_and_unparsable_section(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("# comment\nFUNDBOT_LOG_LEVLE=debug\n")
+    with pytest.raises(ConfigError, match="FUNDBOT_LOG_LEVLE: unknown setting; did you mean FUNDBOT_LOG_LEVEL"):
+        load_settings()
+    (tmp_path / ".env").unlink()
+    monkeypatch.setenv("FUNDBOT_ENGINE", "notjson")
+    with pytest.raises(ConfigError, match="set the section's fields one by one"):
+        load_settings()
+    monkeypatch.delenv("FUNDBOT_ENGINE")
+    monkeypatch.setenv("FUNDBOT_TEST_POSTGRES_URL", "x")  # the tests' own variable is not a setting
+    monkeypatch.setenv("FUNDBOT_POSTGRES_PASSWORD", "x")  # docker-compose.yml's
+    assert load_settings().log_level == "INFO"
