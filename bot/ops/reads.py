@@ -105,10 +105,12 @@ async def last_event_id(ledger: Ledger) -> int:
         return int((await s.scalar(select(func.max(Event.id)))) or 0)
 
 
-async def all_fills(ledger: Ledger, pair_symbol: str | None = None) -> list[Fill]:
+async def all_fills(ledger: Ledger, pair_symbol: str | None = None, venue: str | None = None) -> list[Fill]:
     stmt = select(Fill).order_by(Fill.ts_ms, Fill.id)
     if pair_symbol:
         stmt = stmt.where(Fill.symbol.in_(symbols_of(pair_symbol)))
+    if venue is not None:
+        stmt = stmt.where(Fill.venue == venue)
     async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
         return list((await s.scalars(stmt)).all())
 
@@ -122,6 +124,16 @@ async def all_balance_snapshots(ledger: Ledger) -> list[BalanceSnapshot]:
     stmt = select(BalanceSnapshot).order_by(BalanceSnapshot.ts_ms, BalanceSnapshot.id)
     async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
         return list((await s.scalars(stmt)).all())
+
+
+def current_account(snapshots: list[BalanceSnapshot]) -> tuple[str | None, list[str]]:
+    """The venue name of the newest balance snapshot, and the other accounts the ledger holds. Every
+    dry-run start opens a new paper account (``paper-...``) in the same ledger; the daemon forgets the
+    earlier ones, so status and report describe the newest."""
+    if not snapshots:
+        return None, []
+    newest = max(snapshots, key=lambda r: (r.ts_ms, r.id)).venue
+    return newest, sorted({r.venue for r in snapshots} - {newest})
 
 
 async def latest_funding_rate(ledger: Ledger, symbol: str) -> FundingRate | None:

@@ -40,6 +40,7 @@ from bot.ops.reads import (
     all_balance_snapshots,
     all_fills,
     build_price_book,
+    current_account,
     select_events,
     symbols_of,
     to_dec,
@@ -194,13 +195,21 @@ async def collect_report(
     only = set(symbols_of(pair_symbol)) if pair_symbol else None
     pnl: dict[str, PairPnl] = {}
     notes: list[str] = []
+    snapshots = await all_balance_snapshots(ledger)
+    account, others = current_account(snapshots)
+    venue = account if others else None  # one account: no filter (facts written before any snapshot count)
+    if others:
+        notes.append(
+            f"this ledger holds {len(others) + 1} accounts (each dry-run start opens a new paper account); "
+            f"the report covers the newest, {account}"
+        )
 
     def get(sym: str) -> PairPnl:
         key = spot_symbol(sym)
         return pnl.setdefault(key, PairPnl(key))
 
     # funding
-    for fp in await ledger.list_funding_payments(since_ms=since_ms):
+    for fp in await ledger.list_funding_payments(since_ms=since_ms, venue=venue):
         if only is not None and fp.symbol not in only:
             continue
         p = get(fp.symbol)
@@ -219,7 +228,7 @@ async def collect_report(
     seen = await build_price_book(ledger, include_fills=False)
     legs: dict[str, dict[Leg, list[_LegFill]]] = defaultdict(lambda: {Leg.SPOT: [], Leg.PERP: []})
     held_before: dict[str, dict[Leg, Decimal]] = defaultdict(lambda: {Leg.SPOT: ZERO, Leg.PERP: ZERO})
-    for f in await all_fills(ledger, pair_symbol):
+    for f in await all_fills(ledger, pair_symbol, venue):
         key = spot_symbol(f.symbol)
         qty = signed_qty(f) - fee_in_base(f)
         if f.ts_ms < start:
@@ -274,13 +283,17 @@ async def collect_report(
     by_direction: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     statuses: dict[str, int] = defaultdict(int)
     for t in transfers:
+        if venue is not None and t.venue != venue:
+            continue
         statuses[t.status.value] += 1
         if t.status.value == "done":
             by_direction[f"{t.from_wallet.value}->{t.to_wallet.value}"][t.asset] += t.amount
 
     # equity
     snaps: dict[tuple[str, str], dict[int, dict[str, BalanceSnapshot]]] = defaultdict(lambda: defaultdict(dict))
-    for row in await all_balance_snapshots(ledger):
+    for row in snapshots:
+        if venue is not None and row.venue != venue:
+            continue
         snaps[(row.venue, row.wallet.value)][row.ts_ms][row.asset] = row
     series = {k: sorted(v.items()) for k, v in snaps.items()}
     in_window = {k: [s for s in v if s[0] >= start] for k, v in series.items()}

@@ -21,7 +21,7 @@ from bot.domain import ZERO, PairState, perp_symbol, spot_symbol
 from bot.ledger.models import Event, EventKind, Wallet
 from bot.ledger.repository import Ledger
 from bot.ops.format import fmt_age, fmt_dec, fmt_pct, fmt_qty, iso_utc, to_jsonable
-from bot.ops.reads import PriceBook, build_price_book, latest_funding_rate, select_events, to_dec
+from bot.ops.reads import PriceBook, build_price_book, current_account, latest_funding_rate, select_events, to_dec
 
 RECENT_ERRORS = 10
 QUOTE = "USDT"
@@ -76,7 +76,11 @@ async def collect_status(ledger: Ledger, now_ms: int, prices: PriceBook | None =
     liq = liquidation_prices(await _events_with_liquidation(ledger))
 
     wallets_map: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in await ledger.latest_balances():
+    latest = await ledger.latest_balances()
+    account, others = current_account(latest)
+    for row in latest:
+        if others and row.venue != account:
+            continue  # an earlier dry-run's paper account: the daemon has forgotten it
         wallet = row.wallet.value if hasattr(row.wallet, "value") else str(row.wallet)
         w = wallets_map.setdefault(
             (row.venue, wallet), {"venue": row.venue, "wallet": wallet, "ts_ms": row.ts_ms, "assets": {}}
@@ -149,6 +153,7 @@ async def collect_status(ledger: Ledger, now_ms: int, prices: PriceBook | None =
         "as_of_ms": now_ms,
         "pairs": pair_rows,
         "wallets": wallets,
+        "earlier_accounts": others,
         "collateral": {
             "margin_balance": collateral.margin_balance,
             "short_notional": collateral.short_notional,
@@ -189,6 +194,8 @@ def render_status(st: dict[str, Any]) -> list[Text]:
             )
         out.append(line)
     out.append(Text("wallets (latest snapshot)", style="bold cyan"))
+    if st.get("earlier_accounts"):
+        out.append(Text(f"  (earlier dry-run accounts left out: {', '.join(st['earlier_accounts'])})", style="dim"))
     if not st["wallets"]:
         out.append(Text("  no balance snapshot recorded"))
     for w in st["wallets"]:

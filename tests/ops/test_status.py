@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from bot.ledger.models import EventKind
-from bot.ledger.repository import Ledger
-from bot.ops.status import collect_status, render_status
+from bot.ledger.models import EventKind, Wallet
+from bot.ledger.repository import AssetBalance, Ledger
+from bot.ops.report import collect_report
+from bot.ops.status import collect_status, futures_margin_balance, render_status
 
 from .history import T_END, T_FUND, Expected, build_history
 
@@ -78,3 +79,22 @@ def test_cli_status_json(history_url: str, run_cli) -> None:
     assert D(data["pairs"][0]["hedge_drift"]) == Expected.drift
     res = run_cli("status", "--url", history_url)
     assert res.exit_code == 0 and "collateral ratio 0.475" in res.output
+
+
+async def test_restarted_dry_runs_show_only_the_newest_paper_account(ledger: Ledger) -> None:
+    """Each dry-run start opens a new paper account in the same ledger: status took the first futures
+    wallet it found (an old account's) and report summed all accounts' equity (residual +199,992)."""
+    def usdt(total: str) -> dict[str, AssetBalance]:
+        return {"USDT": AssetBalance(D(total), D(0), D(total))}
+
+    for venue, t0, spot, futures in (("paper-old", 1_000, "80000", "20000"), ("paper-new", 10_000, "100000", "0")):
+        await ledger.record_balance_snapshots([(venue, Wallet.SPOT, t0, usdt(spot)),
+                                               (venue, Wallet.FUTURES, t0, usdt(futures))])
+    await ledger.record_balance_snapshots([("paper-new", Wallet.SPOT, 20_000, usdt("60000")),
+                                           ("paper-new", Wallet.FUTURES, 20_000, usdt("40000"))])
+    st = await collect_status(ledger, 30_000)
+    assert {w["venue"] for w in st["wallets"]} == {"paper-new"} and st["earlier_accounts"] == ["paper-old"]
+    assert futures_margin_balance(st["wallets"]) == D("40000")
+    rep = await collect_report(ledger, 30_000)
+    assert rep["equity"]["first"] == rep["equity"]["last"] == D("100000")
+    assert any("covers the newest, paper-new" in n for n in rep["notes"])
