@@ -10,22 +10,17 @@ Limits are counted in real (wall) time, also against a fast emulator, so the gat
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-BANNED_UNTIL = re.compile(r"banned until (\d{12,14})")
+from bot.venues.errors import banned_until_ms
+
+__all__ = ["RateGate", "banned_until_ms", "wall_s"]
 
 
 def wall_s() -> float:
     return time.time()
-
-
-def banned_until_ms(exc: BaseException) -> int | None:
-    """The end of an IP ban from a 418's message, if it names one."""
-    match = BANNED_UNTIL.search(str(exc))
-    return int(match.group(1)) if match else None
 
 
 @dataclass

@@ -37,7 +37,7 @@ from bot.venues.base import (
     Wallet,
     WalletBalance,
 )
-from bot.venues.errors import safe_error_text
+from bot.venues.errors import banned_until_ms, safe_error_text
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class CcxtVenue:
         self._time_resync_s = time_resync_s
         self._mark_poll_interval_s = mark_poll_interval_s
         self._stream_retry_s = stream_retry_s
+        self._poll_strikes = 0  # consecutive rate-limited mark polls
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
         self._offset_ms: int | None = None
         self._offset_at_ms = 0
@@ -580,28 +581,39 @@ class CcxtVenue:
                 log.warning("mark stream failed, polling for %.0fs: %s", self._stream_retry_s, self.safe_text(exc))
                 until = loop.time() + self._stream_retry_s
                 while loop.time() < until:
-                    for update in await self._poll_marks(perps):
+                    updates, pause_s = await self._poll_marks(perps)
+                    for update in updates:
                         yield update
-                    await asyncio.sleep(self._mark_poll_interval_s)
+                    await asyncio.sleep(max(self._mark_poll_interval_s, pause_s))
                 continue
             for ticker in tickers.values():
                 update = self._mark_from_ticker(ticker)
                 if update is not None:
                     yield update
 
-    async def _poll_marks(self, perps: list[str]) -> list[MarkUpdate]:
+    async def _poll_marks(self, perps: list[str]) -> tuple[list[MarkUpdate], float]:
+        """One premiumIndex poll: the updates, and how long to wait before the next one. After a 429 or
+        418 the poll waits out the ban (or a growing backoff), as every other venue call does: polling
+        through a ban extends it."""
         try:
             rates = await self.client.fetch_funding_rates(perps)
+        except ccxt.DDoSProtection as exc:
+            ban_ms = banned_until_ms(exc)
+            self._poll_strikes += 1
+            pause = (ban_ms / 1000 - time.time() + 1) if ban_ms else min(5.0 * 2 ** (self._poll_strikes - 1), 120.0)
+            log.warning("mark poll rate limited, next poll in %.0fs: %s", pause, self.safe_text(exc))
+            return [], max(pause, 0.0)
         except ccxt.NetworkError as exc:
             log.warning("mark poll failed: %s", self.safe_text(exc))
-            return []
+            return [], 0.0
+        self._poll_strikes = 0
         out = []
         for perp in perps:
             row = rates.get(perp)
             update = self._mark_from_ticker(row) if row else None
             if update is not None:
                 out.append(update)
-        return out
+        return out, 0.0
 
     def start_user_stream_keepalive(self, interval_s: float = 1800.0) -> asyncio.Task[None]:
         """Refresh the USD-M listenKey every ``interval_s`` (ccxt 4.5.90 never does on a mixed instance, §5.4)."""

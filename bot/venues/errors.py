@@ -223,3 +223,12 @@ def exchange_error(code: int, msg: str, http_status: int = 400, *, perp: bool) -
     """The ccxt exception production raises for Binance's ``{"code", "msg"}`` answer on spot/sapi or fapi."""
     cls, text = _mapped(code, msg, http_status, perp)
     return cls(text)
+
+
+BANNED_UNTIL = re.compile(r"banned until (\d{12,14})")
+
+
+def banned_until_ms(exc: BaseException) -> int | None:
+    """The end of an IP ban from a 418's message, if it names one."""
+    match = BANNED_UNTIL.search(str(exc))
+    return int(match.group(1)) if match else None

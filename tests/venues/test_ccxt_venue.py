@@ -149,3 +149,26 @@ async def test_watch_marks_falls_back_to_polling_when_the_stream_fails(ccxt_env:
     polled = first if first.symbol == "BTC/USDT" else second
     assert polled.mark_price == funding["BTC/USDT"].mark_price
     assert polled.next_funding_ms == funding["BTC/USDT"].next_funding_ms
+
+
+async def test_mark_polling_waits_out_a_ban_instead_of_polling_through_it():
+    """During a 418 the fallback poll asked again every 5 s; on Binance every request during a ban
+    extends it. Now the poll says how long to wait: until the ban's end, or a growing backoff on 429."""
+    import time
+
+    until = int(time.time() * 1000) + 40_000
+    scenario = {"faults": [
+        {"endpoint": "GET /fapi/v1/premiumIndex", "code": -1003, "status": 418,
+         "msg": f"Way too many requests; IP banned until {until}.", "count": 1},
+        {"endpoint": "GET /fapi/v1/premiumIndex", "code": -1003, "status": 429, "count": 2},
+    ]}
+    async with AsyncExitStack() as stack:
+        env = await _env(stack, scenario)
+        venue = env.venue
+        updates, pause = await venue._poll_marks(["BTC/USDT:USDT"])
+        assert updates == [] and 35 < pause <= 41
+        _, first = await venue._poll_marks(["BTC/USDT:USDT"])
+        _, second = await venue._poll_marks(["BTC/USDT:USDT"])
+        assert (first, second) == (10.0, 20.0)  # the 2nd and 3rd limited polls in a row
+        updates, pause = await venue._poll_marks(["BTC/USDT:USDT"])
+        assert updates and pause == 0.0
