@@ -313,7 +313,8 @@ class Daemon:
         self.rt.health.mark_scheduler_alive(self.rt.now())
 
     async def _shutdown(self, scheduler: AsyncIOScheduler, http_runner: Any) -> None:
-        """Stop new entries, let in-flight jobs finish (bounded), flush a last snapshot, close everything."""
+        """Stop new entries, let in-flight jobs finish (bounded), sync funding and flush a last snapshot (so
+        the ledger's payments explain its closing balances), close everything."""
         eng = self.rt.engine
         eng.stop_entries()
         scheduler.shutdown(wait=False)
@@ -323,6 +324,8 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         finished = await self.runner.drain(eng.config.shutdown_timeout_s)
+        with contextlib.suppress(Exception):  # payments the last snapshot's balances already hold
+            await eng.sync_funding()
         with contextlib.suppress(Exception):
             await eng.snapshot_balances()
         with contextlib.suppress(Exception):
