@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bot.domain import HOUR_MS, MINUTE_MS
-from bot.sim.history import available_symbols, load_funding, load_klines
+from bot.sim.history import available_symbols, kline_path, load_funding, load_klines
 
 _MINUTE_FILE = re.compile(r"binance_perp_(?P<sym>[A-Z0-9]+)_1m_(?P<date>[0-9-]+)\.csv\.gz$")
 
@@ -170,10 +170,16 @@ def resolve_symbols(data_dir: Path, symbols: list[str] | None) -> list[str]:
     wanted = [binance_symbol(s) for s in symbols]
     missing = [s for s in wanted if s not in known]
     if missing:
-        raise DataError(
-            f"no funding file and perp klines for {', '.join(missing)} in {data_dir}; available: {', '.join(known)}"
-        )
+        why = "; ".join(f"{s}: no {' and no '.join(_missing_files(data_dir, s))}" for s in missing)
+        raise DataError(f"{why} in {data_dir}; symbols with both: {', '.join(known)}")
     return wanted
+
+
+def _missing_files(data_dir: Path, symbol: str) -> list[str]:
+    """Which of a symbol's files a backtest needs are not in ``data_dir`` (funding, perp and spot klines)."""
+    parts = [("funding file", Path(data_dir) / "funding" / f"binance_{symbol}.csv.gz")]
+    parts += [(f"{kind} klines", kline_path(data_dir, kind, symbol)) for kind in ("perp", "spot")]
+    return [name for name, path in parts if not path.exists()]
 
 
 def load_minute_windows(data_dir: Path, symbols: list[str]) -> dict[str, list[tuple[int, int]]]:
@@ -232,17 +238,15 @@ def load_dataset(
             continue
         lo = first if lo is None else min(lo, first)
         hi = last if hi is None else max(hi, last)
-    if start_ms is None:
-        if lo is None:
-            raise DataError(f"none of {', '.join(ids)} has overlapping spot, perp and funding data in {data_dir}")
-        start_ms = lo
-    if end_ms is None:
-        if hi is None:
-            raise DataError(f"none of {', '.join(ids)} has overlapping spot, perp and funding data in {data_dir}")
-        end_ms = hi + HOUR_MS
+    if lo is None or hi is None:
+        gaps = [f"{s}: no {' and no '.join(m)}" for s in ids if (m := _missing_files(data_dir, s))]
+        why = f" ({'; '.join(gaps)})" if gaps else ""
+        raise DataError(f"none of {', '.join(ids)} has overlapping spot, perp and funding data in {data_dir}{why}")
+    start_ms = lo if start_ms is None else start_ms
+    end_ms = hi + HOUR_MS if end_ms is None else end_ms
     start_ms = -(-int(start_ms) // HOUR_MS) * HOUR_MS
     if end_ms <= start_ms:
-        raise DataError(f"empty window: end {end_ms} <= start {start_ms}")
+        raise DataError(f"empty window: the end {_utc(end_ms)} is not after the start {_utc(start_ms)}")
     grid = np.arange(start_ms, end_ms, HOUR_MS, dtype=np.int64)
 
     series: dict[str, SymbolSeries] = {}

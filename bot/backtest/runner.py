@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.backtest.core import Core, TickJobs, build_core
-from bot.backtest.data import Dataset, load_dataset
+from bot.backtest.data import DataError, Dataset, load_dataset
 from bot.backtest.fastforward import FastForward
 from bot.backtest.metrics import fill_timeline, read_facts, summarise
 from bot.backtest.params import BacktestParams
@@ -53,6 +53,7 @@ from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
 
 BASELINES = ("always-on-btc", "top-n")
+ALWAYS_ON_SYMBOL = "BTCUSDT"  # what the always-on-btc strategy holds (strategies.baselines.AlwaysOnBTC)
 PARALLEL_MIN_SYMBOL_HOURS = 20_000  # below this a worker's start-up (about 2 s of imports) outweighs the run
 
 
@@ -284,7 +285,11 @@ def run_with_baselines(spec: BacktestSpec, baselines: bool = True, workers: int 
     repay starting a process (``PARALLEL_MIN_SYMBOL_HOURS``) runs them here, in turn.
     """
     ds = load_dataset(spec.data_dir, spec.symbols, spec.start_ms, spec.end_ms)
-    others = [b for b in BASELINES if b != spec.strategy] if baselines else []
+    has_btc = ALWAYS_ON_SYMBOL in ds.series
+    if spec.strategy == "always-on-btc" and not has_btc:
+        raise DataError("always-on-btc holds BTC/USDT only: add BTCUSDT to --symbols")
+    # without BTC in the data the always-on-BTC baseline would hold nothing: it is left out, not shown as 0
+    others = [b for b in BASELINES if b != spec.strategy and (has_btc or b != "always-on-btc")] if baselines else []
     if workers is None:
         spare = max((os.cpu_count() or 1) - 1, 0)
         workers = min(len(others), spare) if ds.symbol_hours >= PARALLEL_MIN_SYMBOL_HOURS else 0

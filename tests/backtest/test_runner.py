@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.backtest.data import load_dataset
+from bot.backtest.data import DataError, load_dataset
 from bot.backtest.params import BacktestConfigError, BacktestParams, load_backtest_params, with_backtest_options
 from bot.backtest.result import BacktestResult
-from bot.backtest.runner import BacktestSpec, run_backtest
+from bot.backtest.runner import BacktestSpec, run_backtest, run_with_baselines
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
 
@@ -236,7 +236,6 @@ def test_a_symbol_listed_after_the_start_does_not_stop_the_run(tmp_path: Path, f
 
 
 def test_baselines_in_worker_processes_match_the_ones_run_in_turn(tmp_path: Path) -> None:
-    from bot.backtest.runner import run_with_baselines
     from bot.sim.history import bundled_data_dir
 
     from .equivalence import WINDOW_START, ledger_facts
@@ -254,3 +253,15 @@ def test_baselines_in_worker_processes_match_the_ones_run_in_turn(tmp_path: Path
     for name in parallel.baselines:
         a, b = (tmp_path / run / "baselines" / name / "ledger.db" for run in ("in_turn", "parallel"))
         assert ledger_facts(f"sqlite+aiosqlite:///{a.as_posix()}") == ledger_facts(f"sqlite+aiosqlite:///{b.as_posix()}")
+
+
+def test_always_on_btc_needs_btc_in_the_symbols(tmp_path: Path) -> None:
+    """Without BTCUSDT it made 0 trades and said nothing; as a baseline it is left out, not shown as 0."""
+    flat_symbol(tmp_path, "ETHUSDT", 24, 10.0, 10.0, [(0, "0.0001", 8), (8, "0.0001", 8), (16, "0.0001", 8)])
+    spec = BacktestSpec(tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "always-on-btc", BacktestParams(),
+                        out_dir=tmp_path / "a")
+    with pytest.raises(DataError, match="add BTCUSDT to --symbols"):
+        run_with_baselines(spec)
+    carry = BacktestSpec(tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "carry", BacktestParams(),
+                         out_dir=tmp_path / "b")
+    assert list(run_with_baselines(carry, workers=0).baselines) == ["top-n"]
