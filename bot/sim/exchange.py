@@ -672,7 +672,9 @@ class SimExchange:
 
     def _account_event(self, reason: str) -> SimEvent:
         marks = self._marks()
-        positions = [self._risk(p.symbol, marks) for p in self.futures.positions.values()]
+        # as position_risk: a contract with no price yet (not listed) has nothing to report
+        priced = [p for p in self.futures.positions.values() if self._known_mark(p.symbol) is not None]
+        positions = [self._risk(p.symbol, marks) for p in priced]
         return SimEvent(
             "account",
             self._now,

@@ -302,13 +302,19 @@ def test_position_risk_leaves_out_a_contract_without_a_price_yet(tmp_path):
     whole reading fail ("No mark price") on the first symbol not yet listed."""
     from tests.backtest.backtest_datafiles import T0, flat_symbol, write_funding, write_klines
 
-    flat_symbol(tmp_path, "BTCUSDT", 24, 100.0, 100.0, [(0, "0.0001", 8)])
+    flat_symbol(tmp_path, "BTCUSDT", 24, 100.0, 100.0, [(0, "0.0001", 8), (8, "0.0001", 8)])
     write_klines(tmp_path, "spot", "ETHUSDT", [(h, 10.0) for h in range(12, 24)])
     write_klines(tmp_path, "perp", "ETHUSDT", [(h, 10.0) for h in range(12, 24)])
     write_funding(tmp_path, "ETHUSDT", [(16, "0.0001", 8)])
     clock = ManualClock(T0)
-    ex = SimExchange(HistoryReplay(tmp_path, ["BTCUSDT", "ETHUSDT"], T0, T0 + 24 * HOUR_MS), clock)
+    ex = SimExchange(HistoryReplay(tmp_path, ["BTCUSDT", "ETHUSDT"], T0, T0 + 24 * HOUR_MS), clock,
+                     futures_balances={"USDT": D(10_000)})
     assert [r.symbol for r in ex.position_risk()] == ["BTCUSDT"]
+    ex.set_leverage("ETHUSDT", 3)  # as the daemon sets up every symbol at start, listed or not
+    ex.create_order("perp", "BTCUSDT", "SELL", "MARKET", quantity=D("1"))
+    clock.set(T0 + 9 * HOUR_MS)
+    ex.step(T0 + 9 * HOUR_MS)  # the settlement's account update lists the priced positions only
+    assert [r.time_ms for r in ex.income("BTCUSDT", "FUNDING_FEE")] == [T0 + 8 * HOUR_MS]
     assert code(ex.position_risk, "ETHUSDT") == -1121  # asked by name, the missing price is still an error
     clock.set(T0 + 12 * HOUR_MS)
     ex.step(T0 + 12 * HOUR_MS)
