@@ -298,8 +298,8 @@ class TickJobs:
         through it (the issue's rule: a symbol is not traded across a gap)."""
         core = self.core
         for sym, why in sorted(gaps.items()):
-            if sym not in self._live:
-                continue
+            if sym not in self._live or self._live[sym].state is PairState.QUARANTINED:
+                continue  # a quarantined pair waits for the operator (the executor would refuse it)
             await core.ledger.add_event(EventKind.DECISION, f"exit_data_gap: {sym} {why}", ts_ms=t, symbol=sym,
                                         details={"rule": "exit_data_gap", "message": why})
             self._open_intents = None
