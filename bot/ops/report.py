@@ -1,6 +1,9 @@
 """``fundbot report``: where the money came from, per pair and in total, checked against wallet equity.
 
-Attribution over the window [since, now], every figure in USDT and signed as PnL (+ is a gain):
+Attribution over the window [since, now], every figure in USDT and signed as PnL (+ is a gain). Equity is
+only known at balance snapshots, so with --since the window opens at the first snapshot at or after it:
+fills and payments up to that instant are inside the opening equity, and legs held then are valued at
+the prices observed there. Without --since it covers the ledger from its start.
 
 - funding: the sum of funding payments (funding time in the window).
 - price and basis: mark-to-market of both legs from their fills to the latest observed prices. A leg's
@@ -191,7 +194,6 @@ async def collect_report(
 ) -> dict[str, Any]:
     """The attribution as plain data (Decimals, epoch ms); see the module docstring for the method."""
     prices = prices or await build_price_book(ledger)
-    start = since_ms if since_ms is not None else 0
     only = set(symbols_of(pair_symbol)) if pair_symbol else None
     pnl: dict[str, PairPnl] = {}
     notes: list[str] = []
@@ -203,13 +205,23 @@ async def collect_report(
             f"this ledger holds {len(others) + 1} accounts (each dry-run start opens a new paper account); "
             f"the report covers the newest, {account}"
         )
+        snapshots = [r for r in snapshots if r.venue == account]
+    start, after = 0, None  # facts at or before ``after`` are inside the opening equity
+    if since_ms is not None:
+        # The window opens at the first balance snapshot at or after --since: its equity already holds
+        # every fill and payment up to its own instant, and its prices value the legs held then.
+        start = min((r.ts_ms for r in snapshots if r.ts_ms >= since_ms), default=since_ms)
+        after = start if any(r.ts_ms == start for r in snapshots) else None
+        if start != since_ms:
+            notes.append(f"the window opens at the first balance snapshot after --since: {iso_utc(start)}")
 
     def get(sym: str) -> PairPnl:
         key = spot_symbol(sym)
         return pnl.setdefault(key, PairPnl(key))
 
     # funding
-    for fp in await ledger.list_funding_payments(since_ms=since_ms, venue=venue):
+    first_payment = None if since_ms is None else start + (after is not None)
+    for fp in await ledger.list_funding_payments(since_ms=first_payment, venue=venue):
         if only is not None and fp.symbol not in only:
             continue
         p = get(fp.symbol)
@@ -231,7 +243,7 @@ async def collect_report(
     for f in await all_fills(ledger, pair_symbol, venue):
         key = spot_symbol(f.symbol)
         qty = signed_qty(f) - fee_in_base(f)
-        if f.ts_ms < start:
+        if f.ts_ms < start or (after is not None and f.ts_ms <= after):
             held_before[key][f.market] += qty
             continue
         p = get(key)
@@ -279,7 +291,7 @@ async def collect_report(
         p.price = p.spot_mtm + p.perp_mtm - basis
 
     # transfers
-    transfers = await ledger.list_transfers(since_ms=since_ms)
+    transfers = await ledger.list_transfers(since_ms=None if since_ms is None else start)
     by_direction: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     statuses: dict[str, int] = defaultdict(int)
     for t in transfers:
@@ -292,8 +304,6 @@ async def collect_report(
     # equity
     snaps: dict[tuple[str, str], dict[int, dict[str, BalanceSnapshot]]] = defaultdict(lambda: defaultdict(dict))
     for row in snapshots:
-        if venue is not None and row.venue != venue:
-            continue
         snaps[(row.venue, row.wallet.value)][row.ts_ms][row.asset] = row
     series = {k: sorted(v.items()) for k, v in snaps.items()}
     in_window = {k: [s for s in v if s[0] >= start] for k, v in series.items()}
@@ -353,7 +363,7 @@ async def collect_report(
         residual = equity["change"] - explained
     return {
         "as_of_ms": now_ms,
-        "since_ms": since_ms,
+        "since_ms": start if since_ms is not None else None,
         "pair": pair_symbol,
         "pairs": rows,
         "total": total.to_dict(),

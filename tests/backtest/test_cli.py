@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import typer
@@ -43,6 +44,9 @@ def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(t
         assert r.exit_code == 0, (cmd, r.output)
     assert "BTC/USDT" in CliRunner().invoke(_app(), ["status", "--url", url]).output
     funding = CliRunner().invoke(_app(), ["tail", "--url", url, "--kind", "funding"]).output
+    # a window opening at a snapshot that already holds that instant's settlement counts it once
+    rep = json.loads(CliRunner().invoke(_app(), ["report", "--url", url, "--since", "2026-01-02", "--json"]).output)
+    assert rep["since_ms"] == 1_767_312_000_000 and abs(Decimal(rep["residual"])) < Decimal("0.0001"), rep
     assert "BTC/USDT funding +" in funding, "the funding sync logs each payment, as the daemon's does"
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from bot.ledger.repository import Ledger
 from bot.ops.report import collect_report, render_report
 
-from .history import T_END, T_FUND, Expected, build_history
+from .history import T0, T_END, T_FUND, Expected, build_history
 
 D = Decimal
 
@@ -44,18 +44,22 @@ async def test_attribution_reconciles_with_equity(ledger: Ledger) -> None:
     assert "unexplained residual 0.0000" in text
 
 
-async def test_since_window_starts_from_held_position(ledger: Ledger) -> None:
-    """After the fills, only funding and the move since the window start count."""
+async def test_since_window_opens_at_the_first_snapshot_after_it(ledger: Ledger) -> None:
+    """Equity can only be measured at a balance snapshot, so the window opens at the first one at or after
+    --since; what happened before it (here the fills and the settlement) is inside the opening equity and
+    the legs held then are valued from there. Attribution used to start at --since while the equity
+    window started at that snapshot: the settlement was counted against an equity that already held it
+    (the demo's --since reports were off by hundreds of USDT)."""
     await build_history(ledger)
     rep = await collect_report(ledger, T_END + 60_000, since_ms=T_FUND - 1)
+    assert rep["since_ms"] == rep["equity"]["first_ms"] == T_END
+    assert any("window opens at the first balance snapshot" in n for n in rep["notes"])
     [btc] = rep["pairs"]
-    assert btc["funding"] == Expected.funding
-    assert btc["fees"] == 0
-    assert btc["fills"] == 0
-    # The position held at the start is priced at the last price observed before it (the fills,
-    # 60010 / 60090), then marked at 61000 / 61080.
-    assert btc["price"] + btc["basis"] == D("0.0999") * (61000 - 60010) - D("0.1") * (61080 - 60090)
-    assert rep["equity"]["first_ms"] == T_END  # only the last snapshots are inside the window
+    assert btc["funding"] == 0 and btc["fees"] == 0 and btc["fills"] == 0
+    assert rep["residual"] == 0
+    whole = await collect_report(ledger, T_END + 60_000, since_ms=T0 - 1)  # opens at the first snapshot
+    assert whole["since_ms"] == T0 and whole["pairs"][0]["funding"] == Expected.funding
+    assert whole["residual"] == 0
 
 
 async def test_pair_filter_and_unknown_pair(ledger: Ledger) -> None:
