@@ -66,11 +66,14 @@ def test_ccxt_request_logs_stay_out_even_at_debug():
 
 
 def test_unusable_databases_and_missing_files_are_messages_not_tracebacks(tmp_path):
+    bad_json = tmp_path / "emulator.json"
+    bad_json.write_text("{bad")
     cases = [
         (["status", "--url", "notaurl"], 2, "the database URL is not one fundbot can use"),
         (["db", "upgrade", "--url", "notaurl"], 2, "the database URL is not one fundbot can use"),
         (["status", "--url", "postgresql+asyncpg://postgres@127.0.0.1:1/x"], 1, "connection refused"),
         (["run", "--connection-file", str(tmp_path / "missing.json")], 2, "No such file or directory"),
+        (["run", "--connection-file", str(bad_json)], 2, "not a connection file written by `fundbot emulator`"),
         (["db", "upgrade", "--url", f"sqlite+aiosqlite:///{tmp_path}/l.db", "--revision", "bogus"], 2,
          "database migration: Can't locate revision"),
     ]

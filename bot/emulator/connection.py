@@ -129,7 +129,12 @@ def write_connection_file(info: ConnectionInfo, path: Path) -> Path:
 
 
 def read_connection_file(path: Path) -> dict[str, Any]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not a connection file written by `fundbot emulator` ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a connection file written by `fundbot emulator`")
     if data.get("version") != CONNECTION_VERSION:
         raise ValueError(f"{path}: unsupported connection file version {data.get('version')!r}")
     return data

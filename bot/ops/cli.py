@@ -21,7 +21,7 @@ from bot.config import load_settings
 from bot.domain import parse_pair_symbol
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
-from bot.ops.format import parse_kinds, parse_since
+from bot.ops.format import iso_utc, parse_kinds, parse_since
 from bot.ops.reads import LedgerNotFound, open_ledger
 from bot.ops.report import collect_report, render_report, report_json
 from bot.ops.status import collect_status, render_status, status_json
@@ -164,6 +164,8 @@ def report_cmd(
     """PnL attribution (funding, price, basis, fees; slippage memo; transfers) reconciled with equity."""
     now = _now_ms()
     since_ms = _since(since, now)
+    if since_ms is not None and since_ms > now:
+        raise typer.BadParameter(f"{iso_utc(since_ms)} is in the future", param_hint="--since")
     pair = _pair(pair)
     rep = _with_ledger(_url(url, live), lambda ledger: collect_report(ledger, now, since_ms=since_ms, pair_symbol=pair))
     if as_json:

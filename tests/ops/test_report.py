@@ -89,6 +89,8 @@ def test_cli_report_rejects_bad_since(history_url: str, run_cli) -> None:
     res = run_cli("report", "--url", history_url, "--since", "not-a-time")
     assert res.exit_code == 2
     assert "30m, 1h, 2d" in res.output
+    res = run_cli("report", "--url", history_url, "--since", "2999-01-01")
+    assert res.exit_code == 2 and "is in the future" in res.output
 
 
 def test_cli_report_missing_ledger(tmp_path, run_cli) -> None:
