@@ -42,7 +42,8 @@ class RateGate:
         return max(self.until_s - self.wall(), 0.0)
 
     def trip(self, exc: BaseException) -> bool:
-        """Pause after a rate-limit error: until the ban's end (418) or a growing backoff (429)."""
+        """Pause after a rate-limit error: until the ban's end (418) or a growing backoff (429). True when
+        the caller should report it: a new pause, or a ban that lengthens the current one."""
         now = self.wall()
         was_paused = now < self.until_s
         ban_ms = banned_until_ms(exc)
@@ -51,10 +52,12 @@ class RateGate:
         else:
             until = now + min(self.base_s * 2**self.strikes, self.cap_s)
         self.strikes += 1
+        extended = until > self.until_s
         self.until_s = max(self.until_s, until)
         if not was_paused:
             self.pauses += 1
-        return not was_paused
+        # a ban that outlasts a running pause is news too (a 429 pause turning into a 418 ban)
+        return not was_paused or (ban_ms is not None and extended)
 
     def ok(self) -> None:
         """A venue call succeeded after the pause: the next limit starts from the base backoff again."""

@@ -52,3 +52,15 @@ async def test_429_then_418_pause_all_jobs_and_work_resumes_after_the_ban(sqlite
         targets = await w.engine.scan()
         assert targets and not w.engine.gate.paused() and w.engine.gate.strikes == 0
         assert len(await w.ledger.events(kinds=[EventKind.ERROR])) == 2
+
+
+def test_a_ban_during_a_429_pause_is_reported_but_a_repeat_is_not() -> None:
+    """A 418 that arrived while a 429 pause ran was not recorded: the ledger said "paused for 10s" while
+    the venue had banned the IP for minutes."""
+    wall = WallClock(1_750_000_000.0)  # epoch seconds: a ban names its end in epoch ms
+    gate = RateGate(base_s=5, wall=wall)
+    assert gate.trip(RuntimeError("429 Too Many Requests"))
+    assert not gate.trip(RuntimeError("429 Too Many Requests"))  # the same pause, longer backoff
+    ban = RuntimeError(f"418 Way too many requests; IP banned until {int((wall.t + 120) * 1000)}.")
+    assert gate.trip(ban) and gate.remaining_s() > 100
+    assert not gate.trip(ban)  # the same ban again: nothing new to say
