@@ -21,8 +21,8 @@ from bot.config import load_settings
 from bot.domain import parse_pair_symbol
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
-from bot.ops.format import iso_utc, parse_kinds, parse_since
-from bot.ops.reads import LedgerNotFound, open_ledger
+from bot.ops.format import fmt_age, iso_utc, parse_kinds, parse_since
+from bot.ops.reads import LedgerNotFound, ledger_clock, open_ledger
 from bot.ops.report import collect_report, render_report, report_json
 from bot.ops.status import collect_status, render_status, status_json
 from bot.ops.tail import DEFAULT_BACKLOG, tail_events
@@ -86,6 +86,13 @@ def _echo_json(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
+def _ended_note(ended_ms: int, wall_ms: int) -> str:
+    return (
+        f"the ledger's last event is at {iso_utc(ended_ms)}, {fmt_age(wall_ms - ended_ms)} before now (a backtest, "
+        "a demo or a stopped daemon): times and ages count from it"
+    )
+
+
 def _pair(text: str | None) -> str | None:
     """--pair as the ledger stores it (BTC/USDT), from any form the other commands accept."""
     if text is None:
@@ -116,7 +123,8 @@ def tail_cmd(
     for k in kinds or []:
         if k not in known:
             raise typer.BadParameter(f"unknown kind {k!r}; use {', '.join(sorted(known))}", param_hint="--kind")
-    since_ms = _since(since, _now_ms())
+    wall = _now_ms()
+    _since(since, wall)  # a malformed --since is refused before the ledger is opened
     console = _console()
 
     def emit(item: Text | str) -> None:
@@ -126,11 +134,14 @@ def tail_cmd(
             console.print(item)
 
     async def work(ledger: Ledger) -> int:
+        now, ended = await ledger_clock(ledger, wall)
+        if ended is not None and since and not as_json:
+            emit(Text(_ended_note(ended, wall), style="dim"))
         return await tail_events(
             ledger,
             emit,
             as_json=as_json,
-            since_ms=since_ms,
+            since_ms=_since(since, now),
             kinds=kinds,
             pair_symbol=pair,
             backlog=lines,
@@ -146,8 +157,15 @@ def tail_cmd(
 
 def status_cmd(url: str | None = URL_OPTION, as_json: bool = JSON_OPTION, live: bool | None = LIVE_OPTION) -> None:
     """Pairs, wallets, collateral ratio, open intents and the last errors, from the ledger."""
-    now = _now_ms()
-    st = _with_ledger(_url(url, live), lambda ledger: collect_status(ledger, now))
+    wall = _now_ms()
+
+    async def work(ledger: Ledger) -> dict[str, Any]:
+        now, ended = await ledger_clock(ledger, wall)
+        st = await collect_status(ledger, now)
+        st["clock_note"] = _ended_note(ended, wall) if ended is not None else None
+        return st
+
+    st = _with_ledger(_url(url, live), work)
     if as_json:
         _echo_json(status_json(st))
     else:
@@ -162,12 +180,20 @@ def report_cmd(
     live: bool | None = LIVE_OPTION,
 ) -> None:
     """PnL attribution (funding, price, basis, fees; slippage memo; transfers) reconciled with equity."""
-    now = _now_ms()
-    since_ms = _since(since, now)
-    if since_ms is not None and since_ms > now:
+    wall = _now_ms()
+    since_ms = _since(since, wall)
+    if since_ms is not None and since_ms > wall:
         raise typer.BadParameter(f"{iso_utc(since_ms)} is in the future", param_hint="--since")
     pair = _pair(pair)
-    rep = _with_ledger(_url(url, live), lambda ledger: collect_report(ledger, now, since_ms=since_ms, pair_symbol=pair))
+
+    async def work(ledger: Ledger) -> dict[str, Any]:
+        now, ended = await ledger_clock(ledger, wall)
+        rep = await collect_report(ledger, now, since_ms=_since(since, now), pair_symbol=pair)
+        if ended is not None:
+            rep["notes"].append(_ended_note(ended, wall))
+        return rep
+
+    rep = _with_ledger(_url(url, live), work)
     if as_json:
         _echo_json(report_json(rep))
     else:

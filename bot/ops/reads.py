@@ -126,6 +126,21 @@ async def all_balance_snapshots(ledger: Ledger) -> list[BalanceSnapshot]:
         return list((await s.scalars(stmt)).all())
 
 
+HISTORICAL_AFTER_MS = 24 * 3_600_000  # a ledger whose last event is older than this is read as of that event
+
+
+async def ledger_clock(ledger: Ledger, wall_ms: int) -> tuple[int, int | None]:
+    """The instant the operator commands read this ledger at, and the ledger's last event when that is
+    what they use. A backtest's or a demo's ledger ends on simulated time, years before the wall clock:
+    "--since 1d" found nothing and every age read "968d ago". A ledger whose last event is over a day
+    old is read as of that event (the commands say so); a running daemon's keeps the wall clock."""
+    async with ledger.engine.connect() as conn:
+        newest = (await conn.execute(select(func.max(Event.ts_ms)))).scalar()
+    if newest is None or wall_ms - int(newest) <= HISTORICAL_AFTER_MS:
+        return wall_ms, None
+    return int(newest), int(newest)
+
+
 def current_account(snapshots: list[BalanceSnapshot]) -> tuple[str | None, list[str]]:
     """The venue name of the newest balance snapshot, and the other accounts the ledger holds. Every
     dry-run start opens a new paper account (``paper-...``) in the same ledger; the daemon forgets the

@@ -172,6 +172,8 @@ def render_status(st: dict[str, Any]) -> list[Text]:
     """Human lines (rich Text) for the status dict."""
     now = st["as_of_ms"]
     out: list[Text] = [Text(f"status as of {iso_utc(now)}", style="bold")]
+    if st.get("clock_note"):
+        out.append(Text(f"  ({st['clock_note']})", style="dim"))
     out.append(Text(f"pairs ({len(st['pairs'])} not closed)", style="bold cyan"))
     if not st["pairs"]:
         out.append(Text("  none"))

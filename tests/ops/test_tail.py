@@ -9,6 +9,7 @@ from rich.text import Text
 
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
+from bot.ops.reads import HISTORICAL_AFTER_MS, ledger_clock
 from bot.ops.tail import decision_summary, event_summary, tail_events
 
 from .history import T0, T_END, T_HOLD, build_history
@@ -128,3 +129,19 @@ def test_decision_shapes_written_by_engine_and_executor() -> None:
                                                 "reason": reason}}  # fmt: skip
     line = event_summary("decision", "opening: BTC/USDT 0/0 -> 0.2", executor)
     assert line.endswith("| enter 0.2 rule=enter_carry score=3.00 break-even=10.0h: forecast pays")
+
+
+def test_relative_since_counts_from_the_end_of_a_finished_ledger(history_url: str, run_cli) -> None:
+    """The history ends in 2024: `--since 1h` counted back from the wall clock and found nothing, as on
+    every backtest and demo ledger. It now counts back from the ledger's last event and says so."""
+    res = run_cli("tail", "--url", history_url, "--since", "10m", "--kind", "alert")
+    assert res.exit_code == 0, res.output
+    assert "the ledger's last event is at" in res.output and "hedge drift -0.0001" in res.output
+
+
+async def test_ledger_clock_keeps_the_wall_clock_for_a_running_daemon(ledger: Ledger) -> None:
+    await build_history(ledger)
+    assert await ledger_clock(ledger, T_END + 60_000) == (T_END + 60_000, None)
+    later = T_END + HISTORICAL_AFTER_MS + 1
+    newest = (await ledger.events(limit=1, newest_first=True))[0].ts_ms
+    assert await ledger_clock(ledger, later) == (newest, newest)
