@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
-from bot import __version__
+from bot import __version__, early_signals
 from bot.config import ConfigError, load_settings, render_env_example, render_settings_table
 
 app = typer.Typer(
@@ -114,7 +114,10 @@ def friendly_error(err: BaseException) -> tuple[str, int] | None:
 def main() -> None:
     """Console-script entry point: configuration errors and the failures ``friendly_error`` knows become
     a clear message on stderr and a non-zero exit instead of a traceback."""
+    early_signals.install()
     _register_all()
+    if sys.argv[1:2] != ["run"]:  # only the daemon stops cleanly on its own; the others get the default
+        early_signals.release()
     try:
         app()
     except ConfigError as err:

@@ -54,7 +54,9 @@ def register(app: typer.Typer) -> None:
         start: str | None = typer.Option(
             None, help="Simulated start date YYYY-MM-DD (UTC); default: first hour of data."
         ),
-        speed: float = typer.Option(1.0, help="Simulated seconds per wall-clock second."),
+        speed: float = typer.Option(
+            1.0, help="Simulated seconds per wall-clock second (rate limits count wall minutes: see SCENARIOS.md)."
+        ),
         scenario: Path | None = typer.Option(
             None, help="Fault/event scenario file (.json or .toml), see bot/emulator/SCENARIOS.md."
         ),

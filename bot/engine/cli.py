@@ -10,6 +10,7 @@ from pathlib import Path
 import ccxt
 import typer
 
+from bot import early_signals
 from bot.config import Mode, load_settings
 from bot.engine.core import CONTROL_CLOSE_ONLY
 from bot.engine.daemon import Daemon, build_runtime, wall_ms
@@ -50,7 +51,7 @@ def run_cmd(
             loop.add_signal_handler(sig, early.set)
         rt = await build_runtime(settings, mode=mode, connection_file=conn, close_only=close_only)
         daemon = Daemon(rt, settings)
-        if early.is_set():
+        if early.is_set() or early_signals.requested():  # also one that came while modules were imported
             daemon.request_stop()
         return await daemon.run()
 

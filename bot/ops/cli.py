@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -86,6 +87,10 @@ def _echo_json(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _ended_note(ended_ms: int, wall_ms: int) -> str:
     return (
         f"the ledger's last event is at {iso_utc(ended_ms)}, {fmt_age(wall_ms - ended_ms)} before now (a backtest, "
@@ -149,6 +154,8 @@ def tail_cmd(
             interval_s=interval,
         )
 
+    if follow:  # `docker compose stop` / kill: a clean stop like Ctrl-C (exit 0), not death by signal
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         _with_ledger(_url(url, live), work)
     except KeyboardInterrupt:

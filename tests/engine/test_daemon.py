@@ -219,3 +219,39 @@ async def test_dry_run_trades_on_paper_and_a_restart_starts_a_fresh_paper_accoun
         assert sum("from an earlier dry run closed" in m for m in infos) == 2
         assert sum(m.startswith("engine stopped") for m in infos) == 2
         assert not await ledger.events(kinds=[EventKind.ALERT, EventKind.ERROR])
+
+
+def test_sigterm_while_the_command_line_still_imports_is_a_clean_stop(
+    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
+) -> None:
+    """Python's default handler ended a daemon stopped in its first seconds with 143 (a `docker compose
+    stop` right after `up` looked like a crash); the signal is now recorded and the daemon stops with 0."""
+    emu = emulator_factory()
+    db = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    proc = start_daemon(tmp_path, db, emu.connection_file, "early")
+    time.sleep(0.6)  # after bot.cli starts (~0.2 s), inside its imports (~1.5 s), before the loop's handlers
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=60) == 0, (tmp_path / "early.log").read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_tail_follow_stops_with_0_on_sigterm(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    asyncio.run(_empty_ledger(f"sqlite+aiosqlite:///{db}"))
+    cmd = [sys.executable, "-m", "bot.cli", "tail", "--follow", "--url", f"sqlite+aiosqlite:///{db}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(4.0)  # following by then
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=30) == 0, proc.stdout.read().decode()[-2000:] if proc.stdout else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+async def _empty_ledger(url: str) -> None:
+    async with await Ledger.open(url):
+        pass
