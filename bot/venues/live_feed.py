@@ -13,6 +13,7 @@ import bisect
 from collections.abc import Sequence
 from decimal import Decimal
 
+from bot.domain import HOUR_MS
 from bot.sim.source import PRICE_KINDS, FundingSettlement, Kline
 
 _FAR_FUTURE_MS = 2**62
@@ -67,6 +68,8 @@ class LiveFeed:
         self._series = {(k, s): _Series() for k in PRICE_KINDS for s in self._symbols}
         self._settled: dict[str, list[FundingSettlement]] = {s: [] for s in self._symbols}
         self._pending: dict[str, FundingSettlement] = {}
+        # symbol -> the settlement after which others were missed (pushes further apart than an interval)
+        self.missed_after: dict[str, int] = {}
         self._predicted: dict[str, Decimal] = {}
         self.latest_ms = int(start_ms)  # newest instant any price was pushed for
         self.version = 0  # bumped on every push, so a reader knows its cached prices are stale
@@ -87,6 +90,11 @@ class LiveFeed:
         if old is not None and old.ts_ms < next_funding_ms:
             # the instant passed: keep it (at its last predicted rate) until history replaces it
             self.push_settlement(symbol, old.ts_ms, old.rate, old.interval_hours)
+            interval_ms = (interval_hours or old.interval_hours or 0) * HOUR_MS
+            if interval_ms == 0 or next_funding_ms - old.ts_ms > interval_ms:
+                # more than one interval since the last push: settlements in between are unknown here;
+                # the paper venue reads them from the live history before its clock passes them
+                self.missed_after[symbol] = min(self.missed_after.get(symbol, old.ts_ms), old.ts_ms)
         if next_funding_ms > 0:
             self._pending[symbol] = FundingSettlement(symbol, int(next_funding_ms), predicted_rate, interval_hours or 0)
 

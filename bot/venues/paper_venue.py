@@ -231,6 +231,13 @@ def _push_info(feed: LiveFeed, symbol: str, info: FundingInfo) -> None:
 async def _push_funding(market_data: Any, feed: LiveFeed, symbols: list[str]) -> None:
     for symbol, info in (await market_data.fetch_funding(symbols)).items():
         _push_info(feed, symbol, info)
+    for symbol in symbols:  # pushes further apart than an interval (a venue pause): read what was settled
+        sid = exchange_id(symbol)
+        after = feed.missed_after.pop(sid, None)
+        if after is None:
+            continue
+        for r in await market_data.fetch_funding_history(symbol, after + 1, 100):
+            feed.push_settlement(sid, r.funding_time_ms, r.rate, r.interval_hours)
 
 
 async def _prime(market_data: Any, feed: LiveFeed, symbols: list[str], now: int) -> None:

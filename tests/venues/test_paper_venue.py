@@ -65,6 +65,22 @@ async def test_paper_account_is_paid_funding_at_live_settlements(ccxt_env: Venue
     assert await ccxt_env.venue.fetch_funding_income() == []
 
 
+async def test_settlements_missed_while_the_venue_was_not_read_are_still_paid(ccxt_env: VenueEnv):
+    """A venue pause (a 418 ban) longer than a funding interval: only the first missed settlement was
+    known (its last predicted rate), the next ones were never paid to the paper account."""
+    paper = await _paper(ccxt_env)
+    await paper.transfer("USDT", D(2000), "spot", "futures")
+    await paper.create_order(OrderRequest("g-p", "ETH/USDT", Leg.PERP, Side.SELL, "market", D("0.1")))
+    info = (await paper.fetch_funding(["ETH/USDT"]))["ETH/USDT"]
+    interval = info.interval_hours * HOUR_MS
+    ccxt_env.clock.advance(info.next_funding_ms - ccxt_env.clock.now_ms() + 2 * interval + 1000)
+    await ccxt_env.handle.tick()
+    income = await paper.fetch_funding_income("ETH/USDT")
+    assert [i.funding_time_ms for i in income] == [info.next_funding_ms + k * interval for k in range(3)]
+    live = {r.funding_time_ms: r.rate for r in await ccxt_env.venue.fetch_funding_history("ETH/USDT")}
+    assert all((i.amount > 0) == (live[i.funding_time_ms] > 0) for i in income)
+
+
 async def test_paper_rejections_use_live_filters_and_ccxt_classes(ccxt_env: VenueEnv):
     paper = await _paper(ccxt_env)
     with pytest.raises(ccxt.InvalidOrder):
