@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -290,6 +291,8 @@ def run_with_baselines(spec: BacktestSpec, baselines: bool = True, workers: int 
         raise DataError("always-on-btc holds BTC/USDT only: add BTCUSDT to --symbols")
     # without BTC in the data the always-on-BTC baseline would hold nothing: it is left out, not shown as 0
     others = [b for b in BASELINES if b != spec.strategy and (has_btc or b != "always-on-btc")] if baselines else []
+    # an earlier run's baselines in the same --out would sit beside this run's ledger and report as if theirs
+    shutil.rmtree(Path(spec.out_dir) / "baselines", ignore_errors=True)
     if workers is None:
         spare = max((os.cpu_count() or 1) - 1, 0)
         workers = min(len(others), spare) if ds.symbol_hours >= PARALLEL_MIN_SYMBOL_HOURS else 0

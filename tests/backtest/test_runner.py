@@ -264,4 +264,7 @@ def test_always_on_btc_needs_btc_in_the_symbols(tmp_path: Path) -> None:
         run_with_baselines(spec)
     carry = BacktestSpec(tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "carry", BacktestParams(),
                          out_dir=tmp_path / "b")
+    stale = tmp_path / "b" / "baselines" / "always-on-btc"
+    stale.mkdir(parents=True)  # an earlier run's, in the same --out
     assert list(run_with_baselines(carry, workers=0).baselines) == ["top-n"]
+    assert not stale.exists() and (tmp_path / "b" / "baselines" / "top-n" / "ledger.db").exists()
