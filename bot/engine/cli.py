@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ccxt
@@ -18,7 +19,7 @@ from bot.ledger.db import safe_url
 from bot.ledger.models import EventKind
 from bot.ops.cli import LEDGER_HINT, LIVE_OPTION, URL_OPTION
 from bot.ops.reads import LedgerNotFound, open_ledger
-from bot.venues.errors import safe_error_text
+from bot.venues.errors import banned_until_ms, safe_error_text
 
 
 def run_cmd(
@@ -57,6 +58,15 @@ def run_cmd(
 
     try:
         code = asyncio.run(main())
+    except ccxt.DDoSProtection as exc:  # before NetworkError, its parent: the network is fine
+        until = banned_until_ms(exc)
+        when = f" until {datetime.fromtimestamp(until / 1000, UTC):%Y-%m-%d %H:%M:%S} UTC" if until else ""
+        typer.echo(
+            f"fundbot: the venue is rate limiting this IP (HTTP 429/418){when}; start again after that: "
+            f"{safe_error_text(exc)}",
+            err=True,
+        )
+        code = 1
     except ccxt.NetworkError as exc:
         typer.echo(
             f"fundbot: cannot reach the venue at start: {safe_error_text(exc)}\n"

@@ -255,3 +255,16 @@ def test_tail_follow_stops_with_0_on_sigterm(tmp_path: Path) -> None:
 async def _empty_ledger(url: str) -> None:
     async with await Ledger.open(url):
         pass
+
+
+def test_a_ban_at_start_says_so_not_check_the_network(
+    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
+) -> None:
+    until = int(time.time() * 1000) + 600_000
+    ban = {"endpoint": "*", "code": -1003, "status": 418, "msg": f"Way too many requests; IP banned until {until}."}
+    emu = emulator_factory([ban])
+    proc = start_daemon(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", emu.connection_file, "ban")
+    assert proc.wait(timeout=60) == 1
+    log = (tmp_path / "ban.log").read_text()
+    assert "rate limiting this IP (HTTP 429/418) until" in log and "Check the network" not in log, log[-2000:]
+    assert "Traceback" not in log
