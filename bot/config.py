@@ -188,13 +188,15 @@ class TreasuryConfig(Section):
         json_schema_extra=unit("fraction"),
     )
 
-    @field_validator("high_ratio")
-    @classmethod
-    def _check_band(cls, v: Decimal, info: Any) -> Decimal:
-        low, target = info.data.get("low_ratio"), info.data.get("target_ratio")
-        if low is not None and target is not None and not low < target < v:
-            raise ValueError("need low_ratio < target_ratio < high_ratio")
-        return v
+    @model_validator(mode="after")
+    def _check_band(self) -> TreasuryConfig:
+        """The band as a whole: naming high_ratio when low_ratio was the one out of place misled."""
+        if not self.low_ratio < self.target_ratio < self.high_ratio:
+            raise ValueError(
+                f"need low_ratio < target_ratio < high_ratio, got {self.low_ratio} / {self.target_ratio} / "
+                f"{self.high_ratio}"
+            )
+        return self
 
 
 class EngineConfig(Section):

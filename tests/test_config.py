@@ -36,6 +36,9 @@ def test_symbols_from_comma_list(monkeypatch, tmp_path):
         ("FUNDBOT_MODE", "paper", "FUNDBOT_MODE"),
         ("FUNDBOT_SYMBOLS", "BTCUSDT", "FUNDBOT_SYMBOLS"),
         ("FUNDBOT_LOG_LEVEL", "LOUD", "FUNDBOT_LOG_LEVEL"),
+        # the band as a whole, with the values (it blamed FUNDBOT_TREASURY__HIGH_RATIO)
+        ("FUNDBOT_TREASURY__LOW_RATIO", "0.8", "FUNDBOT_TREASURY: Value error, need low_ratio < target_ratio < "
+         "high_ratio, got 0.8 / 0.5 / 0.7"),
         # a misspelled top-level variable was ignored and the default ran (a nested one was caught)
         ("FUNDBOT_SYMBOL", "BTC/USDT", "FUNDBOT_SYMBOL: unknown setting; did you mean FUNDBOT_SYMBOLS?"),
         ("FUNDBOT_TREASURY_LOW_RATIO", "0.3", "did you mean FUNDBOT_TREASURY__LOW_RATIO?"),
