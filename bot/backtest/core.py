@@ -8,8 +8,9 @@ simulated time does not pass while an order is followed up) differ from live.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,9 @@ from bot.domain import DAY_MS, ZERO, Leg, PairState, exchange_id, perp_symbol
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor, SimpleTarget
 from bot.execution.ordering import order_targets
+from bot.execution.orders import record_venue_fill
 from bot.ledger.models import EventKind, FundingSource, Wallet
-from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, Ledger
+from bot.ledger.repository import EMPTY_WALLET, AssetBalance, EventRecord, FundingRecord, Ledger
 from bot.reconcile import Reconciler
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
@@ -124,8 +126,9 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
     ledger = await Ledger.open(url, inline=True)
     await _fast_sqlite(ledger)
     # As the daemon at start (bot.engine.core): margin mode and leverage per perp, here the leverage the
-    # strategy sizes its collateral for (the daemon's config check asks the operator to keep them equal).
-    leverage = max(1, min(20, int(spec.params.strategy.perp_leverage)))
+    # strategy sizes its collateral for (the daemon's config check asks the operator to keep them equal),
+    # rounded up to the whole number the venue takes, so initial margin never exceeds what it funds.
+    leverage = math.ceil(spec.params.strategy.perp_leverage)
     for sid in ids:
         if ("perp", sid) in exchange._specs:
             await venue.setup_symbol(unified_symbol(sid), leverage, "cross")
@@ -181,11 +184,14 @@ class TickJobs:
         """The venue closed a short by liquidation: an alert per liquidation, then the daemon's
         reconciliation, which finds the perp leg gone and quarantines the pair (as a live daemon's
         periodic reconcile would; the executor then leaves it alone instead of repairing a hedge whose
-        short the venue took)."""
+        short the venue took). The venue's closing trade then goes into the ledger as a fill, so the
+        report closes the leg at the liquidation price."""
         core = self.core
+        closing = []
         for ev in core.liquidated:
             trade = ev.data["trade"]
             sym = unified_symbol(ev.symbol)
+            closing.append((sym, ev, self._live.get(sym)))
             await core.ledger.add_event(
                 EventKind.ALERT,
                 f"liquidation: {sym} short of {trade.qty} closed by the venue at {ev.data['price']} "
@@ -196,6 +202,13 @@ class TickJobs:
             )
         core.liquidated.clear()
         await Reconciler(core.venue, core.ledger, core.clock.now_ms, config=core.executor.config, sleep=_instant).run()
+        for sym, ev, pair in closing:
+            trade_id = str(ev.data["trade"].trade_id)
+            for f in await core.venue.fetch_fills(sym, Leg.PERP, since_ms=ev.time_ms):
+                if f.venue_trade_id == trade_id:  # the clearance fee the venue took is this trade's fee
+                    f = replace(f, fee=ev.data["fee"], fee_asset="USDT")
+                    await record_venue_fill(core.ledger, core.venue.name, f, ev.data["order"].client_order_id,
+                                            pair.pair_id if pair else None)
         self._open_intents = None
         self._dirty = True
         await self._refresh_pairs()
@@ -391,10 +404,10 @@ class TickJobs:
 
     def balance_rows(self, t: int, balances: list[Any]) -> list[tuple[str, Wallet, int, dict[str, AssetBalance]]]:
         """One ledger snapshot row set per wallet, as ``Ledger.record_balance_snapshots`` takes them."""
-        by_wallet: dict[str, dict[str, AssetBalance]] = {}
+        by_wallet: dict[str, dict[str, AssetBalance]] = {"spot": {}, "futures": {}}
         for b in balances:
             by_wallet.setdefault(b.wallet, {})[b.asset] = AssetBalance(b.free, b.used, b.total)
-        return [(self.venue_name, Wallet(wallet), t, assets) for wallet, assets in by_wallet.items()]
+        return [(self.venue_name, Wallet(wallet), t, assets or EMPTY_WALLET) for wallet, assets in by_wallet.items()]
 
     async def finish(self, end_ms: int) -> None:
         await self.core.ledger.add_event(

@@ -37,7 +37,7 @@ from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.models import EventKind, FundingSource, IntentKind, IntentStatus, RateKind
-from bot.ledger.repository import AssetBalance, Ledger
+from bot.ledger.repository import EMPTY_WALLET, AssetBalance, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
 from bot.reconcile import Reconciler
@@ -467,7 +467,9 @@ class Engine:
         for b in balances:
             by_wallet[b.wallet][b.asset] = AssetBalance(free=b.free, used=b.used, total=b.total)
         for wallet, assets in by_wallet.items():
-            await self.ledger.record_balance_snapshot(venue=self.venue.name, wallet=wallet, ts_ms=now, balances=assets)
+            await self.ledger.record_balance_snapshot(
+                venue=self.venue.name, wallet=wallet, ts_ms=now, balances=assets or EMPTY_WALLET
+            )
         await self.record_positions(positions, now)
         prices: dict[str, str] = {}
         for sym, book in zip(held, books, strict=True):

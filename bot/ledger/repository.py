@@ -110,6 +110,11 @@ class AssetBalance:
     total: Decimal
 
 
+# How a wallet that holds nothing is snapshotted: one zero row, so readers see it went empty (with no row
+# at all they kept its previous balance, e.g. a futures wallet after a liquidation took all of it).
+EMPTY_WALLET: Mapping[str, AssetBalance] = {"USDT": AssetBalance(Decimal(0), Decimal(0), Decimal(0))}
+
+
 @dataclass(frozen=True, slots=True)
 class FundingRecord:
     """One funding settlement to record (the arguments of ``Ledger.record_funding_payment``)."""

@@ -129,7 +129,7 @@ def test_a_liquidation_is_alerted_and_reconciliation_quarantines_the_pair(tmp_pa
     write_funding(tmp_path, "BTCUSDT", [(h, "0.0001", 8) for h in range(0, 24, 8)])
     result = run(tmp_path)
     assert result.summary.liquidations == 1
-    assert result.summary.trades == 2, "the entry's two fills, and nothing after the liquidation"
+    assert result.summary.trades == 3, "the entry's two fills, the venue's closing trade, nothing after"
 
     async def read() -> tuple[list, list]:
         ledger = await Ledger.open(result.ledger_url, migrate=False)
@@ -140,6 +140,10 @@ def test_a_liquidation_is_alerted_and_reconciliation_quarantines_the_pair(tmp_pa
 
     pairs, alerts = asyncio.run(read())
     assert [(p.symbol, p.state.value) for p in pairs] == [("BTC/USDT", "quarantined")]
+    fills, _ = asyncio.run(ledger_rows(result))
+    perp = [(f.side.value, f.quantity, f.client_order_id) for f in fills if f.market.value == "perp"]
+    assert perp[-1][0] == "buy" and perp[-1][2].startswith("autoclose-"), "the venue's closing trade is a fill"
+    assert sum(q if side == "sell" else -q for side, q, _ in perp) == 0
     assert [a.ts_ms for a in alerts] == [T0 + 10 * HOUR_MS] * 2
     assert alerts[0].message.startswith("liquidation: BTC/USDT short of 16.628 closed by the venue at 300")
     assert "pair quarantined" in alerts[1].message
