@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import socket
 import sys
 
 import typer
@@ -104,6 +105,8 @@ def friendly_error(err: BaseException) -> tuple[str, int] | None:
         return f"database migration: {err}", 2
     if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
         return (f"{err.strerror}: {err.filename}" if err.strerror else str(err)), 2
+    if isinstance(err, socket.gaierror):
+        return f"cannot resolve the host name ({err.strerror}): check the database URL or the connection file", 1
     if isinstance(err, ConnectionRefusedError) or (isinstance(err, OSError) and err.errno in (111, 61)):
         return f"connection refused ({err.strerror or err}): is the database or the emulator running?", 1
     if isinstance(err, OSError) and err.errno == 98:

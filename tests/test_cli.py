@@ -45,6 +45,8 @@ def test_config_show_masks_the_database_password_and_the_webhook():
     assert out.returncode == 0, out.stderr
     assert "dbpass77" not in out.stdout and "s3cr3t-token" not in out.stdout
     assert "database_url = postgresql+asyncpg://bob:***@127.0.0.1:5432/x" in out.stdout
+    out = run("config", "show", env={"FUNDBOT_DATABASE_URL": "postgresql+asyncpg://h/x?user=bob&password=s3cr3t"})
+    assert "s3cr3t" not in out.stdout and "password=***" in out.stdout
 
 
 def test_ccxt_request_logs_stay_out_even_at_debug():
@@ -72,6 +74,9 @@ def test_unusable_databases_and_missing_files_are_messages_not_tracebacks(tmp_pa
         (["status", "--url", "notaurl"], 2, "the database URL is not one fundbot can use"),
         (["db", "upgrade", "--url", "notaurl"], 2, "the database URL is not one fundbot can use"),
         (["status", "--url", "postgresql+asyncpg://postgres@127.0.0.1:1/x"], 1, "connection refused"),
+        (["status", "--url", "postgresql+asyncpg://u:pw@127.0.0.1:notaport/x"], 2, "not one fundbot can use"),
+        (["status", "--url", "postgresql+asyncpg://u:pw@127.0.0.1:99999/x"], 2, "not a port number"),
+        (["status", "--url", "postgresql+asyncpg://u@nosuchhost.invalid:5432/x"], 1, "cannot resolve the host"),
         (["run", "--connection-file", str(tmp_path / "missing.json")], 2, "No such file or directory"),
         (["run", "--connection-file", str(bad_json)], 2, "not a connection file written by `fundbot emulator`"),
         (["db", "upgrade", "--url", f"sqlite+aiosqlite:///{tmp_path}/l.db", "--revision", "bogus"], 2,

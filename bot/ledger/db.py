@@ -11,6 +11,7 @@ never read from alembic.ini. The scripts ship inside the package (``bot/ledger/m
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -35,14 +36,28 @@ class LedgerDatabaseError(RuntimeError):
     """The ledger database cannot be used as asked (bad URL, failed migration check)."""
 
 
+_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:password|pass|pwd)=)[^&]*")
+
+
+def parse_url(url: str | URL) -> URL:
+    """``make_url`` whose failures say what is wrong with the ledger URL (never showing a password)."""
+    try:
+        return make_url(url)
+    except ValueError:  # SQLAlchemy's ArgumentError for no URL at all; a bad port is a plain ValueError
+        raise LedgerDatabaseError(
+            "the database URL is not one fundbot can use; give sqlite+aiosqlite:///path/to/ledger.db or "
+            "postgresql+asyncpg://user@host:5432/dbname (FUNDBOT_DATABASE_URL or --url)"
+        ) from None
+
+
 def safe_url(url: str | URL) -> str:
-    """The URL with any password masked, for messages and logs."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with any password masked (``user:pw@`` and a ``?password=`` query), for messages and logs."""
+    return _QUERY_PASSWORD.sub(r"\1***", make_url(url).render_as_string(hide_password=True))
 
 
 def is_memory_sqlite(url: str | URL) -> bool:
     """True for an in-memory SQLite URL (``sqlite+aiosqlite://``): it lives only as long as its engine."""
-    u = make_url(url)
+    u = parse_url(url)
     if u.get_backend_name() != "sqlite":
         return False
     db = u.database or ""
@@ -57,6 +72,12 @@ def _sqlite_path(url: URL) -> Path | None:
 
 
 def _check_url(url: URL) -> None:
+    try:
+        port = url.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise LedgerDatabaseError(f"the database URL's port is not a port number (1 to 65535): {safe_url(url)}")
     if url.get_backend_name() == "sqlite" and url.get_driver_name() != "aiosqlite":
         raise LedgerDatabaseError(f"SQLite URL needs the aiosqlite driver: sqlite+aiosqlite:///... ({safe_url(url)})")
     if url.get_backend_name() == "postgresql" and url.get_driver_name() != "asyncpg":
@@ -77,7 +98,7 @@ def make_engine(
     need foreign keys off, and DDL is only atomic when every transaction starts with an explicit BEGIN
     (IMMEDIATE, so two migrators queue on the write lock instead of failing).
     """
-    u = make_url(url)
+    u = parse_url(url)
     _check_url(u)
     kw: dict[str, Any] = {"json_serializer": json_dumps}
     if u.get_backend_name() != "sqlite":
@@ -179,7 +200,7 @@ def _wal_before_migrating(url: URL) -> None:
 
 
 async def _run_alembic(url: str | URL, action: str, revision: str) -> None:
-    u = make_url(url)
+    u = parse_url(url)
     _check_url(u)
     is_sqlite = u.get_backend_name() == "sqlite"
     if is_sqlite:
@@ -205,7 +226,7 @@ async def downgrade(url: str | URL, revision: str) -> str | None:
 
 async def current(url: str | URL) -> str | None:
     """The revision the database at ``url`` is at, or None when it was never migrated (or does not exist)."""
-    u = make_url(url)
+    u = parse_url(url)
     _check_url(u)
     if u.get_backend_name() == "sqlite" and (path := _sqlite_path(u)) is not None and not path.exists():
         return None

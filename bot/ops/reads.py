@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.domain import perp_symbol, spot_symbol
@@ -42,7 +41,7 @@ class LedgerNotFound(RuntimeError):
 
 async def open_ledger(url: str) -> Ledger:
     """Open an existing ledger for reading; refuse to create an empty one by accident."""
-    u = make_url(url)
+    u = db.parse_url(url)
     is_file = u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:"
     if is_file and not Path(str(u.database)).exists():
         raise LedgerNotFound(f"no ledger at {db.safe_url(url)} (the file does not exist)")
