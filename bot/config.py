@@ -419,12 +419,18 @@ def format_validation_error(err: ValidationError) -> str:
         name = _env_name(loc) if loc else "settings"
         msg = e.get("msg", "invalid value")
         if e.get("type") == "extra_forbidden":
-            msg = "unknown setting; remove it or check the spelling"
+            msg = "unknown setting" + _did_you_mean(name)
         lines.append(f"{name}: {msg}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
 NOT_SETTINGS = ("FUNDBOT_TEST_", "FUNDBOT_POSTGRES_PASSWORD")  # read by the tests and docker-compose.yml
+
+
+def _did_you_mean(name: str) -> str:
+    """'; did you mean FUNDBOT_X?' for the closest setting name, else where the names are listed."""
+    close = difflib.get_close_matches(name, sorted(n for n, *_ in iter_settings()), n=1)
+    return f"; did you mean {close[0]}?" if close else "; see `fundbot config example`"
 
 
 def _unknown_variables(names: Iterable[str]) -> list[str]:
@@ -439,9 +445,7 @@ def _unknown_variables(names: Iterable[str]) -> list[str]:
         section = upper.split(NESTED_DELIMITER)[0]
         if NESTED_DELIMITER in upper and section in sections:
             continue  # FUNDBOT_ENGINE__NOPE: the section's own check names it
-        close = difflib.get_close_matches(upper, sorted(leaves), n=1)
-        hint = f"; did you mean {close[0]}?" if close else "; see `fundbot config example`"
-        out.append(f"{name}: unknown setting{hint}")
+        out.append(f"{name}: unknown setting{_did_you_mean(upper)}")
     return out
 
 

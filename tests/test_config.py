@@ -43,6 +43,8 @@ def test_symbols_from_comma_list(monkeypatch, tmp_path):
         ("FUNDBOT_SYMBOL", "BTC/USDT", "FUNDBOT_SYMBOL: unknown setting; did you mean FUNDBOT_SYMBOLS?"),
         ("FUNDBOT_TREASURY_LOW_RATIO", "0.3", "did you mean FUNDBOT_TREASURY__LOW_RATIO?"),
         ("FUNDBOT_DATABASE_UR", "x", "did you mean FUNDBOT_DATABASE_URL?"),
+        ("FUNDBOT_TREASURY__LOW_RATO", "0.3", "FUNDBOT_TREASURY__LOW_RATO: unknown setting; did you mean "
+         "FUNDBOT_TREASURY__LOW_RATIO?"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch, tmp_path, var, value, expected):
