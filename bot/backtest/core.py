@@ -27,6 +27,7 @@ from bot.execution.ordering import order_targets
 from bot.execution.orders import record_venue_fill
 from bot.ledger.models import EventKind, FundingSource, Wallet
 from bot.ledger.repository import EMPTY_WALLET, AssetBalance, EventRecord, FundingRecord, Ledger
+from bot.ops.reads import BACKTEST_FINISHED
 from bot.reconcile import Reconciler
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
@@ -411,6 +412,6 @@ class TickJobs:
 
     async def finish(self, end_ms: int) -> None:
         await self.core.ledger.add_event(
-            EventKind.INFO, f"backtest finished ({self.strategy_name})", ts_ms=end_ms,
+            EventKind.INFO, f"{BACKTEST_FINISHED} ({self.strategy_name})", ts_ms=end_ms,
             details={"liquidations": self.core.liquidations()},
         )

@@ -18,7 +18,7 @@ from bot.engine.daemon import Daemon, build_runtime, wall_ms
 from bot.ledger.db import safe_url
 from bot.ledger.models import EventKind
 from bot.ops.cli import LEDGER_HINT, LIVE_OPTION, URL_OPTION
-from bot.ops.reads import LedgerNotFound, open_ledger
+from bot.ops.reads import LedgerNotFound, is_backtest_ledger, open_ledger
 from bot.venues.errors import banned_until_ms, safe_error_text
 
 
@@ -108,6 +108,8 @@ def control_cmd(
     async def write() -> None:
         ledger = await open_ledger(db)  # never a new, empty ledger no daemon reads
         async with ledger:
+            if await is_backtest_ledger(ledger):
+                raise LedgerNotFound(f"{safe_url(db)} is a backtest's ledger, which no daemon reads")
             await ledger.add_event(
                 EventKind.INFO,
                 f"operator set close-only {value}",
@@ -118,7 +120,8 @@ def control_cmd(
     try:
         asyncio.run(write())
     except LedgerNotFound as err:
-        typer.echo(f"fundbot: {err}; nothing was switched ({LEDGER_HINT})", err=True)
+        hint = f" ({LEDGER_HINT})" if url is None and live is None else ""
+        typer.echo(f"fundbot: {err}; nothing was switched{hint}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"close-only {value} written to {safe_url(db)}: the daemon using it applies it at its next scan")
 

@@ -58,7 +58,9 @@ def _since(text: str | None, now_ms: int) -> int | None:
         raise typer.BadParameter(str(err), param_hint="--since") from None
 
 
-def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]]) -> T:
+def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]], hint: bool = False) -> T:
+    """``work(ledger)`` on the existing ledger at ``url``; a missing one is a message (with where the live
+    daemon's ledger is when ``hint``: the URL came from the mode, not from the user)."""
     async def run() -> T:
         ledger = await open_ledger(url)
         try:
@@ -69,7 +71,8 @@ def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except LedgerNotFound as err:
-        Console(stderr=True).print(f"[red]{escape(str(err))}[/red] ({LEDGER_HINT})", highlight=False)
+        extra = f" ({LEDGER_HINT})" if hint else ""
+        Console(stderr=True).print(f"[red]{escape(str(err))}[/red]{extra}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -157,7 +160,7 @@ def tail_cmd(
     if follow:  # `docker compose stop` / kill: a clean stop like Ctrl-C (exit 0), not death by signal
         signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _with_ledger(_url(url, live), work)
+        _with_ledger(_url(url, live), work, hint=url is None and live is None)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
@@ -172,7 +175,7 @@ def status_cmd(url: str | None = URL_OPTION, as_json: bool = JSON_OPTION, live: 
         st["clock_note"] = _ended_note(ended, wall) if ended is not None else None
         return st
 
-    st = _with_ledger(_url(url, live), work)
+    st = _with_ledger(_url(url, live), work, hint=url is None and live is None)
     if as_json:
         _echo_json(status_json(st))
     else:
@@ -200,7 +203,7 @@ def report_cmd(
             rep["notes"].append(_ended_note(ended, wall))
         return rep
 
-    rep = _with_ledger(_url(url, live), work)
+    rep = _with_ledger(_url(url, live), work, hint=url is None and live is None)
     if as_json:
         _echo_json(report_json(rep))
     else:

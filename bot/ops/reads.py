@@ -140,6 +140,18 @@ async def ledger_clock(ledger: Ledger, wall_ms: int) -> tuple[int, int | None]:
     return int(newest), int(newest)
 
 
+BACKTEST_FINISHED = "backtest finished"  # the last event a backtest writes (bot.backtest.core.TickJobs.finish)
+
+
+async def is_backtest_ledger(ledger: Ledger) -> bool:
+    """True for a ledger a backtest wrote: no daemon reads it."""
+    async with ledger.engine.connect() as conn:
+        found = await conn.execute(
+            select(Event.id).where(Event.message.like(f"{BACKTEST_FINISHED}%")).limit(1)
+        )
+        return found.first() is not None
+
+
 def current_account(snapshots: list[BalanceSnapshot]) -> tuple[str | None, list[str]]:
     """The venue name of the newest balance snapshot, and the other accounts the ledger holds. Every
     dry-run start opens a new paper account (``paper-...``) in the same ledger; the daemon forgets the
