@@ -187,7 +187,10 @@ def render_status(st: dict[str, Any]) -> list[Text]:
         line.append(f"  entry basis {fmt_pct(p['entry_basis'], 3)}")
         line.append(f"  funding earned {fmt_dec(p['funding_earned'], 4, signed=True)} {QUOTE}", style="yellow")
         if p["next_funding_ms"] is not None:
-            label = "next funding" if p["rate_kind"] == "predicted" else "last settled funding"
+            if p["rate_kind"] != "predicted":
+                label = "last settled funding"
+            else:  # a prediction whose instant has passed (the daemon stopped before the next scan)
+                label = "next funding" if p["next_funding_ms"] > now else "last predicted funding"
             line.append(f"  {label} {iso_utc(p['next_funding_ms'])} at {fmt_pct(p['next_funding_rate'])}")
         if p["liquidation_price"] is not None:
             line.append(

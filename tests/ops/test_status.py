@@ -46,6 +46,9 @@ async def test_status_figures(ledger: Ledger) -> None:
     assert "notional 6,108.00 USDT" in text
     assert "funding earned +0.6000 USDT" in text
     assert "next funding 2024-05-01T16:00:00Z at 0.0120%" in text
+    # read after that instant (the daemon stopped before its next scan), the prediction is not "next"
+    later = "\n".join(line.plain for line in render_status({**st, "as_of_ms": T_FUND + 8 * 3_600_000 + 1}))
+    assert "last predicted funding 2024-05-01T16:00:00Z at 0.0120%" in later
     assert "collateral ratio 0.475  (futures margin 2,899.20 USDT / short notional 6,108.00 USDT)" in text
     assert "transfer pending  tr-2  attempts 0" in text
     assert "ALERT BTC/USDT  BTC/USDT hedge drift -0.0001" in text
