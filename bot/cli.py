@@ -87,16 +87,12 @@ def friendly_error(err: BaseException) -> tuple[str, int] | None:
     Nothing here prints a URL's password or an exception text that could hold one."""
     import sqlalchemy.exc as sa_exc  # the commands that get here have imported SQLAlchemy already
 
-    from bot.ledger.db import LedgerDatabaseError
+    from bot.ledger.db import BAD_URL, LedgerDatabaseError
 
     if isinstance(err, LedgerDatabaseError):
         return str(err), 2
-    if isinstance(err, sa_exc.ArgumentError):
-        return (
-            "the database URL is not one fundbot can use; give sqlite+aiosqlite:///path/to/ledger.db or "
-            "postgresql+asyncpg://user@host:5432/dbname (FUNDBOT_DATABASE_URL or --url)",
-            2,
-        )
+    if isinstance(err, sa_exc.ArgumentError):  # a URL that reached SQLAlchemy without ``db.parse_url``
+        return BAD_URL, 2
     if isinstance(err, sa_exc.DBAPIError):
         orig = err.orig if err.orig is not None else err
         first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bot.domain import HOUR_MS, MINUTE_MS
+from bot.ops.format import iso_utc
 from bot.sim.history import available_symbols, kline_path, load_funding, load_klines
 
 _MINUTE_FILE = re.compile(r"binance_perp_(?P<sym>[A-Z0-9]+)_1m_(?P<date>[0-9-]+)\.csv\.gz$")
@@ -246,7 +246,7 @@ def load_dataset(
     end_ms = hi + HOUR_MS if end_ms is None else end_ms
     start_ms = -(-int(start_ms) // HOUR_MS) * HOUR_MS
     if end_ms <= start_ms:
-        raise DataError(f"empty window: the end {_utc(end_ms)} is not after the start {_utc(start_ms)}")
+        raise DataError(f"empty window: the end {iso_utc(end_ms)} is not after the start {iso_utc(start_ms)}")
     grid = np.arange(start_ms, end_ms, HOUR_MS, dtype=np.int64)
 
     series: dict[str, SymbolSeries] = {}
@@ -288,10 +288,10 @@ def load_dataset(
         s.interval_changes = _interval_changes(f_ts[a:b], f_int[a:b])
         series[sym] = s
     if not any(s.first_ms is not None for s in series.values()):
-        span = f"; they have data from {_utc(lo)} to {_utc(hi + HOUR_MS)}" if lo is not None and hi is not None else ""
-        raise DataError(
-            f"no hour from {_utc(int(grid[0]))} to {_utc(int(grid[-1]) + HOUR_MS)} has spot, perp and funding data "
-            f"for {', '.join(ids)}{span}: choose --start/--end inside that range"
+        raise DataError(  # lo and hi are known here: a symbol set without any overlap was refused above
+            f"no hour from {iso_utc(int(grid[0]))} to {iso_utc(int(grid[-1]) + HOUR_MS)} has spot, perp and "
+            f"funding data for {', '.join(ids)}; they have data from {iso_utc(lo)} to {iso_utc(hi + HOUR_MS)}: "
+            "choose --start/--end inside that range"
         )
     lo_ms, hi_ms = int(grid[0]), int(grid[-1]) + HOUR_MS
     minute_windows = {}  # the 1-minute windows inside the run (the report names only those)
@@ -301,7 +301,3 @@ def load_dataset(
             minute_windows[sym] = inside
     return Dataset(data_dir, grid, series, minute_windows)
 
-
-def _utc(ms: int) -> str:
-    """Epoch ms as the UTC time the --start/--end options take."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")

@@ -168,10 +168,8 @@ class FastForward:
         if book.held:
             ratio = rows["ratio"]
             ok &= (ratio > self.low * (1 + BAND_MARGIN)) & (ratio < self.high * (1 - BAND_MARGIN))
-            for h in book.held:
-                ok &= self.paths[h.binance_id].mark[i0:i1] >= MIN_MARK
-            for h in book.held:  # a hole ahead: the loop closes the pair (runner._gaps_ahead)
-                ok &= ~self.quiet.blocked[h.binance_id][i0:i1]
+            for h in book.held:  # and no hole ahead: the loop closes the pair then (runner._gaps_ahead)
+                ok &= (self.paths[h.binance_id].mark[i0:i1] >= MIN_MARK) & ~self.quiet.blocked[h.binance_id][i0:i1]
             wallet_low = np.minimum.accumulate(np.minimum(wallet, book.wallet))
             ok &= wallet_low + worst_upnl > MM_SAFETY * book.mm_rate * worst_notional
             ok &= worst_notional <= MM_NOTIONAL_X * max(book.notional0, 1.0)

@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -52,6 +51,7 @@ from bot.backtest.quiet import SpotHoldings
 from bot.backtest.result import BacktestResult, RunStats, Summary, Timeline
 from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
+from bot.ops.format import iso_utc
 
 BASELINES = ("always-on-btc", "top-n")
 ALWAYS_ON_SYMBOL = "BTCUSDT"  # what the always-on-btc strategy holds (strategies.baselines.AlwaysOnBTC)
@@ -196,8 +196,7 @@ def _gaps_ahead(ds: Dataset, held: set[str], i: int, missing: dict[str, np.ndarr
     for sym in held:
         if sym in blocked and blocked[sym][i] and not missing[sym][i]:
             j = i + int(np.argmax(missing[sym][i:]))
-            start = datetime.fromtimestamp(int(ds.grid[j]) / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-            out[sym] = f"has no data from {start} UTC: closed before the gap"
+            out[sym] = f"has no data from {iso_utc(int(ds.grid[j]))}: closed before the gap"
     return out
 
 

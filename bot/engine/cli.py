@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 
 import ccxt
@@ -18,6 +17,7 @@ from bot.engine.daemon import Daemon, build_runtime, wall_ms
 from bot.ledger.db import safe_url
 from bot.ledger.models import EventKind
 from bot.ops.cli import LEDGER_HINT, LIVE_OPTION, URL_OPTION
+from bot.ops.format import iso_utc
 from bot.ops.reads import LedgerNotFound, is_backtest_ledger, open_ledger
 from bot.venues.errors import banned_until_ms, safe_error_text
 
@@ -60,7 +60,7 @@ def run_cmd(
         code = asyncio.run(main())
     except ccxt.DDoSProtection as exc:  # before NetworkError, its parent: the network is fine
         until = banned_until_ms(exc)
-        when = f" until {datetime.fromtimestamp(until / 1000, UTC):%Y-%m-%d %H:%M:%S} UTC" if until else ""
+        when = f" until {iso_utc(until)}" if until else ""
         typer.echo(
             f"fundbot: the venue is rate limiting this IP (HTTP 429/418){when}; start again after that: "
             f"{safe_error_text(exc)}",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 from bot.config import EngineConfig
@@ -37,7 +37,7 @@ from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.models import EventKind, FundingSource, IntentKind, IntentStatus, RateKind
-from bot.ledger.repository import EMPTY_WALLET, AssetBalance, Ledger
+from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
 from bot.reconcile import Reconciler
@@ -394,7 +394,7 @@ class Engine:
         new = 0
         for inc in sorted(incomes, key=lambda i: i.funding_time_ms):
             pair = pair_by_symbol.get(inc.symbol)
-            added = await self.ledger.record_funding_payment(
+            rec = FundingRecord(
                 venue=self.venue.name,
                 account=self.venue.account,
                 symbol=inc.symbol,
@@ -406,15 +406,11 @@ class Engine:
                 pair_id=pair.id if pair else None,
                 position_size=pair.perp_qty if pair else None,
             )
-            if added:
+            if await self.ledger.record_funding_payment(**asdict(rec)):
                 new += 1
-                await self._event(
-                    EventKind.FUNDING,
-                    f"{inc.symbol} funding {inc.amount:+f} {inc.asset}",
-                    symbol=inc.symbol,
-                    pair_id=pair.id if pair else None,
-                    details={"amount": str(inc.amount), "funding_time_ms": inc.funding_time_ms, "tran_id": inc.tran_id},
-                )
+                ev = rec.event()  # the same line the backtest's sync writes
+                details = {**(ev.details or {}), "tran_id": inc.tran_id}
+                await self._event(ev.kind, ev.message, symbol=ev.symbol, pair_id=ev.pair_id, details=details)
             self._income_synced_ms = max(self._income_synced_ms, inc.funding_time_ms + 1)
         await self._check_missing(now)
         return new

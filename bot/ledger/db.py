@@ -22,6 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, make_url
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.ledger import inline_sqlite
@@ -30,6 +31,12 @@ from bot.ledger.types import json_dumps
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MIGRATION_LOCK_KEY = 0x66756E64626F74  # "fundbot": Postgres advisory lock held while migrating
+
+
+BAD_URL = (
+    "the database URL is not one fundbot can use; give sqlite+aiosqlite:///path/to/ledger.db or "
+    "postgresql+asyncpg://user@host:5432/dbname (FUNDBOT_DATABASE_URL or --url)"
+)
 
 
 class LedgerDatabaseError(RuntimeError):
@@ -43,11 +50,8 @@ def parse_url(url: str | URL) -> URL:
     """``make_url`` whose failures say what is wrong with the ledger URL (never showing a password)."""
     try:
         return make_url(url)
-    except ValueError:  # SQLAlchemy's ArgumentError for no URL at all; a bad port is a plain ValueError
-        raise LedgerDatabaseError(
-            "the database URL is not one fundbot can use; give sqlite+aiosqlite:///path/to/ledger.db or "
-            "postgresql+asyncpg://user@host:5432/dbname (FUNDBOT_DATABASE_URL or --url)"
-        ) from None
+    except (ArgumentError, ValueError):  # no URL at all; a port that is not a number
+        raise LedgerDatabaseError(BAD_URL) from None
 
 
 def safe_url(url: str | URL) -> str:

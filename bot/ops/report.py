@@ -220,7 +220,8 @@ async def collect_report(
         return pnl.setdefault(key, PairPnl(key))
 
     # funding
-    first_payment = None if since_ms is None else start + (after is not None)
+    # a payment at the opening snapshot's own instant is already inside its equity
+    first_payment = None if since_ms is None else (start + 1 if after is not None else start)
     for fp in await ledger.list_funding_payments(since_ms=first_payment, venue=venue):
         if only is not None and fp.symbol not in only:
             continue

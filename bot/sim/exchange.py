@@ -639,7 +639,6 @@ class SimExchange:
         marks = self._marks()
         return [self._risk(s, marks) for s in syms]
 
-
     def _figures(self) -> dict[str, Decimal]:
         return self.futures.cross_figures(self._marks(), self._brackets, self._open_order_margin())
 

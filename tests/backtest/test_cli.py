@@ -87,7 +87,7 @@ def test_window_outside_the_data_is_refused_with_the_range(tmp_path: Path) -> No
     args = ["backtest", "--data", str(_data(tmp_path)), "--start", "2024-01-01", "--end", "2024-02-01", "--json"]
     res = CliRunner().invoke(_app(), args)
     assert res.exit_code == 2, res.output  # a clear refusal, not a traceback (exit 1)
-    assert "they have data from 2026-01-01T00:00Z to 2026-01-03T00:00Z" in " ".join(res.output.split())
+    assert "they have data from 2026-01-01T00:00:00Z to 2026-01-03T00:00:00Z" in " ".join(res.output.split())
 
 
 def test_eval_every_sets_the_scan_cadence(tmp_path: Path) -> None:
