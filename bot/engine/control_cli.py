@@ -164,6 +164,9 @@ def resume_cmd(
 def exit_cmd(
     symbol: str = typer.Argument(..., help="the pair, e.g. SOL/USDT or SOLUSDT"),
     reason: str | None = REASON_OPTION,
+    pause: bool = typer.Option(
+        False, "--pause", help="also pause SYMBOL, so the strategy does not enter it again (`resume` allows it)"
+    ),
     url: str | None = URL_OPTION,
     live: bool | None = LIVE_OPTION,
 ) -> None:
@@ -175,15 +178,25 @@ def exit_cmd(
         if not held:
             raise ControlRefused(f"{where} holds no open pair of {sym}")
         pair = max(held, key=lambda p: (p.opened_ms, p.id))  # an earlier dry run's pair is closed at start
+        lines = []
+        if pause:  # first: a scan between the two writes then keeps the pair instead of re-entering after it
+            _, paused = await ledger.set_control(
+                ControlKind.PAUSE, now_ms=_wall_ms(), source=OPERATOR_SOURCE, symbol=sym, reason=reason
+            )
+            lines.append(f"{sym} {'paused' if paused else 'was already paused'}: no new entries on it")
         control, changed = await ledger.set_control(
             ControlKind.EXIT, now_ms=_wall_ms(), source=OPERATOR_SOURCE, symbol=sym, pair_id=pair.id, reason=reason
         )
         if not changed:
-            return f"the exit of {sym} pair #{pair.id} was already requested at {iso_utc(control.created_ms)}; waiting"
+            return "\n".join(
+                [*lines, f"the exit of {sym} pair #{pair.id} was already requested at {iso_utc(control.created_ms)}"]
+            )
         out = f"exit of {sym} pair #{pair.id} requested in {where}: the daemon closes it at its next scan"
         if pair.state is PairState.QUARANTINED:
             out += " (the pair is quarantined: the exit waits until reconciliation releases it)"
-        return out + f". It may enter {sym} again later: `fundbot control pause {sym}` prevents that"
+        if not pause:
+            out += f". The strategy may enter {sym} again at a later scan: add --pause (or `pause {sym}`) to prevent it"
+        return "\n".join([*lines, out])
 
     _on_ledger(url, live, write, "nothing was requested")
 

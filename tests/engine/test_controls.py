@@ -135,6 +135,20 @@ async def test_exit_closes_the_pair_through_the_engine_with_the_operators_reason
         assert f"SOL/USDT pair #{closed.id} done at" in shown and "exit requests  none waiting" in shown
 
 
+async def test_exit_with_pause_keeps_the_strategy_from_entering_again(sqlite_url: str) -> None:
+    async with AsyncExitStack() as stack:
+        w = await open_world(stack, sqlite_url, symbols=["SOL/USDT"])
+        await w.engine.scan()
+        (pair,) = await w.pairs(PairState.OPEN)
+        out = await control(sqlite_url, "exit", "SOL/USDT", "--pause", "--reason", "news")
+        assert out.startswith("SOL/USDT paused") and f"exit of SOL/USDT pair #{pair.id} requested" in out
+        for _ in range(3):
+            await w.advance(10 * MINUTE_MS)
+            await w.engine.scan()
+        assert not await w.pairs(*ACTIVE), "closed, and not entered again"
+        assert (await rules(w, "SOL/USDT"))[-1] == "operator_pause"
+
+
 async def test_an_exit_request_for_a_pair_closed_meanwhile_is_marked_done(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, symbols=["SOL/USDT"])
