@@ -217,7 +217,10 @@ class Daemon:
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.runner = JobRunner(on_error=self.rt.engine.on_job_error)
+        health = self.rt.health
+        self.runner = JobRunner(
+            on_error=self.rt.engine.on_job_error, on_done=health.observe_job, on_skip=health.skip_job
+        )
 
     def request_stop(self) -> None:
         self.rt.engine.stop_entries()

@@ -1,4 +1,5 @@
-"""Liveness for the daemon: a small mutable ``HealthState`` the engine updates, served as /healthz and /metrics.
+"""Liveness for the daemon: a small mutable ``HealthState`` the engine updates, served as /healthz and /metrics
+(on the same server as the operator API and the dashboard, ``bot.ops.api``, when a token is set).
 
 The engine owns the clock, so ``HealthState`` never reads the wall clock on its own unless no clock was
 injected; tests drive time through ``now_fn``. /healthz answers 200 when every check is within its
@@ -12,11 +13,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Histogram
 
-from bot.ops.metrics import METRICS_CONTENT_TYPE, render_metrics
+from bot.ops.metrics import StateCollector, exposition, new_registry
+
+if TYPE_CHECKING:
+    from bot.ops.api import ApiService
 
 
 def wall_clock_ms() -> int:
@@ -77,10 +82,15 @@ class HealthState:
     notional_usdt: Decimal = Decimal(0)
     collateral_ratio: Decimal | None = None
     funding_earned_usdt: Decimal = Decimal(0)
+    job_skips: Counter[str] = field(default_factory=Counter)
+    registry: CollectorRegistry = field(init=False, repr=False)
+    collector: StateCollector = field(init=False, repr=False)
+    job_seconds: Histogram = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.started_ms is None:
             self.started_ms = self.now_fn()
+        self.registry, self.collector, self.job_seconds = new_registry(self)
 
     # -- updates from the engine -------------------------------------------------------------------
     def mark_scheduler_alive(self, now_ms: int) -> None:
@@ -104,6 +114,14 @@ class HealthState:
 
     def inc_alert(self, kind: str) -> None:
         self.alerts[kind] += 1
+
+    def observe_job(self, job: str, seconds: float) -> None:
+        """One run of a daemon job took ``seconds`` of real time (``fundbot_job_duration_seconds``)."""
+        self.job_seconds.labels(job).observe(seconds)
+
+    def skip_job(self, job: str) -> None:
+        """A run of ``job`` was not started: the previous one was still in flight."""
+        self.job_skips[job] += 1
 
     def set_portfolio(
         self,
@@ -165,8 +183,9 @@ def _resolve(provider: StateProvider) -> HealthState:
     return provider if isinstance(provider, HealthState) else provider()
 
 
-def build_health_app(state_provider: StateProvider) -> web.Application:
-    """aiohttp app with GET /healthz (JSON, 200 or 503) and GET /metrics (Prometheus text format 0.0.4).
+def build_health_app(state_provider: StateProvider, api: ApiService | None = None) -> web.Application:
+    """aiohttp app with GET /healthz (JSON, 200 or 503) and GET /metrics (Prometheus text; OpenMetrics when the
+    scraper asks for it), both open; with ``api``, also the operator API and the dashboard (token required).
 
     ``state_provider`` is the engine's ``HealthState`` or a zero-argument callable returning it.
     """
@@ -177,26 +196,33 @@ def build_health_app(state_provider: StateProvider) -> web.Application:
         body = state.health(now)
         return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
-    async def metrics(_request: web.Request) -> web.Response:
-        state = _resolve(state_provider)
-        text = render_metrics(state, state.now_fn())
-        return web.Response(body=text.encode("utf-8"), headers={"Content-Type": METRICS_CONTENT_TYPE})
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = exposition(_resolve(state_provider), request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
-    app = web.Application()
+    app = web.Application(middlewares=api.middlewares() if api is not None else ())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    if api is not None:
+        api.install(app)
     return app
 
 
-async def start_health_server(state: StateProvider, host: str = "127.0.0.1", port: int = 8787) -> web.AppRunner:
-    """Serve the health app; returns the runner (``await runner.cleanup()`` stops it).
+async def start_health_server(
+    state: StateProvider, host: str = "127.0.0.1", port: int = 8787, api: ApiService | None = None
+) -> web.AppRunner:
+    """Serve the health app (and ``api`` when given); returns the runner (``await runner.cleanup()`` stops it).
 
     Port 0 picks a free port; ``bound_port(runner)`` tells which.
     """
-    runner = web.AppRunner(build_health_app(state), access_log=None)
+    runner = web.AppRunner(build_health_app(state, api), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner
 
 

@@ -6,6 +6,7 @@ import math
 from decimal import Decimal
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import HttpConfig
 from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
@@ -23,18 +24,14 @@ class FakeClock:
 
 
 def parse_metrics(text: str) -> dict[str, float]:
-    """Prometheus text -> {'name{labels}': value}; checks every family has HELP and TYPE."""
+    """Prometheus text -> {'name{labels}': value}, parsed by prometheus_client's own parser (which checks
+    the format); histogram samples keep their suffixes (_bucket, _count, _sum)."""
     values: dict[str, float] = {}
-    typed: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind in {"gauge", "counter"}
-            typed.add(name)
-        elif line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            assert key.split("{")[0] in typed, key
-            values[key] = float(value)
+    for family in text_string_to_metric_families(text):
+        assert family.documentation, family.name
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            values[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
     return values
 
 
@@ -116,5 +113,42 @@ async def test_endpoint_200_then_503_when_venue_goes_quiet() -> None:
             st.mark_venue_ok(clock.now)
             async with http.get(f"{base}/healthz") as r:
                 assert r.status == 200
+    finally:
+        await runner.cleanup()
+
+
+def test_job_latency_histograms_and_skips() -> None:
+    clock = FakeClock(START)
+    st = fresh_state(clock)
+    for seconds in (0.004, 0.3, 7.0):
+        st.observe_job("scan", seconds)
+    st.observe_job("collateral", 0.02)
+    st.skip_job("scan")
+    m = parse_metrics(render_metrics(st, clock.now))
+    assert m['fundbot_job_duration_seconds_count{job="scan"}'] == 3
+    assert m['fundbot_job_duration_seconds_sum{job="scan"}'] == 7.304
+    assert m['fundbot_job_duration_seconds_bucket{job="scan",le="0.01"}'] == 1
+    assert m['fundbot_job_duration_seconds_bucket{job="scan",le="0.5"}'] == 2
+    assert m['fundbot_job_duration_seconds_bucket{job="scan",le="10.0"}'] == 3
+    assert m['fundbot_job_duration_seconds_count{job="collateral"}'] == 1
+    assert m['fundbot_job_skipped_total{job="scan"}'] == 1
+    other = parse_metrics(render_metrics(fresh_state(clock), clock.now))  # one registry per state
+    assert 'fundbot_job_duration_seconds_count{job="scan"}' not in other
+
+
+async def test_metrics_in_openmetrics_when_the_scraper_asks() -> None:
+    clock = FakeClock(START)
+    st = fresh_state(clock)
+    st.observe_job("scan", 0.2)
+    runner = await start_health_server(st, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{bound_port(runner)}/metrics"
+        async with aiohttp.ClientSession() as http:
+            accept = "application/openmetrics-text; version=1.0.0"
+            async with http.get(url, headers={"Accept": accept}) as r:
+                assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+                text = await r.text()
+        assert text.rstrip().endswith("# EOF")
+        assert 'fundbot_job_duration_seconds_count{job="scan"} 1' in text
     finally:
         await runner.cleanup()
