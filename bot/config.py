@@ -24,6 +24,7 @@ from strategies.params import CarryParams
 
 ENV_PREFIX = "FUNDBOT_"
 NESTED_DELIMITER = "__"
+API_TOKEN_MIN = 16
 
 
 class ConfigError(ValueError):
@@ -47,10 +48,12 @@ def unit(u: str) -> dict[str, Any]:
 
 
 class HttpConfig(Section):
-    """The operator HTTP endpoint (/healthz, /metrics) served by the daemon."""
+    """The daemon's HTTP server: /healthz and /metrics (open), the operator API and dashboard (bearer token)."""
 
     enabled: bool = Field(
-        True, description="serve /healthz and /metrics while the daemon runs", json_schema_extra=unit("bool")
+        True,
+        description="serve /healthz, /metrics (and the API and dashboard when a token is set) while the daemon runs",
+        json_schema_extra=unit("bool"),
     )
     host: str = Field(
         "127.0.0.1",
@@ -78,6 +81,21 @@ class HttpConfig(Section):
         description="/healthz fails when the last successful funding scan is older than this",
         json_schema_extra=unit("s"),
     )
+    api_token: SecretStr = Field(
+        SecretStr(""),
+        description="bearer token of the operator API and dashboard (http://HOST:PORT/); empty: both are off. "
+        "16 characters or more, e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`",
+        json_schema_extra=unit("secret"),
+    )
+
+    @field_validator("api_token")
+    @classmethod
+    def _check_token(cls, v: SecretStr) -> SecretStr:
+        """A short or spaced token is refused at start rather than guessed by a neighbour on the network."""
+        text = v.get_secret_value()
+        if text and (len(text) < API_TOKEN_MIN or any(c.isspace() for c in text)):
+            raise ValueError(f"must be empty (API off) or {API_TOKEN_MIN}+ characters without spaces")
+        return v
 
 
 class AlertsConfig(Section):

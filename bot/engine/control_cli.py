@@ -12,18 +12,19 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 
 import typer
 
 from bot.config import load_settings
-from bot.domain import PairState, parse_pair_symbol
+from bot.domain import parse_pair_symbol
 from bot.ledger import db
-from bot.ledger.controls import OPERATOR_SOURCE, Controls
+from bot.ledger.controls import OPERATOR_SOURCE
 from bot.ledger.models import Control, ControlKind
 from bot.ledger.repository import Ledger
+from bot.ops import controls as actions
 from bot.ops.cli import LEDGER_HINT, LIVE_OPTION, URL_OPTION
+from bot.ops.controls import ControlRefused
 from bot.ops.format import iso_utc
 from bot.ops.reads import LedgerNotFound, is_backtest_ledger, open_ledger
 
@@ -33,11 +34,6 @@ control_app = typer.Typer(
 )
 REASON_OPTION = typer.Option(None, "--reason", help="why (kept with the control and in the event log)")
 JSON_OPTION = typer.Option(False, "--json", help="machine-readable JSON instead of text")
-NOT_CLOSED = tuple(s for s in PairState if s is not PairState.CLOSED)
-
-
-class ControlRefused(RuntimeError):
-    """The control cannot be written as asked (no such pair...); the message says why."""
 
 
 def _wall_ms() -> int:
@@ -90,9 +86,6 @@ def _symbol(text: str) -> str:
         raise typer.BadParameter(str(err), param_hint="SYMBOL") from None
 
 
-NEXT_SCAN = "the daemon using it applies it at its next scan"
-
-
 @control_app.command("close-only")
 def close_only_cmd(
     value: str = typer.Argument(..., help="on or off"),
@@ -105,16 +98,10 @@ def close_only_cmd(
         raise typer.BadParameter("usage: fundbot control close-only on|off", param_hint="VALUE")
 
     async def write(ledger: Ledger, where: str) -> str:
-        now = _wall_ms()
-        if value == "on":
-            _, changed = await ledger.set_control(
-                ControlKind.CLOSE_ONLY, now_ms=now, source=OPERATOR_SOURCE, reason=reason
-            )
-        else:
-            changed = await ledger.clear_control(ControlKind.CLOSE_ONLY, now_ms=now, source=OPERATOR_SOURCE) is not None
-        if not changed:
-            return f"close-only was already {value} in {where}; nothing changed"
-        return f"close-only {value} written to {where}: {NEXT_SCAN}"
+        done = await actions.set_close_only(
+            ledger, value == "on", now_ms=_wall_ms(), source=OPERATOR_SOURCE, where=where, reason=reason
+        )
+        return done.message
 
     _on_ledger(url, live, write, "nothing was switched")
 
@@ -130,12 +117,8 @@ def pause_cmd(
     sym = _symbol(symbol)
 
     async def write(ledger: Ledger, where: str) -> str:
-        _, changed = await ledger.set_control(
-            ControlKind.PAUSE, now_ms=_wall_ms(), source=OPERATOR_SOURCE, symbol=sym, reason=reason
-        )
-        if not changed:
-            return f"{sym} was already paused in {where}; nothing changed"
-        return f"{sym} paused in {where}: no entries or increases; a held pair is kept; {NEXT_SCAN}"
+        done = await actions.pause(ledger, sym, now_ms=_wall_ms(), source=OPERATOR_SOURCE, where=where, reason=reason)
+        return done.message
 
     _on_ledger(url, live, write, "nothing was paused")
 
@@ -150,12 +133,7 @@ def resume_cmd(
     sym = _symbol(symbol)
 
     async def write(ledger: Ledger, where: str) -> str:
-        cleared = await ledger.clear_control(
-            ControlKind.PAUSE, now_ms=_wall_ms(), source=OPERATOR_SOURCE, symbol=sym
-        )
-        if cleared is None:
-            return f"{sym} was not paused in {where}; nothing changed"
-        return f"{sym} resumed in {where}: entries allowed again; {NEXT_SCAN}"
+        return (await actions.resume(ledger, sym, now_ms=_wall_ms(), source=OPERATOR_SOURCE, where=where)).message
 
     _on_ledger(url, live, write, "nothing was resumed")
 
@@ -174,29 +152,17 @@ def exit_cmd(
     sym = _symbol(symbol)
 
     async def write(ledger: Ledger, where: str) -> str:
-        held = [p for p in await ledger.list_pairs(NOT_CLOSED) if p.symbol == sym]
-        if not held:
-            raise ControlRefused(f"{where} holds no open pair of {sym}")
-        pair = max(held, key=lambda p: (p.opened_ms, p.id))  # an earlier dry run's pair is closed at start
-        lines = []
-        if pause:  # first: a scan between the two writes then keeps the pair instead of re-entering after it
-            _, paused = await ledger.set_control(
-                ControlKind.PAUSE, now_ms=_wall_ms(), source=OPERATOR_SOURCE, symbol=sym, reason=reason
-            )
-            lines.append(f"{sym} {'paused' if paused else 'was already paused'}: no new entries on it")
-        control, changed = await ledger.set_control(
-            ControlKind.EXIT, now_ms=_wall_ms(), source=OPERATOR_SOURCE, symbol=sym, pair_id=pair.id, reason=reason
+        done = await actions.request_exit(
+            ledger,
+            sym,
+            now_ms=_wall_ms(),
+            source=OPERATOR_SOURCE,
+            where=where,
+            reason=reason,
+            also_pause=pause,
+            pause_hint=f"add --pause (or `pause {sym}`)",
         )
-        if not changed:
-            return "\n".join(
-                [*lines, f"the exit of {sym} pair #{pair.id} was already requested at {iso_utc(control.created_ms)}"]
-            )
-        out = f"exit of {sym} pair #{pair.id} requested in {where}: the daemon closes it at its next scan"
-        if pair.state is PairState.QUARANTINED:
-            out += " (the pair is quarantined: the exit waits until reconciliation releases it)"
-        if not pause:
-            out += f". The strategy may enter {sym} again at a later scan: add --pause (or `pause {sym}`) to prevent it"
-        return "\n".join([*lines, out])
+        return done.message
 
     _on_ledger(url, live, write, "nothing was requested")
 
@@ -211,31 +177,17 @@ def capital_limit_cmd(
     value = None if amount == "off" else _usdt(amount)
 
     async def write(ledger: Ledger, where: str) -> str:
-        now = _wall_ms()
-        if value is None:
-            cleared = await ledger.clear_control(ControlKind.CAPITAL_LIMIT, now_ms=now, source=OPERATOR_SOURCE)
-            if cleared is None:
-                return f"no capital limit was set in {where}; nothing changed (the setting applies)"
-            return f"capital limit cleared in {where}: the setting engine.capital_limit applies again; {NEXT_SCAN}"
-        _, changed = await ledger.set_control(
-            ControlKind.CAPITAL_LIMIT, now_ms=now, source=OPERATOR_SOURCE, value=value
-        )
-        text = f"{value.normalize():f} USDT"
-        if not changed:
-            return f"the capital limit was already {text} in {where}; nothing changed"
-        return f"capital limit {text} written to {where} (replaces the setting engine.capital_limit): {NEXT_SCAN}"
+        done = await actions.set_capital_limit(ledger, value, now_ms=_wall_ms(), source=OPERATOR_SOURCE, where=where)
+        return done.message
 
     _on_ledger(url, live, write, "nothing was set")
 
 
 def _usdt(text: str) -> Decimal:
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or value <= 0:
-        raise typer.BadParameter(f"{text!r} is not a positive USDT amount (e.g. 5000), nor off", param_hint="AMOUNT")
-    return value
+        return actions.parse_usdt(text)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="AMOUNT") from None
 
 
 @control_app.command("show")
@@ -250,38 +202,10 @@ def show_cmd(
         active = await ledger.controls()
         done = await ledger.control_history([ControlKind.EXIT], limit=5)
         if as_json:
-            return json.dumps(_show_json(where, active, done), indent=2)
+            return json.dumps(actions.controls_json(where, active, done), indent=2)
         return "\n".join(_show_lines(where, active, done))
 
     _on_ledger(url, live, read, "nothing to show")
-
-
-def _row(c: Control) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "kind": c.kind.value,
-        "symbol": c.symbol,
-        "pair_id": c.pair_id,
-        "status": c.status.value,
-        "value": None if c.value is None else f"{c.value.normalize():f}",
-        "reason": c.reason,
-        "source": c.source,
-        "note": c.note,
-        "created_ms": c.created_ms,
-        "updated_ms": c.updated_ms,
-    }
-
-
-def _show_json(where: str, active: list[Control], done: list[Control]) -> dict[str, Any]:
-    state = Controls.of(active)
-    return {
-        "ledger": where,
-        "close_only": state.close_only,
-        "capital_limit": None if state.capital_limit is None else f"{state.capital_limit.normalize():f}",
-        "paused": sorted(state.paused),
-        "active": [_row(c) for c in active],
-        "recent_exits": [_row(c) for c in done],
-    }
 
 
 def _since(c: Control) -> str:

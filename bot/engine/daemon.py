@@ -1,5 +1,6 @@
 """The long-lived daemon: builds the parts from settings, schedules the engine's jobs on APScheduler's
-AsyncIOScheduler, follows mark prices, serves /healthz and /metrics, and stops cleanly on SIGTERM/SIGINT.
+AsyncIOScheduler, follows mark prices, serves /healthz and /metrics (and the operator API and dashboard
+when ``http.api_token`` is set), and stops cleanly on SIGTERM/SIGINT.
 
 Clock: against the real venue it is the wall clock; against the emulator it is the emulator's simulated
 clock (from the connection file), and job periods are divided by the emulator's speed, so a replay at
@@ -26,10 +27,12 @@ from bot.config import Mode, Settings
 from bot.engine.core import Engine
 from bot.engine.jobs import JobRunner
 from bot.execution.executor import Executor
+from bot.ledger import db
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
 from bot.ops.alerts import Alerter
-from bot.ops.health import HealthState, HealthThresholds, start_health_server
+from bot.ops.api import API_OFF, ApiService
+from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
 from bot.reconcile import Reconciler
 from bot.treasury.service import Treasury
 from bot.venues.base import Venue
@@ -215,6 +218,8 @@ class Daemon:
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     _last_funding_sync: int = 0
     _tasks: list[asyncio.Task] = field(default_factory=list)
+    _rescan: asyncio.Task | None = None
+    http_port: int | None = None  # the port the HTTP server listens on once ``run`` started it
 
     def __post_init__(self) -> None:
         health = self.rt.health
@@ -250,6 +255,48 @@ class Daemon:
             "reconcile": (eng.reconcile, cfg.reconcile_interval_s),
         }
 
+    def controls_changed(self) -> None:
+        """The operator changed a control through the API: scan now (after the scan in flight, whose
+        controls were read before the change), so an exit from the dashboard is not left for the next
+        scheduled scan."""
+        if self.stop_event.is_set() or (self._rescan is not None and not self._rescan.done()):
+            return
+        self._rescan = asyncio.ensure_future(self._scan_after_current())
+
+    async def _scan_after_current(self) -> None:
+        await self.runner.idle("scan")
+        if not self.stop_event.is_set():
+            await self.runner.run("scan", self.rt.engine.scan)
+
+    def api_service(self) -> ApiService:
+        """The operator API over this run's ledger (off when no token is set)."""
+        s, rt = self.settings, self.rt
+        band = (s.treasury.low_ratio, s.treasury.target_ratio, s.treasury.high_ratio)
+        return ApiService(
+            rt.ledger,
+            token=s.http.api_token,
+            now_fn=rt.now,
+            health=rt.health,
+            symbols=list(s.symbols),
+            band=band,
+            mode=rt.mode,
+            venue=rt.venue.name,
+            where=db.safe_url(s.resolved_database_url()),
+            on_control=self.controls_changed,
+        )
+
+    async def _start_http(self) -> Any:
+        http = self.settings.http
+        api = self.api_service()
+        runner = await start_health_server(self.rt.health, http.host, http.port, api=api)
+        self.http_port = bound_port(runner)
+        where = f"http://{http.host}:{self.http_port}"
+        if api.enabled:
+            log.info("operator API and dashboard on %s/ (bearer token required; /healthz, /metrics open)", where)
+        else:
+            log.warning("%s; /healthz and /metrics are on %s", API_OFF, where)
+        return runner
+
     async def _follow_marks(self) -> None:
         """Mark-price stream: a large move runs the collateral check at once (the poll is the fallback)."""
         eng = self.rt.engine
@@ -277,7 +324,7 @@ class Daemon:
             return 0
         http_runner = None
         if self.health_server and self.settings.http.enabled:
-            http_runner = await start_health_server(self.rt.health, self.settings.http.host, self.settings.http.port)
+            http_runner = await self._start_http()
         try:
             await eng.start()
         except BaseException:  # cannot start (venue down, bad keys): release everything, then fail loudly
@@ -321,6 +368,8 @@ class Daemon:
         eng = self.rt.engine
         eng.stop_entries()
         scheduler.shutdown(wait=False)
+        if self._rescan is not None:
+            self._tasks.append(self._rescan)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

@@ -61,6 +61,12 @@ class JobRunner:
         if self.on_done is not None:
             self.on_done(name, time.perf_counter() - started)
 
+    async def idle(self, name: str) -> None:
+        """Wait until no job of that name is in flight (its failure is already recorded, never raised)."""
+        task = self._running.get(name)
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+
     async def drain(self, timeout_s: float) -> bool:
         """Wait for in-flight jobs; True when all finished within the timeout."""
         pending = [t for t in self._running.values() if not t.done()]

@@ -15,6 +15,8 @@ from typing import Any
 from bot.ledger.models import ACCOUNT, Control, ControlKind, ControlStatus, EventKind
 
 OPERATOR_SOURCE = "cli"  # ``fundbot control``: its events read "operator ..."
+API_SOURCE = "api"  # the daemon's HTTP API and its dashboard: "operator (API) ..."
+ACTORS = {OPERATOR_SOURCE: "operator", API_SOURCE: "operator (API)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ class Controls:
 
 def describe(c: Control, *, on: bool, source: str) -> str:
     """The event line of a change made by ``source``: ``on`` is the control put in force / a request filed."""
-    actor = "operator" if source == OPERATOR_SOURCE else source
+    actor = ACTORS.get(source, source)
     if c.kind is ControlKind.CLOSE_ONLY:
         text = f"{actor} set close-only {'on' if on else 'off'}"
     elif c.kind is ControlKind.CAPITAL_LIMIT:

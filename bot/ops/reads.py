@@ -253,36 +253,62 @@ def _mid(bid: Decimal | None, ask: Decimal | None) -> Decimal | None:
     return bid or ask
 
 
+def add_event_prices(book: PriceBook, ev: Event) -> None:
+    """The prices one event records: a ``prices`` mapping, ``positions`` marks, a decision's bid/ask mids."""
+    details = ev.details if isinstance(ev.details, dict) else {}
+    prices = details.get("prices")
+    if isinstance(prices, dict):
+        for sym, p in prices.items():
+            book.add(str(sym), ev.ts_ms, to_dec(p))
+    positions = details.get("positions")
+    if isinstance(positions, dict):  # the engine's position records carry each perp's mark price
+        for sym, pos in positions.items():
+            if isinstance(pos, dict):
+                book.add(perp_symbol(spot_symbol(str(sym))), ev.ts_ms, to_dec(pos.get("mark_price")))
+    if ev.kind is EventKind.DECISION:
+        inputs = decision_reason(details).get("inputs")
+        if isinstance(inputs, dict):
+            spot = inputs.get("spot_symbol") or ev.symbol
+            if spot:
+                spot = spot_symbol(str(spot))
+                perp = str(inputs.get("perp_symbol") or perp_symbol(spot))
+                book.add(spot, ev.ts_ms, _mid(to_dec(inputs.get("spot_bid")), to_dec(inputs.get("spot_ask"))))
+                book.add(perp, ev.ts_ms, _mid(to_dec(inputs.get("perp_bid")), to_dec(inputs.get("perp_ask"))))
+
+
 async def build_price_book(ledger: Ledger, *, include_fills: bool = True) -> PriceBook:
     """Prices from fills, decision inputs (bid/ask mids), ``positions`` marks and any ``prices`` mapping.
 
     Without fills it holds only what was observed before acting: the reference for slippage.
     """
-    book = PriceBook()
-    if include_fills:
-        for f in await all_fills(ledger):
-            book.add(f.symbol, f.ts_ms, f.price)
-    stmt = select(Event).where(Event.details.is_not(None)).order_by(Event.id)
-    async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
-        events = list((await s.scalars(stmt)).all())
-    for ev in events:
-        details = ev.details if isinstance(ev.details, dict) else {}
-        prices = details.get("prices")
-        if isinstance(prices, dict):
-            for sym, p in prices.items():
-                book.add(str(sym), ev.ts_ms, to_dec(p))
-        positions = details.get("positions")
-        if isinstance(positions, dict):  # the engine's position records carry each perp's mark price
-            for sym, pos in positions.items():
-                if isinstance(pos, dict):
-                    book.add(perp_symbol(spot_symbol(str(sym))), ev.ts_ms, to_dec(pos.get("mark_price")))
-        if ev.kind is EventKind.DECISION:
-            inputs = decision_reason(details).get("inputs")
-            if isinstance(inputs, dict):
-                spot = inputs.get("spot_symbol") or ev.symbol
-                if spot:
-                    spot = spot_symbol(str(spot))
-                    perp = str(inputs.get("perp_symbol") or perp_symbol(spot))
-                    book.add(spot, ev.ts_ms, _mid(to_dec(inputs.get("spot_bid")), to_dec(inputs.get("spot_ask"))))
-                    book.add(perp, ev.ts_ms, _mid(to_dec(inputs.get("perp_bid")), to_dec(inputs.get("perp_ask"))))
-    return book
+    follower = PriceBookFollower(include_fills=include_fills)
+    await follower.refresh(ledger)
+    return follower.book
+
+
+@dataclass
+class PriceBookFollower:
+    """A ``build_price_book`` kept up to date by reading only the fills and events written since the last
+    ``refresh`` (the API reads status every few seconds; rebuilding from the whole ledger each time grew
+    with its age)."""
+
+    include_fills: bool = True
+    book: PriceBook = field(default_factory=PriceBook)
+    last_fill_id: int = 0
+    last_event_id: int = 0
+
+    async def refresh(self, ledger: Ledger) -> PriceBook:
+        fills_stmt = select(Fill).where(Fill.id > self.last_fill_id).order_by(Fill.id)
+        events_stmt = (
+            select(Event).where(Event.id > self.last_event_id, Event.details.is_not(None)).order_by(Event.id)
+        )
+        async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
+            fills = list((await s.scalars(fills_stmt)).all()) if self.include_fills else []
+            events = list((await s.scalars(events_stmt)).all())
+        for f in fills:
+            self.book.add(f.symbol, f.ts_ms, f.price)
+            self.last_fill_id = f.id
+        for ev in events:
+            add_event_prices(self.book, ev)
+            self.last_event_id = ev.id
+        return self.book
