@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.domain import ZERO, PairState, spot_symbol
-from bot.ledger.models import BalanceSnapshot, EventKind, Fill, FundingPayment
+from bot.ledger.models import BalanceSnapshot, Fill, FundingPayment
 from bot.ledger.repository import Ledger
-from bot.ops.format import iso_utc, to_jsonable
+from bot.ops.format import iso_utc
 from bot.ops.reads import PriceBookFollower, latest_funding_rate, select_events, symbols_of
 from bot.ops.report import QUOTE, fee_usdt
 from bot.ops.status import collect_status
@@ -267,12 +267,5 @@ def _spread(items: list[int], n: int) -> list[int]:
     if len(items) <= n:
         return items
     step = (len(items) - 1) / (n - 1)
-    picked = sorted({items[round(i * step)] for i in range(n)})
-    return picked
+    return sorted({items[round(i * step)] for i in range(n)})
 
-
-def jsonable(value: Any) -> Any:
-    return to_jsonable(value)
-
-
-ALERT_KINDS = [EventKind.ALERT.value]

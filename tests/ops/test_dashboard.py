@@ -1,0 +1,152 @@
+"""The dashboard in a real headless browser (Debian's chromium driven by Playwright) against a daemon trading
+the emulator: the page shows the pairs the ledger holds, and "exit" on a pair closes it through the engine
+with the operator's reason.
+
+Chromium is Debian's (/usr/bin/chromium, installed by .ci/run); Playwright never downloads a browser here.
+Without chromium the test skips, except under CI=true where it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Mode, load_settings
+from bot.domain import PairState
+from bot.engine.daemon import Daemon, build_runtime
+from bot.ledger.models import ControlKind, ControlStatus, EventKind
+from bot.ledger.repository import Ledger
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TOKEN = "dashboard-test-token-0123456789"
+SPEED = 120.0
+SYMBOLS = ["SOL/USDT", "XRP/USDT"]
+START = "2025-07-21"
+REASON = "funding is turning; closing from the dashboard"
+
+
+def chromium_or_skip() -> Path:
+    if CHROMIUM.exists():
+        return CHROMIUM
+    why = f"{CHROMIUM} is missing (apt-get install -y chromium; .ci/run does it)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {why}", pytrace=False)
+    pytest.skip(why)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 45.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_the_page_shows_the_ledgers_pairs_and_exit_closes_one_through_the_engine(tmp_path: Path) -> None:
+    chromium = chromium_or_skip()
+    from playwright.async_api import async_playwright
+
+    from bot.emulator.server import run_emulator
+    from bot.engine.demo import _ms, demo_scenario
+
+    db = f"sqlite+aiosqlite:///{(tmp_path / 'ledger.db').as_posix()}"
+    settings = load_settings(
+        mode=Mode.LIVE,
+        data_dir=tmp_path,
+        database_url=db,
+        symbols=SYMBOLS,
+        http={"enabled": True, "host": "127.0.0.1", "port": 0, "api_token": TOKEN},
+        engine={"shutdown_timeout_s": 10},
+        log_level="WARNING",
+    )
+    start_ms = _ms(START)
+    conn = tmp_path / "emulator.json"
+    async with run_emulator(
+        symbols=SYMBOLS,
+        start_ms=start_ms,
+        speed=SPEED,
+        connection_file=conn,
+        state_dir=tmp_path / "emulator",
+        scenario=demo_scenario(None, start_ms, SPEED),
+    ):
+        rt = await build_runtime(settings, mode=Mode.LIVE, connection_file=conn)
+        daemon = Daemon(rt, settings)
+        running = asyncio.ensure_future(daemon.run())
+        reader = await Ledger.open(db, migrate=False)
+        try:
+
+            async def held() -> list[Any]:
+                if running.done():
+                    running.result()  # the daemon died: show why
+                return await reader.list_pairs([PairState.OPEN])
+
+            pairs = await eventually(held, "the daemon to open a pair")
+            base = f"http://127.0.0.1:{daemon.http_port}"
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_FLAGS, headless=True)
+                try:
+                    page = await browser.new_page()
+                    errors: list[str] = []
+                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    await page.goto(f"{base}/")
+                    await page.fill("#login-token", TOKEN)  # what an operator does on first visit
+                    await page.click("#login-ok")
+                    rows = page.locator("#pairs tbody tr")
+                    await rows.first.wait_for(timeout=20_000)
+                    held_now = {p.symbol for p in await reader.list_pairs([PairState.OPEN])}
+                    shown = set(await rows.evaluate_all("rows => rows.map(r => r.dataset.symbol)"))
+                    assert shown == held_now, (shown, held_now)
+                    assert await page.locator("#live").text_content() in {"live", "connecting"}
+
+                    pair = next(p for p in pairs if p.symbol in shown)
+                    row = page.locator(f'#pairs tbody tr[data-symbol="{pair.symbol}"]')
+                    await row.locator("button.exit").click()
+                    assert await page.locator("#confirm").is_visible()  # a confirmation, not a one-click exit
+                    assert pair.symbol in (await page.locator("#confirm-title").text_content() or "")
+                    await page.fill("#confirm-reason", REASON)
+                    await page.check("#confirm-pause")
+                    await page.click("#confirm-ok")
+                    await page.locator("#toast").wait_for(state="visible", timeout=10_000)
+                    assert f"pair #{pair.id}" in (await page.locator("#toast").text_content() or "")
+
+                    async def closed() -> Any:
+                        p = await reader.get_pair(pair.id)
+                        return p if p is not None and p.state is PairState.CLOSED else None
+
+                    await eventually(closed, f"pair #{pair.id} closed by the engine")
+                    gone = page.locator(f'#pairs tbody tr[data-pair-id="{pair.id}"]')
+                    await gone.wait_for(state="detached", timeout=20_000)  # the page follows the ledger
+                    assert pair.symbol in (await page.locator("#paused-list").text_content() or "")
+                    assert not errors, errors
+                finally:
+                    await browser.close()
+
+            decisions = await reader.events(kinds=[EventKind.DECISION], symbol=pair.symbol)
+            exits = [e for e in decisions if (e.details or {}).get("rule") == "operator_exit"]
+            assert exits, [e.message for e in decisions]
+            assert exits[0].details["inputs"]["operator_reason"] == REASON
+            assert exits[0].details["inputs"]["requested_by"] == "api"
+            request = (await reader.control_history([ControlKind.EXIT], limit=1))[0]
+            assert (request.status, request.pair_id, request.reason) == (ControlStatus.DONE, pair.id, REASON)
+            assert request.note == f"pair #{pair.id} closed by the engine"
+        finally:
+            daemon.request_stop()
+            assert await asyncio.wait_for(running, 30) == 0
+            await reader.close()
