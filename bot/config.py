@@ -99,14 +99,47 @@ class HttpConfig(Section):
 
 
 class AlertsConfig(Section):
-    """Operator alerts: always written to the ledger as alert events; optionally POSTed to a webhook."""
+    """Operator alerts: always written to the ledger as alert events; optionally POSTed to a webhook; and
+    notifications (alerts, entries and exits, a daily summary) through Apprise."""
 
     webhook_url: SecretStr = Field(
         SecretStr(""),
         description="URL that receives each alert as a JSON POST (empty: ledger only); treated as a secret",
         json_schema_extra=unit("URL"),
     )
-    timeout_s: float = Field(5.0, gt=0, description="webhook request timeout", json_schema_extra=unit("s"))
+    timeout_s: float = Field(
+        5.0, gt=0, description="webhook and notification request timeout", json_schema_extra=unit("s")
+    )
+    notify_urls: SecretStr = Field(
+        SecretStr(""),
+        description="Apprise URLs that receive notifications (tgram://, discord://, slack://, mailto://, ntfy://, "
+        "json://...; several separated by spaces); empty: none; a secret, never logged",
+        json_schema_extra=unit("URLs"),
+    )
+    notify_level: str = Field(
+        "info",
+        pattern="^(info|warning|critical)$",
+        description="least severity notified: info (entries, exits, the daily summary and every alert), warning "
+        "(alerts), critical (a quarantined pair, collateral below the band, an IP ban)",
+        json_schema_extra=unit("info|warning|critical"),
+    )
+    summary_hour_utc: int = Field(
+        0,
+        ge=0,
+        le=23,
+        description="hour of the daily summary notification (on the daemon's clock)",
+        json_schema_extra=unit("hour UTC"),
+    )
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _check_notify_urls(cls, v: SecretStr) -> SecretStr:
+        """Each URL must be one Apprise can load; the message names the entry, never the URL (a secret)."""
+        if v.get_secret_value().strip():
+            from bot.ops.notify import check_urls
+
+            check_urls(v.get_secret_value())
+        return v
 
 
 class ExecutionConfig(Section):

@@ -92,6 +92,7 @@ def setup_logging(level: str | int) -> None:
     logging.getLogger().setLevel(level)  # also when something configured logging before
     root = logging.getLogger().level
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root))  # a line per run otherwise
+    logging.getLogger("apprise").setLevel(max(logging.WARNING, root))  # "Sent ... notification." each time
     logging.getLogger("ccxt").setLevel(max(logging.INFO, root))
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
@@ -38,7 +38,7 @@ from bot.config import EngineConfig
 from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step
 from bot.engine.ratelimit import RateGate, banned_until_ms
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
-from bot.execution.executor import Executor, SimpleTarget
+from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.controls import Controls, ExitRequest
 from bot.ledger.models import ControlKind, EventKind, FundingSource, IntentKind, IntentStatus, RateKind
@@ -82,6 +82,7 @@ class Engine:
     alerter: Alerter | None = None
     close_only: bool = False  # at construction: turn close-only on at start; then: as read at the last scan
     fresh_account: bool = False
+    on_trade: Callable[[Target, ExecutionResult], Awaitable[None]] | None = None  # entries/exits (notifications)
     gate: RateGate = field(default_factory=RateGate)
     builder: SnapshotBuilder = field(init=False)
     accepting_entries: bool = True
@@ -399,6 +400,13 @@ class Engine:
             await self.alerter.pair_quarantined(
                 t.symbol, "; ".join(result.errors) or "legs could not be made equal", pair_id=result.pair_id
             )
+        if self.on_trade is not None and getattr(t, "action", None) in (Action.ENTER, Action.EXIT):
+            if result.status in ("noop", "blocked"):
+                return  # nothing was traded
+            try:
+                await self.on_trade(t, result)
+            except Exception:  # a notification never breaks trading
+                log.exception("on_trade hook failed for %s", t.symbol)
 
     # -- collateral and hedge -------------------------------------------------------------------------
 

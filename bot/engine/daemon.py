@@ -33,6 +33,7 @@ from bot.ledger.repository import Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.api import API_OFF, ApiService
 from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
+from bot.ops.notify import Notifier
 from bot.reconcile import Reconciler
 from bot.treasury.service import Treasury
 from bot.venues.base import Venue
@@ -59,8 +60,12 @@ class Runtime:
     now: Callable[[], int]
     time_scale: float = 1.0
     mode: str = "dry-run"
+    notifier: Notifier | None = None
 
     async def close(self) -> None:
+        if self.notifier is not None:
+            with contextlib.suppress(Exception):
+                await self.notifier.close()
         with contextlib.suppress(Exception):
             await self.alerter.close()
         with contextlib.suppress(Exception):
@@ -192,7 +197,10 @@ async def build_runtime(
         settings, venue, ledger, now, health=health, alerter=alerter, close_only=close_only, time_scale=scale
     )
     engine.fresh_account = mode is not Mode.LIVE  # the paper account is in memory: new at every start
-    return Runtime(engine, venue, ledger, health, alerter, now, scale, mode.value)
+    notifier = Notifier.from_settings(settings, ledger, now, health=health)
+    if notifier is not None:
+        engine.on_trade = notifier.on_trade
+    return Runtime(engine, venue, ledger, health, alerter, now, scale, mode.value, notifier)
 
 
 def _scaled_thresholds(settings: Settings, scale: float) -> HealthThresholds:
@@ -325,7 +333,17 @@ class Daemon:
         http_runner = None
         if self.health_server and self.settings.http.enabled:
             http_runner = await self._start_http()
+        notifier = self.rt.notifier
         try:
+            if notifier is not None:
+                await notifier.begin()  # alerts of the start (reconciliation) are sent too
+                notifier.start()
+                log.info(
+                    "notifications (%s and above) to %s; daily summary at %02d:00 UTC",
+                    notifier.level.name.lower(),
+                    ", ".join(notifier.targets),
+                    notifier.summary_hour_utc,
+                )
             await eng.start()
         except BaseException:  # cannot start (venue down, bad keys): release everything, then fail loudly
             if http_runner is not None:

@@ -1,6 +1,7 @@
 """The dashboard in a real headless browser (Debian's chromium driven by Playwright) against a daemon trading
 the emulator: the page shows the pairs the ledger holds, and "exit" on a pair closes it through the engine
-with the operator's reason.
+with the operator's reason. The same daemon sends its entry and exit notifications (Apprise's json:// to a
+local endpoint).
 
 Chromium is Debian's (/usr/bin/chromium, installed by .ci/run); Playwright never downloads a browser here.
 Without chromium the test skips, except under CI=true where it fails.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.config import Mode, load_settings
 from bot.domain import PairState
@@ -66,6 +68,18 @@ async def test_the_page_shows_the_ledgers_pairs_and_exit_closes_one_through_the_
     from bot.emulator.server import run_emulator
     from bot.engine.demo import _ms, demo_scenario
 
+    notes: list[dict[str, Any]] = []  # the daemon's notifications, in Apprise's JSON form
+
+    async def take(request: web.Request) -> web.Response:
+        notes.append(await request.json())
+        return web.Response()
+
+    hook = web.AppRunner(web.Application(), access_log=None)
+    hook.app.router.add_post("/notes", take)
+    await hook.setup()
+    await web.TCPSite(hook, "127.0.0.1", 0).start()
+    hook_port = hook.addresses[0][1]
+
     db = f"sqlite+aiosqlite:///{(tmp_path / 'ledger.db').as_posix()}"
     settings = load_settings(
         mode=Mode.LIVE,
@@ -73,6 +87,7 @@ async def test_the_page_shows_the_ledgers_pairs_and_exit_closes_one_through_the_
         database_url=db,
         symbols=SYMBOLS,
         http={"enabled": True, "host": "127.0.0.1", "port": 0, "api_token": TOKEN},
+        alerts={"notify_urls": f"json://127.0.0.1:{hook_port}/notes"},
         engine={"shutdown_timeout_s": 10},
         log_level="WARNING",
     )
@@ -150,3 +165,8 @@ async def test_the_page_shows_the_ledgers_pairs_and_exit_closes_one_through_the_
             daemon.request_stop()
             assert await asyncio.wait_for(running, 30) == 0
             await reader.close()
+            await hook.cleanup()
+    titles = [n["title"] for n in notes]  # the daemon's notifier was flushed at its stop
+    assert f"fundbot entered {pair.symbol}" in titles and f"fundbot exited {pair.symbol}" in titles, titles
+    exited = next(n for n in notes if n["title"] == f"fundbot exited {pair.symbol}")
+    assert exited["message"].startswith(f"operator exit: {REASON}")
