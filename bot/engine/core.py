@@ -19,6 +19,8 @@ Jobs:
 - ``snapshot_balances`` (balances, plus perp positions with their liquidation prices for ``status``)
   and ``reconcile``.
 
+Each executed entry and exit is also handed to ``on_trade`` (the daemon's notifier, ``bot.ops.notify``).
+
 Rate limits: a 429/418 from the venue trips the ``RateGate``; every job skips while it is closed (one
 error event, or an alert for an IP ban, per pause), so the bot never keeps calling a venue that asked it
 to stop. Dry-run: the paper account lives in memory, so a restart starts it fresh; pairs the ledger

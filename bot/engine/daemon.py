@@ -301,6 +301,12 @@ class Daemon:
         where = f"http://{http.host}:{self.http_port}"
         if api.enabled:
             log.info("operator API and dashboard on %s/ (bearer token required; /healthz, /metrics open)", where)
+            if http.host not in ("127.0.0.1", "localhost", "::1"):
+                log.warning(
+                    "the API listens on %s over plain HTTP: the token crosses the network in clear unless a TLS "
+                    "proxy (or a loopback-only port mapping, as in docker-compose.yml) stands in front",
+                    http.host,
+                )
         else:
             log.warning("%s; /healthz and /metrics are on %s", API_OFF, where)
         return runner

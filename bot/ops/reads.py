@@ -9,9 +9,10 @@ bid/ask the strategy recorded in each decision's reason inputs, the perp mark pr
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -146,9 +147,7 @@ BACKTEST_FINISHED = "backtest finished"  # the last event a backtest writes (bot
 async def is_backtest_ledger(ledger: Ledger) -> bool:
     """True for a ledger a backtest wrote: no daemon reads it."""
     async with ledger.engine.connect() as conn:
-        found = await conn.execute(
-            select(Event.id).where(Event.message.like(f"{BACKTEST_FINISHED}%")).limit(1)
-        )
+        found = await conn.execute(select(Event.id).where(Event.message.like(f"{BACKTEST_FINISHED}%")).limit(1))
         return found.first() is not None
 
 
@@ -202,18 +201,32 @@ def decision_reason(details: dict[str, Any] | None) -> dict[str, Any]:
 
 @dataclass
 class PriceBook:
-    """Observed prices per symbol over time; ``at(symbol, ts)`` is the last one at or before ``ts``."""
+    """Observed prices per symbol over time; ``at(symbol, ts)`` is the last one at or before ``ts``.
+
+    Kept sorted lazily: a symbol is re-sorted (stably, so equal instants keep their order) only after an
+    ``add``, and its instants are cached for the bisections (a report or an equity curve asks thousands).
+    """
 
     _obs: dict[str, list[tuple[int, Decimal]]] = field(default_factory=lambda: defaultdict(list))
+    _ts: dict[str, list[int]] = field(default_factory=dict)
+    _dirty: set[str] = field(default_factory=set)
 
     def add(self, symbol: str, ts_ms: int, price: Decimal | None) -> None:
         if price is not None and price > 0:
             self._obs[symbol].append((ts_ms, price))
+            self._dirty.add(symbol)
 
     def _sorted(self, symbol: str) -> list[tuple[int, Decimal]]:
         obs = self._obs.get(symbol, [])
-        obs.sort(key=lambda o: o[0])
+        if symbol in self._dirty:
+            obs.sort(key=lambda o: o[0])
+            self._ts[symbol] = [o[0] for o in obs]
+            self._dirty.discard(symbol)
         return obs
+
+    def _index(self, symbol: str, ts_ms: int) -> tuple[list[tuple[int, Decimal]], int]:
+        obs = self._sorted(symbol)
+        return obs, bisect.bisect_right(self._ts.get(symbol, []), ts_ms)
 
     def latest(self, symbol: str) -> Decimal | None:
         obs = self._sorted(symbol)
@@ -225,22 +238,19 @@ class PriceBook:
 
     def at(self, symbol: str, ts_ms: int) -> Decimal | None:
         """The last price at or before ``ts_ms``; the first one after it when none is earlier."""
-        obs = self._sorted(symbol)
+        obs, i = self._index(symbol, ts_ms)
         if not obs:
             return None
-        i = bisect.bisect_right([o[0] for o in obs], ts_ms)
         return obs[i - 1][1] if i > 0 else obs[0][1]
 
     def at_or_before(self, symbol: str, ts_ms: int) -> Decimal | None:
         """The last price at or before ``ts_ms``; None when nothing was observed by then."""
-        obs = self._sorted(symbol)
-        i = bisect.bisect_right([o[0] for o in obs], ts_ms)
+        obs, i = self._index(symbol, ts_ms)
         return obs[i - 1][1] if i > 0 else None
 
     def observed_at_or_before(self, symbol: str, ts_ms: int) -> int | None:
         """When the price ``at_or_before`` returns was observed; None when nothing was observed by then."""
-        obs = self._sorted(symbol)
-        i = bisect.bisect_right([o[0] for o in obs], ts_ms)
+        obs, i = self._index(symbol, ts_ms)
         return obs[i - 1][0] if i > 0 else None
 
     def symbols(self) -> Iterable[str]:
@@ -298,17 +308,49 @@ class PriceBookFollower:
     last_event_id: int = 0
 
     async def refresh(self, ledger: Ledger) -> PriceBook:
-        fills_stmt = select(Fill).where(Fill.id > self.last_fill_id).order_by(Fill.id)
-        events_stmt = (
-            select(Event).where(Event.id > self.last_event_id, Event.details.is_not(None)).order_by(Event.id)
-        )
-        async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
-            fills = list((await s.scalars(fills_stmt)).all()) if self.include_fills else []
-            events = list((await s.scalars(events_stmt)).all())
-        for f in fills:
-            self.book.add(f.symbol, f.ts_ms, f.price)
-            self.last_fill_id = f.id
-        for ev in events:
-            add_event_prices(self.book, ev)
-            self.last_event_id = ev.id
+        if self.include_fills:
+            async for rows in read_after(
+                ledger, Fill.__table__, self.last_fill_id, Fill.symbol, Fill.ts_ms, Fill.price
+            ):
+                for r in rows:
+                    self.book.add(r.symbol, r.ts_ms, r.price)
+                self.last_fill_id = rows[-1].id
+        async for rows in read_after(
+            ledger,
+            Event.__table__,
+            self.last_event_id,
+            Event.ts_ms,
+            Event.kind,
+            Event.symbol,
+            Event.details,
+            where=Event.details.is_not(None),
+        ):
+            for ev in rows:
+                add_event_prices(self.book, ev)  # type: ignore[arg-type]
+            self.last_event_id = rows[-1].id
         return self.book
+
+
+READ_BATCH = 5000
+
+
+async def read_after(
+    ledger: Ledger, table: Any, after_id: int, *columns: Any, where: Any = None
+) -> AsyncIterator[list[Any]]:
+    """Rows of ``table`` with id > ``after_id``, in id order, ``READ_BATCH`` at a time as plain rows (``id``
+    first, then ``columns``). Between batches the event loop runs other work: a first read of a months-old
+    ledger does not hold the daemon's loop for seconds."""
+    last = after_id
+    while True:
+        stmt = select(table.c.id, *columns).where(table.c.id > last).order_by(table.c.id).limit(READ_BATCH)
+        if where is not None:
+            stmt = stmt.where(where)
+        async with ledger.engine.connect() as conn:
+            rows = list((await conn.execute(stmt)).all())
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
+        if len(rows) < READ_BATCH:
+            return
+        await asyncio.sleep(0)

@@ -15,14 +15,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
-
 from bot.domain import ZERO, PairState, spot_symbol
 from bot.ledger.models import BalanceSnapshot, Fill, FundingPayment
 from bot.ledger.repository import Ledger
 from bot.ops.format import iso_utc
-from bot.ops.reads import PriceBookFollower, latest_funding_rate, select_events, symbols_of
+from bot.ops.reads import PriceBookFollower, latest_funding_rate, read_after, select_events, symbols_of
 from bot.ops.report import QUOTE, fee_usdt
 from bot.ops.status import collect_status
 from bot.ops.tail import event_json, event_summary
@@ -31,32 +28,51 @@ MAX_POINTS = 2000
 
 
 @dataclass
+class _Wallet:
+    """One wallet's snapshots in time order: ``ts`` and ``assets`` side by side (for bisection)."""
+
+    ts: list[int] = field(default_factory=list)
+    assets: list[dict[str, Decimal]] = field(default_factory=list)
+
+    def add(self, ts_ms: int, asset: str, total: Decimal) -> None:
+        i = bisect.bisect_left(self.ts, ts_ms)
+        if i < len(self.ts) and self.ts[i] == ts_ms:
+            self.assets[i][asset] = total
+        else:  # rows arrive by id, nearly always in time order: an append
+            self.ts.insert(i, ts_ms)
+            self.assets.insert(i, {asset: total})
+
+    def at(self, ts_ms: int) -> dict[str, Decimal] | None:
+        i = bisect.bisect_right(self.ts, ts_ms)
+        return self.assets[i - 1] if i > 0 else None
+
+
+@dataclass
 class _Account:
-    """One venue account's balance history: per wallet, (ts, {asset: total}) in time order."""
+    """One venue account's balance history, its fills and its funding payments, each in time order."""
 
-    wallets: dict[str, list[tuple[int, dict[str, Decimal]]]] = field(default_factory=lambda: defaultdict(list))
-    newest_ms: int = 0
+    wallets: dict[str, _Wallet] = field(default_factory=lambda: defaultdict(_Wallet))
+    instants: list[int] = field(default_factory=list)
+    fills: list[Any] = field(default_factory=list)
+    payments: list[Any] = field(default_factory=list)
 
-    def add(self, wallet: str, ts_ms: int, asset: str, total: Decimal) -> None:
-        series = self.wallets[wallet]
-        if series and series[-1][0] == ts_ms:
-            series[-1][1][asset] = total
-        else:
-            series.append((ts_ms, {asset: total}))
-            if len(series) > 1 and series[-2][0] > ts_ms:  # rows arrive by id; keep them in time order
-                series.sort(key=lambda s: s[0])
-        self.newest_ms = max(self.newest_ms, ts_ms)
+    def add_snapshot(self, wallet: str, ts_ms: int, asset: str, total: Decimal) -> None:
+        self.wallets[wallet].add(ts_ms, asset, total)
+        i = bisect.bisect_left(self.instants, ts_ms)
+        if i == len(self.instants) or self.instants[i] != ts_ms:
+            self.instants.insert(i, ts_ms)
 
-    def instants(self) -> list[int]:
-        return sorted({ts for series in self.wallets.values() for ts, _ in series})
+    @property
+    def newest_ms(self) -> int:
+        return self.instants[-1] if self.instants else 0
 
     def at(self, ts_ms: int) -> dict[str, dict[str, Decimal]]:
         """Each wallet's latest snapshot at or before ``ts_ms`` (a wallet not snapshotted yet is empty)."""
         out = {}
-        for wallet, series in self.wallets.items():
-            i = bisect.bisect_right([s[0] for s in series], ts_ms)
-            if i > 0:
-                out[wallet] = series[i - 1][1]
+        for name, wallet in self.wallets.items():
+            assets = wallet.at(ts_ms)
+            if assets is not None:
+                out[name] = assets
         return out
 
 
@@ -68,37 +84,41 @@ class LedgerViews:
     venue: str | None = None
     prices: PriceBookFollower = field(default_factory=PriceBookFollower)
     _accounts: dict[str, _Account] = field(default_factory=lambda: defaultdict(_Account))
-    _fills: list[Fill] = field(default_factory=list)
-    _payments: list[FundingPayment] = field(default_factory=list)
     _last_ids: dict[str, int] = field(default_factory=lambda: {"snapshot": 0, "fill": 0, "payment": 0})
 
     async def refresh(self) -> None:
-        """Read what was written since the last call."""
+        """Read what was written since the last call (in batches: see ``read_after``)."""
         await self.prices.refresh(self.ledger)
-        ids = self._last_ids
-        async with async_sessionmaker(self.ledger.engine, expire_on_commit=False)() as s:
-            snaps = (
-                await s.scalars(
-                    select(BalanceSnapshot).where(BalanceSnapshot.id > ids["snapshot"]).order_by(BalanceSnapshot.id)
-                )
-            ).all()
-            fills = (await s.scalars(select(Fill).where(Fill.id > ids["fill"]).order_by(Fill.id))).all()
-            payments = (
-                await s.scalars(
-                    select(FundingPayment).where(FundingPayment.id > ids["payment"]).order_by(FundingPayment.id)
-                )
-            ).all()
-        for r in snaps:
-            self._accounts[r.venue].add(r.wallet.value, r.ts_ms, r.asset, r.total)
-            ids["snapshot"] = r.id
-        if fills:
-            self._fills.extend(fills)
-            self._fills.sort(key=lambda f: (f.ts_ms, f.id))
-            ids["fill"] = fills[-1].id
-        if payments:
-            self._payments.extend(payments)
-            self._payments.sort(key=lambda p: (p.funding_time_ms, p.id))
-            ids["payment"] = payments[-1].id
+        ids, led = self._last_ids, self.ledger
+        b = BalanceSnapshot
+        async for rows in read_after(led, b.__table__, ids["snapshot"], b.venue, b.wallet, b.asset, b.total, b.ts_ms):
+            for r in rows:
+                self._accounts[r.venue].add_snapshot(r.wallet.value, r.ts_ms, r.asset, r.total)
+            ids["snapshot"] = rows[-1].id
+        f = Fill
+        async for rows in read_after(
+            led, f.__table__, ids["fill"], f.venue, f.symbol, f.price, f.fee, f.fee_asset, f.ts_ms
+        ):
+            for r in rows:
+                _insort(self._accounts[r.venue].fills, r, r.ts_ms)
+            ids["fill"] = rows[-1].id
+        p = FundingPayment
+        async for rows in read_after(
+            led,
+            p.__table__,
+            ids["payment"],
+            p.venue,
+            p.symbol,
+            p.funding_time_ms,
+            p.amount,
+            p.asset,
+            p.rate,
+            p.position_size,
+            p.pair_id,
+        ):
+            for r in rows:
+                _insort(self._accounts[r.venue].payments, r, r.funding_time_ms)
+            ids["payment"] = rows[-1].id
 
     def account(self) -> str | None:
         """The daemon's account, else the one snapshotted last (each dry run opens a new paper account)."""
@@ -148,12 +168,13 @@ class LedgerViews:
         empty = {"account": venue, "since_ms": since_ms, "until_ms": until_ms, "points": [], "unvalued": []}
         if account is None:
             return empty
-        instants = [t for t in account.instants() if (since_ms is None or t >= since_ms) and t <= until_ms]
+        lo = 0 if since_ms is None else bisect.bisect_left(account.instants, since_ms)
+        instants = account.instants[lo : bisect.bisect_right(account.instants, until_ms)]
         if not instants:
             return empty
         chosen = _spread(instants, max(2, min(points, MAX_POINTS)))
-        fills = [f for f in self._fills if f.venue == venue and f.ts_ms >= chosen[0]]
-        payments = [p for p in self._payments if p.venue == venue and p.funding_time_ms > chosen[0]]
+        fills = account.fills[bisect.bisect_left([f.ts_ms for f in account.fills], chosen[0]) :]
+        payments = [p for p in account.payments if p.funding_time_ms > chosen[0]]
         unvalued: set[str] = set()
         out = []
         first_equity: Decimal | None = None
@@ -164,7 +185,7 @@ class LedgerViews:
                 funding += self._payment_usdt(payments[pi])
                 pi += 1
             while fi < len(fills) and fills[fi].ts_ms <= t:
-                fee = fee_usdt(fills[fi], self.prices.book)
+                fee = fee_usdt(fills[fi], self.prices.book)  # type: ignore[arg-type]
                 fees -= fee if fee is not None else ZERO
                 fi += 1
             equity = self._equity(account.at(t), t, unvalued)
@@ -199,17 +220,16 @@ class LedgerViews:
         await self.refresh()
         venue = self.account()
         names = set(symbols_of(pair)) if pair else None
+        account = self._accounts.get(venue) if venue is not None else None
         rows = [
             p
-            for p in self._payments
-            if (venue is None or p.venue == venue)
-            and (since_ms is None or p.funding_time_ms >= since_ms)
-            and (names is None or p.symbol in names)
+            for p in (account.payments if account is not None else [])
+            if (since_ms is None or p.funding_time_ms >= since_ms) and (names is None or p.symbol in names)
         ]
         by_symbol: dict[str, Decimal] = defaultdict(lambda: ZERO)
         for p in rows:
             by_symbol[spot_symbol(p.symbol)] += self._payment_usdt(p)
-        newest = sorted(rows, key=lambda p: (p.funding_time_ms, p.id), reverse=True)[:limit]
+        newest = rows[::-1][:limit]
         return {
             "account": venue,
             "since_ms": since_ms,
@@ -262,10 +282,22 @@ class LedgerViews:
         return {"events": out, "last_id": last}
 
 
+def _insort(items: list[Any], row: Any, ts_ms: int) -> None:
+    """Append ``row`` keeping ``items`` in time order (rows come by id, nearly always already in order)."""
+    if not items or _ts(items[-1]) <= ts_ms:
+        items.append(row)
+    else:
+        keys = [_ts(r) for r in items]
+        items.insert(bisect.bisect_right(keys, ts_ms), row)
+
+
+def _ts(row: Any) -> int:
+    return row.ts_ms if hasattr(row, "ts_ms") else row.funding_time_ms
+
+
 def _spread(items: list[int], n: int) -> list[int]:
     """At most ``n`` items evenly picked from ``items`` (sorted), always the first and the last."""
     if len(items) <= n:
         return items
     step = (len(items) - 1) / (n - 1)
     return sorted({items[round(i * step)] for i in range(n)})
-
