@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -31,13 +31,15 @@ from bot.ledger import db
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
 from bot.ops.alerts import Alerter
-from bot.ops.api import API_OFF, ApiService
 from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
-from bot.ops.notify import Notifier
 from bot.reconcile import Reconciler
 from bot.treasury.service import Treasury
 from bot.venues.base import Venue
 from strategies.funding_carry import FundingCarry
+
+if TYPE_CHECKING:  # imported where used: every command line imports this module, only `run` needs them
+    from bot.ops.api import ApiService
+    from bot.ops.notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +199,8 @@ async def build_runtime(
         settings, venue, ledger, now, health=health, alerter=alerter, close_only=close_only, time_scale=scale
     )
     engine.fresh_account = mode is not Mode.LIVE  # the paper account is in memory: new at every start
+    from bot.ops.notify import Notifier
+
     notifier = Notifier.from_settings(settings, ledger, now, health=health)
     if notifier is not None:
         engine.on_trade = notifier.on_trade
@@ -227,6 +231,7 @@ class Daemon:
     _last_funding_sync: int = 0
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _rescan: asyncio.Task | None = None
+    _rescan_wanted: bool = False
     http_port: int | None = None  # the port the HTTP server listens on once ``run`` started it
 
     def __post_init__(self) -> None:
@@ -267,17 +272,22 @@ class Daemon:
         """The operator changed a control through the API: scan now (after the scan in flight, whose
         controls were read before the change), so an exit from the dashboard is not left for the next
         scheduled scan."""
-        if self.stop_event.is_set() or (self._rescan is not None and not self._rescan.done()):
+        if self.stop_event.is_set():
             return
-        self._rescan = asyncio.ensure_future(self._scan_after_current())
+        self._rescan_wanted = True
+        if self._rescan is None or self._rescan.done():
+            self._rescan = asyncio.ensure_future(self._scan_after_current())
 
     async def _scan_after_current(self) -> None:
-        await self.runner.idle("scan")
-        if not self.stop_event.is_set():
+        while self._rescan_wanted and not self.stop_event.is_set():  # a change during that scan: once more
+            await self.runner.idle("scan")
+            self._rescan_wanted = False
             await self.runner.run("scan", self.rt.engine.scan)
 
     def api_service(self) -> ApiService:
         """The operator API over this run's ledger (off when no token is set)."""
+        from bot.ops.api import ApiService
+
         s, rt = self.settings, self.rt
         band = (s.treasury.low_ratio, s.treasury.target_ratio, s.treasury.high_ratio)
         return ApiService(
@@ -294,6 +304,8 @@ class Daemon:
         )
 
     async def _start_http(self) -> Any:
+        from bot.ops.api import API_OFF
+
         http = self.settings.http
         api = self.api_service()
         runner = await start_health_server(self.rt.health, http.host, http.port, api=api)

@@ -229,7 +229,9 @@ def test_sigterm_while_the_command_line_still_imports_is_a_clean_stop(
     emu = emulator_factory()
     db = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
     proc = start_daemon(tmp_path, db, emu.connection_file, "early")
-    time.sleep(0.6)  # after bot.cli starts (~0.2 s), inside its imports (~1.5 s), before the loop's handlers
+    # As soon as bot.cli catches SIGTERM: inside its imports (~1.5 s), before the loop's handlers. A fixed
+    # sleep raced the start of Python itself on a loaded machine (the signal came before any handler).
+    wait_until(lambda: catches_sigterm(proc.pid), "bot.cli to catch SIGTERM")
     proc.send_signal(signal.SIGTERM)
     try:
         assert proc.wait(timeout=60) == 0, (tmp_path / "early.log").read_text()[-2000:]
@@ -243,13 +245,47 @@ def test_tail_follow_stops_with_0_on_sigterm(tmp_path: Path) -> None:
     asyncio.run(_empty_ledger(f"sqlite+aiosqlite:///{db}"))
     cmd = [sys.executable, "-m", "bot.cli", "tail", "--follow", "--url", f"sqlite+aiosqlite:///{db}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    time.sleep(4.0)  # following by then
+    # Following by then: tail takes SIGTERM before it opens the ledger (a fixed sleep raced a slow start).
+    wait_until(lambda: has_open(proc.pid, db), "tail to open the ledger")
     proc.send_signal(signal.SIGTERM)
     try:
         assert proc.wait(timeout=30) == 0, proc.stdout.read().decode()[-2000:] if proc.stdout else ""
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def catches_sigterm(pid: int) -> bool:
+    """True once the process has a handler for SIGTERM (Linux: the SigCgt mask in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def has_open(pid: int, path: Path) -> bool:
+    """True once the process holds ``path`` open (Linux: /proc/PID/fd)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if Path(os.readlink(fd)) == path:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 async def _empty_ledger(url: str) -> None:

@@ -125,9 +125,17 @@ async def test_the_page_shows_the_ledgers_pairs_and_exit_closes_one_through_the_
                     await page.click("#login-ok")
                     rows = page.locator("#pairs tbody tr")
                     await rows.first.wait_for(timeout=20_000)
-                    held_now = {p.symbol for p in await reader.list_pairs([PairState.OPEN])}
-                    shown = set(await rows.evaluate_all("rows => rows.map(r => r.dataset.symbol)"))
-                    assert shown == held_now, (shown, held_now)
+
+                    async def page_shows_the_ledger() -> set[str] | None:
+                        """The rows are the ledger's pairs not closed (read again: one may be opening)."""
+                        shown = await rows.evaluate_all(
+                            "rows => rows.map(r => r.dataset.pairId + ' ' + r.dataset.symbol)"
+                        )
+                        ledger = await reader.list_pairs([s for s in PairState if s is not PairState.CLOSED])
+                        return set(shown) if set(shown) == {f"{p.id} {p.symbol}" for p in ledger} else None
+
+                    shown = await eventually(page_shows_the_ledger, "the page to show the ledger's pairs", 20)
+                    shown = {text.split(" ", 1)[1] for text in shown}
                     assert await page.locator("#live").text_content() in {"live", "connecting"}
 
                     pair = next(p for p in pairs if p.symbol in shown)
