@@ -34,13 +34,20 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+def _print_version(value: bool) -> None:
+    """Eager, so ``fundbot --version`` answers without a command (it said "Missing command.")."""
+    if value:
+        typer.echo(f"fundbot {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+    ),
 ) -> None:
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
+    """Delta-neutral funding-rate carry bot: long spot, short the perpetual, collect funding."""
 
 
 @config_app.command("show")

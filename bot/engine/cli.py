@@ -11,7 +11,7 @@ import ccxt
 import typer
 
 from bot import early_signals
-from bot.config import Mode, load_settings
+from bot.config import ConfigError, Mode, load_settings
 from bot.engine.core import CONTROL_CLOSE_ONLY
 from bot.engine.daemon import Daemon, build_runtime, wall_ms
 from bot.ledger.db import safe_url
@@ -43,7 +43,7 @@ def run_cmd(
     if mode is not settings.mode:
         settings = settings.model_copy(update={"mode": mode})
     setup_logging(settings.log_level)
-    conn = connection_file or settings.connection_file
+    conn = connection_path(connection_file, settings.connection_file)
 
     async def main() -> int:
         early = asyncio.Event()  # a SIGTERM while the runtime is built (migrations, markets) stops cleanly too
@@ -82,6 +82,26 @@ def run_cmd(
         typer.echo(f"fundbot: {exc}", err=True)
         code = 2
     raise typer.Exit(code)
+
+
+def connection_path(flag: Path | None, setting: Path | None) -> Path | None:
+    """The emulator connection file to run against (the flag wins), checked before anything starts so
+    that a folder or a missing file is named with the option or variable it came from."""
+    path, name = (flag, "--connection-file") if flag is not None else (setting, "FUNDBOT_CONNECTION_FILE")
+    if path is None:
+        return None
+    if path.is_dir():
+        raise ConfigError(
+            f"{name}: {path} is a directory, not a connection file: give the JSON file `fundbot emulator` "
+            "writes (e.g. var/emulator.json)"
+            + ("" if flag is not None else ", or leave it empty for the real venue")
+        )
+    if not path.exists():
+        raise ConfigError(
+            f"{name}: {path}: No such file or directory; start `fundbot emulator --connection-file {path}` "
+            "first (it writes the file once it listens)"
+        )
+    return path
 
 
 def setup_logging(level: str | int) -> None:
