@@ -27,8 +27,14 @@ def run_cmd(
     dry_run: bool = typer.Option(
         False,
         "--dry-run",
-        help="Live market data, simulated in-memory account (the default). Each run is a fresh paper account "
-        "(paper-<start time> in the dry-run ledger); pairs of earlier runs are closed at start.",
+        help="Live market data, simulated account (the default). A start carries on the dry-run ledger's paper "
+        "account (rebuilt from the ledger: balances, positions, orders); see --fresh.",
+    ),
+    fresh: bool = typer.Option(
+        False,
+        "--fresh",
+        help="Dry run only: open a new paper account (paper-<start time>, 100000 USDT); the earlier one's pairs "
+        "are closed in the ledger, its history stays.",
     ),
     connection_file: Path | None = typer.Option(
         None, "--connection-file", help="Run against the emulator described by this file (from `fundbot emulator`)."
@@ -38,6 +44,8 @@ def run_cmd(
     """Run the daemon until SIGTERM or SIGINT (exit 0 after a clean stop)."""
     if live and dry_run:
         raise typer.BadParameter("choose one of --live and --dry-run")
+    if live and fresh:
+        raise typer.BadParameter("a live account is the venue's: --fresh applies to --dry-run", param_hint="--fresh")
     settings = load_settings()
     mode = Mode.LIVE if live else Mode.DRY_RUN
     if mode is not settings.mode:
@@ -50,7 +58,7 @@ def run_cmd(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, early.set)
-        rt = await build_runtime(settings, mode=mode, connection_file=conn, close_only=close_only)
+        rt = await build_runtime(settings, mode=mode, connection_file=conn, close_only=close_only, fresh=fresh)
         daemon = Daemon(rt, settings)
         if early.is_set() or early_signals.requested():  # also one that came while modules were imported
             daemon.request_stop()

@@ -485,9 +485,12 @@ class Ledger:
         statuses: Iterable[str] | None = None,
         since_ms: int | None = None,
         limit: int | None = None,
+        venue: str | None = None,
     ) -> list[Order]:
         """Orders oldest first (by created_ms)."""
         stmt = select(Order).order_by(Order.created_ms, Order.id)
+        if venue is not None:
+            stmt = stmt.where(Order.venue == venue)
         if symbol is not None:
             stmt = stmt.where(Order.symbol == symbol)
         if pair_id is not None:
@@ -545,9 +548,12 @@ class Ledger:
         client_order_id: str | None = None,
         since_ms: int | None = None,
         limit: int | None = None,
+        venue: str | None = None,
     ) -> list[Fill]:
         """Fills oldest first (by trade time)."""
         stmt = select(Fill).order_by(Fill.ts_ms, Fill.id)
+        if venue is not None:
+            stmt = stmt.where(Fill.venue == venue)
         if symbol is not None:
             stmt = stmt.where(Fill.symbol == symbol)
         if pair_id is not None:
@@ -628,9 +634,12 @@ class Ledger:
         statuses: Iterable[TransferStatus] | None = None,
         since_ms: int | None = None,
         limit: int | None = None,
+        venue: str | None = None,
     ) -> list[Transfer]:
         """Transfers oldest first."""
         stmt = select(Transfer).order_by(Transfer.created_ms, Transfer.id)
+        if venue is not None:
+            stmt = stmt.where(Transfer.venue == venue)
         if statuses is not None:
             stmt = stmt.where(Transfer.status.in_(list(statuses)))
         if since_ms is not None:
@@ -945,6 +954,7 @@ class Ledger:
         pair_id: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        message_prefix: str | None = None,
     ) -> list[Event]:
         """Events matching every given filter, by id (oldest first unless ``newest_first``).
 
@@ -952,6 +962,8 @@ class Ledger:
         newest_first=True``.
         """
         stmt = select(Event).order_by(Event.id.desc() if newest_first else Event.id)
+        if message_prefix is not None:
+            stmt = stmt.where(Event.message.startswith(message_prefix, autoescape=True))
         if since_ms is not None:
             stmt = stmt.where(Event.ts_ms >= since_ms)
         if after_id is not None:

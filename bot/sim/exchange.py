@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -743,6 +743,45 @@ class SimExchange:
         if limit is not None:
             rows = rows[:limit] if start is not None else rows[-limit:]
         return rows
+
+    # ------------------------------------------------------------------ restored state
+    def restore_account(
+        self,
+        *,
+        spot: dict[str, Decimal],
+        futures_wallet: Decimal,
+        positions: Sequence[Position] = (),
+        orders: Sequence[SimOrder] = (),
+        trades: Sequence[SimTrade] = (),
+        transfers: Sequence[TransferRecord] = (),
+        next_id: int = 0,
+    ) -> None:
+        """Replace this fresh account with one rebuilt elsewhere (the dry-run's paper account, from the
+        ledger): spot balances before open orders lock their reserve, the USDT futures wallet (isolated
+        wallets included), one-way positions with their entry, leverage and margin type, the orders and
+        trades the account knows (open orders rest again), its transfers, and the next id to hand out.
+        Prices, books and the clock are left alone."""
+        if self._orders or self._trades or self._transfers:
+            raise ValueError("restore_account needs a fresh account (this one has already traded)")
+        self.spot = SpotWallet({k: to_decimal(v) for k, v in spot.items() if v})
+        self.futures = FuturesWallet(wallet=to_decimal(futures_wallet))
+        for pos in positions:
+            self._spec("perp", pos.symbol)
+            self.futures.positions[pos.symbol] = pos
+        for order in orders:
+            spec = self._spec(order.market, order.symbol)
+            if order.is_open and order.market == "spot" and order.type != "MARKET":
+                if order.side == "BUY":  # as placing it reserved (the fee too when it is taken in quote)
+                    fee = 1 + self.config.spot_taker_fee if self.config.spot_fee_in_quote else 1
+                    asset, order.reserved = spec.quote, order.remaining * order.price * fee
+                else:
+                    asset, order.reserved = spec.base, order.remaining
+                self.spot.lock(asset, order.reserved)
+            self._add_order(order)
+        for trade in sorted(trades, key=lambda t: (t.time_ms, t.trade_id)):
+            self._add_trade(trade)
+        self._transfers.extend(sorted(transfers, key=lambda t: (t.time_ms, t.tran_id)))
+        self._ids = itertools.count(max(next(self._ids), next_id))
 
     # ------------------------------------------------------------------ transfers
     def max_transferable(self, asset: str, kind: str) -> Decimal:
