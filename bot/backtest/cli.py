@@ -61,6 +61,21 @@ def _print_summary(result: object) -> None:
     console.print(f"Ledger: {result.ledger_url}  (fundbot tail/status/report with FUNDBOT_DATABASE_URL)")  # type: ignore[attr-defined]
 
 
+BACKTEST_EXTRA_HINT = (
+    "fundbot backtest draws its report's plots with matplotlib, which the daemon's install leaves out: "
+    "pip install 'fundbot[backtest]' (in a checkout: .venv/bin/pip install -c constraints.txt -e '.[backtest]')"
+)
+
+
+def require_backtest_extra() -> None:
+    """Stop before the run (not after minutes of it, at the plots) when the ``backtest`` extra is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        err_console.print(BACKTEST_EXTRA_HINT, markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("backtest")
     def backtest(
@@ -81,6 +96,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Backtest on real history: the daemon's strategy, execution, treasury and ledger on the simulator."""
+        require_backtest_extra()
         from bot.backtest.data import DataError
         from bot.backtest.report import write_report
         from bot.backtest.runner import BacktestSpec, run_with_baselines
