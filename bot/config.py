@@ -459,7 +459,7 @@ def format_validation_error(err: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-NOT_SETTINGS = ("FUNDBOT_TEST_", "FUNDBOT_POSTGRES_PASSWORD")  # read by the tests and docker-compose.yml
+NOT_SETTINGS = ("FUNDBOT_TEST_", "FUNDBOT_POSTGRES_PASSWORD", "FUNDBOT_COMPOSE_")  # tests, docker-compose.yml
 
 
 def _did_you_mean(name: str) -> str:

@@ -82,8 +82,10 @@ def test_unusable_databases_and_missing_files_are_messages_not_tracebacks(tmp_pa
         (["status", "--url", "postgresql+asyncpg://u:pw@127.0.0.1:notaport/x"], 2, "not one fundbot can use"),
         (["status", "--url", "postgresql+asyncpg://u:pw@127.0.0.1:99999/x"], 2, "not a port number"),
         (["status", "--url", "postgresql+asyncpg://u@nosuchhost.invalid:5432/x"], 1, "cannot resolve the host"),
-        (["run", "--connection-file", str(tmp_path / "missing.json")], 2, "No such file or directory"),
-        (["run", "--connection-file", str(bad_json)], 2, "not a connection file written by `fundbot emulator`"),
+        (["run", "--wait-for-emulator", "0", "--connection-file", str(tmp_path / "missing.json")], 2,
+         "--connection-file: " + str(tmp_path / "missing.json") + ": No such file or directory"),
+        (["run", "--wait-for-emulator", "0", "--connection-file", str(bad_json)], 2,
+         "not a connection file written by `fundbot emulator`"),
         (["db", "upgrade", "--url", f"sqlite+aiosqlite:///{tmp_path}/l.db", "--revision", "bogus"], 2,
          "database migration: Can't locate revision"),
     ]

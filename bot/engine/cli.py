@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from pathlib import Path
 
 import ccxt
@@ -20,6 +21,8 @@ from bot.ops.cli import LEDGER_HINT, LIVE_OPTION, URL_OPTION
 from bot.ops.format import iso_utc
 from bot.ops.reads import LedgerNotFound, is_backtest_ledger, open_ledger
 from bot.venues.errors import banned_until_ms, safe_error_text
+
+CONNECTION_WAIT_S = 60.0  # an emulator started alongside (docker compose) loads its data first
 
 
 def run_cmd(
@@ -40,6 +43,12 @@ def run_cmd(
         None, "--connection-file", help="Run against the emulator described by this file (from `fundbot emulator`)."
     ),
     close_only: bool = typer.Option(False, "--close-only", help="No new pairs; wind the held ones down."),
+    wait_for_emulator: float = typer.Option(
+        CONNECTION_WAIT_S,
+        "--wait-for-emulator",
+        min=0,
+        help="Seconds to wait for the connection file to name a listening emulator (0: fail at once).",
+    ),
 ) -> None:
     """Run the daemon until SIGTERM or SIGINT (exit 0 after a clean stop)."""
     if live and dry_run:
@@ -51,7 +60,7 @@ def run_cmd(
     if mode is not settings.mode:
         settings = settings.model_copy(update={"mode": mode})
     setup_logging(settings.log_level)
-    conn = connection_path(connection_file, settings.connection_file)
+    conn = connection_path(connection_file, settings.connection_file, wait_for_emulator)
 
     async def main() -> int:
         early = asyncio.Event()  # a SIGTERM while the runtime is built (migrations, markets) stops cleanly too
@@ -92,9 +101,11 @@ def run_cmd(
     raise typer.Exit(code)
 
 
-def connection_path(flag: Path | None, setting: Path | None) -> Path | None:
+def connection_path(flag: Path | None, setting: Path | None, wait_s: float = CONNECTION_WAIT_S) -> Path | None:
     """The emulator connection file to run against (the flag wins), checked before anything starts so
-    that a folder or a missing file is named with the option or variable it came from."""
+    that a folder, a missing file or one left by an earlier run is named with the option or variable it
+    came from. A file that is missing or names an emulator not listening yet is waited for (``wait_s``):
+    an emulator starting next to the daemon rewrites it once it listens."""
     path, name = (flag, "--connection-file") if flag is not None else (setting, "FUNDBOT_CONNECTION_FILE")
     if path is None:
         return None
@@ -104,10 +115,21 @@ def connection_path(flag: Path | None, setting: Path | None) -> Path | None:
             "writes (e.g. var/emulator.json)"
             + ("" if flag is not None else ", or leave it empty for the real venue")
         )
-    if not path.exists():
+    from bot.emulator.connection import emulator_listening
+
+    deadline = time.monotonic() + wait_s
+    why = emulator_listening(path)
+    if why is not None and wait_s > 0:
+        typer.echo(f"fundbot: waiting up to {wait_s:g} s for the emulator: {why}", err=True)
+    while why is not None and time.monotonic() < deadline and not early_signals.requested():
+        time.sleep(0.25)
+        why = emulator_listening(path)
+    if why is not None and early_signals.requested():
+        raise typer.Exit(0)  # stopped while waiting: nothing ran
+    if why is not None:
         raise ConfigError(
-            f"{name}: {path}: No such file or directory; start `fundbot emulator --connection-file {path}` "
-            "first (it writes the file once it listens)"
+            f"{name}: {why}; start `fundbot emulator --connection-file {path}` first (it writes the file once it "
+            "listens)"
         )
     return path
 
