@@ -298,9 +298,10 @@ async def _prime(
 
 
 async def _settled(market_data: Any, symbol: str, since_ms: int | None) -> list[FundingSettlement]:
+    """The last few settlements (the interval around now), and every one after ``since_ms``."""
+    rows = list(await market_data.fetch_funding_history(symbol, None, 3))
     if since_ms is None:
-        return list(await market_data.fetch_funding_history(symbol, None, 3))
-    rows: list[FundingSettlement] = []
+        return rows
     after = since_ms
     while True:  # Binance answers at most 1000 settlements per request
         page = await market_data.fetch_funding_history(symbol, after + 1, _HISTORY_PAGE)
