@@ -81,6 +81,28 @@ class MarketView(SimState):
             raise E.invalid_symbol()
         return spec
 
+    # ------------------------------------------------------------------ public reads (no side effects)
+    def has_market(self, market: str, symbol: str) -> bool:
+        return (market, symbol) in self._specs
+
+    def spec(self, market: str, symbol: str) -> MarketSpec:
+        """The market's filters; ``SimError(-1121)`` for a market the exchange does not list."""
+        return self._spec(market, symbol)
+
+    def book_config(self, symbol: str) -> BookConfig:
+        return self._book_cfg(symbol)
+
+    def brackets(self, symbol: str) -> tuple[Bracket, ...]:
+        return self._brackets[symbol]
+
+    def margin_mark(self, symbol: str) -> Decimal:
+        """The mark the exchange margins ``symbol`` at: the current one, else the last known."""
+        return self._mark(symbol)
+
+    def last_known_price(self, kind: str, symbol: str) -> Decimal | None:
+        """The price now, else the last one seen before a gap; None before any."""
+        return self._px.get((kind, symbol)) or self._last_good.get((kind, symbol))
+
     def markets(self, market: str) -> list[MarketSpec]:
         return [spec for (m, _), spec in self._specs.items() if m == market]
 

@@ -155,6 +155,13 @@ class SimState:
             del self._live_orders[k]
         return list(self._live_orders.values())
 
+    def order_history(self, market: str) -> list[SimOrder]:
+        """Every order placed on ``market``, open or closed, oldest first (snapshots)."""
+        return [o.snapshot() for (m, _), o in self._orders.items() if m == market]
+
+    def has_open_orders(self) -> bool:
+        return bool(self._live())
+
     def _open_orders(self, market: str, symbol: str | None = None) -> list[SimOrder]:
         return [o for o in self._live() if o.market == market and (symbol is None or o.symbol == symbol)]
 
