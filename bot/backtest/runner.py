@@ -98,7 +98,13 @@ async def _run_loop(
     fee_kind = spec.params.strategy.fee_kind
     perp_fee = opts.perp_taker_fee_rate if fee_kind == "taker" else opts.perp_maker_fee_rate
     possible = (
-        carry_entry_possible(ds, spec.params.strategy, float(opts.spot_fee_rate), float(perp_fee))
+        carry_entry_possible(
+            ds,
+            spec.params.strategy,
+            float(opts.spot_fee_rate),
+            float(perp_fee),
+            {sid: core.source.predicted_rates_at(sid, ds.grid) for sid in ds.series},
+        )
         if opts.skip_idle_hours and spec.strategy == "carry"
         else np.ones(len(ds.grid), dtype=bool)
     )
