@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.sim.futures import Position, q8
-from bot.sim.markets import maint_margin
+from bot.sim.markets import GENERIC_LIQUIDATION_FEE, maint_margin
 from bot.sim.orders import OrderDesk
 from bot.sim.records import IncomeRecord, SimEvent, SimOrder, SimTrade
 from bot.sim.state import PX_Q, ZERO
@@ -14,6 +14,12 @@ D = Decimal
 
 
 class LiquidationDesk(OrderDesk):
+    def liquidation_fee_rate(self, symbol: str) -> Decimal:
+        """The clearance fee rate charged on a liquidation: the one exchangeInfo publishes for the symbol."""
+        if self.config.liquidation_fee_rate is not None:
+            return self.config.liquidation_fee_rate
+        return self._spec("perp", symbol).liquidation_fee or GENERIC_LIQUIDATION_FEE
+
     def _check_liquidations(self, a: int, b: int, events: list[SimEvent]) -> None:
         open_pos = self.futures.open_positions()
         if not open_pos:
@@ -61,7 +67,7 @@ class LiquidationDesk(OrderDesk):
             )
             self._add_order(order)
             realized, _ = p.apply_fill(-amt, price)
-            fee = q8(abs(amt) * price * self.config.liquidation_fee_rate)
+            fee = q8(abs(amt) * price * self.liquidation_fee_rate(p.symbol))
             fee_taken = self._book_liquidation_loss(p, realized, fee)
             tid = next(self._ids)
             order.executed_qty, order.cum_quote, order.status = abs(amt), abs(amt) * price, "FILLED"

@@ -8,6 +8,7 @@ from decimal import Decimal
 from bot.domain import floor_to_step, to_decimal
 from bot.sim import errors as E
 from bot.sim.accounts import AccountDesk
+from bot.sim.filters import check_perp, check_spot
 from bot.sim.futures import q8
 from bot.sim.markets import MarketSpec
 from bot.sim.matching import cap_fills, crosses, fee_amount, filled_qty, filled_quote, walk, walk_quote
@@ -170,45 +171,21 @@ class OrderDesk(AccountDesk):
     def _validate_spot(
         self, spec: MarketSpec, otype: str, side: str, qty: Decimal | None, px: Decimal | None, qoq: Decimal | None
     ) -> None:
-        if otype != "MARKET" and (
-            px is None or px <= 0 or px < spec.min_price or px > spec.max_price or px % spec.tick_size
-        ):
-            raise E.filter_failure("PRICE_FILTER")
-        if otype == "MARKET" and qoq is not None:
-            if qty is not None or side != "BUY":
-                raise E.bad_parameter("quoteOrderQty")
-            if qoq < spec.min_notional:
-                raise E.filter_failure("NOTIONAL")
-            return
-        if qty is None or qty < spec.min_qty or qty > spec.max_qty or qty % spec.step_size:
-            raise E.filter_failure("LOT_SIZE")
-        ref = px if px is not None else self._mid("spot", spec.symbol)
-        if qty * ref < spec.min_notional:
-            raise E.filter_failure("NOTIONAL")
+        check_spot(spec, otype, side, qty, px, qoq, self._mid("spot", spec.symbol))
 
     def _validate_perp(
         self, spec: MarketSpec, otype: str, side: str, qty: Decimal | None, px: Decimal | None, reduce_only: bool
     ) -> Decimal:
-        if qty is None or qty <= 0:
-            raise E.quantity_not_positive()
-        if qty % spec.step_size:
-            raise E.precision_over_max()
-        if qty < spec.min_qty:
-            raise E.quantity_below_min()
-        if otype == "LIMIT":
-            if px is None or px <= 0:
-                raise E.bad_parameter("price")
-            if px % spec.tick_size:
-                raise E.price_not_tick()
-        if reduce_only:
+        if reduce_only and qty is not None and qty > 0:
             pos = self._position(spec.symbol)
             if pos.amt == 0 or (pos.amt > 0) == (side == "BUY"):
                 raise E.reduce_only_rejected()
-            return qty
-        ref = px if px is not None else self._mid("perp", spec.symbol)
-        if qty * ref < spec.min_notional:
-            raise E.perp_min_notional(spec.min_notional)
-        return qty
+        reference = self._mid("perp", spec.symbol)
+        best = None
+        if otype == "MARKET":
+            levels = self._levels("perp", spec.symbol, "asks" if side == "BUY" else "bids")
+            best = levels[0].price if levels else None
+        return check_perp(spec, otype, side, qty, px, reduce_only, self._mark(spec.symbol), best, reference)
 
     def _take_partial(
         self, fills: list[tuple[Decimal, Decimal]], qty: Decimal, step: Decimal

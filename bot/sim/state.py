@@ -30,7 +30,6 @@ PX_Q = D("0.00000001")
 _SPOT_FEE = D("0.001")
 _PERP_MAKER_FEE = D("0.0002")
 _PERP_TAKER_FEE = D("0.0005")
-_LIQ_FEE = D("0.01")
 _MIN_TRANSFER = D("0.000001")
 _INTEREST = D("0.0001")
 
@@ -49,7 +48,8 @@ class SimConfig:
     specs: dict[tuple[str, str], MarketSpec] = field(default_factory=dict)
     brackets: dict[str, tuple[Bracket, ...]] = field(default_factory=dict)
     default_leverage: int = 20
-    liquidation_fee_rate: Decimal = _LIQ_FEE  # clearance fee on the liquidated notional
+    # clearance fee on the liquidated notional; None: the symbol's published liquidationFee (exchangeInfo)
+    liquidation_fee_rate: Decimal | None = None
     min_transfer: Decimal = _MIN_TRANSFER  # smaller (dust) transfers are rejected
     interest_rate: Decimal = _INTEREST
 

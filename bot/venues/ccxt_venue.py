@@ -83,12 +83,14 @@ def filters_from_market(market: dict[str, Any]) -> MarketFilters:
     if tick is None or step is None:
         raise ccxt.BadResponse(f"{market.get('symbol')}: exchangeInfo lacks PRICE_FILTER/LOT_SIZE")
     min_notional = dec(notional.get("minNotional"), None) or dec(notional.get("notional"), ZERO)
+    market_max = dec(by_type.get("MARKET_LOT_SIZE", {}).get("maxQty"), None)
     return MarketFilters(
         symbol=market["symbol"],
         tick_size=tick.normalize(),
         step_size=step.normalize(),
-        min_qty=dec(lot.get("minQty"), ZERO) or ZERO,
-        min_notional=min_notional or ZERO,
+        min_qty=(dec(lot.get("minQty"), ZERO) or ZERO).normalize(),
+        min_notional=(min_notional or ZERO).normalize(),
+        max_market_qty=market_max.normalize() if market_max else None,
     )
 
 

@@ -16,7 +16,7 @@ async def test_load_markets_spot_and_swap_with_filters(ex) -> None:
     assert perp["swap"] and perp["linear"] and perp["settle"] == "USDT" and perp["contractSize"] == 1
     assert spot["precision"]["amount"] == 1e-05 and spot["precision"]["price"] == 0.01
     assert perp["precision"]["amount"] == 0.001 and perp["precision"]["price"] == 0.1
-    assert spot["limits"]["cost"]["min"] == 5.0 and perp["limits"]["cost"]["min"] == 5.0
+    assert spot["limits"]["cost"]["min"] == 5.0 and perp["limits"]["cost"]["min"] == 100.0  # Binance BTCUSDT
     assert perp["limits"]["amount"]["min"] == 0.001
     assert set(markets) == {"BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"}
 

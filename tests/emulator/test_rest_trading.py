@@ -77,7 +77,7 @@ async def test_perp_orders_positions_and_reduce_only(ex) -> None:
     assert trades[-1]["fee"]["cost"] > 0
 
     ask = (await ex.fetch_bids_asks([PERP]))[PERP]["ask"]
-    low = float(ex.price_to_precision(PERP, ask * 0.8))
+    low = float(ex.price_to_precision(PERP, ask * 0.96))  # inside PERCENT_PRICE (mark x 0.95)
     close = await ex.create_order(PERP, "limit", "buy", 0.02, low, {"reduceOnly": True})
     assert close["status"] == "open" and close["reduceOnly"] is True and close["symbol"] == PERP
     with pytest.raises(ccxt.InvalidOrder):  # -4116 ClientOrderId is duplicated

@@ -28,7 +28,7 @@ def test_filters_reject_like_binance(ex: SimExchange):
         ex.create_order("spot", "BTCUSDT", "BUY", "MARKET", quantity=D("0.000015"))
     assert code(ex.create_order, "perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0")) == -4003
     assert code(ex.create_order, "perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0.0015")) == -1111
-    assert code(ex.create_order, "perp", "SOLUSDT", "SELL", "LIMIT", quantity=D("1"), price=D("0.001")) == -4014
+    assert code(ex.create_order, "perp", "SOLUSDT", "SELL", "LIMIT", quantity=D("1"), price=D("150.0005")) == -4014
     small = RandomWalk(seed=1, symbols=("DOGEUSDT",), start_ms=START, hours=10)
     ex2 = SimExchange(small, ManualClock(START), futures_balances={"USDT": D(100)})
     assert code(ex2.create_order, "perp", "DOGEUSDT", "SELL", "MARKET", quantity=D("1")) == -4164

@@ -35,7 +35,7 @@ async def test_markets_filters_are_decimal_and_unknown_symbols_omitted(venue_env
     assert btc.spot.symbol == "BTC/USDT" and btc.perp.symbol == "BTC/USDT:USDT"
     assert btc.spot.tick_size == D("0.01") and btc.spot.step_size == D("0.00001")
     assert btc.perp.tick_size == D("0.1") and btc.perp.step_size == D("0.001")
-    assert btc.perp.min_notional == D(5)
+    assert btc.perp.min_notional == D(100) and btc.perp.max_market_qty == D(120)  # Binance BTCUSDT
     for f in (btc.spot, btc.perp):
         assert all(isinstance(x, Decimal) for x in (f.tick_size, f.step_size, f.min_qty, f.min_notional))
     # RandomWalk settles BTC every 8h and ETH every 4h: the interval is derived, never assumed
@@ -151,7 +151,7 @@ async def test_limit_order_rests_is_listed_and_cancelled(venue_env: VenueEnv):
     v = venue_env.venue
     await v.transfer("USDT", D(2000), "spot", "futures")
     book = await v.fetch_order_book("ETH/USDT", Leg.PERP, 5)
-    price = (book.bids[0][0] * D("0.9")).quantize(D("0.01"))
+    price = (book.bids[0][0] * D("0.96")).quantize(D("0.01"))
     req = OrderRequest("lim-1", "ETH/USDT", Leg.PERP, Side.BUY, "limit", D("0.01"), price)
     placed = await v.create_order(req)
     assert placed.status == "open" and placed.filled == 0 and placed.price == price and not placed.fills
