@@ -102,6 +102,9 @@ def analyse(market: MarketSnapshot, snapshot: Snapshot, params: CarryParams) -> 
     if snapshot.limits.max_pair_notional is not None:
         cap = min(cap, snapshot.limits.max_pair_notional / market.perp.mid)
     liquidity = liquidity_cap_qty(market.spot, market.perp, params.liquidity_fraction, params.max_slippage_bps)
+    largest_order = filters.max_order_qty()  # MARKET_LOT_SIZE: what one market order may take
+    if largest_order is not None:
+        liquidity = largest_order if liquidity is None else min(liquidity, largest_order)
     return SymbolAnalysis(
         market=market,
         forecast=forecast_funding(market, snapshot.now_ms, params),
