@@ -213,7 +213,8 @@ def _change(t: Any) -> tuple[str, str]:
     return fmt(change), fmt(pct)
 
 
-_Q8 = Decimal("0.00000001")
+Q8 = Decimal("0.00000001")
+_Q8 = Q8
 
 
 def qty8(value: Decimal) -> str:

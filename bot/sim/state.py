@@ -30,7 +30,7 @@ PX_Q = D("0.00000001")
 _SPOT_FEE = D("0.001")
 _PERP_MAKER_FEE = D("0.0002")
 _PERP_TAKER_FEE = D("0.0005")
-_MIN_TRANSFER = D("0.000001")
+_MIN_TRANSFER = D(1)
 _INTEREST = D("0.0001")
 
 
@@ -50,7 +50,7 @@ class SimConfig:
     default_leverage: int = 20
     # clearance fee on the liquidated notional; None: the symbol's published liquidationFee (exchangeInfo)
     liquidation_fee_rate: Decimal | None = None
-    min_transfer: Decimal = _MIN_TRANSFER  # smaller (dust) transfers are rejected
+    min_transfer: Decimal = _MIN_TRANSFER  # smallest transfer of a dollar asset (about 1 USDT)
     interest_rate: Decimal = _INTEREST
 
 
@@ -96,6 +96,7 @@ class SimState:
         self._income_times: list[int] = []
         self._income_sorted = True  # appended in time order (bisect on start); else scanned
         self._transfers: list[TransferRecord] = []
+        self.coinm: dict[str, Decimal] = {}  # the coin-M futures wallet (separate from USD-M)
         self._shocks: list[tuple[str, int, int, float]] = []
         self._funding_override: dict[str, Decimal] = {}
         self._settled_override: dict[tuple[str, int], Decimal] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import ccxt
 import pytest
 
@@ -170,3 +172,21 @@ async def test_plain_http_urls_work_too(emu) -> None:
         assert (await plain.fetch_balance())["USDT"]["free"] == 100_000
     finally:
         await plain.close()
+
+
+async def test_coin_m_wallet_is_separate_and_transfers_have_binances_minimum(ex, emu) -> None:
+    """MAIN_CMFUTURE moves funds into the coin-M wallet: they are not USD-M margin."""
+    await ex.transfer("USDT", 300, "spot", "inverse")
+    assert (await ex.fetch_balance())["USDT"]["free"] == 99_700
+    assert (await ex.fetch_balance({"type": "future"}))["USDT"]["total"] == 0  # USD-M untouched
+    cm = await ex.dapiPrivateGetBalance()
+    assert [(r["asset"], r["balance"]) for r in cm] == [("USDT", "300.00000000")]
+    with pytest.raises(ccxt.InsufficientFunds):
+        await ex.transfer("USDT", 301, "inverse", "spot")
+    await ex.transfer("USDT", 100, "inverse", "spot")
+    assert emu.sim.coinm_balances() == {"USDT": Decimal(200)}
+    with pytest.raises(ccxt.BadRequest, match="smallest transfer of USDT is 1"):
+        await ex.transfer("USDT", 0.5, "spot", "swap")
+    with pytest.raises(ccxt.BadRequest, match="MAIN_MARGIN is a Binance type the simulator does not model"):
+        await ex.sapiPostAssetTransfer({"type": "MAIN_MARGIN", "asset": "USDT", "amount": "10"})
+    assert (await ex.fetch_balance())["USDT"]["free"] == 99_800
