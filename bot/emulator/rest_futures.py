@@ -358,6 +358,40 @@ def set_margin_type(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
     return {"code": 200, "msg": "success"}
 
 
+def position_margin(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    """POST /fapi/v1/positionMargin: type 1 adds margin to an isolated position, 2 reduces it."""
+    symbol = symbol_param(emu, req)
+    if (req.get("positionSide") or "BOTH").upper() != "BOTH":
+        raise ApiError(-4061, "Order's position side does not match user's setting.")
+    kind = req.int_or_none("type")
+    amount = decimal_param(req, "amount", required=True)
+    if kind is None:
+        raise missing_param("type")
+    rec = emu.sim.modify_isolated_margin(symbol, amount, kind)
+    return {"amount": float(rec.amount), "code": 200, "msg": "Successfully modify position margin.", "type": rec.kind}
+
+
+def position_margin_history(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    """GET /fapi/v1/positionMargin/history (Binance: default 500 rows, newest window of 30 days)."""
+    symbol = symbol_param(emu, req)
+    rows = emu.sim.margin_adjustments(
+        symbol, req.int_or_none("type"), req.int_or_none("startTime"), req.int_or_none("endTime"),
+        limit_param(req, 500, 500),
+    )
+    return [
+        {
+            "symbol": r.symbol,
+            "type": r.kind,
+            "deltaType": r.delta_type,
+            "amount": formats.fmt(r.amount),
+            "asset": r.asset,
+            "time": r.time_ms,
+            "positionSide": "BOTH",
+        }
+        for r in rows
+    ]
+
+
 def symbol_config(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
     symbol = symbol_param(emu, req, required=False)
     brackets = emu.sim.leverage_brackets(symbol)
@@ -518,6 +552,8 @@ ROUTES = [
     Route("POST", "/fapi/v1/leverage", set_leverage, Security.SIGNED),
     Route("POST", "/fapi/v1/marginType", set_margin_type, Security.SIGNED),
     Route("GET", "/fapi/v1/symbolConfig", symbol_config, Security.SIGNED),
+    Route("POST", "/fapi/v1/positionMargin", position_margin, Security.SIGNED),
+    Route("GET", "/fapi/v1/positionMargin/history", position_margin_history, Security.SIGNED),
     Route("GET", "/fapi/v1/positionSide/dual", position_mode, Security.SIGNED),
     Route("POST", "/fapi/v1/positionSide/dual", set_position_mode, Security.SIGNED),
     Route("POST", "/fapi/v1/order", new_order, Security.SIGNED),

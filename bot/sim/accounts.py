@@ -7,14 +7,15 @@ import bisect
 import itertools
 from decimal import Decimal
 
+from bot.domain import to_decimal
 from bot.sim import errors as E
 from bot.sim.funding import funding_payment
 from bot.sim.futures import Position, q8
 from bot.sim.markets import maint_margin, max_notional_for_leverage
 from bot.sim.prices import MarketView
-from bot.sim.records import FuturesAccount, IncomeRecord, PositionRisk, SimEvent, SpotAccount
+from bot.sim.records import FuturesAccount, IncomeRecord, MarginAdjustment, PositionRisk, SimEvent, SpotAccount
 from bot.sim.source import FundingSettlement
-from bot.sim.state import ZERO
+from bot.sim.state import PX_Q, ZERO
 
 D = Decimal
 
@@ -186,9 +187,69 @@ class AccountDesk(MarketView):
         pos = self._position(symbol)
         if pos.margin_type == mt:
             raise E.margin_type_unchanged()
-        if pos.amt != 0 or self._open_orders("perp", symbol):
+        if pos.amt != 0:
             raise E.margin_type_with_position()
+        if self._open_orders("perp", symbol):
+            raise E.margin_type_with_open_orders()
         pos.margin_type = mt
+
+    # ------------------------------------------------------------------ isolated margin
+    def max_isolated_reduction(self, symbol: str) -> Decimal:
+        """What ``modify_isolated_margin(.., REDUCE)`` may take out: the isolated wallet less any unrealised
+        loss less the position's initial margin (unrealised profit cannot leave, as with transfers)."""
+        self._catch_up()
+        pos = self._position(symbol)
+        if not pos.isolated or pos.amt == 0:
+            return ZERO
+        mark = self._mark(symbol)
+        return max(ZERO, q8(pos.isolated_wallet + min(pos.unrealized(mark), ZERO) - pos.initial_margin(mark)))
+
+    def modify_isolated_margin(self, symbol: str, amount: Decimal | str, kind: int) -> MarginAdjustment:
+        """POST /fapi/v1/positionMargin: ``kind`` 1 adds ``amount`` from the cross wallet's available
+        balance to the isolated position, 2 returns it (at most ``max_isolated_reduction``)."""
+        self._catch_up()
+        self._spec("perp", symbol)
+        amt = to_decimal(amount)
+        if kind not in (1, 2):
+            raise E.bad_parameter("type")
+        if amt <= 0:
+            raise E.amount_not_positive()
+        if amt != amt.quantize(PX_Q):
+            raise E.precision_over_max()
+        pos = self._position(symbol)
+        if pos.amt == 0:
+            raise E.isolated_margin_no_position()
+        if not pos.isolated:
+            raise E.isolated_margin_on_cross()
+        if kind == 1:
+            if amt > self._figures()["available"]:
+                raise E.cross_balance_insufficient()
+            pos.isolated_wallet += amt
+        else:
+            if amt > self.max_isolated_reduction(symbol):
+                raise E.isolated_balance_insufficient()
+            pos.isolated_wallet -= amt
+        pos.update_ms = self._now
+        rec = MarginAdjustment(symbol, kind, amt, "USDT", self._now)
+        self._margin_adjustments.append(rec)
+        self._publish([self._account_event("MARGIN_TRANSFER")])
+        return rec
+
+    def margin_adjustments(
+        self, symbol: str, kind: int | None = None, start: int | None = None, end: int | None = None, limit: int = 500
+    ) -> list[MarginAdjustment]:
+        """GET /fapi/v1/positionMargin/history, oldest first."""
+        self._catch_up()
+        self._spec("perp", symbol)
+        rows = [
+            r
+            for r in self._margin_adjustments
+            if r.symbol == symbol
+            and (kind is None or r.kind == kind)
+            and (start is None or r.time_ms >= start)
+            and (end is None or r.time_ms <= end)
+        ]
+        return rows[:limit] if start is not None else rows[-limit:]
 
     def income(
         self,

@@ -124,6 +124,31 @@ def margin_type_with_position() -> SimError:
     return SimError(-4048, "Margin type cannot be changed if there exists position.")
 
 
+def margin_type_with_open_orders() -> SimError:
+    return SimError(-4047, "Margin type cannot be changed if there exists open orders.")
+
+
+def amount_not_positive() -> SimError:
+    return SimError(-4055, "Amount must be positive.")
+
+
+def isolated_margin_no_position() -> SimError:
+    return SimError(-4054, "Cannot add position margin: position is 0.")
+
+
+def isolated_margin_on_cross() -> SimError:
+    """positionMargin on a cross position: Binance's exact answer is not documented (code assumed)."""
+    return SimError(-4053, "Position margin can only be modified on an isolated position.")
+
+
+def cross_balance_insufficient() -> SimError:
+    return SimError(-4050, "Cross balance insufficient.")
+
+
+def isolated_balance_insufficient() -> SimError:
+    return SimError(-4051, "Isolated balance insufficient.")
+
+
 def invalid_leverage(leverage: object) -> SimError:
     return SimError(-4028, f"Leverage {leverage} is not valid")
 

@@ -19,7 +19,7 @@ from bot.sim.book import BookConfig, Level
 from bot.sim.clock import Clock
 from bot.sim.futures import FuturesWallet
 from bot.sim.markets import Bracket, MarketSpec
-from bot.sim.records import IncomeRecord, SimEvent, SimOrder, SimTrade, TransferRecord
+from bot.sim.records import IncomeRecord, MarginAdjustment, SimEvent, SimOrder, SimTrade, TransferRecord
 from bot.sim.source import MarketDataSource
 from bot.sim.wallet import SpotWallet
 
@@ -96,6 +96,7 @@ class SimState:
         self._income_times: list[int] = []
         self._income_sorted = True  # appended in time order (bisect on start); else scanned
         self._transfers: list[TransferRecord] = []
+        self._margin_adjustments: list[MarginAdjustment] = []
         self.coinm: dict[str, Decimal] = {}  # the coin-M futures wallet (separate from USD-M)
         self._shocks: list[tuple[str, int, int, float]] = []
         self._funding_override: dict[str, Decimal] = {}

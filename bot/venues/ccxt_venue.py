@@ -25,6 +25,7 @@ from bot.venues.base import (
     FundingInfo,
     FundingSettlement,
     FuturesAccount,
+    MarginChange,
     MarginMode,
     MarkUpdate,
     OrderBook,
@@ -337,8 +338,30 @@ class CcxtVenue:
                 margin_mode="isolated" if row.get("marginMode") == "isolated" else "cross",
                 maint_margin=dec(info.get("maintMargin"), ZERO) or ZERO,
                 ts_ms=int(info.get("updateTime") or row.get("timestamp") or 0),
+                isolated_wallet=dec(info.get("isolatedWallet"), ZERO) or ZERO,
+                initial_margin=dec(info.get("initialMargin"), ZERO) or ZERO,
             )
         return out
+
+    async def modify_isolated_margin(self, symbol: str, amount: Decimal, add: bool) -> MarginChange:
+        """POST /fapi/v1/positionMargin (type 1 add, 2 reduce) with the amount as exact text."""
+        market = self.client.market(perp_symbol(symbol))
+        await self.client.fapiPrivatePostPositionMargin(
+            {"symbol": market["id"], "type": 1 if add else 2, "amount": format(amount, "f")}
+        )
+        return MarginChange(symbol, add, amount, await self.now_ms())
+
+    async def fetch_margin_changes(self, symbol: str, since_ms: int | None = None) -> list[MarginChange]:
+        market = self.client.market(perp_symbol(symbol))
+        params: dict[str, Any] = {"symbol": market["id"], "limit": 500}
+        if since_ms is not None:
+            params["startTime"] = since_ms
+        rows = await self.client.fapiPrivateGetPositionMarginHistory(params)
+        return [
+            MarginChange(symbol, int(r["type"]) == 1, _req(r.get("amount")), int(r["time"]))
+            for r in rows
+            if r.get("deltaType", "USER_ADJUST") == "USER_ADJUST"
+        ]
 
     # ----------------------------------------------------------------- orders
 

@@ -258,3 +258,30 @@ async def test_both_implementations_give_identical_results_for_one_script():
             ]
 
     assert await script("ccxt") == await script("sim")
+
+
+async def test_isolated_margin_is_added_reduced_and_recorded(venue_env: VenueEnv):
+    v = venue_env.venue
+    await v.setup_symbol("ETH/USDT", 2, "isolated")
+    await v.transfer("USDT", D(3000), "spot", "futures")
+    with pytest.raises(ccxt.BaseError) as no_position:
+        await v.modify_isolated_margin("ETH/USDT", D(10), add=True)
+    assert "-4054" in str(no_position.value) or "position is 0" in str(no_position.value)
+    await v.create_order(market("iso-1", "ETH/USDT", Leg.PERP, Side.SELL, "0.5"))
+    p = (await v.fetch_positions(["ETH/USDT"]))["ETH/USDT"]
+    assert p.margin_mode == "isolated" and p.isolated_wallet > 0
+    wallet0 = p.isolated_wallet
+    await v.modify_isolated_margin("ETH/USDT", D("100.5"), add=True)
+    p = (await v.fetch_positions(["ETH/USDT"]))["ETH/USDT"]
+    assert p.isolated_wallet == wallet0 + D("100.5")
+    await v.modify_isolated_margin("ETH/USDT", D(40), add=False)
+    p = (await v.fetch_positions(["ETH/USDT"]))["ETH/USDT"]
+    assert p.isolated_wallet == wallet0 + D("60.5")
+    with pytest.raises(ccxt.InsufficientFunds):  # -4051: more than the position can give back
+        await v.modify_isolated_margin("ETH/USDT", D(100_000), add=False)
+    changes = await v.fetch_margin_changes("ETH/USDT")
+    assert [(c.add, c.amount) for c in changes] == [(True, D("100.5")), (False, D(40))]
+    await v.setup_symbol("BTC/USDT", 3, "cross")
+    await v.create_order(market("iso-2", "BTC/USDT", Leg.PERP, Side.SELL, "0.01"))
+    with pytest.raises(ccxt.BaseError):  # cross positions have no isolated margin
+        await v.modify_isolated_margin("BTC/USDT", D(10), add=True)
