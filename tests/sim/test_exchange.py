@@ -140,7 +140,7 @@ def test_transfers_each_way_minimum_and_locked_funds(ex: SimExchange):
     assert ex.spot_account().balances["USDT"][0] == D(99_000)
     ex.transfer("USDT", D("500"), "UMFUTURE_MAIN")
     assert next(r.tran_id for r in ex.transfer_history()) == tid
-    assert code(ex.transfer, "USDT", D("0.0000001"), "MAIN_UMFUTURE") == -1111  # finer than 8 decimals
+    assert code(ex.transfer, "USDT", D("1.000000001"), "MAIN_UMFUTURE") == -1111  # finer than 8 decimals
     assert code(ex.transfer, "USDT", D("0.99"), "MAIN_UMFUTURE") == -1130  # below the 1 USDT minimum
     assert code(ex.transfer, "USDT", D("0"), "MAIN_UMFUTURE") == -5007
     ex.transfer("USDT", D(1), "MAIN_UMFUTURE")
