@@ -84,7 +84,7 @@ class AccountDesk(MarketView):
             symbol,
             p.amt,
             p.entry_price,
-            p.entry_price,
+            self._break_even(p),
             mark,
             q8(upnl),
             self.futures.liquidation_price(p, {**marks, symbol: mark}, self._brackets) if p.amt else ZERO,
@@ -97,6 +97,14 @@ class AccountDesk(MarketView):
             q8(maint_margin(self._brackets[symbol], notional)) if p.amt else ZERO,
             p.update_ms,
         )
+
+    def _break_even(self, p: Position) -> Decimal:
+        """Binance's breakEvenPrice: the entry moved by the taker fee the position paid to open (long
+        0.009 BTC at 67,445.9 -> 67,479.62295 in ccxt's captured positionRisk: x (1 + 0.05%))."""
+        if not p.amt:
+            return ZERO
+        fee = self.config.perp_taker_fee
+        return q8(p.entry_price * (1 + fee if p.amt > 0 else 1 - fee))
 
     def position_risk(self, symbol: str | None = None) -> list[PositionRisk]:
         self._catch_up()

@@ -8,7 +8,7 @@ from decimal import Decimal
 from bot.domain import HOUR_MS
 from bot.sim import errors as E
 from bot.sim.book import BookConfig, Level, full_side, trim
-from bot.sim.markets import Bracket, MarketSpec
+from bot.sim.markets import Bracket, MarketSpec, adjusted_funding, funding_rule
 from bot.sim.records import FundingRecord, KlineRow, OrderBook, PremiumIndex, Ticker
 from bot.sim.source import FundingSettlement
 from bot.sim.state import PX_Q, ZERO, SimState
@@ -194,11 +194,28 @@ class MarketView(SimState):
             index,
             mark,
             rate,
-            self.config.interest_rate,
+            D(repr(funding_rule(symbol).interest_8h)).quantize(PX_Q),
             nxt.ts_ms if nxt is not None else 0,
             interval,
             self._now,
         )
+
+    def funding_info(self) -> list[tuple[str, Decimal, Decimal, int]]:
+        """GET /fapi/v1/fundingInfo rows (symbol, cap, floor, interval hours): as Binance, only the symbols
+        whose cap or floor was adjusted or whose interval is not 8 h."""
+        self._catch_up()
+        out = []
+        for s in self.symbols:
+            if ("perp", s) not in self._specs:
+                continue
+            interval = self.funding_interval(s)
+            adjusted = adjusted_funding(s)
+            if adjusted is None and interval == 8:
+                continue
+            rule = funding_rule(s)
+            cap, floor = adjusted or (D(repr(rule.cap)), D(repr(rule.floor)))
+            out.append((s, cap.quantize(PX_Q), floor.quantize(PX_Q), interval))
+        return out
 
     def funding_history(
         self, symbol: str, start: int | None = None, end: int | None = None, limit: int | None = 100

@@ -31,7 +31,6 @@ _SPOT_FEE = D("0.001")
 _PERP_MAKER_FEE = D("0.0002")
 _PERP_TAKER_FEE = D("0.0005")
 _MIN_TRANSFER = D(1)
-_INTEREST = D("0.0001")
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,6 @@ class SimConfig:
     # clearance fee on the liquidated notional; None: the symbol's published liquidationFee (exchangeInfo)
     liquidation_fee_rate: Decimal | None = None
     min_transfer: Decimal = _MIN_TRANSFER  # smallest transfer of a dollar asset (about 1 USDT)
-    interest_rate: Decimal = _INTEREST
 
 
 Listener = Callable[[SimEvent], None]

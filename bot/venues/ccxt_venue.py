@@ -108,6 +108,9 @@ def _order_type(raw: str) -> str:
     return "market" if raw.upper() == "MARKET" else "limit"
 
 
+DEFAULT_INTERVAL_HOURS = 8  # a perp fundingInfo does not list settles every 8 h (Binance's default)
+
+
 class CcxtVenue:
     """The Venue protocol over ccxt; ``client`` is a ccxt.pro ``binance`` with spot and linear markets."""
 
@@ -212,7 +215,8 @@ class CcxtVenue:
         return hours
 
     async def _funding_info_hours(self, perp: str) -> int | None:
-        """``fundingIntervalHours`` from /fapi/v1/fundingInfo (Binance lists adjusted symbols only)."""
+        """``fundingIntervalHours`` from /fapi/v1/fundingInfo. Binance lists only symbols whose cap, floor
+        or interval was adjusted, so a symbol absent from a good answer settles on the default 8 h."""
         try:
             rows = await self.client.fapiPublicGetFundingInfo()
         except (ccxt.ExchangeNotAvailable, ccxt.BadRequest) as exc:
@@ -220,7 +224,9 @@ class CcxtVenue:
             return None
         market_id = self.client.market(perp)["id"]
         row = next((r for r in rows if r.get("symbol") == market_id), None)
-        value = row.get("fundingIntervalHours") if row else None
+        if row is None:
+            return DEFAULT_INTERVAL_HOURS if isinstance(rows, list) else None
+        value = row.get("fundingIntervalHours")
         return int(value) if value else None
 
     async def fetch_funding(self, symbols: list[str]) -> dict[str, FundingInfo]:
