@@ -190,3 +190,13 @@ async def test_coin_m_wallet_is_separate_and_transfers_have_binances_minimum(ex,
     with pytest.raises(ccxt.BadRequest, match="MAIN_MARGIN is a Binance type the simulator does not model"):
         await ex.sapiPostAssetTransfer({"type": "MAIN_MARGIN", "asset": "USDT", "amount": "10"})
     assert (await ex.fetch_balance())["USDT"]["free"] == 99_800
+
+
+async def test_order_below_the_symbols_real_min_notional_is_refused_like_binance(ex) -> None:
+    """BTCUSDT's MIN_NOTIONAL is 100 USDT: 0.001 BTC (about 60-100 USDT) passed the invented 5 USDT."""
+    await ex.transfer("USDT", 1000, "spot", "swap")
+    price = (await ex.fetch_ticker(PERP))["last"]
+    qty = 0.001 if 0.001 * price < 100 else None
+    assert qty is not None, "the test needs a BTC price below 100,000"
+    with pytest.raises(ccxt.InvalidOrder, match=r"-4164.*no smaller than 100 \(unless you choose reduce only\)"):
+        await ex.create_order(PERP, "market", "sell", qty)
