@@ -41,7 +41,7 @@ class SimExchange(LiquidationDesk, TransferDesk):
         for s in self.symbols:
             if s not in source.symbols:
                 raise ValueError(f"symbol {s} not in the market data source")
-            ref = source.price("perp", s, self._now) or source.price("spot", s, self._now)
+            ref = _reference_price(source, s, self._now)
             for market in ("spot", "perp"):
                 if source.has(market, s):
                     self._specs[(market, s)] = self.config.specs.get((market, s)) or default_spec(market, s, ref)
@@ -100,3 +100,15 @@ class SimExchange(LiquidationDesk, TransferDesk):
             raise ValueError(f"fraction must be in [0, 1], got {f}")
         self._partial.extend([f] * orders)
 
+
+
+def _reference_price(source: MarketDataSource, symbol: str, now_ms: int) -> float | None:
+    """The price filters are chosen for: now, else (a contract not listed yet) its first price."""
+    listing = getattr(source, "listing_price", None)
+    for kind in ("perp", "spot"):
+        p = source.price(kind, symbol, now_ms)
+        if p is None and listing is not None:
+            p = listing(kind, symbol, now_ms)
+        if p is not None:
+            return p
+    return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -170,7 +170,29 @@ def default_spec(market: str, symbol: str, reference_price: float | None = None)
     if market not in MARKETS:
         raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
     row = snapshot()[market].get(symbol)
-    return _generic_spec(market, symbol, reference_price) if row is None else _snapshot_spec(market, symbol, row)
+    if row is None:
+        return _generic_spec(market, symbol, reference_price)
+    return _for_the_price(_snapshot_spec(market, symbol, row), reference_price)
+
+
+def _for_the_price(spec: MarketSpec, reference_price: float | None) -> MarketSpec:
+    """The snapshot's tick where it suits the price of the simulated time, else one Binance would have used.
+
+    The snapshot describes 2024; replayed years earlier a coin may trade 30x lower (ADAUSDT at 0.03 in
+    2020 against its 0.0001 tick: 33 bps a tick, every fill paying it). Binance re-ticks symbols as their
+    price moves, keeping a tick between 1 and 10 bps of the price, so a tick coarser than
+    ``10**(floor(log10(price)) - 3)`` is scaled down to that (and the source says so)."""
+    if not reference_price or reference_price <= 0:
+        return spec
+    cap = _pow10(math.floor(math.log10(reference_price)) - 3)
+    if spec.tick_size <= cap:
+        return spec
+    return replace(
+        spec,
+        tick_size=cap,
+        min_price=min(spec.min_price, cap),
+        source=f"{spec.source}; tick scaled to {format(cap, 'f')} for a price of {reference_price:g}",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -238,6 +238,20 @@ class CandleSource:
         s = self._get(kind, symbol)
         return None if s is None else s.price_range(start_ms, end_ms)
 
+    def listing_price(self, kind: str, symbol: str, t_ms: int) -> float | None:
+        """The price at ``t_ms``, else the first one after it (a contract listed later: its filters are the
+        ones of its listing); None without any."""
+        s = self._get(kind, symbol)
+        if s is None:
+            return None
+        p = s.price(t_ms)
+        if p is not None:
+            return p
+        k = max((t_ms - s.t0) // HOUR_MS, 0)
+        opens = s.open[k:]
+        known = np.flatnonzero(~np.isnan(opens))
+        return float(opens[known[0]]) if len(known) else None
+
     def klines(self, kind: str, symbol: str, start_ms: int, end_ms: int, limit: int | None = None) -> list[Kline]:
         s = self._get(kind, symbol)
         return [] if s is None else s.klines(start_ms, end_ms, limit)

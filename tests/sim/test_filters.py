@@ -72,3 +72,11 @@ def test_spot_filters_by_name(ex: SimExchange):
     )
     e = _err(ex.create_order, "spot", "BTCUSDT", "SELL", "MARKET", quantity=D("0.00005"))
     assert (e.code, e.msg) == (-1013, "Filter failure: NOTIONAL")
+
+
+def test_a_snapshot_tick_too_coarse_for_an_older_price_is_scaled_to_it():
+    """ADAUSDT's 2024 tick (0.0001) at its 2020 price (0.03) would be 33 bps a tick, paid by every fill."""
+    old, new = default_spec("perp", "ADAUSDT", 0.03), default_spec("perp", "ADAUSDT", 0.5)
+    assert new.tick_size == D("0.0001") and "scaled" not in new.source
+    assert old.tick_size == D("0.00001") and "tick scaled to 0.00001 for a price of 0.03" in old.source
+    assert old.min_notional == new.min_notional and old.step_size == new.step_size  # the rest stays Binance's
