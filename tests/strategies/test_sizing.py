@@ -221,3 +221,26 @@ def test_held_pair_is_not_grown_by_an_order_the_venue_would_refuse():
     assert outcomes["5"].action is Action.RESIZE and outcomes["5"].target_qty > D("0.010")
     assert outcomes["100"].action is Action.HOLD and outcomes["100"].target_qty == D("0.010")
     assert "min notional 100" in outcomes["100"].reason.message
+
+
+def test_a_pair_never_holds_more_than_one_market_order_can_close():
+    """ADAUSDT's perp takes at most 300,000 in one market order: grown past that in resizes, the pair
+    could not be exited (-4005), so the held size is capped there too."""
+    from dataclasses import replace
+
+    from strategy_builders import market, pair, snap
+
+    from bot.domain import MarketFilters
+    from strategies.base import Action
+    from strategies.funding_carry import FundingCarry
+
+    def capped(m):
+        perp = m.perp.filters
+        f = MarketFilters(perp.symbol, perp.tick_size, perp.step_size, perp.min_qty, perp.min_notional, D(300_000))
+        return replace(m, perp=replace(m.perp, filters=f))
+
+    m = capped(market("ADA/USDT", price="0.03", rate="0.001", step="1", min_qty="1", depth="100000000"))
+    entry = FundingCarry().evaluate(snap(m, capital="1000000"))[0]
+    assert entry.action is Action.ENTER and entry.target_qty == D(300_000)
+    held = FundingCarry().evaluate(snap(m, pairs=(pair("ADA/USDT", "588249"),), capital="1000000"))[0]
+    assert held.target_qty <= D(300_000) and held.action in (Action.RESIZE, Action.EXIT)
