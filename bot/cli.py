@@ -122,7 +122,8 @@ def main() -> None:
     a clear message on stderr and a non-zero exit instead of a traceback."""
     early_signals.install()
     _register_all()
-    if sys.argv[1:2] != ["run"]:  # only the daemon stops cleanly on its own; the others get the default
+    # only the daemon and `tail --follow` stop cleanly on their own; the others get the default back
+    if sys.argv[1:2] != ["run"] and not (sys.argv[1:2] == ["tail"] and ("--follow" in sys.argv or "-f" in sys.argv)):
         early_signals.release()
     try:
         app()

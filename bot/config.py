@@ -258,7 +258,8 @@ class EngineConfig(Section):
     capital_limit: Decimal | None = Field(
         None,
         gt=0,
-        description="cap on the USDT equity the strategy may allocate; empty means the whole account",
+        description="cap on the USDT equity the strategy may allocate; empty means the whole account "
+        "(`fundbot control capital-limit` replaces it while set)",
         json_schema_extra=unit("USDT"),
     )
     hedge_alert_fraction: Decimal = Field(

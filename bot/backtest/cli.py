@@ -41,6 +41,7 @@ def _default_out() -> Path:
 
 
 def _print_summary(result: object) -> None:
+    from bot.backtest.predictor import tracking_lines
     from bot.backtest.report import data_warnings, summary_lines
 
     console = Console()
@@ -57,6 +58,10 @@ def _print_summary(result: object) -> None:
     console.print(base)
     for line in data_warnings(result):  # type: ignore[arg-type]
         console.print(f"[yellow]{line}[/yellow]", highlight=False)
+    tracking = tracking_lines(result.predictor)  # type: ignore[attr-defined]
+    if tracking:
+        console.print(f"Predicted funding vs settled (last quote before each settlement): {tracking[0]}",
+                      highlight=False)
     console.print(f"Report: {Path(result.out_dir) / 'report.html'}")  # type: ignore[attr-defined]
     console.print(f"Ledger: {result.ledger_url}  (fundbot tail/status/report with FUNDBOT_DATABASE_URL)")  # type: ignore[attr-defined]
 

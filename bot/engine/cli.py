@@ -1,4 +1,4 @@
-"""``fundbot run``, ``fundbot control`` and ``fundbot demo``."""
+"""``fundbot run`` and ``fundbot demo`` (``fundbot control`` lives in ``bot.engine.control_cli``)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,9 @@ import typer
 
 from bot import early_signals
 from bot.config import ConfigError, Mode, load_settings
-from bot.engine.core import CONTROL_CLOSE_ONLY
-from bot.engine.daemon import Daemon, build_runtime, wall_ms
-from bot.ledger.db import safe_url
-from bot.ledger.models import EventKind
-from bot.ops.cli import LEDGER_HINT, LIVE_OPTION, URL_OPTION
+from bot.engine.control_cli import register as control_register
+from bot.engine.daemon import Daemon, build_runtime
 from bot.ops.format import iso_utc
-from bot.ops.reads import LedgerNotFound, is_backtest_ledger, open_ledger
 from bot.venues.errors import banned_until_ms, safe_error_text
 
 CONNECTION_WAIT_S = 60.0  # an emulator started alongside (docker compose) loads its data first
@@ -42,7 +38,12 @@ def run_cmd(
     connection_file: Path | None = typer.Option(
         None, "--connection-file", help="Run against the emulator described by this file (from `fundbot emulator`)."
     ),
-    close_only: bool = typer.Option(False, "--close-only", help="No new pairs; wind the held ones down."),
+    close_only: bool = typer.Option(
+        False,
+        "--close-only",
+        help="No new pairs; wind the held ones down. Turns the ledger's close-only control on, so it stays on "
+        "after this run until `fundbot control close-only off`.",
+    ),
     wait_for_emulator: float = typer.Option(
         CONNECTION_WAIT_S,
         "--wait-for-emulator",
@@ -144,41 +145,9 @@ def setup_logging(level: str | int) -> None:
     logging.getLogger("ccxt").setLevel(max(logging.INFO, root))
 
 
-def control_cmd(
-    setting: str = typer.Argument(..., help="close-only"),
-    value: str = typer.Argument(..., help="on or off"),
-    url: str | None = URL_OPTION,
-    live: bool | None = LIVE_OPTION,
-) -> None:
-    """Toggle close-only on a running daemon (it reads the switch from the ledger at each scan)."""
-    if setting != "close-only" or value not in {"on", "off"}:
-        raise typer.BadParameter("usage: fundbot control close-only on|off")
-    db = url or load_settings().resolved_database_url(live)
-
-    async def write() -> None:
-        ledger = await open_ledger(db)  # never a new, empty ledger no daemon reads
-        async with ledger:
-            if await is_backtest_ledger(ledger):
-                raise LedgerNotFound(f"{safe_url(db)} is a backtest's ledger, which no daemon reads")
-            await ledger.add_event(
-                EventKind.INFO,
-                f"operator set close-only {value}",
-                ts_ms=wall_ms(),
-                details={"control": CONTROL_CLOSE_ONLY, "value": value == "on"},
-            )
-
-    try:
-        asyncio.run(write())
-    except LedgerNotFound as err:
-        hint = f" ({LEDGER_HINT})" if url is None and live is None else ""
-        typer.echo(f"fundbot: {err}; nothing was switched{hint}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"close-only {value} written to {safe_url(db)}: the daemon using it applies it at its next scan")
-
-
 def register(app: typer.Typer) -> None:
     from bot.engine.demo import demo_cmd
 
     app.command("run")(run_cmd)
-    app.command("control")(control_cmd)
+    control_register(app)
     app.command("demo")(demo_cmd)

@@ -7,6 +7,10 @@ error event, counted for /metrics, and the next run tries again.
 Jobs:
 - ``scan``: premium index and books -> strategy -> decisions (ledger) -> targets executed (exits and
   hedge repairs first, then entries by score). Entries stop when close-only is on or shutdown started.
+  The operator's controls (``bot.ledger.controls``) are read from the ledger at every scan: close-only,
+  per-symbol pause (no entries or increases there; a held pair is kept), exit requests (the pair is
+  closed through the executor, the operator's reason in the decision, then the request is marked done)
+  and the capital limit (the ledger's value, when set, replaces ``engine.capital_limit``).
 - ``check_collateral``: treasury band and hedge drift (also run when a mark price moves far).
   Execution, collateral transfers and reconciliation hold ``account_lock``: a transfer decided while an
   entry is half done would see its pre-funded margin as idle and move it away.
@@ -37,7 +41,8 @@ from bot.engine.ratelimit import RateGate, banned_until_ms
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor, SimpleTarget
 from bot.execution.ordering import order_targets
-from bot.ledger.models import EventKind, FundingSource, IntentKind, IntentStatus, RateKind
+from bot.ledger.controls import Controls, ExitRequest
+from bot.ledger.models import ControlKind, EventKind, FundingSource, IntentKind, IntentStatus, RateKind
 from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
@@ -45,12 +50,13 @@ from bot.reconcile import Reconciler
 from bot.treasury.service import Treasury
 from bot.venues.base import FundingInfo, Position, Venue
 from bot.venues.errors import ErrorClass, classify, safe_error_text
-from strategies.base import Action, Fees, Limits, PairView, Reason, Strategy, Target
+from strategies.base import Action, Fees, Limits, PairView, Reason, Snapshot, Strategy, Target
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairState.CLOSING)
-CONTROL_CLOSE_ONLY = "close_only"
+ENGINE_SOURCE = "engine"  # who marks an exit request done
+START_FLAG_SOURCE = "run --close-only"
 
 
 def fee_schedule(cfg: EngineConfig) -> FeeSchedule:
@@ -75,7 +81,7 @@ class Engine:
     config: EngineConfig = field(default_factory=EngineConfig)
     health: HealthState | None = None
     alerter: Alerter | None = None
-    close_only: bool = False
+    close_only: bool = False  # at construction: turn close-only on at start; then: as read at the last scan
     fresh_account: bool = False
     gate: RateGate = field(default_factory=RateGate)
     builder: SnapshotBuilder = field(init=False)
@@ -83,6 +89,7 @@ class Engine:
     last_rule: dict[str, str] = field(default_factory=dict)
     last_funding: dict[str, FundingInfo] = field(default_factory=dict)
     last_marks: dict[str, Decimal] = field(default_factory=dict)
+    controls: Controls = field(default_factory=Controls)
     _income_synced_ms: int | None = None
     _alerted_missing: set[tuple[str, int]] = field(default_factory=set)
     _positions_recorded: dict[str, tuple[Decimal, Decimal | None]] = field(default_factory=dict)
@@ -110,6 +117,9 @@ class Engine:
             if self.alerter is not None:
                 await self.alerter.pair_quarantined(symbol, "reconciliation at start could not explain it")
         await self.finish_interrupted()
+        if self.close_only:  # `run --close-only` is the switch itself, so it outlives this run
+            await self.ledger.set_control(ControlKind.CLOSE_ONLY, now_ms=self.now(), source=START_FLAG_SOURCE)
+        await self.refresh_controls()
         await self._event(
             EventKind.INFO,
             f"engine started on {self.venue.name}: {len(markets)} symbols, leverage {self.config.leverage}x "
@@ -175,17 +185,22 @@ class Engine:
 
     # -- control ---------------------------------------------------------------------------------------
 
-    async def refresh_controls(self) -> None:
-        """The runtime close-only toggle: the newest ``control`` info event in the ledger wins."""
-        events = await self.ledger.events(kinds=[EventKind.INFO], limit=500, newest_first=True)
-        for ev in events:
-            details = ev.details or {}
-            if details.get("control") == CONTROL_CLOSE_ONLY:
-                wanted = bool(details.get("value"))
-                if wanted != self.close_only:
-                    self.close_only = wanted
-                    log.info("close-only %s (runtime toggle)", "on" if wanted else "off")
-                return
+    async def refresh_controls(self) -> Controls:
+        """The operator's controls as the ledger's ``controls`` table holds them now (never aged out)."""
+        new = Controls.of(await self.ledger.controls())
+        old, self.controls = self.controls, new
+        if new.close_only != self.close_only:
+            log.info("close-only %s (operator control)", "on" if new.close_only else "off")
+        self.close_only = new.close_only
+        if new.paused != old.paused:
+            log.info("paused symbols: %s", ", ".join(sorted(new.paused)) or "none")
+        if new.capital_limit != old.capital_limit:
+            log.info("capital limit from the ledger: %s", new.capital_limit or "none (the setting applies)")
+        return new
+
+    def capital_limit(self) -> Decimal | None:
+        """The ledger's capital limit when the operator set one, else the setting's."""
+        return self.controls.capital_limit or self.config.capital_limit
 
     def stop_entries(self) -> None:
         """Shutdown has begun: no new pairs, no increases."""
@@ -228,15 +243,16 @@ class Engine:
         """Funding scan, strategy evaluation and execution of the resulting targets."""
         if self.venue_paused("scan"):
             return []
-        await self.refresh_controls()
+        controls = await self.refresh_controls()
         now = self.now()
         pairs = await self.pair_views()
-        entries = self.accepting_entries and not self.close_only
+        entries = self.accepting_entries and not controls.close_only
         snapshot, funding = await self.builder.build(now, pairs, ZERO, Limits(allow_entries=entries))
         # Capital from this scan's own prices: spot coins at the spot mid they would sell at now, so the
         # hedge cancels against the futures wallet's unrealised PnL (and a restart is not undervalued).
         equity = await self.equity({m.symbol: m.spot.mid for m in snapshot.markets})
-        capital = min(equity, self.config.capital_limit) if self.config.capital_limit else equity
+        limit = self.capital_limit()
+        capital = min(equity, limit) if limit else equity
         snapshot = replace(snapshot, capital=max(capital, ZERO))
         self.last_funding = funding
         for m in snapshot.markets:
@@ -261,18 +277,54 @@ class Engine:
                     symbol=symbol,
                     details={"rule": "unavailable", "message": why},
                 )
-        targets = self.strategy.evaluate(snapshot)
-        if self.close_only:
-            targets = [self._close_only(t, pairs) for t in targets]
+        held = {p.symbol: p for p in pairs}
+        snapshot, withheld = _withhold_paused(snapshot, controls.paused, held)
+        targets = self.strategy.evaluate(snapshot) + [_paused_skip(s) for s in withheld]
+        targets = self._apply_controls(targets, controls, held)
         for t in targets:
             await self._decision(t)
-        held = {p.symbol for p in pairs}
         unsettled = await self._symbols_with_unsettled_orders()
         todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
-            await self._execute_all(todo, held, unsettled)
+            await self._execute_all(todo, set(held), unsettled)
+        await self._finish_exits(controls.exits, held)
         await self._portfolio_gauges()
         return targets
+
+    def _apply_controls(self, targets: list[Target], c: Controls, held: dict[str, PairView]) -> list[Target]:
+        """The strategy's targets under the operator's controls; an exit request wins over everything."""
+        pairs = tuple(held.values())
+        if c.close_only:
+            targets = [self._close_only(t, pairs) for t in targets]
+        targets = [self._paused(t, held) if t.symbol in c.paused else t for t in targets]
+        seen = {t.symbol for t in targets}
+        exits = {r.symbol: r for r in c.exits if r.symbol in held and held[r.symbol].pair_id == r.pair_id}
+        out = [_operator_exit(t, exits[t.symbol], held[t.symbol]) if t.symbol in exits else t for t in targets]
+        return out + [_operator_exit(None, r, held[s]) for s, r in sorted(exits.items()) if s not in seen]
+
+    @staticmethod
+    def _paused(t: Target, held: dict[str, PairView]) -> Target:
+        """A held pair of a paused symbol is kept, not grown: exits, reductions, holds and hedge repairs stand.
+        (A paused symbol not held never reaches the strategy: ``_withhold_paused``.)"""
+        pair = held.get(t.symbol)
+        if pair is not None and t.action is Action.RESIZE and t.target_qty > pair.hedged_qty:
+            why = _override(t, "operator_pause_no_increase", "paused by the operator: the pair is kept, not grown")
+            return Target(t.symbol, pair.hedged_qty, why, Action.HOLD)
+        return t
+
+    async def _finish_exits(self, requests: tuple[ExitRequest, ...], held: dict[str, PairView]) -> None:
+        """Mark done the exit requests whose pair is now closed (by this scan, or before it)."""
+        for r in requests:
+            pair = await self.ledger.get_pair(r.pair_id) if r.pair_id is not None else None
+            if pair is not None and pair.state is not PairState.CLOSED:
+                continue  # still held (an order to settle, a failure, quarantine): the next scan tries again
+            if pair is None:
+                note = "no such pair in the ledger"
+            elif r.symbol in held and held[r.symbol].pair_id == r.pair_id:
+                note = f"pair #{pair.id} closed by the engine"
+            else:
+                note = f"pair #{pair.id} was already closed"
+            await self.ledger.finish_request(r.control_id, now_ms=self.now(), source=ENGINE_SOURCE, note=note)
 
     async def _execute_all(self, todo: list[Target], held: set[str], unsettled: set[str]) -> None:
         for t in todo:
@@ -603,6 +655,34 @@ def _positions_moved(
         if liq is not None and old_liq and abs(liq - old_liq) / old_liq > Decimal("0.05"):
             return True
     return False
+
+
+def _withhold_paused(
+    snapshot: Snapshot, paused: frozenset[str], held: dict[str, PairView]
+) -> tuple[Snapshot, list[str]]:
+    """The snapshot without the paused symbols the bot does not hold (their capital goes elsewhere), and
+    those symbols."""
+    withheld = sorted(m.symbol for m in snapshot.markets if m.symbol in paused and m.symbol not in held)
+    if not withheld:
+        return snapshot, []
+    return replace(snapshot, markets=tuple(m for m in snapshot.markets if m.symbol not in withheld)), withheld
+
+
+def _paused_skip(symbol: str) -> Target:
+    message = f"paused by the operator: no entries (`fundbot control resume {symbol}` allows them)"
+    return Target(symbol, ZERO, Reason("operator_pause", message), Action.SKIP)
+
+
+def _operator_exit(t: Target | None, r: ExitRequest, pair: PairView) -> Target:
+    """The operator's exit of a held pair, with their reason; a quarantined pair waits (the executor
+    refuses to trade it until reconciliation or the operator releases it)."""
+    inputs = {"control_id": str(r.control_id), "requested_by": r.source, "operator_reason": r.reason or ""}
+    said = f" (strategy said: {t.reason.rule})" if t is not None else ""
+    reason = r.reason or "no reason given"
+    if pair.state is PairState.QUARANTINED:
+        message = f"operator exit requested ({reason}); waits: the pair is quarantined until reconciled{said}"
+        return Target(r.symbol, pair.hedged_qty, Reason("operator_exit_blocked", message, inputs), Action.HOLD)
+    return Target(r.symbol, ZERO, Reason("operator_exit", f"operator exit: {reason}{said}", inputs), Action.EXIT)
 
 
 def _override(t: Target, rule: str, message: str) -> Reason:

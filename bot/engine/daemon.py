@@ -83,7 +83,9 @@ def assemble_engine(
     execute until its recvWindow (real time) has passed, so reconciliation waits that long, in venue time,
     before it calls an unanswered order intent "never received".
     """
-    treasury = Treasury(venue, ledger, settings.treasury, now, sleep=sleep)
+    treasury = Treasury(
+        venue, ledger, settings.treasury, now, sleep=sleep, margin_mode=settings.engine.margin_mode
+    )
     executor = Executor(venue, ledger, now, settings.execution, funder=treasury, sleep=sleep)
     treasury.reducer = executor
     reconciler = Reconciler(

@@ -5,8 +5,8 @@ stored as their string values with a named CHECK constraint. Facts (fills, fundi
 intents) carry natural unique keys so that recording them twice changes nothing. Constraint names are
 explicit (naming convention below) so future migrations, including SQLite batch mode, can address them.
 
-The initial migration (``migrations/versions/0001_initial.py``) creates exactly this; a test compares the
-two, so change both together (``alembic revision --autogenerate`` then review the script).
+The migrations (``migrations/versions/``, from ``0001_initial.py`` on) create exactly this; a test compares
+the two, so change both together (``alembic revision --autogenerate`` then review the script).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class IntentKind(enum.StrEnum):
     ORDER = "order"
     TRANSFER = "transfer"
     CANCEL = "cancel"
+    MARGIN = "margin"  # an isolated position's margin added or reduced
 
 
 class IntentStatus(enum.StrEnum):
@@ -92,6 +93,31 @@ class FundingSource(enum.StrEnum):
 class RateKind(enum.StrEnum):
     SETTLED = "settled"
     PREDICTED = "predicted"
+
+
+class ControlKind(enum.StrEnum):
+    """An operator control held in ``controls``; account-wide ones have ``symbol`` = ``ACCOUNT``.
+
+    A new per-symbol state (e.g. "blocked by reconciliation until the operator adopts or closes it") is a
+    new member here, a migration widening the ``ck_controls_kind`` CHECK (``batch_alter_table`` on SQLite)
+    and the engine's rule for it; the table itself does not change."""
+
+    CLOSE_ONLY = "close_only"  # account: no entries, held pairs wound down
+    CAPITAL_LIMIT = "capital_limit"  # account: ``value`` caps the USDT equity the strategy allocates
+    PAUSE = "pause"  # symbol: no entries or increases; a held pair is kept
+    EXIT = "exit"  # one pair (``pair_id``): close it now; a request, done once the pair is closed
+
+
+class ControlStatus(enum.StrEnum):
+    """active: in force (a switch) or waiting (a request); done: a request carried out; cleared: switched
+    off, replaced by a newer value, or withdrawn."""
+
+    ACTIVE = "active"
+    DONE = "done"
+    CLEARED = "cleared"
+
+
+ACCOUNT = "*"  # the ``symbol`` of an account-wide control
 
 
 class EventKind(enum.StrEnum):
@@ -342,6 +368,40 @@ class BalanceSnapshot(Base):
     used: Mapped[Decimal]
     total: Mapped[Decimal]
     ts_ms: Mapped[int]
+
+
+class Control(Base):
+    """An operator control as state: what the engine reads at every scan (never aged out like events).
+
+    At most one row per kind and symbol is active; switching off, replacing a value or finishing a request
+    moves the row out of active and keeps it as history. Every change also writes an event (audit trail).
+    """
+
+    __tablename__ = "controls"
+    __table_args__ = (
+        one_of("kind", ControlKind),
+        one_of("status", ControlStatus),
+        Index(
+            "uq_controls_kind_symbol_active",
+            "kind",
+            "symbol",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    kind: Mapped[ControlKind] = mapped_column(_str_enum(ControlKind))
+    symbol: Mapped[str] = mapped_column(String(48))
+    pair_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("pairs.id"))
+    status: Mapped[ControlStatus] = mapped_column(_str_enum(ControlStatus))
+    value: Mapped[Decimal | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int]
+    updated_ms: Mapped[int]
 
 
 class Event(Base):

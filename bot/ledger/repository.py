@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, Select, Table, and_, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.attributes import manager_of_class
@@ -28,8 +29,13 @@ from sqlalchemy.orm.attributes import manager_of_class
 from bot.domain import ZERO, Leg, PairState, Side
 from bot.domain import perp_symbol as linear_perp_of
 from bot.ledger import db
+from bot.ledger.controls import event_row
 from bot.ledger.models import (
+    ACCOUNT,
     BalanceSnapshot,
+    Control,
+    ControlKind,
+    ControlStatus,
     Event,
     EventKind,
     Fill,
@@ -94,6 +100,20 @@ def _written_or_stored(
         return _model(read.column_descriptions[0]["entity"], written)
     (stored,) = _models(conn, read, key)
     return stored
+
+
+def _active_control(conn: Connection, kind: ControlKind, symbol: str) -> Control | None:
+    stmt = select(Control).where(Control.kind == kind, Control.symbol == symbol, Control.status == ControlStatus.ACTIVE)
+    return _model_or_none(conn, stmt.with_for_update())
+
+
+def _move_control(conn: Connection, control_id: int, status: ControlStatus, now_ms: int, note: str | None) -> Control:
+    table = Control.__table__
+    values: dict[str, Any] = {"status": status, "updated_ms": now_ms}
+    if note is not None:
+        values["note"] = note
+    row = conn.execute(update(table).where(table.c.id == control_id).values(**values).returning(*table.c)).one()
+    return _model(Control, row)
 
 
 def _inserted(conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> bool:
@@ -915,6 +935,98 @@ class Ledger:
             .order_by(BalanceSnapshot.venue, BalanceSnapshot.wallet, BalanceSnapshot.asset)
         )
         return await self._all(stmt)
+
+    # -- controls --------------------------------------------------------------------------------------
+
+    async def controls(self) -> list[Control]:
+        """The controls in force and the requests waiting (the active rows), oldest first."""
+        stmt = select(Control).where(Control.status == ControlStatus.ACTIVE).order_by(Control.id)
+        return await self._all(stmt)
+
+    async def control_history(self, kinds: Iterable[ControlKind] | None = None, *, limit: int = 10) -> list[Control]:
+        """Rows no longer in force (done, cleared), newest change first."""
+        stmt = select(Control).where(Control.status != ControlStatus.ACTIVE)
+        if kinds is not None:
+            stmt = stmt.where(Control.kind.in_(list(kinds)))
+        return await self._all(stmt.order_by(Control.updated_ms.desc(), Control.id.desc()).limit(limit))
+
+    async def set_control(
+        self,
+        kind: ControlKind,
+        *,
+        now_ms: int,
+        source: str,
+        symbol: str = ACCOUNT,
+        value: Decimal | None = None,
+        pair_id: int | None = None,
+        reason: str | None = None,
+    ) -> tuple[Control, bool]:
+        """Put a control in force (or file a request) with its event, in one transaction.
+
+        Returns (the active row, True) when this changed anything; (the row already in force, False) when
+        the same value (and pair) was, and then nothing is written. A different value replaces the row.
+        """
+        table, insert_event = Control.__table__, self._q.insert_event
+
+        def put(conn: Connection) -> tuple[Control, bool]:
+            current = _active_control(conn, kind, symbol)
+            if current is not None and current.value == value and current.pair_id == pair_id:
+                return current, False
+            if current is not None:
+                _move_control(conn, current.id, ControlStatus.CLEARED, now_ms, "replaced by a newer value")
+            row = {
+                "kind": kind, "symbol": symbol, "pair_id": pair_id, "status": ControlStatus.ACTIVE, "value": value,
+                "reason": reason, "source": source, "created_ms": now_ms, "updated_ms": now_ms,
+            }
+            new = _model(Control, conn.execute(table.insert().returning(*table.c), row).one())
+            conn.execute(insert_event, event_row(new, on=True, ts_ms=now_ms, source=source))
+            return new, True
+
+        async with self._event_lock:
+            try:
+                return await self._run(put)
+            except IntegrityError:  # another writer put the same control in force first: read theirs
+                return await self._run(put)
+
+    async def clear_control(
+        self, kind: ControlKind, *, now_ms: int, source: str, symbol: str = ACCOUNT, note: str | None = None
+    ) -> Control | None:
+        """Switch a control off (or withdraw a request) with its event; None when none was in force."""
+        return await self._end_control(kind, symbol, None, ControlStatus.CLEARED, now_ms, source, note)
+
+    async def finish_request(self, control: Control | int, *, now_ms: int, source: str, note: str) -> Control | None:
+        """Mark an active request done, with ``note`` saying what was done; None when it was no longer
+        active (withdrawn or finished meanwhile)."""
+        control_id = control if isinstance(control, int) else control.id
+        return await self._end_control(None, ACCOUNT, control_id, ControlStatus.DONE, now_ms, source, note)
+
+    async def _end_control(
+        self,
+        kind: ControlKind | None,
+        symbol: str,
+        control_id: int | None,
+        status: ControlStatus,
+        now_ms: int,
+        source: str,
+        note: str | None,
+    ) -> Control | None:
+        insert_event = self._q.insert_event
+
+        def end(conn: Connection) -> Control | None:
+            if control_id is not None:
+                stmt = select(Control).where(Control.id == control_id, Control.status == ControlStatus.ACTIVE)
+                current = _model_or_none(conn, stmt.with_for_update())
+            else:
+                assert kind is not None
+                current = _active_control(conn, kind, symbol)
+            if current is None:
+                return None
+            moved = _move_control(conn, current.id, status, now_ms, note)
+            conn.execute(insert_event, event_row(moved, on=False, ts_ms=now_ms, source=source))
+            return moved
+
+        async with self._event_lock:
+            return await self._run(end)
 
     # -- events ----------------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from bot.venues.base import (
     FundingInfo,
     FundingSettlement,
     FuturesAccount,
+    MarginChange,
     MarginMode,
     MarkUpdate,
     OrderBook,
@@ -256,6 +257,14 @@ class PaperVenue:
 
     async def setup_symbol(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
         await self._account.setup_symbol(symbol, leverage, margin_mode)
+
+    async def modify_isolated_margin(self, symbol: str, amount: Decimal, add: bool) -> MarginChange:
+        await self._sync()
+        return await self._account.modify_isolated_margin(symbol, amount, add)
+
+    async def fetch_margin_changes(self, symbol: str, since_ms: int | None = None) -> list[MarginChange]:
+        await self._sync()
+        return await self._account.fetch_margin_changes(symbol, since_ms)
 
     async def close(self) -> None:
         await self.market_data.close()

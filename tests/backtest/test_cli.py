@@ -6,7 +6,7 @@ import typer
 from typer.testing import CliRunner
 
 from bot.backtest import cli as backtest_cli
-from bot.engine.cli import control_cmd
+from bot.engine.control_cli import control_app
 from bot.ops import cli as ops_cli
 
 from .backtest_datafiles import flat_symbol
@@ -46,10 +46,9 @@ def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(t
     assert "BTC/USDT" in CliRunner().invoke(_app(), ["status", "--url", url]).output
     funding = CliRunner().invoke(_app(), ["tail", "--url", url, "--kind", "funding"]).output
     # no daemon reads a backtest's ledger: a runtime switch written there would do nothing
-    control = typer.Typer()
-    control.command()(control_cmd)
-    res = CliRunner().invoke(control, ["close-only", "on", "--url", url])
-    assert res.exit_code == 2 and "is a backtest's ledger" in res.output
+    for args in (["close-only", "on"], ["pause", "BTC/USDT"], ["exit", "BTC/USDT"], ["show"]):
+        res = CliRunner().invoke(control_app, [*args, "--url", url])
+        assert res.exit_code == 2 and "is a backtest's ledger" in res.output, (args, res.output)
     # a window opening at a snapshot that already holds that instant's settlement counts it once
     rep = json.loads(CliRunner().invoke(_app(), ["report", "--url", url, "--since", "2026-01-02", "--json"]).output)
     assert rep["since_ms"] == 1_767_312_000_000 and abs(Decimal(rep["residual"])) < Decimal("0.0001"), rep

@@ -247,7 +247,7 @@ def test_sigterm_while_the_command_line_still_imports_is_a_clean_stop(
     emu = emulator_factory()
     db = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
     proc = start_daemon(tmp_path, db, emu.connection_file, "early")
-    time.sleep(0.6)  # after bot.cli starts (~0.2 s), inside its imports (~1.5 s), before the loop's handlers
+    wait_for_sigterm_handler(proc.pid)  # bot.cli's first act; its imports (about a second) follow
     proc.send_signal(signal.SIGTERM)
     try:
         assert proc.wait(timeout=60) == 0, (tmp_path / "early.log").read_text()[-2000:]
@@ -261,13 +261,27 @@ def test_tail_follow_stops_with_0_on_sigterm(tmp_path: Path) -> None:
     asyncio.run(_empty_ledger(f"sqlite+aiosqlite:///{db}"))
     cmd = [sys.executable, "-m", "bot.cli", "tail", "--follow", "--url", f"sqlite+aiosqlite:///{db}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    time.sleep(4.0)  # following by then
+    wait_for_sigterm_handler(proc.pid)  # from its first act on, a SIGTERM stops tail --follow with 0
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     try:
         assert proc.wait(timeout=30) == 0, proc.stdout.read().decode()[-2000:] if proc.stdout else ""
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def wait_for_sigterm_handler(pid: int, timeout_s: float = 60.0) -> None:
+    """Until the process catches SIGTERM (Linux: bit 15 of SigCgt in /proc/<pid>/status): a fixed sleep
+    raced the interpreter's start-up on a loaded machine."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} installed no SIGTERM handler within {timeout_s}s")
 
 
 async def _empty_ledger(url: str) -> None:

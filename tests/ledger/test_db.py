@@ -23,6 +23,7 @@ TABLES = {
     "funding_rates",
     "balance_snapshots",
     "events",
+    "controls",
 }
 
 

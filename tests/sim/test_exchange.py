@@ -28,7 +28,7 @@ def test_filters_reject_like_binance(ex: SimExchange):
         ex.create_order("spot", "BTCUSDT", "BUY", "MARKET", quantity=D("0.000015"))
     assert code(ex.create_order, "perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0")) == -4003
     assert code(ex.create_order, "perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0.0015")) == -1111
-    assert code(ex.create_order, "perp", "SOLUSDT", "SELL", "LIMIT", quantity=D("1"), price=D("0.001")) == -4014
+    assert code(ex.create_order, "perp", "SOLUSDT", "SELL", "LIMIT", quantity=D("1"), price=D("150.0005")) == -4014
     small = RandomWalk(seed=1, symbols=("DOGEUSDT",), start_ms=START, hours=10)
     ex2 = SimExchange(small, ManualClock(START), futures_balances={"USDT": D(100)})
     assert code(ex2.create_order, "perp", "DOGEUSDT", "SELL", "MARKET", quantity=D("1")) == -4164
@@ -140,7 +140,10 @@ def test_transfers_each_way_minimum_and_locked_funds(ex: SimExchange):
     assert ex.spot_account().balances["USDT"][0] == D(99_000)
     ex.transfer("USDT", D("500"), "UMFUTURE_MAIN")
     assert next(r.tran_id for r in ex.transfer_history()) == tid
-    assert code(ex.transfer, "USDT", D("0.0000001"), "MAIN_UMFUTURE") == -1102
+    assert code(ex.transfer, "USDT", D("1.000000001"), "MAIN_UMFUTURE") == -1111  # finer than 8 decimals
+    assert code(ex.transfer, "USDT", D("0.99"), "MAIN_UMFUTURE") == -1130  # below the 1 USDT minimum
+    assert code(ex.transfer, "USDT", D("0"), "MAIN_UMFUTURE") == -5007
+    ex.transfer("USDT", D(1), "MAIN_UMFUTURE")
     ex.create_order(
         "spot",
         "BTCUSDT",
