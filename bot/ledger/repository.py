@@ -438,6 +438,17 @@ class Ledger:
         stmt, params = self._q.client_ids_of_pair, {"pair_id": pair_id}
         return await self._run(lambda conn: list(conn.execute(stmt, params).scalars()))
 
+    async def list_intents(
+        self, kinds: Iterable[IntentKind] | None = None, statuses: Iterable[IntentStatus] | None = None
+    ) -> list[Intent]:
+        """Intents of the given kinds and statuses (all when None), oldest first."""
+        stmt = select(Intent).order_by(Intent.id)
+        if kinds is not None:
+            stmt = stmt.where(Intent.kind.in_(list(kinds)))
+        if statuses is not None:
+            stmt = stmt.where(Intent.status.in_(list(statuses)))
+        return await self._all(stmt)
+
     async def open_intents(self, kinds: Iterable[IntentKind] | None = None) -> list[Intent]:
         """Intents whose outcome is not settled (pending, sent, unknown), oldest first: what
         reconciliation must resolve after a restart."""

@@ -142,7 +142,13 @@ class IsolatedMargin:
 
     async def _write_ahead(self, r: IsolatedReading, amount: Decimal, add: bool, ts: int) -> str:
         n = 0
-        payload: dict[str, Any] = {"symbol": r.symbol, "amount": str(amount), "add": add, "ratio": str(r.ratio)}
+        payload: dict[str, Any] = {
+            "venue": self.t.venue.name,  # the account: a dry-run ledger holds several paper accounts
+            "symbol": r.symbol,
+            "amount": str(amount),
+            "add": add,
+            "ratio": str(r.ratio),
+        }
         while True:
             cid = margin_id(ts, n)
             intent = await self.t.ledger.create_intent(IntentKind.MARGIN, cid, now_ms=ts, payload=payload)

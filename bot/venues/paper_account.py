@@ -19,7 +19,17 @@ from decimal import Decimal
 from typing import Any
 
 from bot.domain import ZERO, Leg, exchange_id
-from bot.ledger.models import EventKind, Fill, FundingPayment, Order, Transfer, TransferStatus
+from bot.ledger.models import (
+    EventKind,
+    Fill,
+    FundingPayment,
+    Intent,
+    IntentKind,
+    IntentStatus,
+    Order,
+    Transfer,
+    TransferStatus,
+)
 from bot.ledger.repository import Ledger
 from bot.sim.futures import Position, q8
 from bot.sim.records import SimOrder, SimTrade, TransferRecord
@@ -128,12 +138,20 @@ async def rebuild(ledger: Ledger, name: str, *, leverage: int, margin_mode: str)
     facts: list[tuple[int, int, int, Any]] = [(f.ts_ms, 0, _int(f.venue_trade_id), f) for f in fills]
     facts += [(t.updated_ms, 1, _int(t.venue_tran_id), t) for t in transfers]
     facts += [(p.funding_time_ms, 2, 0, p) for p in funding]
+    margins = [
+        i
+        for i in await ledger.list_intents([IntentKind.MARGIN], [IntentStatus.DONE])
+        if (i.payload or {}).get("venue") == name
+    ]
+    facts += [(i.updated_ms, 3, i.id, i) for i in margins]
     for ts, _, _, fact in sorted(facts, key=lambda x: x[:3]):
         lev, mode = _setup_at(setups, ts, leverage, margin_mode)
         if isinstance(fact, Fill):
             _apply_fill(book, fact, lev, mode)
         elif isinstance(fact, Transfer):
             _apply_transfer(book, fact)
+        elif isinstance(fact, Intent):
+            _apply_margin(book, fact)
         else:
             _apply_funding(book, fact)
     book.positions = {s: p for s, p in book.positions.items() if p.amt != 0}
@@ -269,6 +287,20 @@ def _apply_transfer(book: PaperBook, t: Transfer) -> None:
     kind = "MAIN_UMFUTURE" if to_futures else "UMFUTURE_MAIN"
     if t.venue_tran_id and t.venue_tran_id.isdigit():
         book.transfers.append(TransferRecord(int(t.venue_tran_id), t.asset, amount, kind, t.updated_ms))
+
+
+def _apply_margin(book: PaperBook, intent: Intent) -> None:
+    """An isolated-margin change the treasury made (a done ``margin`` intent): the USDT moved between the
+    cross part of the futures wallet and the position's own wallet (the wallet total is unchanged)."""
+    payload = intent.payload or {}
+    pos = book.positions.get(exchange_id(str(payload["symbol"])))
+    if pos is None or not pos.isolated:
+        raise PaperAccountError(
+            f"paper account {book.name}: margin change {intent.client_id} for {payload.get('symbol')}, which "
+            "holds no isolated position at that point of its history"
+        )
+    amount = _n(Decimal(str(payload["amount"])))
+    pos.isolated_wallet += amount if payload.get("add") else -amount
 
 
 def _apply_funding(book: PaperBook, p: FundingPayment) -> None:

@@ -18,7 +18,7 @@ import pytest
 from bot.domain import HOUR_MS, MINUTE_MS, Leg, PairState, Side
 from bot.engine.core import Engine
 from bot.engine.daemon import assemble_engine
-from bot.ledger.models import EventKind
+from bot.ledger.models import ControlKind, EventKind
 from bot.ledger.repository import Ledger
 from bot.sim.clock import ManualClock
 from bot.venues.base import OrderRequest
@@ -107,7 +107,8 @@ async def test_the_rebuilt_paper_account_is_the_one_that_wrote_the_ledger(market
     fresh_id = await second.create_order(OrderRequest("x-1", "SOL/USDT", Leg.SPOT, Side.BUY, "market", D("0.1")))
     assert int(fresh_id.venue_order_id) > max(known)
 
-    engine.close_only = True  # wind the pairs down on the first account: sells, realised PnL, transfers back
+    # wind the pairs down on the first account (sells, realised PnL, transfers back): the ledger's switch
+    await market.ledger.set_control(ControlKind.CLOSE_ONLY, now_ms=market.clock.now_ms(), source="test")
     await engine.scan()
     await market.advance(HOUR_MS, engine)
     assert not await market.ledger.list_pairs([PairState.OPEN, PairState.CLOSING])
