@@ -1,11 +1,15 @@
 # fundbot daemon image: one Python process, the ledger in /data (SQLite) or Postgres via FUNDBOT_DATABASE_URL.
+# It installs what `fundbot run` and `fundbot emulator` need (no backtest plots, no test tools), at the exact
+# versions of constraints.txt.
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 FUNDBOT_DATA_DIR=/data
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    FUNDBOT_DATA_DIR=/data
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY strategies ./strategies
-RUN pip install --no-cache-dir . && useradd --create-home fundbot && mkdir -p /data && chown fundbot /data
+RUN pip install -c constraints.txt . \
+    && useradd --create-home fundbot && mkdir -p /data && chown fundbot /data
 USER fundbot
 VOLUME ["/data"]
 EXPOSE 8787

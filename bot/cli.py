@@ -34,13 +34,20 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+def _print_version(value: bool) -> None:
+    """Eager, so ``fundbot --version`` answers without a command (it said "Missing command.")."""
+    if value:
+        typer.echo(f"fundbot {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+    ),
 ) -> None:
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
+    """Delta-neutral funding-rate carry bot: long spot, short the perpetual, collect funding."""
 
 
 @config_app.command("show")
@@ -115,7 +122,8 @@ def main() -> None:
     a clear message on stderr and a non-zero exit instead of a traceback."""
     early_signals.install()
     _register_all()
-    if sys.argv[1:2] != ["run"]:  # only the daemon stops cleanly on its own; the others get the default
+    # only the daemon and `tail --follow` stop cleanly on their own; the others get the default back
+    if sys.argv[1:2] != ["run"] and not (sys.argv[1:2] == ["tail"] and ("--follow" in sys.argv or "-f" in sys.argv)):
         early_signals.release()
     try:
         app()

@@ -89,6 +89,7 @@ class MarketFilters:
     step_size: Decimal
     min_qty: Decimal
     min_notional: Decimal
+    max_market_qty: Decimal | None = None  # MARKET_LOT_SIZE maxQty: the largest market order (None: no cap)
 
     def round_qty(self, qty: Decimal) -> Decimal:
         return floor_to_step(qty, self.step_size)
@@ -97,11 +98,12 @@ class MarketFilters:
         return floor_to_step(price, self.tick_size)
 
     def accepts(self, qty: Decimal, price: Decimal) -> bool:
-        """True when an order of ``qty`` at ``price`` passes the lot and notional filters."""
+        """True when a market order of ``qty`` at ``price`` passes the lot, market lot and notional filters."""
         return (
             qty >= self.min_qty
             and floor_to_step(qty, self.step_size) == qty
             and qty * price >= self.min_notional
+            and (self.max_market_qty is None or qty <= self.max_market_qty)
         )
 
 

@@ -102,6 +102,12 @@ def analyse(market: MarketSnapshot, snapshot: Snapshot, params: CarryParams) -> 
     if snapshot.limits.max_pair_notional is not None:
         cap = min(cap, snapshot.limits.max_pair_notional / market.perp.mid)
     liquidity = liquidity_cap_qty(market.spot, market.perp, params.liquidity_fraction, params.max_slippage_bps)
+    # MARKET_LOT_SIZE: the largest market order. A pair never holds more than one such order, so it can
+    # always be closed (or unwound) in one order per leg; grown in steps past it, a pair could not be
+    # exited (Binance: -4005 on the perp's close) and the executor would buy the sold spot back each hour.
+    largest_order = filters.max_order_qty()
+    if largest_order is not None:
+        cap = min(cap, largest_order)
     return SymbolAnalysis(
         market=market,
         forecast=forecast_funding(market, snapshot.now_ms, params),

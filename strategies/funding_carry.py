@@ -174,6 +174,12 @@ class _CarryRun:
             violation = a.filters.violation(desired)
             if violation is not None:
                 return self.exit(a, pair, "exit_capital_cap", f"caps allow only {desired}: {violation[1]}")
+            order = a.filters.order_violation(current, desired)
+            if order is not None:
+                self.budget.take(a, current)
+                return self.target(
+                    a, pair, current, Action.HOLD, "hold", f"caps allow only {desired}; no reduction: {order[1]}"
+                )
             if self.guard_blocks_exit(a):
                 return self.guard_hold(a, pair, "resize_down_cap", f"caps allow only {desired}")
             self.budget.take(a, desired)
@@ -186,6 +192,8 @@ class _CarryRun:
                 f"capital caps and limits allow {desired}, below the held {current}",
             )
         block = self.entry_block(a) or a.filters.violation(desired)
+        if block is None and current > 0:
+            block = a.filters.order_violation(current, desired)
         econ = a.economics(desired) if desired > 0 else None
         if block is None and econ is not None and not self.break_even_ok(econ):
             block = ("skip_break_even_too_long", f"break-even {econ.break_even_hours}h is too long")

@@ -47,6 +47,36 @@ class PairFilters:
         )
         return max(ceil_to_step(need, self.step), self.step)
 
+    def max_order_qty(self) -> Decimal | None:
+        """The largest market order both legs accept (MARKET_LOT_SIZE maxQty), None when neither caps it."""
+        caps = [f.max_market_qty for f in (self.spot, self.perp) if f.max_market_qty is not None]
+        return min(caps) if caps else None
+
+    def order_violation(self, current: Decimal, target: Decimal) -> tuple[str, str] | None:
+        """None when the orders that take a held pair from ``current`` to ``target`` pass both markets.
+
+        A growth sends a spot buy and a perp sell of the difference, each held to its market's minimum
+        quantity and notional (a small short increase below BTCUSDT's 100 USDT fails on Binance); a
+        reduction sends a spot sell (spot's NOTIONAL applies) and a reduce-only perp buy (exempt from the
+        perp's minimum notional)."""
+        delta = target - current
+        if delta == 0:
+            return None
+        legs = [(self.spot, self.spot_price)]
+        if delta > 0:
+            legs.append((self.perp, self.perp_price))
+        size = abs(delta)
+        for f, price in legs:
+            if size < f.min_qty:
+                return "skip_order_below_min_qty", f"the order of {size} is below {f.symbol} min qty {f.min_qty}"
+            if size * price < f.min_notional:
+                return (
+                    "skip_order_below_min_notional",
+                    f"the order of {size} x {price} = {size * price} USDT is below {f.symbol} min notional "
+                    f"{f.min_notional}",
+                )
+        return None
+
     def violation(self, qty: Decimal) -> tuple[str, str] | None:
         """None when ``qty`` passes both markets, else (rule, sentence) naming the first filter missed."""
         if qty <= 0:

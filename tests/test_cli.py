@@ -1,10 +1,15 @@
 """The console script as a user runs it."""
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+from bot import __version__
 from bot.cli import COMMAND_MODULES
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -77,8 +82,10 @@ def test_unusable_databases_and_missing_files_are_messages_not_tracebacks(tmp_pa
         (["status", "--url", "postgresql+asyncpg://u:pw@127.0.0.1:notaport/x"], 2, "not one fundbot can use"),
         (["status", "--url", "postgresql+asyncpg://u:pw@127.0.0.1:99999/x"], 2, "not a port number"),
         (["status", "--url", "postgresql+asyncpg://u@nosuchhost.invalid:5432/x"], 1, "cannot resolve the host"),
-        (["run", "--connection-file", str(tmp_path / "missing.json")], 2, "No such file or directory"),
-        (["run", "--connection-file", str(bad_json)], 2, "not a connection file written by `fundbot emulator`"),
+        (["run", "--wait-for-emulator", "0", "--connection-file", str(tmp_path / "missing.json")], 2,
+         "--connection-file: " + str(tmp_path / "missing.json") + ": No such file or directory"),
+        (["run", "--wait-for-emulator", "0", "--connection-file", str(bad_json)], 2,
+         "not a connection file written by `fundbot emulator`"),
         (["db", "upgrade", "--url", f"sqlite+aiosqlite:///{tmp_path}/l.db", "--revision", "bogus"], 2,
          "database migration: Can't locate revision"),
     ]
@@ -87,3 +94,64 @@ def test_unusable_databases_and_missing_files_are_messages_not_tracebacks(tmp_pa
         assert out.returncode == code, (args, out.stderr)
         assert text in " ".join(out.stderr.split()), (args, out.stderr)
         assert "Traceback" not in out.stderr, args
+
+
+def test_version_prints_without_a_command():
+    out = run("--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"fundbot {__version__}"
+
+
+def test_the_example_env_copied_as_it_is_runs_a_dry_run(tmp_path):
+    """`cp .env.example .env` made every command exit 2 (the empty capital limit), then `Is a directory: .`
+    (the empty connection file). Here: the copy, `config show`, and a short dry run against the emulator."""
+    import json
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from bot.emulator.server import start_emulator_subprocess
+
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FUNDBOT_") or k.startswith("FUNDBOT_TEST_")}
+    shown = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "config", "show"], cwd=tmp_path, env=clean, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "connection_file = None" in shown.stdout
+    assert "resolved database url = sqlite+aiosqlite:///var/fundbot-dryrun.db" in shown.stdout
+
+    with socket.socket() as s:  # the example's 8787 may be taken on a shared machine; the variable wins over .env
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    emu = start_emulator_subprocess(
+        tmp_path / "emulator.json", "--speed", "600", "--start", "2025-07-21",
+        "--symbols", "BTC/USDT,ETH/USDT,SOL/USDT,XRP/USDT,DOGE/USDT,BNB/USDT",
+    )
+    log = (tmp_path / "run.log").open("wb")
+    cmd = [sys.executable, "-m", "bot.cli", "run", "--dry-run", "--connection-file", str(emu.connection_file)]
+    env = {**clean, "FUNDBOT_HTTP__PORT": str(port)}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline, health = time.monotonic() + 60, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    health = answer.status, json.loads(answer.read())
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert health is not None and health[0] == 200, (tmp_path / "run.log").read_text()[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        emu.stop()
+    tail = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "tail", "--kind", "decision"], cwd=tmp_path, env=clean,
+        capture_output=True, text=True,
+    )
+    assert tail.returncode == 0, tail.stderr
+    assert "BTC/USDT" in tail.stdout and (tmp_path / "var" / "fundbot-dryrun.db").exists()

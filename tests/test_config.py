@@ -45,6 +45,12 @@ def test_symbols_from_comma_list(monkeypatch, tmp_path):
         ("FUNDBOT_DATABASE_UR", "x", "did you mean FUNDBOT_DATABASE_URL?"),
         ("FUNDBOT_TREASURY__LOW_RATO", "0.3", "FUNDBOT_TREASURY__LOW_RATO: unknown setting; did you mean "
          "FUNDBOT_TREASURY__LOW_RATIO?"),
+        # any other ccxt id was accepted and ignored: the bot still traded Binance
+        ("FUNDBOT_EXCHANGE", "kraken", "FUNDBOT_EXCHANGE: Value error, 'kraken' is not supported: fundbot trades "
+         "binance only"),
+        ("FUNDBOT_DATA_DIR", __file__, "FUNDBOT_DATA_DIR: Value error, "),
+        ("FUNDBOT_CONNECTION_FILE", ".", "FUNDBOT_CONNECTION_FILE: Value error, . is a directory, not a connection "
+         "file"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch, tmp_path, var, value, expected):
@@ -53,6 +59,35 @@ def test_bad_value_names_the_variable(monkeypatch, tmp_path, var, value, expecte
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert expected in str(info.value)
+
+
+def test_exchange_is_case_insensitive(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FUNDBOT_EXCHANGE", " Binance ")
+    assert load_settings().exchange == "binance"
+
+
+def test_an_empty_value_means_the_default_in_the_environment_and_in_dotenv(monkeypatch, tmp_path):
+    """`.env.example` writes unset values as NAME= : the empty capital limit was an invalid decimal (every
+    command exited 2) and the empty connection file became '.', a directory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "FUNDBOT_ENGINE__CAPITAL_LIMIT=\nFUNDBOT_CONNECTION_FILE=\nFUNDBOT_HTTP__PORT=\nFUNDBOT_SYMBOLS=\n"
+        "FUNDBOT_DATA_DIR=\n"
+    )
+    for name in ("FUNDBOT_TREASURY__LOW_RATIO", "FUNDBOT_MODE", "FUNDBOT_DATABASE_URL", "FUNDBOT_EXCHANGE"):
+        monkeypatch.setenv(name, "")
+    s = load_settings()
+    assert s.engine.capital_limit is None and s.connection_file is None and s.http.port == 8787
+    assert s.symbols[0] == "BTC/USDT" and s.data_dir == Path("var") and s.exchange == "binance"
+    assert s.treasury.low_ratio == load_settings(treasury={}).treasury.low_ratio and s.mode is Mode.DRY_RUN
+    assert s.resolved_database_url() == "sqlite+aiosqlite:///var/fundbot-dryrun.db"
+
+
+def test_the_example_copied_as_it_is_loads_the_defaults(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text((REPO / ".env.example").read_text())
+    assert load_settings().model_dump() == load_settings(_env_file=None).model_dump()
 
 
 def test_dotenv_file_is_read(monkeypatch, tmp_path):

@@ -41,6 +41,7 @@ def _default_out() -> Path:
 
 
 def _print_summary(result: object) -> None:
+    from bot.backtest.predictor import tracking_lines
     from bot.backtest.report import data_warnings, summary_lines
 
     console = Console()
@@ -57,8 +58,27 @@ def _print_summary(result: object) -> None:
     console.print(base)
     for line in data_warnings(result):  # type: ignore[arg-type]
         console.print(f"[yellow]{line}[/yellow]", highlight=False)
+    tracking = tracking_lines(result.predictor)  # type: ignore[attr-defined]
+    if tracking:
+        console.print(f"Predicted funding vs settled (last quote before each settlement): {tracking[0]}",
+                      highlight=False)
     console.print(f"Report: {Path(result.out_dir) / 'report.html'}")  # type: ignore[attr-defined]
     console.print(f"Ledger: {result.ledger_url}  (fundbot tail/status/report with FUNDBOT_DATABASE_URL)")  # type: ignore[attr-defined]
+
+
+BACKTEST_EXTRA_HINT = (
+    "fundbot backtest draws its report's plots with matplotlib, which the daemon's install leaves out: "
+    "pip install 'fundbot[backtest]' (in a checkout: .venv/bin/pip install -c constraints.txt -e '.[backtest]')"
+)
+
+
+def require_backtest_extra() -> None:
+    """Stop before the run (not after minutes of it, at the plots) when the ``backtest`` extra is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        err_console.print(BACKTEST_EXTRA_HINT, markup=False, highlight=False)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -81,6 +101,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Backtest on real history: the daemon's strategy, execution, treasury and ledger on the simulator."""
+        require_backtest_extra()
         from bot.backtest.data import DataError
         from bot.backtest.report import write_report
         from bot.backtest.runner import BacktestSpec, run_with_baselines

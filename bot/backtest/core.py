@@ -131,7 +131,7 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
     # rounded up to the whole number the venue takes, so initial margin never exceeds what it funds.
     leverage = math.ceil(spec.params.strategy.perp_leverage)
     for sid in ids:
-        if ("perp", sid) in exchange._specs:
+        if exchange.has_market("perp", sid):
             await venue.setup_symbol(unified_symbol(sid), leverage, "cross")
     treasury = Treasury(venue, ledger, spec.params.treasury, clock.now_ms, sleep=_instant)
     executor = Executor(venue, ledger, clock.now_ms, spec.params.execution, funder=treasury, sleep=_instant)
@@ -268,7 +268,7 @@ class TickJobs:
                 total += amount
             else:
                 sid = f"{asset}USDT"
-                px = ex.price("spot", sid) or ex._last_good.get(("spot", sid), ZERO)
+                px = ex.last_known_price("spot", sid) or ZERO
                 total += amount * px
         return total + fa.total_margin_balance
 

@@ -48,9 +48,9 @@ def book_shapes(ex: Any, sids: list[str]) -> dict[str, BookShape]:
     """Each symbol's top-of-book shape in the simulator ``ex`` (for the candidates' break-even floor)."""
     out = {}
     for sid in sids:
-        if ("spot", sid) in ex._specs and ("perp", sid) in ex._specs:
-            out[sid] = BookShape(float(ex._spec("spot", sid).tick_size), float(ex._spec("perp", sid).tick_size),
-                                 float(ex._book_cfg(sid).spread_bps) / 2e4)
+        if ex.has_market("spot", sid) and ex.has_market("perp", sid):
+            out[sid] = BookShape(float(ex.spec("spot", sid).tick_size), float(ex.spec("perp", sid).tick_size),
+                                 float(ex.book_config(sid).spread_bps) / 2e4)
     return out
 
 
@@ -80,7 +80,7 @@ class FastForward:
         jobs = self.jobs
         core = jobs.core
         ex = core.exchange
-        if not jobs._treasury_quiet or ex._live():
+        if not jobs._treasury_quiet or ex.has_open_orders():
             return None
         if jobs._open_intents is None:
             jobs._open_intents = bool(await core.ledger.open_intents())
@@ -100,8 +100,8 @@ class FastForward:
             pos = positions.pop(sid, None)
             if pos is None or pos.isolated or pos.amt != -pair.perp_qty:
                 return None
-            spot_spec, perp_spec = ex._spec("spot", sid), ex._spec("perp", sid)
-            cfg = ex._book_cfg(sid)
+            spot_spec, perp_spec = ex.spec("spot", sid), ex.spec("perp", sid)
+            cfg = ex.book_config(sid)
             held.append(Held(
                 sid, float(pair.hedged_qty), float(pos.amt), float(pos.entry_price),
                 float(common_step(spot_spec.step_size, perp_spec.step_size)),
@@ -114,11 +114,11 @@ class FastForward:
         spot = SpotHoldings.read(ex.spot_account().balances, self.paths)
         if spot.unpriced:
             return None
-        notional0 = sum(abs(h.perp_amt) * float(ex._mark(h.binance_id)) for h in held)
+        notional0 = sum(abs(h.perp_amt) * float(ex.margin_mark(h.binance_id)) for h in held)
         mm_rate = 0.0
         for h in held:
             cap = Decimal(repr(MM_NOTIONAL_X * max(notional0, 1.0)))
-            rates = [b.maint_margin_ratio for b in ex._brackets[h.binance_id] if b.notional_floor <= cap]
+            rates = [b.maint_margin_ratio for b in ex.brackets(h.binance_id) if b.notional_floor <= cap]
             mm_rate = max(mm_rate, float(max(rates)))
         return Book(held, spot, float(ex.futures.wallet), mm_rate, notional0)
 

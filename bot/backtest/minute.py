@@ -121,6 +121,12 @@ class MinuteOverlay:
     def predicted_rate(self, symbol: str, t_ms: int) -> Decimal | None:
         return self._base.predicted_rate(symbol, t_ms)
 
+    def listing_price(self, kind: str, symbol: str, t_ms: int) -> float | None:
+        return self._base.listing_price(kind, symbol, t_ms)
+
+    def predicted_rates_at(self, symbol: str, times: np.ndarray) -> np.ndarray:
+        return self._base.predicted_rates_at(symbol, times)
+
     def klines(self, kind: str, symbol: str, start_ms: int, end_ms: int, limit: int | None = None) -> list[Kline]:
         return self._base.klines(kind, symbol, start_ms, end_ms, limit)
 

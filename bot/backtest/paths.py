@@ -105,8 +105,9 @@ def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: Carry
             # before any mark candle the simulator pays at the perp price of the settlement instant
             no_mark_yet = np.isnan(smark) & (ts % HOUR_MS == 0) & (ts < (mark_s.t0 if mark_s is not None else np.inf))
             smark = np.where(no_mark_yet, _at_grid(perp_s, ts, perp_s.open), smark)
-        apr, steady = forecast_apr(ts, rate, grid, params)
-        inputs = forecast_inputs(ts, rate, grid, keys)
+        predicted = base.predicted_rates_at(sym, grid)  # the simulator's own predicted rate (bot/sim/premium.py)
+        apr, steady = forecast_apr(ts, rate, predicted, grid, params)
+        inputs = forecast_inputs(ts, rate, predicted, grid, keys)
         out[sym] = SymbolPaths(
             spot=_ffill(raw["spot"]), perp=raw["perp"], mark=mark, mark_high=hi, mark_low=lo, edge=edge,
             settle_ts=ts, settle_rate=rate, settle_mark=smark, apr=apr, steady=steady,
@@ -152,11 +153,13 @@ def _history_means(ts: np.ndarray, rate: np.ndarray, half_life_hours: float) -> 
     return mean, regular
 
 
-def forecast_inputs(ts: np.ndarray, rate: np.ndarray, grid: np.ndarray, keys: dict[bytes, int]) -> np.ndarray:
+def forecast_inputs(
+    ts: np.ndarray, rate: np.ndarray, predicted: np.ndarray, grid: np.ndarray, keys: dict[bytes, int]
+) -> np.ndarray:
     """Per grid hour, a number naming everything the forecast reads (the settlements of its history
-    window, the last and the next one, their times): two symbols with the same number have exactly the
-    same Decimal forecast, so the strategy's tie-break by symbol decides their order. -1: unknown.
-    ``keys`` numbers the input windows; share it between the symbols of one run."""
+    window, the last and the next one, their times, the predicted rate at the hour): two symbols with the
+    same number have exactly the same Decimal forecast, so the strategy's tie-break by symbol decides
+    their order. -1: unknown. ``keys`` numbers the inputs; share it between the symbols of one run."""
     out = np.full(len(grid), -1, dtype=np.int64)
     n = len(ts)
     if n < 2:
@@ -168,13 +171,18 @@ def forecast_inputs(ts: np.ndarray, rate: np.ndarray, grid: np.ndarray, keys: di
         key = ts[lo : j + 2].tobytes() + rate[lo : j + 2].tobytes()
         per_settlement[j] = keys.setdefault(key, len(keys))
     k = np.searchsorted(ts, grid, side="right")
-    ok = (k >= 1) & (k < n)
-    out[ok] = per_settlement[k[ok] - 1]
+    ok = (k >= 1) & (k < n) & ~np.isnan(predicted)
+    if not ok.any():
+        return out
+    pairs = np.stack([per_settlement[k[ok] - 1], predicted[ok].view(np.int64)], axis=1)
+    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    ids = np.array([keys.setdefault(b"%d:%d" % (int(a), int(b)), len(keys)) for a, b in uniq], dtype=np.int64)
+    out[ok] = ids[inverse.ravel()]
     return out
 
 
 def forecast_apr(
-    ts: np.ndarray, rate: np.ndarray, grid: np.ndarray, params: CarryParams
+    ts: np.ndarray, rate: np.ndarray, predicted_at_grid: np.ndarray, grid: np.ndarray, params: CarryParams
 ) -> tuple[np.ndarray, np.ndarray]:
     """``forecast_funding(...).apr`` at each grid hour, and where it can be trusted (regular history,
     a settlement before and after the hour)."""
@@ -188,8 +196,7 @@ def forecast_apr(
     kk = np.clip(k, 1, len(ts) - 1)
     prev, nxt = kk - 1, kk
     span_ms = (ts[nxt] - ts[prev]).astype(np.float64)
-    frac = (grid - ts[prev]) / span_ms
-    predicted = rate[prev] + (rate[nxt] - rate[prev]) * frac
+    predicted = predicted_at_grid
     interval = span_ms / HOUR_MS
     w = float(params.predicted_weight)
     later = w * predicted / interval + (1 - w) * hist[prev]
@@ -200,5 +207,5 @@ def forecast_apr(
     apr = horizon_rate / horizon_h * HOURS_PER_YEAR
     # the interval must not change across the window the forecast reads (history, this and the next)
     steady = ok & regular[prev] & (interval == (ts[prev] - ts[np.maximum(prev - 1, 0)]) / HOUR_MS)
-    apr = np.where(ok & ~np.isnan(hist[prev]), apr, np.nan)
+    apr = np.where(ok & ~np.isnan(hist[prev]) & ~np.isnan(predicted), apr, np.nan)
     return apr, steady & ~np.isnan(apr)

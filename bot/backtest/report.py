@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.backtest.plots import write_plots
+from bot.backtest.predictor import tracking_lines
 from bot.backtest.result import BacktestResult, Summary
 
 _SUMMARY_ROWS: list[tuple[str, str, str]] = [
@@ -134,6 +135,13 @@ def render_html(result: BacktestResult, images: dict[str, Path]) -> str:
     for name, path in images.items():
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         parts.append(f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></p>")
+    tracking = tracking_lines(result.predictor)
+    if tracking:
+        parts.append("<h2>Predicted funding rate against the settled one</h2>")
+        parts.append("<p>The simulator quotes a predicted rate built from the replayed prices only (Binance's "
+                     "rule over the premium so far in the interval), never from the coming settlement. "
+                     "Measured at the last quote before each settlement:</p>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in tracking) + "</ul>")
     warnings = data_warnings(result)
     parts.append("<h2>Data notes</h2>")
     parts.append("<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>" if warnings

@@ -129,6 +129,7 @@ class BacktestResult:
     ledger_url: str
     out_dir: str | None = None
     baselines: dict[str, Summary] = field(default_factory=dict)
+    predictor: dict[str, Any] | None = None  # how the predicted funding rate tracked the settled one
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no timeline arrays)."""
@@ -138,6 +139,7 @@ class BacktestResult:
             "baselines": {k: v.to_dict() for k, v in self.baselines.items()},
             "data": self.data_notes,
             "run": self.stats.to_dict(),
+            "predictor": self.predictor,
             "ledger_url": self.ledger_url,
             "out_dir": self.out_dir,
         }

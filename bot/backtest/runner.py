@@ -47,6 +47,7 @@ from bot.backtest.fastforward import FastForward
 from bot.backtest.metrics import fill_timeline, read_facts, summarise
 from bot.backtest.params import BacktestParams
 from bot.backtest.paths import SymbolPaths, build_paths
+from bot.backtest.predictor import predictor_tracking
 from bot.backtest.quiet import SpotHoldings
 from bot.backtest.result import BacktestResult, RunStats, Summary, Timeline
 from bot.backtest.skip import carry_entry_possible
@@ -98,7 +99,13 @@ async def _run_loop(
     fee_kind = spec.params.strategy.fee_kind
     perp_fee = opts.perp_taker_fee_rate if fee_kind == "taker" else opts.perp_maker_fee_rate
     possible = (
-        carry_entry_possible(ds, spec.params.strategy, float(opts.spot_fee_rate), float(perp_fee))
+        carry_entry_possible(
+            ds,
+            spec.params.strategy,
+            float(opts.spot_fee_rate),
+            float(perp_fee),
+            {sid: core.source.predicted_rates_at(sid, ds.grid) for sid in ds.series},
+        )
         if opts.skip_idle_hours and spec.strategy == "carry"
         else np.ones(len(ds.grid), dtype=bool)
     )
@@ -271,9 +278,10 @@ async def run_backtest(spec: BacktestSpec, ds: Dataset | None = None, progress: 
         summary, rows = summarise(
             jobs.strategy_name, float(spec.capital), tl, facts, core.liquidations(), in_market, ds.data_notes()
         )
+        tracking = predictor_tracking(core.source, ds)
     finally:
         await core.close()
-    return BacktestResult(summary, rows, tl, ds.data_notes(), stats, core.ledger_url, str(out))
+    return BacktestResult(summary, rows, tl, ds.data_notes(), stats, core.ledger_url, str(out), predictor=tracking)
 
 
 def run_with_baselines(spec: BacktestSpec, baselines: bool = True, workers: int | None = None) -> BacktestResult:

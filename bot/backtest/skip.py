@@ -6,8 +6,9 @@ could enter somewhere. ``FundingCarry`` enters only when its horizon forecast AP
 forecast (strategies/forecast.py) is ``predicted + (n - 1) * later * interval`` over the horizon, where
 ``later`` is a convex blend of the predicted per-hour rate and a decayed mean of settled per-hour rates,
 and ``n * interval <= horizon + interval``. The simulator's predicted rate is a blend of the last and the
-next settled rate (bot/sim/source.py). So with ``M`` the largest settled rate and ``I`` the smallest
-interval among the settlements from 32 days before the hour up to the next settlement::
+hour's predicted rate (bot/sim/premium.py, the same array the simulator quotes). So with ``M`` the larger of
+the hour's predicted rate and the largest settled rate, and ``I`` the smallest interval among the
+settlements from 32 days before the hour up to the next settlement::
 
     forecast APR <= max(M, 0) / I * (horizon + max interval) / horizon * 8760
 
@@ -58,10 +59,13 @@ def entry_threshold_apr(params: CarryParams, spot_fee: float, perp_fee: float) -
     return max(float(params.entry_threshold_apr), cost_apr)
 
 
-def carry_entry_possible(ds: Dataset, params: CarryParams, spot_fee: float, perp_fee: float) -> np.ndarray:
+def carry_entry_possible(
+    ds: Dataset, params: CarryParams, spot_fee: float, perp_fee: float, predicted: dict[str, np.ndarray]
+) -> np.ndarray:
     """bool per grid hour: some symbol's forecast could reach the entry threshold at that hour.
 
-    ``spot_fee``/``perp_fee`` are the fee rates the snapshot carries for ``params.fee_kind``."""
+    ``spot_fee``/``perp_fee`` are the fee rates the snapshot carries for ``params.fee_kind``;
+    ``predicted`` the simulator's predicted rate per symbol (Binance id) at each grid hour."""
     horizon = float(params.hold_horizon_hours)
     threshold = entry_threshold_apr(params, spot_fee, perp_fee)
     possible = np.zeros(len(ds.grid), dtype=bool)
@@ -73,7 +77,9 @@ def carry_entry_possible(ds: Dataset, params: CarryParams, spot_fee: float, perp
         k = np.searchsorted(s.funding_ts, ds.grid, side="right")
         beyond = k >= len(s.funding_ts)
         kk = np.minimum(k, len(s.funding_ts) - 1)
-        bound = np.maximum(max_rate[kk], 0.0) / min_iv[kk] * (horizon + max_iv[kk]) / horizon * 8760.0
+        pred = predicted.get(s.symbol)
+        top = max_rate[kk] if pred is None else np.fmax(max_rate[kk], pred)
+        bound = np.maximum(top, 0.0) / min_iv[kk] * (horizon + max_iv[kk]) / horizon * 8760.0
         possible |= beyond | ~(bound < threshold * SAFETY)
     return possible
 

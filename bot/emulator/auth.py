@@ -2,8 +2,8 @@
 
 ccxt signs ``timestamp=..&<params>&recvWindow=..`` with HMAC-SHA256 and appends ``&signature=<hex>``:
 in the query string for GET/DELETE and in the form body for POST/PUT. The check order is API key (401
--2015), signature (400 -1022), then timestamp against the *wall* clock (400 -1021): ccxt stamps requests
-with its own wall time, whatever the simulated time is.
+-2014 malformed, -2015 unknown), signature (400 -1022), then timestamp against the *wall* clock (400
+-1021): ccxt stamps requests with its own wall time, whatever the simulated time is.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import enum
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,6 +124,9 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
+_KEY_FORMAT = re.compile(r"[A-Za-z0-9]{64}")
+
+
 @dataclass(slots=True)
 class Authenticator:
     """Checks one request against the emulator's single account."""
@@ -131,10 +135,13 @@ class Authenticator:
     now_ms: Callable[[], int] = wall_ms
 
     def check_key(self, api_key: str | None) -> None:
-        if not api_key:
+        """Binance: a key that is not 64 letters and digits is "API-key format invalid." (-2014); a
+        well-formed key it does not know is "Invalid API-key, IP, or permissions for action." (-2015)."""
+        if api_key and hmac.compare_digest(api_key.encode(), self.credentials.api_key.encode()):
+            return
+        if not api_key or not _KEY_FORMAT.fullmatch(api_key):
             raise api_error(-2014)
-        if not hmac.compare_digest(api_key.encode(), self.credentials.api_key.encode()):
-            raise api_error(-2015)
+        raise api_error(-2015)
 
     def check(self, req: ParsedRequest, security: Security) -> None:
         if security is Security.NONE:

@@ -65,6 +65,12 @@ def register(app: typer.Typer) -> None:
         connection_file: Path = typer.Option(
             Path("var/emulator.json"), help="Where to write the JSON connection file."
         ),
+        clock_file: Path | None = typer.Option(
+            None,
+            "--clock-file",
+            help="Keep the replay's clock across restarts: a later start carries on where this replay's clock "
+            "is by then, as if it had never stopped (over --start). Delete the file to start over.",
+        ),
         random_walk: bool = typer.Option(
             False, "--random-walk", help="Use a seeded synthetic market instead of history."
         ),
@@ -96,6 +102,7 @@ def register(app: typer.Typer) -> None:
                 api_key=api_key,
                 secret=api_secret,
                 connection_file=connection_file,
+                clock_file=clock_file,
                 state_dir=connection_file.parent / "emulator-tls",
                 announce=_announce,
             )

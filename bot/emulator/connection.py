@@ -138,3 +138,22 @@ def read_connection_file(path: Path) -> dict[str, Any]:
     if data.get("version") != CONNECTION_VERSION:
         raise ValueError(f"{path}: unsupported connection file version {data.get('version')!r}")
     return data
+
+
+def emulator_listening(path: Path) -> str | None:
+    """None when ``path`` is a connection file whose emulator accepts connections; else why not. A file
+    left by an earlier run names ports nothing listens on any more: it must not be trusted."""
+    import socket
+
+    try:
+        data = read_connection_file(path)
+    except FileNotFoundError:
+        return f"{path}: No such file or directory"
+    except (OSError, ValueError) as err:
+        return str(err)
+    host, port = str(data.get("host", "127.0.0.1")), int(data.get("http_port") or 0)
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return None
+    except OSError:
+        return f"{path} names an emulator that is not listening on {host}:{port} (a file left by an earlier run?)"

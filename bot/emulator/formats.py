@@ -14,6 +14,12 @@ def fmt(value: Any) -> str:
     return format(value if isinstance(value, Decimal) else Decimal(str(value)), "f")
 
 
+def fmt8(value: Any) -> str:
+    """Spot's number text: always 8 decimals ('0.00000000', '241.00000000'), as /api/v3 sends them."""
+    d = value if isinstance(value, Decimal) else Decimal(str(value or 0))
+    return format(d.quantize(Decimal("0.00000001")), "f")
+
+
 def get(obj: Any, name: str, default: Any = None) -> Any:
     """Attribute or key access, so sim results may be dataclasses or dicts."""
     if isinstance(obj, dict):
@@ -51,24 +57,35 @@ def _order_common(o: Any) -> dict[str, Any]:
     }
 
 
+def _spot_common(o: Any) -> dict[str, Any]:
+    return {
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "clientOrderId": o.client_order_id,
+        "price": fmt8(o.price),
+        "origQty": fmt8(o.orig_qty),
+        "executedQty": fmt8(o.executed_qty),
+    }
+
+
 def spot_order(o: Any) -> dict[str, Any]:
     """GET /api/v3/order (and openOrders rows)."""
-    out = _order_common(o)
+    out = _spot_common(o)
     out.update(
         {
             "orderListId": -1,
-            "cummulativeQuoteQty": fmt(o.cum_quote),
+            "cummulativeQuoteQty": fmt8(o.cum_quote),
             "status": o.status,
             "timeInForce": o.time_in_force,
             "type": o.type,
             "side": o.side,
-            "stopPrice": "0",
-            "icebergQty": "0",
+            "stopPrice": "0.00000000",
+            "icebergQty": "0.00000000",
             "time": o.time_ms,
             "updateTime": o.update_ms,
             "isWorking": True,
             "workingTime": o.time_ms,
-            "origQuoteOrderQty": fmt(o.quote_order_qty),
+            "origQuoteOrderQty": fmt8(o.quote_order_qty),
             "selfTradePreventionMode": "EXPIRE_MAKER",
         }
     )
@@ -88,11 +105,11 @@ def spot_order_response(o: Any, trades: list[Any], resp_type: str) -> dict[str, 
         return ack
     out = {
         **ack,
-        "price": fmt(o.price),
-        "origQty": fmt(o.orig_qty),
-        "executedQty": fmt(o.executed_qty),
-        "origQuoteOrderQty": fmt(o.quote_order_qty),
-        "cummulativeQuoteQty": fmt(o.cum_quote),
+        "price": fmt8(o.price),
+        "origQty": fmt8(o.orig_qty),
+        "executedQty": fmt8(o.executed_qty),
+        "origQuoteOrderQty": fmt8(o.quote_order_qty),
+        "cummulativeQuoteQty": fmt8(o.cum_quote),
         "status": o.status,
         "timeInForce": o.time_in_force,
         "type": o.type,
@@ -103,9 +120,9 @@ def spot_order_response(o: Any, trades: list[Any], resp_type: str) -> dict[str, 
     if resp_type == "FULL":
         out["fills"] = [
             {
-                "price": fmt(t.price),
-                "qty": fmt(t.qty),
-                "commission": fmt(t.commission),
+                "price": fmt8(t.price),
+                "qty": fmt8(t.qty),
+                "commission": fmt8(t.commission),
                 "commissionAsset": t.commission_asset,
                 "tradeId": t.trade_id,
             }
@@ -123,11 +140,11 @@ def spot_cancel_response(o: Any, cancel_client_id: str) -> dict[str, Any]:
         "orderListId": -1,
         "clientOrderId": cancel_client_id,
         "transactTime": o.update_ms,
-        "price": fmt(o.price),
-        "origQty": fmt(o.orig_qty),
-        "executedQty": fmt(o.executed_qty),
-        "origQuoteOrderQty": fmt(o.quote_order_qty),
-        "cummulativeQuoteQty": fmt(o.cum_quote),
+        "price": fmt8(o.price),
+        "origQty": fmt8(o.orig_qty),
+        "executedQty": fmt8(o.executed_qty),
+        "origQuoteOrderQty": fmt8(o.quote_order_qty),
+        "cummulativeQuoteQty": fmt8(o.cum_quote),
         "status": o.status,
         "timeInForce": o.time_in_force,
         "type": o.type,
@@ -146,7 +163,6 @@ def futures_order(o: Any, with_time: bool = True) -> dict[str, Any]:
             "type": o.type,
             "side": o.side,
             "avgPrice": fmt(o.avg_price),
-            "cumQty": fmt(o.executed_qty),
             "cumQuote": fmt(o.cum_quote),
             "reduceOnly": bool(o.reduce_only),
             "closePosition": False,
@@ -156,13 +172,15 @@ def futures_order(o: Any, with_time: bool = True) -> dict[str, Any]:
             "priceProtect": False,
             "origType": o.orig_type or o.type,
             "priceMatch": "NONE",
-            "selfTradePreventionMode": "EXPIRE_MAKER",
+            "selfTradePreventionMode": "NONE",
             "goodTillDate": 0,
             "updateTime": o.update_ms,
         }
     )
-    if with_time:
+    if with_time:  # GET order / openOrders carry the placement time; POST and DELETE answers carry cumQty
         out["time"] = o.time_ms
+    else:
+        out["cumQty"] = fmt(o.executed_qty)
     return out
 
 
@@ -172,10 +190,10 @@ def spot_trade(t: Any) -> dict[str, Any]:
         "id": t.trade_id,
         "orderId": t.order_id,
         "orderListId": -1,
-        "price": fmt(t.price),
-        "qty": fmt(t.qty),
-        "quoteQty": fmt(t.quote_qty),
-        "commission": fmt(t.commission),
+        "price": fmt8(t.price),
+        "qty": fmt8(t.qty),
+        "quoteQty": fmt8(t.quote_qty),
+        "commission": fmt8(t.commission),
         "commissionAsset": t.commission_asset,
         "time": t.time_ms,
         "isBuyer": t.side == "BUY",
@@ -197,6 +215,7 @@ def futures_trade(t: Any) -> dict[str, Any]:
         "quoteQty": fmt(t.quote_qty),
         "commission": fmt(t.commission),
         "commissionAsset": t.commission_asset,
+        "marginAsset": "USDT",
         "time": t.time_ms,
         "positionSide": "BOTH",
         "buyer": t.side == "BUY",
@@ -213,7 +232,8 @@ def _change(t: Any) -> tuple[str, str]:
     return fmt(change), fmt(pct)
 
 
-_Q8 = Decimal("0.00000001")
+Q8 = Decimal("0.00000001")
+_Q8 = Q8
 
 
 def qty8(value: Decimal) -> str:
@@ -266,7 +286,6 @@ def book_ticker(t: Any, spot: bool, now_ms: int) -> dict[str, Any]:
     }
     if not spot:
         out["time"] = now_ms  # §3: "time" marks a contract ticker
-        out["lastUpdateId"] = now_ms
     return out
 
 
@@ -298,4 +317,50 @@ def kline_row(k: Any) -> list[Any]:
         "0",
         "0",
         "0",
+    ]
+
+
+# ---- exchange info -----------------------------------------------------------------------------
+
+
+
+def spot_filters(spec: Any) -> list[dict[str, Any]]:
+    """The spot symbol's ``filters`` in Binance's order (GET /api/v3/exchangeInfo)."""
+    side_up = spec.bid_up if spec.bid_up is not None else Decimal(5)
+    side_down = spec.bid_down if spec.bid_down is not None else Decimal("0.2")
+    ask_up = spec.ask_up if spec.ask_up is not None else Decimal(5)
+    ask_down = spec.ask_down if spec.ask_down is not None else Decimal("0.2")
+    market_max = spec.market_max_qty if spec.market_max_qty is not None else spec.max_qty
+    return [
+        {"filterType": "PRICE_FILTER", "minPrice": fmt(spec.min_price), "maxPrice": fmt(spec.max_price),
+         "tickSize": fmt(spec.tick_size)},
+        {"filterType": "LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
+         "stepSize": fmt(spec.step_size)},
+        {"filterType": "ICEBERG_PARTS", "limit": 10},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": fmt(market_max), "stepSize": "0.00000000"},
+        {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": fmt(side_up), "bidMultiplierDown": fmt(side_down),
+         "askMultiplierUp": fmt(ask_up), "askMultiplierDown": fmt(ask_down), "avgPriceMins": 5},
+        {"filterType": "NOTIONAL", "minNotional": fmt(spec.min_notional),
+         "applyMinToMarket": bool(spec.min_notional_on_market), "maxNotional": "9000000.00000000",
+         "applyMaxToMarket": False, "avgPriceMins": 5},
+        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+        {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
+    ]
+
+
+def perp_filters(spec: Any) -> list[dict[str, Any]]:
+    """The USD-M symbol's ``filters`` in Binance's order (GET /fapi/v1/exchangeInfo)."""
+    up = spec.bid_up if spec.bid_up is not None else Decimal("1.0500")
+    down = spec.bid_down if spec.bid_down is not None else Decimal("0.9500")
+    return [
+        {"filterType": "PRICE_FILTER", "minPrice": fmt(spec.min_price), "maxPrice": fmt(spec.max_price),
+         "tickSize": fmt(spec.tick_size)},
+        {"filterType": "LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
+         "stepSize": fmt(spec.step_size)},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.market_order_max_qty),
+         "stepSize": fmt(spec.step_size)},
+        {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+        {"filterType": "MIN_NOTIONAL", "notional": fmt(spec.min_notional)},
+        {"filterType": "PERCENT_PRICE", "multiplierUp": fmt(up), "multiplierDown": fmt(down), "multiplierDecimal": "4"},
     ]

@@ -70,37 +70,10 @@ def exchange_info(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
                 "underlyingType": "COIN",
                 "underlyingSubType": [],
                 "triggerProtect": "0.0500",
-                "liquidationFee": "0.012500",
+                "liquidationFee": formats.fmt(spec.liquidation_fee),
                 "marketTakeBound": "0.05",
-                "maxMoveOrderLimit": 10000,
-                "filters": [
-                    {
-                        "filterType": "PRICE_FILTER",
-                        "minPrice": formats.fmt(spec.min_price),
-                        "maxPrice": formats.fmt(spec.max_price),
-                        "tickSize": formats.fmt(spec.tick_size),
-                    },
-                    {
-                        "filterType": "LOT_SIZE",
-                        "minQty": formats.fmt(spec.min_qty),
-                        "maxQty": formats.fmt(spec.max_qty),
-                        "stepSize": formats.fmt(spec.step_size),
-                    },
-                    {
-                        "filterType": "MARKET_LOT_SIZE",
-                        "minQty": formats.fmt(spec.min_qty),
-                        "maxQty": formats.fmt(spec.max_qty),
-                        "stepSize": formats.fmt(spec.step_size),
-                    },
-                    {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                    {"filterType": "MIN_NOTIONAL", "notional": formats.fmt(spec.min_notional)},
-                    {
-                        "filterType": "PERCENT_PRICE",
-                        "multiplierUp": "1.0500",
-                        "multiplierDown": "0.9500",
-                        "multiplierDecimal": "4",
-                    },
-                ],
+                "settlePlan": 0,
+                "filters": formats.perp_filters(spec),
                 "orderTypes": FAPI_ORDER_TYPES,
                 "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
             }
@@ -108,7 +81,6 @@ def exchange_info(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
     return {
         "timezone": "UTC",
         "serverTime": emu.now_ms(),
-        "futuresType": "U_MARGINED",
         "rateLimits": [
             {
                 "rateLimitType": "REQUEST_WEIGHT",
@@ -135,15 +107,17 @@ def premium_index(emu: Emulator, req: ParsedRequest) -> Any:
 
 
 def funding_info(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    """GET /fapi/v1/fundingInfo: only symbols whose cap, floor or interval was adjusted (as Binance)."""
     return [
         {
             "symbol": s,
-            "adjustedFundingRateCap": "0.02000000",
-            "adjustedFundingRateFloor": "-0.02000000",
-            "fundingIntervalHours": emu.sim.premium_index(s).interval_hours,
+            "adjustedFundingRateCap": formats.fmt(cap),
+            "adjustedFundingRateFloor": formats.fmt(floor),
+            "fundingIntervalHours": hours,
             "disclaimer": False,
         }
-        for s in emu.symbols
+        for s, cap, floor, hours in emu.sim.funding_info()
+        if s in emu.symbols
     ]
 
 
@@ -223,23 +197,34 @@ def _position_v3(p: Any) -> dict[str, Any]:
     }
 
 
-def _position_v2(p: Any) -> dict[str, Any]:
-    row = _position_v3(p)
-    row.update(
-        {
-            "leverage": str(p.leverage),
-            "marginType": "isolated" if p.margin_type == "ISOLATED" else "cross",
-            "isAutoAddMargin": "false",
-            "maxNotionalValue": "0",
-        }
-    )
-    return row
+def _position_v2(p: Any, max_notional: Any) -> dict[str, Any]:
+    """GET /fapi/v2/positionRisk row (its own shape: leverage, marginType, maxNotionalValue; no margins)."""
+    return {
+        "entryPrice": formats.fmt(p.entry_price),
+        "breakEvenPrice": formats.fmt(p.break_even_price),
+        "marginType": "isolated" if p.margin_type == "ISOLATED" else "cross",
+        "isAutoAddMargin": "false",
+        "isolatedMargin": formats.fmt(p.isolated_margin),
+        "leverage": str(p.leverage),
+        "liquidationPrice": formats.fmt(p.liquidation_price),
+        "markPrice": formats.fmt(p.mark_price),
+        "maxNotionalValue": formats.fmt(max_notional),
+        "positionAmt": formats.fmt(p.position_amt),
+        "notional": formats.fmt(p.notional),
+        "isolatedWallet": formats.fmt(p.isolated_wallet),
+        "symbol": p.symbol,
+        "unRealizedProfit": formats.fmt(p.unrealized_profit),
+        "positionSide": "BOTH",
+        "updateTime": p.update_ms,
+    }
 
 
-def account(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+def _account(emu: Emulator, v2: bool) -> dict[str, Any]:
+    """GET /fapi/v3/account, or its older /fapi/v2 shape (fee tier and flags, ``marginAvailable`` per
+    asset, every symbol's position row with leverage and max notional)."""
     a = emu.sim.futures_account()
     updated = a.update_ms or emu.now_ms()  # §3: ccxt skips assets with updateTime 0
-    usdt = {
+    usdt: dict[str, Any] = {
         "asset": "USDT",
         "walletBalance": formats.fmt(a.total_wallet_balance),
         "unrealizedProfit": formats.fmt(a.total_unrealized_profit),
@@ -252,46 +237,32 @@ def account(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
         "crossUnPnl": formats.fmt(a.cross_unrealized_pnl),
         "availableBalance": formats.fmt(a.available_balance),
         "maxWithdrawAmount": formats.fmt(a.max_withdraw_amount),
-        "marginAvailable": True,
-        "updateTime": updated,
     }
+    if v2:
+        usdt["marginAvailable"] = True
+    usdt["updateTime"] = updated
     assets = [usdt]
     for asset, amount in sorted(a.other_assets.items()):
         text = formats.fmt(amount)
-        assets.append(
-            {
-                "asset": asset,
-                "walletBalance": text,
-                "unrealizedProfit": "0",
-                "marginBalance": text,
-                "maintMargin": "0",
-                "initialMargin": "0",
-                "positionInitialMargin": "0",
-                "openOrderInitialMargin": "0",
-                "crossWalletBalance": text,
-                "crossUnPnl": "0",
-                "availableBalance": text,
-                "maxWithdrawAmount": text,
-                "marginAvailable": False,
-                "updateTime": updated,
-            }
-        )
-    positions = [
-        {
-            "symbol": p.symbol,
-            "positionSide": "BOTH",
-            "positionAmt": formats.fmt(p.position_amt),
-            "unrealizedProfit": formats.fmt(p.unrealized_profit),
-            "isolatedMargin": formats.fmt(p.isolated_margin),
-            "notional": formats.fmt(p.notional),
-            "isolatedWallet": formats.fmt(p.isolated_wallet),
-            "initialMargin": formats.fmt(p.initial_margin),
-            "maintMargin": formats.fmt(p.maint_margin),
-            "updateTime": p.update_ms,
+        row: dict[str, Any] = {
+            "asset": asset,
+            "walletBalance": text,
+            "unrealizedProfit": "0",
+            "marginBalance": text,
+            "maintMargin": "0",
+            "initialMargin": "0",
+            "positionInitialMargin": "0",
+            "openOrderInitialMargin": "0",
+            "crossWalletBalance": text,
+            "crossUnPnl": "0",
+            "availableBalance": text,
+            "maxWithdrawAmount": text,
         }
-        for p in a.positions
-    ]
-    return {
+        if v2:
+            row["marginAvailable"] = False
+        row["updateTime"] = updated
+        assets.append(row)
+    totals = {
         "totalInitialMargin": formats.fmt(a.total_initial_margin),
         "totalMaintMargin": formats.fmt(a.total_maint_margin),
         "totalWalletBalance": formats.fmt(a.total_wallet_balance),
@@ -303,19 +274,80 @@ def account(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
         "totalCrossUnPnl": formats.fmt(a.cross_unrealized_pnl),
         "availableBalance": formats.fmt(a.available_balance),
         "maxWithdrawAmount": formats.fmt(a.max_withdraw_amount),
-        "assets": assets,
-        "positions": positions,
     }
+    if not v2:
+        positions = [
+            {
+                "symbol": p.symbol,
+                "positionSide": "BOTH",
+                "positionAmt": formats.fmt(p.position_amt),
+                "unrealizedProfit": formats.fmt(p.unrealized_profit),
+                "isolatedMargin": formats.fmt(p.isolated_margin),
+                "notional": formats.fmt(p.notional),
+                "isolatedWallet": formats.fmt(p.isolated_wallet),
+                "initialMargin": formats.fmt(p.initial_margin),
+                "maintMargin": formats.fmt(p.maint_margin),
+                "updateTime": p.update_ms,
+            }
+            for p in a.positions
+        ]
+        return {**totals, "assets": assets, "positions": positions}
+    positions = [
+        {
+            "symbol": p.symbol,
+            "initialMargin": formats.fmt(p.initial_margin),
+            "maintMargin": formats.fmt(p.maint_margin),
+            "unrealizedProfit": formats.fmt(p.unrealized_profit),
+            "positionInitialMargin": formats.fmt(p.initial_margin),
+            "openOrderInitialMargin": "0",
+            "leverage": str(p.leverage),
+            "isolated": p.margin_type == "ISOLATED",
+            "entryPrice": formats.fmt(p.entry_price),
+            "maxNotional": formats.fmt(_max_notional(emu, p.symbol, p.leverage)),
+            "bidNotional": "0",
+            "askNotional": "0",
+            "positionSide": "BOTH",
+            "positionAmt": formats.fmt(p.position_amt),
+            "updateTime": p.update_ms,
+        }
+        for p in emu.sim.position_risk()
+    ]
+    head = {
+        "feeTier": 0,
+        "feeBurn": False,
+        "canTrade": True,
+        "canDeposit": True,
+        "canWithdraw": True,
+        "updateTime": 0,
+        "multiAssetsMargin": False,
+        "tradeGroupId": -1,
+    }
+    return {**head, **totals, "assets": assets, "positions": positions}
+
+
+def account(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    return _account(emu, v2=False)
+
+
+def account_v2(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    return _account(emu, v2=True)
 
 
 def position_risk_v3(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    """v3 lists only symbols with a position or open orders (v2 lists every symbol)."""
     symbol = symbol_param(emu, req, required=False)
-    return [_position_v3(p) for p in emu.sim.position_risk(symbol)]
+    with_orders = {o.symbol for o in emu.sim.open_orders(MARKET, symbol)}
+    return [_position_v3(p) for p in emu.sim.position_risk(symbol) if p.position_amt or p.symbol in with_orders]
 
 
 def position_risk_v2(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
     symbol = symbol_param(emu, req, required=False)
-    return [_position_v2(p) for p in emu.sim.position_risk(symbol)]
+    return [_position_v2(p, _max_notional(emu, p.symbol, p.leverage)) for p in emu.sim.position_risk(symbol)]
+
+
+def _max_notional(emu: Emulator, symbol: str, leverage: int) -> Any:
+    brackets = emu.sim.leverage_brackets(symbol)[symbol]
+    return max((b.notional_cap for b in brackets if b.initial_leverage >= leverage), default=0)
 
 
 def leverage_bracket(emu: Emulator, req: ParsedRequest) -> Any:
@@ -385,6 +417,41 @@ def set_margin_type(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
     return {"code": 200, "msg": "success"}
 
 
+def position_margin(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    """POST /fapi/v1/positionMargin: type 1 adds margin to an isolated position, 2 reduces it."""
+    symbol = symbol_param(emu, req)
+    if (req.get("positionSide") or "BOTH").upper() != "BOTH":
+        raise ApiError(-4061, "Order's position side does not match user's setting.")
+    kind = req.int_or_none("type")
+    amount = decimal_param(req, "amount", required=True)
+    if kind is None:
+        raise missing_param("type")
+    rec = emu.sim.modify_isolated_margin(symbol, amount, kind)
+    return {"amount": float(rec.amount), "code": 200, "msg": "Successfully modify position margin.", "type": rec.kind}
+
+
+def position_margin_history(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
+    """GET /fapi/v1/positionMargin/history (Binance: default 500 rows, newest window of 30 days)."""
+    symbol = symbol_param(emu, req)
+    rows = emu.sim.margin_adjustments(
+        symbol, req.int_or_none("type"), req.int_or_none("startTime"), req.int_or_none("endTime"),
+        limit_param(req, 500, 500),
+    )
+    return [
+        {
+            "symbol": r.symbol,
+            "type": r.kind,
+            "deltaType": r.delta_type,
+            "amount": formats.fmt(r.amount),
+            "asset": r.asset,
+            "time": r.time_ms,
+            "positionSide": "BOTH",
+            "clientTranId": "",
+        }
+        for r in rows
+    ]
+
+
 def symbol_config(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
     symbol = symbol_param(emu, req, required=False)
     brackets = emu.sim.leverage_brackets(symbol)
@@ -395,7 +462,7 @@ def symbol_config(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
             {
                 "symbol": p.symbol,
                 "marginType": p.margin_type,
-                "isAutoAddMargin": "false",
+                "isAutoAddMargin": False,
                 "leverage": p.leverage,
                 "maxNotionalValue": formats.fmt(cap),
             }
@@ -537,7 +604,7 @@ ROUTES = [
     Route("GET", "/fapi/v1/klines", perp_klines),
     Route("GET", "/fapi/v1/markPriceKlines", mark_klines),
     Route("GET", "/fapi/v3/account", account, Security.SIGNED),
-    Route("GET", "/fapi/v2/account", account, Security.SIGNED),
+    Route("GET", "/fapi/v2/account", account_v2, Security.SIGNED),
     Route("GET", "/fapi/v3/positionRisk", position_risk_v3, Security.SIGNED),
     Route("GET", "/fapi/v2/positionRisk", position_risk_v2, Security.SIGNED),
     Route("GET", "/fapi/v1/leverageBracket", leverage_bracket, Security.SIGNED),
@@ -545,6 +612,8 @@ ROUTES = [
     Route("POST", "/fapi/v1/leverage", set_leverage, Security.SIGNED),
     Route("POST", "/fapi/v1/marginType", set_margin_type, Security.SIGNED),
     Route("GET", "/fapi/v1/symbolConfig", symbol_config, Security.SIGNED),
+    Route("POST", "/fapi/v1/positionMargin", position_margin, Security.SIGNED),
+    Route("GET", "/fapi/v1/positionMargin/history", position_margin_history, Security.SIGNED),
     Route("GET", "/fapi/v1/positionSide/dual", position_mode, Security.SIGNED),
     Route("POST", "/fapi/v1/positionSide/dual", set_position_mode, Security.SIGNED),
     Route("POST", "/fapi/v1/order", new_order, Security.SIGNED),

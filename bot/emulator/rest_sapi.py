@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def transfer(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
-    """POST /sapi/v1/asset/transfer. Only MAIN_UMFUTURE and UMFUTURE_MAIN exist here.
+    """POST /sapi/v1/asset/transfer: MAIN_UMFUTURE, UMFUTURE_MAIN, MAIN_CMFUTURE and CMFUTURE_MAIN.
 
     ccxt 4.5.90 turns ``transfer(.., 'spot', 'future')`` into ``MAIN_ISOLATED_MARGIN`` with
     ``toSymbol=FUTURE``; there is no such isolated-margin pair, so Binance's answer is "Invalid symbol."

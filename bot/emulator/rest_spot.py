@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from bot.emulator import formats
@@ -54,33 +55,16 @@ def exchange_info(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
                 "orderTypes": SPOT_ORDER_TYPES,
                 "icebergAllowed": False,
                 "ocoAllowed": False,
+                "otoAllowed": False,
+                "opoAllowed": False,
                 "quoteOrderQtyMarketAllowed": True,
                 "allowTrailingStop": False,
                 "cancelReplaceAllowed": False,
+                "amendAllowed": False,
+                "pegInstructionsAllowed": False,
                 "isSpotTradingAllowed": True,
                 "isMarginTradingAllowed": False,
-                "filters": [
-                    {
-                        "filterType": "PRICE_FILTER",
-                        "minPrice": formats.fmt(spec.min_price),
-                        "maxPrice": formats.fmt(spec.max_price),
-                        "tickSize": formats.fmt(spec.tick_size),
-                    },
-                    {
-                        "filterType": "LOT_SIZE",
-                        "minQty": formats.fmt(spec.min_qty),
-                        "maxQty": formats.fmt(spec.max_qty),
-                        "stepSize": formats.fmt(spec.step_size),
-                    },
-                    {
-                        "filterType": "NOTIONAL",
-                        "minNotional": formats.fmt(spec.min_notional),
-                        "applyMinToMarket": True,
-                        "maxNotional": "9000000.00",
-                        "applyMaxToMarket": False,
-                        "avgPriceMins": 5,
-                    },
-                ],
+                "filters": formats.spot_filters(spec),
                 "permissions": [],
                 "permissionSets": [["SPOT"]],
                 "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
@@ -100,6 +84,7 @@ def exchange_info(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
         ],
         "exchangeFilters": [],
         "symbols": rows,
+        "sors": [],  # no smart order routing here
     }
 
 
@@ -132,17 +117,30 @@ def spot_klines(emu: Emulator, req: ParsedRequest) -> list[list[Any]]:
 
 
 def account(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    """GET /api/v3/account: every asset of the account's markets, zero balances included (Binance's
+    ``omitZeroBalances`` defaults to false), numbers with 8 decimals."""
     acct = emu.sim.spot_account()
+    assets = set(acct.balances) | {"USDT", "BNB"} | {s.base for s in emu.sim.markets(MARKET)}
+    zero = (Decimal(0), Decimal(0))
+    omit = (req.get("omitZeroBalances") or "false").lower() == "true"
     balances = [
-        {"asset": asset, "free": formats.fmt(free), "locked": formats.fmt(locked)}
-        for asset, (free, locked) in sorted(acct.balances.items())
+        {"asset": asset, "free": formats.fmt8(free), "locked": formats.fmt8(locked)}
+        for asset in sorted(assets)
+        for free, locked in [acct.balances.get(asset, zero)]
+        if not (omit and not free and not locked)
     ]
+    cfg = emu.sim.config
     return {
-        "makerCommission": 10,
-        "takerCommission": 10,
+        "makerCommission": int(cfg.spot_maker_fee * 10_000),
+        "takerCommission": int(cfg.spot_taker_fee * 10_000),
         "buyerCommission": 0,
         "sellerCommission": 0,
-        "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0", "seller": "0"},
+        "commissionRates": {
+            "maker": formats.fmt8(cfg.spot_maker_fee),
+            "taker": formats.fmt8(cfg.spot_taker_fee),
+            "buyer": "0.00000000",
+            "seller": "0.00000000",
+        },
         "canTrade": True,
         "canWithdraw": True,
         "canDeposit": True,

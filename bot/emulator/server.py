@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import os
 import secrets
 import signal
@@ -136,6 +137,8 @@ async def run_emulator(
     ``clock`` defaults to a ``ScaledClock`` at ``speed`` from ``start_ms`` (default: the first hour of
     data). Pass a ``ManualClock`` and call ``handle.tick()`` for deterministic tests.
     """
+    if connection_file is not None:  # an earlier run's file names ports and keys that are gone: never
+        Path(connection_file).unlink(missing_ok=True)  # leave it readable while this run loads its data
     syms = exchange_symbols(symbols)
     if clock is None:
         start = start_ms if start_ms is not None else default_start_ms(syms, data_dir, random_walk, seed)
@@ -172,8 +175,6 @@ async def run_emulator(
     http_site = web.TCPSite(runner, host, port)
     https_site = web.TCPSite(runner, host, tls_port, ssl_context=tls_files.server_context())
     stepper = Stepper(emu)
-    if connection_file is not None:  # an earlier run's file names ports and keys that are gone
-        Path(connection_file).unlink(missing_ok=True)
     try:
         await http_site.start()
         await https_site.start()
@@ -208,18 +209,49 @@ def _bound_port(site: web.TCPSite) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def serve_forever(**kwargs: Any) -> EmulatorHandle | None:
-    """Run until SIGTERM or SIGINT (``fundbot emulator``)."""
+async def serve_forever(*, clock_file: Path | None = None, **kwargs: Any) -> EmulatorHandle | None:
+    """Run until SIGTERM or SIGINT (``fundbot emulator``). ``clock_file``: see ``resume_clock``."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     announce = kwargs.pop("announce", None)
-    async with run_emulator(**kwargs) as handle:
-        if announce is not None:
-            announce(handle)
-        await stop.wait()
+    if clock_file is not None:
+        kwargs["start_ms"] = resume_clock(Path(clock_file), kwargs.get("start_ms"), float(kwargs.get("speed", 1.0)))
+    try:
+        async with run_emulator(**kwargs) as handle:
+            if clock_file is not None:
+                save_clock(Path(clock_file), handle.info)
+            if announce is not None:
+                announce(handle)
+            await stop.wait()
+    except ValueError as err:
+        if clock_file is not None and "outside the data" in str(err):
+            raise ValueError(f"{err}; {clock_file} continues an earlier replay: delete it to start over") from None
+        raise
     return None
+
+
+def resume_clock(path: Path, start_ms: int | None, speed: float) -> int | None:
+    """The replay's start when it carries on an earlier one: the instant the earlier replay's clock has
+    reached by now, as if the emulator had never stopped (a daemon's paper account written at that clock
+    must not find the market back in its past after a restart). No file: ``start_ms``."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        sim_ms, wall_ms, old_speed = int(saved["sim_start_ms"]), int(saved["wall_start_ms"]), float(saved["speed"])
+    except FileNotFoundError:
+        return start_ms
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a clock file written by `fundbot emulator --clock-file` ({err})") from None
+    return sim_ms + int((time.time() * 1000 - wall_ms) * old_speed)
+
+
+def save_clock(path: Path, info: ConnectionInfo) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    clock = {"sim_start_ms": info.sim_start_ms, "wall_start_ms": info.wall_start_ms, "speed": info.speed}
+    tmp.write_text(json.dumps(clock), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 @dataclass(slots=True)

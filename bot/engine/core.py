@@ -23,9 +23,10 @@ Each executed entry and exit is also handed to ``on_trade`` (the daemon's notifi
 
 Rate limits: a 429/418 from the venue trips the ``RateGate``; every job skips while it is closed (one
 error event, or an alert for an IP ban, per pause), so the bot never keeps calling a venue that asked it
-to stop. Dry-run: the paper account lives in memory, so a restart starts it fresh; pairs the ledger
-still holds from an earlier paper run are closed at start with a note (``fresh_account``) instead of
-being quarantined against an account that no longer exists.
+to stop. Dry-run: a start carries on the ledger's paper account (rebuilt from the ledger, see
+``bot.venues.paper_account``); when a new one opens (``run --dry-run --fresh``), pairs the ledger still
+holds from an earlier paper account are closed at start with a note (``fresh_account``) instead of being
+quarantined against an account that is no longer traded.
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ class Engine:
             await self._execute(SimpleTarget(p.symbol, target, "finish interrupted action"))
 
     async def _forget_previous_account(self) -> None:
-        """Dry-run restart: the paper account is new (and named for this run), so pairs held by earlier
-        paper runs are closed as gone and their unsettled intents cancelled."""
+        """A new paper account (named for this run): pairs held by earlier paper accounts are closed as
+        gone and their unsettled intents cancelled."""
         for intent in await self.ledger.open_intents():
             await self.ledger.set_intent_status(
                 intent.client_id, IntentStatus.CANCELLED, now_ms=self.now(), error="paper account reset at start"
@@ -168,7 +169,7 @@ class Engine:
             if p.venue.startswith("paper") and p.venue != self.venue.name
         ]
         for p in stale:
-            note = "paper account reset: the dry-run account lives in memory and started fresh"
+            note = f"paper account reset: the dry run opened a new paper account ({self.venue.name})"
             await self.ledger.set_pair_state(p.id, PairState.CLOSED, now_ms=self.now(), note=note)
             await self._event(
                 EventKind.INFO,

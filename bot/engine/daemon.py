@@ -16,7 +16,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +93,9 @@ def assemble_engine(
     execute until its recvWindow (real time) has passed, so reconciliation waits that long, in venue time,
     before it calls an unanswered order intent "never received".
     """
-    treasury = Treasury(venue, ledger, settings.treasury, now, sleep=sleep)
+    treasury = Treasury(
+        venue, ledger, settings.treasury, now, sleep=sleep, margin_mode=settings.engine.margin_mode
+    )
     executor = Executor(venue, ledger, now, settings.execution, funder=treasury, sleep=sleep)
     treasury.reducer = executor
     reconciler = Reconciler(
@@ -123,12 +124,13 @@ def assemble_engine(
 
 
 async def open_venue(
-    settings: Settings, mode: Mode, connection_file: Path | None
-) -> tuple[Venue, Callable[[], int], float]:
-    """The venue, the clock and the time scale for a run.
+    settings: Settings, mode: Mode, connection_file: Path | None, *, ledger: Ledger | None = None, fresh: bool = False
+) -> tuple[Venue, Callable[[], int], float, bool]:
+    """The venue, the clock, the time scale for a run, and whether its account is a new paper account.
 
     live + connection file: trade the emulator's account through ccxt. dry-run: market data from the
-    venue (emulator or real Binance public API), account simulated in-process (``PaperVenue``).
+    venue (emulator or real Binance public API), account simulated in-process (``PaperVenue``): the
+    ledger's paper account carried on, or a new one (``fresh``, or none in the ledger yet).
     """
     from bot.venues.ccxt_factory import build_client, build_live_client
     from bot.venues.ccxt_venue import CcxtVenue
@@ -156,25 +158,24 @@ async def open_venue(
         now = wall_ms
         scale = 1.0
     if mode is Mode.LIVE:
-        return market, now, scale
-    from bot.venues.paper_venue import PaperVenue
+        return market, now, scale, False
+    from bot.venues.paper_venue import open_paper_account
 
+    if ledger is None:
+        raise ValueError("a dry run keeps its paper account in the ledger: open_venue needs it")
     try:
-        paper = await PaperVenue.create(market, list(settings.symbols), balances={"USDT": Decimal(100_000)})
+        paper, new = await open_paper_account(
+            market,
+            ledger,
+            list(settings.symbols),
+            fresh=fresh,
+            leverage=settings.engine.leverage,
+            margin_mode=settings.engine.margin_mode,
+        )
     except BaseException:
         await market.close()  # never leave the ccxt session open behind a failed start
         raise
-    paper.name = paper_account_name(wall_ms())
-    return paper, now, scale
-
-
-def paper_account_name(started_ms: int) -> str:
-    """Each dry run is its own paper account in the ledger (``paper-YYYYmmddTHHMMSSmmm``).
-
-    The paper account lives in memory, so a restart starts a new one whose order, trade and transfer
-    ids begin again; naming it by its start keeps them apart from the earlier runs' rows.
-    """
-    return "paper-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime(started_ms / 1000)) + f"{started_ms % 1000:03d}"
+    return paper, now, scale, new
 
 
 def _async_now(now: Callable[[], int]) -> Callable[[], Any]:
@@ -185,11 +186,12 @@ def _async_now(now: Callable[[], int]) -> Callable[[], Any]:
 
 
 async def build_runtime(
-    settings: Settings, *, mode: Mode, connection_file: Path | None, close_only: bool = False
+    settings: Settings, *, mode: Mode, connection_file: Path | None, close_only: bool = False, fresh: bool = False
 ) -> Runtime:
+    """``fresh``: a dry run opens a new paper account instead of carrying on the ledger's newest one."""
     ledger = await Ledger.open(settings.resolved_database_url(), migrate=True)
     try:
-        venue, now, scale = await open_venue(settings, mode, connection_file)
+        venue, now, scale, new_account = await open_venue(settings, mode, connection_file, ledger=ledger, fresh=fresh)
     except BaseException:
         await ledger.close()
         raise
@@ -198,7 +200,7 @@ async def build_runtime(
     engine = assemble_engine(
         settings, venue, ledger, now, health=health, alerter=alerter, close_only=close_only, time_scale=scale
     )
-    engine.fresh_account = mode is not Mode.LIVE  # the paper account is in memory: new at every start
+    engine.fresh_account = new_account  # a new paper account: earlier ones' pairs and intents are closed
     from bot.ops.notify import Notifier
 
     notifier = Notifier.from_settings(settings, ledger, now, health=health)

@@ -17,6 +17,7 @@ import logging
 import secrets
 import shutil
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import typer
 from rich.console import Console
 
 from bot.config import Mode, load_settings
-from bot.domain import DAY_MS, HOUR_MS
+from bot.domain import DAY_MS, HOUR_MS, exchange_id
 from bot.engine.daemon import Daemon, build_runtime
 from bot.ledger.repository import Ledger
 from bot.ops.status import collect_status, render_status
@@ -68,16 +69,111 @@ def _free_port(port: int) -> int:
     return port
 
 
+def _day(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def _when(ts_ms: int) -> str:
+    """A day, with the hour when it is not midnight (data ends mid-day)."""
+    text = datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    return text.removesuffix(" 00:00") + ("" if text.endswith(" 00:00") else " UTC")
+
+
+def symbol_coverage(symbols: list[str], data_dir: Path | None = None) -> dict[str, tuple[int, int]]:
+    """Per symbol, the span ``[first, end)`` in which the bundled history prices every leg: spot, perp and
+    mark candles (the perp stands in for a missing mark file, as the replay does) and funding. A symbol
+    with no file for a leg is left out."""
+    from bot.sim.history import bundled_data_dir, load_funding, load_klines
+
+    data = data_dir or bundled_data_dir()
+    out: dict[str, tuple[int, int]] = {}
+    for symbol in symbols:
+        sid = exchange_id(symbol)
+        frames = {kind: load_klines(data, kind, sid) for kind in ("spot", "perp", "mark")}
+        if frames["mark"] is None or frames["mark"].empty:
+            frames["mark"] = frames["perp"]
+        if any(df is None or df.empty for df in frames.values()):
+            continue
+        try:
+            funding = load_funding(data, sid)
+        except FileNotFoundError:
+            continue
+        if funding.empty:
+            continue
+        first = max([int(df["ts_ms"].iloc[0]) for df in frames.values()] + [int(funding["ts_ms"].iloc[0])])
+        end = min(int(df["ts_ms"].iloc[-1]) + HOUR_MS for df in frames.values())
+        if end > first:
+            out[symbol] = (first, end)
+    return out
+
+
+@dataclass(frozen=True)
+class DemoWindow:
+    """The symbols a demo replays over ``[start_ms, end_ms)`` and why the others were left out."""
+
+    start_ms: int
+    end_ms: int
+    symbols: list[str]
+    notes: list[str]
+
+
+def demo_window(start_ms: int, days: float, symbols: list[str] = DEMO_SYMBOLS) -> DemoWindow:
+    """Keep the symbols whose bundled history covers the whole window; refuse a window none covers,
+    with the dates a demo of that length can start on (a start past a symbol's data gave a traceback)."""
+    end_ms = start_ms + int(days * DAY_MS)
+    coverage = symbol_coverage(symbols)
+    kept = [s for s in symbols if s in coverage and coverage[s][0] <= start_ms and end_ms <= coverage[s][1]]
+    if not kept:
+        first = min(c[0] for c in coverage.values())
+        last = max(c[1] for c in coverage.values())
+        latest = (last - int(days * DAY_MS)) // DAY_MS * DAY_MS
+        span = f"the bundled data runs from {_when(first)} to {_when(last)}"
+        if latest < first:
+            raise typer.BadParameter(f"{span}: --days {days:g} is longer than that", param_hint="--days")
+        raise typer.BadParameter(
+            f"{_day(start_ms)} + {days:g} days is outside the bundled data: {span}, so a {days:g}-day demo "
+            f"can start from {_day(-(-first // DAY_MS) * DAY_MS)} to {_day(latest)}",
+            param_hint="--start",
+        )
+    notes = []
+    for s in symbols:
+        if s in kept:
+            continue
+        if s not in coverage:
+            notes.append(f"{s} left out: no bundled history for it")
+            continue
+        first, end = coverage[s]
+        why = f"its bundled data ends {_when(end)}" if end < end_ms else f"its bundled data starts {_when(first)}"
+        notes.append(f"{s} left out: {why}")
+    return DemoWindow(start_ms, end_ms, kept, notes)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo ran: the status as of the instant the daemon stopped, and how far it got."""
+
+    status: dict
+    ran_ms: int
+    planned_ms: int
+    interrupted: bool
+
+    def headline(self) -> str:
+        hours = self.ran_ms / HOUR_MS
+        ran = f"{hours / 24:.1f} simulated days ({hours:.0f} h)"
+        if not self.interrupted:
+            return f"status after {ran}"
+        return f"stopped early: status after {ran} of the {self.planned_ms / DAY_MS:g} planned"
+
+
 async def run_demo(
     out: Path,
-    start_ms: int,
-    days: float,
+    window: DemoWindow,
     speed: float,
     console: Console,
     scenario: Path | None = None,
     http_port: int | None = 8787,
-) -> dict:
-    """Emulator + daemon for ``days`` simulated days; returns the final status (plain data).
+) -> DemoResult:
+    """Emulator + daemon over the window (until then, or until Ctrl-C / SIGTERM stops the daemon).
     ``http_port`` None: no dashboard."""
     from bot.emulator.server import run_emulator
 
@@ -92,7 +188,7 @@ async def run_demo(
         mode=Mode.LIVE,
         data_dir=out,
         database_url=db,
-        symbols=DEMO_SYMBOLS,
+        symbols=window.symbols,
         engine={
             "scan_interval_s": 3600,
             "collateral_interval_s": 900,
@@ -103,9 +199,9 @@ async def run_demo(
         http={"enabled": http_port is not None, "host": "127.0.0.1", "port": port, "api_token": token},
     )
     conn_file = out / "emulator.json"
-    end_ms = start_ms + int(days * DAY_MS)
+    start_ms, end_ms = window.start_ms, window.end_ms
     async with run_emulator(
-        symbols=DEMO_SYMBOLS,
+        symbols=window.symbols,
         start_ms=start_ms,
         speed=speed,
         connection_file=conn_file,
@@ -114,9 +210,10 @@ async def run_demo(
     ) as handle:
         console.print(
             f"[bold]emulator[/bold] on https://127.0.0.1:{handle.info.https_port} replaying bundled Binance "
-            f"history from {DEMO_START if start_ms == _ms(DEMO_START) else start_ms} at {speed:g}x; "
-            f"ledger {out / 'fundbot-demo.db'}"
+            f"history from {_day(start_ms)} at {speed:g}x; ledger {out / 'fundbot-demo.db'}"
         )
+        for note in window.notes:
+            console.print(f"[yellow]{note}[/yellow]")
         rt = await build_runtime(settings, mode=Mode.LIVE, connection_file=conn_file)
         daemon = Daemon(rt, settings)
         daemon_task = asyncio.ensure_future(daemon.run())
@@ -130,6 +227,7 @@ async def run_demo(
                     _show_dashboard(console, daemon.http_port, http_port, None if own_token else token)
                 await asyncio.sleep(0.25)
         finally:
+            interrupted = rt.now() < end_ms  # the daemon stopped on a signal (Ctrl-C) before the end
             daemon.request_stop()
             code = await daemon_task
             stopped_ms = rt.now()
@@ -137,11 +235,12 @@ async def run_demo(
             tail_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tail_task
-        status = await collect_status(reader, max(end_ms, stopped_ms))
+        status = await collect_status(reader, stopped_ms)
         await reader.close()
         if code != 0:
             raise RuntimeError(f"the daemon exited with {code}")
-        return status
+        ran = min(stopped_ms, end_ms) - start_ms if interrupted else end_ms - start_ms
+        return DemoResult(status, ran, end_ms - start_ms, interrupted)
 
 
 def _show_dashboard(console: Console, port: int, asked: int, token: str | None) -> None:
@@ -158,7 +257,11 @@ def demo_cmd(
     speed: float = typer.Option(
         4320.0, "--speed", min=1.0, help="Simulated seconds per real second (4320: a simulated day in 20 s)."
     ),
-    start: str = typer.Option(DEMO_START, "--start", help="First day of the replay (UTC, YYYY-MM-DD)."),
+    start: str = typer.Option(
+        DEMO_START,
+        "--start",
+        help="First day of the replay (UTC, YYYY-MM-DD): any day the bundled history covers for --days.",
+    ),
     out: Path = typer.Option(Path("var/demo"), "--dir", help="Where the demo's ledger and files go (replaced)."),
     scenario: Path | None = typer.Option(None, "--scenario", help="Emulator fault/shock scenario file."),
     http_port: int = typer.Option(
@@ -169,8 +272,8 @@ def demo_cmd(
     """Offline end-to-end run: emulator replaying real history, the daemon trading it through ccxt."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()
-    start_ms = _ms(start)
-    status = asyncio.run(run_demo(out, start_ms, days, speed, console, scenario, http_port if dashboard else None))
-    console.rule(f"status after {days:g} simulated days ({(days * DAY_MS) // HOUR_MS} h)")
-    for line in render_status(status):
+    window = demo_window(_ms(start), days)
+    result = asyncio.run(run_demo(out, window, speed, console, scenario, http_port if dashboard else None))
+    console.rule(result.headline())
+    for line in render_status(result.status):
         console.print(line)

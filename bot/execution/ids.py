@@ -63,6 +63,11 @@ def transfer_id(ts_ms: int, n: int = 0) -> str:
     return check(f"{PREFIX}-tr-{ts_ms}-{n}")
 
 
+def margin_id(ts_ms: int, n: int = 0) -> str:
+    """Ledger key of an isolated-margin change intent (the venue has no client id for those either)."""
+    return check(f"{PREFIX}-mg-{ts_ms}-{n}")
+
+
 def parse_order_id(client_id: str) -> tuple[str, int, Leg, str, int] | None:
     """(pair key, seq, leg, step, attempt) of one of our order ids, or None for anything else."""
     m = _ORDER_ID.fullmatch(client_id)

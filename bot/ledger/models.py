@@ -51,6 +51,7 @@ class IntentKind(enum.StrEnum):
     ORDER = "order"
     TRANSFER = "transfer"
     CANCEL = "cancel"
+    MARGIN = "margin"  # an isolated position's margin added or reduced
 
 
 class IntentStatus(enum.StrEnum):

@@ -438,6 +438,17 @@ class Ledger:
         stmt, params = self._q.client_ids_of_pair, {"pair_id": pair_id}
         return await self._run(lambda conn: list(conn.execute(stmt, params).scalars()))
 
+    async def list_intents(
+        self, kinds: Iterable[IntentKind] | None = None, statuses: Iterable[IntentStatus] | None = None
+    ) -> list[Intent]:
+        """Intents of the given kinds and statuses (all when None), oldest first."""
+        stmt = select(Intent).order_by(Intent.id)
+        if kinds is not None:
+            stmt = stmt.where(Intent.kind.in_(list(kinds)))
+        if statuses is not None:
+            stmt = stmt.where(Intent.status.in_(list(statuses)))
+        return await self._all(stmt)
+
     async def open_intents(self, kinds: Iterable[IntentKind] | None = None) -> list[Intent]:
         """Intents whose outcome is not settled (pending, sent, unknown), oldest first: what
         reconciliation must resolve after a restart."""
@@ -505,9 +516,12 @@ class Ledger:
         statuses: Iterable[str] | None = None,
         since_ms: int | None = None,
         limit: int | None = None,
+        venue: str | None = None,
     ) -> list[Order]:
         """Orders oldest first (by created_ms)."""
         stmt = select(Order).order_by(Order.created_ms, Order.id)
+        if venue is not None:
+            stmt = stmt.where(Order.venue == venue)
         if symbol is not None:
             stmt = stmt.where(Order.symbol == symbol)
         if pair_id is not None:
@@ -565,9 +579,12 @@ class Ledger:
         client_order_id: str | None = None,
         since_ms: int | None = None,
         limit: int | None = None,
+        venue: str | None = None,
     ) -> list[Fill]:
         """Fills oldest first (by trade time)."""
         stmt = select(Fill).order_by(Fill.ts_ms, Fill.id)
+        if venue is not None:
+            stmt = stmt.where(Fill.venue == venue)
         if symbol is not None:
             stmt = stmt.where(Fill.symbol == symbol)
         if pair_id is not None:
@@ -648,9 +665,12 @@ class Ledger:
         statuses: Iterable[TransferStatus] | None = None,
         since_ms: int | None = None,
         limit: int | None = None,
+        venue: str | None = None,
     ) -> list[Transfer]:
         """Transfers oldest first."""
         stmt = select(Transfer).order_by(Transfer.created_ms, Transfer.id)
+        if venue is not None:
+            stmt = stmt.where(Transfer.venue == venue)
         if statuses is not None:
             stmt = stmt.where(Transfer.status.in_(list(statuses)))
         if since_ms is not None:
@@ -1057,6 +1077,7 @@ class Ledger:
         pair_id: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        message_prefix: str | None = None,
     ) -> list[Event]:
         """Events matching every given filter, by id (oldest first unless ``newest_first``).
 
@@ -1064,6 +1085,8 @@ class Ledger:
         newest_first=True``.
         """
         stmt = select(Event).order_by(Event.id.desc() if newest_first else Event.id)
+        if message_prefix is not None:
+            stmt = stmt.where(Event.message.startswith(message_prefix, autoescape=True))
         if since_ms is not None:
             stmt = stmt.where(Event.ts_ms >= since_ms)
         if after_id is not None:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from bot import early_signals
 from bot.config import load_settings
 from bot.domain import parse_pair_symbol
 from bot.ledger.models import EventKind
@@ -159,6 +160,8 @@ def tail_cmd(
 
     if follow:  # `docker compose stop` / kill: a clean stop like Ctrl-C (exit 0), not death by signal
         signal.signal(signal.SIGTERM, _interrupt)
+        if early_signals.requested():  # the signal came while the command line was still importing
+            raise typer.Exit(0)
     try:
         _with_ledger(_url(url, live), work, hint=url is None and live is None)
     except KeyboardInterrupt:

@@ -152,9 +152,9 @@ async def is_backtest_ledger(ledger: Ledger) -> bool:
 
 
 def current_account(snapshots: list[BalanceSnapshot]) -> tuple[str | None, list[str]]:
-    """The venue name of the newest balance snapshot, and the other accounts the ledger holds. Every
-    dry-run start opens a new paper account (``paper-...``) in the same ledger; the daemon forgets the
-    earlier ones, so status and report describe the newest."""
+    """The venue name of the newest balance snapshot, and the other accounts the ledger holds. A dry run
+    opened with ``--fresh`` starts a new paper account (``paper-...``) in the same ledger; the daemon
+    carries on the newest and forgets the earlier ones, so status and report describe the newest."""
     if not snapshots:
         return None, []
     newest = max(snapshots, key=lambda r: (r.ts_ms, r.id)).venue

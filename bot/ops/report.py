@@ -202,7 +202,7 @@ async def collect_report(
     venue = account if others else None  # one account: no filter (facts written before any snapshot count)
     if others:
         notes.append(
-            f"this ledger holds {len(others) + 1} accounts (each dry-run start opens a new paper account); "
+            f"this ledger holds {len(others) + 1} accounts (`run --dry-run --fresh` opens a new paper account); "
             f"the report covers the newest, {account}"
         )
         snapshots = [r for r in snapshots if r.venue == account]

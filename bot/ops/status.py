@@ -80,7 +80,7 @@ async def collect_status(ledger: Ledger, now_ms: int, prices: PriceBook | None =
     account, others = current_account(latest)
     for row in latest:
         if others and row.venue != account:
-            continue  # an earlier dry-run's paper account: the daemon has forgotten it
+            continue  # a paper account that a --fresh start left behind: the daemon has forgotten it
         wallet = row.wallet.value if hasattr(row.wallet, "value") else str(row.wallet)
         w = wallets_map.setdefault(
             (row.venue, wallet), {"venue": row.venue, "wallet": wallet, "ts_ms": row.ts_ms, "assets": {}}

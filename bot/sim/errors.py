@@ -63,6 +63,37 @@ def quantity_below_min() -> SimError:
     return SimError(-4004, "Quantity less than min quantity.")
 
 
+def qty_not_on_step() -> SimError:
+    return SimError(-4023, "Qty not increased by step size.")
+
+
+def quantity_above_max() -> SimError:
+    """LOT_SIZE maxQty, or MARKET_LOT_SIZE maxQty for a market order (Binance answers -4005 for both)."""
+    return SimError(-4005, "Quantity greater than max quantity.")
+
+
+def price_below_min() -> SimError:
+    return SimError(-4013, "Price less than min price.")
+
+
+def price_above_max() -> SimError:
+    return SimError(-4002, "Price greater than max price.")
+
+
+def price_above_multiplier() -> SimError:
+    """PERCENT_PRICE: a limit price above ``mark * multiplierUp``."""
+    return SimError(-4016, "Price is higher than mark price multiplier cap.")
+
+
+def price_below_multiplier() -> SimError:
+    """PERCENT_PRICE: a limit price below ``mark * multiplierDown``."""
+    return SimError(-4024, "Price is lower than mark price multiplier floor.")
+
+
+def market_outside_percent_price() -> SimError:
+    return SimError(-4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit")
+
+
 def price_not_tick() -> SimError:
     return SimError(-4014, "Price not increased by tick size.")
 
@@ -91,6 +122,31 @@ def margin_type_unchanged() -> SimError:
 
 def margin_type_with_position() -> SimError:
     return SimError(-4048, "Margin type cannot be changed if there exists position.")
+
+
+def margin_type_with_open_orders() -> SimError:
+    return SimError(-4047, "Margin type cannot be changed if there exists open orders.")
+
+
+def amount_not_positive() -> SimError:
+    return SimError(-4055, "Amount must be positive.")
+
+
+def isolated_margin_no_position() -> SimError:
+    return SimError(-4054, "Cannot add position margin: position is 0.")
+
+
+def isolated_margin_on_cross() -> SimError:
+    """positionMargin on a cross position: Binance's exact answer is not documented (code assumed)."""
+    return SimError(-4053, "Position margin can only be modified on an isolated position.")
+
+
+def cross_balance_insufficient() -> SimError:
+    return SimError(-4050, "Cross balance insufficient.")
+
+
+def isolated_balance_insufficient() -> SimError:
+    return SimError(-4051, "Isolated balance insufficient.")
 
 
 def invalid_leverage(leverage: object) -> SimError:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bot.sim.markets import Bracket, bracket_for, maint_margin
+from bot.sim.markets import Bracket, maint_margin
 
 ZERO = Decimal(0)
 _Q = Decimal("0.00000001")
@@ -112,11 +112,15 @@ class FuturesWallet:
     def liquidation_price(
         self, p: Position, marks: dict[str, Decimal], brackets: dict[str, tuple[Bracket, ...]]
     ) -> Decimal:
-        """Mark price at which ``p`` would be liquidated, other cross positions held at their marks."""
+        """Mark price at which ``p`` is liquidated, other cross positions held at their marks (Binance).
+
+        One-way mode: ``LP = (WB - TMM1 + UPNL1 + cum_B - side*Q*EP) / (Q*MMR_B - side*Q)`` with ``WB`` the
+        cross wallet (the isolated wallet for an isolated position, and then no other positions count),
+        ``TMM1``/``UPNL1`` the maintenance margin and unrealised PnL of the other cross positions, ``side`` +1
+        long / -1 short, ``Q`` the size, and the bracket ``B`` the one the notional AT the liquidation price
+        falls in (Binance's FAQ "How to calculate liquidation price of USDS-M futures contracts")."""
         if p.amt == 0:
             return ZERO
-        mark = marks[p.symbol]
-        b = bracket_for(brackets[p.symbol], p.notional(mark))
         if p.isolated:
             rest = p.isolated_wallet
         else:
@@ -126,8 +130,17 @@ class FuturesWallet:
                     continue
                 m = marks[o.symbol]
                 rest += o.unrealized(m) - maint_margin(brackets[o.symbol], o.notional(m))
-        denom = p.amt - abs(p.amt) * b.maint_margin_ratio
-        if denom == 0:
-            return ZERO
-        price = (b.cum - rest + p.amt * p.entry_price) / denom
-        return q8(max(price, ZERO))
+        side = Decimal(1) if p.amt > 0 else Decimal(-1)
+        q = abs(p.amt)
+        tiers = brackets[p.symbol]
+        candidates: list[Decimal] = []
+        for b in tiers:
+            denom = q * b.maint_margin_ratio - side * q
+            if denom == 0:
+                continue
+            price = (rest + b.cum - side * q * p.entry_price) / denom
+            candidates.append(price)
+            if b.notional_floor <= q * max(price, ZERO) < b.notional_cap:
+                return q8(max(price, ZERO))
+        # no tier is consistent with its own price (the position is past every cap): the last tier's
+        return q8(max(candidates[-1], ZERO)) if candidates else ZERO

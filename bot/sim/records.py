@@ -92,6 +92,18 @@ class TransferRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MarginAdjustment:
+    """/fapi/v1/positionMargin/history row: ``kind`` 1 added to an isolated position, 2 reduced."""
+
+    symbol: str
+    kind: int
+    amount: Decimal
+    asset: str
+    time_ms: int
+    delta_type: str = "USER_ADJUST"
+
+
+@dataclass(frozen=True, slots=True)
 class SimEvent:
     """Something that happened, for listeners (the emulator turns these into WebSocket pushes).
 

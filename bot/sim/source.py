@@ -6,10 +6,9 @@ down candle, linear between the four points (at 0, 1/3, 2/3 and 1 of the hour). 
 extremes are reached and a liquidation check over an interval sees them. Hours without a candle are gaps:
 every lookup inside one returns None (nothing is forward-filled).
 
-Predicted funding rate (what premiumIndex calls ``lastFundingRate`` before a settlement): the real rate
-of the coming settlement is not shown blindly. It is blended with the previously settled rate by the
-fraction of the interval elapsed: ``prev + (next - prev) * elapsed/interval``, so it starts at the last
-settled value, drifts like Binance's running premium average and equals the real rate at the settlement.
+Predicted funding rate (what premiumIndex calls ``lastFundingRate`` before a settlement): Binance's rule
+over the premium of the replayed prices so far in the interval (bot/sim/premium.py), never the coming
+settlement's real rate. The settled rate at each settlement is the real history's.
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ import numpy as np
 
 from bot.domain import HOUR_MS
 from bot.sim.history import load_symbol
+from bot.sim.markets import funding_rule
+from bot.sim.premium import predicted_rates
 
 PRICE_KINDS = ("spot", "perp", "mark", "index")
 _RATE_QUANTUM = Decimal("0.00000001")
@@ -80,6 +81,8 @@ class MarketDataSource(Protocol):
     def last_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None: ...
 
     def predicted_rate(self, symbol: str, t_ms: int) -> Decimal | None: ...
+
+    def predicted_rates_at(self, symbol: str, times: np.ndarray) -> np.ndarray: ...
 
     def klines(self, kind: str, symbol: str, start_ms: int, end_ms: int, limit: int | None = None) -> list[Kline]: ...
 
@@ -205,6 +208,7 @@ class CandleSource:
         self._symbols = tuple(sorted(settlements))
         self._start_ms = start_ms
         self._end_ms = end_ms
+        self._pred: dict[str, tuple[int, np.ndarray]] = {}
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -233,6 +237,20 @@ class CandleSource:
     def price_range(self, kind: str, symbol: str, start_ms: int, end_ms: int) -> tuple[float, float] | None:
         s = self._get(kind, symbol)
         return None if s is None else s.price_range(start_ms, end_ms)
+
+    def listing_price(self, kind: str, symbol: str, t_ms: int) -> float | None:
+        """The price at ``t_ms``, else the first one after it (a contract listed later: its filters are the
+        ones of its listing); None without any."""
+        s = self._get(kind, symbol)
+        if s is None:
+            return None
+        p = s.price(t_ms)
+        if p is not None:
+            return p
+        k = max((t_ms - s.t0) // HOUR_MS, 0)
+        opens = s.open[k:]
+        known = np.flatnonzero(~np.isnan(opens))
+        return float(opens[known[0]]) if len(known) else None
 
     def klines(self, kind: str, symbol: str, start_ms: int, end_ms: int, limit: int | None = None) -> list[Kline]:
         s = self._get(kind, symbol)
@@ -263,16 +281,58 @@ class CandleSource:
         i = bisect.bisect_right(ts, t_ms)
         return self._settlements[symbol][i - 1] if i > 0 else None
 
+    def _predicted(self, symbol: str) -> tuple[int, np.ndarray]:
+        """(first hour, rate per hour) of ``symbol``'s predicted rate, computed once (bot/sim/premium.py)."""
+        hit = self._pred.get(symbol)
+        if hit is None:
+            perp, spot = self._series.get(("perp", symbol)), self._series.get(("spot", symbol))
+            sts = self._settlements.get(symbol, [])
+            starts = [x.t0 for x in (perp, spot) if x is not None] + [sts[0].ts_ms if sts else self._start_ms]
+            ends = [x.end_ms for x in (perp, spot) if x is not None]
+            ends.append(sts[-1].ts_ms + HOUR_MS if sts else self._end_ms)
+            t0 = (min(starts) // HOUR_MS) * HOUR_MS
+            n = int((max(ends) - t0) // HOUR_MS) + 1
+            grid = t0 + np.arange(n, dtype=np.int64) * HOUR_MS
+            hit = (t0, predicted_rates(
+                t0,
+                _opens_at(perp, grid),
+                _opens_at(spot, grid),
+                np.array([x.ts_ms for x in sts], dtype=np.int64),
+                np.array([x.interval_hours for x in sts], dtype=np.float64),
+                funding_rule(symbol),
+            ))
+            self._pred[symbol] = hit
+        return hit
+
+    def predicted_rates_at(self, symbol: str, times: np.ndarray) -> np.ndarray:
+        """The predicted rate (float) at each of ``times`` (ms); NaN outside the symbol's data."""
+        t0, rates = self._predicted(symbol)
+        k = (np.asarray(times, dtype=np.int64) - t0) // HOUR_MS
+        ok = (k >= 0) & (k < len(rates))
+        out = np.full(len(k), np.nan)
+        out[ok] = rates[k[ok]]
+        return out
+
     def predicted_rate(self, symbol: str, t_ms: int) -> Decimal | None:
-        """Blend of the last settled rate and the coming one by elapsed fraction (module docstring)."""
-        nxt = self.next_settlement(symbol, t_ms)
-        prev = self.last_settlement(symbol, t_ms)
-        if nxt is None:
-            return None if prev is None else prev.rate
-        if prev is None:
-            return nxt.rate
-        frac = Decimal(t_ms - prev.ts_ms) / Decimal(nxt.ts_ms - prev.ts_ms)
-        return (prev.rate + (nxt.rate - prev.rate) * frac).quantize(_RATE_QUANTUM)
+        """Binance's rule over the premium observed so far in the interval (module docstring)."""
+        if symbol not in self._settlements:
+            return None
+        t0, rates = self._predicted(symbol)
+        k = (t_ms - t0) // HOUR_MS
+        if k < 0 or k >= len(rates):
+            return None
+        return Decimal(repr(float(rates[k]))).quantize(_RATE_QUANTUM)
+
+
+def _opens_at(series: CandleSeries | None, grid: np.ndarray) -> np.ndarray:
+    """The candle opens (prices at each whole hour) of ``series`` on ``grid``; NaN where there is none."""
+    out = np.full(len(grid), np.nan)
+    if series is None:
+        return out
+    k = (grid - series.t0) // HOUR_MS
+    ok = (k >= 0) & (k < series.n)
+    out[ok] = series.open[k[ok]]
+    return out
 
 
 class HistoryReplay(CandleSource):

@@ -26,6 +26,7 @@ from bot.execution.ids import transfer_id
 from bot.ledger.models import EventKind, IntentKind, IntentStatus, TransferStatus
 from bot.ledger.models import Wallet as LedgerWallet
 from bot.ledger.repository import Ledger
+from bot.treasury.isolated import IsolatedMargin
 from bot.treasury.maths import (
     Band,
     Direction,
@@ -94,6 +95,7 @@ class Treasury:
         reducer: Reducer | None = None,
         sleep: Sleep = asyncio.sleep,
         asset: str = "USDT",
+        margin_mode: str = "cross",
     ) -> None:
         self.venue = venue
         self.ledger = ledger
@@ -107,6 +109,7 @@ class Treasury:
             self.config.target_ratio, self.config.low_ratio, self.config.high_ratio, self.config.min_transfer
         )
         self._lock = asyncio.Lock()
+        self.isolated = IsolatedMargin(self) if margin_mode == "isolated" else None
         self._unmovable_noted = False  # the excess-is-unrealised-profit note was written for this episode
 
     # -- readings --------------------------------------------------------------------------------------
@@ -126,6 +129,8 @@ class Treasury:
     async def rebalance(self) -> RebalanceOutcome:
         """Bring the collateral ratio back into the band (see module docstring). Safe to call often."""
         async with self._lock:
+            if self.isolated is not None:
+                await self._isolated_margin()
             before = await self.collateral()
             need = transfer_need(before.margin_balance, before.short_notional, self.band)
             if need is None:
@@ -141,6 +146,16 @@ class Treasury:
                 out.after = await self.collateral()
                 return out
             return await self._top_up(before, need.amount)
+
+    async def _isolated_margin(self) -> None:
+        """Each isolated position's own ratio first (bot/treasury/isolated.py): on isolated margin the
+        account-level ratio says nothing about the position that is about to be liquidated."""
+        assert self.isolated is not None
+        pairs = await self.ledger.list_pairs((*ACTIVE_STATES, PairState.QUARANTINED), venue=self.venue.name)
+        symbols = sorted({p.symbol for p in pairs})
+        if symbols:
+            positions = await self._read(lambda: self.venue.fetch_positions(symbols))
+            await self.isolated.rebalance(positions)
 
     async def _excess_unmovable(self, before: Collateral, amount: Decimal, movable: Decimal) -> RebalanceOutcome:
         """Above the band, but what makes the excess is unrealised profit (cross margin): the venue lets

@@ -109,6 +109,27 @@ class Position:
     margin_mode: MarginMode
     maint_margin: Decimal
     ts_ms: int
+    isolated_wallet: Decimal = Decimal(0)  # the USDT pinned to an isolated position (0 for cross)
+    initial_margin: Decimal = Decimal(0)  # the position's own initial margin at the mark
+
+    @property
+    def notional(self) -> Decimal:
+        return abs(self.qty) * self.mark_price
+
+    @property
+    def isolated_margin(self) -> Decimal:
+        """The isolated position's margin balance: its wallet plus its unrealised PnL."""
+        return self.isolated_wallet + self.unrealized_pnl
+
+
+@dataclass(frozen=True, slots=True)
+class MarginChange:
+    """One change of an isolated position's margin (POST /fapi/v1/positionMargin, or its history)."""
+
+    symbol: str  # spot symbol of the pair
+    add: bool  # True: added from the cross wallet; False: returned to it
+    amount: Decimal
+    ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +268,12 @@ class Venue(Protocol):
 
     async def setup_symbol(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
         """Set leverage and margin mode on the perp; idempotent."""
+
+    async def modify_isolated_margin(self, symbol: str, amount: Decimal, add: bool) -> MarginChange:
+        """Add USDT from the cross wallet to the perp's isolated position, or return it there."""
+
+    async def fetch_margin_changes(self, symbol: str, since_ms: int | None = None) -> list[MarginChange]:
+        """The venue's record of isolated-margin changes of the perp (to settle an unknown outcome)."""
 
     def watch_marks(self, symbols: list[str]) -> AsyncIterator[MarkUpdate]:
         """Stream of mark-price updates; implementations without a stream may poll."""

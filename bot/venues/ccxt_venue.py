@@ -25,6 +25,7 @@ from bot.venues.base import (
     FundingInfo,
     FundingSettlement,
     FuturesAccount,
+    MarginChange,
     MarginMode,
     MarkUpdate,
     OrderBook,
@@ -83,12 +84,14 @@ def filters_from_market(market: dict[str, Any]) -> MarketFilters:
     if tick is None or step is None:
         raise ccxt.BadResponse(f"{market.get('symbol')}: exchangeInfo lacks PRICE_FILTER/LOT_SIZE")
     min_notional = dec(notional.get("minNotional"), None) or dec(notional.get("notional"), ZERO)
+    market_max = dec(by_type.get("MARKET_LOT_SIZE", {}).get("maxQty"), None)
     return MarketFilters(
         symbol=market["symbol"],
         tick_size=tick.normalize(),
         step_size=step.normalize(),
-        min_qty=dec(lot.get("minQty"), ZERO) or ZERO,
-        min_notional=min_notional or ZERO,
+        min_qty=(dec(lot.get("minQty"), ZERO) or ZERO).normalize(),
+        min_notional=(min_notional or ZERO).normalize(),
+        max_market_qty=market_max.normalize() if market_max else None,
     )
 
 
@@ -103,6 +106,9 @@ def interval_hours_from(last_ms: int, next_ms: int) -> int | None:
 
 def _order_type(raw: str) -> str:
     return "market" if raw.upper() == "MARKET" else "limit"
+
+
+DEFAULT_INTERVAL_HOURS = 8  # a perp fundingInfo does not list settles every 8 h (Binance's default)
 
 
 class CcxtVenue:
@@ -209,7 +215,8 @@ class CcxtVenue:
         return hours
 
     async def _funding_info_hours(self, perp: str) -> int | None:
-        """``fundingIntervalHours`` from /fapi/v1/fundingInfo (Binance lists adjusted symbols only)."""
+        """``fundingIntervalHours`` from /fapi/v1/fundingInfo. Binance lists only symbols whose cap, floor
+        or interval was adjusted, so a symbol absent from a good answer settles on the default 8 h."""
         try:
             rows = await self.client.fapiPublicGetFundingInfo()
         except (ccxt.ExchangeNotAvailable, ccxt.BadRequest) as exc:
@@ -217,7 +224,9 @@ class CcxtVenue:
             return None
         market_id = self.client.market(perp)["id"]
         row = next((r for r in rows if r.get("symbol") == market_id), None)
-        value = row.get("fundingIntervalHours") if row else None
+        if row is None:
+            return DEFAULT_INTERVAL_HOURS if isinstance(rows, list) else None
+        value = row.get("fundingIntervalHours")
         return int(value) if value else None
 
     async def fetch_funding(self, symbols: list[str]) -> dict[str, FundingInfo]:
@@ -335,8 +344,30 @@ class CcxtVenue:
                 margin_mode="isolated" if row.get("marginMode") == "isolated" else "cross",
                 maint_margin=dec(info.get("maintMargin"), ZERO) or ZERO,
                 ts_ms=int(info.get("updateTime") or row.get("timestamp") or 0),
+                isolated_wallet=dec(info.get("isolatedWallet"), ZERO) or ZERO,
+                initial_margin=dec(info.get("initialMargin"), ZERO) or ZERO,
             )
         return out
+
+    async def modify_isolated_margin(self, symbol: str, amount: Decimal, add: bool) -> MarginChange:
+        """POST /fapi/v1/positionMargin (type 1 add, 2 reduce) with the amount as exact text."""
+        market = self.client.market(perp_symbol(symbol))
+        await self.client.fapiPrivatePostPositionMargin(
+            {"symbol": market["id"], "type": 1 if add else 2, "amount": format(amount, "f")}
+        )
+        return MarginChange(symbol, add, amount, await self.now_ms())
+
+    async def fetch_margin_changes(self, symbol: str, since_ms: int | None = None) -> list[MarginChange]:
+        market = self.client.market(perp_symbol(symbol))
+        params: dict[str, Any] = {"symbol": market["id"], "limit": 500}
+        if since_ms is not None:
+            params["startTime"] = since_ms
+        rows = await self.client.fapiPrivateGetPositionMarginHistory(params)
+        return [
+            MarginChange(symbol, int(r["type"]) == 1, _req(r.get("amount")), int(r["time"]))
+            for r in rows
+            if r.get("deltaType", "USER_ADJUST") == "USER_ADJUST"
+        ]
 
     # ----------------------------------------------------------------- orders
 

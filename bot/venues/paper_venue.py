@@ -15,6 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from bot.domain import Leg, exchange_id
+from bot.ledger.models import EventKind
+from bot.ledger.repository import Ledger
+from bot.ops.format import iso_utc
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.markets import MarketSpec
@@ -24,6 +27,7 @@ from bot.venues.base import (
     FundingInfo,
     FundingSettlement,
     FuturesAccount,
+    MarginChange,
     MarginMode,
     MarkUpdate,
     OrderBook,
@@ -36,9 +40,19 @@ from bot.venues.base import (
     WalletBalance,
 )
 from bot.venues.live_feed import LiveFeed
+from bot.venues.paper_account import (
+    PAPER_OPENING,
+    PaperAccountError,
+    PaperBook,
+    differences,
+    latest_paper_account,
+    paper_account_name,
+    rebuild,
+)
 from bot.venues.sim_venue import SimVenue
 
 _MAX_PRICE = Decimal(10) ** 9
+_HISTORY_PAGE = 1000
 
 
 def _spec(market: str, pair: PairMarkets) -> MarketSpec:
@@ -84,17 +98,31 @@ class PaperVenue:
         config: SimConfig | None = None,
         account: str = "paper",
         refresh_ms: int = 5_000,
+        book: PaperBook | None = None,
     ) -> PaperVenue:
         """Load live markets, prime a LiveFeed with live prices and build the paper SimExchange on it.
 
         The simulated markets use the live filters, so the paper account rejects exactly what the live
-        venue would. Symbols without a linear perp are left out.
+        venue would. Symbols without a linear perp are left out. ``book``: a paper account rebuilt from
+        the ledger; the simulation starts at its last instant and the first account read steps it to
+        now, settling the funding it held through meanwhile (rates from the live history).
         """
-        pairs = await market_data.load_markets(symbols)
+        held = book.held_symbols() if book else []
+        pairs = await market_data.load_markets(list(dict.fromkeys([*symbols, *held])))
         if not pairs:
             raise ValueError(f"none of {symbols} has spot and perp markets on {market_data.name}")
         now = await market_data.now_ms()
-        feed = LiveFeed([exchange_id(s) for s in pairs], now)
+        start = now
+        if book is not None and book.as_of_ms:
+            if book.as_of_ms > now:
+                raise PaperAccountError(
+                    f"paper account {book.name} was last written at {iso_utc(book.as_of_ms)}, after the venue's "
+                    f"clock ({iso_utc(now)}): this market data is older than the account (an emulator replaying "
+                    "from an earlier --start?). Start the market where the account left off, or run with --fresh "
+                    "for a new paper account"
+                )
+            start = book.as_of_ms
+        feed = LiveFeed([exchange_id(s) for s in pairs], start)
         specs = dict(config.specs if config else {})
         for pair in pairs.values():
             for market in ("spot", "perp"):
@@ -102,8 +130,10 @@ class PaperVenue:
                 specs.setdefault((market, spec.symbol), spec)
         cfg = replace(config or SimConfig(), specs=specs)
         venue_symbols = list(pairs)
-        await _prime(market_data, feed, venue_symbols, now)
-        sim = SimExchange(feed, ManualClock(now), cfg, symbols=list(feed.symbols), balances=balances)
+        await _prime(market_data, feed, venue_symbols, now, since_ms=start if start < now else None)
+        sim = SimExchange(feed, ManualClock(start), cfg, symbols=list(feed.symbols), balances=balances)
+        if book is not None:
+            book.restore_into(sim)
         return cls(market_data, sim, account, refresh_ms=refresh_ms)
 
     # ----------------------------------------------------------------- syncing live data into the sim
@@ -208,12 +238,33 @@ class PaperVenue:
         await self._sync()
         return await self._account.max_transferable(asset, from_wallet)
 
+    async def fetch_transfers(self, since_ms: int | None = None) -> list[TransferResult]:
+        """The paper account's transfer history, so reconciliation settles a transfer a crash left unanswered
+        by what the account holds (it is rebuilt from the ledger: what the ledger lost never happened)."""
+        wallets: dict[str, tuple[Wallet, Wallet]] = {
+            "MAIN_UMFUTURE": ("spot", "futures"),
+            "UMFUTURE_MAIN": ("futures", "spot"),
+        }
+        return [
+            TransferResult(str(t.tran_id), t.asset, t.amount, *wallets[t.kind], t.time_ms)
+            for t in self.sim.transfer_history()
+            if since_ms is None or t.time_ms >= since_ms
+        ]
+
     async def fetch_funding_income(self, symbol: str | None = None, since_ms: int | None = None) -> list[FundingIncome]:
         await self._sync()
         return await self._account.fetch_funding_income(symbol, since_ms)
 
     async def setup_symbol(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
         await self._account.setup_symbol(symbol, leverage, margin_mode)
+
+    async def modify_isolated_margin(self, symbol: str, amount: Decimal, add: bool) -> MarginChange:
+        await self._sync()
+        return await self._account.modify_isolated_margin(symbol, amount, add)
+
+    async def fetch_margin_changes(self, symbol: str, since_ms: int | None = None) -> list[MarginChange]:
+        await self._sync()
+        return await self._account.fetch_margin_changes(symbol, since_ms)
 
     async def close(self) -> None:
         await self.market_data.close()
@@ -240,14 +291,64 @@ async def _push_funding(market_data: Any, feed: LiveFeed, symbols: list[str]) ->
             feed.push_settlement(sid, r.funding_time_ms, r.rate, r.interval_hours)
 
 
-async def _prime(market_data: Any, feed: LiveFeed, symbols: list[str], now: int) -> None:
-    """First prices for every market (books for spot and perp, premium index for mark and index)."""
+async def _prime(
+    market_data: Any, feed: LiveFeed, symbols: list[str], now: int, since_ms: int | None = None
+) -> None:
+    """First prices for every market (books for spot and perp, premium index for mark and index), and the
+    settled rates: the last few, or every one after ``since_ms`` (a restored account was away since)."""
     await _push_funding(market_data, feed, symbols)
     for symbol in symbols:
         sid = exchange_id(symbol)
         for leg in (Leg.SPOT, Leg.PERP):
             book = await market_data.fetch_order_book(symbol, leg, 5)
             feed.push_price(leg.value, sid, min(book.ts_ms, now), book.mid)
-        history = await market_data.fetch_funding_history(symbol, None, 3)
-        for r in history:
+        for r in await _settled(market_data, symbol, since_ms):
             feed.push_settlement(sid, r.funding_time_ms, r.rate, r.interval_hours)
+
+
+async def _settled(market_data: Any, symbol: str, since_ms: int | None) -> list[FundingSettlement]:
+    """The last few settlements (the interval around now), and every one after ``since_ms``."""
+    rows = list(await market_data.fetch_funding_history(symbol, None, 3))
+    if since_ms is None:
+        return rows
+    after = since_ms
+    while True:  # Binance answers at most 1000 settlements per request
+        page = await market_data.fetch_funding_history(symbol, after + 1, _HISTORY_PAGE)
+        rows.extend(page)
+        if len(page) < _HISTORY_PAGE or page[-1].funding_time_ms <= after:
+            return rows
+        after = page[-1].funding_time_ms
+
+
+async def open_paper_account(
+    market_data: Any, ledger: Ledger, symbols: list[str], *, fresh: bool, leverage: int, margin_mode: str
+) -> tuple[PaperVenue, bool]:
+    """The dry-run's account: the ledger's newest paper account carried on (rebuilt from its facts), or a
+    new one when there is none or ``fresh`` asks for it. Returns the venue and whether it is new; the
+    choice is written to the ledger (``paper account ...``) with the leverage and margin mode of this run."""
+    name = None if fresh else await latest_paper_account(ledger)
+    book = await rebuild(ledger, name, leverage=leverage, margin_mode=margin_mode) if name else None
+    paper = await PaperVenue.create(market_data, symbols, balances=dict(PAPER_OPENING), book=book)
+    now = await market_data.now_ms()
+    details: dict[str, Any] = {"paper_account": "", "leverage": leverage, "margin_mode": margin_mode}
+    if book is None:
+        paper.name = paper_account_name(now)
+        opening = ", ".join(f"{v:f} {a}" for a, v in PAPER_OPENING.items())
+        why = " (--fresh)" if fresh else ""
+        message = f"paper account {paper.name} opened with {opening}{why}"
+        details |= {"paper_account": paper.name, "opening": {a: str(v) for a, v in PAPER_OPENING.items()}}
+    else:
+        paper.name = book.name
+        message = f"paper account {book.name} resumed as of {iso_utc(book.as_of_ms)}: {book.summary()}"
+        details |= {"paper_account": book.name, "resumed_from_ms": book.as_of_ms, **book.counts}
+    await ledger.add_event(EventKind.INFO, message, ts_ms=now, details=details)
+    if book is not None and (diff := await differences(ledger, book)):
+        await ledger.add_event(
+            EventKind.ALERT,
+            f"paper account {book.name} rebuilt from the ledger differs from its last snapshot: {'; '.join(diff)}. "
+            "It carries on from the ledger's fills, transfers and funding payments (a liquidation is not one of "
+            "them); `fundbot run --dry-run --fresh` opens a new paper account",
+            ts_ms=now,
+            details={"paper_account": book.name, "differences": diff},
+        )
+    return paper, book is None

@@ -23,6 +23,7 @@ from bot.venues.base import (
     FundingInfo,
     FundingSettlement,
     FuturesAccount,
+    MarginChange,
     MarginMode,
     MarkUpdate,
     OrderBook,
@@ -191,8 +192,18 @@ class SimVenue:
                 margin_mode="isolated" if r.margin_type == "ISOLATED" else "cross",
                 maint_margin=r.maint_margin,
                 ts_ms=r.update_ms,
+                isolated_wallet=r.isolated_wallet,
+                initial_margin=r.initial_margin,
             )
         return out
+
+    async def modify_isolated_margin(self, symbol: str, amount: Decimal, add: bool) -> MarginChange:
+        rec = self._call(True, self.sim.modify_isolated_margin, self._id(symbol), amount, 1 if add else 2)
+        return MarginChange(symbol, add, rec.amount, rec.time_ms)
+
+    async def fetch_margin_changes(self, symbol: str, since_ms: int | None = None) -> list[MarginChange]:
+        rows = self._call(True, self.sim.margin_adjustments, self._id(symbol), None, since_ms)
+        return [MarginChange(symbol, r.kind == 1, r.amount, r.time_ms) for r in rows]
 
     # ----------------------------------------------------------------- orders
 

@@ -63,9 +63,14 @@ def test_forecast_inputs_name_identical_windows_only() -> None:
     same = np.full(41, 0.0001)
     other = same.copy()
     other[20] = 0.0002
+    pred = np.full(40, 0.0001)
     keys: dict[bytes, int] = {}
-    a, b = forecast_inputs(ts, same, grid, keys), forecast_inputs(ts, same.copy(), grid, keys)
-    c = forecast_inputs(ts, other, grid, keys)
+    a, b = forecast_inputs(ts, same, pred, grid, keys), forecast_inputs(ts, same.copy(), pred.copy(), grid, keys)
+    c = forecast_inputs(ts, other, pred, grid, keys)
     assert (a == b).all() and (a >= 0).all()
     assert (a[:19] == c[:19]).all()  # windows that end before the change read the same settlements
     assert (a[19:] != c[19:]).all()  # every window that reads settlement 20 differs
+    moved = pred.copy()
+    moved[5] = 0.00011
+    d = forecast_inputs(ts, same, moved, grid, keys)
+    assert d[5] != a[5] and (np.delete(d, 5) == np.delete(a, 5)).all()  # the predicted rate is an input too

@@ -75,3 +75,22 @@ def test_a_window_wider_than_the_data_is_reported() -> None:
     lines = data_warnings(result)
     assert "BTCUSDT: data starts 2026-01-01 01:00; not traded before." in lines
     assert "BTCUSDT: data ends 2026-01-01 02:00; not traded after (pairs closed before)." in lines
+
+
+def test_predictor_tracking_is_measured_on_the_runs_data_and_reported(tmp_path: Path) -> None:
+    from bot.backtest.data import load_dataset
+    from bot.backtest.predictor import predictor_tracking
+    from bot.sim.history import bundled_data_dir
+    from bot.sim.source import HistoryReplay
+
+    start, end = 1_740_787_200_000, 1_743_465_600_000  # March 2025
+    ds = load_dataset(bundled_data_dir(), ["BTCUSDT", "SOLUSDT"], start, end)
+    source = HistoryReplay(bundled_data_dir(), ["BTCUSDT", "SOLUSDT"], start, end)
+    tracking = predictor_tracking(source, ds)
+    assert tracking["all"]["settlements"] == 2 * 93  # 31 days x 3 settlements, both symbols
+    assert 0 < tracking["all"]["mae"] < 0.001 and 0.3 < tracking["all"]["corr"] < 1
+    result = _result()
+    result.predictor = tracking
+    page = write_report(result, tmp_path)["html"].read_text()
+    assert "Predicted funding rate against the settled one" in page and "SOL/USDT: 93 settlements" in page
+    assert json.loads((tmp_path / "summary.json").read_text())["predictor"]["symbols"]["BTC/USDT"]["mae"] > 0

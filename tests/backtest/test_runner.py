@@ -182,9 +182,13 @@ def test_mark_fallback_is_reported(tmp_path: Path) -> None:
 
 
 def test_skipping_idle_hours_changes_nothing(tmp_path: Path) -> None:
-    # Quiet funding, then a burst the carry strategy trades, then quiet again.
-    rates = ["0.00005"] * 6 + ["0.004"] * 3 + ["0.00005"] * 3
-    flat_symbol(tmp_path, "BTCUSDT", 96, 100.0, 100.02, [(8 * k, r, 8) for k, r in enumerate(rates)])
+    # Quiet funding, then a burst the carry strategy trades, then quiet again; the premium of the prices
+    # tells it as it comes (the simulator's predicted rate is built from the prices, not the settled rates).
+    rates = ["0"] * 6 + ["0.003"] * 3 + ["0"] * 3
+    flat_symbol(tmp_path, "BTCUSDT", 96, 100.0, 99.95, [(8 * k, r, 8) for k, r in enumerate(rates)])
+    burst = [(h, 100.5 if 40 <= h < 72 else 99.95) for h in range(96)]
+    write_klines(tmp_path, "perp", "BTCUSDT", burst)
+    write_klines(tmp_path, "mark", "BTCUSDT", burst)
     runs = []
     for skip in (True, False):
         ds = load_dataset(tmp_path, None, T0, T0 + 96 * HOUR_MS)

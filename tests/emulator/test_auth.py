@@ -34,7 +34,8 @@ def test_valid_request_passes() -> None:
 
 def test_order_of_checks_key_then_signature_then_timestamp() -> None:
     stale = f"timestamp={NOW - 20_000}&recvWindow=10000"
-    assert _code(lambda: _auth().check(_signed(stale, key="other"), Security.SIGNED)) == -2015
+    assert _code(lambda: _auth().check(_signed(stale, key="other"), Security.SIGNED)) == -2014  # malformed
+    assert _code(lambda: _auth().check(_signed(stale, key="A" * 64), Security.SIGNED)) == -2015  # unknown
     assert _code(lambda: _auth().check(_signed(stale, secret="wrong"), Security.SIGNED)) == -1022
     assert _code(lambda: _auth().check(_signed(stale), Security.SIGNED)) == -1021
 

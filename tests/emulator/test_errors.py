@@ -53,14 +53,18 @@ async def test_unknown_orders(ex, symbol: str) -> None:
 async def test_bad_signature_and_bad_key(emu) -> None:
     bad_secret = build_client(emu.connection, rateLimit=1, secret="0" * 64)
     bad_key = build_client(emu.connection, rateLimit=1, apiKey="nope")
+    unknown_key = build_client(emu.connection, rateLimit=1, apiKey="Z" * 64)
     try:
         e = await _raises(ccxt.AuthenticationError, bad_secret.fetch_balance())
         assert "-1022" in str(e)
         e = await _raises(ccxt.AuthenticationError, bad_key.fetch_balance())
+        assert "-2014" in str(e)  # Binance: "API-key format invalid."
+        e = await _raises(ccxt.AuthenticationError, unknown_key.fetch_balance())
         assert "-2015" in str(e)
     finally:
         await bad_secret.close()
         await bad_key.close()
+        await unknown_key.close()
 
 
 async def test_timestamp_outside_recv_window(emu) -> None:

@@ -16,7 +16,7 @@ async def test_load_markets_spot_and_swap_with_filters(ex) -> None:
     assert perp["swap"] and perp["linear"] and perp["settle"] == "USDT" and perp["contractSize"] == 1
     assert spot["precision"]["amount"] == 1e-05 and spot["precision"]["price"] == 0.01
     assert perp["precision"]["amount"] == 0.001 and perp["precision"]["price"] == 0.1
-    assert spot["limits"]["cost"]["min"] == 5.0 and perp["limits"]["cost"]["min"] == 5.0
+    assert spot["limits"]["cost"]["min"] == 5.0 and perp["limits"]["cost"]["min"] == 100.0  # Binance BTCUSDT
     assert perp["limits"]["amount"]["min"] == 0.001
     assert set(markets) == {"BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"}
 
@@ -73,3 +73,49 @@ async def test_ohlcv_hourly_and_mark(ex, emu) -> None:
 
 async def test_server_time_is_simulated(ex, emu) -> None:
     assert await ex.fetch_time() == emu.clock.now_ms()
+
+
+async def test_premium_index_carries_nothing_of_the_coming_settlement(tmp_path) -> None:
+    """Two emulators on the same prices, the coming settlements' rates different: every premiumIndex
+    quote before them is the same (the old quote let next = prev + (pred - prev) / frac recover it)."""
+    import gzip
+
+    import pandas as pd
+
+    from bot.domain import HOUR_MS
+    from bot.emulator.server import run_emulator
+    from bot.sim.clock import ManualClock
+    from bot.sim.history import bundled_data_dir
+    from bot.venues.ccxt_factory import build_client
+
+    start, end = 1_740_787_200_000, 1_741_392_000_000
+    t = start + 5 * 8 * HOUR_MS + 2 * HOUR_MS  # two hours into an interval
+    for name, factor in (("a", 1.0), ("b", -3.0)):
+        for sub, fname in [("funding", "binance_BTCUSDT.csv.gz")] + [
+            ("klines", f"binance_{k}_BTCUSDT_1h.csv.gz") for k in ("spot", "perp", "mark")
+        ]:
+            df = pd.read_csv(bundled_data_dir() / sub / fname)
+            df = df[(df.ts_ms >= start) & (df.ts_ms < end)].copy()
+            if sub == "funding":
+                df.loc[df.ts_ms > t, "funding_rate"] *= factor
+            (tmp_path / name / sub).mkdir(parents=True, exist_ok=True)
+            with gzip.open(tmp_path / name / sub / fname, "wt") as fh:
+                df.to_csv(fh, index=False)
+    quotes = []
+    for name in ("a", "b"):
+        clock = ManualClock(start + HOUR_MS)
+        async with run_emulator(symbols=("BTCUSDT",), data_dir=tmp_path / name, clock=clock, tick_ms=50) as h:
+            ex = build_client(h.connection, pro=True, tls=True, rateLimit=1)
+            try:
+                seen = []
+                while clock.now_ms() <= t:
+                    await h.tick()
+                    seen.append((await ex.fapiPublicGetPremiumIndex({"symbol": "BTCUSDT"}))["lastFundingRate"])
+                    clock.set(clock.now_ms() + 97 * 60_000)
+                settled = await ex.fapiPublicGetFundingRate({"symbol": "BTCUSDT", "limit": 1000})
+            finally:
+                await ex.close()
+        quotes.append((seen, [r["fundingRate"] for r in settled]))
+    (a_seen, a_settled), (b_seen, b_settled) = quotes
+    assert a_seen == b_seen and len(a_seen) > 20
+    assert a_settled == b_settled  # nothing after t had settled yet in either

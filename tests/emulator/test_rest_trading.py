@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import ccxt
 import pytest
 
@@ -77,7 +79,7 @@ async def test_perp_orders_positions_and_reduce_only(ex) -> None:
     assert trades[-1]["fee"]["cost"] > 0
 
     ask = (await ex.fetch_bids_asks([PERP]))[PERP]["ask"]
-    low = float(ex.price_to_precision(PERP, ask * 0.8))
+    low = float(ex.price_to_precision(PERP, ask * 0.96))  # inside PERCENT_PRICE (mark x 0.95)
     close = await ex.create_order(PERP, "limit", "buy", 0.02, low, {"reduceOnly": True})
     assert close["status"] == "open" and close["reduceOnly"] is True and close["symbol"] == PERP
     with pytest.raises(ccxt.InvalidOrder):  # -4116 ClientOrderId is duplicated
@@ -170,3 +172,31 @@ async def test_plain_http_urls_work_too(emu) -> None:
         assert (await plain.fetch_balance())["USDT"]["free"] == 100_000
     finally:
         await plain.close()
+
+
+async def test_coin_m_wallet_is_separate_and_transfers_have_binances_minimum(ex, emu) -> None:
+    """MAIN_CMFUTURE moves funds into the coin-M wallet: they are not USD-M margin."""
+    await ex.transfer("USDT", 300, "spot", "inverse")
+    assert (await ex.fetch_balance())["USDT"]["free"] == 99_700
+    assert (await ex.fetch_balance({"type": "future"}))["USDT"]["total"] == 0  # USD-M untouched
+    cm = await ex.dapiPrivateGetBalance()
+    assert [(r["asset"], r["balance"]) for r in cm] == [("USDT", "300.00000000")]
+    with pytest.raises(ccxt.InsufficientFunds):
+        await ex.transfer("USDT", 301, "inverse", "spot")
+    await ex.transfer("USDT", 100, "inverse", "spot")
+    assert emu.sim.coinm_balances() == {"USDT": Decimal(200)}
+    with pytest.raises(ccxt.BadRequest, match="smallest transfer of USDT is 1"):
+        await ex.transfer("USDT", 0.5, "spot", "swap")
+    with pytest.raises(ccxt.BadRequest, match="MAIN_MARGIN is a Binance type the simulator does not model"):
+        await ex.sapiPostAssetTransfer({"type": "MAIN_MARGIN", "asset": "USDT", "amount": "10"})
+    assert (await ex.fetch_balance())["USDT"]["free"] == 99_800
+
+
+async def test_order_below_the_symbols_real_min_notional_is_refused_like_binance(ex) -> None:
+    """BTCUSDT's MIN_NOTIONAL is 100 USDT: 0.001 BTC (about 60-100 USDT) passed the invented 5 USDT."""
+    await ex.transfer("USDT", 1000, "spot", "swap")
+    price = (await ex.fetch_ticker(PERP))["last"]
+    qty = 0.001 if 0.001 * price < 100 else None
+    assert qty is not None, "the test needs a BTC price below 100,000"
+    with pytest.raises(ccxt.InvalidOrder, match=r"-4164.*no smaller than 100 \(unless you choose reduce only\)"):
+        await ex.create_order(PERP, "market", "sell", qty)

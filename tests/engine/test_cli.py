@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from bot.emulator.connection import ConnectionInfo, write_connection_file
@@ -29,9 +30,8 @@ def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_unreachable_venue_at_start_exits_1_with_a_clear_message(tmp_path: Path) -> None:
+def _connection_file(tmp_path: Path, port: int) -> Path:
     tls = generate_tls_files(tmp_path / "tls")
-    port = _closed_port()
     info = ConnectionInfo(
         host="127.0.0.1",
         http_port=port,
@@ -45,12 +45,42 @@ def test_unreachable_venue_at_start_exits_1_with_a_clear_message(tmp_path: Path)
         symbols=("BTCUSDT",),
         pid=0,
     )
-    conn = write_connection_file(info, tmp_path / "emulator.json")
-    out = _run(tmp_path, "--live", "--connection-file", str(conn))
+    return write_connection_file(info, tmp_path / "emulator.json")
+
+
+def test_unreachable_venue_at_start_exits_1_with_a_clear_message(tmp_path: Path) -> None:
+    with socket.socket() as server:  # listens (so the file is live), then drops every connection
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        conn = _connection_file(tmp_path, server.getsockname()[1])
+        server_thread = threading.Thread(target=_drop_connections, args=(server,), daemon=True)
+        server_thread.start()
+        out = _run(tmp_path, "--live", "--connection-file", str(conn))
     assert out.returncode == 1, out.stderr
     assert "cannot reach the venue at start" in out.stderr
     assert "Traceback" not in out.stderr
     assert "s" * 64 not in out.stderr and "k" * 64 not in out.stderr  # no secret in the message
+
+
+def _drop_connections(server: socket.socket) -> None:
+    while True:
+        try:
+            client, _ = server.accept()
+        except OSError:
+            return
+        client.close()
+
+
+def test_a_connection_file_left_by_an_earlier_emulator_is_not_trusted(tmp_path: Path) -> None:
+    """On a second `docker compose up` the old emulator.json in the volume named ports of the previous
+    run: the daemon failed on them. A file whose emulator does not listen is waited for, then named."""
+    conn = _connection_file(tmp_path, _closed_port())
+    out = _run(tmp_path, "--live", "--wait-for-emulator", "1", "--connection-file", str(conn))
+    assert out.returncode == 2, out.stderr
+    text = " ".join(out.stderr.split())
+    assert "waiting up to 1 s for the emulator" in text
+    assert "names an emulator that is not listening on 127.0.0.1:" in text and "an earlier run?" in text
+    assert "Traceback" not in out.stderr and "s" * 64 not in out.stderr
 
 
 def test_live_without_keys_is_refused(tmp_path: Path) -> None:

@@ -80,6 +80,42 @@ async def test_price_shock_keeps_collateral_in_band_without_liquidation(sqlite_u
         assert perp >= before_perp * Decimal("0.5")
 
 
+async def test_price_shock_on_isolated_margin_tops_up_each_position_without_liquidation(sqlite_url: str) -> None:
+    """+35% in an hour on an isolated 3x short: the position's own wallet is topped up (from the futures
+    wallet, then from spot), so it is never liquidated with USDT idle beside it."""
+    shock = {"price_shocks": [{"symbol": "SOLUSDT", "pct": 35, "at": "+2h", "duration": "1h"}]}
+    async with AsyncExitStack() as stack:
+        w = await open_world(
+            stack, sqlite_url, scenario=shock, symbols=["SOL/USDT"], engine={"margin_mode": "isolated"}
+        )
+        await open_pairs(w)
+        await w.engine.check_collateral()
+        _spot, before_perp = await assert_hedged(w, "SOL/USDT")
+        risk = w.sim.position_risk("SOLUSDT")[0]
+        assert risk.margin_type == "ISOLATED"
+        low = w.engine.treasury.band.low
+        end = w.now() + 4 * HOUR_MS
+        worst = Decimal(1)
+        while w.now() < end:
+            await w.advance(5 * MINUTE_MS)
+            await w.engine.check_collateral()
+            p = (await w.venue.fetch_positions(["SOL/USDT"]))["SOL/USDT"]
+            worst = min(worst, p.isolated_margin / p.notional)
+        assert not [r for r in w.sim.income("SOLUSDT") if r.income_type == "INSURANCE_CLEAR"], "liquidated"
+        assert worst > Decimal("0.1"), worst  # the position's own ratio never went near maintenance
+        spot, perp = await w.position("SOL/USDT")
+        assert perp >= before_perp * Decimal("0.5") and abs(spot - perp) < await w.step("SOL/USDT")
+        adds = [a for a in w.sim.margin_adjustments("SOLUSDT") if a.kind == 1]
+        assert len(adds) >= 2, "the entry's 1/3 margin and the shock are both met by isolated top-ups"
+        events = await w.ledger.events(kinds=[EventKind.TRANSFER])
+        ids = [e.details["client_id"] for e in events if "isolated margin" in e.message]
+        assert len(ids) >= 2 and not await w.ledger.open_intents()
+        statuses = [(await w.ledger.get_intent(cid)).status.value for cid in ids]
+        assert statuses == ["done"] * len(ids)
+        final = (await w.venue.fetch_positions(["SOL/USDT"]))["SOL/USDT"]
+        assert final.isolated_margin / final.notional >= low
+
+
 async def test_negative_funding_closes_the_pair(sqlite_url: str) -> None:
     flip = {"funding_overrides": [{"symbol": "SOLUSDT", "rate": "-0.002", "at": "+1h"}]}
     async with AsyncExitStack() as stack:

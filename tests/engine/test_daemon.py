@@ -55,7 +55,9 @@ def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]
         emu.stop()
 
 
-def start_daemon(tmp_path: Path, db: str | None, conn: Path, name: str, mode: str = "--live") -> subprocess.Popen:
+def start_daemon(
+    tmp_path: Path, db: str | None, conn: Path, name: str, mode: str = "--live", *extra: str
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "FUNDBOT_DATABASE_URL": db or "",
@@ -66,7 +68,7 @@ def start_daemon(tmp_path: Path, db: str | None, conn: Path, name: str, mode: st
         "FUNDBOT_ENGINE__SHUTDOWN_TIMEOUT_S": "10",
     }
     log = (tmp_path / f"{name}.log").open("wb")
-    cmd = [sys.executable, "-m", "bot.cli", "run", mode, "--connection-file", str(conn)]
+    cmd = [sys.executable, "-m", "bot.cli", "run", mode, *extra, "--connection-file", str(conn)]
     return subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -189,35 +191,51 @@ async def assert_no_duplicates_and_no_silent_naked_leg(ledger: Ledger, emu: Emul
         await venue.close()
 
 
-async def test_dry_run_trades_on_paper_and_a_restart_starts_a_fresh_paper_account(
+async def test_a_restarted_dry_run_carries_on_its_paper_account_and_fresh_starts_a_new_one(
     tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
 ) -> None:
+    """A dry run that restarted (a container restart, an upgrade) started a new paper account and closed
+    the earlier paper pairs: weeks of paper trading were lost at the first restart."""
     emu = emulator_factory()
     db = f"sqlite+aiosqlite:///{tmp_path / 'fundbot-dryrun.db'}"  # the dry-run default in DATA_DIR
-    for run in ("first", "second"):
-        proc = start_daemon(tmp_path, None, emu.connection_file, run, mode="--dry-run")
+    runs = (("first", ()), ("second", ()), ("third", ("--fresh",)))
+    for run, extra in runs:
+        proc = start_daemon(tmp_path, None, emu.connection_file, run, "--dry-run", *extra)
         log = tmp_path / f"{run}.log"
         try:
             async with await Ledger.open(db, migrate=True) as ledger:
 
-                async def opened(ledger: Ledger = ledger, total: int = 2 if run == "first" else 4) -> bool:
-                    pairs = [p for p in await ledger.list_pairs() if p.venue.startswith("paper-")]
-                    return len(pairs) == total and len([p for p in pairs if p.state is PairState.OPEN]) == 2
+                async def settled(ledger: Ledger = ledger, run: str = run) -> bool:
+                    pairs = await ledger.list_pairs()
+                    started = [e for e in await ledger.events(kinds=[EventKind.INFO]) if "engine started" in e.message]
+                    want = {"first": 1, "second": 2, "third": 3}[run]
+                    open_now = [p for p in pairs if p.state is PairState.OPEN]
+                    return len(started) == want and len(open_now) == 2 and len(pairs) == (4 if run == "third" else 2)
 
-                await wait_for(opened, proc, f"the {run} run opened its pairs", log)
+                await wait_for(settled, proc, f"the {run} run holding its pairs", log)
+                if run == "first":
+                    held = {p.id for p in await ledger.list_pairs()}
+                    name = (await ledger.list_pairs())[0].venue
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
         finally:
             if proc.poll() is None:
                 proc.kill()
+        if run == "second":  # the same account and pairs, nothing reset
+            async with await Ledger.open(db, migrate=True) as ledger:
+                pairs = await ledger.list_pairs()
+                assert {p.id for p in pairs} == held and {p.venue for p in pairs} == {name}
+                assert all(p.state is PairState.OPEN and p.funding_earned >= 0 for p in pairs)
     async with await Ledger.open(db, migrate=True) as ledger:
         pairs = await ledger.list_pairs()
+        assert sorted(p.state.value for p in pairs if p.id in held) == ["closed", "closed"]
         assert len({p.venue for p in pairs}) == 2 and all(p.venue.startswith("paper-") for p in pairs)
-        assert sorted(p.state.value for p in pairs) == ["closed", "closed", "open", "open"]
-        assert not await ledger.list_pairs([PairState.QUARANTINED])
         infos = [e.message for e in await ledger.events(kinds=[EventKind.INFO])]
-        assert sum("from an earlier dry run closed" in m for m in infos) == 2
-        assert sum(m.startswith("engine stopped") for m in infos) == 2
+        assert sum(m.startswith(f"paper account {name} resumed") for m in infos) == 1
+        assert sum(m.startswith("paper account") and "opened with 100000 USDT" in m for m in infos) == 2
+        assert sum("paper account reset" in m for m in infos) == 2  # --fresh closed the two earlier pairs
+        assert sum(m.startswith("engine stopped") for m in infos) == 3
+        assert not await ledger.list_pairs([PairState.QUARANTINED])
         assert not await ledger.events(kinds=[EventKind.ALERT, EventKind.ERROR])
 
 
@@ -229,9 +247,7 @@ def test_sigterm_while_the_command_line_still_imports_is_a_clean_stop(
     emu = emulator_factory()
     db = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
     proc = start_daemon(tmp_path, db, emu.connection_file, "early")
-    # As soon as bot.cli catches SIGTERM: inside its imports (~1.5 s), before the loop's handlers. A fixed
-    # sleep raced the start of Python itself on a loaded machine (the signal came before any handler).
-    wait_until(lambda: catches_sigterm(proc.pid), "bot.cli to catch SIGTERM")
+    wait_for_sigterm_handler(proc.pid)  # bot.cli's first act; its imports (about a second) follow
     proc.send_signal(signal.SIGTERM)
     try:
         assert proc.wait(timeout=60) == 0, (tmp_path / "early.log").read_text()[-2000:]
@@ -245,8 +261,8 @@ def test_tail_follow_stops_with_0_on_sigterm(tmp_path: Path) -> None:
     asyncio.run(_empty_ledger(f"sqlite+aiosqlite:///{db}"))
     cmd = [sys.executable, "-m", "bot.cli", "tail", "--follow", "--url", f"sqlite+aiosqlite:///{db}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    # Following by then: tail takes SIGTERM before it opens the ledger (a fixed sleep raced a slow start).
-    wait_until(lambda: has_open(proc.pid, db), "tail to open the ledger")
+    wait_for_sigterm_handler(proc.pid)  # from its first act on, a SIGTERM stops tail --follow with 0
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     try:
         assert proc.wait(timeout=30) == 0, proc.stdout.read().decode()[-2000:] if proc.stdout else ""
@@ -255,37 +271,17 @@ def test_tail_follow_stops_with_0_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+def wait_for_sigterm_handler(pid: int, timeout_s: float = 60.0) -> None:
+    """Until the process catches SIGTERM (Linux: bit 15 of SigCgt in /proc/<pid>/status): a fixed sleep
+    raced the interpreter's start-up on a loaded machine."""
     deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-def catches_sigterm(pid: int) -> bool:
-    """True once the process has a handler for SIGTERM (Linux: the SigCgt mask in /proc/PID/status)."""
-    try:
+    while time.monotonic() < deadline:
         status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
-    return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
-
-
-def has_open(pid: int, path: Path) -> bool:
-    """True once the process holds ``path`` open (Linux: /proc/PID/fd)."""
-    try:
-        fds = list(Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if Path(os.readlink(fd)) == path:
-                return True
-        except OSError:
-            continue
-    return False
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} installed no SIGTERM handler within {timeout_s}s")
 
 
 async def _empty_ledger(url: str) -> None:

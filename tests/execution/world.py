@@ -109,7 +109,7 @@ class World:
         return Treasury(self.venue, self.ledger, config, self.now, reducer=reducer, sleep=no_sleep)
 
     def sim_orders(self, market: str) -> list[Any]:
-        return [o for (m, _), o in self.sim._orders.items() if m == market]
+        return self.sim.order_history(market)
 
 
 def make_world(ledger: Ledger, spot_usdt: str = "20000", futures_usdt: str = "0", seed: int = 7) -> World:

@@ -84,9 +84,9 @@ def test_cli_status_json(history_url: str, run_cli) -> None:
     assert res.exit_code == 0 and "collateral ratio 0.475" in res.output
 
 
-async def test_restarted_dry_runs_show_only_the_newest_paper_account(ledger: Ledger) -> None:
-    """Each dry-run start opens a new paper account in the same ledger: status took the first futures
-    wallet it found (an old account's) and report summed all accounts' equity (residual +199,992)."""
+async def test_fresh_dry_runs_show_only_the_newest_paper_account(ledger: Ledger) -> None:
+    """A dry run started with --fresh opens a new paper account in the same ledger: status took the first
+    futures wallet it found (an old account's) and report summed all accounts' equity (residual +199,992)."""
     def usdt(total: str) -> dict[str, AssetBalance]:
         return {"USDT": AssetBalance(D(total), D(0), D(total))}
 

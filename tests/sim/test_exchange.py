@@ -28,7 +28,7 @@ def test_filters_reject_like_binance(ex: SimExchange):
         ex.create_order("spot", "BTCUSDT", "BUY", "MARKET", quantity=D("0.000015"))
     assert code(ex.create_order, "perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0")) == -4003
     assert code(ex.create_order, "perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0.0015")) == -1111
-    assert code(ex.create_order, "perp", "SOLUSDT", "SELL", "LIMIT", quantity=D("1"), price=D("0.001")) == -4014
+    assert code(ex.create_order, "perp", "SOLUSDT", "SELL", "LIMIT", quantity=D("1"), price=D("150.0005")) == -4014
     small = RandomWalk(seed=1, symbols=("DOGEUSDT",), start_ms=START, hours=10)
     ex2 = SimExchange(small, ManualClock(START), futures_balances={"USDT": D(100)})
     assert code(ex2.create_order, "perp", "DOGEUSDT", "SELL", "MARKET", quantity=D("1")) == -4164
@@ -140,7 +140,10 @@ def test_transfers_each_way_minimum_and_locked_funds(ex: SimExchange):
     assert ex.spot_account().balances["USDT"][0] == D(99_000)
     ex.transfer("USDT", D("500"), "UMFUTURE_MAIN")
     assert next(r.tran_id for r in ex.transfer_history()) == tid
-    assert code(ex.transfer, "USDT", D("0.0000001"), "MAIN_UMFUTURE") == -1102
+    assert code(ex.transfer, "USDT", D("1.000000001"), "MAIN_UMFUTURE") == -1111  # finer than 8 decimals
+    assert code(ex.transfer, "USDT", D("0.99"), "MAIN_UMFUTURE") == -1130  # below the 1 USDT minimum
+    assert code(ex.transfer, "USDT", D("0"), "MAIN_UMFUTURE") == -5007
+    ex.transfer("USDT", D(1), "MAIN_UMFUTURE")
     ex.create_order(
         "spot",
         "BTCUSDT",
@@ -319,3 +322,34 @@ def test_position_risk_leaves_out_a_contract_without_a_price_yet(tmp_path):
     clock.set(T0 + 12 * HOUR_MS)
     ex.step(T0 + 12 * HOUR_MS)
     assert [r.symbol for r in ex.position_risk()] == ["BTCUSDT", "ETHUSDT"]
+
+
+def test_restore_account_carries_an_account_into_a_fresh_exchange(walk, clock, ex: SimExchange):
+    """The dry-run's paper account is rebuilt from the ledger into a new SimExchange at each start."""
+    ex.create_order("spot", "BTCUSDT", "BUY", "MARKET", quantity=D("0.1"))
+    ex.create_order("perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0.1"), client_order_id="p-1")
+    below = (ex.price("spot", "BTCUSDT") * D("0.9")).quantize(D(1))
+    rest = ex.create_order("spot", "BTCUSDT", "BUY", "LIMIT", quantity=D("0.2"), price=below)
+    tran = ex.transfer("USDT", D(100), "MAIN_UMFUTURE")
+    spot = {a: free + locked for a, (free, locked) in ex.spot.balances().items()}  # before orders lock
+    last_id = max(tran, rest.order_id, *(t.trade_id for t in ex._trades))
+
+    again = SimExchange(walk, clock, SimConfig(), balances={"USDT": D(1)})
+    again.restore_account(
+        spot=spot,
+        futures_wallet=ex.futures.wallet,
+        positions=[ex.futures.positions["BTCUSDT"]],
+        orders=[o.snapshot() for o in ex._orders.values()],
+        trades=list(ex._trades),
+        transfers=ex.transfer_history(),
+        next_id=last_id + 1,
+    )
+    assert again.spot.balances() == ex.spot.balances()  # the resting buy locks its reserve again
+    assert again.futures_account().total_wallet_balance == ex.futures_account().total_wallet_balance
+    assert again.position_risk("BTCUSDT")[0].position_amt == D("-0.1")
+    assert [o.order_id for o in again.open_orders("spot", "BTCUSDT")] == [rest.order_id]
+    assert again.get_order("perp", "BTCUSDT", client_order_id="p-1").status == "FILLED"
+    assert again.my_trades("spot", "BTCUSDT") == ex.my_trades("spot", "BTCUSDT")
+    assert again.transfer(asset="USDT", amount=D(1), kind="MAIN_UMFUTURE") > last_id
+    with pytest.raises(ValueError, match="fresh account"):
+        again.restore_account(spot={}, futures_wallet=D(0))

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import itertools
-from decimal import Decimal
 
 import numpy as np
 import pytest
 
 from bot.domain import HOUR_MS
-from bot.sim.history import bundled_data_dir, shared_data_dir
+from bot.sim.history import shared_data_dir
 from bot.sim.source import CandleSeries, HistoryReplay, RandomWalk
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS
@@ -38,18 +37,6 @@ def test_path_goes_through_the_candle_extremes_in_direction_order():
     lo, hi = s.price_range(T0, T0 + third // 2)
     assert lo == pytest.approx(97.5, rel=1e-4) and hi == 100.0
     assert [k.open_ms for k in s.klines(T0, T0 + 4 * HOUR_MS)] == list(ts)
-
-
-def test_predicted_rate_blends_towards_the_coming_settlement():
-    src = HistoryReplay(bundled_data_dir(), ["BTCUSDT"], 1_735_689_600_000, 1_736_294_400_000)
-    rows = list(src.settlements("BTCUSDT"))
-    i = next(k for k in range(1, len(rows)) if rows[k].rate != rows[k - 1].rate)
-    prev, nxt = rows[i - 1], rows[i]
-    mid = (prev.ts_ms + nxt.ts_ms) // 2
-    assert src.predicted_rate("BTCUSDT", prev.ts_ms) == prev.rate
-    expected = prev.rate + (nxt.rate - prev.rate) / 2
-    assert abs(src.predicted_rate("BTCUSDT", mid) - expected) <= Decimal("0.00000001")
-    assert abs(src.predicted_rate("BTCUSDT", nxt.ts_ms - 1) - nxt.rate) < abs(prev.rate - nxt.rate) / 1000
 
 
 def test_random_walk_is_seeded_and_has_per_symbol_intervals():

@@ -188,3 +188,59 @@ def test_held_pairs_get_valid_targets(m, spot_qty, drift_permille, state, minute
         assert q == held.hedged_qty
     if state is PairState.CLOSED:
         assert t.action in (Action.SKIP, Action.ENTER)
+
+
+def test_resize_orders_are_held_to_each_markets_minimums():
+    """A growth sends a perp sell of the difference: below BTCUSDT's 100 USDT it fails on Binance, so the
+    strategy keeps the held size instead of resizing (a reduction's perp leg is reduce-only: exempt)."""
+    from strategy_builders import leg
+
+    from strategies.sizing import PairFilters
+
+    spot = leg("BTC/USDT", D(10_000), min_notional="5")
+    perp = leg("BTC/USDT:USDT", D(10_000), min_notional="100")
+    f = PairFilters.of(spot, perp)
+    rule, text = f.order_violation(D("0.010"), D("0.013"))
+    assert rule == "skip_order_below_min_notional" and "BTC/USDT:USDT min notional 100" in text
+    assert f.order_violation(D("0.010"), D("0.025")) is None  # 150 USDT orders pass
+    assert f.order_violation(D("0.013"), D("0.010")) is None  # spot sells 30 USDT >= 5; perp buy is reduce-only
+
+
+def test_held_pair_is_not_grown_by_an_order_the_venue_would_refuse():
+    from strategy_builders import market, pair, snap
+
+    from strategies.base import Action
+    from strategies.funding_carry import FundingCarry
+
+    held = pair("BTC/USDT", "0.010")
+    outcomes = {}
+    for min_notional in ("5", "100"):
+        m = market("BTC/USDT", price="10000", rate="0.001", min_notional=min_notional)
+        t = FundingCarry().evaluate(snap(m, pairs=(held,), capital="800"))[0]
+        outcomes[min_notional] = t
+    assert outcomes["5"].action is Action.RESIZE and outcomes["5"].target_qty > D("0.010")
+    assert outcomes["100"].action is Action.HOLD and outcomes["100"].target_qty == D("0.010")
+    assert "min notional 100" in outcomes["100"].reason.message
+
+
+def test_a_pair_never_holds_more_than_one_market_order_can_close():
+    """ADAUSDT's perp takes at most 300,000 in one market order: grown past that in resizes, the pair
+    could not be exited (-4005), so the held size is capped there too."""
+    from dataclasses import replace
+
+    from strategy_builders import market, pair, snap
+
+    from bot.domain import MarketFilters
+    from strategies.base import Action
+    from strategies.funding_carry import FundingCarry
+
+    def capped(m):
+        perp = m.perp.filters
+        f = MarketFilters(perp.symbol, perp.tick_size, perp.step_size, perp.min_qty, perp.min_notional, D(300_000))
+        return replace(m, perp=replace(m.perp, filters=f))
+
+    m = capped(market("ADA/USDT", price="0.03", rate="0.001", step="1", min_qty="1", depth="100000000"))
+    entry = FundingCarry().evaluate(snap(m, capital="1000000"))[0]
+    assert entry.action is Action.ENTER and entry.target_qty == D(300_000)
+    held = FundingCarry().evaluate(snap(m, pairs=(pair("ADA/USDT", "588249"),), capital="1000000"))[0]
+    assert held.target_qty <= D(300_000) and held.action in (Action.RESIZE, Action.EXIT)

@@ -35,7 +35,7 @@ async def test_markets_filters_are_decimal_and_unknown_symbols_omitted(venue_env
     assert btc.spot.symbol == "BTC/USDT" and btc.perp.symbol == "BTC/USDT:USDT"
     assert btc.spot.tick_size == D("0.01") and btc.spot.step_size == D("0.00001")
     assert btc.perp.tick_size == D("0.1") and btc.perp.step_size == D("0.001")
-    assert btc.perp.min_notional == D(5)
+    assert btc.perp.min_notional == D(100) and btc.perp.max_market_qty == D(120)  # Binance BTCUSDT
     for f in (btc.spot, btc.perp):
         assert all(isinstance(x, Decimal) for x in (f.tick_size, f.step_size, f.min_qty, f.min_notional))
     # RandomWalk settles BTC every 8h and ETH every 4h: the interval is derived, never assumed
@@ -151,7 +151,7 @@ async def test_limit_order_rests_is_listed_and_cancelled(venue_env: VenueEnv):
     v = venue_env.venue
     await v.transfer("USDT", D(2000), "spot", "futures")
     book = await v.fetch_order_book("ETH/USDT", Leg.PERP, 5)
-    price = (book.bids[0][0] * D("0.9")).quantize(D("0.01"))
+    price = (book.bids[0][0] * D("0.96")).quantize(D("0.01"))
     req = OrderRequest("lim-1", "ETH/USDT", Leg.PERP, Side.BUY, "limit", D("0.01"), price)
     placed = await v.create_order(req)
     assert placed.status == "open" and placed.filled == 0 and placed.price == price and not placed.fills
@@ -258,3 +258,30 @@ async def test_both_implementations_give_identical_results_for_one_script():
             ]
 
     assert await script("ccxt") == await script("sim")
+
+
+async def test_isolated_margin_is_added_reduced_and_recorded(venue_env: VenueEnv):
+    v = venue_env.venue
+    await v.setup_symbol("ETH/USDT", 2, "isolated")
+    await v.transfer("USDT", D(3000), "spot", "futures")
+    with pytest.raises(ccxt.BaseError) as no_position:
+        await v.modify_isolated_margin("ETH/USDT", D(10), add=True)
+    assert "-4054" in str(no_position.value) or "position is 0" in str(no_position.value)
+    await v.create_order(market("iso-1", "ETH/USDT", Leg.PERP, Side.SELL, "0.5"))
+    p = (await v.fetch_positions(["ETH/USDT"]))["ETH/USDT"]
+    assert p.margin_mode == "isolated" and p.isolated_wallet > 0
+    wallet0 = p.isolated_wallet
+    await v.modify_isolated_margin("ETH/USDT", D("100.5"), add=True)
+    p = (await v.fetch_positions(["ETH/USDT"]))["ETH/USDT"]
+    assert p.isolated_wallet == wallet0 + D("100.5")
+    await v.modify_isolated_margin("ETH/USDT", D(40), add=False)
+    p = (await v.fetch_positions(["ETH/USDT"]))["ETH/USDT"]
+    assert p.isolated_wallet == wallet0 + D("60.5")
+    with pytest.raises(ccxt.InsufficientFunds):  # -4051: more than the position can give back
+        await v.modify_isolated_margin("ETH/USDT", D(100_000), add=False)
+    changes = await v.fetch_margin_changes("ETH/USDT")
+    assert [(c.add, c.amount) for c in changes] == [(True, D("100.5")), (False, D(40))]
+    await v.setup_symbol("BTC/USDT", 3, "cross")
+    await v.create_order(market("iso-2", "BTC/USDT", Leg.PERP, Side.SELL, "0.01"))
+    with pytest.raises(ccxt.BaseError):  # cross positions have no isolated margin
+        await v.modify_isolated_margin("BTC/USDT", D(10), add=True)
