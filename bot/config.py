@@ -239,6 +239,13 @@ class TreasuryConfig(Section):
         description="after insufficient balance, retry with this share of the re-read maximum",
         json_schema_extra=unit("fraction"),
     )
+    lookup_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="reads of the venue's transfer history after a lost answer, before leaving it to reconciliation",
+        json_schema_extra=unit("count"),
+    )
 
     @model_validator(mode="after")
     def _check_band(self) -> TreasuryConfig:

@@ -2,8 +2,9 @@
 
 1. Unsettled intents (pending / sent / unknown) are resolved by client id: an order the venue does not
    know was never placed (failed: safe to decide anew); an order it knows is recorded with its fills
-   (an order still open with no owner is canceled under a cancel intent). A transfer is matched against
-   the venue's transfer history when the venue offers one (``fetch_transfers``), else flagged.
+   (an order still open with no owner is canceled under a cancel intent). A transfer is settled by the
+   venue's transfer history (``bot.treasury.evidence``): done when found, failed only when the history
+   covering its window was read and lacks it, else left open for the next run.
 2. Fills of our orders that the ledger missed are backfilled (idempotent by trade id).
 3. Each active pair's legs are recomputed from its recorded fills (spot net of base-asset fees, short
    size) and compared with the venue: perp position and spot balance. Explained differences update the
@@ -27,6 +28,7 @@ from bot.execution.orders import TERMINAL, OrderRunner, record_venue_fill
 from bot.execution.plan import PairFilters
 from bot.ledger.models import EventKind, Intent, IntentKind, IntentStatus, Pair, TransferStatus
 from bot.ledger.repository import Ledger
+from bot.treasury.evidence import DEFAULT_WINDOW_MS, claimed_tran_ids, transfer_evidence
 from bot.venues.base import OrderState, PairMarkets, Venue
 from bot.venues.errors import retry_call
 
@@ -62,14 +64,17 @@ class Reconciler:
         min_intent_age_ms: int = 0,
         config: ExecutionConfig | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        transfer_window_ms: int = DEFAULT_WINDOW_MS,
     ) -> None:
         """``min_intent_age_ms``: periodic runs leave younger intents to the executor working on them
-        (0 at start, when nothing else runs). ``symbols``: also report venue positions with no pair."""
+        (0 at start, when nothing else runs). ``symbols``: also report venue positions with no pair.
+        ``transfer_window_ms``: how far around its intent a transfer is looked for (``bot.treasury.evidence``)."""
         self.venue = venue
         self.ledger = ledger
         self.now = now
         self.symbols = symbols or []
         self.min_intent_age_ms = min_intent_age_ms
+        self.transfer_window_ms = transfer_window_ms
         self.config = config or ExecutionConfig()
         self.sleep = sleep
         self.rng = random.Random(0)
@@ -150,36 +155,32 @@ class Reconciler:
         report.resolved_intents.append(intent.client_id)
 
     async def _transfer_intent(self, intent: Intent, report: ReconcileReport) -> None:
-        fetch = getattr(self.venue, "fetch_transfers", None)
+        """Settle a transfer by evidence: never handed to the venue, or found (or, once its window has
+        passed, not found) in the venue's transfer history. Undecidable yet: left open for the next run."""
         transfer = await self.ledger.get_transfer(intent.client_id)
         if intent.status is IntentStatus.PENDING or (
             transfer is not None and transfer.status is TransferStatus.PENDING
         ):
             # written but never handed to the venue (the process died before the call)
             await self._settle_transfer(intent, TransferStatus.FAILED, None, "reconcile: never sent")
-        elif fetch is None:
-            message = f"transfer {intent.client_id}: outcome unverifiable (venue has no transfer history); check it"
-            await self.ledger.set_intent_status(intent.client_id, IntentStatus.FAILED, now_ms=self.now(), error=message)
-            await self.ledger.add_event(
-                EventKind.ALERT, message, ts_ms=self.now(), details={"client_id": intent.client_id}
-            )
-            report.alerts.append(message)
-        else:
-            match = await self._match_transfer(intent, await fetch(intent.created_ms - 60_000))
-            if match is None:
-                await self._settle_transfer(intent, TransferStatus.FAILED, None, "reconcile: not in venue history")
-            else:
-                await self._settle_transfer(intent, TransferStatus.DONE, match, None)
+            report.resolved_intents.append(intent.client_id)
+            return
+        claimed = await claimed_tran_ids(self.ledger)
+        evidence = await self._read(
+            lambda: transfer_evidence(self.venue, self.ledger, intent, window=self.transfer_window_ms, claimed=claimed)
+        )
+        if evidence.outcome == "open":
+            return
+        status = TransferStatus.DONE if evidence.outcome == "done" else TransferStatus.FAILED
+        error = None if status is TransferStatus.DONE else f"reconcile: {evidence.why}"
+        await self._settle_transfer(intent, status, evidence.tran_id, error)
+        await self.ledger.add_event(
+            EventKind.TRANSFER if status is TransferStatus.DONE else EventKind.RECONCILE,
+            f"transfer {intent.client_id} {status.value} by the venue's history: {evidence.why}",
+            ts_ms=self.now(),
+            details={"client_id": intent.client_id, "tran_id": evidence.tran_id, "amount": intent.payload["amount"]},
+        )
         report.resolved_intents.append(intent.client_id)
-
-    async def _match_transfer(self, intent: Intent, history: list[Any]) -> str | None:
-        amount = Decimal(intent.payload["amount"])
-        known = {t.venue_tran_id for t in await self.ledger.list_transfers() if t.venue_tran_id}
-        for t in history:
-            same = (t.amount == amount, t.from_wallet == intent.payload["from"], t.to_wallet == intent.payload["to"])
-            if all(same) and t.ts_ms >= intent.created_ms and t.tran_id not in known:
-                return str(t.tran_id)
-        return None
 
     async def _settle_transfer(
         self, intent: Intent, status: TransferStatus, tran_id: str | None, error: str | None

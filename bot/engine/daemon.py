@@ -32,6 +32,7 @@ from bot.ledger.repository import Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
 from bot.reconcile import Reconciler
+from bot.treasury.evidence import window_ms as transfer_window_ms
 from bot.treasury.service import Treasury
 from bot.venues.base import Venue
 from strategies.funding_carry import FundingCarry
@@ -91,10 +92,17 @@ def assemble_engine(
 
     ``time_scale``: venue seconds per real second (an emulator at speed N). An order request can still
     execute until its recvWindow (real time) has passed, so reconciliation waits that long, in venue time,
-    before it calls an unanswered order intent "never received".
+    before it calls an unanswered order intent "never received" (or a transfer absent from the history).
     """
+    window = transfer_window_ms(time_scale, RECV_WINDOW_MS)
     treasury = Treasury(
-        venue, ledger, settings.treasury, now, sleep=sleep, margin_mode=settings.engine.margin_mode
+        venue,
+        ledger,
+        settings.treasury,
+        now,
+        sleep=sleep,
+        margin_mode=settings.engine.margin_mode,
+        transfer_window_ms=window,
     )
     executor = Executor(venue, ledger, now, settings.execution, funder=treasury, sleep=sleep)
     treasury.reducer = executor
@@ -106,6 +114,7 @@ def assemble_engine(
         min_intent_age_ms=max(int(settings.execution.order_timeout_s * 2000), int(RECV_WINDOW_MS * time_scale)),
         config=settings.execution,
         sleep=sleep,
+        transfer_window_ms=window,
     )
     return Engine(
         venue=venue,

@@ -35,6 +35,7 @@ from bot.venues.base import (
     PairMarkets,
     Position,
     TransferResult,
+    TransferStatus,
     Wallet,
     WalletBalance,
 )
@@ -57,6 +58,13 @@ _STATUS: dict[str, OrderStatus] = {
 }
 _FAPI_DEPTHS = (5, 10, 20, 50, 100, 500, 1000)
 _PAGE = 1000
+# GET /sapi/v1/asset/transfer: one call per type, pages of at most 100 rows (`size`, `current`)
+TRANSFER_WALLETS: dict[str, tuple[Wallet, Wallet]] = {
+    "MAIN_UMFUTURE": ("spot", "futures"),
+    "UMFUTURE_MAIN": ("futures", "spot"),
+}
+TRANSFER_STATUS: dict[str, TransferStatus] = {"CONFIRMED": "done", "PENDING": "pending", "FAILED": "failed"}
+_TRANSFER_PAGE = 100
 
 
 def dec(value: object, default: Decimal | None = None) -> Decimal | None:
@@ -535,6 +543,40 @@ class CcxtVenue:
             from_wallet=from_wallet,
             to_wallet=to_wallet,
             ts_ms=int(result.get("timestamp") or await self.now_ms()),
+        )
+
+    async def fetch_transfers(self, since_ms: int, until_ms: int | None = None) -> list[TransferResult]:
+        """Both directions of the universal-transfer history through ccxt's ``fetch_transfers``, every page.
+        ``endTime`` is always sent: Binance answers the last 7 days when neither bound is given, and a
+        fixed end keeps the newest-first pages from shifting while a new transfer lands."""
+        until = until_ms if until_ms is not None else await self.now_ms()
+        out: dict[str, TransferResult] = {}
+        for kind, (from_wallet, to_wallet) in TRANSFER_WALLETS.items():
+            page = 1
+            while True:
+                params = {"type": kind, "until": until, "current": page}
+                rows = await self.client.fetch_transfers(None, since_ms, _TRANSFER_PAGE, params)
+                for row in rows:
+                    t = self._transfer_row(row.get("info") or {}, from_wallet, to_wallet)
+                    out[t.tran_id] = t
+                if len(rows) < _TRANSFER_PAGE:
+                    break
+                page += 1
+        return sorted(out.values(), key=lambda t: (t.ts_ms, t.tran_id))
+
+    @staticmethod
+    def _transfer_row(info: dict[str, Any], from_wallet: Wallet, to_wallet: Wallet) -> TransferResult:
+        status = TRANSFER_STATUS.get(str(info.get("status")))
+        if status is None or info.get("tranId") is None or info.get("timestamp") is None:
+            raise ccxt.BadResponse(f"transfer history row not understood: {info!r}")
+        return TransferResult(
+            tran_id=str(info["tranId"]),
+            asset=str(info.get("asset") or ""),
+            amount=_req(info.get("amount")),
+            from_wallet=from_wallet,
+            to_wallet=to_wallet,
+            ts_ms=int(info["timestamp"]),
+            status=status,
         )
 
     async def max_transferable(self, asset: str, from_wallet: Wallet) -> Decimal:
