@@ -332,6 +332,13 @@ class EngineConfig(Section):
         description="how long SIGTERM waits for in-flight work before exiting",
         json_schema_extra=unit("seconds"),
     )
+    start_retry_s: float = Field(
+        120,
+        ge=0,
+        description="how long start-up retries venue reads that failed transiently (5xx, -1008, timeouts, rate "
+        "limits), in real seconds, before it gives up with a one-line message",
+        json_schema_extra=unit("seconds"),
+    )
     listen_key_keepalive_s: float = Field(
         1800,
         gt=0,

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 from bot.config import EngineConfig
 from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step
-from bot.engine.ratelimit import RateGate, banned_until_ms
+from bot.engine.ratelimit import RateGate, banned_until_ms, wall_s
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
@@ -48,10 +49,10 @@ from bot.ledger.models import ControlKind, EventKind, FundingSource, IntentKind,
 from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
-from bot.reconcile import Reconciler
+from bot.reconcile import Reconciler, ReconcileReport
 from bot.treasury.service import Treasury
-from bot.venues.base import FundingInfo, Position, Venue
-from bot.venues.errors import ErrorClass, classify, safe_error_text
+from bot.venues.base import FundingInfo, PairMarkets, Position, Venue
+from bot.venues.errors import ErrorClass, backoff_delays, classify, safe_error_text
 from strategies.base import Action, Fees, Limits, PairView, Reason, Snapshot, Strategy, Target
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ def fee_schedule(cfg: EngineConfig) -> FeeSchedule:
         spot=Fees(maker=cfg.spot_maker_fee, taker=cfg.spot_taker_fee),
         perp=Fees(maker=cfg.perp_maker_fee, taker=cfg.perp_taker_fee),
     )
+
+
+class StartFailed(RuntimeError):
+    """Start-up could not read the venue within ``engine.start_retry_s``; the message is one line."""
 
 
 @dataclass
@@ -105,17 +110,11 @@ class Engine:
     # -- start -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Markets, leverage and margin mode (idempotent), then a full reconciliation before any trading."""
-        markets = await self.builder.load_markets()
-        self.reconciler.symbols = sorted(markets)  # never ask the venue about a symbol it does not list
+        """Markets, leverage and margin mode (idempotent), then a full reconciliation before any trading.
+        The reads are retried on transient errors for ``engine.start_retry_s`` (see ``_start_reads``)."""
+        markets, report = await self._start_reads()
         for symbol, why in self.builder.skipped.items():
             await self._event(EventKind.INFO, f"{symbol} not traded: {why}", symbol=symbol)
-        for symbol in markets:
-            await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
-        await self._ok()
-        if self.fresh_account:
-            await self._forget_previous_account()
-        report = await self.reconciler.run()
         for symbol in report.quarantined:
             if self.alerter is not None:
                 await self.alerter.pair_quarantined(symbol, "reconciliation at start could not explain it")
@@ -129,6 +128,46 @@ class Engine:
             f"{self.config.margin_mode}, close-only {'on' if self.close_only else 'off'}",
             details={"symbols": sorted(markets)},
         )
+
+    async def _start_once(self) -> tuple[dict[str, PairMarkets], ReconcileReport]:
+        markets = await self.builder.load_markets()
+        self.reconciler.symbols = sorted(markets)  # never ask the venue about a symbol it does not list
+        for symbol in markets:
+            await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
+        await self._ok()
+        if self.fresh_account:
+            await self._forget_previous_account()
+        return markets, await self.reconciler.run()
+
+    async def _start_reads(self) -> tuple[dict[str, PairMarkets], ReconcileReport]:
+        """``_start_once`` (idempotent) retried with backoff while the venue answers transiently (5xx,
+        -1008, timeouts, rate limits) for at most ``start_retry_s`` real seconds; then ``StartFailed``.
+        An IP ban that outlasts the budget is raised as it is, at once: waiting cannot help."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        delays = backoff_delays(random.Random(0), 1_000_000, base_s=1.0, cap_s=15.0)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._start_once()
+            except Exception as exc:
+                if not classify(exc).retryable:
+                    raise
+                wait = next(delays)
+                ban_ms = banned_until_ms(exc)
+                if ban_ms is not None:
+                    wait = max(wait, ban_ms / 1000 - wall_s() + self.gate.margin_s)
+                spent = loop.time() - began
+                if spent + wait > self.config.start_retry_s:
+                    if ban_ms is not None:
+                        raise
+                    raise StartFailed(
+                        f"the venue kept failing at start for {spent:.0f}s ({attempt} attempts; "
+                        f"FUNDBOT_ENGINE__START_RETRY_S={self.config.start_retry_s:g}): {safe_error_text(exc)}"
+                    ) from exc
+                log.warning("start attempt %d failed, retrying in %.1fs: %s", attempt, wait, safe_error_text(exc))
+                await asyncio.sleep(wait)
 
     async def finish_interrupted(self) -> None:
         """After a crash, finish what an interrupted action left before anything else trades: a pair caught
