@@ -21,9 +21,10 @@ Jobs:
 
 Each executed entry and exit is also handed to ``on_trade`` (the daemon's notifier, ``bot.ops.notify``).
 
-Rate limits: a 429/418 from the venue trips the ``RateGate``; every job skips while it is closed (one
-error event, or an alert for an IP ban, per pause), so the bot never keeps calling a venue that asked it
-to stop. Dry-run: a start carries on the ledger's paper account (rebuilt from the ledger, see
+Rate limits: a 429/418 from the venue trips the ``RateGate`` (the daemon's venue is a ``GatedVenue``:
+every caller's calls wait while it is closed); every job skips while it is closed (one ``rate_limit``
+event, plus an alert for an IP ban, per pause), so the bot never keeps calling a venue that asked it to
+stop. Dry-run: a start carries on the ledger's paper account (rebuilt from the ledger, see
 ``bot.venues.paper_account``); when a new one opens (``run --dry-run --fresh``), pairs the ledger still
 holds from an earlier paper account are closed at start with a note (``fresh_account``) instead of being
 quarantined against an account that is no longer traded.
@@ -52,7 +53,7 @@ from bot.ops.health import HealthState
 from bot.reconcile import Reconciler, ReconcileReport
 from bot.treasury.service import Treasury
 from bot.venues.base import FundingInfo, PairMarkets, Position, Venue
-from bot.venues.errors import ErrorClass, backoff_delays, classify, safe_error_text
+from bot.venues.errors import ErrorClass, backoff_delays, classify, retry_after_s, safe_error_text
 from strategies.base import Action, Fees, Limits, PairView, Reason, Snapshot, Strategy, Target
 
 log = logging.getLogger(__name__)
@@ -669,21 +670,33 @@ class Engine:
             log.exception("could not record the failure of %s", job)
 
     async def _rate_limited(self, job: str, exc: BaseException) -> None:
-        """Close the gate; record the pause once (an alert for an IP ban), not every skipped call."""
-        banned = banned_until_ms(exc) is not None
-        if not self.gate.trip(exc):
+        """Close the gate and record the pause, unless the venue's gate already did (``GatedVenue``)."""
+        if getattr(exc, "gated", False) or not self.gate.trip(exc):
             return
+        await self.record_rate_limit(job, exc)
+
+    async def record_rate_limit(self, where: str, exc: BaseException) -> None:
+        """One ``rate_limit`` event per pause (and an alert for an IP ban), never one per skipped call."""
+        banned = banned_until_ms(exc) is not None
         if self.health is not None:
             self.health.inc_error("rate_limit")
         pause = self.gate.remaining_s()
+        retry = retry_after_s(exc)
         what = "IP banned (418)" if banned else "rate limited (429)"
-        message = f"venue {what} during {job}: all venue work paused for {pause:.0f}s, then resumes"
-        details = {"job": job, "error": type(exc).__name__, "pause_s": round(pause, 1), "banned": banned}
+        told = f", Retry-After {retry:g}s" if retry is not None else ""
+        message = f"venue {what} on {where}: all venue work paused for {pause:.0f}s{told}, then resumes"
+        details = {
+            "where": where,
+            "error": type(exc).__name__,
+            "pause_s": round(pause, 1),
+            "retry_after_s": retry,
+            "until_ms": int(self.gate.until_s * 1000),
+            "banned": banned,
+        }
         try:
+            await self._event(EventKind.RATE_LIMIT, message, details=details)
             if banned and self.alerter is not None:
                 await self.alerter.alert("rate_limited", message, details=details, now_ms=self.now())
-            else:
-                await self._event(EventKind.ERROR, message, details=details)
         except Exception:
             log.exception("could not record the rate-limit pause")
 

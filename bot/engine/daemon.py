@@ -25,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.config import Mode, Settings
 from bot.engine.core import Engine
 from bot.engine.jobs import JobRunner
+from bot.engine.ratelimit import GatedVenue, RateGate
 from bot.execution.executor import Executor
 from bot.ledger import db
 from bot.ledger.models import EventKind
@@ -87,13 +88,20 @@ def assemble_engine(
     strategy: Any = None,
     sleep: Callable[[float], Any] = asyncio.sleep,
     time_scale: float = 1.0,
+    rate_gate: RateGate | None = None,
 ) -> Engine:
     """Wire strategy, executor, treasury and reconciler over one venue and ledger (daemon and backtest).
 
     ``time_scale``: venue seconds per real second (an emulator at speed N). An order request can still
     execute until its recvWindow (real time) has passed, so reconciliation waits that long, in venue time,
     before it calls an unanswered order intent "never received" (or a transfer absent from the history).
+
+    ``rate_gate``: put every venue call of every part through it (``GatedVenue``), as the daemon does; a
+    backtest's simulated venue has no rate limits and runs without one.
     """
+    gated = GatedVenue(venue, rate_gate, sleep=sleep) if rate_gate is not None else None
+    if gated is not None:
+        venue = gated
     window = transfer_window_ms(time_scale, RECV_WINDOW_MS)
     treasury = Treasury(
         venue,
@@ -116,7 +124,7 @@ def assemble_engine(
         sleep=sleep,
         transfer_window_ms=window,
     )
-    return Engine(
+    engine = Engine(
         venue=venue,
         ledger=ledger,
         strategy=strategy or FundingCarry(settings.strategy),
@@ -129,7 +137,11 @@ def assemble_engine(
         health=health,
         alerter=alerter,
         close_only=close_only,
+        gate=rate_gate or RateGate(),
     )
+    if gated is not None:
+        gated.on_limit = engine.record_rate_limit
+    return engine
 
 
 async def open_venue(
@@ -207,7 +219,15 @@ async def build_runtime(
     health = HealthState(now_fn=now, thresholds=_scaled_thresholds(settings, scale))
     alerter = Alerter.from_settings(ledger, settings, now_fn=now, health=health, cooldown_ms=3600_000)
     engine = assemble_engine(
-        settings, venue, ledger, now, health=health, alerter=alerter, close_only=close_only, time_scale=scale
+        settings,
+        venue,
+        ledger,
+        now,
+        health=health,
+        alerter=alerter,
+        close_only=close_only,
+        time_scale=scale,
+        rate_gate=RateGate(),
     )
     engine.fresh_account = new_account  # a new paper account: earlier ones' pairs and intents are closed
     from bot.ops.notify import Notifier

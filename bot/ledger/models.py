@@ -130,6 +130,8 @@ class EventKind(enum.StrEnum):
     INFO = "info"
     ERROR = "error"
     RECONCILE = "reconcile"
+    RATE_LIMIT = "rate_limit"  # the venue answered 429/418: all venue work paused (migration 0005)
+    LEDGER_OUTAGE = "ledger_outage"  # the ledger could not be written for a while (recorded once it can)
 
 
 def _str_enum(cls: type[enum.StrEnum]) -> Enum:

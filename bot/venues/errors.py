@@ -232,3 +232,10 @@ def banned_until_ms(exc: BaseException) -> int | None:
     """The end of an IP ban from a 418's message, if it names one."""
     match = BANNED_UNTIL.search(str(exc))
     return int(match.group(1)) if match else None
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The venue's ``Retry-After`` (seconds) of a 429/418, when the client kept it
+    (``bot.venues.ccxt_factory.keep_retry_after``)."""
+    value = getattr(exc, "retry_after_s", None)
+    return float(value) if value is not None else None
