@@ -216,6 +216,7 @@ async def build_runtime(
     except BaseException:
         await ledger.close()
         raise
+    ledger.outages.clock = now  # a write outage is timed on the run's clock, like every event
     health = HealthState(now_fn=now, thresholds=_scaled_thresholds(settings, scale))
     alerter = Alerter.from_settings(ledger, settings, now_fn=now, health=health, cooldown_ms=3600_000)
     engine = assemble_engine(
