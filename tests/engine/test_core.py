@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from decimal import Decimal
 
+import pytest
+
 from bot.domain import HOUR_MS, MINUTE_MS, PairState
+from bot.engine.core import StartFailed
 from bot.ledger.models import EventKind
 from tests.engine.world import World, open_world
 
@@ -206,3 +210,19 @@ async def test_snapshot_records_positions_with_liquidation_prices_for_status(db_
         events = await w.ledger.events(kinds=[EventKind.INFO])
         assert len([e for e in events if "positions" in (e.details or {})]) == 1
         assert await w.ledger.latest_balances(venue=w.venue.name)
+
+
+async def test_a_venue_down_for_longer_than_the_start_budget_fails_with_one_line(sqlite_url: str) -> None:
+    """Every call answers 503 -1008: start-up retries for engine.start_retry_s, then one line says why."""
+    async with AsyncExitStack() as stack:
+        w = await open_world(
+            stack, sqlite_url, scenario={"faults": [{"endpoint": "*", "kind": "503"}]}, start=False,
+            engine={"start_retry_s": 1.5},
+        )
+        began = time.monotonic()
+        with pytest.raises(StartFailed) as err:
+            await w.engine.start()
+        assert 0.4 <= time.monotonic() - began < 5.0  # it retried (jittered backoff) within the budget
+        text = str(err.value)
+        assert "\n" not in text and "kept failing at start" in text and "-1008" in text and "attempts" in text
+        assert await w.ledger.events(kinds=[EventKind.INFO], message_prefix="engine started") == []

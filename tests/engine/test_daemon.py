@@ -325,20 +325,3 @@ async def test_a_5xx_burst_at_start_is_retried_and_the_daemon_starts(
             proc.wait(timeout=30)
     log = (tmp_path / "burst.log").read_text()
     assert "start attempt 1 failed" in log and "Traceback" not in log, log[-2000:]
-
-
-def test_a_venue_down_for_longer_than_the_start_budget_is_one_line_and_exit_1(
-    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
-) -> None:
-    emu = emulator_factory([{"endpoint": "*", "kind": "503"}])
-    env_db = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    os.environ["FUNDBOT_ENGINE__START_RETRY_S"] = "2"
-    try:
-        proc = start_daemon(tmp_path, env_db, emu.connection_file, "down")
-    finally:
-        del os.environ["FUNDBOT_ENGINE__START_RETRY_S"]
-    assert proc.wait(timeout=60) == 1
-    log = (tmp_path / "down.log").read_text()
-    assert "Traceback" not in log, log[-3000:]
-    (line,) = [x for x in log.splitlines() if x.startswith("fundbot:")]
-    assert "cannot start: the venue kept failing at start" in line and "-1008" in line, log[-2000:]
