@@ -288,7 +288,7 @@ class Treasury:
                     await self._settle(cid, TransferStatus.SENT, IntentStatus.UNKNOWN, last_error)
                     evidence = await self._look_up(cid)
                     if evidence is not None and evidence.outcome == "done" and evidence.row is not None:
-                        return await self._done(cid, evidence.row, wanted, reason, attempt)
+                        return await self._done(cid, size, evidence.row, wanted, reason, attempt)
                     if evidence is None or evidence.outcome == "open":
                         await self._event(
                             EventKind.ALERT, f"transfer {cid} outcome unknown: {last_error}", {"client_id": cid}
@@ -303,7 +303,7 @@ class Treasury:
                 if kind in (ErrorClass.INSUFFICIENT_FUNDS, ErrorClass.UNKNOWN_STATE) or kind.retryable:
                     continue
                 break
-            return await self._done(cid, result, wanted, reason, attempt)
+            return await self._done(cid, size, result, wanted, reason, attempt)
         await self._event(
             EventKind.ALERT,
             f"transfer of {wanted:f} {self.asset} {from_w} -> {to_w} failed: {last_error}",
@@ -312,7 +312,7 @@ class Treasury:
         raise TransferFailed(last_error)
 
     async def _done(
-        self, cid: str, result: TransferResult, wanted: Decimal, reason: str, attempt: int
+        self, cid: str, size: Decimal, result: TransferResult, wanted: Decimal, reason: str, attempt: int
     ) -> TransferResult:
         await self.ledger.update_transfer(
             cid, now_ms=self.now(), status=TransferStatus.DONE, venue_tran_id=result.tran_id
@@ -320,11 +320,11 @@ class Treasury:
         await self.ledger.set_intent_status(cid, IntentStatus.DONE, now_ms=self.now())
         await self._event(
             EventKind.TRANSFER,
-            f"moved {result.amount} {self.asset} {result.from_wallet} -> {result.to_wallet} ({reason})",
+            f"moved {size} {self.asset} {result.from_wallet} -> {result.to_wallet} ({reason})",
             {
                 "client_id": cid,
                 "tran_id": result.tran_id,
-                "amount": result.amount,
+                "amount": size,
                 "requested": wanted,
                 "attempt": attempt,
             },
