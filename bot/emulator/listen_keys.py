@@ -1,7 +1,8 @@
 """USD-M user-stream listenKeys: create, keepalive, expiry after a configurable TTL (wall time).
 
 Binance expires a key 60 minutes after the last keepalive and then sends ``listenKeyExpired`` on its
-socket; ccxt 4.5.90 has no handler for that event, so the bot must keep the key alive itself (§5.4).
+socket; ccxt 4.5.90 has no handler for that event, so the bot must keep the key alive
+itself (docs/ccxt-binance.md §5.4).
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ def _account(emu: Emulator, v2: bool) -> dict[str, Any]:
     """GET /fapi/v3/account, or its older /fapi/v2 shape (fee tier and flags, ``marginAvailable`` per
     asset, every symbol's position row with leverage and max notional)."""
     a = emu.sim.futures_account()
-    updated = a.update_ms or emu.now_ms()  # §3: ccxt skips assets with updateTime 0
+    updated = a.update_ms or emu.now_ms()  # docs/ccxt-binance.md §3: ccxt skips assets with updateTime 0
     usdt: dict[str, Any] = {
         "asset": "USDT",
         "walletBalance": formats.fmt(a.total_wallet_balance),

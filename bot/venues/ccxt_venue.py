@@ -1,6 +1,6 @@
 """``CcxtVenue``: the Venue protocol over one mixed ccxt.pro ``binance`` instance (spot + USD-M linear).
 
-Every call follows the verified surface map (shared/docs/ccxt-binance-surface.md). Amounts that matter
+Every call follows the verified surface map (docs/ccxt-binance.md). Amounts that matter
 are read from the raw Binance strings in ``info`` so no float ever reaches a balance or an order size.
 Works the same against Binance and against the emulator (``bot.venues.ccxt_factory.build_client``).
 """
@@ -42,7 +42,8 @@ from bot.venues.errors import banned_until_ms, safe_error_text
 
 log = logging.getLogger(__name__)
 
-# ccxt account names: 'swap' resolves to USD-M (MAIN_UMFUTURE / UMFUTURE_MAIN); never 'future' (§7.1).
+# ccxt account names: 'swap' resolves to USD-M (MAIN_UMFUTURE / UMFUTURE_MAIN); never 'future'
+# (docs/ccxt-binance.md §7.1).
 _CCXT_ACCOUNT: dict[str, str] = {"spot": "spot", "futures": "swap"}
 _STATUS: dict[str, OrderStatus] = {
     "NEW": "open",
@@ -458,7 +459,7 @@ class CcxtVenue:
             if req.leg is not Leg.PERP:
                 raise ValueError("reduce_only applies to the perp leg only")
             params["reduceOnly"] = True
-        # Spot market buys pass no price, so ccxt sends `quantity`, not quoteOrderQty (§7.7).
+        # Spot market buys pass no price, so ccxt sends `quantity`, not quoteOrderQty (docs/ccxt-binance.md §7.7).
         order = await self.client.create_order(market, req.type, req.side.value, float(req.qty), price, params)
         state = self._order_state(order["info"], req.symbol, req.leg)
         if req.leg is Leg.PERP and state.filled and not state.fills:
@@ -647,7 +648,10 @@ class CcxtVenue:
         return out, 0.0
 
     def start_user_stream_keepalive(self, interval_s: float = 1800.0) -> asyncio.Task[None]:
-        """Refresh the USD-M listenKey every ``interval_s`` (ccxt 4.5.90 never does on a mixed instance, §5.4)."""
+        """Refresh the USD-M listenKey every ``interval_s``.
+
+        ccxt 4.5.90 never does on a mixed spot+perp instance (docs/ccxt-binance.md §5.4).
+        """
         if self._keepalive_task is None or self._keepalive_task.done():
             self._keepalive_task = asyncio.create_task(self._keepalive_loop(interval_s), name="listenkey-keepalive")
         return self._keepalive_task
