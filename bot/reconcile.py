@@ -4,7 +4,9 @@
    know was never placed (failed: safe to decide anew); an order it knows is recorded with its fills
    (an order still open with no owner is canceled under a cancel intent). A transfer is matched against
    the venue's transfer history when the venue offers one (``fetch_transfers``), else flagged.
-2. Fills of our orders that the ledger missed are backfilled (idempotent by trade id).
+2. Fills of our orders that the ledger missed are backfilled (idempotent by trade id): held pairs' from
+   the last recorded fill of their symbol, and any order (closed pairs' too) with fewer recorded fills
+   than the venue filled (``bot.backfill``).
 3. Each active pair's legs are recomputed from its recorded fills (spot net of base-asset fees, short
    size) and compared with the venue: perp position and spot balance. Explained differences update the
    pair; unexplained ones quarantine it with an alert.
@@ -21,9 +23,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from bot.backfill import backfill_fills
 from bot.config import ExecutionConfig
 from bot.domain import ZERO, Leg, PairState, Side
-from bot.execution.orders import TERMINAL, OrderRunner, record_venue_fill
+from bot.execution.orders import TERMINAL, OrderRunner
 from bot.execution.plan import PairFilters
 from bot.ledger.models import EventKind, Intent, IntentKind, IntentStatus, Pair, TransferStatus
 from bot.ledger.repository import Ledger
@@ -83,8 +86,8 @@ class Reconciler:
         # An order intent too young to settle may still execute (its request is within the recvWindow):
         # its pair is checked once the intent is settled, not quarantined for a fill that is on its way.
         in_flight = {i.pair_id for i in await self.ledger.open_intents([IntentKind.ORDER, IntentKind.CANCEL])}
+        await self._backfill(report)
         for pair in pairs:
-            await self._backfill(pair, report)
             if pair.id in in_flight:
                 continue
             await self._check_pair(pair, report)
@@ -195,18 +198,10 @@ class Reconciler:
 
     # -- 2. fills --------------------------------------------------------------------------------------
 
-    async def _backfill(self, pair: Pair, report: ReconcileReport) -> None:
-        orders = {o.venue_order_id: o for o in await self.ledger.list_orders(pair_id=pair.id) if o.venue_order_id}
-        if not orders:
-            return
-        for leg in (Leg.SPOT, Leg.PERP):
-            fills = await self._read(lambda leg=leg: self.venue.fetch_fills(pair.symbol, leg, since_ms=pair.opened_ms))
-            for f in fills:
-                order = orders.get(f.venue_order_id)
-                if order is None or order.leg is not leg:
-                    continue
-                new = await record_venue_fill(self.ledger, self.venue.name, f, order.client_order_id, pair.id)
-                report.new_fills += int(new)
+    async def _backfill(self, report: ReconcileReport) -> None:
+        """Fills the ledger missed, of held pairs and of closed pairs' orders alike (``bot.backfill``)."""
+        held = await self.ledger.list_pairs((*ACTIVE, PairState.QUARANTINED), venue=self.venue.name)
+        report.new_fills += await backfill_fills(self.venue, self.ledger, self.now(), held, self._read)
 
     # -- 3. pairs --------------------------------------------------------------------------------------
 
