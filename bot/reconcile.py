@@ -10,6 +10,8 @@
 3. Each active pair's legs are recomputed from its recorded fills (spot net of base-asset fees, short
    size) and compared with the venue: perp position and spot balance. Explained differences update the
    pair; unexplained ones quarantine it with an alert.
+4. Legs on a configured symbol that no pair explains (a lost ledger, hand trading) block entries there
+   until the operator adopts or closes them (``bot.orphans``).
 
 Idempotent: a second run finds nothing open, records no new fill, changes no pair and writes no event.
 """
@@ -30,6 +32,7 @@ from bot.execution.orders import TERMINAL, OrderRunner
 from bot.execution.plan import PairFilters
 from bot.ledger.models import EventKind, Intent, IntentKind, IntentStatus, Pair, TransferStatus
 from bot.ledger.repository import Ledger
+from bot.orphans import OrphanWatch
 from bot.venues.base import OrderState, PairMarkets, Venue
 from bot.venues.errors import retry_call
 
@@ -78,6 +81,7 @@ class Reconciler:
         self.rng = random.Random(0)
         self.runner = OrderRunner(venue, ledger, now, self.config, sleep, self.rng)
         self._markets: dict[str, PairMarkets] = {}
+        self.orphans = OrphanWatch(venue, ledger, now, self._pair_markets, self._read, self.config.spot_fee_in_base)
 
     async def run(self) -> ReconcileReport:
         report = ReconcileReport()
@@ -206,9 +210,10 @@ class Reconciler:
     # -- 3. pairs --------------------------------------------------------------------------------------
 
     async def explained_legs(self, pair: Pair) -> tuple[Decimal, Decimal]:
-        """(spot holding, short size) implied by the pair's recorded fills."""
+        """(spot holding, short size) implied by the pair's recorded fills, on top of the legs it was
+        adopted with (``bot.orphans``)."""
         base = (await self._pair_markets(pair.symbol)).base
-        spot = short = ZERO
+        spot, short = pair.adopted_spot_qty or ZERO, pair.adopted_perp_qty or ZERO  # an adopted pair's base
         for f in await self.ledger.list_fills(pair_id=pair.id):
             if f.market is Leg.SPOT:
                 if f.side is Side.BUY:
@@ -280,22 +285,12 @@ class Reconciler:
                 )
 
     async def _orphans(self, paired: set[str], report: ReconcileReport) -> None:
-        """Perp positions on configured symbols that no active pair explains (alerted once per run that
-        finds something else to change, so a quiet second run stays quiet)."""
-        loose = [s for s in self.symbols if s not in paired]
-        if not loose:
-            return
+        """Legs on configured symbols that no pair explains block entries there (``bot.orphans``);
+        alerted when found or when their figures change, so a quiet second run stays quiet."""
         quarantined = {p.symbol for p in await self.ledger.list_pairs((PairState.QUARANTINED,), venue=self.venue.name)}
-        positions = await self._read(lambda: self.venue.fetch_positions(loose))
-        for symbol, pos in positions.items():
-            if symbol in quarantined:
-                continue
-            message = f"{symbol}: perp position {pos.qty} on the venue with no pair in the ledger"
-            alerts = await self.ledger.events(kinds=[EventKind.ALERT], symbol=symbol, limit=1, newest_first=True)
-            if alerts and alerts[0].message == message:
-                continue  # already reported, nothing new
-            await self.ledger.add_event(EventKind.ALERT, message, ts_ms=self.now(), symbol=symbol)
-            report.alerts.append(message)
+        loose = [s for s in self.symbols if s not in paired and s not in quarantined]
+        for legs in await self.orphans.review(loose):
+            report.alerts.append(f"{legs.symbol}: orphan legs on the venue: {legs.figures()}")
 
     # -- helpers ---------------------------------------------------------------------------------------
 

@@ -83,6 +83,7 @@ def _schemas(symbols: list[str]) -> dict[str, Any]:
             "close_only": {"type": "boolean"},
             "capital_limit": DEC_OR_NULL,
             "paused": {"type": "array", "items": {"type": "string"}},
+            "orphans": {"type": "array", "items": {"type": "string"}},
             "active": {"type": "array", "items": _ref("Control")},
             "recent_exits": {"type": "array", "items": _ref("Control")},
         }
