@@ -17,9 +17,9 @@ async def recorded(w: World, pair_id: int, leg: Leg) -> Decimal:
     return sum((f.quantity for f in await w.ledger.list_fills(pair_id=pair_id) if f.market is leg), Decimal(0))
 
 
-async def test_closing_perp_trades_unread_at_execution_are_backfilled_after_the_pair_closed(db_url: str) -> None:
+async def test_closing_perp_trades_unread_at_execution_are_backfilled_after_the_pair_closed(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
-        w = await open_world(stack, db_url, scenario={"faults": [OUTAGE]}, symbols=["SOL/USDT"])
+        w = await open_world(stack, sqlite_url, scenario={"faults": [OUTAGE]}, symbols=["SOL/USDT"])
         await w.engine.scan()
         (pair,) = await w.pairs(PairState.OPEN)
         opened = await recorded(w, pair.id, Leg.PERP)

@@ -94,9 +94,9 @@ async def test_lost_ledger_blocks_entries_on_orphans_until_adopted_or_closed(db_
         assert (await w.position("SOL/USDT"))[1] == 0
 
 
-async def test_closing_orphans_by_hand_lifts_the_block(db_url: str) -> None:
+async def test_closing_orphans_by_hand_lifts_the_block(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
-        w = await lost_ledger_world(stack, db_url)
+        w = await lost_ledger_world(stack, sqlite_url)
         assert set(await blocks(w)) == {"SOL/USDT", "XRP/USDT"}
         await trade(w, "hand-1", "XRP/USDT", Leg.PERP, Side.BUY, "500", reduce=True)
         await w.engine.reconcile()
