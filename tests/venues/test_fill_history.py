@@ -78,3 +78,15 @@ async def test_the_emulator_answers_trade_lists_with_binances_rules(env: VenueEn
     page = await client.fapiPrivateGetUserTrades({"symbol": "BTCUSDT", "fromId": 0, "limit": 1})
     rest = await client.fapiPrivateGetUserTrades({"symbol": "BTCUSDT", "fromId": int(page[0]["id"]) + 1})
     assert [r["orderId"] for r in page + rest] == sorted(r["orderId"] for r in page + rest) and len(rest) == 1
+
+
+async def test_a_full_page_is_followed_by_the_next_one_by_trade_id(
+    env: VenueEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.venues import ccxt_venue
+
+    since = env.clock.now_ms()
+    ids = [await _trade(env, f"p-{i}", Leg.PERP, Side.SELL, "0.01") for i in range(5)]
+    monkeypatch.setattr(ccxt_venue, "_PAGE", 2)  # five trades: pages of 2, 2 and 1
+    fills = await env.venue.fetch_fills("BTC/USDT", Leg.PERP, since_ms=since)
+    assert [f.venue_order_id for f in fills] == ids
