@@ -27,6 +27,7 @@ RECONCILE_SOURCE = "reconcile"  # who sets and lifts the block
 ENGINE_SOURCE = "engine"  # who carries out the operator's requests
 Read = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
 Markets = Callable[[str], Awaitable[PairMarkets]]
+Explained = Callable[[str], Awaitable[tuple[Decimal, Decimal]]]  # symbol -> (spot, short) closed pairs left
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class VenueLegs:
     fee_slack: Decimal  # the spot buy's base-asset fee on the short, as a fraction
     entry_price: Decimal | None = None  # the perp position's
     spot_price: Decimal | None = None
+    ledger_spot: Decimal = ZERO  # what closed pairs left, as their fills say (e.g. the dust of round trips)
+    ledger_short: Decimal = ZERO
 
     @property
     def adoptable(self) -> bool:
@@ -47,8 +50,8 @@ class VenueLegs:
 
     def figures(self) -> str:
         return (
-            f"venue short {self.short.normalize():f}, spot {self.spot.normalize():f} "
-            f"(ledger explains short 0, spot 0)"
+            f"venue short {self.short.normalize():f}, spot {self.spot.normalize():f} (ledger explains "
+            f"short {self.ledger_short.normalize():f}, spot {self.ledger_spot.normalize():f})"
         )
 
     def what_to_do(self) -> str:
@@ -68,8 +71,8 @@ class VenueLegs:
             "symbol": self.symbol,
             "venue_short": str(self.short),
             "venue_spot": str(self.spot),
-            "ledger_short": "0",
-            "ledger_spot": "0",
+            "ledger_short": str(self.ledger_short),
+            "ledger_spot": str(self.ledger_spot),
             "lot": str(self.lot),
             "adoptable": self.adoptable,
         }
@@ -79,7 +82,14 @@ class OrphanWatch:
     """Finds orphan legs and keeps the ``orphan`` controls equal to what the venue shows."""
 
     def __init__(
-        self, venue: Venue, ledger: Ledger, now: Callable[[], int], markets: Markets, read: Read, fee_slack: Decimal
+        self,
+        venue: Venue,
+        ledger: Ledger,
+        now: Callable[[], int],
+        markets: Markets,
+        read: Read,
+        fee_slack: Decimal,
+        explained: Explained,
     ) -> None:
         self.venue = venue
         self.ledger = ledger
@@ -87,9 +97,11 @@ class OrphanWatch:
         self.markets = markets
         self.read = read
         self.fee_slack = fee_slack
+        self.explained = explained
 
     async def venue_legs(self, symbols: list[str]) -> dict[str, VenueLegs]:
-        """The legs the venue holds on ``symbols`` (dust left out); symbols holding nothing are absent."""
+        """The legs the venue holds on ``symbols`` (of no pair held) beyond what the ledger explains (the
+        residue closed pairs left) and beyond dust; symbols with nothing unexplained are absent."""
         if not symbols:
             return {}
         positions = await self.read(lambda: self.venue.fetch_positions(symbols))
@@ -104,12 +116,15 @@ class OrphanWatch:
             if spot >= m.spot.min_qty and spot > 0 and price is None:
                 book = await self.read(lambda s=symbol: self.venue.fetch_order_book(s, Leg.SPOT, 5))
                 price = book.mid if book.bids and book.asks else None
-            dust = spot < m.spot.min_qty or (price is not None and spot * price < m.spot.min_notional)
-            if short == 0 and (spot == 0 or dust):
+            ledger_spot, ledger_short = await self.explained(symbol)
+            extra = spot - ledger_spot
+            dust = extra < m.spot.min_qty or (price is not None and extra * price < m.spot.min_notional)
+            explained_short = short == 0 or abs(short - ledger_short) < m.perp.step_size / 2
+            if explained_short and dust:
                 continue
             lot = common_step(m.spot.step_size, m.perp.step_size)
             entry = pos.entry_price if pos is not None else None
-            out[symbol] = VenueLegs(symbol, ZERO if dust else spot, short, lot, self.fee_slack, entry, price)
+            out[symbol] = VenueLegs(symbol, spot, short, lot, self.fee_slack, entry, price, ledger_spot, ledger_short)
         return out
 
     async def review(self, loose: list[str]) -> list[VenueLegs]:

@@ -81,7 +81,9 @@ class Reconciler:
         self.rng = random.Random(0)
         self.runner = OrderRunner(venue, ledger, now, self.config, sleep, self.rng)
         self._markets: dict[str, PairMarkets] = {}
-        self.orphans = OrphanWatch(venue, ledger, now, self._pair_markets, self._read, self.config.spot_fee_in_base)
+        self.orphans = OrphanWatch(
+            venue, ledger, now, self._pair_markets, self._read, self.config.spot_fee_in_base, self.residue
+        )
 
     async def run(self) -> ReconcileReport:
         report = ReconcileReport()
@@ -213,16 +215,21 @@ class Reconciler:
         """(spot holding, short size) implied by the pair's recorded fills, on top of the legs it was
         adopted with (``bot.orphans``)."""
         base = (await self._pair_markets(pair.symbol)).base
-        spot, short = pair.adopted_spot_qty or ZERO, pair.adopted_perp_qty or ZERO  # an adopted pair's base
-        for f in await self.ledger.list_fills(pair_id=pair.id):
-            if f.market is Leg.SPOT:
-                if f.side is Side.BUY:
-                    spot += f.quantity - (f.fee if f.fee_asset == base else ZERO)
-                else:
-                    spot -= f.quantity + (f.fee if f.fee_asset == base else ZERO)
-            else:
-                short += f.quantity if f.side is Side.SELL else -f.quantity
-        return spot, short
+        start = (pair.adopted_spot_qty or ZERO, pair.adopted_perp_qty or ZERO)
+        return _legs_after(start, await self.ledger.list_fills(pair_id=pair.id), base)
+
+    async def residue(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(spot, short) that the closed pairs of ``symbol`` left behind, as their fills say: the dust of
+        round trips is explained, not an orphan. An adoption took in all the venue held then, so the
+        count starts again from the last adopted pair's legs."""
+        base = (await self._pair_markets(symbol)).base
+        closed = await self.ledger.list_pairs((PairState.CLOSED,), venue=self.venue.name)
+        adopted = [p for p in closed if p.symbol == symbol and p.adopted_perp_qty is not None]
+        last = max(adopted, key=lambda p: (p.opened_ms, p.id), default=None)
+        start = (last.adopted_spot_qty or ZERO, last.adopted_perp_qty or ZERO) if last else (ZERO, ZERO)
+        since = last.opened_ms if last is not None else None
+        fills = await self.ledger.list_fills(symbol=symbol, venue=self.venue.name, since_ms=since)
+        return _legs_after(start, fills, base)
 
     async def _check_pair(self, pair: Pair, report: ReconcileReport) -> None:
         markets = await self._pair_markets(pair.symbol)
@@ -304,3 +311,15 @@ class Reconciler:
 
     async def _read(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         return await retry_call(fn, rng=self.rng, attempts=3, base_s=self.config.retry_backoff_s, sleep=self.sleep)
+
+
+def _legs_after(start: tuple[Decimal, Decimal], fills: list[Any], base: str) -> tuple[Decimal, Decimal]:
+    """(spot, short) after ``fills`` from ``start``: spot net of the fees taken in the base coin."""
+    spot, short = start
+    for f in fills:
+        if f.market is Leg.SPOT:
+            fee = f.fee if f.fee_asset == base else ZERO
+            spot += f.quantity - fee if f.side is Side.BUY else -(f.quantity + fee)
+        else:
+            short += f.quantity if f.side is Side.SELL else -f.quantity
+    return spot, short
