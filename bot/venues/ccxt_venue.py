@@ -58,6 +58,7 @@ _STATUS: dict[str, OrderStatus] = {
 }
 _FAPI_DEPTHS = (5, 10, 20, 50, 100, 500, 1000)
 _PAGE = 1000
+_LINEAR_SPAN_MS = 7 * 24 * HOUR_MS  # USD-M userTrades: startTime..endTime at most 7 days
 
 
 def dec(value: object, default: Decimal | None = None) -> Decimal | None:
@@ -502,21 +503,39 @@ class CcxtVenue:
         return [self._order_state(o["info"], symbol, leg) for o in orders]
 
     async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]:
+        """Every trade of ``symbol``'s ``leg`` from ``since_ms`` (None: all the venue keeps) to now.
+
+        Binance pages trade lists by id (``fromId``, oldest first), which cannot be combined with a time;
+        a time query on USD-M spans at most 7 days (ccxt 4.5.90 caps ``endTime`` at since + 7 days on its
+        own). So: find the first trade at or after ``since_ms`` (USD-M: in 7-day windows up to the venue's
+        now; spot: one ``startTime`` query), then page by id from it until the history is exhausted.
+        """
         market = self._market_symbol(symbol, leg)
+        first: int | None = 0 if since_ms is None else await self._first_trade_id(market, leg, since_ms)
         seen: dict[str, Fill] = {}
-        since = since_ms
-        while True:
-            trades = await self.client.fetch_my_trades(market, since, _PAGE)
-            new = 0
+        while first is not None:
+            trades = await self.client.fetch_my_trades(market, None, _PAGE, {"fromId": first})
             for t in trades:
                 fill = self._fill_from_trade(t, symbol, leg)
-                if fill.venue_trade_id not in seen:
-                    seen[fill.venue_trade_id] = fill
-                    new += 1
-            if len(trades) < _PAGE or not new:
-                break
-            since = max(f.ts_ms for f in seen.values())
+                seen.setdefault(fill.venue_trade_id, fill)
+            ids = [int(t["info"]["id"]) for t in trades]
+            first = max(ids) + 1 if len(trades) >= _PAGE and max(ids) >= first else None
         return sorted(seen.values(), key=lambda f: (f.ts_ms, f.venue_trade_id))
+
+    async def _first_trade_id(self, market: str, leg: Leg, since_ms: int) -> int | None:
+        """The id of the oldest trade at or after ``since_ms``, or None when there is none yet."""
+        if leg is Leg.SPOT:  # spot caps only a startTime..endTime span (24 h); startTime alone is open-ended
+            trades = await self.client.fetch_my_trades(market, since_ms, 1)
+            return min((int(t["info"]["id"]) for t in trades), default=None)
+        now = await self.now_ms()
+        start = since_ms
+        while start <= now:
+            end = start + _LINEAR_SPAN_MS - 1
+            trades = await self.client.fetch_my_trades(market, start, 1, {"endTime": end})
+            if trades:
+                return min(int(t["info"]["id"]) for t in trades)
+            start = end + 1
+        return None
 
     # ----------------------------------------------------------------- wallets
 
