@@ -37,6 +37,7 @@ from bot.venues.base import Venue
 from strategies.funding_carry import FundingCarry
 
 if TYPE_CHECKING:  # imported where used: every command line imports this module, only `run` needs them
+    from bot.engine.user_stream import UserStreamHandler
     from bot.ops.api import ApiService
     from bot.ops.notify import Notifier
 
@@ -235,6 +236,7 @@ class Daemon:
     _rescan: asyncio.Task | None = None
     _rescan_wanted: bool = False
     http_port: int | None = None  # the port the HTTP server listens on once ``run`` started it
+    user_stream: UserStreamHandler | None = None  # live runs: set once the user-data stream is followed
 
     def __post_init__(self) -> None:
         health = self.rt.health
@@ -341,6 +343,20 @@ class Daemon:
                 await eng.on_job_error("mark_stream", exc)
                 await asyncio.sleep(self._period(eng.config.collateral_interval_s))
 
+    async def _follow_user_stream(self) -> None:
+        """Live only (a dry run's account is simulated in-process): the account's user-data stream, so
+        fills, liquidations and ADL arrive as they happen, and the listenKey keepalive ccxt does not do.
+        Polling (order follow-up, reconciliation) stays the fallback while the stream is down."""
+        venue = self.rt.venue
+        watch = getattr(venue, "watch_user_events", None)
+        if self.rt.mode != Mode.LIVE.value or watch is None:
+            return
+        from bot.engine.user_stream import UserStreamHandler
+
+        venue.start_user_stream_keepalive(self.settings.engine.listen_key_keepalive_s)  # type: ignore[attr-defined]
+        self.user_stream = UserStreamHandler(self.rt.engine)
+        await self.user_stream.follow(watch())
+
     async def run(self) -> int:
         eng = self.rt.engine
         loop = asyncio.get_running_loop()
@@ -387,6 +403,7 @@ class Daemon:
         self._heartbeat()
         scheduler.start()
         self._tasks.append(asyncio.ensure_future(self._follow_marks()))
+        self._tasks.append(asyncio.ensure_future(self._follow_user_stream()))
         log.info("fundbot running (%s, time scale %sx)", self.rt.mode, self.rt.time_scale)
         try:
             await self.stop_event.wait()
