@@ -1,6 +1,7 @@
 """The long-lived daemon: builds the parts from settings, schedules the engine's jobs on APScheduler's
 AsyncIOScheduler, follows mark prices, serves /healthz and /metrics (and the operator API and dashboard
-when ``http.api_token`` is set), and stops cleanly on SIGTERM/SIGINT.
+when ``http.api_token`` is set), follows the account's user-data stream in live runs (fills, liquidations
+and ADL as they happen, ``bot.engine.user_stream``), and stops cleanly on SIGTERM/SIGINT.
 
 Clock: against the real venue it is the wall clock; against the emulator it is the emulator's simulated
 clock (from the connection file), and job periods are divided by the emulator's speed, so a replay at
@@ -353,8 +354,16 @@ class Daemon:
             return
         from bot.engine.user_stream import UserStreamHandler
 
-        venue.start_user_stream_keepalive(self.settings.engine.listen_key_keepalive_s)  # type: ignore[attr-defined]
+        every_s = self.settings.engine.listen_key_keepalive_s  # wall time, as Binance expires a listenKey
+        venue.start_user_stream_keepalive(every_s)  # type: ignore[attr-defined]
         self.user_stream = UserStreamHandler(self.rt.engine)
+        await self.rt.ledger.add_event(
+            EventKind.INFO,
+            f"user-data stream on: fills, liquidations and ADL as they happen (polling stays the fallback); "
+            f"listenKey keepalive every {every_s:.0f}s",
+            ts_ms=self.rt.now(),
+            details={"listen_key_keepalive_s": every_s},
+        )
         await self.user_stream.follow(watch())
 
     async def run(self) -> int:
@@ -386,6 +395,7 @@ class Daemon:
                 await http_runner.cleanup()
             await self.rt.close()
             raise
+        self._tasks.append(asyncio.ensure_future(self._follow_user_stream()))  # before the first scan trades
         await self.runner.run("snapshot", eng.snapshot_balances)
         await self.runner.run("scan", eng.scan)
         scheduler = AsyncIOScheduler(timezone="UTC")
@@ -403,7 +413,6 @@ class Daemon:
         self._heartbeat()
         scheduler.start()
         self._tasks.append(asyncio.ensure_future(self._follow_marks()))
-        self._tasks.append(asyncio.ensure_future(self._follow_user_stream()))
         log.info("fundbot running (%s, time scale %sx)", self.rt.mode, self.rt.time_scale)
         try:
             await self.stop_event.wait()
