@@ -26,9 +26,13 @@ def _exec_type(order: Any, trade: Any) -> str:
 
 
 def execution_report(order: Any, trade: Any, now: int) -> dict[str, Any]:
+    """Binance's spot order update. Its conditional fields as Binance sends them: ``W`` (working time)
+    only while the order is on the book; ``v`` (prevented match id) never, as no order here expires by
+    self-trade prevention."""
     last_qty = trade.qty if trade is not None else 0
     last_px = trade.price if trade is not None else 0
-    return {
+    on_book = order.status in ("NEW", "PARTIALLY_FILLED")
+    report = {
         "e": "executionReport",
         "E": now,
         "s": order.symbol,
@@ -53,18 +57,19 @@ def execution_report(order: Any, trade: Any, now: int) -> dict[str, Any]:
         "N": trade.commission_asset if trade is not None else None,
         "T": trade.time_ms if trade is not None else order.update_ms,
         "t": trade.trade_id if trade is not None else -1,
-        "v": 0,
         "I": order.order_id,
-        "w": order.status in ("NEW", "PARTIALLY_FILLED"),
+        "w": on_book,
         "m": bool(trade.maker) if trade is not None else False,
         "M": False,
         "O": order.time_ms,
         "Z": fmt(order.cum_quote),
         "Y": fmt(trade.quote_qty) if trade is not None else "0",
         "Q": fmt(order.quote_order_qty),
-        "W": order.time_ms,
         "V": "EXPIRE_MAKER",
     }
+    if on_book:
+        report["W"] = order.time_ms
+    return report
 
 
 def account_position(balances: dict[str, tuple[Any, Any]], now: int) -> dict[str, Any]:
