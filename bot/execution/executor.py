@@ -159,13 +159,14 @@ class Executor:
         wanted = floor_to_step(target.target_qty, filters.common_step)
         wanted = await self._affordable(wanted, short_qty, price, filters)
         orders = [self._gross_up(o, filters) for o in plan_to_target(spot_qty, short_qty, wanted, filters, price)]
+        if not orders and pair is not None and self._flat(spot_qty, short_qty, wanted, filters, price):
+            await self.ledger.upsert_pair(  # closing, and what is left cannot be sold: dust, swept later
+                venue=self.venue.name, symbol=symbol, now_ms=now, target_qty=wanted, state=PairState.CLOSED
+            )
+            return ExecutionResult(symbol, "noop", pair.id, spot_qty, short_qty)
         # legs a residue apart that no plan order fixes: nothing to send first, the repair trims the longer leg
         if not orders and not self._needs_trim(spot_qty, short_qty, wanted, filters, price):
-            if pair is not None and self._flat(spot_qty, short_qty, wanted, filters, price):
-                await self.ledger.upsert_pair(  # closing, and what is left cannot be sold: dust, swept later
-                    venue=self.venue.name, symbol=symbol, now_ms=now, target_qty=wanted, state=PairState.CLOSED
-                )
-            elif pair is not None and pair.target_qty != wanted:
+            if pair is not None and pair.target_qty != wanted:
                 await self.ledger.upsert_pair(venue=self.venue.name, symbol=symbol, now_ms=now, target_qty=wanted)
             return ExecutionResult(symbol, "noop", pair.id if pair else None, spot_qty, short_qty)
 
@@ -297,6 +298,8 @@ class Executor:
             max_top_ups = 0  # a refused leg will be refused again: unwind instead
         top_ups = unwinds = 0
         while abs(spot_qty - short_qty) >= filters.common_step:
+            if self._flat(spot_qty, short_qty, wanted, filters, price):
+                break  # closing: the spot left cannot be sold, and a new short would only hedge dust
             top_up, unwind = hedge_repair(spot_qty, short_qty, wanted, filters, price)
             if top_up is None and unwind is None:
                 # a residue below the markets' minimums: trim the longer leg (a spot sale may overshoot
