@@ -1,7 +1,8 @@
 """Simulation events -> Binance user-data stream payloads.
 
 Spot: ``executionReport`` and ``outboundAccountPosition`` (sent wrapped by the WS-API subscription).
-USD-M: ``ORDER_TRADE_UPDATE`` and ``ACCOUNT_UPDATE`` (sent on listenKey sockets). The sim calls the
+USD-M: ``ORDER_TRADE_UPDATE`` (a liquidation first as ``NEW``, then its trade) and ``ACCOUNT_UPDATE``
+(sent on listenKey sockets). The sim calls the
 listener synchronously; payloads are queued and flushed by the REST pipeline and the stepper.
 """
 
@@ -125,6 +126,14 @@ def order_trade_update(order: Any, trade: Any, now: int) -> dict[str, Any]:
     }
 
 
+def forced_order_accepted(order: Any, now: int) -> dict[str, Any]:
+    """A liquidation order as Binance first announces it (``c`` ``autoclose-...``, ``X`` ``NEW``), before
+    the update that carries its execution."""
+    event = order_trade_update(order, None, now)
+    event["o"].update({"x": "NEW", "X": "NEW", "z": "0", "ap": "0", "l": "0", "L": "0", "t": 0, "n": "0"})
+    return event
+
+
 def account_update(data: dict[str, Any], now: int) -> dict[str, Any]:
     positions = [
         {
@@ -163,6 +172,8 @@ def attach_user_events(emu: Emulator) -> None:
                 emu.hub.queue_user_event("spot", execution_report(order, trade, now))
             else:
                 emu.hub.queue_user_event("perp", order_trade_update(order, trade, now))
+        elif ev.kind == "liquidation":  # the sim's "order" event of the same close follows with the trade
+            emu.hub.queue_user_event("perp", forced_order_accepted(ev.data["order"], now))
         elif ev.kind == "balance":
             emu.hub.queue_user_event("spot", account_position(ev.data["balances"], now))
         elif ev.kind == "account":
