@@ -163,6 +163,13 @@ class Executor:
             await self.ledger.upsert_pair(  # closing, and what is left cannot be sold: dust, swept later
                 venue=self.venue.name, symbol=symbol, now_ms=now, target_qty=wanted, state=PairState.CLOSED
             )
+            await self._event(
+                EventKind.DECISION,
+                pair,
+                symbol,
+                f"closed: {symbol} spot {spot_qty} is below the smallest sale the market accepts (dust, swept later)",
+                {"rule": "close_dust", "spot_qty": spot_qty, "perp_qty": short_qty, "price": price},
+            )
             return ExecutionResult(symbol, "noop", pair.id, spot_qty, short_qty)
         # legs a residue apart that no plan order fixes: nothing to send first, the repair trims the longer leg
         if not orders and not self._needs_trim(spot_qty, short_qty, wanted, filters, price):

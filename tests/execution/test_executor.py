@@ -268,3 +268,16 @@ async def test_closing_never_reshorts_to_hedge_a_spot_remainder_too_small_to_sel
     assert spot == D("8.899") and 8 * price < 5 <= D("8.8") * price, (spot, price, res)
     assert short == 0, res  # no new short opened to hedge what is dust
     assert await w.ledger.active_pair("sim", XRP) is None  # closed: the remainder is dust, swept later
+
+
+async def test_a_pair_left_holding_only_unsellable_spot_is_closed_as_dust(xrp_world: World) -> None:
+    w = xrp_world
+    # as the old repair left it: the short bought back, 1.899 XRP of spot (1.1 USDT) that no sale can take
+    await w.ledger.upsert_pair(
+        venue="sim", symbol=XRP, now_ms=w.now(), state=PairState.OPEN, spot_qty=D("1.899"), perp_qty=D(0)
+    )
+    res = await w.executor().apply(SimpleTarget(XRP, D(0)))
+    assert res.status == "noop" and w.venue.calls.get("create_order", 0) == 0
+    assert await w.ledger.active_pair("sim", XRP) is None
+    decisions = await w.ledger.events(kinds=[EventKind.DECISION], symbol=XRP)
+    assert any((e.details or {}).get("rule") == "close_dust" for e in decisions)
