@@ -6,7 +6,8 @@ error event, counted for /metrics, and the next run tries again.
 
 Jobs:
 - ``scan``: premium index and books -> strategy -> decisions (ledger) -> targets executed (exits and
-  hedge repairs first, then entries by score). Entries stop when close-only is on or shutdown started.
+  hedge repairs first, then entries by score), then the spot dust of closed pairs swept once it passes
+  the market's minimum order (``bot.execution.dust``). Entries stop when close-only is on or shutdown started.
   The operator's controls (``bot.ledger.controls``) are read from the ledger at every scan: close-only,
   per-symbol pause (no entries or increases there; a held pair is kept), exit requests (the pair is
   closed through the executor, the operator's reason in the decision, then the request is marked done)
@@ -41,6 +42,7 @@ from bot.config import EngineConfig
 from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step, legs_equal
 from bot.engine.ratelimit import RateGate, banned_until_ms
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
+from bot.execution.dust import DustSweeper
 from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.controls import Controls, ExitRequest
@@ -88,6 +90,7 @@ class Engine:
     on_trade: Callable[[Target, ExecutionResult], Awaitable[None]] | None = None  # entries/exits (notifications)
     gate: RateGate = field(default_factory=RateGate)
     builder: SnapshotBuilder = field(init=False)
+    dust: DustSweeper = field(init=False)
     accepting_entries: bool = True
     last_rule: dict[str, str] = field(default_factory=dict)
     last_funding: dict[str, FundingInfo] = field(default_factory=dict)
@@ -101,6 +104,7 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.venue, self.symbols, fee_schedule(self.config), self.config.book_depth)
+        self.dust = DustSweeper(self.executor, self.reconciler)
 
     # -- start -----------------------------------------------------------------------------------------
 
@@ -294,6 +298,7 @@ class Engine:
         todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
             await self._execute_all(todo, set(held), unsettled)
+            await self._sweep_dust(unsettled)
         await self._finish_exits(controls.exits, held)
         await self._portfolio_gauges()
         return targets
@@ -360,6 +365,16 @@ class Engine:
                 await self._waiting_for_reconcile(t.symbol)
                 continue
             await self._execute(t)
+
+    async def _sweep_dust(self, unsettled: set[str]) -> None:
+        """Sell the spot dust the bot's closed pairs left once it passes the market's minimum order
+        (``bot.execution.dust``); a symbol with an order still in flight waits for reconciliation."""
+        if self.gate.paused():
+            return
+        try:
+            await self.dust.sweep([s for s in self.builder.markets if s not in unsettled])
+        except Exception as exc:
+            await self._error("dust_sweep", exc)
 
     async def _symbols_with_unsettled_orders(self) -> set[str]:
         """Symbols with an order or cancel intent still pending, sent or unknown.

@@ -35,9 +35,11 @@ from bot.venues.base import (
     PairMarkets,
     Position,
     TransferResult,
+    UserEvent,
     Wallet,
     WalletBalance,
 )
+from bot.venues.ccxt_user_stream import CcxtUserStream
 from bot.venues.errors import banned_until_ms, safe_error_text
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,7 @@ class CcxtVenue:
         self._intervals: dict[str, tuple[int | None, int]] = {}  # perp -> (hours, next funding it was read for)
         self._keepalive_task: asyncio.Task[None] | None = None
         self.keepalives_sent = 0
+        self.user_stream: CcxtUserStream | None = None
 
     # ----------------------------------------------------------------- helpers
 
@@ -665,6 +668,13 @@ class CcxtVenue:
             if update is not None:
                 out.append(update)
         return out, 0.0
+
+    def watch_user_events(self, retry_s: float = 1.0) -> AsyncIterator[UserEvent]:
+        """Fills, liquidations and ADL of this account as the venue pushes them (``bot.venues.ccxt_user_stream``);
+        pair it with ``start_user_stream_keepalive``, which ccxt does not do itself."""
+        if self.user_stream is None:
+            self.user_stream = CcxtUserStream(self.client, self.safe_text, retry_s=retry_s)
+        return self.user_stream.events()
 
     def start_user_stream_keepalive(self, interval_s: float = 1800.0) -> asyncio.Task[None]:
         """Refresh the USD-M listenKey every ``interval_s``.
