@@ -8,10 +8,10 @@ Rules, in the order they are applied:
 1. Live pairs (state other than CLOSED):
    - no market data -> ``hold_no_market_data``; QUARANTINED -> ``hold_quarantined``; CLOSING ->
      ``exit_in_progress`` (target 0: an exit is never reversed half way).
-   - exit when the horizon forecast is negative (``exit_negative_funding``: the pair would pay) or below
-     ``exit_threshold_apr`` (``exit_forecast_below_threshold``). Between the exit and the entry threshold
-     a held pair is kept (hysteresis). A single negative predicted print does not force an exit when the
-     decayed history keeps the horizon forecast positive: a round trip would cost more than the blip.
+   - the entry cost is sunk: a held pair exits only when holding is expected to lose more over the
+     horizon than leaving now and coming back later costs (one full round trip: exit + re-entry) ->
+     ``exit_negative_funding``. A weak or negative print alone does not force an exit: the horizon
+     forecast blends it with the decayed history and the baseline rate.
    - settlement guard: no exit (nor a shrink) while a settlement that pays the short (predicted rate > 0)
      is at most ``settlement_guard_minutes`` away -> ``hold_settlement_imminent``.
    - the rest are ranked by forecast APR; beyond ``max_symbols`` -> ``exit_not_in_top_n``; each is sized
@@ -26,7 +26,10 @@ Rules, in the order they are applied:
    filters (``skip_below_min_qty`` / ``skip_below_min_notional``); break-even later than
    ``max_break_even_fraction`` of the horizon (``skip_break_even_too_long``). Eligible candidates are
    ranked by net APR (score per notional, annualised) and entered (``enter``) while slots and budget last
-   (``skip_not_in_top_n``, ``skip_no_capital``).
+   (``skip_not_in_top_n``, ``skip_no_capital``). With every slot held, the best candidate replaces the
+   held pair with the lowest forecast (``exit_switch`` + ``enter_switch``, at most one per evaluation) only
+   when its net APR after its own round trip beats that pair's forecast by more than that pair's round
+   trip (its exit and a possible re-entry), all over the horizon.
 3. Sizing: min(per-symbol capital cap, liquidity cap, remaining total budget, operator limits), as capital
    per pair = notional x (1 + 1/leverage + margin buffer), floored to the common step of both markets.
 4. Hedge maintenance: a kept pair whose legs differ by more than ``hedge_tolerance_fraction`` of the larger
@@ -41,7 +44,7 @@ from decimal import Decimal, localcontext
 from bot.domain import ZERO, PairState
 from strategies.analysis import DECIMAL_CONTEXT, Budget, SymbolAnalysis, analyse
 from strategies.base import Action, Economics, PairView, Reason, Snapshot, Target
-from strategies.params import CarryParams, ParamsError, load_params
+from strategies.params import HOURS_PER_YEAR, CarryParams, ParamsError, load_params
 
 __all__ = ["CarryParams", "FundingCarry", "ParamsError", "load_params"]
 
@@ -57,6 +60,11 @@ class FundingCarry:
     def evaluate(self, snapshot: Snapshot) -> list[Target]:
         with localcontext(DECIMAL_CONTEXT):
             return _CarryRun(self.params, snapshot).run()
+
+
+def _with_inputs(t: Target, extra: dict[str, str]) -> Target:
+    r = t.reason
+    return Target(t.symbol, t.target_qty, Reason(r.rule, r.message, {**r.inputs, **extra}, r.economics), t.action)
 
 
 def _pct(apr: Decimal) -> str:
@@ -103,17 +111,17 @@ class _CarryRun:
 
     # ---- rules ----------------------------------------------------------------------------------
 
-    def exit_rule(self, a: SymbolAnalysis) -> tuple[str, str] | None:
-        f = a.forecast
-        if f.horizon_rate < 0:
-            return "exit_negative_funding", (
-                f"forecast over {self.p.hold_horizon_hours}h is negative ({_pct(f.apr)} APR): the short would pay"
-            )
-        if f.apr < self.p.exit_threshold_apr:
-            return "exit_forecast_below_threshold", (
-                f"forecast {_pct(f.apr)} APR is below the exit threshold {_pct(self.p.exit_threshold_apr)}"
-            )
-        return None
+    def exit_rule(self, a: SymbolAnalysis, pair: PairView) -> tuple[str, str] | None:
+        """Exit only when holding is expected to lose more over the horizon than leaving costs: the entry
+        is sunk, and leaving now and coming back later is one full round trip (exit + re-entry)."""
+        econ = a.economics(self.reference_qty(a, pair, ZERO))
+        loss = -econ.expected_funding
+        if loss <= econ.round_trip_cost:
+            return None
+        return "exit_negative_funding", (
+            f"holding is expected to pay {loss} USDT over {econ.horizon_hours}h (forecast {_pct(a.forecast.apr)} "
+            f"APR), more than the {econ.round_trip_cost} USDT of leaving and coming back (exit + re-entry)"
+        )
 
     def entry_block(self, a: SymbolAnalysis) -> tuple[str, str] | None:
         f = a.forecast
@@ -220,8 +228,8 @@ class _CarryRun:
             current,
             Action.HOLD,
             "hold",
-            f"keep {current} (forecast {_pct(a.forecast.apr)} APR, above exit "
-            f"{_pct(self.p.exit_threshold_apr)}); no increase: {block[1]}",
+            f"keep {current} (forecast {_pct(a.forecast.apr)} APR: holding is not expected to lose more than "
+            f"a round trip); no increase: {block[1]}",
         )
 
     def hedge_check(self, a: SymbolAnalysis, pair: PairView, t: Target) -> Target:
@@ -297,7 +305,7 @@ class _CarryRun:
                 out[sym] = self.target(
                     a, pair, ZERO, Action.EXIT, "exit_in_progress", "pair is closing: finish the exit"
                 )
-            elif (rule := self.exit_rule(a)) is not None:
+            elif (rule := self.exit_rule(a, pair)) is not None:
                 out[sym] = self.exit(a, pair, *rule)
             else:
                 keepers.append((a, pair))
@@ -337,14 +345,61 @@ class _CarryRun:
             eligible.append((a, econ))
 
         eligible.sort(key=lambda ae: (-ae[1].net_apr, ae[0].market.symbol))
+        if eligible and kept and self.budget.slots <= 0:
+            self.switch(eligible[0], kept[-1], out)
         for a, cap_econ in eligible:
-            out[a.market.symbol] = self.enter(a, cap_econ)
+            if a.market.symbol not in out:
+                out[a.market.symbol] = self.enter(a, cap_econ)
 
         for sym, pair in live.items():
             a = analyses.get(sym)
             if a is not None:
                 out[sym] = self.hedge_check(a, pair, out[sym])
         return [out[sym] for sym in sorted(out)]
+
+    def cost_apr(self, econ: Economics) -> Decimal:
+        """A round trip's cost spread over the horizon, as APR of the pair's notional."""
+        if econ.notional <= 0:
+            return ZERO
+        return econ.round_trip_cost / econ.notional * HOURS_PER_YEAR / econ.horizon_hours
+
+    def switch(
+        self, candidate: tuple[SymbolAnalysis, Economics], worst: tuple[SymbolAnalysis, PairView],
+        out: dict[str, Target],
+    ) -> None:
+        """Every slot is held: replace the held pair with the lowest forecast by the best candidate when the
+        candidate's net APR (after its own round trip) beats the held pair's forecast by more than the
+        held pair's exit and possible re-entry (a round trip of its own). One switch per evaluation."""
+        a, cap_econ = candidate
+        h, pair = worst
+        held_target = out[h.market.symbol]
+        if pair.state is not PairState.OPEN or held_target.action is Action.EXIT or self.guard_blocks_exit(h):
+            return
+        held_econ = h.economics(pair.hedged_qty)
+        gain = cap_econ.net_apr - h.forecast.apr
+        cost = self.cost_apr(held_econ)
+        if gain <= cost:
+            return
+        given = held_target.target_qty
+        self.budget.give(h, given)
+        entry = self.enter(a, cap_econ)
+        if entry.action is not Action.ENTER:
+            self.budget.take(h, given)
+            return
+        figures = (
+            f"{a.market.symbol} nets {_pct(cap_econ.net_apr)} APR after its round trip against "
+            f"{h.market.symbol}'s forecast {_pct(h.forecast.apr)}: gain {_pct(gain)} APR over the "
+            f"{self.p.hold_horizon_hours}h horizon exceeds the {_pct(cost)} APR ({held_econ.round_trip_cost} USDT) "
+            f"of {h.market.symbol}'s exit and possible re-entry"
+        )
+        extra = {"switch_gain_apr": str(gain.quantize(Decimal("1e-8"))),
+                 "switch_cost_apr": str(cost.quantize(Decimal("1e-8")))}
+        out[h.market.symbol] = self.target(h, pair, ZERO, Action.EXIT, "exit_switch", figures)
+        out[h.market.symbol] = _with_inputs(out[h.market.symbol], extra)
+        entry = Target(entry.symbol, entry.target_qty,
+                       Reason("enter_switch", f"{figures}; {entry.reason.message}", entry.reason.inputs,
+                              entry.reason.economics), entry.action)
+        out[a.market.symbol] = _with_inputs(entry, extra)
 
     def break_even_text(self, econ: Economics) -> str:
         limit = self.p.hold_horizon_hours * self.p.max_break_even_fraction

@@ -82,7 +82,6 @@ params_st = st.builds(
         liquidity_fraction=liq,
         max_break_even_fraction=Decimal(1),
         entry_threshold_apr=D("0.01"),
-        exit_threshold_apr=D("0.005"),
     ),
     st.integers(1, 4),
     fractions,
