@@ -159,6 +159,11 @@ class _CarryRun:
             return self.guard_hold(a, pair, rule, message)
         return self.target(a, pair, ZERO, Action.EXIT, rule, message)
 
+    def keep(self, a: SymbolAnalysis, current: Decimal) -> None:
+        """A kept size uses the budget only up to its own cap: its drift within the resize tolerance is its
+        own and never squeezes the pairs sized after it (a residual pair resized at every price move)."""
+        self.budget.take(a, min(current, a.per_symbol_cap_qty))
+
     def size_held(self, a: SymbolAnalysis, pair: PairView) -> Target:
         current = pair.hedged_qty
         # Liquidity limits what one trade may take, not what may be held: a thinner book never forces a
@@ -168,7 +173,7 @@ class _CarryRun:
         desired = a.filters.round(min(cap, self.budget.cap_qty(a)))
         tol = self.p.resize_tolerance_fraction
         if current > 0 and abs(desired - current) <= tol * current:
-            self.budget.take(a, current)
+            self.keep(a, current)
             return self.target(
                 a,
                 pair,
@@ -184,7 +189,7 @@ class _CarryRun:
                 return self.exit(a, pair, "exit_capital_cap", f"caps allow only {desired}: {violation[1]}")
             order = a.filters.order_violation(current, desired)
             if order is not None:
-                self.budget.take(a, current)
+                self.keep(a, current)
                 return self.target(
                     a, pair, current, Action.HOLD, "hold", f"caps allow only {desired}; no reduction: {order[1]}"
                 )
@@ -221,7 +226,7 @@ class _CarryRun:
         assert block is not None
         if current == 0:
             return self.target(a, pair, ZERO, Action.EXIT, block[0], f"opening pair no longer wanted: {block[1]}")
-        self.budget.take(a, current)
+        self.keep(a, current)
         return self.target(
             a,
             pair,
@@ -313,7 +318,8 @@ class _CarryRun:
         keepers.sort(key=lambda ap: (-ap[0].forecast.apr, ap[0].market.symbol))
         kept, dropped = keepers[: max(self.budget.slots, 0)], keepers[max(self.budget.slots, 0) :]
         # Every kept pair first reserves what it holds (within its own caps), so one pair grows only into
-        # unreserved capital and is never paid for by shrinking another: no round trips between pairs.
+        # unreserved capital and is never paid for by shrinking another: no round trips between pairs. A
+        # kept size then uses exactly its reservation (``keep``).
         reserved = {a.market.symbol: min(pair.hedged_qty, a.per_symbol_cap_qty) for a, pair in kept}
         for a, _ in kept:
             self.budget.take(a, reserved[a.market.symbol])

@@ -8,9 +8,8 @@ hour that is not certain is left to the real strategy.
 
 - ``carry`` (``FundingCarry``): no exit rule fires (the forecast's expected loss over the horizon stays
   below a lower bound of a round trip's cost), at most ``max_symbols`` held, each held size within
-  ``resize_tolerance_fraction`` of its target for every order the ranking could take (exact forecast ties,
-  recognised from identical inputs, go by symbol; close calls are bounded both ways), or above it while the
-  forecast or the break-even blocks growth; no entry (every offered symbol's forecast below
+  ``resize_tolerance_fraction`` of its target (the others using their reservations, whatever the ranking),
+  or above it while the forecast or the break-even blocks growth; no entry (every offered symbol's forecast below
   ``entry_threshold_apr``, or too low for any size to break even in time: see
   ``StrategyQuiet.break_even_floor``; with every slot held, it may instead be too low to switch in: its
   forecast net of a round trip below the lowest held forecast plus that pair's round trip).
@@ -230,27 +229,16 @@ class StrategyQuiet:
             lo_a, hi_a = ask_lo[sid], ask_hi[sid]
             per_lo = cap * f / (hi_a * cpn)
             per_hi = cap * f / (lo_a * cpn)
-            # Pairs ranked before this one (higher forecast; the symbol breaks ties) have taken their held
-            # size; the others still hold their reservation (held size within its own cap). Where two
-            # forecasts are too close to rank for certain, either may come first: bound both ways.
+            # Every other kept pair uses its reservation: its held size within its own per-symbol cap
+            # (FundingCarry.keep), whatever the ranking order.
             others_max = np.zeros(i1 - i0)
             others_min = np.zeros(i1 - i0)
-            apr_h = path.apr[i0:i1]
             for o in book.held:
                 if o is h:
                     continue
-                apr_o = self.paths[o.binance_id].apr[i0:i1]
-                o_first = self.unified[o.binance_id] < self.unified[sid]  # the strategy's tie-break
-                tie = (path.inputs[i0:i1] == self.paths[o.binance_id].inputs[i0:i1]) & (path.inputs[i0:i1] >= 0)
-                unsure = (np.abs(apr_o - apr_h) < 2 * APR_MARGIN) & ~tie
-                before = np.where(tie, o_first, apr_o > apr_h)
                 o_per = cap * f / (ask_hi[o.binance_id] * cpn)
-                held_max = o.qty * ask_hi[o.binance_id] * cpn
-                held_min = o.qty * ask_lo[o.binance_id] * cpn
-                reserved_max = np.minimum(o.qty, cap * f / (ask_lo[o.binance_id] * cpn)) * ask_hi[o.binance_id] * cpn
-                reserved_min = np.minimum(o.qty, o_per) * ask_lo[o.binance_id] * cpn
-                others_max += np.where(before | unsure, held_max, reserved_max)
-                others_min += np.where(before & ~unsure, held_min, reserved_min)
+                others_max += np.minimum(o.qty, cap * f / (ask_lo[o.binance_id] * cpn)) * ask_hi[o.binance_id] * cpn
+                others_min += np.minimum(o.qty, o_per) * ask_lo[o.binance_id] * cpn
             budget_lo = np.maximum(total - others_max, 0.0) / (hi_a * cpn)
             budget_hi = np.maximum(total - others_min, 0.0) / (lo_a * cpn)
             liq = liq_f * self._depth_low(path, h, i0, i1)
@@ -260,6 +248,7 @@ class StrategyQuiet:
             keep_low = desired_lo >= q * (1 - tol) + q * REL_MARGIN
             keep_high = desired_hi <= q * (1 + tol) - q * REL_MARGIN
             # growth needs the entry rules and the break-even at the larger size (else it holds)
+            apr_h = path.apr[i0:i1]
             growth_blocked = (apr_h < entry_thr - APR_MARGIN) | (apr_h < self.entry_floor[sid][i0:i1])
             quiet &= keep_low & (keep_high | growth_blocked)
         return quiet

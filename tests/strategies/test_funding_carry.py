@@ -264,6 +264,22 @@ def test_held_size_is_kept_within_tolerance_and_resized_beyond():
     assert (big.action, big.reason.rule, big.target_qty) == (Action.RESIZE, "resize_down_cap", want)
 
 
+def test_other_pairs_drifting_above_their_caps_never_squeeze_the_last_ranked_one():
+    # four slots sharing the whole total cap; the three best have drifted 10% above their own caps (within
+    # tolerance, so they hold): the fourth keeps its full share instead of being cut to what is left
+    params = CarryParams(max_per_symbol_fraction=D("0.225"))
+    carry = FundingCarry(params)
+    rates = {"A/USDT": "0.0004", "B/USDT": "0.0003", "C/USDT": "0.0002", "D/USDT": "0.00015"}
+    ms = [market(s, rate=r) for s, r in rates.items()]
+    cap = by_symbol(carry.evaluate(snap(ms[3])))["D/USDT"].target_qty
+    pairs = (*(pair(s, str(cap * D("1.1"))) for s in ("A/USDT", "B/USDT", "C/USDT")), pair("D/USDT", str(cap)))
+    out = by_symbol(carry.evaluate(snap(*ms, pairs=pairs)))
+    assert {s: (out[s].action, out[s].target_qty) for s in rates} == {
+        **{s: (Action.HOLD, cap * D("1.1")) for s in ("A/USDT", "B/USDT", "C/USDT")},
+        "D/USDT": (Action.HOLD, cap),
+    }
+
+
 def test_hedge_drift_is_rebalanced_to_the_smaller_leg():
     t = decide(market(), pairs=(pair("BTC/USDT", "0.3", "0.32"),))["BTC/USDT"]
     assert (t.action, t.reason.rule, t.target_qty) == (Action.REBALANCE, "rebalance_hedge_drift", D("0.3"))
