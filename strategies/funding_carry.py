@@ -28,8 +28,8 @@ Rules, in the order they are applied:
    ranked by net APR (score per notional, annualised) and entered (``enter``) while slots and budget last
    (``skip_not_in_top_n``, ``skip_no_capital``). With every slot held, the best candidate replaces the
    held pair with the lowest forecast (``exit_switch`` + ``enter_switch``, at most one per evaluation) only
-   when its net APR after its own round trip beats that pair's forecast by more than that pair's round
-   trip (its exit and a possible re-entry), all over the horizon.
+   when the forecast gain pays the switch's cost (its own round trip and that pair's, for its exit and a
+   possible re-entry) back within ``max_break_even_fraction`` of the horizon, as an entry must.
 3. Sizing: min(per-symbol capital cap, liquidity cap, remaining total budget, operator limits), as capital
    per pair = notional x (1 + 1/leverage + margin buffer), floored to the common step of both markets.
 4. Hedge maintenance: a kept pair whose legs differ by more than ``hedge_tolerance_fraction`` of the larger
@@ -373,18 +373,19 @@ class _CarryRun:
         self, candidate: tuple[SymbolAnalysis, Economics], worst: tuple[SymbolAnalysis, PairView],
         out: dict[str, Target],
     ) -> None:
-        """Every slot is held: replace the held pair with the lowest forecast by the best candidate when the
-        candidate's net APR (after its own round trip) beats the held pair's forecast by more than the
-        held pair's exit and possible re-entry (a round trip of its own). One switch per evaluation."""
+        """Every slot is held: replace the held pair with the lowest forecast by the best candidate when
+        the forecast gain pays the switch's cost (the candidate's round trip and the held pair's exit and
+        possible re-entry, a round trip of its own) back within ``max_break_even_fraction`` of the horizon,
+        as an entry must. One switch per evaluation."""
         a, cap_econ = candidate
         h, pair = worst
         held_target = out[h.market.symbol]
         if pair.state is not PairState.OPEN or held_target.action is Action.EXIT or self.guard_blocks_exit(h):
             return
         held_econ = h.economics(pair.hedged_qty)
-        gain = cap_econ.net_apr - h.forecast.apr
-        cost = self.cost_apr(held_econ)
-        if gain <= cost:
+        gain = a.forecast.apr - h.forecast.apr
+        cost = self.cost_apr(cap_econ) + self.cost_apr(held_econ)
+        if gain * self.p.max_break_even_fraction <= cost:
             return
         given = held_target.target_qty
         self.budget.give(h, given)
@@ -392,16 +393,17 @@ class _CarryRun:
         if entry.action is not Action.ENTER:
             self.budget.take(h, given)
             return
+        horizon = self.p.hold_horizon_hours
         figures = (
-            f"{a.market.symbol} nets {_pct(cap_econ.net_apr)} APR after its round trip against "
-            f"{h.market.symbol}'s forecast {_pct(h.forecast.apr)}: gain {_pct(gain)} APR over the "
-            f"{self.p.hold_horizon_hours}h horizon exceeds the {_pct(cost)} APR ({held_econ.round_trip_cost} USDT) "
-            f"of {h.market.symbol}'s exit and possible re-entry"
+            f"{a.market.symbol}'s forecast {_pct(a.forecast.apr)} APR beats {h.market.symbol}'s {_pct(h.forecast.apr)} "
+            f"by {_pct(gain)}, which pays the switch's {_pct(cost)} APR over the {horizon}h horizon (the round "
+            f"trips of {a.market.symbol} and of {h.market.symbol}'s exit and possible re-entry, "
+            f"{held_econ.round_trip_cost} USDT) back in {(cost / gain * horizon).quantize(Decimal('0.01'))}h, "
+            f"within {self.p.max_break_even_fraction} of it"
         )
         extra = {"switch_gain_apr": str(gain.quantize(Decimal("1e-8"))),
                  "switch_cost_apr": str(cost.quantize(Decimal("1e-8")))}
-        out[h.market.symbol] = self.target(h, pair, ZERO, Action.EXIT, "exit_switch", figures)
-        out[h.market.symbol] = _with_inputs(out[h.market.symbol], extra)
+        out[h.market.symbol] = _with_inputs(self.target(h, pair, ZERO, Action.EXIT, "exit_switch", figures), extra)
         entry = Target(entry.symbol, entry.target_qty,
                        Reason("enter_switch", f"{figures}; {entry.reason.message}", entry.reason.inputs,
                               entry.reason.economics), entry.action)

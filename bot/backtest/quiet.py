@@ -12,7 +12,8 @@ hour that is not certain is left to the real strategy.
   or above it while the forecast or the break-even blocks growth; no entry (every offered symbol's forecast below
   ``entry_threshold_apr``, or too low for any size to break even in time: see
   ``StrategyQuiet.break_even_floor``; with every slot held, it may instead be too low to switch in: its
-  forecast net of a round trip below the lowest held forecast plus that pair's round trip).
+  forecast less its round trip / ``max_break_even_fraction`` below the lowest held forecast plus that
+  pair's round trip / ``max_break_even_fraction``).
 - ``always_on`` (``AlwaysOn``; ``always_on_btc`` over BTC alone): only its symbols are held, each at a size
   within tolerance of its equal share, and none of its other symbols is offered.
 - ``top_n`` (``TopNByLastRate``): the held set is the top N by last settled rate and keeps its sizes.
@@ -189,12 +190,14 @@ class StrategyQuiet:
             return np.zeros(n, dtype=bool)
         entry_thr = float(p.entry_threshold_apr)
         full = len(book.held) == p.max_symbols
-        # a switch needs a candidate's forecast net of its round trip above the lowest held forecast plus
-        # that pair's round trip (both as APR over the horizon): below the least of those, none can switch
+        # a switch needs (candidate forecast - held forecast) * max_break_even_fraction above both round
+        # trips (APR over the horizon): so the candidate's forecast less its round trip / fraction must beat
+        # some held pair's forecast plus its round trip / fraction; below the least of those, none switches
+        frac = float(p.max_break_even_fraction)
         switch_bar = np.full(n, np.inf)
         for h in book.held:
             path = self.paths[h.binance_id]
-            switch_bar = np.minimum(switch_bar, path.apr[i0:i1] + self.cost_apr[h.binance_id][i0:i1])
+            switch_bar = np.minimum(switch_bar, path.apr[i0:i1] + self.cost_apr[h.binance_id][i0:i1] / frac)
         # candidates: every other symbol the snapshot would offer for entry
         for sid, path in self.paths.items():
             if sid in held_ids:
@@ -203,7 +206,7 @@ class StrategyQuiet:
             apr = path.apr[i0:i1]
             below = path.steady[i0:i1] & ((apr < entry_thr - APR_MARGIN) | (apr < self.entry_floor[sid][i0:i1]))
             if full:
-                below |= path.steady[i0:i1] & (apr - self.cost_apr[sid][i0:i1] < switch_bar - 2 * APR_MARGIN)
+                below |= path.steady[i0:i1] & (apr - self.cost_apr[sid][i0:i1] / frac < switch_bar - 2 * APR_MARGIN)
             quiet &= ~offered | below
         if not book.held:
             return quiet
