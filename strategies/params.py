@@ -39,7 +39,7 @@ class CarryParams(BaseModel):
         4, ge=1, description="hold at most this many pairs (the best by score)", json_schema_extra=_unit("count")
     )
     max_per_symbol_fraction: Decimal = Field(
-        Decimal("0.25"),
+        Decimal("0.225"),
         gt=0,
         le=1,
         description="capital one pair may use (both legs and perp collateral)",
@@ -79,7 +79,7 @@ class CarryParams(BaseModel):
         json_schema_extra=_unit("fraction per year"),
     )
     predicted_weight: Decimal = Field(
-        Decimal("0.25"),
+        Decimal("0.1"),
         ge=0,
         le=1,
         description="weight of the predicted rate for settlements after the next (the rest: decayed history "
@@ -87,7 +87,7 @@ class CarryParams(BaseModel):
         json_schema_extra=_unit("fraction"),
     )
     baseline_weight: Decimal = Field(
-        Decimal("0.25"),
+        Decimal("0.6"),
         ge=0,
         le=1,
         description="weight of baseline_rate_per_8h for settlements after the next (predicted_weight + this "
@@ -121,7 +121,7 @@ class CarryParams(BaseModel):
         json_schema_extra=_unit("fraction"),
     )
     resize_tolerance_fraction: Decimal = Field(
-        Decimal("0.2"),
+        Decimal("0.3"),
         ge=0,
         description="keep a held pair's size unless the target differs by more",
         json_schema_extra=_unit("fraction"),

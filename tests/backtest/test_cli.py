@@ -36,7 +36,7 @@ def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(t
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["summary"]["strategy"] == "always_on_btc" and doc["summary"]["hours"] == 36
-    assert set(doc["baselines"]) == {"top-n"}
+    assert set(doc["baselines"]) == {"always-on", "top-n"}
     assert doc["data"]["ETHUSDT"]["mark_fallback_hours"] == 36
     assert (out / "report.html").exists() and (out / "ledger.db").exists()
     url = doc["ledger_url"]

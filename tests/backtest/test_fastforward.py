@@ -62,10 +62,14 @@ def test_fast_forward_across_gaps_and_mark_fallbacks(tmp_path: Path) -> None:
 
 def test_fast_forward_with_every_slot_held_and_switches(tmp_path: Path) -> None:
     # Four slots over five symbols: the book is full from the first hour, so every certified hour also
-    # proves no candidate can switch in; LTC switches in (with switches paid back within the whole horizon:
-    # the default, half of it, switches nothing in this window).
+    # proves no candidate can switch in; LTC switches in. The defaults' forecast, anchored on the baseline
+    # rate, switches nothing in this window: a forecast of the symbols' own rates (a short half-life) and
+    # switches paid back within the whole horizon do.
     symbols = ["BTCUSDT", "ETHUSDT", "ADAUSDT", "XRPUSDT", "LTCUSDT"]
-    params = BacktestParams(strategy=CarryParams(max_break_even_fraction=Decimal(1)))
+    params = BacktestParams(strategy=CarryParams(
+        max_break_even_fraction=Decimal(1), baseline_weight=Decimal(0), predicted_weight=Decimal("0.5"),
+        history_half_life_hours=Decimal(24), max_per_symbol_fraction=Decimal("0.25"),
+        resize_tolerance_fraction=Decimal("0.2")))
     fast, slow = _pair(tmp_path, params, days=12, symbols=symbols)
     same = assert_same_run(fast, slow, rel=REL)
     # with every slot held from the first hour, the fifth symbol opens only as a switch (enter_switch)

@@ -24,7 +24,7 @@ def decide(*markets, **kw):
 
 
 def test_enters_attractive_pair_with_full_reason():
-    carry = FundingCarry(CarryParams(hold_horizon_hours=D(72)))
+    carry = FundingCarry(CarryParams(hold_horizon_hours=D(72), baseline_weight=D(0)))
     t = by_symbol(carry.evaluate(snap(market())))["BTC/USDT"]
     assert (t.action, t.reason.rule) == (Action.ENTER, "enter")
     e = t.reason.economics
