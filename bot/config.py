@@ -342,7 +342,8 @@ class EngineConfig(Section):
     listen_key_keepalive_s: float = Field(
         1800,
         gt=0,
-        description="USD-M listenKey keepalive period (ccxt 4.5.90 does not do it)",
+        description="USD-M listenKey keepalive period of a live run's user-data stream (ccxt 4.5.90 never "
+        "refreshes it; Binance drops a key 60 min after the last keepalive)",
         json_schema_extra=unit("seconds"),
     )
 

@@ -5,10 +5,14 @@
    (an order still open with no owner is canceled under a cancel intent). A transfer is settled by the
    venue's transfer history (``bot.treasury.evidence``): done when found, failed only when the history
    covering its window was read and lacks it, else left open for the next run.
-2. Fills of our orders that the ledger missed are backfilled (idempotent by trade id).
+2. Fills of our orders that the ledger missed are backfilled (idempotent by trade id): held pairs' from
+   the last recorded fill of their symbol, and any order (closed pairs' too) with fewer recorded fills
+   than the venue filled (``bot.backfill``).
 3. Each active pair's legs are recomputed from its recorded fills (spot net of base-asset fees, short
    size) and compared with the venue: perp position and spot balance. Explained differences update the
    pair; unexplained ones quarantine it with an alert.
+4. Legs on a configured symbol that no pair explains (a lost ledger, hand trading) block entries there
+   until the operator adopts or closes them (``bot.orphans``).
 
 Idempotent: a second run finds nothing open, records no new fill, changes no pair and writes no event.
 """
@@ -22,12 +26,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from bot.backfill import backfill_fills
 from bot.config import ExecutionConfig
 from bot.domain import ZERO, Leg, PairState, Side
-from bot.execution.orders import TERMINAL, OrderRunner, record_venue_fill
+from bot.execution.orders import TERMINAL, OrderRunner
 from bot.execution.plan import PairFilters
 from bot.ledger.models import EventKind, Intent, IntentKind, IntentStatus, Pair, TransferStatus
 from bot.ledger.repository import Ledger
+from bot.orphans import OrphanWatch
 from bot.treasury.evidence import DEFAULT_WINDOW_MS, claimed_tran_ids, transfer_evidence
 from bot.venues.base import OrderState, PairMarkets, Venue
 from bot.venues.errors import retry_call
@@ -80,6 +86,9 @@ class Reconciler:
         self.rng = random.Random(0)
         self.runner = OrderRunner(venue, ledger, now, self.config, sleep, self.rng)
         self._markets: dict[str, PairMarkets] = {}
+        self.orphans = OrphanWatch(
+            venue, ledger, now, self._pair_markets, self._read, self.config.spot_fee_in_base, self.residue
+        )
 
     async def run(self) -> ReconcileReport:
         report = ReconcileReport()
@@ -88,8 +97,8 @@ class Reconciler:
         # An order intent too young to settle may still execute (its request is within the recvWindow):
         # its pair is checked once the intent is settled, not quarantined for a fill that is on its way.
         in_flight = {i.pair_id for i in await self.ledger.open_intents([IntentKind.ORDER, IntentKind.CANCEL])}
+        await self._backfill(report)
         for pair in pairs:
-            await self._backfill(pair, report)
             if pair.id in in_flight:
                 continue
             await self._check_pair(pair, report)
@@ -196,34 +205,32 @@ class Reconciler:
 
     # -- 2. fills --------------------------------------------------------------------------------------
 
-    async def _backfill(self, pair: Pair, report: ReconcileReport) -> None:
-        orders = {o.venue_order_id: o for o in await self.ledger.list_orders(pair_id=pair.id) if o.venue_order_id}
-        if not orders:
-            return
-        for leg in (Leg.SPOT, Leg.PERP):
-            fills = await self._read(lambda leg=leg: self.venue.fetch_fills(pair.symbol, leg, since_ms=pair.opened_ms))
-            for f in fills:
-                order = orders.get(f.venue_order_id)
-                if order is None or order.leg is not leg:
-                    continue
-                new = await record_venue_fill(self.ledger, self.venue.name, f, order.client_order_id, pair.id)
-                report.new_fills += int(new)
+    async def _backfill(self, report: ReconcileReport) -> None:
+        """Fills the ledger missed, of held pairs and of closed pairs' orders alike (``bot.backfill``)."""
+        held = await self.ledger.list_pairs((*ACTIVE, PairState.QUARANTINED), venue=self.venue.name)
+        report.new_fills += await backfill_fills(self.venue, self.ledger, self.now(), held, self._read)
 
     # -- 3. pairs --------------------------------------------------------------------------------------
 
     async def explained_legs(self, pair: Pair) -> tuple[Decimal, Decimal]:
-        """(spot holding, short size) implied by the pair's recorded fills."""
+        """(spot holding, short size) implied by the pair's recorded fills, on top of the legs it was
+        adopted with (``bot.orphans``)."""
         base = (await self._pair_markets(pair.symbol)).base
-        spot = short = ZERO
-        for f in await self.ledger.list_fills(pair_id=pair.id):
-            if f.market is Leg.SPOT:
-                if f.side is Side.BUY:
-                    spot += f.quantity - (f.fee if f.fee_asset == base else ZERO)
-                else:
-                    spot -= f.quantity + (f.fee if f.fee_asset == base else ZERO)
-            else:
-                short += f.quantity if f.side is Side.SELL else -f.quantity
-        return spot, short
+        start = (pair.adopted_spot_qty or ZERO, pair.adopted_perp_qty or ZERO)
+        return _legs_after(start, await self.ledger.list_fills(pair_id=pair.id), base)
+
+    async def residue(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(spot, short) that the closed pairs of ``symbol`` left behind, as their fills say: the dust of
+        round trips is explained, not an orphan. An adoption took in all the venue held then, so the
+        count starts again from the last adopted pair's legs."""
+        base = (await self._pair_markets(symbol)).base
+        closed = await self.ledger.list_pairs((PairState.CLOSED,), venue=self.venue.name)
+        adopted = [p for p in closed if p.symbol == symbol and p.adopted_perp_qty is not None]
+        last = max(adopted, key=lambda p: (p.opened_ms, p.id), default=None)
+        start = (last.adopted_spot_qty or ZERO, last.adopted_perp_qty or ZERO) if last else (ZERO, ZERO)
+        since = last.opened_ms if last is not None else None
+        fills = await self.ledger.list_fills(symbol=symbol, venue=self.venue.name, since_ms=since)
+        return _legs_after(start, fills, base)
 
     async def _check_pair(self, pair: Pair, report: ReconcileReport) -> None:
         markets = await self._pair_markets(pair.symbol)
@@ -286,22 +293,12 @@ class Reconciler:
                 )
 
     async def _orphans(self, paired: set[str], report: ReconcileReport) -> None:
-        """Perp positions on configured symbols that no active pair explains (alerted once per run that
-        finds something else to change, so a quiet second run stays quiet)."""
-        loose = [s for s in self.symbols if s not in paired]
-        if not loose:
-            return
+        """Legs on configured symbols that no pair explains block entries there (``bot.orphans``);
+        alerted when found or when their figures change, so a quiet second run stays quiet."""
         quarantined = {p.symbol for p in await self.ledger.list_pairs((PairState.QUARANTINED,), venue=self.venue.name)}
-        positions = await self._read(lambda: self.venue.fetch_positions(loose))
-        for symbol, pos in positions.items():
-            if symbol in quarantined:
-                continue
-            message = f"{symbol}: perp position {pos.qty} on the venue with no pair in the ledger"
-            alerts = await self.ledger.events(kinds=[EventKind.ALERT], symbol=symbol, limit=1, newest_first=True)
-            if alerts and alerts[0].message == message:
-                continue  # already reported, nothing new
-            await self.ledger.add_event(EventKind.ALERT, message, ts_ms=self.now(), symbol=symbol)
-            report.alerts.append(message)
+        loose = [s for s in self.symbols if s not in paired and s not in quarantined]
+        for legs in await self.orphans.review(loose):
+            report.alerts.append(f"{legs.symbol}: orphan legs on the venue: {legs.figures()}")
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -315,3 +312,15 @@ class Reconciler:
 
     async def _read(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         return await retry_call(fn, rng=self.rng, attempts=3, base_s=self.config.retry_backoff_s, sleep=self.sleep)
+
+
+def _legs_after(start: tuple[Decimal, Decimal], fills: list[Any], base: str) -> tuple[Decimal, Decimal]:
+    """(spot, short) after ``fills`` from ``start``: spot net of the fees taken in the base coin."""
+    spot, short = start
+    for f in fills:
+        if f.market is Leg.SPOT:
+            fee = f.fee if f.fee_asset == base else ZERO
+            spot += f.quantity - fee if f.side is Side.BUY else -(f.quantity + fee)
+        else:
+            short += f.quantity if f.side is Side.SELL else -f.quantity
+    return spot, short

@@ -166,3 +166,30 @@ async def test_two_equal_lost_transfers_get_one_tran_id_each(world: World) -> No
     rows = await world.ledger.list_transfers()
     assert [r.status for r in rows] == [TransferStatus.DONE, TransferStatus.DONE]
     assert sorted(r.venue_tran_id for r in rows) == sorted(str(t.tran_id) for t in world.sim.transfer_history())
+
+
+async def test_coin_a_closed_pair_left_is_explained_and_an_unexplained_short_blocks(world: World) -> None:
+    """Orphan legs are what the venue holds beyond what the ledger explains: spot coin left by a closed
+    pair (its fills say so) blocks nothing; a short nobody recorded blocks entries until it is gone."""
+    from bot.domain import Leg, Side
+    from bot.execution.orders import record_venue_fill
+    from bot.ledger.models import ControlKind
+    from bot.venues.base import OrderRequest
+
+    await world.executor().apply(SimpleTarget(SYMBOL, D("0.05")))
+    pair = await world.ledger.active_pair("sim", SYMBOL)
+    close = await world.venue.create_order(OrderRequest("by-hand", SYMBOL, Leg.PERP, Side.BUY, "market", D("0.05")))
+    for f in close.fills:  # the short closed, the coin kept: recorded as the pair's, then the pair closed
+        await record_venue_fill(world.ledger, "sim", f, "by-hand", pair.id)
+    await world.ledger.set_pair_state(pair.id, PairState.CLOSED, now_ms=world.now())
+    assert await reconciler(world).run() is not None
+    assert not [c for c in await world.ledger.controls() if c.kind is ControlKind.ORPHAN]
+
+    world.sim.create_order("perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0.02"))  # someone trades by hand
+    report = await reconciler(world).run()
+    (block,) = [c for c in await world.ledger.controls() if c.kind is ControlKind.ORPHAN]
+    assert block.symbol == SYMBOL and "venue short 0.02" in (block.reason or "")
+    assert "ledger explains short 0, spot 0.05" in (block.reason or "") and len(report.alerts) == 1
+    world.sim.create_order("perp", "BTCUSDT", "BUY", "MARKET", quantity=D("0.02"), reduce_only=True)
+    await reconciler(world).run()
+    assert not [c for c in await world.ledger.controls() if c.kind is ControlKind.ORPHAN]

@@ -54,7 +54,7 @@ from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
 from bot.ops.format import iso_utc
 
-BASELINES = ("always-on-btc", "top-n")
+BASELINES = ("always-on", "top-n")  # the fair comparison (the same symbols, always held) and the strawman
 ALWAYS_ON_SYMBOL = "BTCUSDT"  # what the always-on-btc strategy holds (strategies.baselines.AlwaysOnBTC)
 PARALLEL_MIN_SYMBOL_HOURS = 20_000  # below this a worker's start-up (about 2 s of imports) outweighs the run
 

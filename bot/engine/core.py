@@ -6,7 +6,8 @@ error event, counted for /metrics, and the next run tries again.
 
 Jobs:
 - ``scan``: premium index and books -> strategy -> decisions (ledger) -> targets executed (exits and
-  hedge repairs first, then entries by score). Entries stop when close-only is on or shutdown started.
+  hedge repairs first, then entries by score), then the spot dust of closed pairs swept once it passes
+  the market's minimum order (``bot.execution.dust``). Entries stop when close-only is on or shutdown started.
   The operator's controls (``bot.ledger.controls``) are read from the ledger at every scan: close-only,
   per-symbol pause (no entries or increases there; a held pair is kept), exit requests (the pair is
   closed through the executor, the operator's reason in the decision, then the request is marked done)
@@ -40,13 +41,14 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 from bot.config import EngineConfig
-from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step
+from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step, legs_equal
 from bot.engine.ratelimit import RateGate, banned_until_ms, wall_s
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
+from bot.execution.dust import DustSweeper
 from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.controls import Controls, ExitRequest
-from bot.ledger.models import ControlKind, EventKind, FundingSource, IntentKind, IntentStatus, RateKind
+from bot.ledger.models import Control, ControlKind, EventKind, FundingSource, IntentKind, IntentStatus, RateKind
 from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
@@ -94,6 +96,7 @@ class Engine:
     on_trade: Callable[[Target, ExecutionResult], Awaitable[None]] | None = None  # entries/exits (notifications)
     gate: RateGate = field(default_factory=RateGate)
     builder: SnapshotBuilder = field(init=False)
+    dust: DustSweeper = field(init=False)
     accepting_entries: bool = True
     last_rule: dict[str, str] = field(default_factory=dict)
     last_funding: dict[str, FundingInfo] = field(default_factory=dict)
@@ -107,6 +110,7 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.venue, self.symbols, fee_schedule(self.config), self.config.book_depth)
+        self.dust = DustSweeper(self.executor, self.reconciler)
 
     # -- start -----------------------------------------------------------------------------------------
 
@@ -182,7 +186,7 @@ class Engine:
                 continue  # an order still in flight: its pair's legs are not known yet
             pm = self.builder.markets[p.symbol]
             step = common_step(pm.spot.step_size, pm.perp.step_size)
-            unequal = abs(p.spot_qty - p.perp_qty) >= step + p.perp_qty * self.executor.config.spot_fee_in_base
+            unequal = not legs_equal(p.spot_qty, p.perp_qty, step, self.executor.config.spot_fee_in_base)
             if p.state is PairState.OPEN and not unequal:
                 continue
             target = ZERO if p.state is PairState.CLOSING else p.target_qty
@@ -287,6 +291,9 @@ class Engine:
         if self.venue_paused("scan"):
             return []
         controls = await self.refresh_controls()
+        if controls.orphan_requests:
+            await self.answer_orphan_requests(controls.orphan_requests)
+            controls = await self.refresh_controls()
         now = self.now()
         pairs = await self.pair_views()
         entries = self.accepting_entries and not controls.close_only
@@ -321,8 +328,9 @@ class Engine:
                     details={"rule": "unavailable", "message": why},
                 )
         held = {p.symbol: p for p in pairs}
-        snapshot, withheld = _withhold_paused(snapshot, controls.paused, held)
-        targets = self.strategy.evaluate(snapshot) + [_paused_skip(s) for s in withheld]
+        snapshot, withheld = _withhold_paused(snapshot, controls.paused | controls.orphans, held)
+        skips = [_orphan_skip(s) if s in controls.orphans else _paused_skip(s) for s in withheld]
+        targets = self.strategy.evaluate(snapshot) + skips
         targets = self._apply_controls(targets, controls, held)
         for t in targets:
             await self._decision(t)
@@ -330,6 +338,7 @@ class Engine:
         todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
             await self._execute_all(todo, set(held), unsettled)
+            await self._sweep_dust(unsettled)
         await self._finish_exits(controls.exits, held)
         await self._portfolio_gauges()
         return targets
@@ -354,6 +363,21 @@ class Engine:
             why = _override(t, "operator_pause_no_increase", "paused by the operator: the pair is kept, not grown")
             return Target(t.symbol, pair.hedged_qty, why, Action.HOLD)
         return t
+
+    async def answer_orphan_requests(self, requests: tuple[Control, ...]) -> None:
+        """The operator's adopt / close requests on orphan legs, carried out before the scan decides (an
+        adopted pair is then held like any other)."""
+        async with self.account_lock:
+            for r in requests:
+                try:
+                    note = await self.reconciler.orphans.answer(r, self._close_orphan)
+                except Exception as exc:  # the request stays waiting: the next scan tries again
+                    await self._error("orphan request", exc, symbol=r.symbol)
+                    continue
+                await self._event(EventKind.INFO, f"{r.symbol}: {r.kind.value}: {note}", symbol=r.symbol)
+
+    async def _close_orphan(self, symbol: str) -> None:
+        await self._execute(SimpleTarget(symbol, ZERO, "operator close of orphan legs"))
 
     async def _finish_exits(self, requests: tuple[ExitRequest, ...], held: dict[str, PairView]) -> None:
         """Mark done the exit requests whose pair is now closed (by this scan, or before it)."""
@@ -381,6 +405,16 @@ class Engine:
                 await self._waiting_for_reconcile(t.symbol)
                 continue
             await self._execute(t)
+
+    async def _sweep_dust(self, unsettled: set[str]) -> None:
+        """Sell the spot dust the bot's closed pairs left once it passes the market's minimum order
+        (``bot.execution.dust``); a symbol with an order still in flight waits for reconciliation."""
+        if self.gate.paused():
+            return
+        try:
+            await self.dust.sweep([s for s in self.builder.markets if s not in unsettled])
+        except Exception as exc:
+            await self._error("dust_sweep", exc)
 
     async def _symbols_with_unsettled_orders(self) -> set[str]:
         """Symbols with an order or cancel intent still pending, sent or unknown.
@@ -733,6 +767,14 @@ def _withhold_paused(
 def _paused_skip(symbol: str) -> Target:
     message = f"paused by the operator: no entries (`fundbot control resume {symbol}` allows them)"
     return Target(symbol, ZERO, Reason("operator_pause", message), Action.SKIP)
+
+
+def _orphan_skip(symbol: str) -> Target:
+    message = (
+        "blocked: the venue holds legs no pair explains (`fundbot control adopt "
+        f"{symbol}` manages them, `fundbot control close {symbol}` trades them to flat)"
+    )
+    return Target(symbol, ZERO, Reason("orphan_blocked", message), Action.SKIP)
 
 
 def _operator_exit(t: Target | None, r: ExitRequest, pair: PairView) -> Target:

@@ -1,6 +1,7 @@
 """The long-lived daemon: builds the parts from settings, schedules the engine's jobs on APScheduler's
 AsyncIOScheduler, follows mark prices, serves /healthz and /metrics (and the operator API and dashboard
-when ``http.api_token`` is set), and stops cleanly on SIGTERM/SIGINT.
+when ``http.api_token`` is set), follows the account's user-data stream in live runs (fills, liquidations
+and ADL as they happen, ``bot.engine.user_stream``), and stops cleanly on SIGTERM/SIGINT.
 
 Clock: against the real venue it is the wall clock; against the emulator it is the emulator's simulated
 clock (from the connection file), and job periods are divided by the emulator's speed, so a replay at
@@ -39,6 +40,7 @@ from bot.venues.base import Venue
 from strategies.funding_carry import FundingCarry
 
 if TYPE_CHECKING:  # imported where used: every command line imports this module, only `run` needs them
+    from bot.engine.user_stream import UserStreamHandler
     from bot.ops.api import ApiService
     from bot.ops.notify import Notifier
 
@@ -265,6 +267,7 @@ class Daemon:
     _rescan: asyncio.Task | None = None
     _rescan_wanted: bool = False
     http_port: int | None = None  # the port the HTTP server listens on once ``run`` started it
+    user_stream: UserStreamHandler | None = None  # live runs: set once the user-data stream is followed
 
     def __post_init__(self) -> None:
         health = self.rt.health
@@ -371,6 +374,28 @@ class Daemon:
                 await eng.on_job_error("mark_stream", exc)
                 await asyncio.sleep(self._period(eng.config.collateral_interval_s))
 
+    async def _follow_user_stream(self) -> None:
+        """Live only (a dry run's account is simulated in-process): the account's user-data stream, so
+        fills, liquidations and ADL arrive as they happen, and the listenKey keepalive ccxt does not do.
+        Polling (order follow-up, reconciliation) stays the fallback while the stream is down."""
+        venue = self.rt.venue
+        watch = getattr(venue, "watch_user_events", None)
+        if self.rt.mode != Mode.LIVE.value or watch is None:
+            return
+        from bot.engine.user_stream import UserStreamHandler
+
+        every_s = self.settings.engine.listen_key_keepalive_s  # wall time, as Binance expires a listenKey
+        venue.start_user_stream_keepalive(every_s)  # type: ignore[attr-defined]
+        self.user_stream = UserStreamHandler(self.rt.engine)
+        await self.rt.ledger.add_event(
+            EventKind.INFO,
+            f"user-data stream on: fills, liquidations and ADL as they happen (polling stays the fallback); "
+            f"listenKey keepalive every {every_s:.0f}s",
+            ts_ms=self.rt.now(),
+            details={"listen_key_keepalive_s": every_s},
+        )
+        await self.user_stream.follow(watch())
+
     async def run(self) -> int:
         eng = self.rt.engine
         loop = asyncio.get_running_loop()
@@ -400,6 +425,7 @@ class Daemon:
                 await http_runner.cleanup()
             await self.rt.close()
             raise
+        self._tasks.append(asyncio.ensure_future(self._follow_user_stream()))  # before the first scan trades
         await self.runner.run("snapshot", eng.snapshot_balances)
         await self.runner.run("scan", eng.scan)
         scheduler = AsyncIOScheduler(timezone="UTC")

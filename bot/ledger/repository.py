@@ -347,6 +347,8 @@ class Ledger:
         entry_perp_price: Decimal | None = None,
         entry_basis: Decimal | None = None,
         note: str | None = None,
+        adopted_spot_qty: Decimal | None = None,
+        adopted_perp_qty: Decimal | None = None,
     ) -> Pair:
         """Create the active (not closed) pair of ``venue``/``symbol`` or update the given fields of it.
 
@@ -361,6 +363,8 @@ class Ledger:
             "entry_perp_price": entry_perp_price,
             "entry_basis": entry_basis,
             "note": note,
+            "adopted_spot_qty": adopted_spot_qty,
+            "adopted_perp_qty": adopted_perp_qty,
         }
         values: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         if state is not None:

@@ -164,6 +164,25 @@ class Fill:
 
 
 @dataclass(frozen=True, slots=True)
+class ForcedClose:
+    """The venue closed (part of) a perp position itself: a liquidation (client id ``autoclose-...``) or
+    auto-deleveraging (``adl_autoclose``). ``fill`` is its trade when the event carried one."""
+
+    symbol: str  # spot symbol of the pair
+    kind: Literal["liquidation", "adl"]
+    venue_order_id: str
+    client_order_id: str
+    side: Side
+    qty: Decimal  # filled so far
+    price: Decimal | None
+    ts_ms: int
+    fill: Fill | None = None
+
+
+UserEvent = Fill | ForcedClose  # what a user-data stream delivers as it happens
+
+
+@dataclass(frozen=True, slots=True)
 class OrderState:
     client_order_id: str
     venue_order_id: str

@@ -1,6 +1,6 @@
 """Build ccxt Binance clients: for the local emulator (from its connection file) or for the real venue.
 
-Emulator clients follow the verified recipe in shared/docs/ccxt-binance-surface.md §1: every URL
+Emulator clients follow the verified recipe in docs/ccxt-binance.md §1: every URL
 family ccxt knows is pointed at the emulator (nothing can reach a non-loopback host), ``rateLimit`` is
 set in the constructor (assigning it later has no effect), and the TLS variant uses
 ``https://demo-api@127.0.0.1`` / ``https://demo-fapi@127.0.0.1`` so ccxt applies Binance's production
@@ -21,7 +21,7 @@ import ccxt.pro as ccxt_pro
 
 from bot.emulator.connection import LOOPBACK_HOSTS, read_connection_file
 
-# Options every client gets (surface doc §1.1, §7).
+# Options every client gets (docs/ccxt-binance.md §1.1, §7).
 BASE_OPTIONS: dict[str, Any] = {
     "fetchMarkets": {"types": ["spot", "linear"]},
     "fetchCurrencies": False,

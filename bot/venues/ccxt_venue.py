@@ -1,6 +1,6 @@
 """``CcxtVenue``: the Venue protocol over one mixed ccxt.pro ``binance`` instance (spot + USD-M linear).
 
-Every call follows the verified surface map (shared/docs/ccxt-binance-surface.md). Amounts that matter
+Every call follows the verified surface map (docs/ccxt-binance.md). Amounts that matter
 are read from the raw Binance strings in ``info`` so no float ever reaches a balance or an order size.
 Works the same against Binance and against the emulator (``bot.venues.ccxt_factory.build_client``).
 """
@@ -36,14 +36,17 @@ from bot.venues.base import (
     Position,
     TransferResult,
     TransferStatus,
+    UserEvent,
     Wallet,
     WalletBalance,
 )
+from bot.venues.ccxt_user_stream import CcxtUserStream
 from bot.venues.errors import banned_until_ms, safe_error_text
 
 log = logging.getLogger(__name__)
 
-# ccxt account names: 'swap' resolves to USD-M (MAIN_UMFUTURE / UMFUTURE_MAIN); never 'future' (§7.1).
+# ccxt account names: 'swap' resolves to USD-M (MAIN_UMFUTURE / UMFUTURE_MAIN); never 'future'
+# (docs/ccxt-binance.md §7.1).
 _CCXT_ACCOUNT: dict[str, str] = {"spot": "spot", "futures": "swap"}
 _STATUS: dict[str, OrderStatus] = {
     "NEW": "open",
@@ -65,6 +68,7 @@ TRANSFER_WALLETS: dict[str, tuple[Wallet, Wallet]] = {
 }
 TRANSFER_STATUS: dict[str, TransferStatus] = {"CONFIRMED": "done", "PENDING": "pending", "FAILED": "failed"}
 _TRANSFER_PAGE = 100
+_LINEAR_SPAN_MS = 7 * 24 * HOUR_MS  # USD-M userTrades: startTime..endTime at most 7 days
 
 
 def dec(value: object, default: Decimal | None = None) -> Decimal | None:
@@ -145,6 +149,7 @@ class CcxtVenue:
         self._intervals: dict[str, tuple[int | None, int]] = {}  # perp -> (hours, next funding it was read for)
         self._keepalive_task: asyncio.Task[None] | None = None
         self.keepalives_sent = 0
+        self.user_stream: CcxtUserStream | None = None
 
     # ----------------------------------------------------------------- helpers
 
@@ -466,7 +471,7 @@ class CcxtVenue:
             if req.leg is not Leg.PERP:
                 raise ValueError("reduce_only applies to the perp leg only")
             params["reduceOnly"] = True
-        # Spot market buys pass no price, so ccxt sends `quantity`, not quoteOrderQty (§7.7).
+        # Spot market buys pass no price, so ccxt sends `quantity`, not quoteOrderQty (docs/ccxt-binance.md §7.7).
         order = await self.client.create_order(market, req.type, req.side.value, float(req.qty), price, params)
         state = self._order_state(order["info"], req.symbol, req.leg)
         if req.leg is Leg.PERP and state.filled and not state.fills:
@@ -509,21 +514,39 @@ class CcxtVenue:
         return [self._order_state(o["info"], symbol, leg) for o in orders]
 
     async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]:
+        """Every trade of ``symbol``'s ``leg`` from ``since_ms`` (None: all the venue keeps) to now.
+
+        Binance pages trade lists by id (``fromId``, oldest first), which cannot be combined with a time;
+        a time query on USD-M spans at most 7 days (ccxt 4.5.90 caps ``endTime`` at since + 7 days on its
+        own). So: find the first trade at or after ``since_ms`` (USD-M: in 7-day windows up to the venue's
+        now; spot: one ``startTime`` query), then page by id from it until the history is exhausted.
+        """
         market = self._market_symbol(symbol, leg)
+        first: int | None = 0 if since_ms is None else await self._first_trade_id(market, leg, since_ms)
         seen: dict[str, Fill] = {}
-        since = since_ms
-        while True:
-            trades = await self.client.fetch_my_trades(market, since, _PAGE)
-            new = 0
+        while first is not None:
+            trades = await self.client.fetch_my_trades(market, None, _PAGE, {"fromId": first})
             for t in trades:
                 fill = self._fill_from_trade(t, symbol, leg)
-                if fill.venue_trade_id not in seen:
-                    seen[fill.venue_trade_id] = fill
-                    new += 1
-            if len(trades) < _PAGE or not new:
-                break
-            since = max(f.ts_ms for f in seen.values())
+                seen.setdefault(fill.venue_trade_id, fill)
+            ids = [int(t["info"]["id"]) for t in trades]
+            first = max(ids) + 1 if len(trades) >= _PAGE and max(ids) >= first else None
         return sorted(seen.values(), key=lambda f: (f.ts_ms, f.venue_trade_id))
+
+    async def _first_trade_id(self, market: str, leg: Leg, since_ms: int) -> int | None:
+        """The id of the oldest trade at or after ``since_ms``, or None when there is none yet."""
+        if leg is Leg.SPOT:  # spot caps only a startTime..endTime span (24 h); startTime alone is open-ended
+            trades = await self.client.fetch_my_trades(market, since_ms, 1)
+            return min((int(t["info"]["id"]) for t in trades), default=None)
+        now = await self.now_ms()
+        start = since_ms
+        while start <= now:
+            end = start + _LINEAR_SPAN_MS - 1
+            trades = await self.client.fetch_my_trades(market, start, 1, {"endTime": end})
+            if trades:
+                return min(int(t["info"]["id"]) for t in trades)
+            start = end + 1
+        return None
 
     # ----------------------------------------------------------------- wallets
 
@@ -688,8 +711,18 @@ class CcxtVenue:
                 out.append(update)
         return out, 0.0
 
+    def watch_user_events(self, retry_s: float = 1.0) -> AsyncIterator[UserEvent]:
+        """Fills, liquidations and ADL of this account as the venue pushes them (``bot.venues.ccxt_user_stream``);
+        pair it with ``start_user_stream_keepalive``, which ccxt does not do itself."""
+        if self.user_stream is None:
+            self.user_stream = CcxtUserStream(self.client, self.safe_text, retry_s=retry_s)
+        return self.user_stream.events()
+
     def start_user_stream_keepalive(self, interval_s: float = 1800.0) -> asyncio.Task[None]:
-        """Refresh the USD-M listenKey every ``interval_s`` (ccxt 4.5.90 never does on a mixed instance, §5.4)."""
+        """Refresh the USD-M listenKey every ``interval_s``.
+
+        ccxt 4.5.90 never does on a mixed spot+perp instance (docs/ccxt-binance.md §5.4).
+        """
         if self._keepalive_task is None or self._keepalive_task.done():
             self._keepalive_task = asyncio.create_task(self._keepalive_loop(interval_s), name="listenkey-keepalive")
         return self._keepalive_task

@@ -106,6 +106,11 @@ async def test_sigterm_stops_cleanly_with_exit_0(
         assert any(e.message.startswith("engine stopped") for e in infos)
         errors = await ledger.events(kinds=[EventKind.ERROR])
         assert not errors, [e.message for e in errors]
+        # a live run follows the user-data stream: the entry's fills came (some first) from it
+        infos = await ledger.events(kinds=[EventKind.INFO])
+        assert any(e.message.startswith("user-data stream on") for e in infos)
+        fills = await ledger.events(kinds=[EventKind.FILL])
+        assert any((e.details or {}).get("source") == "user_stream" for e in fills), [e.details for e in fills]
 
 
 async def test_restart_after_sigkill_mid_entry_reconciles_without_duplicate_orders(
