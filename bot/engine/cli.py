@@ -98,7 +98,10 @@ def run_cmd(
         typer.echo(f"fundbot: the venue refused the API key: {safe_error_text(exc)}", err=True)
         code = 1
     except StartFailed as exc:  # transient venue errors for longer than engine.start_retry_s
-        typer.echo(f"fundbot: cannot start: {exc}", err=True)
+        hint = ""
+        if isinstance(exc.__cause__, ccxt.NetworkError):
+            hint = "\nCheck the network (or run offline: `fundbot demo`)."
+        typer.echo(f"fundbot: cannot reach the venue at start: {exc}{hint}", err=True)
         code = 1
     except ccxt.BaseError as exc:  # any other venue answer at start: one line, never a traceback
         typer.echo(f"fundbot: the venue refused the start: {safe_error_text(exc)}", err=True)

@@ -55,9 +55,10 @@ def test_unreachable_venue_at_start_exits_1_with_a_clear_message(tmp_path: Path)
         conn = _connection_file(tmp_path, server.getsockname()[1])
         server_thread = threading.Thread(target=_drop_connections, args=(server,), daemon=True)
         server_thread.start()
-        out = _run(tmp_path, "--live", "--connection-file", str(conn))
+        out = _run(tmp_path, "--live", "--connection-file", str(conn), FUNDBOT_ENGINE__START_RETRY_S="2")
     assert out.returncode == 1, out.stderr
     assert "cannot reach the venue at start" in out.stderr
+    assert "kept failing at start" in out.stderr  # retried for the start budget first
     assert "Traceback" not in out.stderr
     assert "s" * 64 not in out.stderr and "k" * 64 not in out.stderr  # no secret in the message
 
