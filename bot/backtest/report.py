@@ -22,7 +22,7 @@ _SUMMARY_ROWS: list[tuple[str, str, str]] = [
     ("funding_income", "Funding income (USDT)", "usd"),
     ("fees", "Fees (USDT)", "usd"),
     ("basis_pnl", "Price/basis PnL (USDT, incl. slippage)", "usd"),
-    ("slippage", "Slippage vs replayed price (USDT)", "usd"),
+    ("slippage", "Slippage vs the decision mid (USDT)", "usd"),
     ("max_drawdown", "Max drawdown", "pct"),
     ("max_drawdown_usdt", "Max drawdown (USDT)", "usd"),
     ("min_collateral_ratio", "Min collateral ratio", "ratio"),

@@ -273,7 +273,7 @@ async def run_backtest(spec: BacktestSpec, ds: Dataset | None = None, progress: 
         jobs = TickJobs(core)
         jobs.collateral_gate = spec.params.options.collateral_gate
         tl, stats, in_market = await _run_loop(spec, ds, core, jobs, progress)
-        facts = await read_facts(core.ledger, core.reference_price)
+        facts = await read_facts(core.ledger)
         fill_timeline(tl, facts)
         summary, rows = summarise(
             jobs.strategy_name, float(spec.capital), tl, facts, core.liquidations(), in_market, ds.data_notes()
