@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -102,7 +103,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Backtest on real history: the daemon's strategy, execution, treasury and ledger on the simulator."""
         require_backtest_extra()
-        from bot.backtest.data import DataError
+        from bot.backtest.data import BAD_DATA
+        from bot.backtest.output import staged_out
         from bot.backtest.report import write_report
         from bot.backtest.runner import BacktestSpec, run_with_baselines
         from bot.sim.history import bundled_data_dir
@@ -126,7 +128,7 @@ def register(app: typer.Typer) -> None:
         if out_dir.exists() and not out_dir.is_dir():
             raise typer.BadParameter(f"{out_dir} is a file; give a folder", param_hint="--out")
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise typer.BadParameter(f"cannot create {out_dir}: {err.strerror}", param_hint="--out") from None
         spec = BacktestSpec(
@@ -141,11 +143,13 @@ def register(app: typer.Typer) -> None:
             progress=not as_json and sys.stderr.isatty(),
         )
         try:
-            result = run_with_baselines(spec, baselines=baselines)
-        except DataError as err:
-            err_console.print(f"[red]{escape(str(err))}[/red]", highlight=False)
+            with staged_out(out_dir, stale=("baselines",)) as stage:
+                result = run_with_baselines(replace(spec, out_dir=stage), baselines=baselines)
+                result.relocate(stage, out_dir)
+                write_report(result, stage)
+        except BAD_DATA as err:
+            err_console.print(f"[red]{escape(str(err))}[/red]", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        write_report(result, Path(spec.out_dir))
         if as_json:
             sys.stdout.write(json.dumps(result.to_dict(), default=str) + "\n")
         else:

@@ -7,6 +7,7 @@ nothing here feeds back into trading.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,6 +131,11 @@ class BacktestResult:
     out_dir: str | None = None
     baselines: dict[str, Summary] = field(default_factory=dict)
     predictor: dict[str, Any] | None = None  # how the predicted funding rate tracked the settled one
+
+    def relocate(self, old_dir: Path, new_dir: Path) -> None:
+        """The run was written into ``old_dir`` (a staging folder) and is moved to ``new_dir``."""
+        self.ledger_url = self.ledger_url.replace(Path(old_dir).as_posix(), Path(new_dir).as_posix())
+        self.out_dir = str(new_dir)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no timeline arrays)."""
