@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
             strategy=strategy,
             params=params,
             out_dir=out_dir,
-            progress=not as_json and sys.stderr.isatty(),
+            progress="line" if as_json else True,  # a bar on a terminal, else a line every 10 s on stderr
         )
         try:
             with staged_out(out_dir, stale=("baselines",)) as stage:

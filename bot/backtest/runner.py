@@ -33,7 +33,6 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -48,6 +47,7 @@ from bot.backtest.metrics import fill_timeline, read_facts, summarise
 from bot.backtest.params import BacktestParams
 from bot.backtest.paths import SymbolPaths, build_paths
 from bot.backtest.predictor import predictor_tracking
+from bot.backtest.progress import Progress, ProgressKind, progress_reporter
 from bot.backtest.quiet import SpotHoldings
 from bot.backtest.result import BacktestResult, RunStats, Summary, Timeline
 from bot.backtest.skip import carry_entry_possible
@@ -69,10 +69,7 @@ class BacktestSpec:
     strategy: str
     params: BacktestParams = field(default_factory=BacktestParams)
     out_dir: Path = Path("var/backtest")
-    progress: bool = False
-
-
-Progress = Callable[[int], None]
+    progress: ProgressKind = False  # True: a bar on a terminal, a line on stderr elsewhere
 
 
 def _blocked_for_entry(ds: Dataset, lookahead: int) -> dict[str, np.ndarray]:
@@ -303,8 +300,7 @@ def run_with_baselines(spec: BacktestSpec, baselines: bool = True, workers: int 
     if workers is None:
         spare = max((os.cpu_count() or 1) - 1, 0)
         workers = min(len(others), spare) if ds.symbol_hours >= PARALLEL_MIN_SYMBOL_HOURS else 0
-    total = len(ds.grid) * (1 + len(others))
-    with _progress_bar(spec.progress, total) as advance:
+    with progress_reporter(spec.progress, ds.start_ms, len(ds.grid), 1 + len(others)) as advance:
         if workers <= 0 or not others:
             result = asyncio.run(run_backtest(spec, ds, advance))
             for name in others:
@@ -326,33 +322,6 @@ def _baseline(spec: BacktestSpec, name: str, ds: Dataset | None = None, progress
     this is what a worker process sends back)."""
     sub = BacktestSpec(**{**spec.__dict__, "strategy": name, "progress": False})
     return asyncio.run(run_backtest(sub, ds, progress, Path(spec.out_dir) / "baselines" / name)).summary
-
-
-class _progress_bar:
-    """A rich progress bar on stderr (hours done), or nothing."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled = enabled
-        self.total = total
-        self._progress = None
-
-    def __enter__(self) -> Progress | None:
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} h"),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-        )
-        self._progress.start()
-        task = self._progress.add_task("hours", total=self.total)
-        return lambda k: self._progress.advance(task, k)  # type: ignore[union-attr]
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 __all__ = ["BacktestSpec", "Leg", "run_backtest", "run_with_baselines"]
