@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from bot.backtest.analytics import risk_ratios
 from bot.backtest.result import Summary, SymbolRow, Timeline, annualised, max_drawdown
 from bot.domain import ZERO, Leg, Side
 from bot.ledger.attribution import Attribution, attribute_ledger
@@ -85,8 +86,10 @@ def summarise(
     net = final - capital
     total = facts.attribution.total()
     dd, dd_usdt = max_drawdown(tl.equity, capital)
-    ratios = tl.collateral_ratio[~np.isnan(tl.collateral_ratio)]
+    held_ratios = tl.collateral_ratio[~np.isnan(tl.collateral_ratio)]
     in_market = float(np.mean(tl.notional > 0)) if hours else 0.0
+    apr = annualised(net, capital, hours)
+    ratios = risk_ratios(tl.ts_ms, tl.equity, capital, apr, dd)
     summary = Summary(
         strategy=strategy,
         capital=capital,
@@ -95,19 +98,22 @@ def summarise(
         hours=hours,
         final_equity=final,
         net_pnl=net,
-        apr=annualised(net, capital, hours),
+        apr=apr,
         funding_income=float(total.funding),
         fees=float(total.fees),
         basis_pnl=net - float(total.funding) + float(total.fees),
         slippage=float(total.slippage),
         max_drawdown=dd,
         max_drawdown_usdt=dd_usdt,
-        min_collateral_ratio=float(ratios.min()) if len(ratios) else None,
+        min_collateral_ratio=float(held_ratios.min()) if len(held_ratios) else None,
         liquidations=liquidations,
         transfers=len(facts.transfers),
         transfer_volume=float(sum((t[1] for t in facts.transfers), ZERO)),
         trades=len(facts.fills),
         time_in_market=in_market,
+        sharpe=ratios.sharpe,
+        sortino=ratios.sortino,
+        calmar=ratios.calmar,
     )
     rows = []
     for binance_id, note in sorted(data_notes.items()):

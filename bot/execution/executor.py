@@ -177,6 +177,7 @@ class Executor:
             "perp_qty": short_qty,
             "price": price,
             "reference_prices": {leg.value: px for leg, px in references.items()},
+            "reason": str(reason_text),  # the bot's own targets (treasury, gap exits) have no strategy reason
         }
         if hasattr(target, "to_dict"):
             details["target"] = target.to_dict()
