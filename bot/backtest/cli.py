@@ -43,7 +43,7 @@ def _default_out() -> Path:
 
 def _print_summary(result: object) -> None:
     from bot.backtest.predictor import tracking_lines
-    from bot.backtest.report import data_warnings, summary_lines
+    from bot.backtest.report import data_warnings, round_trip_line, summary_lines, untraded_line
 
     console = Console()
     table = Table(title=f"Backtest {result.summary.strategy}", show_header=False)  # type: ignore[attr-defined]
@@ -57,6 +57,10 @@ def _print_summary(result: object) -> None:
     for name, s in runs:
         base.add_row(name, f"{s.net_pnl:,.2f}", f"{s.apr * 100:.2f}%")
     console.print(base)
+    console.print(round_trip_line(result), highlight=False)  # type: ignore[arg-type]
+    untraded = untraded_line(result)  # type: ignore[arg-type]
+    if untraded:
+        console.print(untraded, highlight=False)
     for line in data_warnings(result):  # type: ignore[arg-type]
         console.print(f"[yellow]{line}[/yellow]", highlight=False)
     tracking = tracking_lines(result.predictor)  # type: ignore[attr-defined]

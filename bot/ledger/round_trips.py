@@ -51,7 +51,8 @@ class RoundTrip:
         return None if self.break_even_hours is None else self.hold_hours >= self.break_even_hours
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """JSON-ready (money as float: the report's analytics; the ledger keeps the Decimals)."""
+        d = {k: float(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
         d["held_past_break_even"] = self.held_past_break_even
         return d
 
