@@ -239,6 +239,13 @@ class TreasuryConfig(Section):
         description="after insufficient balance, retry with this share of the re-read maximum",
         json_schema_extra=unit("fraction"),
     )
+    lookup_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="reads of the venue's transfer history after a lost answer, before leaving it to reconciliation",
+        json_schema_extra=unit("count"),
+    )
 
     @model_validator(mode="after")
     def _check_band(self) -> TreasuryConfig:
@@ -325,10 +332,18 @@ class EngineConfig(Section):
         description="how long SIGTERM waits for in-flight work before exiting",
         json_schema_extra=unit("seconds"),
     )
+    start_retry_s: float = Field(
+        120,
+        ge=0,
+        description="how long start-up retries venue reads that failed transiently (5xx, -1008, timeouts, rate "
+        "limits), in real seconds, before it gives up with a one-line message",
+        json_schema_extra=unit("seconds"),
+    )
     listen_key_keepalive_s: float = Field(
         1800,
         gt=0,
-        description="USD-M listenKey keepalive period (ccxt 4.5.90 does not do it)",
+        description="USD-M listenKey keepalive period of a live run's user-data stream (ccxt 4.5.90 never "
+        "refreshes it; Binance drops a key 60 min after the last keepalive)",
         json_schema_extra=unit("seconds"),
     )
 

@@ -80,6 +80,12 @@ def common_step(a: Decimal, b: Decimal) -> Decimal:
     return Decimal(math.lcm(int(a.scaleb(k)), int(b.scaleb(k)))).scaleb(-k)
 
 
+def legs_equal(spot: Decimal, short: Decimal, step: Decimal, spot_fee_in_base: Decimal) -> bool:
+    """The two legs hold the same base quantity as far as the venue lets them: within one common step,
+    plus the base-asset fee a spot buy may have left over (``spot_fee_in_base`` of the short)."""
+    return abs(spot - short) < step + short * spot_fee_in_base
+
+
 @dataclass(frozen=True, slots=True)
 class MarketFilters:
     """Binance-style trading filters of one market (spot or perp)."""

@@ -2,12 +2,17 @@
 
 1. Unsettled intents (pending / sent / unknown) are resolved by client id: an order the venue does not
    know was never placed (failed: safe to decide anew); an order it knows is recorded with its fills
-   (an order still open with no owner is canceled under a cancel intent). A transfer is matched against
-   the venue's transfer history when the venue offers one (``fetch_transfers``), else flagged.
-2. Fills of our orders that the ledger missed are backfilled (idempotent by trade id).
+   (an order still open with no owner is canceled under a cancel intent). A transfer is settled by the
+   venue's transfer history (``bot.treasury.evidence``): done when found, failed only when the history
+   covering its window was read and lacks it, else left open for the next run.
+2. Fills of our orders that the ledger missed are backfilled (idempotent by trade id): held pairs' from
+   the last recorded fill of their symbol, and any order (closed pairs' too) with fewer recorded fills
+   than the venue filled (``bot.backfill``).
 3. Each active pair's legs are recomputed from its recorded fills (spot net of base-asset fees, short
    size) and compared with the venue: perp position and spot balance. Explained differences update the
    pair; unexplained ones quarantine it with an alert.
+4. Legs on a configured symbol that no pair explains (a lost ledger, hand trading) block entries there
+   until the operator adopts or closes them (``bot.orphans``).
 
 Idempotent: a second run finds nothing open, records no new fill, changes no pair and writes no event.
 """
@@ -21,12 +26,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from bot.backfill import backfill_fills
 from bot.config import ExecutionConfig
 from bot.domain import ZERO, Leg, PairState, Side
-from bot.execution.orders import TERMINAL, OrderRunner, record_venue_fill
+from bot.execution.orders import TERMINAL, OrderRunner
 from bot.execution.plan import PairFilters
 from bot.ledger.models import EventKind, Intent, IntentKind, IntentStatus, Pair, TransferStatus
 from bot.ledger.repository import Ledger
+from bot.orphans import OrphanWatch
+from bot.treasury.evidence import DEFAULT_WINDOW_MS, claimed_tran_ids, transfer_evidence
 from bot.venues.base import OrderState, PairMarkets, Venue
 from bot.venues.errors import retry_call
 
@@ -62,19 +70,25 @@ class Reconciler:
         min_intent_age_ms: int = 0,
         config: ExecutionConfig | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        transfer_window_ms: int = DEFAULT_WINDOW_MS,
     ) -> None:
         """``min_intent_age_ms``: periodic runs leave younger intents to the executor working on them
-        (0 at start, when nothing else runs). ``symbols``: also report venue positions with no pair."""
+        (0 at start, when nothing else runs). ``symbols``: also report venue positions with no pair.
+        ``transfer_window_ms``: how far around its intent a transfer is looked for (``bot.treasury.evidence``)."""
         self.venue = venue
         self.ledger = ledger
         self.now = now
         self.symbols = symbols or []
         self.min_intent_age_ms = min_intent_age_ms
+        self.transfer_window_ms = transfer_window_ms
         self.config = config or ExecutionConfig()
         self.sleep = sleep
         self.rng = random.Random(0)
         self.runner = OrderRunner(venue, ledger, now, self.config, sleep, self.rng)
         self._markets: dict[str, PairMarkets] = {}
+        self.orphans = OrphanWatch(
+            venue, ledger, now, self._pair_markets, self._read, self.config.spot_fee_in_base, self.residue
+        )
 
     async def run(self) -> ReconcileReport:
         report = ReconcileReport()
@@ -83,8 +97,8 @@ class Reconciler:
         # An order intent too young to settle may still execute (its request is within the recvWindow):
         # its pair is checked once the intent is settled, not quarantined for a fill that is on its way.
         in_flight = {i.pair_id for i in await self.ledger.open_intents([IntentKind.ORDER, IntentKind.CANCEL])}
+        await self._backfill(report)
         for pair in pairs:
-            await self._backfill(pair, report)
             if pair.id in in_flight:
                 continue
             await self._check_pair(pair, report)
@@ -150,36 +164,32 @@ class Reconciler:
         report.resolved_intents.append(intent.client_id)
 
     async def _transfer_intent(self, intent: Intent, report: ReconcileReport) -> None:
-        fetch = getattr(self.venue, "fetch_transfers", None)
+        """Settle a transfer by evidence: never handed to the venue, or found (or, once its window has
+        passed, not found) in the venue's transfer history. Undecidable yet: left open for the next run."""
         transfer = await self.ledger.get_transfer(intent.client_id)
         if intent.status is IntentStatus.PENDING or (
             transfer is not None and transfer.status is TransferStatus.PENDING
         ):
             # written but never handed to the venue (the process died before the call)
             await self._settle_transfer(intent, TransferStatus.FAILED, None, "reconcile: never sent")
-        elif fetch is None:
-            message = f"transfer {intent.client_id}: outcome unverifiable (venue has no transfer history); check it"
-            await self.ledger.set_intent_status(intent.client_id, IntentStatus.FAILED, now_ms=self.now(), error=message)
-            await self.ledger.add_event(
-                EventKind.ALERT, message, ts_ms=self.now(), details={"client_id": intent.client_id}
-            )
-            report.alerts.append(message)
-        else:
-            match = await self._match_transfer(intent, await fetch(intent.created_ms - 60_000))
-            if match is None:
-                await self._settle_transfer(intent, TransferStatus.FAILED, None, "reconcile: not in venue history")
-            else:
-                await self._settle_transfer(intent, TransferStatus.DONE, match, None)
+            report.resolved_intents.append(intent.client_id)
+            return
+        claimed = await claimed_tran_ids(self.ledger)
+        evidence = await self._read(
+            lambda: transfer_evidence(self.venue, self.ledger, intent, window=self.transfer_window_ms, claimed=claimed)
+        )
+        if evidence.outcome == "open":
+            return
+        status = TransferStatus.DONE if evidence.outcome == "done" else TransferStatus.FAILED
+        error = None if status is TransferStatus.DONE else f"reconcile: {evidence.why}"
+        await self._settle_transfer(intent, status, evidence.tran_id, error)
+        await self.ledger.add_event(
+            EventKind.TRANSFER if status is TransferStatus.DONE else EventKind.RECONCILE,
+            f"transfer {intent.client_id} {status.value} by the venue's history: {evidence.why}",
+            ts_ms=self.now(),
+            details={"client_id": intent.client_id, "tran_id": evidence.tran_id, "amount": intent.payload["amount"]},
+        )
         report.resolved_intents.append(intent.client_id)
-
-    async def _match_transfer(self, intent: Intent, history: list[Any]) -> str | None:
-        amount = Decimal(intent.payload["amount"])
-        known = {t.venue_tran_id for t in await self.ledger.list_transfers() if t.venue_tran_id}
-        for t in history:
-            same = (t.amount == amount, t.from_wallet == intent.payload["from"], t.to_wallet == intent.payload["to"])
-            if all(same) and t.ts_ms >= intent.created_ms and t.tran_id not in known:
-                return str(t.tran_id)
-        return None
 
     async def _settle_transfer(
         self, intent: Intent, status: TransferStatus, tran_id: str | None, error: str | None
@@ -195,34 +205,32 @@ class Reconciler:
 
     # -- 2. fills --------------------------------------------------------------------------------------
 
-    async def _backfill(self, pair: Pair, report: ReconcileReport) -> None:
-        orders = {o.venue_order_id: o for o in await self.ledger.list_orders(pair_id=pair.id) if o.venue_order_id}
-        if not orders:
-            return
-        for leg in (Leg.SPOT, Leg.PERP):
-            fills = await self._read(lambda leg=leg: self.venue.fetch_fills(pair.symbol, leg, since_ms=pair.opened_ms))
-            for f in fills:
-                order = orders.get(f.venue_order_id)
-                if order is None or order.leg is not leg:
-                    continue
-                new = await record_venue_fill(self.ledger, self.venue.name, f, order.client_order_id, pair.id)
-                report.new_fills += int(new)
+    async def _backfill(self, report: ReconcileReport) -> None:
+        """Fills the ledger missed, of held pairs and of closed pairs' orders alike (``bot.backfill``)."""
+        held = await self.ledger.list_pairs((*ACTIVE, PairState.QUARANTINED), venue=self.venue.name)
+        report.new_fills += await backfill_fills(self.venue, self.ledger, self.now(), held, self._read)
 
     # -- 3. pairs --------------------------------------------------------------------------------------
 
     async def explained_legs(self, pair: Pair) -> tuple[Decimal, Decimal]:
-        """(spot holding, short size) implied by the pair's recorded fills."""
+        """(spot holding, short size) implied by the pair's recorded fills, on top of the legs it was
+        adopted with (``bot.orphans``)."""
         base = (await self._pair_markets(pair.symbol)).base
-        spot = short = ZERO
-        for f in await self.ledger.list_fills(pair_id=pair.id):
-            if f.market is Leg.SPOT:
-                if f.side is Side.BUY:
-                    spot += f.quantity - (f.fee if f.fee_asset == base else ZERO)
-                else:
-                    spot -= f.quantity + (f.fee if f.fee_asset == base else ZERO)
-            else:
-                short += f.quantity if f.side is Side.SELL else -f.quantity
-        return spot, short
+        start = (pair.adopted_spot_qty or ZERO, pair.adopted_perp_qty or ZERO)
+        return _legs_after(start, await self.ledger.list_fills(pair_id=pair.id), base)
+
+    async def residue(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(spot, short) that the closed pairs of ``symbol`` left behind, as their fills say: the dust of
+        round trips is explained, not an orphan. An adoption took in all the venue held then, so the
+        count starts again from the last adopted pair's legs."""
+        base = (await self._pair_markets(symbol)).base
+        closed = await self.ledger.list_pairs((PairState.CLOSED,), venue=self.venue.name)
+        adopted = [p for p in closed if p.symbol == symbol and p.adopted_perp_qty is not None]
+        last = max(adopted, key=lambda p: (p.opened_ms, p.id), default=None)
+        start = (last.adopted_spot_qty or ZERO, last.adopted_perp_qty or ZERO) if last else (ZERO, ZERO)
+        since = last.opened_ms if last is not None else None
+        fills = await self.ledger.list_fills(symbol=symbol, venue=self.venue.name, since_ms=since)
+        return _legs_after(start, fills, base)
 
     async def _check_pair(self, pair: Pair, report: ReconcileReport) -> None:
         markets = await self._pair_markets(pair.symbol)
@@ -285,22 +293,12 @@ class Reconciler:
                 )
 
     async def _orphans(self, paired: set[str], report: ReconcileReport) -> None:
-        """Perp positions on configured symbols that no active pair explains (alerted once per run that
-        finds something else to change, so a quiet second run stays quiet)."""
-        loose = [s for s in self.symbols if s not in paired]
-        if not loose:
-            return
+        """Legs on configured symbols that no pair explains block entries there (``bot.orphans``);
+        alerted when found or when their figures change, so a quiet second run stays quiet."""
         quarantined = {p.symbol for p in await self.ledger.list_pairs((PairState.QUARANTINED,), venue=self.venue.name)}
-        positions = await self._read(lambda: self.venue.fetch_positions(loose))
-        for symbol, pos in positions.items():
-            if symbol in quarantined:
-                continue
-            message = f"{symbol}: perp position {pos.qty} on the venue with no pair in the ledger"
-            alerts = await self.ledger.events(kinds=[EventKind.ALERT], symbol=symbol, limit=1, newest_first=True)
-            if alerts and alerts[0].message == message:
-                continue  # already reported, nothing new
-            await self.ledger.add_event(EventKind.ALERT, message, ts_ms=self.now(), symbol=symbol)
-            report.alerts.append(message)
+        loose = [s for s in self.symbols if s not in paired and s not in quarantined]
+        for legs in await self.orphans.review(loose):
+            report.alerts.append(f"{legs.symbol}: orphan legs on the venue: {legs.figures()}")
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -314,3 +312,15 @@ class Reconciler:
 
     async def _read(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         return await retry_call(fn, rng=self.rng, attempts=3, base_s=self.config.retry_backoff_s, sleep=self.sleep)
+
+
+def _legs_after(start: tuple[Decimal, Decimal], fills: list[Any], base: str) -> tuple[Decimal, Decimal]:
+    """(spot, short) after ``fills`` from ``start``: spot net of the fees taken in the base coin."""
+    spot, short = start
+    for f in fills:
+        if f.market is Leg.SPOT:
+            fee = f.fee if f.fee_asset == base else ZERO
+            spot += f.quantity - fee if f.side is Side.BUY else -(f.quantity + fee)
+        else:
+            short += f.quantity if f.side is Side.SELL else -f.quantity
+    return spot, short

@@ -1,6 +1,9 @@
 """Baselines the carry strategy is measured against; same interface (``evaluate(snapshot)``), same sizing.
 
-- ``AlwaysOnBTC``: always hold the BTC pair at the per-symbol cap, whatever funding does.
+- ``AlwaysOn``: hold every given symbol (default: every symbol offered) at all times, whatever funding
+  does, with equal weights within the carry's total cap (``max_total_fraction`` / N each, never above the
+  per-symbol cap): the same caps and capital use as the carry, without its timing or selection. The fair
+  benchmark: what simply holding the hedge earns. ``AlwaysOnBTC`` is the case of BTC alone (per-symbol cap).
 - ``TopNByLastRate``: the naive peer: hold the top N symbols by LAST SETTLED rate (raw, not per hour,
   no costs, no forecast, no hysteresis, no settlement guard); leave a symbol as soon as it drops out.
 
@@ -16,6 +19,7 @@ from bot.domain import ZERO
 from strategies.analysis import DECIMAL_CONTEXT, Budget, SymbolAnalysis, analyse
 from strategies.base import Action, PairView, Reason, Snapshot, Target
 from strategies.params import CarryParams
+from strategies.sizing import capital_cap_qty
 
 
 def _target(a: SymbolAnalysis, pair: PairView | None, qty: Decimal, action: Action, rule: str, msg: str) -> Target:
@@ -28,9 +32,14 @@ def _no_data(pair: PairView) -> Target:
     return Target(pair.symbol, pair.hedged_qty, reason, Action.HOLD)
 
 
-def _hold_or_size(a: SymbolAnalysis, pair: PairView | None, budget: Budget, params: CarryParams, why: str) -> Target:
-    """Size to the caps; keep a held size within the resize tolerance; skip/exit below the minimums."""
-    desired = a.filters.round(min(a.cap_qty, budget.cap_qty(a)))
+def _hold_or_size(
+    a: SymbolAnalysis, pair: PairView | None, budget: Budget, params: CarryParams, why: str,
+    cap_qty: Decimal | None = None,
+) -> Target:
+    """Size to the caps (and ``cap_qty`` when given); keep a held size within the resize tolerance;
+    skip/exit below the minimums."""
+    limit = a.cap_qty if cap_qty is None else min(a.cap_qty, cap_qty)
+    desired = a.filters.round(min(limit, budget.cap_qty(a)))
     current = ZERO if pair is None else pair.hedged_qty
     if current > 0 and abs(desired - current) <= params.resize_tolerance_fraction * current:
         budget.take(a, current)
@@ -45,39 +54,58 @@ def _hold_or_size(a: SymbolAnalysis, pair: PairView | None, budget: Budget, para
     return _target(a, pair, desired, Action.RESIZE, "resize", f"{why}; resize {current} -> {desired}")
 
 
-class AlwaysOnBTC:
-    """Hold one pair (BTC by default) at the maximum per-symbol fraction of capital, always."""
+class AlwaysOn:
+    """Hold every given symbol (None: every symbol in the snapshot) always, equal weights within the total cap."""
 
-    name = "always_on_btc"
-
-    def __init__(self, params: CarryParams | None = None, symbol: str = "BTC/USDT") -> None:
+    def __init__(self, params: CarryParams | None = None, symbols: tuple[str, ...] | None = None) -> None:
         self.params = params or CarryParams()
-        self.symbol = symbol
+        self.symbols = None if symbols is None else tuple(symbols)
+        self.name = "always_on" if self.symbols is None else "always_on_" + "_".join(
+            s.split("/")[0].lower() for s in self.symbols
+        )
 
     def evaluate(self, snapshot: Snapshot) -> list[Target]:
         with localcontext(DECIMAL_CONTEXT):
             return self._run(snapshot)
 
+    def holds(self, symbol: str) -> bool:
+        return self.symbols is None or symbol in self.symbols
+
     def _run(self, snapshot: Snapshot) -> list[Target]:
+        p = self.params
         live = snapshot.live_pairs()
-        budget = Budget(snapshot, self.params)
+        mine = [m for m in sorted(snapshot.markets, key=lambda m: m.symbol) if self.holds(m.symbol)]
+        # Equal weights of the total cap among the symbols offered now, never above the per-symbol cap: the
+        # shares add up to the total cap, so each is sized on its own (a shared budget drained in symbol
+        # order would make the last symbol absorb every other pair's drift within tolerance).
+        weight = min(p.max_per_symbol_fraction, p.max_total_fraction / len(mine)) if mine else ZERO
+        notional_share = None if snapshot.limits.max_total_notional is None or not mine else (
+            snapshot.limits.max_total_notional / len(mine))
+        why = f"baseline: always hold {'every symbol' if self.symbols is None else ', '.join(self.symbols)}"
         out: dict[str, Target] = {}
-        for m in snapshot.markets:
-            a = analyse(m, snapshot, self.params)
+        for m in sorted(snapshot.markets, key=lambda m: m.symbol):
+            a = analyse(m, snapshot, p)
             pair = live.get(m.symbol)
-            if m.symbol == self.symbol:
-                out[m.symbol] = _hold_or_size(a, pair, budget, self.params, "baseline: always hold this pair")
+            if self.holds(m.symbol):
+                share = capital_cap_qty(snapshot.capital * weight, a.capital_price(), p.capital_per_notional)
+                if notional_share is not None:
+                    share = min(share, notional_share / m.perp.mid)
+                own = Budget(snapshot, p)
+                out[m.symbol] = _hold_or_size(a, pair, own, p, f"{why} ({weight} of capital each)", share)
             elif pair is not None:
-                out[m.symbol] = _target(
-                    a, pair, ZERO, Action.EXIT, "exit_baseline_other_symbol", f"baseline holds only {self.symbol}"
-                )
+                out[m.symbol] = _target(a, pair, ZERO, Action.EXIT, "exit_baseline_other_symbol", f"{why} only")
             else:
-                out[m.symbol] = _target(
-                    a, None, ZERO, Action.SKIP, "skip_baseline_other_symbol", f"baseline holds only {self.symbol}"
-                )
+                out[m.symbol] = _target(a, None, ZERO, Action.SKIP, "skip_baseline_other_symbol", f"{why} only")
         for sym, pair in live.items():
             out.setdefault(sym, _no_data(pair))
         return [out[s] for s in sorted(out)]
+
+
+class AlwaysOnBTC(AlwaysOn):
+    """``AlwaysOn`` over BTC alone: the BTC pair at the per-symbol cap, always."""
+
+    def __init__(self, params: CarryParams | None = None, symbol: str = "BTC/USDT") -> None:
+        super().__init__(params, (symbol,))
 
 
 class TopNByLastRate:

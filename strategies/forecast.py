@@ -6,7 +6,8 @@
   a settlement half-life would look back 8 times further on an 8h symbol than on a 1h one), weighting each
   settlement by the hours it covered.
 - The next settlement is expected at the predicted rate; later ones at a blend of the predicted per-hour
-  rate and the decayed history.
+  rate, the decayed history and the baseline rate (Binance's interest rate, what most symbols pay most of
+  the time): one weak or strong print moves the horizon forecast only by its own weight.
 - Only settlements inside (now, now + horizon] count: a position must be held at the instant to be paid.
 """
 
@@ -69,6 +70,16 @@ def decayed_history_per_hour(
     return num / den
 
 
+def later_per_hour(predicted_per_hour: Decimal, history_per_hour: Decimal | None, params: CarryParams) -> Decimal:
+    """Per-hour rate expected for the settlements after the next: predicted, history and baseline blended
+    (without history its weight goes to the predicted rate)."""
+    w, b = params.predicted_weight, params.baseline_weight
+    blend = b * params.baseline_per_hour
+    if history_per_hour is None:
+        return (1 - b) * predicted_per_hour + blend
+    return w * predicted_per_hour + (1 - w - b) * history_per_hour + blend
+
+
 def forecast_funding(market: MarketSnapshot, now_ms: int, params: CarryParams) -> FundingForecast:
     interval_ms = market.interval_hours * HOUR_MS
     next_ms = market.next_funding_ms
@@ -79,11 +90,7 @@ def forecast_funding(market: MarketSnapshot, now_ms: int, params: CarryParams) -
 
     predicted_per_hour = market.predicted_rate / market.interval_hours
     history_per_hour = decayed_history_per_hour(market.history, now_ms, params.history_half_life_hours)
-    if history_per_hour is None:
-        later = predicted_per_hour
-    else:
-        w = params.predicted_weight
-        later = w * predicted_per_hour + (1 - w) * history_per_hour
+    later = later_per_hour(predicted_per_hour, history_per_hour, params)
 
     horizon_end = now_ms + int(params.hold_horizon_hours * HOUR_MS)
     n = 0 if next_ms > horizon_end else 1 + (horizon_end - next_ms) // interval_ms

@@ -8,10 +8,10 @@ Rules, in the order they are applied:
 1. Live pairs (state other than CLOSED):
    - no market data -> ``hold_no_market_data``; QUARANTINED -> ``hold_quarantined``; CLOSING ->
      ``exit_in_progress`` (target 0: an exit is never reversed half way).
-   - exit when the horizon forecast is negative (``exit_negative_funding``: the pair would pay) or below
-     ``exit_threshold_apr`` (``exit_forecast_below_threshold``). Between the exit and the entry threshold
-     a held pair is kept (hysteresis). A single negative predicted print does not force an exit when the
-     decayed history keeps the horizon forecast positive: a round trip would cost more than the blip.
+   - the entry cost is sunk: a held pair exits only when holding is expected to lose more over the
+     horizon than leaving now and coming back later costs (one full round trip: exit + re-entry) ->
+     ``exit_negative_funding``. A weak or negative print alone does not force an exit: the horizon
+     forecast blends it with the decayed history and the baseline rate.
    - settlement guard: no exit (nor a shrink) while a settlement that pays the short (predicted rate > 0)
      is at most ``settlement_guard_minutes`` away -> ``hold_settlement_imminent``.
    - the rest are ranked by forecast APR; beyond ``max_symbols`` -> ``exit_not_in_top_n``; each is sized
@@ -26,7 +26,10 @@ Rules, in the order they are applied:
    filters (``skip_below_min_qty`` / ``skip_below_min_notional``); break-even later than
    ``max_break_even_fraction`` of the horizon (``skip_break_even_too_long``). Eligible candidates are
    ranked by net APR (score per notional, annualised) and entered (``enter``) while slots and budget last
-   (``skip_not_in_top_n``, ``skip_no_capital``).
+   (``skip_not_in_top_n``, ``skip_no_capital``). With every slot held, the best candidate replaces the
+   held pair with the lowest forecast (``exit_switch`` + ``enter_switch``, at most one per evaluation) only
+   when the forecast gain pays the switch's cost (its own round trip and that pair's, for its exit and a
+   possible re-entry) back within ``max_break_even_fraction`` of the horizon, as an entry must.
 3. Sizing: min(per-symbol capital cap, liquidity cap, remaining total budget, operator limits), as capital
    per pair = notional x (1 + 1/leverage + margin buffer), floored to the common step of both markets.
 4. Hedge maintenance: a kept pair whose legs differ by more than ``hedge_tolerance_fraction`` of the larger
@@ -41,7 +44,7 @@ from decimal import Decimal, localcontext
 from bot.domain import ZERO, PairState
 from strategies.analysis import DECIMAL_CONTEXT, Budget, SymbolAnalysis, analyse
 from strategies.base import Action, Economics, PairView, Reason, Snapshot, Target
-from strategies.params import CarryParams, ParamsError, load_params
+from strategies.params import HOURS_PER_YEAR, CarryParams, ParamsError, load_params
 
 __all__ = ["CarryParams", "FundingCarry", "ParamsError", "load_params"]
 
@@ -57,6 +60,11 @@ class FundingCarry:
     def evaluate(self, snapshot: Snapshot) -> list[Target]:
         with localcontext(DECIMAL_CONTEXT):
             return _CarryRun(self.params, snapshot).run()
+
+
+def _with_inputs(t: Target, extra: dict[str, str]) -> Target:
+    r = t.reason
+    return Target(t.symbol, t.target_qty, Reason(r.rule, r.message, {**r.inputs, **extra}, r.economics), t.action)
 
 
 def _pct(apr: Decimal) -> str:
@@ -103,17 +111,17 @@ class _CarryRun:
 
     # ---- rules ----------------------------------------------------------------------------------
 
-    def exit_rule(self, a: SymbolAnalysis) -> tuple[str, str] | None:
-        f = a.forecast
-        if f.horizon_rate < 0:
-            return "exit_negative_funding", (
-                f"forecast over {self.p.hold_horizon_hours}h is negative ({_pct(f.apr)} APR): the short would pay"
-            )
-        if f.apr < self.p.exit_threshold_apr:
-            return "exit_forecast_below_threshold", (
-                f"forecast {_pct(f.apr)} APR is below the exit threshold {_pct(self.p.exit_threshold_apr)}"
-            )
-        return None
+    def exit_rule(self, a: SymbolAnalysis, pair: PairView) -> tuple[str, str] | None:
+        """Exit only when holding is expected to lose more over the horizon than leaving costs: the entry
+        is sunk, and leaving now and coming back later is one full round trip (exit + re-entry)."""
+        econ = a.economics(self.reference_qty(a, pair, ZERO))
+        loss = -econ.expected_funding
+        if loss <= econ.round_trip_cost:
+            return None
+        return "exit_negative_funding", (
+            f"holding is expected to pay {loss} USDT over {econ.horizon_hours}h (forecast {_pct(a.forecast.apr)} "
+            f"APR), more than the {econ.round_trip_cost} USDT of leaving and coming back (exit + re-entry)"
+        )
 
     def entry_block(self, a: SymbolAnalysis) -> tuple[str, str] | None:
         f = a.forecast
@@ -151,6 +159,11 @@ class _CarryRun:
             return self.guard_hold(a, pair, rule, message)
         return self.target(a, pair, ZERO, Action.EXIT, rule, message)
 
+    def keep(self, a: SymbolAnalysis, current: Decimal) -> None:
+        """A kept size uses the budget only up to its own cap: its drift within the resize tolerance is its
+        own and never squeezes the pairs sized after it (a residual pair resized at every price move)."""
+        self.budget.take(a, min(current, a.per_symbol_cap_qty))
+
     def size_held(self, a: SymbolAnalysis, pair: PairView) -> Target:
         current = pair.hedged_qty
         # Liquidity limits what one trade may take, not what may be held: a thinner book never forces a
@@ -160,7 +173,7 @@ class _CarryRun:
         desired = a.filters.round(min(cap, self.budget.cap_qty(a)))
         tol = self.p.resize_tolerance_fraction
         if current > 0 and abs(desired - current) <= tol * current:
-            self.budget.take(a, current)
+            self.keep(a, current)
             return self.target(
                 a,
                 pair,
@@ -176,7 +189,7 @@ class _CarryRun:
                 return self.exit(a, pair, "exit_capital_cap", f"caps allow only {desired}: {violation[1]}")
             order = a.filters.order_violation(current, desired)
             if order is not None:
-                self.budget.take(a, current)
+                self.keep(a, current)
                 return self.target(
                     a, pair, current, Action.HOLD, "hold", f"caps allow only {desired}; no reduction: {order[1]}"
                 )
@@ -213,15 +226,15 @@ class _CarryRun:
         assert block is not None
         if current == 0:
             return self.target(a, pair, ZERO, Action.EXIT, block[0], f"opening pair no longer wanted: {block[1]}")
-        self.budget.take(a, current)
+        self.keep(a, current)
         return self.target(
             a,
             pair,
             current,
             Action.HOLD,
             "hold",
-            f"keep {current} (forecast {_pct(a.forecast.apr)} APR, above exit "
-            f"{_pct(self.p.exit_threshold_apr)}); no increase: {block[1]}",
+            f"keep {current} (forecast {_pct(a.forecast.apr)} APR: holding is not expected to lose more than "
+            f"a round trip); no increase: {block[1]}",
         )
 
     def hedge_check(self, a: SymbolAnalysis, pair: PairView, t: Target) -> Target:
@@ -297,7 +310,7 @@ class _CarryRun:
                 out[sym] = self.target(
                     a, pair, ZERO, Action.EXIT, "exit_in_progress", "pair is closing: finish the exit"
                 )
-            elif (rule := self.exit_rule(a)) is not None:
+            elif (rule := self.exit_rule(a, pair)) is not None:
                 out[sym] = self.exit(a, pair, *rule)
             else:
                 keepers.append((a, pair))
@@ -305,7 +318,8 @@ class _CarryRun:
         keepers.sort(key=lambda ap: (-ap[0].forecast.apr, ap[0].market.symbol))
         kept, dropped = keepers[: max(self.budget.slots, 0)], keepers[max(self.budget.slots, 0) :]
         # Every kept pair first reserves what it holds (within its own caps), so one pair grows only into
-        # unreserved capital and is never paid for by shrinking another: no round trips between pairs.
+        # unreserved capital and is never paid for by shrinking another: no round trips between pairs. A
+        # kept size then uses exactly its reservation (``keep``).
         reserved = {a.market.symbol: min(pair.hedged_qty, a.per_symbol_cap_qty) for a, pair in kept}
         for a, _ in kept:
             self.budget.take(a, reserved[a.market.symbol])
@@ -337,14 +351,63 @@ class _CarryRun:
             eligible.append((a, econ))
 
         eligible.sort(key=lambda ae: (-ae[1].net_apr, ae[0].market.symbol))
+        if eligible and kept and self.budget.slots <= 0:
+            self.switch(eligible[0], kept[-1], out)
         for a, cap_econ in eligible:
-            out[a.market.symbol] = self.enter(a, cap_econ)
+            if a.market.symbol not in out:
+                out[a.market.symbol] = self.enter(a, cap_econ)
 
         for sym, pair in live.items():
             a = analyses.get(sym)
             if a is not None:
                 out[sym] = self.hedge_check(a, pair, out[sym])
         return [out[sym] for sym in sorted(out)]
+
+    def cost_apr(self, econ: Economics) -> Decimal:
+        """A round trip's cost spread over the horizon, as APR of the pair's notional."""
+        if econ.notional <= 0:
+            return ZERO
+        return econ.round_trip_cost / econ.notional * HOURS_PER_YEAR / econ.horizon_hours
+
+    def switch(
+        self, candidate: tuple[SymbolAnalysis, Economics], worst: tuple[SymbolAnalysis, PairView],
+        out: dict[str, Target],
+    ) -> None:
+        """Every slot is held: replace the held pair with the lowest forecast by the best candidate when
+        the forecast gain pays the switch's cost (the candidate's round trip and the held pair's exit and
+        possible re-entry, a round trip of its own) back within ``max_break_even_fraction`` of the horizon,
+        as an entry must. One switch per evaluation."""
+        a, cap_econ = candidate
+        h, pair = worst
+        held_target = out[h.market.symbol]
+        if pair.state is not PairState.OPEN or held_target.action is Action.EXIT or self.guard_blocks_exit(h):
+            return
+        held_econ = h.economics(pair.hedged_qty)
+        gain = a.forecast.apr - h.forecast.apr
+        cost = self.cost_apr(cap_econ) + self.cost_apr(held_econ)
+        if gain * self.p.max_break_even_fraction <= cost:
+            return
+        given = held_target.target_qty
+        self.budget.give(h, given)
+        entry = self.enter(a, cap_econ)
+        if entry.action is not Action.ENTER:
+            self.budget.take(h, given)
+            return
+        horizon = self.p.hold_horizon_hours
+        figures = (
+            f"{a.market.symbol}'s forecast {_pct(a.forecast.apr)} APR beats {h.market.symbol}'s {_pct(h.forecast.apr)} "
+            f"by {_pct(gain)}, which pays the switch's {_pct(cost)} APR over the {horizon}h horizon (the round "
+            f"trips of {a.market.symbol} and of {h.market.symbol}'s exit and possible re-entry, "
+            f"{held_econ.round_trip_cost} USDT) back in {(cost / gain * horizon).quantize(Decimal('0.01'))}h, "
+            f"within {self.p.max_break_even_fraction} of it"
+        )
+        extra = {"switch_gain_apr": str(gain.quantize(Decimal("1e-8"))),
+                 "switch_cost_apr": str(cost.quantize(Decimal("1e-8")))}
+        out[h.market.symbol] = _with_inputs(self.target(h, pair, ZERO, Action.EXIT, "exit_switch", figures), extra)
+        entry = Target(entry.symbol, entry.target_qty,
+                       Reason("enter_switch", f"{figures}; {entry.reason.message}", entry.reason.inputs,
+                              entry.reason.economics), entry.action)
+        out[a.market.symbol] = _with_inputs(entry, extra)
 
     def break_even_text(self, econ: Economics) -> str:
         limit = self.p.hold_horizon_hours * self.p.max_break_even_fraction

@@ -39,7 +39,7 @@ class CarryParams(BaseModel):
         4, ge=1, description="hold at most this many pairs (the best by score)", json_schema_extra=_unit("count")
     )
     max_per_symbol_fraction: Decimal = Field(
-        Decimal("0.25"),
+        Decimal("0.225"),
         gt=0,
         le=1,
         description="capital one pair may use (both legs and perp collateral)",
@@ -69,7 +69,8 @@ class CarryParams(BaseModel):
         Decimal("0.5"),
         gt=0,
         le=1,
-        description="enter only when costs are paid back within this share of the hold horizon",
+        description="enter (or grow, or switch in) only when the round trip is paid back within this share of "
+        "the hold horizon",
         json_schema_extra=_unit("fraction of horizon"),
     )
     entry_threshold_apr: Decimal = Field(
@@ -77,20 +78,30 @@ class CarryParams(BaseModel):
         description="enter only when forecast funding is at least this",
         json_schema_extra=_unit("fraction per year"),
     )
-    exit_threshold_apr: Decimal = Field(
-        Decimal("0.03"),
-        description="exit a held pair when forecast funding falls below this (< entry)",
-        json_schema_extra=_unit("fraction per year"),
-    )
     predicted_weight: Decimal = Field(
-        Decimal("0.5"),
+        Decimal("0.1"),
         ge=0,
         le=1,
-        description="weight of the predicted rate (vs decayed history) for settlements after the next",
+        description="weight of the predicted rate for settlements after the next (the rest: decayed history "
+        "and the baseline rate)",
         json_schema_extra=_unit("fraction"),
     )
+    baseline_weight: Decimal = Field(
+        Decimal("0.6"),
+        ge=0,
+        le=1,
+        description="weight of baseline_rate_per_8h for settlements after the next (predicted_weight + this "
+        "<= 1)",
+        json_schema_extra=_unit("fraction"),
+    )
+    baseline_rate_per_8h: Decimal = Field(
+        Decimal("0.0001"),
+        description="the rate most symbols pay most of the time (Binance's interest rate, 0.01% per 8 h; "
+        "scaled per hour for other intervals)",
+        json_schema_extra=_unit("fraction per 8 h"),
+    )
     history_half_life_hours: Decimal = Field(
-        Decimal(24),
+        Decimal(72),
         gt=0,
         description="age at which a past settlement counts half in the forecast",
         json_schema_extra=_unit("hours"),
@@ -110,7 +121,7 @@ class CarryParams(BaseModel):
         json_schema_extra=_unit("fraction"),
     )
     resize_tolerance_fraction: Decimal = Field(
-        Decimal("0.2"),
+        Decimal("0.3"),
         ge=0,
         description="keep a held pair's size unless the target differs by more",
         json_schema_extra=_unit("fraction"),
@@ -143,10 +154,10 @@ class CarryParams(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CarryParams:
-        if self.entry_threshold_apr <= self.exit_threshold_apr:
+        if self.predicted_weight + self.baseline_weight > 1:
             raise ValueError(
-                f"entry_threshold_apr ({self.entry_threshold_apr}) must be greater than exit_threshold_apr "
-                f"({self.exit_threshold_apr}) so decisions do not flap"
+                f"predicted_weight ({self.predicted_weight}) + baseline_weight ({self.baseline_weight}) must be "
+                "at most 1 (the rest weighs the decayed history)"
             )
         if self.max_per_symbol_fraction > self.max_total_fraction:
             raise ValueError(
@@ -159,6 +170,10 @@ class CarryParams(BaseModel):
     def capital_per_notional(self) -> Decimal:
         """USDT of capital one USDT of pair notional uses: spot leg + perp margin + buffer."""
         return 1 + 1 / self.perp_leverage + self.margin_buffer_fraction
+
+    @property
+    def baseline_per_hour(self) -> Decimal:
+        return self.baseline_rate_per_8h / 8
 
     @property
     def guard_ms(self) -> int:

@@ -13,7 +13,7 @@ from bot.execution import SimpleTarget
 from bot.ledger.models import EventKind, Fill, IntentKind, IntentStatus, TransferStatus
 from bot.ledger.repository import Ledger
 from bot.reconcile import Reconciler
-from bot.treasury import TransferFailed
+from bot.treasury.evidence import DEFAULT_WINDOW_MS
 
 
 @pytest.fixture
@@ -113,14 +113,83 @@ async def test_missed_fills_are_backfilled(world: World) -> None:
     }
 
 
-async def test_lost_transfer_answer_is_flagged_once(world: World) -> None:
+async def test_lost_transfer_answer_is_settled_done_from_the_venue_history(world: World) -> None:
+    """The venue executed it, the answer was lost: the treasury looks it up at once and records the tranId."""
     treasury = world.treasury()
     world.venue.fail("transfer", ConnectionError("reset"), times=1, after_call=True)
-    with pytest.raises(TransferFailed):
-        await treasury.transfer(D("100"), "spot", "futures", "test")
-    transfers = await world.ledger.list_transfers()
-    assert [t.status for t in transfers] == [TransferStatus.SENT]
+    result = await treasury.transfer(D("100"), "spot", "futures", "test")
+    (venue_row,) = world.sim.transfer_history()
+    assert result.tran_id == str(venue_row.tran_id) and result.amount == D("100")
+    (row,) = await world.ledger.list_transfers()
+    assert (row.status, row.venue_tran_id) == (TransferStatus.DONE, str(venue_row.tran_id))
+    assert await world.ledger.open_intents() == []
+    assert world.venue.calls["transfer"] == 1  # never sent twice
+
+
+async def test_transfer_in_flight_at_a_crash_is_settled_done_by_reconciliation(world: World) -> None:
+    world.venue.fail("transfer", Crash(), times=1, after_call=True)
+    with pytest.raises(Crash):
+        await world.treasury().transfer(D("100"), "spot", "futures", "test")
+    assert [t.status for t in await world.ledger.list_transfers()] == [TransferStatus.SENT]
     report = await reconciler(world).run()
-    assert len(report.alerts) == 1 and "unverifiable" in report.alerts[0]
+    (venue_row,) = world.sim.transfer_history()
+    (row,) = await world.ledger.list_transfers()
+    assert (row.status, row.venue_tran_id) == (TransferStatus.DONE, str(venue_row.tran_id))
+    assert len(report.resolved_intents) == 1 and report.alerts == []
     assert await world.ledger.open_intents() == []
     assert not (await reconciler(world).run()).changed
+
+
+async def test_transfer_that_never_executed_fails_only_once_its_window_was_read(world: World) -> None:
+    world.venue.fail("transfer", Crash(), times=1)  # dies with the request on the wire, never executed
+    with pytest.raises(Crash):
+        await world.treasury().transfer(D("100"), "spot", "futures", "test")
+    assert (await reconciler(world).run()).resolved_intents == []  # the venue may still execute it
+    assert [t.status for t in await world.ledger.list_transfers()] == [TransferStatus.SENT]
+    world.clock.advance(DEFAULT_WINDOW_MS + 1)
+    report = await reconciler(world).run()
+    (row,) = await world.ledger.list_transfers()
+    assert row.status is TransferStatus.FAILED and "not in the venue's transfer history" in (row.last_error or "")
+    assert len(report.resolved_intents) == 1 and world.sim.transfer_history() == []
+    assert await world.ledger.open_intents() == []
+
+
+async def test_two_equal_lost_transfers_get_one_tran_id_each(world: World) -> None:
+    world.venue.fail("transfer", Crash(), times=1, after_call=True)
+    with pytest.raises(Crash):
+        await world.treasury().transfer(D("100"), "spot", "futures", "a")
+    world.clock.advance(1000)
+    world.venue.fail("transfer", Crash(), times=1, after_call=True)
+    with pytest.raises(Crash):
+        await world.treasury().transfer(D("100"), "spot", "futures", "b")
+    await reconciler(world).run()
+    rows = await world.ledger.list_transfers()
+    assert [r.status for r in rows] == [TransferStatus.DONE, TransferStatus.DONE]
+    assert sorted(r.venue_tran_id for r in rows) == sorted(str(t.tran_id) for t in world.sim.transfer_history())
+
+
+async def test_coin_a_closed_pair_left_is_explained_and_an_unexplained_short_blocks(world: World) -> None:
+    """Orphan legs are what the venue holds beyond what the ledger explains: spot coin left by a closed
+    pair (its fills say so) blocks nothing; a short nobody recorded blocks entries until it is gone."""
+    from bot.domain import Leg, Side
+    from bot.execution.orders import record_venue_fill
+    from bot.ledger.models import ControlKind
+    from bot.venues.base import OrderRequest
+
+    await world.executor().apply(SimpleTarget(SYMBOL, D("0.05")))
+    pair = await world.ledger.active_pair("sim", SYMBOL)
+    close = await world.venue.create_order(OrderRequest("by-hand", SYMBOL, Leg.PERP, Side.BUY, "market", D("0.05")))
+    for f in close.fills:  # the short closed, the coin kept: recorded as the pair's, then the pair closed
+        await record_venue_fill(world.ledger, "sim", f, "by-hand", pair.id)
+    await world.ledger.set_pair_state(pair.id, PairState.CLOSED, now_ms=world.now())
+    assert await reconciler(world).run() is not None
+    assert not [c for c in await world.ledger.controls() if c.kind is ControlKind.ORPHAN]
+
+    world.sim.create_order("perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0.02"))  # someone trades by hand
+    report = await reconciler(world).run()
+    (block,) = [c for c in await world.ledger.controls() if c.kind is ControlKind.ORPHAN]
+    assert block.symbol == SYMBOL and "venue short 0.02" in (block.reason or "")
+    assert "ledger explains short 0, spot 0.05" in (block.reason or "") and len(report.alerts) == 1
+    world.sim.create_order("perp", "BTCUSDT", "BUY", "MARKET", quantity=D("0.02"), reduce_only=True)
+    await reconciler(world).run()
+    assert not [c for c in await world.ledger.controls() if c.kind is ControlKind.ORPHAN]

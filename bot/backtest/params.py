@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.config import ExecutionConfig, TreasuryConfig
 from strategies.base import Strategy
-from strategies.baselines import AlwaysOnBTC, TopNByLastRate
+from strategies.baselines import AlwaysOn, AlwaysOnBTC, TopNByLastRate
 from strategies.funding_carry import FundingCarry
 from strategies.params import CarryParams, ParamsError, load_params
 
-STRATEGIES = ("carry", "always-on-btc", "top-n")
+STRATEGIES = ("carry", "always-on", "always-on-btc", "top-n")
 
 
 class BacktestConfigError(ValueError):
@@ -140,6 +140,8 @@ def with_backtest_options(params: BacktestParams, **update: Any) -> BacktestPara
 def build_strategy(name: str, params: CarryParams) -> Strategy:
     if name == "carry":
         return FundingCarry(params)
+    if name == "always-on":
+        return AlwaysOn(params)  # every symbol of the run: the carry's own universe
     if name == "always-on-btc":
         return AlwaysOnBTC(params)
     if name == "top-n":

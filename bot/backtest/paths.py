@@ -198,8 +198,8 @@ def forecast_apr(
     span_ms = (ts[nxt] - ts[prev]).astype(np.float64)
     predicted = predicted_at_grid
     interval = span_ms / HOUR_MS
-    w = float(params.predicted_weight)
-    later = w * predicted / interval + (1 - w) * hist[prev]
+    w, b = float(params.predicted_weight), float(params.baseline_weight)
+    later = w * predicted / interval + (1 - w - b) * hist[prev] + b * float(params.baseline_per_hour)
     horizon_h = float(params.hold_horizon_hours)
     horizon_end = grid + int(params.hold_horizon_hours * HOUR_MS)
     n = np.where(ts[nxt] > horizon_end, 0, 1 + (horizon_end - ts[nxt]) // (interval * HOUR_MS).astype(np.int64))

@@ -6,13 +6,16 @@ and says, per hour, whether every target would be passive (hold or skip), so the
 nothing. Every comparison keeps a margin far above the float error and the simulator's price quantum; an
 hour that is not certain is left to the real strategy.
 
-- ``carry`` (``FundingCarry``): no exit rule fires (forecast above ``exit_threshold_apr``), at most
-  ``max_symbols`` held, each held size within ``resize_tolerance_fraction`` of its target for every order
-  the ranking could take (exact forecast ties, recognised from identical inputs, go by symbol; close calls
-  are bounded both ways), or above it while the forecast or the break-even blocks growth; no entry
-  (slots full, or every offered symbol's forecast below ``entry_threshold_apr``, or too low for any size
-  to break even in time: see ``StrategyQuiet.break_even_floor``).
-- ``always_on_btc`` (``AlwaysOnBTC``): only its pair is held, at a size within tolerance.
+- ``carry`` (``FundingCarry``): no exit rule fires (the forecast's expected loss over the horizon stays
+  below a lower bound of a round trip's cost), at most ``max_symbols`` held, each held size within
+  ``resize_tolerance_fraction`` of its target (the others using their reservations, whatever the ranking),
+  or above it while the forecast or the break-even blocks growth; no entry (every offered symbol's forecast below
+  ``entry_threshold_apr``, or too low for any size to break even in time: see
+  ``StrategyQuiet.break_even_floor``; with every slot held, it may instead be too low to switch in: its
+  forecast less its round trip / ``max_break_even_fraction`` below the lowest held forecast plus that
+  pair's round trip / ``max_break_even_fraction``).
+- ``always_on`` (``AlwaysOn``; ``always_on_btc`` over BTC alone): only its symbols are held, each at a size
+  within tolerance of its equal share, and none of its other symbols is offered.
 - ``top_n`` (``TopNByLastRate``): the held set is the top N by last settled rate and keeps its sizes.
 """
 
@@ -115,32 +118,37 @@ class StrategyQuiet:
         self.blocked = blocked  # Binance id -> bool per hour: not offered to the strategy for entry
         self.p = params
         self.unified = {sid: unified_symbol(sid) for sid in paths}
-        # Binance id -> forecast APR per hour below which no entry breaks even in time (-inf: no bound)
+        # Binance id -> a round trip's cost per notional, as APR over the horizon, per hour (0: no bound):
+        # below the break-even floor no entry pays in time; a held pair exits only when its forecast is
+        # below minus this (its expected loss exceeds leaving and coming back)
         books = books or {}
-        self.entry_floor = {
-            sid: self.break_even_floor(path, fees, books[sid])
+        horizon = float(params.hold_horizon_hours)
+        self.cost_apr = {
+            sid: self.cost_floor(path, fees, books[sid]) * 8760.0 / horizon
             if fees is not None and sid in books
-            else np.full(len(grid), -np.inf)
+            else np.zeros(len(grid))
             for sid, path in paths.items()
         }
+        # Binance id -> forecast APR per hour below which no entry breaks even in time (-inf: no bound)
+        self.entry_floor = {
+            sid: self.break_even_floor(self.cost_apr[sid] * horizon / 8760.0)
+            if fees is not None and sid in books
+            else np.full(len(grid), -np.inf)
+            for sid in paths
+        }
 
-    def break_even_floor(self, path: SymbolPaths, fees: tuple[float, float], book: BookShape) -> np.ndarray:
-        """Per hour, a forecast APR below which ``FundingCarry`` rejects an entry at ANY size for its
-        break-even (``skip_break_even_too_long``: every entry passes that rule at the candidate's size).
+    def cost_floor(self, path: SymbolPaths, fees: tuple[float, float], book: BookShape) -> np.ndarray:
+        """Per hour, a lower bound of ``FundingCarry``'s round-trip cost per unit of perp notional, at ANY
+        size (strategies/economics.py, mids are the books' (bid + ask) / 2).
 
-        Per unit of quantity (strategies/economics.py, mids are the books' (bid + ask) / 2) the round trip
-        costs ``2 * (spot_mid * spot_fee + perp_mid * perp_fee)`` in fees, at least each leg's top-of-book
-        spread ``ask - bid`` in slippage (any size crosses it in and out; walking deeper costs more) and
-        ``perp_mid * basis_cost_bps / 1e4``; funding pays ``perp_mid * apr / 8760`` an hour. So the
-        break-even is at least ``cost / perp_mid * 8760 / apr`` hours, and the entry is rejected when
-        that exceeds the limit plus the 0.01 h it is rounded to.
+        Per unit of quantity the round trip costs ``2 * (spot_mid * spot_fee + perp_mid * perp_fee)`` in
+        fees, at least each leg's top-of-book spread ``ask - bid`` in slippage (any size crosses it in and
+        out; walking deeper costs more) and ``perp_mid * basis_cost_bps / 1e4``.
 
         The sim's top of book is its mid plus/minus the half spread, rounded out to the tick; here every
-        piece is bounded on the cheap side: the price quantum on the mid, 1e-6 tick on each rounding, a
-        mid within half a tick of the price, and the relative and APR margins on the result. NaN prices
-        give NaN, which certifies nothing."""
+        piece is bounded on the cheap side: the price quantum on the mid, 1e-6 tick on each rounding, and a
+        mid within half a tick of the price. NaN prices give NaN, which certifies nothing."""
         spot_fee, perp_fee = fees
-        p = self.p
         spot, perp = path.spot, path.perp
         s_lo, s_hi, p_lo, p_hi = spot - PRICE_QUANTUM, spot + PRICE_QUANTUM, perp - PRICE_QUANTUM, perp + PRICE_QUANTUM
         hs = book.half_spread
@@ -152,17 +160,25 @@ class StrategyQuiet:
 
         perp_mid_hi = p_hi + book.perp_tick / 2
         spot_mid_lo = np.maximum(s_lo - book.spot_tick / 2, 0.0)
-        cost = (
+        return (
             2 * (spot_mid_lo / perp_mid_hi * spot_fee + perp_fee)
             + (spread_low(s_lo, s_hi, book.spot_tick) + spread_low(p_lo, p_hi, book.perp_tick)) / perp_mid_hi
-            + float(p.basis_cost_bps) / 1e4
-        )
-        limit = float(p.hold_horizon_hours * p.max_break_even_fraction) + 0.01
-        return cost * 8760.0 / limit * (1 - REL_MARGIN) - APR_MARGIN
+            + float(self.p.basis_cost_bps) / 1e4
+        ) * (1 - REL_MARGIN)
+
+    def break_even_floor(self, cost: np.ndarray) -> np.ndarray:
+        """Per hour, a forecast APR below which ``FundingCarry`` rejects an entry (or a growth, or a switch
+        in) at ANY size for its break-even (``skip_break_even_too_long``): funding pays ``perp_mid * apr /
+        8760`` an hour, so the break-even is at least ``cost / perp_mid * 8760 / apr`` hours, and the entry
+        is rejected when that exceeds the limit plus the 0.01 h it is rounded to. ``cost``: ``cost_floor``."""
+        limit = float(self.p.hold_horizon_hours * self.p.max_break_even_fraction) + 0.01
+        return cost * 8760.0 / limit - APR_MARGIN
 
     def for_strategy(self, name: str) -> Any:
         """The certificate of a backtest strategy name, or None (that strategy runs every scan)."""
-        return {"carry": self.carry, "always-on-btc": self.always_on_btc, "top-n": self.top_n}.get(name)
+        certificates = {"carry": self.carry, "always-on": self.always_on, "always-on-btc": self.always_on_btc,
+                        "top-n": self.top_n}
+        return certificates.get(name)
 
     def carry(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
         """bool per hour: ``FundingCarry.evaluate`` returns only holds and skips (module docstring)."""
@@ -172,19 +188,26 @@ class StrategyQuiet:
         held_ids = {h.binance_id for h in book.held}
         if len(book.held) > p.max_symbols:
             return np.zeros(n, dtype=bool)
-        exit_thr = float(p.exit_threshold_apr)
         entry_thr = float(p.entry_threshold_apr)
-        if exit_thr <= 0:
-            return np.zeros(n, dtype=bool)  # the negative-forecast rule would need its own bound
+        full = len(book.held) == p.max_symbols
+        # a switch needs (candidate forecast - held forecast) * max_break_even_fraction above both round
+        # trips (APR over the horizon): so the candidate's forecast less its round trip / fraction must beat
+        # some held pair's forecast plus its round trip / fraction; below the least of those, none switches
+        frac = float(p.max_break_even_fraction)
+        switch_bar = np.full(n, np.inf)
+        for h in book.held:
+            path = self.paths[h.binance_id]
+            switch_bar = np.minimum(switch_bar, path.apr[i0:i1] + self.cost_apr[h.binance_id][i0:i1] / frac)
         # candidates: every other symbol the snapshot would offer for entry
-        if len(book.held) < p.max_symbols:
-            for sid, path in self.paths.items():
-                if sid in held_ids:
-                    continue
-                offered = ~self.blocked[sid][i0:i1]
-                apr = path.apr[i0:i1]
-                below = path.steady[i0:i1] & ((apr < entry_thr - APR_MARGIN) | (apr < self.entry_floor[sid][i0:i1]))
-                quiet &= ~offered | below
+        for sid, path in self.paths.items():
+            if sid in held_ids:
+                continue
+            offered = ~self.blocked[sid][i0:i1]
+            apr = path.apr[i0:i1]
+            below = path.steady[i0:i1] & ((apr < entry_thr - APR_MARGIN) | (apr < self.entry_floor[sid][i0:i1]))
+            if full:
+                below |= path.steady[i0:i1] & (apr - self.cost_apr[sid][i0:i1] / frac < switch_bar - 2 * APR_MARGIN)
+            quiet &= ~offered | below
         if not book.held:
             return quiet
         cap = np.maximum(capital, 0.0)
@@ -198,7 +221,8 @@ class StrategyQuiet:
         for h in book.held:
             path = self.paths[h.binance_id]
             apr = path.apr[i0:i1]
-            quiet &= path.steady[i0:i1] & (apr >= exit_thr + APR_MARGIN)
+            # exit_negative_funding: the expected loss over the horizon exceeds a round trip
+            quiet &= path.steady[i0:i1] & (apr >= APR_MARGIN - self.cost_apr[h.binance_id][i0:i1])
             spot = path.spot[i0:i1]
             ask_lo[h.binance_id] = (spot - PRICE_QUANTUM) * (1 + h.half_spread) * (1 - REL_MARGIN)
             ask_hi[h.binance_id] = (spot + PRICE_QUANTUM) * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0]
@@ -208,27 +232,16 @@ class StrategyQuiet:
             lo_a, hi_a = ask_lo[sid], ask_hi[sid]
             per_lo = cap * f / (hi_a * cpn)
             per_hi = cap * f / (lo_a * cpn)
-            # Pairs ranked before this one (higher forecast; the symbol breaks ties) have taken their held
-            # size; the others still hold their reservation (held size within its own cap). Where two
-            # forecasts are too close to rank for certain, either may come first: bound both ways.
+            # Every other kept pair uses its reservation: its held size within its own per-symbol cap
+            # (FundingCarry.keep), whatever the ranking order.
             others_max = np.zeros(i1 - i0)
             others_min = np.zeros(i1 - i0)
-            apr_h = path.apr[i0:i1]
             for o in book.held:
                 if o is h:
                     continue
-                apr_o = self.paths[o.binance_id].apr[i0:i1]
-                o_first = self.unified[o.binance_id] < self.unified[sid]  # the strategy's tie-break
-                tie = (path.inputs[i0:i1] == self.paths[o.binance_id].inputs[i0:i1]) & (path.inputs[i0:i1] >= 0)
-                unsure = (np.abs(apr_o - apr_h) < 2 * APR_MARGIN) & ~tie
-                before = np.where(tie, o_first, apr_o > apr_h)
                 o_per = cap * f / (ask_hi[o.binance_id] * cpn)
-                held_max = o.qty * ask_hi[o.binance_id] * cpn
-                held_min = o.qty * ask_lo[o.binance_id] * cpn
-                reserved_max = np.minimum(o.qty, cap * f / (ask_lo[o.binance_id] * cpn)) * ask_hi[o.binance_id] * cpn
-                reserved_min = np.minimum(o.qty, o_per) * ask_lo[o.binance_id] * cpn
-                others_max += np.where(before | unsure, held_max, reserved_max)
-                others_min += np.where(before & ~unsure, held_min, reserved_min)
+                others_max += np.minimum(o.qty, cap * f / (ask_lo[o.binance_id] * cpn)) * ask_hi[o.binance_id] * cpn
+                others_min += np.minimum(o.qty, o_per) * ask_lo[o.binance_id] * cpn
             budget_lo = np.maximum(total - others_max, 0.0) / (hi_a * cpn)
             budget_hi = np.maximum(total - others_min, 0.0) / (lo_a * cpn)
             liq = liq_f * self._depth_low(path, h, i0, i1)
@@ -238,6 +251,7 @@ class StrategyQuiet:
             keep_low = desired_lo >= q * (1 - tol) + q * REL_MARGIN
             keep_high = desired_hi <= q * (1 + tol) - q * REL_MARGIN
             # growth needs the entry rules and the break-even at the larger size (else it holds)
+            apr_h = path.apr[i0:i1]
             growth_blocked = (apr_h < entry_thr - APR_MARGIN) | (apr_h < self.entry_floor[sid][i0:i1])
             quiet &= keep_low & (keep_high | growth_blocked)
         return quiet
@@ -250,13 +264,15 @@ class StrategyQuiet:
                 (spot + PRICE_QUANTUM) * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0])
 
     def _baseline_keeps(
-        self, h: Held, i0: int, i1: int, capital: np.ndarray, taken_before: tuple[np.ndarray, np.ndarray]
+        self, h: Held, i0: int, i1: int, capital: np.ndarray, taken_before: tuple[np.ndarray, np.ndarray],
+        weight: float | None = None,
     ) -> np.ndarray:
-        """``_hold_or_size`` keeps ``h``: its target min(per-symbol cap, liquidity cap, budget left after the
-        pairs sized before it) stays within the resize tolerance. ``taken_before``: their capital (lo, hi)."""
+        """``_hold_or_size`` keeps ``h``: its target min(per-symbol cap, liquidity cap, ``weight`` of capital
+        when given, budget left after the pairs sized before it) stays within the resize tolerance.
+        ``taken_before``: their capital (lo, hi)."""
         p = self.p
         cpn = float(p.capital_per_notional)
-        f = float(p.max_per_symbol_fraction)
+        f = float(p.max_per_symbol_fraction) if weight is None else min(float(p.max_per_symbol_fraction), weight)
         tol = float(p.resize_tolerance_fraction)
         cap = np.maximum(capital, 0.0)
         lo_a, hi_a = self._asks(h, i0, i1)
@@ -272,17 +288,31 @@ class StrategyQuiet:
         keep = (desired_lo >= q * (1 - tol) + q * REL_MARGIN) & (desired_hi <= q * (1 + tol) - q * REL_MARGIN)
         return have_data & keep
 
-    def always_on_btc(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
-        """``AlwaysOnBTC``: only its pair is held and keeps its size, or it is not held and not offered."""
+    def always_on(self, book: Book, i0: int, i1: int, capital: np.ndarray,
+                  symbols: tuple[str, ...] | None = None) -> np.ndarray:
+        """``AlwaysOn`` over ``symbols`` (Binance ids; None: all): only they are held, none of the others
+        is offered (it would be entered), so the held ones are the N sharing the total cap, and each keeps
+        its size against its own share."""
         n = i1 - i0
-        target = "BTCUSDT"
-        if any(h.binance_id != target for h in book.held):
+        mine = set(self.paths) if symbols is None else set(symbols)
+        held = {h.binance_id: h for h in book.held}
+        if any(sid not in mine for sid in held):
             return np.zeros(n, dtype=bool)
-        if not book.held:
-            offered = ~self.blocked[target][i0:i1] if target in self.blocked else np.zeros(n, dtype=bool)
-            return ~offered
+        quiet = np.ones(n, dtype=bool)
+        for sid in mine - set(held):
+            if sid in self.blocked:
+                quiet &= self.blocked[sid][i0:i1]  # not offered: no data or a gap ahead
+        if not held:
+            return quiet
+        weight = float(self.p.max_total_fraction) / len(held)
         zero = np.zeros(n)
-        return self._baseline_keeps(book.held[0], i0, i1, capital, (zero, zero))
+        for h in held.values():  # each share is sized on its own (no budget shared between them)
+            quiet &= self._baseline_keeps(h, i0, i1, capital, (zero, zero), weight)
+        return quiet
+
+    def always_on_btc(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
+        """``AlwaysOnBTC``: ``AlwaysOn`` over BTCUSDT alone."""
+        return self.always_on(book, i0, i1, capital, ("BTCUSDT",))
 
     def top_n(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
         """``TopNByLastRate``: the held set is exactly the top N by last settled rate among the offered

@@ -56,7 +56,7 @@ from bot.domain import HOUR_MS, MINUTE_MS, Leg
 from bot.ledger.round_trips import round_trips
 from bot.ops.format import iso_utc
 
-BASELINES = ("always-on-btc", "top-n")
+BASELINES = ("always-on", "top-n")  # the fair comparison (the same symbols, always held) and the strawman
 ALWAYS_ON_SYMBOL = "BTCUSDT"  # what the always-on-btc strategy holds (strategies.baselines.AlwaysOnBTC)
 PARALLEL_MIN_SYMBOL_HOURS = 20_000  # below this a worker's start-up (about 2 s of imports) outweighs the run
 

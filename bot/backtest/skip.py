@@ -4,13 +4,15 @@ While the book is flat (no pair, no open order, no pending intent), an hour matt
 could enter somewhere. ``FundingCarry`` enters only when its horizon forecast APR reaches
 ``entry_threshold_apr`` (strategies/funding_carry.py, rule ``skip_forecast_below_entry``), and that
 forecast (strategies/forecast.py) is ``predicted + (n - 1) * later * interval`` over the horizon, where
-``later`` is a convex blend of the predicted per-hour rate and a decayed mean of settled per-hour rates,
-and ``n * interval <= horizon + interval``. The simulator's predicted rate is a blend of the last and the
-hour's predicted rate (bot/sim/premium.py, the same array the simulator quotes). So with ``M`` the larger of
-the hour's predicted rate and the largest settled rate, and ``I`` the smallest interval among the
-settlements from 32 days before the hour up to the next settlement::
+``later`` is a blend of the predicted per-hour rate and a decayed mean of settled per-hour rates (together
+weighing ``1 - baseline_weight``) and the baseline per-hour rate ``B`` (weighing ``b = baseline_weight``), and
+``(n - 1) * interval <= horizon``. The simulator's predicted rate is a blend of the last and the hour's
+predicted rate (bot/sim/premium.py, the same array the simulator quotes). So with ``M`` the larger of the
+hour's predicted rate and the largest settled rate, and ``I`` the smallest interval among the settlements
+from 32 days before the hour up to the next settlement (the next settlement pays at most ``max(M, 0)``, every
+per-hour rate is at most ``max(M, 0) / I``)::
 
-    forecast APR <= max(M, 0) / I * (horizon + max interval) / horizon * 8760
+    forecast APR <= (max(M, 0) + horizon * max((1 - b) * max(M, 0) / I + b * B, 0)) / horizon * 8760
 
 An entry also needs its break-even (round-trip cost over expected funding per hour,
 strategies/economics.py) within ``max_break_even_fraction`` of the horizon. The round-trip cost is at
@@ -68,18 +70,21 @@ def carry_entry_possible(
     ``predicted`` the simulator's predicted rate per symbol (Binance id) at each grid hour."""
     horizon = float(params.hold_horizon_hours)
     threshold = entry_threshold_apr(params, spot_fee, perp_fee)
+    b = float(params.baseline_weight)
+    baseline = b * float(params.baseline_per_hour)
     possible = np.zeros(len(ds.grid), dtype=bool)
     for s in ds.series.values():
         if len(s.funding_ts) == 0:
             continue
-        max_rate, min_iv, max_iv = _window_stats(s)
+        max_rate, min_iv, _ = _window_stats(s)
         # The hour's window ends at its next settlement (the first one strictly after the hour).
         k = np.searchsorted(s.funding_ts, ds.grid, side="right")
         beyond = k >= len(s.funding_ts)
         kk = np.minimum(k, len(s.funding_ts) - 1)
         pred = predicted.get(s.symbol)
         top = max_rate[kk] if pred is None else np.fmax(max_rate[kk], pred)
-        bound = np.maximum(top, 0.0) / min_iv[kk] * (horizon + max_iv[kk]) / horizon * 8760.0
+        later = np.maximum((1 - b) * np.maximum(top, 0.0) / min_iv[kk] + baseline, 0.0)
+        bound = (np.maximum(top, 0.0) + horizon * later) / horizon * 8760.0
         possible |= beyond | ~(bound < threshold * SAFETY)
     return possible
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.emulator.auth import Authenticator, Credentials, parse_request
+from bot.emulator.auth import Authenticator, Credentials, parse_request, wall_ms
 from bot.emulator.errors import MESSAGES, api_error
 from bot.emulator.faults import FaultDecision, FaultInjector, Scenario
 from bot.emulator.routing import Route
-from bot.emulator.weights import RateLimiter, family, request_weight
+from bot.emulator.weights import RateLimiter, family, request_weight, retry_after_header
 from bot.sim.clock import Clock
 from bot.sim.errors import SimError
 
@@ -98,7 +98,9 @@ class Emulator:
                 if inspect.isawaitable(result):
                     result = await result
             except SimError as err:
-                return json_response(err.body(), status=err.http_status)
+                retry_after = getattr(err, "retry_after_s", None)
+                headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+                return json_response(err.body(), status=err.http_status, headers=headers)
             except Exception:
                 log.exception("emulator: %s %s failed", route.method, route.path)
                 err = api_error(-1000, http_status=500)
@@ -120,7 +122,9 @@ class Emulator:
             return json_response({"code": -1008, "msg": MESSAGES[-1008]}, status=503)
         code = decision.code if decision.code is not None else -1000
         body = {"code": code, "msg": decision.msg or MESSAGES.get(code, "")}
-        return json_response(body, status=decision.status or 400)
+        status = decision.status or 400
+        headers = retry_after_header(status, str(body["msg"]), wall_ms()) if status in (418, 429) else None
+        return json_response(body, status=status, headers=headers)
 
     def build_app(self) -> web.Application:
         from bot.emulator import rest_delivery, rest_futures, rest_sapi, rest_spot

@@ -2,7 +2,7 @@
 
 ``rest`` maps are keyed exactly like ccxt's ``urls['api']`` so a client merges them as they are. The
 TLS variant uses user-info URLs (``https://demo-api@127.0.0.1:PORT/api/v3``) so ccxt picks Binance's
-production spot / linear error maps (surface doc §1.2). Every family ccxt knows points at the emulator,
+production spot / linear error maps (docs/ccxt-binance.md §1.2). Every family ccxt knows points at the emulator,
 including ones the emulator does not serve (they answer 404), so nothing can leave the machine.
 """
 

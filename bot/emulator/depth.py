@@ -1,4 +1,4 @@
-"""Order-book sequencing: REST snapshots and WebSocket deltas that agree on update ids (§5.3).
+"""Order-book sequencing: REST snapshots and WebSocket deltas that agree on update ids (docs/ccxt-binance.md §5.3).
 
 Per (market, symbol) the tracker keeps the last published book and its update id. The stepper calls
 ``refresh``; when the book changed it bumps the id and returns a ``depthUpdate`` carrying only the

@@ -11,7 +11,12 @@ class ApiError(SimError):
     """A gateway-level error (auth, limits, faults) answered exactly as Binance would.
 
     A ``SimError`` subclass so the app answers both the same way: Binance's code, message and status.
+    ``retry_after_s``: the ``Retry-After`` header Binance sends with a 429 or 418 (seconds to wait).
     """
+
+    def __init__(self, code: int, msg: str, http_status: int = 400, retry_after_s: int | None = None) -> None:
+        super().__init__(code, msg, http_status)
+        self.retry_after_s = retry_after_s
 
 
 # Binance's published messages for the codes the emulator emits itself (the sim raises the order ones).

@@ -154,7 +154,10 @@ def spot_cancel_response(o: Any, cancel_client_id: str) -> dict[str, Any]:
 
 
 def futures_order(o: Any, with_time: bool = True) -> dict[str, Any]:
-    """USD-M order (POST RESULT, GET, DELETE, openOrders): carries positionSide and cumQuote (§3)."""
+    """USD-M order (POST RESULT, GET, DELETE, openOrders): carries positionSide and cumQuote.
+
+    See docs/ccxt-binance.md §3.
+    """
     out = _order_common(o)
     out.update(
         {
@@ -246,7 +249,10 @@ def _vwap(t: Any) -> str:
 
 
 def ticker_24hr(t: Any, spot: bool) -> dict[str, Any]:
-    """Spot rows carry ``bidQty`` (§3: ccxt drops spot rows without it); fapi rows have no book fields."""
+    """Spot rows carry ``bidQty`` (ccxt drops spot rows without it); fapi rows have no book fields.
+
+    See docs/ccxt-binance.md §3.
+    """
     change, pct = _change(t)
     out: dict[str, Any] = {
         "symbol": t.symbol,
@@ -285,7 +291,7 @@ def book_ticker(t: Any, spot: bool, now_ms: int) -> dict[str, Any]:
         "askQty": fmt(t.ask_qty),
     }
     if not spot:
-        out["time"] = now_ms  # §3: "time" marks a contract ticker
+        out["time"] = now_ms  # docs/ccxt-binance.md §3: "time" marks a contract ticker
     return out
 
 

@@ -1,7 +1,10 @@
 """USD-M user-stream listenKeys: create, keepalive, expiry after a configurable TTL (wall time).
 
 Binance expires a key 60 minutes after the last keepalive and then sends ``listenKeyExpired`` on its
-socket; ccxt 4.5.90 has no handler for that event, so the bot must keep the key alive itself (§5.4).
+socket, which stays open but carries no more events until a new key is used; ccxt 4.5.90 has no handler
+for that event, so the bot must keep the key alive itself and reopen the stream after an expiry
+(docs/ccxt-binance.md §5.4). ``keepalives`` counts the PUTs that extended a key (what a test asserts the
+bot sent).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ class ListenKeys:
         self.ttl_ms = int(ttl_s * 1000)
         self._now = now_ms
         self._expiry: dict[str, int] = {}
+        self.keepalives = 0
 
     def create(self) -> str:
         """Binance returns the account's active key (extending it) or a new one."""
@@ -34,6 +38,7 @@ class ListenKeys:
         if not key or not self.is_active(key):
             raise api_error(-1125)
         self._expiry[key] = self._now() + self.ttl_ms
+        self.keepalives += 1
 
     def close(self, key: str | None) -> None:
         if not key or key not in self._expiry:

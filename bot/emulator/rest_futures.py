@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bot.emulator import formats
+from bot.emulator import formats, trade_history
 from bot.emulator.auth import ParsedRequest, Security
 from bot.emulator.common import (
     client_order_id,
@@ -223,7 +223,7 @@ def _account(emu: Emulator, v2: bool) -> dict[str, Any]:
     """GET /fapi/v3/account, or its older /fapi/v2 shape (fee tier and flags, ``marginAvailable`` per
     asset, every symbol's position row with leverage and max notional)."""
     a = emu.sim.futures_account()
-    updated = a.update_ms or emu.now_ms()  # §3: ccxt skips assets with updateTime 0
+    updated = a.update_ms or emu.now_ms()  # docs/ccxt-binance.md §3: ccxt skips assets with updateTime 0
     usdt: dict[str, Any] = {
         "asset": "USDT",
         "walletBalance": formats.fmt(a.total_wallet_balance),
@@ -545,21 +545,7 @@ def cancel_all_open_orders(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
 
 
 def user_trades(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
-    symbol = symbol_param(emu, req)
-    trades = emu.sim.my_trades(
-        MARKET,
-        symbol,
-        start=req.int_or_none("startTime"),
-        end=req.int_or_none("endTime"),
-        limit=limit_param(req, 500, 1000),
-    )
-    order_id = req.int_or_none("orderId")
-    from_id = req.int_or_none("fromId")
-    return [
-        formats.futures_trade(t)
-        for t in trades
-        if (order_id is None or t.order_id == order_id) and (from_id is None or t.trade_id >= from_id)
-    ]
+    return [formats.futures_trade(t) for t in trade_history.futures_trades(emu, req, MARKET)]
 
 
 # ---- user stream -------------------------------------------------------------------------------

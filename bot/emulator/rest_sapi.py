@@ -29,9 +29,16 @@ def transfer(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
     return {"tranId": tran_id}
 
 
+HISTORY_DEFAULT_MS = 7 * 24 * 3_600_000  # neither startTime nor endTime: Binance answers the last 7 days
+HISTORY_PAGE_MAX = 100  # `size`: default 10, at most 100
+
+
 def transfer_history(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    """GET /sapi/v1/asset/transfer: one type's transfers, newest first, paged by ``current`` and ``size``."""
     kind = req.require("type").upper()
     start, end = req.int_or_none("startTime"), req.int_or_none("endTime")
+    if start is None and end is None:
+        start = emu.now_ms() - HISTORY_DEFAULT_MS
     rows = [
         {
             "asset": r.asset,
@@ -44,8 +51,8 @@ def transfer_history(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
         for r in emu.sim.transfer_history()
         if r.kind == kind and (start is None or r.time_ms >= start) and (end is None or r.time_ms <= end)
     ]
-    rows.sort(key=lambda r: r["timestamp"], reverse=True)
-    size = req.int_or_none("size") or 10
+    rows.sort(key=lambda r: (r["timestamp"], r["tranId"]), reverse=True)
+    size = min(req.int_or_none("size") or 10, HISTORY_PAGE_MAX)
     page = max(req.int_or_none("current") or 1, 1)
     return {"total": len(rows), "rows": rows[(page - 1) * size : page * size]}
 

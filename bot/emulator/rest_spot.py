@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bot.emulator import formats
+from bot.emulator import formats, trade_history
 from bot.emulator.auth import ParsedRequest, Security
 from bot.emulator.common import (
     client_order_id,
@@ -223,21 +223,7 @@ def cancel_open_orders(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]
 
 
 def my_trades(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
-    symbol = symbol_param(emu, req)
-    trades = emu.sim.my_trades(
-        MARKET,
-        symbol,
-        start=req.int_or_none("startTime"),
-        end=req.int_or_none("endTime"),
-        limit=limit_param(req, 500, 1000),
-    )
-    order_id = req.int_or_none("orderId")
-    from_id = req.int_or_none("fromId")
-    return [
-        formats.spot_trade(t)
-        for t in trades
-        if (order_id is None or t.order_id == order_id) and (from_id is None or t.trade_id >= from_id)
-    ]
+    return [formats.spot_trade(t) for t in trade_history.spot_trades(emu, req, MARKET)]
 
 
 ROUTES = [

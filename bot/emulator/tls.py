@@ -2,7 +2,7 @@
 
 ccxt verifies TLS with ``cafile=<ca.pem>``; the server certificate names 127.0.0.1 and localhost. The
 TLS endpoint exists so ccxt can use ``https://demo-api@127.0.0.1`` URLs, which select Binance's
-production error-code maps (surface doc §1.2).
+production error-code maps (docs/ccxt-binance.md §1.2).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Simulation events -> Binance user-data stream payloads.
 
 Spot: ``executionReport`` and ``outboundAccountPosition`` (sent wrapped by the WS-API subscription).
-USD-M: ``ORDER_TRADE_UPDATE`` and ``ACCOUNT_UPDATE`` (sent on listenKey sockets). The sim calls the
+USD-M: ``ORDER_TRADE_UPDATE`` (a liquidation first as ``NEW``, then its trade) and ``ACCOUNT_UPDATE``
+(sent on listenKey sockets). The sim calls the
 listener synchronously; payloads are queued and flushed by the REST pipeline and the stepper.
 """
 
@@ -26,9 +27,13 @@ def _exec_type(order: Any, trade: Any) -> str:
 
 
 def execution_report(order: Any, trade: Any, now: int) -> dict[str, Any]:
+    """Binance's spot order update. Its conditional fields as Binance sends them: ``W`` (working time)
+    only while the order is on the book; ``v`` (prevented match id) never, as no order here expires by
+    self-trade prevention."""
     last_qty = trade.qty if trade is not None else 0
     last_px = trade.price if trade is not None else 0
-    return {
+    on_book = order.status in ("NEW", "PARTIALLY_FILLED")
+    report = {
         "e": "executionReport",
         "E": now,
         "s": order.symbol,
@@ -53,18 +58,19 @@ def execution_report(order: Any, trade: Any, now: int) -> dict[str, Any]:
         "N": trade.commission_asset if trade is not None else None,
         "T": trade.time_ms if trade is not None else order.update_ms,
         "t": trade.trade_id if trade is not None else -1,
-        "v": 0,
         "I": order.order_id,
-        "w": order.status in ("NEW", "PARTIALLY_FILLED"),
+        "w": on_book,
         "m": bool(trade.maker) if trade is not None else False,
         "M": False,
         "O": order.time_ms,
         "Z": fmt(order.cum_quote),
         "Y": fmt(trade.quote_qty) if trade is not None else "0",
         "Q": fmt(order.quote_order_qty),
-        "W": order.time_ms,
         "V": "EXPIRE_MAKER",
     }
+    if on_book:
+        report["W"] = order.time_ms
+    return report
 
 
 def account_position(balances: dict[str, tuple[Any, Any]], now: int) -> dict[str, Any]:
@@ -120,6 +126,14 @@ def order_trade_update(order: Any, trade: Any, now: int) -> dict[str, Any]:
     }
 
 
+def forced_order_accepted(order: Any, now: int) -> dict[str, Any]:
+    """A liquidation order as Binance first announces it (``c`` ``autoclose-...``, ``X`` ``NEW``), before
+    the update that carries its execution."""
+    event = order_trade_update(order, None, now)
+    event["o"].update({"x": "NEW", "X": "NEW", "z": "0", "ap": "0", "l": "0", "L": "0", "t": 0, "n": "0"})
+    return event
+
+
 def account_update(data: dict[str, Any], now: int) -> dict[str, Any]:
     positions = [
         {
@@ -158,6 +172,8 @@ def attach_user_events(emu: Emulator) -> None:
                 emu.hub.queue_user_event("spot", execution_report(order, trade, now))
             else:
                 emu.hub.queue_user_event("perp", order_trade_update(order, trade, now))
+        elif ev.kind == "liquidation":  # the sim's "order" event of the same close follows with the trade
+            emu.hub.queue_user_event("perp", forced_order_accepted(ev.data["order"], now))
         elif ev.kind == "balance":
             emu.hub.queue_user_event("spot", account_position(ev.data["balances"], now))
         elif ev.kind == "account":

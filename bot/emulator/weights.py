@@ -2,11 +2,13 @@
 
 Binance counts weight per IP in fixed one-minute windows and per API family (spot ``/api``, ``/sapi``,
 USD-M ``/fapi``). Over the limit it answers 429 -1003; a client that keeps going after
-``ban_after`` 429s gets 418 until the ban ends. Limits are configurable so tests can hit them quickly.
+``ban_after`` 429s gets 418 until the ban ends. Both carry ``Retry-After`` (seconds): the end of the
+minute window for a 429, the ban's end for a 418. Limits are configurable so tests can hit them quickly.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,6 +16,7 @@ from bot.emulator.auth import wall_ms
 from bot.emulator.errors import ApiError
 
 MINUTE_MS = 60_000
+_BANNED_UNTIL = re.compile(r"banned until (\d{12,14})")
 
 # Default weight limits per minute (Binance's published values).
 DEFAULT_LIMITS: dict[str, int] = {"api": 6000, "sapi": 12000, "fapi": 2400}
@@ -125,12 +128,7 @@ class RateLimiter:
         """Add ``weight``; returns the weight used in this minute, or raises 429 / 418."""
         now = self._now()
         if now < self.banned_until:
-            raise ApiError(
-                -1003,
-                f"Way too many requests; IP(127.0.0.1) banned until {self.banned_until}. "
-                "Please use the websocket for live updates to avoid bans.",
-                418,
-            )
+            raise self._banned(now)
         window = self._windows.setdefault(fam, _Window())
         minute = now // MINUTE_MS
         if window.minute != minute:
@@ -142,16 +140,33 @@ class RateLimiter:
             self._violations += 1
             if self._violations > self.limits.ban_after:
                 self.banned_until = now + self.limits.ban_ms
-                raise ApiError(
-                    -1003,
-                    f"Way too many requests; IP(127.0.0.1) banned until {self.banned_until}. "
-                    "Please use the websocket for live updates to avoid bans.",
-                    418,
-                )
+                raise self._banned(now)
             raise ApiError(
                 -1003,
                 f"Too many requests; current limit of IP(127.0.0.1) is {limit} request weight per 1 MINUTE. "
                 "Please use the websocket for live updates to avoid polling the API.",
                 429,
+                retry_after_s=seconds_until((minute + 1) * MINUTE_MS, now),  # the window's end
             )
         return window.used
+
+    def _banned(self, now: int) -> ApiError:
+        return ApiError(
+            -1003,
+            f"Way too many requests; IP(127.0.0.1) banned until {self.banned_until}. "
+            "Please use the websocket for live updates to avoid bans.",
+            418,
+            retry_after_s=seconds_until(self.banned_until, now),
+        )
+
+
+def seconds_until(end_ms: int, now_ms: int) -> int:
+    """Whole seconds, rounded up, as Binance's Retry-After header counts them."""
+    return max(1, -(-(end_ms - now_ms) // 1000))
+
+
+def retry_after_header(status: int, msg: str, now_ms: int) -> dict[str, str]:
+    """Retry-After for an injected 429 (the minute window's end) or 418 (the ban its message names)."""
+    ban = _BANNED_UNTIL.search(msg) if status == 418 else None
+    end = int(ban.group(1)) if ban else (now_ms // MINUTE_MS + 1) * MINUTE_MS
+    return {"Retry-After": str(seconds_until(end, now_ms))}

@@ -184,11 +184,11 @@ class WsHub:
             return
         for sock in list(self.fapi_users):
             if sock.listen_key in expired:
-                event = {"e": "listenKeyExpired", "E": self.emu.now_ms(), "listenKey": sock.listen_key}
+                # as Binance: the event (E a string, as its current docs show), and the socket stays open
+                # but carries no more user events (``flush_user_events`` skips expired keys)
+                event = {"e": "listenKeyExpired", "E": str(self.emu.now_ms()), "listenKey": sock.listen_key}
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await sock.ws.send_str(_dumps(event))
-                    await sock.ws.close(code=WSCloseCode.GOING_AWAY, message=b"listenKey expired")
-                self.fapi_users.discard(sock)
 
     # ---- spot WebSocket API user stream ----------------------------------------------------
 

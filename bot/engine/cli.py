@@ -14,6 +14,7 @@ import typer
 from bot import early_signals
 from bot.config import ConfigError, Mode, load_settings
 from bot.engine.control_cli import register as control_register
+from bot.engine.core import StartFailed
 from bot.engine.daemon import Daemon, build_runtime
 from bot.ops.format import iso_utc
 from bot.venues.errors import banned_until_ms, safe_error_text
@@ -95,6 +96,12 @@ def run_cmd(
         code = 1
     except ccxt.AuthenticationError as exc:
         typer.echo(f"fundbot: the venue refused the API key: {safe_error_text(exc)}", err=True)
+        code = 1
+    except StartFailed as exc:  # transient venue errors for longer than engine.start_retry_s
+        typer.echo(f"fundbot: cannot start: {exc}", err=True)
+        code = 1
+    except ccxt.BaseError as exc:  # any other venue answer at start: one line, never a traceback
+        typer.echo(f"fundbot: the venue refused the start: {safe_error_text(exc)}", err=True)
         code = 1
     except ValueError as exc:  # a start-up precondition (keys for live mode, emulator clock...)
         typer.echo(f"fundbot: {exc}", err=True)

@@ -24,7 +24,7 @@ from bot.ledger.models import Control, ControlKind
 from bot.ledger.repository import Ledger
 from bot.ops import controls as actions
 from bot.ops.cli import LEDGER_HINT, LIVE_OPTION, URL_OPTION
-from bot.ops.controls import ControlRefused
+from bot.ops.controls import ORPHAN_REQUESTS, ControlRefused
 from bot.ops.format import iso_utc
 from bot.ops.reads import LedgerNotFound, is_backtest_ledger, open_ledger
 
@@ -167,6 +167,50 @@ def exit_cmd(
     _on_ledger(url, live, write, "nothing was requested")
 
 
+@control_app.command("adopt")
+def adopt_cmd(
+    symbol: str = typer.Argument(..., help="the pair, e.g. SOL/USDT or SOLUSDT"),
+    reason: str | None = REASON_OPTION,
+    url: str | None = URL_OPTION,
+    live: bool | None = LIVE_OPTION,
+) -> None:
+    """Make the venue's orphan legs on SYMBOL (equal within one lot) a pair the daemon manages."""
+    sym = _symbol(symbol)
+
+    async def write(ledger: Ledger, where: str) -> str:
+        done = await actions.request_orphan_answer(
+            ledger, sym, ControlKind.ADOPT, now_ms=_wall_ms(), source=OPERATOR_SOURCE, where=where, reason=reason
+        )
+        return done.message
+
+    _on_ledger(url, live, write, "nothing was requested")
+
+
+@control_app.command("close")
+def close_cmd(
+    symbol: str = typer.Argument(..., help="the pair, e.g. SOL/USDT or SOLUSDT"),
+    reason: str | None = REASON_OPTION,
+    url: str | None = URL_OPTION,
+    live: bool | None = LIVE_OPTION,
+) -> None:
+    """Trade the venue's orphan legs on SYMBOL to flat (sell the coin, buy back the short) at the next scan."""
+    sym = _symbol(symbol)
+
+    async def write(ledger: Ledger, where: str) -> str:
+        done = await actions.request_orphan_answer(
+            ledger,
+            sym,
+            ControlKind.CLOSE_ORPHAN,
+            now_ms=_wall_ms(),
+            source=OPERATOR_SOURCE,
+            where=where,
+            reason=reason,
+        )
+        return done.message
+
+    _on_ledger(url, live, write, "nothing was requested")
+
+
 @control_app.command("capital-limit")
 def capital_limit_cmd(
     amount: str = typer.Argument(..., help="USDT the strategy may allocate at most, or off"),
@@ -203,7 +247,8 @@ def show_cmd(
         done = await ledger.control_history([ControlKind.EXIT], limit=5)
         if as_json:
             return json.dumps(actions.controls_json(where, active, done), indent=2)
-        return "\n".join(_show_lines(where, active, done))
+        answered = await ledger.control_history(ORPHAN_REQUESTS, limit=5)
+        return "\n".join(_show_lines(where, active, done) + _answered_lines(answered))
 
     _on_ledger(url, live, read, "nothing to show")
 
@@ -229,6 +274,11 @@ def _show_lines(where: str, active: list[Control], done: list[Control]) -> list[
     paused = by_kind[ControlKind.PAUSE]
     lines.append("paused         none" if not paused else "paused")
     lines += [f"  {c.symbol} {_since(c)}" for c in paused]
+    orphans = by_kind[ControlKind.ORPHAN]
+    lines.append("orphan legs    none" if not orphans else "orphan legs (entries blocked)")
+    lines += [f"  {c.symbol} {c.reason or ''} {_since(c)}" for c in orphans]
+    answers = by_kind[ControlKind.ADOPT] + by_kind[ControlKind.CLOSE_ORPHAN]
+    lines += [f"  {c.symbol} {c.kind.value} requested {_since(c)}" for c in answers]
     exits = by_kind[ControlKind.EXIT]
     lines.append("exit requests  none waiting" if not exits else "exit requests")
     lines += [f"  {c.symbol} pair #{c.pair_id} waiting {_since(c)}" for c in exits]
@@ -239,6 +289,15 @@ def _show_lines(where: str, active: list[Control], done: list[Control]) -> list[
             for c in done
         ]
     return lines
+
+
+def _answered_lines(answered: list[Control]) -> list[str]:
+    if not answered:
+        return []
+    lines = ["recent adopt / close answers"]
+    return lines + [
+        f"  {c.symbol} {c.kind.value} {c.status.value} at {iso_utc(c.updated_ms)}: {c.note or '-'}" for c in answered
+    ]
 
 
 def register(app: typer.Typer) -> None:

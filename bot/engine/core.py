@@ -6,7 +6,8 @@ error event, counted for /metrics, and the next run tries again.
 
 Jobs:
 - ``scan``: premium index and books -> strategy -> decisions (ledger) -> targets executed (exits and
-  hedge repairs first, then entries by score). Entries stop when close-only is on or shutdown started.
+  hedge repairs first, then entries by score), then the spot dust of closed pairs swept once it passes
+  the market's minimum order (``bot.execution.dust``). Entries stop when close-only is on or shutdown started.
   The operator's controls (``bot.ledger.controls``) are read from the ledger at every scan: close-only,
   per-symbol pause (no entries or increases there; a held pair is kept), exit requests (the pair is
   closed through the executor, the operator's reason in the decision, then the request is marked done)
@@ -21,9 +22,10 @@ Jobs:
 
 Each executed entry and exit is also handed to ``on_trade`` (the daemon's notifier, ``bot.ops.notify``).
 
-Rate limits: a 429/418 from the venue trips the ``RateGate``; every job skips while it is closed (one
-error event, or an alert for an IP ban, per pause), so the bot never keeps calling a venue that asked it
-to stop. Dry-run: a start carries on the ledger's paper account (rebuilt from the ledger, see
+Rate limits: a 429/418 from the venue trips the ``RateGate`` (the daemon's venue is a ``GatedVenue``:
+every caller's calls wait while it is closed); every job skips while it is closed (one ``rate_limit``
+event, plus an alert for an IP ban, per pause), so the bot never keeps calling a venue that asked it to
+stop. Dry-run: a start carries on the ledger's paper account (rebuilt from the ledger, see
 ``bot.venues.paper_account``); when a new one opens (``run --dry-run --fresh``), pairs the ledger still
 holds from an earlier paper account are closed at start with a note (``fresh_account``) instead of being
 quarantined against an account that is no longer traded.
@@ -33,25 +35,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 from bot.config import EngineConfig
-from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step
-from bot.engine.ratelimit import RateGate, banned_until_ms
+from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step, legs_equal
+from bot.engine.ratelimit import RateGate, banned_until_ms, wall_s
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
+from bot.execution.dust import DustSweeper
 from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.controls import Controls, ExitRequest
-from bot.ledger.models import ControlKind, EventKind, FundingSource, IntentKind, IntentStatus, RateKind
+from bot.ledger.models import Control, ControlKind, EventKind, FundingSource, IntentKind, IntentStatus, RateKind
 from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
-from bot.reconcile import Reconciler
+from bot.reconcile import Reconciler, ReconcileReport
 from bot.treasury.service import Treasury
-from bot.venues.base import FundingInfo, Position, Venue
-from bot.venues.errors import ErrorClass, classify, safe_error_text
+from bot.venues.base import FundingInfo, PairMarkets, Position, Venue
+from bot.venues.errors import ErrorClass, backoff_delays, classify, retry_after_s, safe_error_text
 from strategies.base import Action, Fees, Limits, PairView, Reason, Snapshot, Strategy, Target
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,10 @@ def fee_schedule(cfg: EngineConfig) -> FeeSchedule:
         spot=Fees(maker=cfg.spot_maker_fee, taker=cfg.spot_taker_fee),
         perp=Fees(maker=cfg.perp_maker_fee, taker=cfg.perp_taker_fee),
     )
+
+
+class StartFailed(RuntimeError):
+    """Start-up could not read the venue within ``engine.start_retry_s``; the message is one line."""
 
 
 @dataclass
@@ -88,6 +96,7 @@ class Engine:
     on_trade: Callable[[Target, ExecutionResult], Awaitable[None]] | None = None  # entries/exits (notifications)
     gate: RateGate = field(default_factory=RateGate)
     builder: SnapshotBuilder = field(init=False)
+    dust: DustSweeper = field(init=False)
     accepting_entries: bool = True
     last_rule: dict[str, str] = field(default_factory=dict)
     last_funding: dict[str, FundingInfo] = field(default_factory=dict)
@@ -101,21 +110,16 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.venue, self.symbols, fee_schedule(self.config), self.config.book_depth)
+        self.dust = DustSweeper(self.executor, self.reconciler)
 
     # -- start -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Markets, leverage and margin mode (idempotent), then a full reconciliation before any trading."""
-        markets = await self.builder.load_markets()
-        self.reconciler.symbols = sorted(markets)  # never ask the venue about a symbol it does not list
+        """Markets, leverage and margin mode (idempotent), then a full reconciliation before any trading.
+        The reads are retried on transient errors for ``engine.start_retry_s`` (see ``_start_reads``)."""
+        markets, report = await self._start_reads()
         for symbol, why in self.builder.skipped.items():
             await self._event(EventKind.INFO, f"{symbol} not traded: {why}", symbol=symbol)
-        for symbol in markets:
-            await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
-        await self._ok()
-        if self.fresh_account:
-            await self._forget_previous_account()
-        report = await self.reconciler.run()
         for symbol in report.quarantined:
             if self.alerter is not None:
                 await self.alerter.pair_quarantined(symbol, "reconciliation at start could not explain it")
@@ -130,6 +134,46 @@ class Engine:
             details={"symbols": sorted(markets)},
         )
 
+    async def _start_once(self) -> tuple[dict[str, PairMarkets], ReconcileReport]:
+        markets = await self.builder.load_markets()
+        self.reconciler.symbols = sorted(markets)  # never ask the venue about a symbol it does not list
+        for symbol in markets:
+            await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
+        await self._ok()
+        if self.fresh_account:
+            await self._forget_previous_account()
+        return markets, await self.reconciler.run()
+
+    async def _start_reads(self) -> tuple[dict[str, PairMarkets], ReconcileReport]:
+        """``_start_once`` (idempotent) retried with backoff while the venue answers transiently (5xx,
+        -1008, timeouts, rate limits) for at most ``start_retry_s`` real seconds; then ``StartFailed``.
+        An IP ban that outlasts the budget is raised as it is, at once: waiting cannot help."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        delays = backoff_delays(random.Random(0), 1_000_000, base_s=1.0, cap_s=15.0)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._start_once()
+            except Exception as exc:
+                if not classify(exc).retryable:
+                    raise
+                wait = next(delays)
+                ban_ms = banned_until_ms(exc)
+                if ban_ms is not None:
+                    wait = max(wait, ban_ms / 1000 - wall_s() + self.gate.margin_s)
+                spent = loop.time() - began
+                if spent + wait > self.config.start_retry_s:
+                    if ban_ms is not None:
+                        raise
+                    raise StartFailed(
+                        f"the venue kept failing at start for {spent:.0f}s ({attempt} attempts; "
+                        f"FUNDBOT_ENGINE__START_RETRY_S={self.config.start_retry_s:g}): {safe_error_text(exc)}"
+                    ) from exc
+                log.warning("start attempt %d failed, retrying in %.1fs: %s", attempt, wait, safe_error_text(exc))
+                await asyncio.sleep(wait)
+
     async def finish_interrupted(self) -> None:
         """After a crash, finish what an interrupted action left before anything else trades: a pair caught
         opening, rebalancing or closing (or holding unequal legs) is brought to its recorded target (0 when
@@ -142,7 +186,7 @@ class Engine:
                 continue  # an order still in flight: its pair's legs are not known yet
             pm = self.builder.markets[p.symbol]
             step = common_step(pm.spot.step_size, pm.perp.step_size)
-            unequal = abs(p.spot_qty - p.perp_qty) >= step + p.perp_qty * self.executor.config.spot_fee_in_base
+            unequal = not legs_equal(p.spot_qty, p.perp_qty, step, self.executor.config.spot_fee_in_base)
             if p.state is PairState.OPEN and not unequal:
                 continue
             target = ZERO if p.state is PairState.CLOSING else p.target_qty
@@ -247,6 +291,9 @@ class Engine:
         if self.venue_paused("scan"):
             return []
         controls = await self.refresh_controls()
+        if controls.orphan_requests:
+            await self.answer_orphan_requests(controls.orphan_requests)
+            controls = await self.refresh_controls()
         now = self.now()
         pairs = await self.pair_views()
         entries = self.accepting_entries and not controls.close_only
@@ -281,8 +328,9 @@ class Engine:
                     details={"rule": "unavailable", "message": why},
                 )
         held = {p.symbol: p for p in pairs}
-        snapshot, withheld = _withhold_paused(snapshot, controls.paused, held)
-        targets = self.strategy.evaluate(snapshot) + [_paused_skip(s) for s in withheld]
+        snapshot, withheld = _withhold_paused(snapshot, controls.paused | controls.orphans, held)
+        skips = [_orphan_skip(s) if s in controls.orphans else _paused_skip(s) for s in withheld]
+        targets = self.strategy.evaluate(snapshot) + skips
         targets = self._apply_controls(targets, controls, held)
         for t in targets:
             await self._decision(t)
@@ -290,6 +338,7 @@ class Engine:
         todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
             await self._execute_all(todo, set(held), unsettled)
+            await self._sweep_dust(unsettled)
         await self._finish_exits(controls.exits, held)
         await self._portfolio_gauges()
         return targets
@@ -314,6 +363,21 @@ class Engine:
             why = _override(t, "operator_pause_no_increase", "paused by the operator: the pair is kept, not grown")
             return Target(t.symbol, pair.hedged_qty, why, Action.HOLD)
         return t
+
+    async def answer_orphan_requests(self, requests: tuple[Control, ...]) -> None:
+        """The operator's adopt / close requests on orphan legs, carried out before the scan decides (an
+        adopted pair is then held like any other)."""
+        async with self.account_lock:
+            for r in requests:
+                try:
+                    note = await self.reconciler.orphans.answer(r, self._close_orphan)
+                except Exception as exc:  # the request stays waiting: the next scan tries again
+                    await self._error("orphan request", exc, symbol=r.symbol)
+                    continue
+                await self._event(EventKind.INFO, f"{r.symbol}: {r.kind.value}: {note}", symbol=r.symbol)
+
+    async def _close_orphan(self, symbol: str) -> None:
+        await self._execute(SimpleTarget(symbol, ZERO, "operator close of orphan legs"))
 
     async def _finish_exits(self, requests: tuple[ExitRequest, ...], held: dict[str, PairView]) -> None:
         """Mark done the exit requests whose pair is now closed (by this scan, or before it)."""
@@ -341,6 +405,16 @@ class Engine:
                 await self._waiting_for_reconcile(t.symbol)
                 continue
             await self._execute(t)
+
+    async def _sweep_dust(self, unsettled: set[str]) -> None:
+        """Sell the spot dust the bot's closed pairs left once it passes the market's minimum order
+        (``bot.execution.dust``); a symbol with an order still in flight waits for reconciliation."""
+        if self.gate.paused():
+            return
+        try:
+            await self.dust.sweep([s for s in self.builder.markets if s not in unsettled])
+        except Exception as exc:
+            await self._error("dust_sweep", exc)
 
     async def _symbols_with_unsettled_orders(self) -> set[str]:
         """Symbols with an order or cancel intent still pending, sent or unknown.
@@ -630,21 +704,33 @@ class Engine:
             log.exception("could not record the failure of %s", job)
 
     async def _rate_limited(self, job: str, exc: BaseException) -> None:
-        """Close the gate; record the pause once (an alert for an IP ban), not every skipped call."""
-        banned = banned_until_ms(exc) is not None
-        if not self.gate.trip(exc):
+        """Close the gate and record the pause, unless the venue's gate already did (``GatedVenue``)."""
+        if getattr(exc, "gated", False) or not self.gate.trip(exc):
             return
+        await self.record_rate_limit(job, exc)
+
+    async def record_rate_limit(self, where: str, exc: BaseException) -> None:
+        """One ``rate_limit`` event per pause (and an alert for an IP ban), never one per skipped call."""
+        banned = banned_until_ms(exc) is not None
         if self.health is not None:
             self.health.inc_error("rate_limit")
         pause = self.gate.remaining_s()
+        retry = retry_after_s(exc)
         what = "IP banned (418)" if banned else "rate limited (429)"
-        message = f"venue {what} during {job}: all venue work paused for {pause:.0f}s, then resumes"
-        details = {"job": job, "error": type(exc).__name__, "pause_s": round(pause, 1), "banned": banned}
+        told = f", Retry-After {retry:g}s" if retry is not None else ""
+        message = f"venue {what} on {where}: all venue work paused for {pause:.0f}s{told}, then resumes"
+        details = {
+            "where": where,
+            "error": type(exc).__name__,
+            "pause_s": round(pause, 1),
+            "retry_after_s": retry,
+            "until_ms": int(self.gate.until_s * 1000),
+            "banned": banned,
+        }
         try:
+            await self._event(EventKind.RATE_LIMIT, message, details=details)
             if banned and self.alerter is not None:
                 await self.alerter.alert("rate_limited", message, details=details, now_ms=self.now())
-            else:
-                await self._event(EventKind.ERROR, message, details=details)
         except Exception:
             log.exception("could not record the rate-limit pause")
 
@@ -681,6 +767,14 @@ def _withhold_paused(
 def _paused_skip(symbol: str) -> Target:
     message = f"paused by the operator: no entries (`fundbot control resume {symbol}` allows them)"
     return Target(symbol, ZERO, Reason("operator_pause", message), Action.SKIP)
+
+
+def _orphan_skip(symbol: str) -> Target:
+    message = (
+        "blocked: the venue holds legs no pair explains (`fundbot control adopt "
+        f"{symbol}` manages them, `fundbot control close {symbol}` trades them to flat)"
+    )
+    return Target(symbol, ZERO, Reason("orphan_blocked", message), Action.SKIP)
 
 
 def _operator_exit(t: Target | None, r: ExitRequest, pair: PairView) -> Target:

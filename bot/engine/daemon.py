@@ -1,6 +1,7 @@
 """The long-lived daemon: builds the parts from settings, schedules the engine's jobs on APScheduler's
 AsyncIOScheduler, follows mark prices, serves /healthz and /metrics (and the operator API and dashboard
-when ``http.api_token`` is set), and stops cleanly on SIGTERM/SIGINT.
+when ``http.api_token`` is set), follows the account's user-data stream in live runs (fills, liquidations
+and ADL as they happen, ``bot.engine.user_stream``), and stops cleanly on SIGTERM/SIGINT.
 
 Clock: against the real venue it is the wall clock; against the emulator it is the emulator's simulated
 clock (from the connection file), and job periods are divided by the emulator's speed, so a replay at
@@ -25,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.config import Mode, Settings
 from bot.engine.core import Engine
 from bot.engine.jobs import JobRunner
+from bot.engine.ratelimit import GatedVenue, RateGate
 from bot.execution.executor import Executor
 from bot.ledger import db
 from bot.ledger.models import EventKind
@@ -32,11 +34,13 @@ from bot.ledger.repository import Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
 from bot.reconcile import Reconciler
+from bot.treasury.evidence import window_ms as transfer_window_ms
 from bot.treasury.service import Treasury
 from bot.venues.base import Venue
 from strategies.funding_carry import FundingCarry
 
 if TYPE_CHECKING:  # imported where used: every command line imports this module, only `run` needs them
+    from bot.engine.user_stream import UserStreamHandler
     from bot.ops.api import ApiService
     from bot.ops.notify import Notifier
 
@@ -86,15 +90,29 @@ def assemble_engine(
     strategy: Any = None,
     sleep: Callable[[float], Any] = asyncio.sleep,
     time_scale: float = 1.0,
+    rate_gate: RateGate | None = None,
 ) -> Engine:
     """Wire strategy, executor, treasury and reconciler over one venue and ledger (daemon and backtest).
 
     ``time_scale``: venue seconds per real second (an emulator at speed N). An order request can still
     execute until its recvWindow (real time) has passed, so reconciliation waits that long, in venue time,
-    before it calls an unanswered order intent "never received".
+    before it calls an unanswered order intent "never received" (or a transfer absent from the history).
+
+    ``rate_gate``: put every venue call of every part through it (``GatedVenue``), as the daemon does; a
+    backtest's simulated venue has no rate limits and runs without one.
     """
+    gated = GatedVenue(venue, rate_gate, sleep=sleep) if rate_gate is not None else None
+    if gated is not None:
+        venue = gated
+    window = transfer_window_ms(time_scale, RECV_WINDOW_MS)
     treasury = Treasury(
-        venue, ledger, settings.treasury, now, sleep=sleep, margin_mode=settings.engine.margin_mode
+        venue,
+        ledger,
+        settings.treasury,
+        now,
+        sleep=sleep,
+        margin_mode=settings.engine.margin_mode,
+        transfer_window_ms=window,
     )
     executor = Executor(venue, ledger, now, settings.execution, funder=treasury, sleep=sleep)
     treasury.reducer = executor
@@ -106,8 +124,9 @@ def assemble_engine(
         min_intent_age_ms=max(int(settings.execution.order_timeout_s * 2000), int(RECV_WINDOW_MS * time_scale)),
         config=settings.execution,
         sleep=sleep,
+        transfer_window_ms=window,
     )
-    return Engine(
+    engine = Engine(
         venue=venue,
         ledger=ledger,
         strategy=strategy or FundingCarry(settings.strategy),
@@ -120,7 +139,11 @@ def assemble_engine(
         health=health,
         alerter=alerter,
         close_only=close_only,
+        gate=rate_gate or RateGate(),
     )
+    if gated is not None:
+        gated.on_limit = engine.record_rate_limit
+    return engine
 
 
 async def open_venue(
@@ -195,10 +218,19 @@ async def build_runtime(
     except BaseException:
         await ledger.close()
         raise
+    ledger.outages.clock = now  # a write outage is timed on the run's clock, like every event
     health = HealthState(now_fn=now, thresholds=_scaled_thresholds(settings, scale))
     alerter = Alerter.from_settings(ledger, settings, now_fn=now, health=health, cooldown_ms=3600_000)
     engine = assemble_engine(
-        settings, venue, ledger, now, health=health, alerter=alerter, close_only=close_only, time_scale=scale
+        settings,
+        venue,
+        ledger,
+        now,
+        health=health,
+        alerter=alerter,
+        close_only=close_only,
+        time_scale=scale,
+        rate_gate=RateGate(),
     )
     engine.fresh_account = new_account  # a new paper account: earlier ones' pairs and intents are closed
     from bot.ops.notify import Notifier
@@ -235,6 +267,7 @@ class Daemon:
     _rescan: asyncio.Task | None = None
     _rescan_wanted: bool = False
     http_port: int | None = None  # the port the HTTP server listens on once ``run`` started it
+    user_stream: UserStreamHandler | None = None  # live runs: set once the user-data stream is followed
 
     def __post_init__(self) -> None:
         health = self.rt.health
@@ -341,6 +374,28 @@ class Daemon:
                 await eng.on_job_error("mark_stream", exc)
                 await asyncio.sleep(self._period(eng.config.collateral_interval_s))
 
+    async def _follow_user_stream(self) -> None:
+        """Live only (a dry run's account is simulated in-process): the account's user-data stream, so
+        fills, liquidations and ADL arrive as they happen, and the listenKey keepalive ccxt does not do.
+        Polling (order follow-up, reconciliation) stays the fallback while the stream is down."""
+        venue = self.rt.venue
+        watch = getattr(venue, "watch_user_events", None)
+        if self.rt.mode != Mode.LIVE.value or watch is None:
+            return
+        from bot.engine.user_stream import UserStreamHandler
+
+        every_s = self.settings.engine.listen_key_keepalive_s  # wall time, as Binance expires a listenKey
+        venue.start_user_stream_keepalive(every_s)  # type: ignore[attr-defined]
+        self.user_stream = UserStreamHandler(self.rt.engine)
+        await self.rt.ledger.add_event(
+            EventKind.INFO,
+            f"user-data stream on: fills, liquidations and ADL as they happen (polling stays the fallback); "
+            f"listenKey keepalive every {every_s:.0f}s",
+            ts_ms=self.rt.now(),
+            details={"listen_key_keepalive_s": every_s},
+        )
+        await self.user_stream.follow(watch())
+
     async def run(self) -> int:
         eng = self.rt.engine
         loop = asyncio.get_running_loop()
@@ -370,6 +425,7 @@ class Daemon:
                 await http_runner.cleanup()
             await self.rt.close()
             raise
+        self._tasks.append(asyncio.ensure_future(self._follow_user_stream()))  # before the first scan trades
         await self.runner.run("snapshot", eng.snapshot_balances)
         await self.runner.run("scan", eng.scan)
         scheduler = AsyncIOScheduler(timezone="UTC")

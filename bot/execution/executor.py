@@ -21,7 +21,7 @@ from bot.domain import ZERO, Leg, PairState, Side, ceil_to_step, floor_to_step
 from bot.execution.breaker import CircuitBreaker
 from bot.execution.ids import order_id, parse_order_id
 from bot.execution.orders import LegResult, Now, OrderRunner, Sleep
-from bot.execution.plan import LegOrder, PairFilters, hedge_repair, plan_to_target
+from bot.execution.plan import LegOrder, PairFilters, hedge_repair, hedge_trim, min_sendable_qty, plan_to_target
 from bot.ledger.models import EventKind, Pair
 from bot.ledger.repository import Ledger
 from bot.venues.base import PairMarkets, Venue
@@ -160,7 +160,20 @@ class Executor:
         wanted = floor_to_step(target.target_qty, filters.common_step)
         wanted = await self._affordable(wanted, short_qty, price, filters)
         orders = [self._gross_up(o, filters) for o in plan_to_target(spot_qty, short_qty, wanted, filters, price)]
-        if not orders:
+        if not orders and pair is not None and self._flat(spot_qty, short_qty, wanted, filters, price):
+            await self.ledger.upsert_pair(  # closing, and what is left cannot be sold: dust, swept later
+                venue=self.venue.name, symbol=symbol, now_ms=now, target_qty=wanted, state=PairState.CLOSED
+            )
+            await self._event(
+                EventKind.DECISION,
+                pair,
+                symbol,
+                f"closed: {symbol} spot {spot_qty} is below the smallest sale the market accepts (dust, swept later)",
+                {"rule": "close_dust", "spot_qty": spot_qty, "perp_qty": short_qty, "price": price},
+            )
+            return ExecutionResult(symbol, "noop", pair.id, spot_qty, short_qty)
+        # legs a residue apart that no plan order fixes: nothing to send first, the repair trims the longer leg
+        if not orders and not self._needs_trim(spot_qty, short_qty, wanted, filters, price):
             if pair is not None and pair.target_qty != wanted:
                 await self.ledger.upsert_pair(venue=self.venue.name, symbol=symbol, now_ms=now, target_qty=wanted)
             return ExecutionResult(symbol, "noop", pair.id if pair else None, spot_qty, short_qty)
@@ -192,7 +205,7 @@ class Executor:
         spot_qty, short_qty = await self._repair(
             pair.id, symbol, seq, spot_qty, short_qty, wanted, filters, references, legs, result, markets.base
         )
-        await self._finish(pair, spot_qty, short_qty, wanted, result, legs, filters)
+        await self._finish(pair, spot_qty, short_qty, wanted, result, legs, filters, price)
         if failed or result.status in {"failed", "quarantined"}:
             await self._count_failure(pair, symbol)
         else:
@@ -217,6 +230,25 @@ class Executor:
         if capacity >= extra:
             return wanted
         return short_qty + floor_to_step(capacity / price, filters.common_step)
+
+    @staticmethod
+    def _flat(spot_qty: Decimal, short_qty: Decimal, wanted: Decimal, filters: PairFilters, price: Decimal) -> bool:
+        """No short left and no spot to sell: below the lot minimum, or (closing) below the smallest sale
+        the spot market accepts. That remainder is dust the bot's fills created, swept once it adds up."""
+        if short_qty >= filters.perp.min_qty:
+            return False
+        return spot_qty < filters.spot.min_qty or (wanted == 0 and spot_qty < min_sendable_qty(filters.spot, price))
+
+    @staticmethod
+    def _needs_trim(
+        spot_qty: Decimal, short_qty: Decimal, wanted: Decimal, filters: PairFilters, price: Decimal
+    ) -> bool:
+        """Legs at least a common step apart with nothing the plan would send (a residue below the
+        minimums): the repair must trim, or the residue stays naked until something else trades the pair."""
+        if abs(spot_qty - short_qty) < filters.common_step:
+            return False
+        top_up, unwind = hedge_repair(spot_qty, short_qty, wanted, filters, price)
+        return (top_up or unwind or hedge_trim(spot_qty, short_qty, filters, price)) is not None
 
     def _gross_up(self, order: LegOrder, filters: PairFilters) -> LegOrder:
         """A spot buy pays its fee in the coin bought: buy enough that the coin received covers the short."""
@@ -293,9 +325,15 @@ class Executor:
             max_top_ups = 0  # a refused leg will be refused again: unwind instead
         top_ups = unwinds = 0
         while abs(spot_qty - short_qty) >= filters.common_step:
+            if self._flat(spot_qty, short_qty, wanted, filters, price):
+                break  # closing: the spot left cannot be sold, and a new short would only hedge dust
             top_up, unwind = hedge_repair(spot_qty, short_qty, wanted, filters, price)
             if top_up is None and unwind is None:
-                break  # the residue is below the markets' minimums: nothing can be sent for it
+                # a residue below the markets' minimums: trim the longer leg (a spot sale may overshoot
+                # it, then the short leads and its reduce-only buy-back ends the legs equal)
+                unwind = hedge_trim(spot_qty, short_qty, filters, price)
+                if unwind is None:
+                    break  # nothing sendable at all (a leg smaller than one minimum order)
             if top_up is not None and top_ups < max_top_ups:
                 step, order, backoff = "t", top_up, top_ups
                 top_ups += 1
@@ -336,12 +374,13 @@ class Executor:
         result: ExecutionResult,
         legs: list[LegResult],
         filters: PairFilters,
+        price: Decimal,
     ) -> None:
         now = self.now()
         result.spot_qty, result.perp_qty = spot_qty, short_qty
         if result.status == "quarantined":
             state = PairState.QUARANTINED
-        elif spot_qty < filters.spot.min_qty and short_qty < filters.perp.min_qty:
+        elif self._flat(spot_qty, short_qty, wanted, filters, price):
             state = PairState.CLOSED
         else:
             state = PairState.OPEN

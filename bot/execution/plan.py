@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.domain import ZERO, Leg, MarketFilters, Side, common_step, floor_to_step
+from bot.domain import ZERO, Leg, MarketFilters, Side, ceil_to_step, common_step, floor_to_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,3 +115,30 @@ def hedge_repair(
     if unwind is not None and not sendable(filters.of(leading), unwind.qty, price, unwind.reduce_only):
         unwind = None
     return top_up, unwind
+
+
+def min_sendable_qty(filters: MarketFilters, price: Decimal) -> Decimal:
+    """The smallest market order the market accepts at ``price`` (its lot, minimum quantity and notional)."""
+    floor_qty = max(filters.min_qty, filters.min_notional / price if price > 0 else filters.min_qty)
+    return max(ceil_to_step(floor_qty, filters.step_size), filters.step_size)
+
+
+def hedge_trim(spot_qty: Decimal, short_qty: Decimal, filters: PairFilters, price: Decimal) -> LegOrder | None:
+    """The order that trims the longer leg when ``hedge_repair`` has nothing sendable (a residue of a lot
+    or a few, below both markets' minimum notional, left by partial fills rounded down).
+
+    A longer short is bought back reduce-only (exempt from the minimum notional). A longer spot is sold:
+    at least the spot market's minimum order, so the sale may overshoot the residue; the short then
+    leads by less than that minimum and its reduce-only buy-back ends the legs equal. None when the
+    legs already agree within the common step, or when the spot holding is too small to sell at all.
+    """
+    gap = spot_qty - short_qty
+    if abs(gap) < filters.common_step:
+        return None
+    if gap < 0:
+        order = leg_order(Leg.PERP, gap, filters.perp)
+        return order if order is not None and sendable(filters.perp, order.qty, price, True) else None
+    qty = max(floor_to_step(gap, filters.spot.step_size), min_sendable_qty(filters.spot, price))
+    if qty > floor_to_step(spot_qty, filters.spot.step_size) or not sendable(filters.spot, qty, price):
+        return None
+    return LegOrder(Leg.SPOT, Side.SELL, qty)

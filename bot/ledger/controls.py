@@ -39,11 +39,13 @@ class Controls:
     capital_limit: Decimal | None = None
     paused: frozenset[str] = frozenset()
     exits: tuple[ExitRequest, ...] = ()
+    orphans: frozenset[str] = frozenset()  # symbols blocked by legs on the venue that no pair explains
+    orphan_requests: tuple[Control, ...] = ()  # the operator's adopt / close_orphan requests waiting
 
     @classmethod
     def of(cls, active: Iterable[Control]) -> Controls:
         """From the active rows (``Ledger.controls()``)."""
-        close_only, limit, paused, exits = False, None, set(), []
+        close_only, limit, paused, exits, orphans, requests = False, None, set(), [], set(), []
         for c in active:
             if c.kind is ControlKind.CLOSE_ONLY:
                 close_only = True
@@ -53,7 +55,11 @@ class Controls:
                 paused.add(c.symbol)
             elif c.kind is ControlKind.EXIT:
                 exits.append(ExitRequest(c.id, c.symbol, c.pair_id, c.reason, c.source, c.created_ms))
-        return cls(close_only, limit, frozenset(paused), tuple(exits))
+            elif c.kind is ControlKind.ORPHAN:
+                orphans.add(c.symbol)
+            elif c.kind in (ControlKind.ADOPT, ControlKind.CLOSE_ORPHAN):
+                requests.append(c)
+        return cls(close_only, limit, frozenset(paused), tuple(exits), frozenset(orphans), tuple(requests))
 
 
 def describe(c: Control, *, on: bool, source: str) -> str:
@@ -69,13 +75,27 @@ def describe(c: Control, *, on: bool, source: str) -> str:
         )
     elif c.kind is ControlKind.PAUSE:
         text = f"{actor} paused {c.symbol}: no entries" if on else f"{actor} resumed {c.symbol}: entries allowed"
+    elif c.kind is ControlKind.ORPHAN:
+        text = (
+            f"{c.symbol}: entries blocked: the venue holds legs no pair explains"
+            if on
+            else f"{c.symbol}: entries no longer blocked"
+        )
+    elif c.kind in (ControlKind.ADOPT, ControlKind.CLOSE_ORPHAN):
+        what = "adopt" if c.kind is ControlKind.ADOPT else "close"
+        if on:
+            text = f"{actor} asked to {what} the venue's legs on {c.symbol}"
+        elif c.status is ControlStatus.DONE:
+            text = f"{c.symbol}: operator {what} of the venue's legs carried out"
+        else:
+            text = f"{actor} withdrew the {what} of the venue's legs on {c.symbol}"
     elif on:
         text = f"{actor} asked to exit {c.symbol} (pair #{c.pair_id})"
     elif c.status is ControlStatus.DONE:
         text = f"{c.symbol}: operator exit of pair #{c.pair_id} done"
     else:
         text = f"{actor} withdrew the exit of {c.symbol} (pair #{c.pair_id})"
-    if c.reason and (on or c.kind is ControlKind.EXIT):
+    if c.reason and (on or c.kind in (ControlKind.EXIT, ControlKind.ADOPT, ControlKind.CLOSE_ORPHAN)):
         text += f": {c.reason}"
     if c.note and not on:
         text += f" ({c.note})"

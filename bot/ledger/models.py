@@ -98,14 +98,18 @@ class RateKind(enum.StrEnum):
 class ControlKind(enum.StrEnum):
     """An operator control held in ``controls``; account-wide ones have ``symbol`` = ``ACCOUNT``.
 
-    A new per-symbol state (e.g. "blocked by reconciliation until the operator adopts or closes it") is a
-    new member here, a migration widening the ``ck_controls_kind`` CHECK (``batch_alter_table`` on SQLite)
-    and the engine's rule for it; the table itself does not change."""
+    A new kind is a new member here, a migration widening the ``ck_controls_kind`` CHECK
+    (``batch_alter_table`` on SQLite, as 0005 does) and the engine's rule for it."""
 
     CLOSE_ONLY = "close_only"  # account: no entries, held pairs wound down
     CAPITAL_LIMIT = "capital_limit"  # account: ``value`` caps the USDT equity the strategy allocates
     PAUSE = "pause"  # symbol: no entries or increases; a held pair is kept
     EXIT = "exit"  # one pair (``pair_id``): close it now; a request, done once the pair is closed
+    # symbol, set by reconciliation: the venue holds legs no pair explains (``value``: the venue's short);
+    # no entries until the operator adopts or closes them, or the venue no longer shows them
+    ORPHAN = "orphan"
+    ADOPT = "adopt"  # symbol: make the orphan's legs a pair the engine manages; a request
+    CLOSE_ORPHAN = "close_orphan"  # symbol: trade the orphan's legs to flat; a request
 
 
 class ControlStatus(enum.StrEnum):
@@ -130,6 +134,8 @@ class EventKind(enum.StrEnum):
     INFO = "info"
     ERROR = "error"
     RECONCILE = "reconcile"
+    RATE_LIMIT = "rate_limit"  # the venue answered 429/418: all venue work paused (migration 0006)
+    LEDGER_OUTAGE = "ledger_outage"  # the ledger could not be written for a while (recorded once it can)
 
 
 def _str_enum(cls: type[enum.StrEnum]) -> Enum:
@@ -191,6 +197,9 @@ class Pair(Base):
     closed_ms: Mapped[int | None]
     updated_ms: Mapped[int]
     note: Mapped[str | None] = mapped_column(Text)
+    # the venue's legs when the operator adopted them (no fill of ours made them); None: never adopted
+    adopted_spot_qty: Mapped[Decimal | None]
+    adopted_perp_qty: Mapped[Decimal | None]
 
 
 class Intent(Base):

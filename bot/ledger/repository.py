@@ -15,6 +15,7 @@ columns come back as the StrEnums in ``bot.domain`` / ``bot.ledger.models``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -52,9 +53,11 @@ from bot.ledger.models import (
     TransferStatus,
     Wallet,
 )
+from bot.ledger.outage import OutageTracker, is_unwritable
 from bot.ledger.statements import Statements, dialect_insert
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # ``_model`` fills instances straight from rows, which needs every mapper set up; the ORM would do this
 # lazily on its first query, which this module may never make.
@@ -214,6 +217,11 @@ class Ledger:
         self._held_lock = asyncio.Lock()
         # Events are committed one at a time so their ids become visible in order (tail follows after_id).
         self._event_lock = asyncio.Lock()
+        # Write outages (read-only or full database) and the clock they are timed on: the daemon sets the
+        # run's clock; the ledger reads no clock for any fact it stores.
+        self.outages = OutageTracker()
+        # An in-memory SQLite database lives in its one connection: never discarded.
+        self._poolable = not db.is_memory_sqlite(engine.url)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True, inline: bool = False) -> Ledger:
@@ -257,14 +265,60 @@ class Ledger:
         SQLAlchemy's greenlet (not one hop for the connection, the begin, each statement and the commit;
         on aiosqlite and asyncpg each driver call is still awaited inside it).
 
-        ``fn`` must not await or touch the event loop; it is the whole transaction."""
+        ``fn`` must not await or touch the event loop; it is the whole transaction. A failure that says
+        the database cannot be written (``bot.ledger.outage``) discards the connection, opens or extends
+        an outage, and is raised; the first success afterwards records the outage as an event."""
+        try:
+            result = await self._run_once(fn, *args)
+        except Exception as exc:
+            if is_unwritable(exc) and self.outages.failed(exc) and self._poolable:
+                error = self.outages.current.error if self.outages.current else type(exc).__name__
+                log.warning("the ledger cannot be written (%s): connections discarded until it can", error)
+                await self._engine.dispose()  # every pooled connection may be one opened read-only
+            raise
+        if self.outages.current is not None and not self._event_lock.locked():
+            await self._record_outage_end()
+        return result
+
+    async def _run_once(self, fn: Callable[..., T], *args: Any) -> T:
         if self._hold:
             async with self._held_lock:
                 if self._held is None:
                     self._held = await self._engine.connect()
-                return await self._held.run_sync(_transaction, fn, *args)
+                try:
+                    return await self._held.run_sync(_transaction, fn, *args)
+                except Exception as exc:
+                    if is_unwritable(exc):
+                        held, self._held = self._held, None
+                        await held.invalidate()
+                    raise
         async with self._engine.connect() as conn:
-            return await conn.run_sync(_transaction, fn, *args)
+            try:
+                result = await conn.run_sync(_transaction, fn, *args)
+            except Exception as exc:
+                if is_unwritable(exc) and self._poolable:
+                    await conn.invalidate()  # never handed out again
+                raise
+            if self.outages.current is not None and self._poolable:
+                await conn.invalidate()  # opened during the outage: may be read-only for good
+            return result
+
+    async def _record_outage_end(self) -> None:
+        """One ``ledger_outage`` event (start, end, failed writes) once the ledger takes writes again."""
+        outage = self.outages.current
+        if outage is None:
+            return
+        self.outages.current = None
+        end = self.outages.clock()
+        row = EventRecord(EventKind.LEDGER_OUTAGE, outage.message(end), end, details=outage.details(end)).row()
+        stmt = self._q.insert_event
+        try:
+            async with self._event_lock:
+                await self._run_once(lambda conn: conn.execute(stmt, row).scalar_one())
+        except Exception:
+            self.outages.current = outage  # still unwritable (this probe is not a caller's failed write)
+            return
+        log.warning("ledger writable again: %s", outage.message(end))
 
     async def _all(self, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> list[T]:
         return await self._run(_models, stmt, params)
@@ -293,6 +347,8 @@ class Ledger:
         entry_perp_price: Decimal | None = None,
         entry_basis: Decimal | None = None,
         note: str | None = None,
+        adopted_spot_qty: Decimal | None = None,
+        adopted_perp_qty: Decimal | None = None,
     ) -> Pair:
         """Create the active (not closed) pair of ``venue``/``symbol`` or update the given fields of it.
 
@@ -307,6 +363,8 @@ class Ledger:
             "entry_perp_price": entry_perp_price,
             "entry_basis": entry_basis,
             "note": note,
+            "adopted_spot_qty": adopted_spot_qty,
+            "adopted_perp_qty": adopted_perp_qty,
         }
         values: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         if state is not None:

@@ -31,7 +31,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.ledger.controls import API_SOURCE
-from bot.ledger.models import EventKind
+from bot.ledger.models import ControlKind, EventKind
 from bot.ledger.repository import Ledger
 from bot.ops import controls as actions
 from bot.ops.format import parse_since, to_jsonable
@@ -68,6 +68,7 @@ PAGE_CSP = (
 )
 APPLIES_NOW = "the daemon applies it at a scan it starts now"
 _SPAN = re.compile(SPAN_PATTERN)
+ANSWERS_NOW = "at a scan it starts now"
 CLOSES_NOW = "the daemon closes it at a scan it starts now"
 
 
@@ -159,6 +160,8 @@ class ApiService:
         app.router.add_post(f"{p}/controls/resume", self._resume)
         app.router.add_post(f"{p}/controls/exit", self._exit)
         app.router.add_post(f"{p}/controls/capital-limit", self._capital_limit)
+        app.router.add_post(f"{p}/controls/adopt", self._adopt)
+        app.router.add_post(f"{p}/controls/close", self._close_orphan)
         app.router.add_get(f"{p}/stream", self._stream)
 
     async def _on_shutdown(self, _app: web.Application) -> None:
@@ -338,6 +341,20 @@ class ApiService:
     async def _capital_limit(self, request: web.Request) -> web.Response:
         body = await _Body.read(request, required={"value"})
         outcome = await actions.set_capital_limit(self._ledger(), body.capital(), **self._who(APPLIES_NOW))
+        return await self._changed(outcome)
+
+    async def _adopt(self, request: web.Request) -> web.Response:
+        return await self._orphan_answer(request, ControlKind.ADOPT)
+
+    async def _close_orphan(self, request: web.Request) -> web.Response:
+        return await self._orphan_answer(request, ControlKind.CLOSE_ORPHAN)
+
+    async def _orphan_answer(self, request: web.Request, kind: ControlKind) -> web.Response:
+        """Adopt or close the venue's orphan legs on a symbol (``bot.orphans``); 409 when there are none."""
+        body = await _Body.read(request, required={"symbol"}, optional={"reason"})
+        outcome = await actions.request_orphan_answer(
+            self._ledger(), body.symbol(self.symbols), kind, reason=body.reason(), **self._who(ANSWERS_NOW)
+        )
         return await self._changed(outcome)
 
     def _who(self, when: str) -> dict[str, Any]:

@@ -14,12 +14,13 @@ from typing import Any
 
 from bot.domain import PairState
 from bot.ledger.controls import Controls
-from bot.ledger.models import Control, ControlKind
+from bot.ledger.models import Control, ControlKind, EventKind
 from bot.ledger.repository import Ledger
 from bot.ops.format import iso_utc
 
 NOT_CLOSED = tuple(s for s in PairState if s is not PairState.CLOSED)
 NEXT_SCAN = "the daemon using it applies it at its next scan"
+ORPHAN_REQUESTS = (ControlKind.ADOPT, ControlKind.CLOSE_ORPHAN)
 
 
 class ControlRefused(RuntimeError):
@@ -120,6 +121,60 @@ async def request_exit(
     return ControlOutcome(True, "\n".join([*lines, out]))
 
 
+async def request_orphan_answer(
+    ledger: Ledger,
+    symbol: str,
+    kind: ControlKind,
+    *,
+    now_ms: int,
+    source: str,
+    where: str,
+    reason: str | None = None,
+    when: str = "at its next scan",
+) -> ControlOutcome:
+    """Ask the daemon to adopt (``ControlKind.ADOPT``) or close (``CLOSE_ORPHAN``) the orphan legs that
+    reconciliation found on ``symbol``; ControlRefused when there are none, a pair holds the symbol, or
+    (adopt) the legs last seen were not equal within one lot."""
+    what = "adopt" if kind is ControlKind.ADOPT else "close"
+    held = [p for p in await ledger.list_pairs(NOT_CLOSED) if p.symbol == symbol]
+    if held:
+        raise ControlRefused(
+            f"{symbol} is held as pair #{held[0].id} in {where}, not orphan legs: nothing to {what} "
+            f"(`fundbot control exit {symbol}` closes the pair)"
+        )
+    block = next((c for c in await ledger.controls() if c.kind is ControlKind.ORPHAN and c.symbol == symbol), None)
+    if block is None:
+        raise ControlRefused(
+            f"no orphan legs are recorded on {symbol} in {where}: the daemon records them at start and at "
+            "each reconciliation (`fundbot control show` lists them)"
+        )
+    if kind is ControlKind.ADOPT and not await _adoptable(ledger, block):
+        raise ControlRefused(f"{symbol} cannot be adopted: {block.reason}")
+    control, changed = await ledger.set_control(kind, now_ms=now_ms, source=source, symbol=symbol, reason=reason)
+    if not changed:
+        return ControlOutcome(False, f"the {what} of {symbol} was already requested at {iso_utc(control.created_ms)}")
+    seen = (block.reason or "").split(";")[0]
+    if kind is ControlKind.ADOPT:
+        does = "re-reads the venue's legs and makes them a pair it manages"
+    else:
+        does = "re-reads the venue's legs and trades them to flat (sells the coin, buys back the short)"
+    return ControlOutcome(
+        True,
+        f"{what} of {symbol} requested in {where} (last seen: {seen}): the daemon {does} {when}; "
+        "if they changed it refuses with an alert",
+    )
+
+
+async def _adoptable(ledger: Ledger, block: Control) -> bool:
+    """What reconciliation said of the legs behind ``block`` (its alert's details); True if unknown."""
+    alerts = await ledger.events(kinds=[EventKind.ALERT], symbol=block.symbol, limit=20, newest_first=True)
+    for event in alerts:
+        details = event.details or {}
+        if details.get("alert") == "orphan_position" and details.get("control_id") == block.id:
+            return bool(details.get("adoptable", True))
+    return True
+
+
 async def set_capital_limit(
     ledger: Ledger, value: Decimal | None, *, now_ms: int, source: str, where: str, when: str = NEXT_SCAN
 ) -> ControlOutcome:
@@ -164,6 +219,7 @@ def controls_json(where: str, active: list[Control], done: list[Control]) -> dic
         "close_only": state.close_only,
         "capital_limit": None if state.capital_limit is None else f"{state.capital_limit.normalize():f}",
         "paused": sorted(state.paused),
+        "orphans": sorted(state.orphans),
         "active": [control_row(c) for c in active],
         "recent_exits": [control_row(c) for c in done],
     }

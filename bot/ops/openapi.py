@@ -83,6 +83,7 @@ def _schemas(symbols: list[str]) -> dict[str, Any]:
             "close_only": {"type": "boolean"},
             "capital_limit": DEC_OR_NULL,
             "paused": {"type": "array", "items": {"type": "string"}},
+            "orphans": {"type": "array", "items": {"type": "string"}},
             "active": {"type": "array", "items": _ref("Control")},
             "recent_exits": {"type": "array", "items": _ref("Control")},
         }
@@ -258,6 +259,7 @@ def _schemas(symbols: list[str]) -> dict[str, Any]:
         "CloseOnlyRequest": _obj({"on": {"type": "boolean"}, "reason": reason}, ["on"], extra=False),
         "PauseRequest": _obj({"symbol": symbol, "reason": reason}, ["symbol"], extra=False),
         "ResumeRequest": _obj({"symbol": symbol}, ["symbol"], extra=False),
+        "OrphanRequest": _obj({"symbol": symbol, "reason": reason}, ["symbol"], extra=False),
         "ExitRequest": _obj(
             {
                 "symbol": symbol,
@@ -381,6 +383,12 @@ def openapi_spec(symbols: list[str], version: str = "0.1.0") -> dict[str, Any]:
             ),
             f"{p}/controls/capital-limit": post(
                 "setCapitalLimit", "cap the equity the strategy allocates (or clear the cap)", "CapitalLimitRequest"
+            ),
+            f"{p}/controls/adopt": post(
+                "adoptOrphan", "make the venue's orphan legs on a symbol a managed pair", "OrphanRequest", 409
+            ),
+            f"{p}/controls/close": post(
+                "closeOrphan", "trade the venue's orphan legs on a symbol to flat", "OrphanRequest", 409
             ),
             f"{p}/stream": {
                 "get": {

@@ -28,6 +28,8 @@ KIND_STYLES = {
     "error": "red",
     "info": "dim",
     "reconcile": "white",
+    "rate_limit": "bold yellow",
+    "ledger_outage": "bold red",
 }
 
 DEFAULT_BACKLOG = 50

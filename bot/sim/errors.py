@@ -1,7 +1,7 @@
 """Binance error codes and exact messages, so the emulator and SimVenue fail the way Binance does.
 
 The messages matter: ccxt maps some errors by exact message before looking at the code
-(see shared/docs/ccxt-binance-surface.md §4).
+(see docs/ccxt-binance.md §4).
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ it asks the executor to shrink every pair proportionally (both legs, never one) 
 proceeds in. Above the high bound it sends the excess back to spot. Each transfer attempt is a
 write-ahead intent plus a transfers row (pending -> sent -> done / failed); an insufficient-balance
 answer re-reads the venue's maximum and retries smaller, a bounded number of times. A transfer whose
-answer was lost is left "sent" for reconciliation, never retried blindly.
+answer was lost is looked up in the venue's transfer history (``bot.treasury.evidence``, a few reads
+with backoff): done when found, retried only when the history proves it never executed, else left
+"sent" for reconciliation, never retried blindly. A rate limit (429/418) is never retried here: it is
+raised, and the venue's rate gate pauses every caller.
 """
 
 from __future__ import annotations
@@ -18,14 +21,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-import ccxt
-
 from bot.config import TreasuryConfig
 from bot.domain import ZERO, PairState
 from bot.execution.ids import transfer_id
 from bot.ledger.models import EventKind, IntentKind, IntentStatus, TransferStatus
 from bot.ledger.models import Wallet as LedgerWallet
 from bot.ledger.repository import Ledger
+from bot.treasury.evidence import DEFAULT_WINDOW_MS, TransferEvidence, claimed_tran_ids, transfer_evidence
 from bot.treasury.isolated import IsolatedMargin
 from bot.treasury.maths import (
     Band,
@@ -96,7 +98,9 @@ class Treasury:
         sleep: Sleep = asyncio.sleep,
         asset: str = "USDT",
         margin_mode: str = "cross",
+        transfer_window_ms: int = DEFAULT_WINDOW_MS,
     ) -> None:
+        """``transfer_window_ms``: how far around its intent a lost answer's transfer is looked for."""
         self.venue = venue
         self.ledger = ledger
         self.config = config or TreasuryConfig()
@@ -105,6 +109,7 @@ class Treasury:
         self.reducer = reducer
         self.sleep = sleep
         self.asset = asset
+        self.transfer_window_ms = transfer_window_ms
         self.band = Band(
             self.config.target_ratio, self.config.low_ratio, self.config.high_ratio, self.config.min_transfer
         )
@@ -281,32 +286,73 @@ class Treasury:
                 last_error = safe_error_text(exc)
                 if kind is ErrorClass.UNKNOWN_STATE:
                     await self._settle(cid, TransferStatus.SENT, IntentStatus.UNKNOWN, last_error)
-                    await self._event(
-                        EventKind.ALERT, f"transfer {cid} outcome unknown: {last_error}", {"client_id": cid}
-                    )
-                    raise TransferFailed(
-                        f"transfer {cid}: outcome unknown ({last_error}); reconciliation decides"
-                    ) from exc
+                    evidence = await self._look_up(cid)
+                    if evidence is not None and evidence.outcome == "done" and evidence.row is not None:
+                        return await self._done(cid, size, evidence.row, wanted, reason, attempt)
+                    if evidence is None or evidence.outcome == "open":
+                        await self._event(
+                            EventKind.ALERT, f"transfer {cid} outcome unknown: {last_error}", {"client_id": cid}
+                        )
+                        raise TransferFailed(
+                            f"transfer {cid}: outcome unknown ({last_error}); reconciliation decides"
+                        ) from exc
+                    last_error = f"{last_error}; {evidence.why}"  # failed by evidence: never executed
                 await self._settle(cid, TransferStatus.FAILED, IntentStatus.FAILED, last_error)
-                if kind is ErrorClass.INSUFFICIENT_FUNDS or kind.retryable or isinstance(exc, ccxt.InsufficientFunds):
+                if kind is ErrorClass.RATE_LIMITED:
+                    raise  # the venue's rate gate pauses every caller; never retried here at backoff_s
+                if kind in (ErrorClass.INSUFFICIENT_FUNDS, ErrorClass.UNKNOWN_STATE) or kind.retryable:
                     continue
                 break
-            await self.ledger.update_transfer(
-                cid, now_ms=self.now(), status=TransferStatus.DONE, venue_tran_id=result.tran_id
-            )
-            await self.ledger.set_intent_status(cid, IntentStatus.DONE, now_ms=self.now())
-            await self._event(
-                EventKind.TRANSFER,
-                f"moved {size} {self.asset} {from_w} -> {to_w} ({reason})",
-                {"client_id": cid, "tran_id": result.tran_id, "amount": size, "requested": wanted, "attempt": attempt},
-            )
-            return result
+            return await self._done(cid, size, result, wanted, reason, attempt)
         await self._event(
             EventKind.ALERT,
             f"transfer of {wanted:f} {self.asset} {from_w} -> {to_w} failed: {last_error}",
             {"requested": wanted, "error": last_error},
         )
         raise TransferFailed(last_error)
+
+    async def _done(
+        self, cid: str, size: Decimal, result: TransferResult, wanted: Decimal, reason: str, attempt: int
+    ) -> TransferResult:
+        await self.ledger.update_transfer(
+            cid, now_ms=self.now(), status=TransferStatus.DONE, venue_tran_id=result.tran_id
+        )
+        await self.ledger.set_intent_status(cid, IntentStatus.DONE, now_ms=self.now())
+        await self._event(
+            EventKind.TRANSFER,
+            f"moved {size} {self.asset} {result.from_wallet} -> {result.to_wallet} ({reason})",
+            {
+                "client_id": cid,
+                "tran_id": result.tran_id,
+                "amount": size,
+                "requested": wanted,
+                "attempt": attempt,
+            },
+        )
+        return result
+
+    async def _look_up(self, cid: str) -> TransferEvidence | None:
+        """The venue's transfer history on a transfer whose answer was lost, read a bounded number of times
+        with backoff (it may take a moment to show); None when it could not be read."""
+        evidence: TransferEvidence | None = None
+        for attempt in range(self.config.lookup_attempts):
+            if attempt:
+                await self.sleep(self.config.backoff_s * 2 ** (attempt - 1))
+            intent = await self.ledger.get_intent(cid)
+            if intent is None:
+                return None
+            try:
+                evidence = await transfer_evidence(
+                    self.venue, self.ledger, intent, window=self.transfer_window_ms,
+                    claimed=await claimed_tran_ids(self.ledger),
+                )
+            except Exception as exc:
+                if classify(exc) is ErrorClass.RATE_LIMITED:
+                    raise
+                continue
+            if evidence.outcome != "open":
+                return evidence
+        return evidence
 
     async def _write_ahead(self, size: Decimal, from_w: Wallet, to_w: Wallet, reason: str, attempt: int) -> str:
         """A fresh transfer client id with its intent and pending transfers row committed."""

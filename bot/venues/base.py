@@ -20,6 +20,7 @@ from bot.domain import Leg, MarketFilters, Side
 Wallet = Literal["spot", "futures"]
 OrderType = Literal["market", "limit"]
 OrderStatus = Literal["open", "closed", "canceled", "expired", "rejected"]
+TransferStatus = Literal["done", "pending", "failed"]  # Binance's CONFIRMED / PENDING / FAILED
 MarginMode = Literal["cross", "isolated"]
 
 
@@ -163,6 +164,25 @@ class Fill:
 
 
 @dataclass(frozen=True, slots=True)
+class ForcedClose:
+    """The venue closed (part of) a perp position itself: a liquidation (client id ``autoclose-...``) or
+    auto-deleveraging (``adl_autoclose``). ``fill`` is its trade when the event carried one."""
+
+    symbol: str  # spot symbol of the pair
+    kind: Literal["liquidation", "adl"]
+    venue_order_id: str
+    client_order_id: str
+    side: Side
+    qty: Decimal  # filled so far
+    price: Decimal | None
+    ts_ms: int
+    fill: Fill | None = None
+
+
+UserEvent = Fill | ForcedClose  # what a user-data stream delivers as it happens
+
+
+@dataclass(frozen=True, slots=True)
 class OrderState:
     client_order_id: str
     venue_order_id: str
@@ -186,12 +206,15 @@ class OrderState:
 
 @dataclass(frozen=True, slots=True)
 class TransferResult:
+    """A transfer's answer, or one row of the venue's transfer history (``status`` as the venue has it)."""
+
     tran_id: str
     asset: str
     amount: Decimal
     from_wallet: Wallet
     to_wallet: Wallet
     ts_ms: int
+    status: TransferStatus = "done"
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +284,11 @@ class Venue(Protocol):
 
     async def max_transferable(self, asset: str, from_wallet: Wallet) -> Decimal:
         """What the venue would let move out of ``from_wallet`` now (free spot, or max withdrawable)."""
+
+    async def fetch_transfers(self, since_ms: int, until_ms: int | None = None) -> list[TransferResult]:
+        """The venue's spot <-> USD-M transfer history from ``since_ms`` to ``until_ms`` (default: now),
+        complete (every page) and oldest first; raises when it cannot be read whole. This is the evidence
+        a transfer whose answer was lost is settled by."""
 
     async def fetch_funding_income(
         self, symbol: str | None = None, since_ms: int | None = None

@@ -1,6 +1,6 @@
 """Build ccxt Binance clients: for the local emulator (from its connection file) or for the real venue.
 
-Emulator clients follow the verified recipe in shared/docs/ccxt-binance-surface.md §1: every URL
+Emulator clients follow the verified recipe in docs/ccxt-binance.md §1: every URL
 family ccxt knows is pointed at the emulator (nothing can reach a non-loopback host), ``rateLimit`` is
 set in the constructor (assigning it later has no effect), and the TLS variant uses
 ``https://demo-api@127.0.0.1`` / ``https://demo-fapi@127.0.0.1`` so ccxt applies Binance's production
@@ -9,17 +9,19 @@ error maps. Secrets go straight from the connection file or ``SecretStr`` into c
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import ccxt
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 
 from bot.emulator.connection import LOOPBACK_HOSTS, read_connection_file
 
-# Options every client gets (surface doc §1.1, §7).
+# Options every client gets (docs/ccxt-binance.md §1.1, §7).
 BASE_OPTIONS: dict[str, Any] = {
     "fetchMarkets": {"types": ["spot", "linear"]},
     "fetchCurrencies": False,
@@ -111,6 +113,28 @@ def build_client(conn: dict[str, Any] | Path | str, pro: bool = True, tls: bool 
         if name in exchange.urls:
             exchange.urls[name] = _localise(exchange.urls[name], fallback)
     assert_loopback_only(exchange)
+    return keep_retry_after(exchange)
+
+
+def keep_retry_after(exchange: Any) -> Any:
+    """Make the 429/418 exceptions of ``exchange`` carry Binance's ``Retry-After`` header.
+
+    ccxt 4.5.90 raises ``DDoSProtection`` with the status and body only; the header, which says how long
+    the venue wants every caller to wait, is dropped (``last_response_headers`` is shared by concurrent
+    calls, so it cannot be read afterwards). Read by ``bot.venues.errors.retry_after_s``."""
+    original = exchange.handle_errors
+
+    def handle_errors(code: int, reason: str, url: str, method: str, headers: Any, *rest: Any) -> Any:
+        try:
+            return original(code, reason, url, method, headers, *rest)
+        except ccxt.DDoSProtection as exc:
+            value = next((v for k, v in (headers or {}).items() if str(k).lower() == "retry-after"), None)
+            if value is not None:
+                with contextlib.suppress(ValueError):
+                    exc.retry_after_s = float(value)  # type: ignore[attr-defined]
+            raise
+
+    exchange.handle_errors = handle_errors
     return exchange
 
 
@@ -127,7 +151,7 @@ def build_live_client(settings: Any, pro: bool = True, **overrides: Any) -> Any:
         config["secret"] = secret
     config = _merge(config, overrides)
     cls = ccxt_pro.binance if pro else ccxt_async.binance
-    return cls(config)
+    return keep_retry_after(cls(config))
 
 
 def build_from_settings(settings: Any, pro: bool = True, **overrides: Any) -> Any:

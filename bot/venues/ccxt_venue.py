@@ -1,6 +1,6 @@
 """``CcxtVenue``: the Venue protocol over one mixed ccxt.pro ``binance`` instance (spot + USD-M linear).
 
-Every call follows the verified surface map (shared/docs/ccxt-binance-surface.md). Amounts that matter
+Every call follows the verified surface map (docs/ccxt-binance.md). Amounts that matter
 are read from the raw Binance strings in ``info`` so no float ever reaches a balance or an order size.
 Works the same against Binance and against the emulator (``bot.venues.ccxt_factory.build_client``).
 """
@@ -35,14 +35,18 @@ from bot.venues.base import (
     PairMarkets,
     Position,
     TransferResult,
+    TransferStatus,
+    UserEvent,
     Wallet,
     WalletBalance,
 )
+from bot.venues.ccxt_user_stream import CcxtUserStream
 from bot.venues.errors import banned_until_ms, safe_error_text
 
 log = logging.getLogger(__name__)
 
-# ccxt account names: 'swap' resolves to USD-M (MAIN_UMFUTURE / UMFUTURE_MAIN); never 'future' (§7.1).
+# ccxt account names: 'swap' resolves to USD-M (MAIN_UMFUTURE / UMFUTURE_MAIN); never 'future'
+# (docs/ccxt-binance.md §7.1).
 _CCXT_ACCOUNT: dict[str, str] = {"spot": "spot", "futures": "swap"}
 _STATUS: dict[str, OrderStatus] = {
     "NEW": "open",
@@ -57,6 +61,14 @@ _STATUS: dict[str, OrderStatus] = {
 }
 _FAPI_DEPTHS = (5, 10, 20, 50, 100, 500, 1000)
 _PAGE = 1000
+# GET /sapi/v1/asset/transfer: one call per type, pages of at most 100 rows (`size`, `current`)
+TRANSFER_WALLETS: dict[str, tuple[Wallet, Wallet]] = {
+    "MAIN_UMFUTURE": ("spot", "futures"),
+    "UMFUTURE_MAIN": ("futures", "spot"),
+}
+TRANSFER_STATUS: dict[str, TransferStatus] = {"CONFIRMED": "done", "PENDING": "pending", "FAILED": "failed"}
+_TRANSFER_PAGE = 100
+_LINEAR_SPAN_MS = 7 * 24 * HOUR_MS  # USD-M userTrades: startTime..endTime at most 7 days
 
 
 def dec(value: object, default: Decimal | None = None) -> Decimal | None:
@@ -137,6 +149,7 @@ class CcxtVenue:
         self._intervals: dict[str, tuple[int | None, int]] = {}  # perp -> (hours, next funding it was read for)
         self._keepalive_task: asyncio.Task[None] | None = None
         self.keepalives_sent = 0
+        self.user_stream: CcxtUserStream | None = None
 
     # ----------------------------------------------------------------- helpers
 
@@ -458,7 +471,7 @@ class CcxtVenue:
             if req.leg is not Leg.PERP:
                 raise ValueError("reduce_only applies to the perp leg only")
             params["reduceOnly"] = True
-        # Spot market buys pass no price, so ccxt sends `quantity`, not quoteOrderQty (§7.7).
+        # Spot market buys pass no price, so ccxt sends `quantity`, not quoteOrderQty (docs/ccxt-binance.md §7.7).
         order = await self.client.create_order(market, req.type, req.side.value, float(req.qty), price, params)
         state = self._order_state(order["info"], req.symbol, req.leg)
         if req.leg is Leg.PERP and state.filled and not state.fills:
@@ -501,21 +514,39 @@ class CcxtVenue:
         return [self._order_state(o["info"], symbol, leg) for o in orders]
 
     async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]:
+        """Every trade of ``symbol``'s ``leg`` from ``since_ms`` (None: all the venue keeps) to now.
+
+        Binance pages trade lists by id (``fromId``, oldest first), which cannot be combined with a time;
+        a time query on USD-M spans at most 7 days (ccxt 4.5.90 caps ``endTime`` at since + 7 days on its
+        own). So: find the first trade at or after ``since_ms`` (USD-M: in 7-day windows up to the venue's
+        now; spot: one ``startTime`` query), then page by id from it until the history is exhausted.
+        """
         market = self._market_symbol(symbol, leg)
+        first: int | None = 0 if since_ms is None else await self._first_trade_id(market, leg, since_ms)
         seen: dict[str, Fill] = {}
-        since = since_ms
-        while True:
-            trades = await self.client.fetch_my_trades(market, since, _PAGE)
-            new = 0
+        while first is not None:
+            trades = await self.client.fetch_my_trades(market, None, _PAGE, {"fromId": first})
             for t in trades:
                 fill = self._fill_from_trade(t, symbol, leg)
-                if fill.venue_trade_id not in seen:
-                    seen[fill.venue_trade_id] = fill
-                    new += 1
-            if len(trades) < _PAGE or not new:
-                break
-            since = max(f.ts_ms for f in seen.values())
+                seen.setdefault(fill.venue_trade_id, fill)
+            ids = [int(t["info"]["id"]) for t in trades]
+            first = max(ids) + 1 if len(trades) >= _PAGE and max(ids) >= first else None
         return sorted(seen.values(), key=lambda f: (f.ts_ms, f.venue_trade_id))
+
+    async def _first_trade_id(self, market: str, leg: Leg, since_ms: int) -> int | None:
+        """The id of the oldest trade at or after ``since_ms``, or None when there is none yet."""
+        if leg is Leg.SPOT:  # spot caps only a startTime..endTime span (24 h); startTime alone is open-ended
+            trades = await self.client.fetch_my_trades(market, since_ms, 1)
+            return min((int(t["info"]["id"]) for t in trades), default=None)
+        now = await self.now_ms()
+        start = since_ms
+        while start <= now:
+            end = start + _LINEAR_SPAN_MS - 1
+            trades = await self.client.fetch_my_trades(market, start, 1, {"endTime": end})
+            if trades:
+                return min(int(t["info"]["id"]) for t in trades)
+            start = end + 1
+        return None
 
     # ----------------------------------------------------------------- wallets
 
@@ -535,6 +566,40 @@ class CcxtVenue:
             from_wallet=from_wallet,
             to_wallet=to_wallet,
             ts_ms=int(result.get("timestamp") or await self.now_ms()),
+        )
+
+    async def fetch_transfers(self, since_ms: int, until_ms: int | None = None) -> list[TransferResult]:
+        """Both directions of the universal-transfer history through ccxt's ``fetch_transfers``, every page.
+        ``endTime`` is always sent: Binance answers the last 7 days when neither bound is given, and a
+        fixed end keeps the newest-first pages from shifting while a new transfer lands."""
+        until = until_ms if until_ms is not None else await self.now_ms()
+        out: dict[str, TransferResult] = {}
+        for kind, (from_wallet, to_wallet) in TRANSFER_WALLETS.items():
+            page = 1
+            while True:
+                params = {"type": kind, "until": until, "current": page}
+                rows = await self.client.fetch_transfers(None, since_ms, _TRANSFER_PAGE, params)
+                for row in rows:
+                    t = self._transfer_row(row.get("info") or {}, from_wallet, to_wallet)
+                    out[t.tran_id] = t
+                if len(rows) < _TRANSFER_PAGE:
+                    break
+                page += 1
+        return sorted(out.values(), key=lambda t: (t.ts_ms, t.tran_id))
+
+    @staticmethod
+    def _transfer_row(info: dict[str, Any], from_wallet: Wallet, to_wallet: Wallet) -> TransferResult:
+        status = TRANSFER_STATUS.get(str(info.get("status")))
+        if status is None or info.get("tranId") is None or info.get("timestamp") is None:
+            raise ccxt.BadResponse(f"transfer history row not understood: {info!r}")
+        return TransferResult(
+            tran_id=str(info["tranId"]),
+            asset=str(info.get("asset") or ""),
+            amount=_req(info.get("amount")),
+            from_wallet=from_wallet,
+            to_wallet=to_wallet,
+            ts_ms=int(info["timestamp"]),
+            status=status,
         )
 
     async def max_transferable(self, asset: str, from_wallet: Wallet) -> Decimal:
@@ -646,8 +711,18 @@ class CcxtVenue:
                 out.append(update)
         return out, 0.0
 
+    def watch_user_events(self, retry_s: float = 1.0) -> AsyncIterator[UserEvent]:
+        """Fills, liquidations and ADL of this account as the venue pushes them (``bot.venues.ccxt_user_stream``);
+        pair it with ``start_user_stream_keepalive``, which ccxt does not do itself."""
+        if self.user_stream is None:
+            self.user_stream = CcxtUserStream(self.client, self.safe_text, retry_s=retry_s)
+        return self.user_stream.events()
+
     def start_user_stream_keepalive(self, interval_s: float = 1800.0) -> asyncio.Task[None]:
-        """Refresh the USD-M listenKey every ``interval_s`` (ccxt 4.5.90 never does on a mixed instance, §5.4)."""
+        """Refresh the USD-M listenKey every ``interval_s``.
+
+        ccxt 4.5.90 never does on a mixed spot+perp instance (docs/ccxt-binance.md §5.4).
+        """
         if self._keepalive_task is None or self._keepalive_task.done():
             self._keepalive_task = asyncio.create_task(self._keepalive_loop(interval_s), name="listenkey-keepalive")
         return self._keepalive_task

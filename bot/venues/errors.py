@@ -1,6 +1,6 @@
 """What to do about a venue error: classify ccxt's exceptions, back off, retry reads, redact secrets.
 
-ccxt 4.5.90's hierarchy has traps (surface doc §4, §7): HTTP 429/418 raise ``DDoSProtection``, which is a
+ccxt 4.5.90's hierarchy has traps (docs/ccxt-binance.md §4, §7): HTTP 429/418 raise ``DDoSProtection``, which is a
 sibling of ``RateLimitExceeded`` (both ``NetworkError``); ``OrderNotFound`` is an ``InvalidOrder``;
 ``MarginModeAlreadySet`` is a ``NoChange``; ``-1000/-1001/-1006/-1008`` all arrive as a bare
 ``OperationFailed``. A timeout or a 5xx on an order does not mean the order failed: its fate is unknown
@@ -194,7 +194,7 @@ def error_body(exc: BaseException) -> dict[str, object] | None:
     return body if isinstance(body, dict) else None
 
 
-# Production URLs: ccxt picks its spot or linear error table by URL prefix (surface doc §4), so mapping a
+# Production URLs: ccxt picks its spot or linear error table by URL prefix (docs/ccxt-binance.md §4), so mapping a
 # simulated rejection through them yields exactly the class a live Binance answer would.
 _SPOT_URL = "https://api.binance.com/api/v3/order"
 _PERP_URL = "https://fapi.binance.com/fapi/v1/order"
@@ -232,3 +232,10 @@ def banned_until_ms(exc: BaseException) -> int | None:
     """The end of an IP ban from a 418's message, if it names one."""
     match = BANNED_UNTIL.search(str(exc))
     return int(match.group(1)) if match else None
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The venue's ``Retry-After`` (seconds) of a 429/418, when the client kept it
+    (``bot.venues.ccxt_factory.keep_retry_after``)."""
+    value = getattr(exc, "retry_after_s", None)
+    return float(value) if value is not None else None

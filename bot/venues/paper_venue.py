@@ -49,7 +49,7 @@ from bot.venues.paper_account import (
     paper_account_name,
     rebuild,
 )
-from bot.venues.sim_venue import SimVenue
+from bot.venues.sim_venue import SimVenue, sim_transfer_history
 
 _MAX_PRICE = Decimal(10) ** 9
 _HISTORY_PAGE = 1000
@@ -238,18 +238,10 @@ class PaperVenue:
         await self._sync()
         return await self._account.max_transferable(asset, from_wallet)
 
-    async def fetch_transfers(self, since_ms: int | None = None) -> list[TransferResult]:
+    async def fetch_transfers(self, since_ms: int, until_ms: int | None = None) -> list[TransferResult]:
         """The paper account's transfer history, so reconciliation settles a transfer a crash left unanswered
         by what the account holds (it is rebuilt from the ledger: what the ledger lost never happened)."""
-        wallets: dict[str, tuple[Wallet, Wallet]] = {
-            "MAIN_UMFUTURE": ("spot", "futures"),
-            "UMFUTURE_MAIN": ("futures", "spot"),
-        }
-        return [
-            TransferResult(str(t.tran_id), t.asset, t.amount, *wallets[t.kind], t.time_ms)
-            for t in self.sim.transfer_history()
-            if since_ms is None or t.time_ms >= since_ms
-        ]
+        return sim_transfer_history(self.sim, since_ms, until_ms)
 
     async def fetch_funding_income(self, symbol: str | None = None, since_ms: int | None = None) -> list[FundingIncome]:
         await self._sync()

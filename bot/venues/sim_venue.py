@@ -36,7 +36,7 @@ from bot.venues.base import (
     Wallet,
     WalletBalance,
 )
-from bot.venues.ccxt_venue import interval_hours_from
+from bot.venues.ccxt_venue import TRANSFER_STATUS, TRANSFER_WALLETS, interval_hours_from
 from bot.venues.errors import exchange_error
 
 T = TypeVar("T")
@@ -50,6 +50,18 @@ _STATUS: dict[str, OrderStatus] = {
     "REJECTED": "rejected",
 }
 _TRANSFER_KIND = {("spot", "futures"): "MAIN_UMFUTURE", ("futures", "spot"): "UMFUTURE_MAIN"}
+
+
+def sim_transfer_history(sim: SimExchange, since_ms: int, until_ms: int | None = None) -> list[TransferResult]:
+    """The simulator's spot <-> USD-M transfers in [since_ms, until_ms], oldest first (coin-M ones are not
+    the bot's: it never moves money there)."""
+    return [
+        TransferResult(
+            str(t.tran_id), t.asset, t.amount, *TRANSFER_WALLETS[t.kind], t.time_ms, TRANSFER_STATUS[t.status]
+        )
+        for t in sorted(sim.transfer_history(), key=lambda t: (t.time_ms, t.tran_id))
+        if t.kind in TRANSFER_WALLETS and t.time_ms >= since_ms and (until_ms is None or t.time_ms <= until_ms)
+    ]
 
 
 class SimVenue:
@@ -309,6 +321,9 @@ class SimVenue:
     async def max_transferable(self, asset: str, from_wallet: Wallet) -> Decimal:
         kind = "MAIN_UMFUTURE" if from_wallet == "spot" else "UMFUTURE_MAIN"
         return max(self._call(False, self.sim.max_transferable, asset, kind), ZERO)
+
+    async def fetch_transfers(self, since_ms: int, until_ms: int | None = None) -> list[TransferResult]:
+        return sim_transfer_history(self.sim, since_ms, until_ms)
 
     async def fetch_funding_income(self, symbol: str | None = None, since_ms: int | None = None) -> list[FundingIncome]:
         sid = self._id(symbol) if symbol else None

@@ -38,7 +38,7 @@ def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(t
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["summary"]["strategy"] == "always_on_btc" and doc["summary"]["hours"] == 36
-    assert set(doc["baselines"]) == {"top-n"}
+    assert set(doc["baselines"]) == {"always-on", "top-n"}
     assert doc["data"]["ETHUSDT"]["mark_fallback_hours"] == 36
     assert (out / "report.html").exists() and (out / "ledger.db").exists()
     url = doc["ledger_url"]
@@ -59,7 +59,7 @@ def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(t
 
 def test_bad_config_is_refused_with_the_key(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
-    cfg.write_text("[strategy]\nentry_threshold_apr = '0.01'\nexit_threshold_apr = '0.05'\n")
+    cfg.write_text("[strategy]\nentry_threshold_apr = 'ten'\n")
     res = CliRunner().invoke(_app(), ["backtest", "--data", str(_data(tmp_path)), "--config", str(cfg), "--json"])
     assert res.exit_code == 2
     assert "entry_threshold_apr" in res.output

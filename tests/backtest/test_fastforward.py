@@ -60,7 +60,24 @@ def test_fast_forward_across_gaps_and_mark_fallbacks(tmp_path: Path) -> None:
     assert fast.stats.fast_forwarded > 0
 
 
-@pytest.mark.parametrize("strategy", ["always-on-btc", "top-n"])
+def test_fast_forward_with_every_slot_held_and_switches(tmp_path: Path) -> None:
+    # Four slots over five symbols: the book is full from the first hour, so every certified hour also
+    # proves no candidate can switch in; LTC switches in. The defaults' forecast, anchored on the baseline
+    # rate, switches nothing in this window: a forecast of the symbols' own rates (a short half-life) and
+    # switches paid back within the whole horizon do.
+    symbols = ["BTCUSDT", "ETHUSDT", "ADAUSDT", "XRPUSDT", "LTCUSDT"]
+    params = BacktestParams(strategy=CarryParams(
+        max_break_even_fraction=Decimal(1), baseline_weight=Decimal(0), predicted_weight=Decimal("0.5"),
+        history_half_life_hours=Decimal(24), max_per_symbol_fraction=Decimal("0.25"),
+        resize_tolerance_fraction=Decimal("0.2")))
+    fast, slow = _pair(tmp_path, params, days=12, symbols=symbols)
+    same = assert_same_run(fast, slow, rel=REL)
+    # with every slot held from the first hour, the fifth symbol opens only as a switch (enter_switch)
+    assert [e for e in same["events"] if "opening: LTC/USDT 0/0" in e[2]], "the window must switch"
+    assert fast.stats.fast_forwarded > 100
+
+
+@pytest.mark.parametrize("strategy", ["always-on", "always-on-btc", "top-n"])
 def test_baselines_fast_forward_with_their_own_certificates(tmp_path: Path, strategy: str) -> None:
     kw = {"days": 12, "strategy": strategy, "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"]}
     fast = run_window(tmp_path / "ff", with_options(fast_forward=True), **kw)  # type: ignore[arg-type]
@@ -75,7 +92,7 @@ def test_flat_hours_value_the_fee_dust_at_each_hour(tmp_path: Path) -> None:
     # stays in the spot wallet. Those flat hours must show the dust at each hour's price, whether they
     # run hour by hour, in the idle skip, or fast-forwarded (found by a randomized comparison).
     strategy = CarryParams(max_symbols=4, resize_tolerance_fraction=Decimal("0.3"), entry_threshold_apr=Decimal("0.15"),
-                           exit_threshold_apr=Decimal("0.01"), max_total_fraction=Decimal("0.5"),
+                           max_total_fraction=Decimal("0.5"),
                            hold_horizon_hours=Decimal(168))
     tre = TreasuryConfig(target_ratio="0.5", low_ratio="0.35", high_ratio="0.7", min_transfer="1")
     base = BacktestParams(strategy=strategy, treasury=tre)

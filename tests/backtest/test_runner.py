@@ -145,7 +145,7 @@ def test_a_liquidation_is_alerted_and_reconciliation_quarantines_the_pair(tmp_pa
     assert perp[-1][0] == "buy" and perp[-1][2].startswith("autoclose-"), "the venue's closing trade is a fill"
     assert sum(q if side == "sell" else -q for side, q, _ in perp) == 0
     assert [a.ts_ms for a in alerts] == [T0 + 10 * HOUR_MS] * 2
-    assert alerts[0].message.startswith("liquidation: BTC/USDT short of 16.628 closed by the venue at 300")
+    assert alerts[0].message.startswith("liquidation: BTC/USDT short of 14.965 closed by the venue at 300")
     assert "pair quarantined" in alerts[1].message
 
 
@@ -243,6 +243,14 @@ def test_a_symbol_listed_after_the_start_does_not_stop_the_run(tmp_path: Path, f
     assert result.data_notes["ETHUSDT"]["first_ms"] == T0 + 24 * HOUR_MS
 
 
+async def _pairs(url: str) -> list:
+    ledger = await Ledger.open(url, migrate=False)
+    try:
+        return list(await ledger.list_pairs())
+    finally:
+        await ledger.close()
+
+
 def test_baselines_in_worker_processes_match_the_ones_run_in_turn(tmp_path: Path) -> None:
     from bot.sim.history import bundled_data_dir
 
@@ -255,9 +263,14 @@ def test_baselines_in_worker_processes_match_the_ones_run_in_turn(tmp_path: Path
 
     in_turn = run_with_baselines(spec(tmp_path / "in_turn"), workers=0)
     parallel = run_with_baselines(spec(tmp_path / "parallel"), workers=2)
-    assert set(parallel.baselines) == {"always-on-btc", "top-n"}
+    assert set(parallel.baselines) == {"always-on", "top-n"}
     assert parallel.baselines == in_turn.baselines
     assert parallel.baselines["top-n"].trades > 0
+    # always-on holds every symbol of the run, all the time: the carry's own universe
+    assert parallel.baselines["always-on"].time_in_market == 1.0
+    held = tmp_path / "parallel" / "baselines" / "always-on" / "ledger.db"
+    pairs = asyncio.run(_pairs(f"sqlite+aiosqlite:///{held.as_posix()}"))
+    assert {p.symbol for p in pairs} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
     for name in parallel.baselines:
         a, b = (tmp_path / run / "baselines" / name / "ledger.db" for run in ("in_turn", "parallel"))
         assert ledger_facts(f"sqlite+aiosqlite:///{a.as_posix()}") == ledger_facts(f"sqlite+aiosqlite:///{b.as_posix()}")
@@ -274,5 +287,5 @@ def test_always_on_btc_needs_btc_in_the_symbols(tmp_path: Path) -> None:
                          out_dir=tmp_path / "b")
     stale = tmp_path / "b" / "baselines" / "always-on-btc"
     stale.mkdir(parents=True)  # an earlier run's, in the same --out
-    assert list(run_with_baselines(carry, workers=0).baselines) == ["top-n"]
+    assert list(run_with_baselines(carry, workers=0).baselines) == ["always-on", "top-n"]
     assert not stale.exists() and (tmp_path / "b" / "baselines" / "top-n" / "ledger.db").exists()

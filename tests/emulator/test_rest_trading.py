@@ -13,6 +13,7 @@ from bot.sim.clock import ManualClock
 from bot.venues.ccxt_factory import build_client
 
 PERP = "BTC/USDT:USDT"
+DAY_MS = 86_400_000
 
 
 async def test_balances_and_transfers_each_way(ex) -> None:
@@ -28,6 +29,22 @@ async def test_balances_and_transfers_each_way(ex) -> None:
     assert (await ex.fetch_balance({"type": "future"}))["USDT"]["total"] == 2000
     transfers = await ex.fetch_transfers("USDT", params={"type": "MAIN_UMFUTURE"})
     assert [t["amount"] for t in transfers] == [2500.0]
+
+
+async def test_transfer_history_pages_and_windows_like_binance(ex, emu, advance) -> None:
+    """GET /sapi/v1/asset/transfer: newest first, `size` 10 by default and at most 100, `current` pages,
+    and the last 7 days when neither bound is sent."""
+    old = emu.sim.transfer("USDT", "10", "MAIN_UMFUTURE")
+    await advance(8 * DAY_MS)
+    recent = [emu.sim.transfer("USDT", "1", "MAIN_UMFUTURE") for _ in range(101)]
+    unbounded = await ex.sapiGetAssetTransfer({"type": "MAIN_UMFUTURE"})
+    assert unbounded["total"] == 101 and [r["tranId"] for r in unbounded["rows"]] == recent[::-1][:10]
+    assert {r["status"] for r in unbounded["rows"]} == {"CONFIRMED"}
+    big = await ex.sapiGetAssetTransfer({"type": "MAIN_UMFUTURE", "startTime": 0, "size": 500})
+    assert big["total"] == 102 and len(big["rows"]) == 100
+    last = await ex.sapiGetAssetTransfer({"type": "MAIN_UMFUTURE", "startTime": 0, "size": 100, "current": 2})
+    assert [r["tranId"] for r in last["rows"]] == [recent[0], old]
+    assert (await ex.sapiGetAssetTransfer({"type": "UMFUTURE_MAIN", "startTime": 0}))["rows"] == []
 
 
 async def test_transfer_to_future_is_rejected_like_binance(ex) -> None:

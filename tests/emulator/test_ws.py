@@ -75,7 +75,7 @@ async def test_futures_user_stream_orders_and_balance(ex) -> None:
     assert any(o["id"] == placed["id"] and o["symbol"] == PERP for o in got)
     bal = await asyncio.wait_for(balance, WAIT)
     assert 0 < bal["USDT"]["total"] < 3000  # commission paid
-    await ex.keep_alive_listen_key({"type": "future"})  # the bot's workaround (§5.4) is accepted
+    await ex.keep_alive_listen_key({"type": "future"})  # the bot's workaround (docs/ccxt-binance.md §5.4) is accepted
 
 
 async def test_listen_key_expires_with_event(start_ms) -> None:
@@ -88,7 +88,8 @@ async def test_listen_key_expires_with_event(start_ms) -> None:
             url = h.connection["http"]["ws"]["linear"].replace("/fstream/ws", "/fstream/private/ws")
             async with aiohttp.ClientSession() as session, session.ws_connect(f"{url}?listenKey={key}") as ws:
                 msg = await asyncio.wait_for(ws.receive(), WAIT)
-                assert json.loads(msg.data) == {"e": "listenKeyExpired", "E": start_ms, "listenKey": key}
+                assert json.loads(msg.data) == {"e": "listenKeyExpired", "E": str(start_ms), "listenKey": key}
+                assert not ws.closed  # Binance keeps the socket: it just carries no more user events
             with pytest.raises(ccxt.ExchangeError) as info:
                 await ex.fapiPrivatePutListenKey()
             assert "-1125" in str(info.value)

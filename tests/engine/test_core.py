@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from decimal import Decimal
 
+import pytest
+
 from bot.domain import HOUR_MS, MINUTE_MS, PairState
+from bot.engine.core import StartFailed
 from bot.ledger.models import EventKind
 from tests.engine.world import World, open_world
 
@@ -206,3 +210,46 @@ async def test_snapshot_records_positions_with_liquidation_prices_for_status(db_
         events = await w.ledger.events(kinds=[EventKind.INFO])
         assert len([e for e in events if "positions" in (e.details or {})]) == 1
         assert await w.ledger.latest_balances(venue=w.venue.name)
+
+
+async def test_a_venue_down_for_longer_than_the_start_budget_fails_with_one_line(sqlite_url: str) -> None:
+    """Every call answers 503 -1008: start-up retries for engine.start_retry_s, then one line says why."""
+    async with AsyncExitStack() as stack:
+        w = await open_world(
+            stack, sqlite_url, scenario={"faults": [{"endpoint": "*", "kind": "503"}]}, start=False,
+            engine={"start_retry_s": 1.5},
+        )
+        began = time.monotonic()
+        with pytest.raises(StartFailed) as err:
+            await w.engine.start()
+        assert 0.4 <= time.monotonic() - began < 5.0  # it retried (jittered backoff) within the budget
+        text = str(err.value)
+        assert "\n" not in text and "kept failing at start" in text and "-1008" in text and "attempts" in text
+        assert await w.ledger.events(kinds=[EventKind.INFO], message_prefix="engine started") == []
+
+
+async def test_a_scan_sells_the_dust_closed_pairs_left(sqlite_url: str) -> None:
+    from bot.domain import Leg, Side
+    from bot.execution.ids import order_id
+    from bot.execution.plan import LegOrder
+
+    async with AsyncExitStack() as stack:
+        w = await open_world(stack, sqlite_url)
+        # a closed pair whose fills left 9.99 XRP on spot (10 bought, 0.01 fee in XRP, nothing sold)
+        pair = await w.ledger.upsert_pair(
+            venue=w.venue.name, symbol="XRP/USDT", now_ms=w.now(), state=PairState.OPENING, target_qty=Decimal(0)
+        )
+        runner = w.engine.executor.runner
+        cid = order_id(pair.id, 1, Leg.SPOT)
+        order = LegOrder(Leg.SPOT, Side.BUY, Decimal(10))
+        await runner.write_intent(pair.id, "XRP/USDT", cid, order, "test")
+        assert (await runner.run(pair.id, "XRP/USDT", cid, order)).ok
+        await w.ledger.set_pair_state(pair.id, PairState.CLOSED, now_ms=w.now())
+        await w.engine.scan()
+        sweeps = [
+            e for e in await w.ledger.events(kinds=[EventKind.DECISION], pair_id=pair.id)
+            if (e.details or {}).get("rule") == "dust_sweep"
+        ]  # fmt: skip
+        assert len(sweeps) == 1 and sweeps[0].details["qty"] == "9", sweeps
+        sold = [f for f in await w.ledger.list_fills(pair_id=pair.id) if f.side == "sell"]
+        assert [f.quantity for f in sold] == [Decimal(9)]

@@ -31,10 +31,10 @@ SYMBOLS = "SOL/USDT,XRP/USDT"
 DEADLINE_S = 40.0
 
 
-def scenario(tmp_path: Path, faults: list[dict[str, Any]] | None = None) -> Path:
+def scenario(tmp_path: Path, faults: list[dict[str, Any]] | None = None, seed: int = 0) -> Path:
     path = tmp_path / "scenario.json"
     limits = {"per_minute": {k: v * SPEED for k, v in DEFAULT_LIMITS.items()}}
-    path.write_text(json.dumps({"rate_limits": limits, "faults": faults or []}))
+    path.write_text(json.dumps({"seed": seed, "rate_limits": limits, "faults": faults or []}))
     return path
 
 
@@ -42,10 +42,10 @@ def scenario(tmp_path: Path, faults: list[dict[str, Any]] | None = None) -> Path
 def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]:
     started: list[EmulatorProcess] = []
 
-    def start(faults: list[dict[str, Any]] | None = None) -> EmulatorProcess:
+    def start(faults: list[dict[str, Any]] | None = None, seed: int = 0) -> EmulatorProcess:
         args = ["--speed", str(SPEED), "--symbols", SYMBOLS, "--start", "2025-07-21"]
         emu = start_emulator_subprocess(
-            tmp_path / "emulator.json", *args, "--scenario", str(scenario(tmp_path, faults))
+            tmp_path / "emulator.json", *args, "--scenario", str(scenario(tmp_path, faults, seed))
         )
         started.append(emu)
         return emu
@@ -106,6 +106,11 @@ async def test_sigterm_stops_cleanly_with_exit_0(
         assert any(e.message.startswith("engine stopped") for e in infos)
         errors = await ledger.events(kinds=[EventKind.ERROR])
         assert not errors, [e.message for e in errors]
+        # a live run follows the user-data stream: the entry's fills came (some first) from it
+        infos = await ledger.events(kinds=[EventKind.INFO])
+        assert any(e.message.startswith("user-data stream on") for e in infos)
+        fills = await ledger.events(kinds=[EventKind.FILL])
+        assert any((e.details or {}).get("source") == "user_stream" for e in fills), [e.details for e in fills]
 
 
 async def test_restart_after_sigkill_mid_entry_reconciles_without_duplicate_orders(
@@ -300,3 +305,28 @@ def test_a_ban_at_start_says_so_not_check_the_network(
     log = (tmp_path / "ban.log").read_text()
     assert "rate limiting this IP (HTTP 429/418) until" in log and "Check the network" not in log, log[-2000:]
     assert "Traceback" not in log
+
+
+async def test_a_5xx_burst_at_start_is_retried_and_the_daemon_starts(
+    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]
+) -> None:
+    """15% of every REST call answers 503 (-1008) or an empty 502 while the daemon starts (seed 57: the
+    first two calls fail, as a start without retries would not survive)."""
+    burst = [{"endpoint": "*", "kind": "503", "rate": 0.08}, {"endpoint": "*", "kind": "502", "rate": 0.08}]
+    emu = emulator_factory(burst, seed=57)
+    db = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    await _empty_ledger(db)
+    async with await Ledger.open(db, migrate=False) as ledger:
+        proc = start_daemon(tmp_path, db, emu.connection_file, "burst")
+        try:
+
+            async def started() -> bool:
+                infos = await ledger.events(kinds=[EventKind.INFO], message_prefix="engine started")
+                return bool(infos)
+
+            await wait_for(started, proc, "the engine started", tmp_path / "burst.log")
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+    log = (tmp_path / "burst.log").read_text()
+    assert "start attempt 1 failed" in log and "Traceback" not in log, log[-2000:]

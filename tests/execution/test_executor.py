@@ -197,3 +197,87 @@ async def test_spot_buy_is_grossed_up_for_its_base_fee_so_legs_match_without_rep
     assert short == D("0.1") and D("0.1") <= spot < D("0.1001")
     spot_order = next(o for o in await world.ledger.list_orders(symbol=SYMBOL) if o.leg is Leg.SPOT)
     assert spot_order.quantity > D("0.1")
+
+
+XRP = "XRP/USDT"
+
+
+@pytest.fixture
+async def xrp_world(ledger: Ledger) -> World:
+    w = make_world(ledger, spot_usdt="2000", futures_usdt="1000", market="XRPUSDT")
+    await w.venue.setup_symbol(XRP, 3, "cross")
+    return w
+
+
+async def xrp_legs(w: World) -> tuple[D, D]:
+    balances = {(b.wallet, b.asset): b.total for b in await w.venue.fetch_balances()}
+    pos = (await w.venue.fetch_positions([XRP])).get(XRP)
+    return balances.get(("spot", "XRP"), D(0)), -(pos.qty if pos else D(0))
+
+
+async def test_partial_fill_residue_below_the_minimums_is_trimmed_not_left_naked(xrp_world: World) -> None:
+    w = xrp_world
+    # the perp's first order is not placed (503, looked up: absent); its retry then fills 99 of 100
+    w.venue.fail("create_order", ccxt.ExchangeNotAvailable("binance 503"), when=lambda args: args[0].leg is Leg.PERP)
+    armed: list[bool] = []
+
+    def arm_partial() -> None:
+        if not armed and w.venue.calls.get("fetch_order", 0) and w.sim_orders("spot"):
+            armed.append(True)
+            w.sim.force_partial_fill("0.99")
+
+    w.venue.hooks["fetch_order"] = arm_partial
+    w.venue.hooks["create_order"] = arm_partial
+    res = await w.executor().apply(SimpleTarget(XRP, D("100")))
+    assert armed, res
+    spot, short = await xrp_legs(w)
+    # the spot (100.899 net of its fee) led the 99 short by 1.899 XRP, below both markets' 5 USDT minimum:
+    # a 9 XRP sale, then the short's reduce-only buy-back, end the legs within one perp lot
+    assert abs(spot - short) < D("0.1"), (spot, short, res)
+    pair = await w.ledger.active_pair("sim", XRP)
+    assert pair is not None and pair.state is PairState.OPEN and (pair.spot_qty, pair.perp_qty) == (spot, short)
+    sells = [o for o in await w.ledger.list_orders(symbol=XRP) if o.leg is Leg.SPOT and o.side == "sell"]
+    assert [o.quantity for o in sells] == [D("9")]
+
+
+
+async def test_closing_never_reshorts_to_hedge_a_spot_remainder_too_small_to_sell(xrp_world: World) -> None:
+    w = xrp_world
+    ex = w.executor()
+    await ex.apply(SimpleTarget(XRP, D("100")))
+    # the close's spot sale is not placed (503, looked up: absent); its retry then sells only 92 of 100
+    w.venue.fail(
+        "create_order",
+        ccxt.ExchangeNotAvailable("binance 503"),
+        when=lambda args: args[0].leg is Leg.SPOT and args[0].side.value == "sell",
+    )
+    armed: list[bool] = []
+
+    def arm_partial() -> None:  # once the short is bought back: the next order to take is the spot retry
+        if not armed and w.venue.calls.get("fetch_order", 0) and any(o.side == "BUY" for o in w.sim_orders("perp")):
+            armed.append(True)
+            w.sim.force_partial_fill("0.92")
+
+    w.venue.hooks["fetch_order"] = arm_partial
+    w.venue.hooks["create_order"] = arm_partial
+    res = await ex.apply(SimpleTarget(XRP, D(0)))
+    assert armed, res
+    spot, short = await xrp_legs(w)
+    price = (await w.venue.fetch_order_book(XRP, Leg.SPOT, 5)).mid
+    # 8.899 XRP left: 8 lots are below the 5 USDT spot minimum, while a 8.8 short would pass the perp's
+    assert spot == D("8.899") and 8 * price < 5 <= D("8.8") * price, (spot, price, res)
+    assert short == 0, res  # no new short opened to hedge what is dust
+    assert await w.ledger.active_pair("sim", XRP) is None  # closed: the remainder is dust, swept later
+
+
+async def test_a_pair_left_holding_only_unsellable_spot_is_closed_as_dust(xrp_world: World) -> None:
+    w = xrp_world
+    # as the old repair left it: the short bought back, 1.899 XRP of spot (1.1 USDT) that no sale can take
+    await w.ledger.upsert_pair(
+        venue="sim", symbol=XRP, now_ms=w.now(), state=PairState.OPEN, spot_qty=D("1.899"), perp_qty=D(0)
+    )
+    res = await w.executor().apply(SimpleTarget(XRP, D(0)))
+    assert res.status == "noop" and w.venue.calls.get("create_order", 0) == 0
+    assert await w.ledger.active_pair("sim", XRP) is None
+    decisions = await w.ledger.events(kinds=[EventKind.DECISION], symbol=XRP)
+    assert any((e.details or {}).get("rule") == "close_dust" for e in decisions)

@@ -7,7 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.domain import Leg, MarketFilters, Side
-from bot.execution.plan import LegOrder, PairFilters, common_step, hedge_repair, plan_to_target, sendable
+from bot.execution.plan import (
+    LegOrder,
+    PairFilters,
+    common_step,
+    hedge_repair,
+    hedge_trim,
+    plan_to_target,
+    sendable,
+)
 
 SPOT = MarketFilters("BTC/USDT", D("0.01"), D("0.00001"), D("0.00001"), D("5"))
 PERP = MarketFilters("BTC/USDT:USDT", D("0.1"), D("0.001"), D("0.001"), D("5"))
@@ -82,3 +90,27 @@ def test_plan_never_leaves_hedge_worse_and_respects_filters(spot: D, short: D, t
         assert abs(new_spot - new_short) <= abs(spot - short)
     if len(orders) == 2:
         assert new_spot == new_short
+
+
+# XRP as the simulator lists it: spot lot 1, perp lot 0.1, 5 USDT minimum notional on both, at 0.6 USDT
+XRP = PairFilters(
+    MarketFilters("XRP/USDT", D("0.0001"), D("1"), D("1"), D("5")),
+    MarketFilters("XRP/USDT:USDT", D("0.0001"), D("0.1"), D("0.1"), D("5")),
+)
+XRP_PX = D("0.6")
+
+
+def test_a_residue_below_both_minimums_is_trimmed_not_left_naked() -> None:
+    # a partial perp fill left spot 1.899 XRP ahead: neither a 1.8 short nor a 1 XRP sale passes 5 USDT
+    assert hedge_repair(D("100.899"), D("99"), D("100"), XRP, XRP_PX) == (None, None)
+    # so the spot is sold at the market's smallest order (9 XRP = 5.4 USDT), overshooting the residue ...
+    trim = hedge_trim(D("100.899"), D("99"), XRP, XRP_PX)
+    assert trim == LegOrder(Leg.SPOT, Side.SELL, D("9"))
+    # ... and the short, now 7.101 ahead, is bought back reduce-only (exempt from the notional): equal legs
+    top, unwind = hedge_repair(D("91.899"), D("99"), D("100"), XRP, XRP_PX)
+    assert unwind == LegOrder(Leg.PERP, Side.BUY, D("7.1"), reduce_only=True) and top is None
+    # a longer short is bought back directly; legs within a common step need nothing
+    assert hedge_trim(D("10"), D("11.5"), XRP, XRP_PX) == LegOrder(Leg.PERP, Side.BUY, D("1.5"), reduce_only=True)
+    assert hedge_trim(D("100.899"), D("100"), XRP, XRP_PX) is None
+    # a spot leg smaller than one minimum sale cannot be trimmed (it is dust once the short is gone)
+    assert hedge_trim(D("2.9"), D("0"), XRP, XRP_PX) is None

@@ -112,9 +112,11 @@ class World:
         return self.sim.order_history(market)
 
 
-def make_world(ledger: Ledger, spot_usdt: str = "20000", futures_usdt: str = "0", seed: int = 7) -> World:
+def make_world(
+    ledger: Ledger, spot_usdt: str = "20000", futures_usdt: str = "0", seed: int = 7, market: str = "BTCUSDT"
+) -> World:
     clock = ManualClock(START + 60_000)
-    walk = RandomWalk(seed=seed, symbols=("BTCUSDT",), start_ms=START, hours=24 * 3, vol=0.3)
+    walk = RandomWalk(seed=seed, symbols=(market,), start_ms=START, hours=24 * 3, vol=0.3)
     sim = SimExchange(
         walk,
         clock,

@@ -13,6 +13,7 @@ from strategies.base import Action, FundingPoint, Limits, Reason
 from strategies.funding_carry import CarryParams, FundingCarry, ParamsError, load_params
 
 CARRY = FundingCarry()
+NO_BASELINE = FundingCarry(CarryParams(baseline_weight=D(0)))  # the forecast from the symbol's own rates only
 
 
 def decide(*markets, **kw):
@@ -23,7 +24,7 @@ def decide(*markets, **kw):
 
 
 def test_enters_attractive_pair_with_full_reason():
-    carry = FundingCarry(CarryParams(hold_horizon_hours=D(72)))
+    carry = FundingCarry(CarryParams(hold_horizon_hours=D(72), baseline_weight=D(0)))
     t = by_symbol(carry.evaluate(snap(market())))["BTC/USDT"]
     assert (t.action, t.reason.rule) == (Action.ENTER, "enter")
     e = t.reason.economics
@@ -52,13 +53,15 @@ def test_fee_dominated_pair_is_not_entered():
 
 
 def test_equal_apr_scores_equally_per_hour_across_intervals():
-    # 0.0008 per 8h == 0.0004 per 4h == 0.0001 per 1h: the same funding per hour.
+    # 0.0008 per 8h == 0.0004 per 4h == 0.0001 per 1h: the same funding per hour. (The baseline blend is
+    # left out: it pulls later settlements to the baseline, while each symbol's next one, which is a full
+    # interval of its predicted rate, stays as predicted.)
     ms = [
         market("AAA/USDT", rate="0.0008", interval=8),
         market("BBB/USDT", rate="0.0004", interval=4),
         market("CCC/USDT", rate="0.0001", interval=1),
     ]
-    out = decide(*ms)
+    out = by_symbol(FundingCarry(CarryParams(baseline_weight=D(0))).evaluate(snap(*ms)))
     econ = [out[s].reason.economics for s in ("AAA/USDT", "BBB/USDT", "CCC/USDT")]
     assert len({e.forecast_apr for e in econ}) == 1
     assert len({e.expected_funding_per_hour for e in econ}) == 1
@@ -86,7 +89,7 @@ def test_history_across_interval_changes_is_normalised_per_hour():
     ones = [FundingPoint(NOW - k * h, D("0.0001"), 1) for k in range(16)]
     hist = (*eights, *fours, *ones)
     m = market(rate="0.0001", interval=1, hist=hist)
-    t = decide(m)["BTC/USDT"]
+    t = by_symbol(NO_BASELINE.evaluate(snap(m)))["BTC/USDT"]
     assert D(t.reason.inputs["history_per_hour"]) == D("0.0001")
     assert t.reason.economics.forecast_apr == D("0.876")
 
@@ -123,13 +126,13 @@ def test_skip_below_min_qty_records_reason():
 # ---- exits, hysteresis and guards -----------------------------------------------------------------
 
 
-def held(rate: str, predicted: str | None = None, next_in_min: int = 240, **kw):
+def held(rate: str, predicted: str | None = None, next_in_min: int = 240, carry: FundingCarry = CARRY, **kw):
     m = market(rate=rate, predicted=predicted, next_ms=NOW + minutes(next_in_min), **kw)
-    return decide(m, pairs=(pair("BTC/USDT", "0.3"),))["BTC/USDT"]
+    return by_symbol(carry.evaluate(snap(m, pairs=(pair("BTC/USDT", "0.3"),))))["BTC/USDT"]
 
 
 def test_hysteresis_keeps_a_held_pair_between_thresholds_but_does_not_enter_it():
-    # 0.00006 per 8h is 6.57% APR: above the 3% exit, below the 10% entry.
+    # 0.00006 per 8h is 6.57% APR: below the 10% entry, but a held pair's entry is sunk.
     rate = "0.00006"
     assert held(rate).action is Action.HOLD
     assert decide(market(rate=rate))["BTC/USDT"].reason.rule == "skip_forecast_below_entry"
@@ -140,16 +143,28 @@ def test_no_flapping_while_the_rate_oscillates_between_thresholds():
     assert actions == [Action.HOLD] * 5
 
 
-def test_exit_below_threshold():
-    t = held("0.00001")
-    assert (t.action, t.reason.rule, t.target_qty) == (Action.EXIT, "exit_forecast_below_threshold", 0)
+def test_the_entry_is_sunk_a_held_pair_leaves_only_when_holding_loses_more_than_a_round_trip():
+    # (the symbol's own rates only: the baseline blend would lift these forecasts)
+    assert held("0.00001", carry=NO_BASELINE).action is Action.HOLD  # 1.1% APR: leaving costs a round trip
+    mild = held("-0.00001", carry=NO_BASELINE)  # it pays a little, less than leaving and coming back costs
+    e = mild.reason.economics
+    assert mild.action is Action.HOLD and -e.round_trip_cost < e.expected_funding < 0
+    t = held("-0.0002", carry=NO_BASELINE)
+    e = t.reason.economics
+    assert (t.action, t.reason.rule, t.target_qty) == (Action.EXIT, "exit_negative_funding", 0)
+    assert -e.expected_funding > e.round_trip_cost and e.horizon_hours == D(720)
+    assert f"pay {-e.expected_funding} USDT over 720h" in t.reason.message
+    assert f"{e.round_trip_cost} USDT of leaving and coming back" in t.reason.message
 
 
 def test_settlement_guard_blocks_exit_before_a_paying_settlement():
-    t = held("0.00001", next_in_min=10)
+    # a paying next settlement (predicted > 0) against a deeply negative history: the horizon forecast says
+    # leave, but not 10 minutes before a payment
+    kw = {"predicted": "0.00001", "hist": history(D("-0.001"), 8)}
+    t = held("-0.001", next_in_min=10, **kw)
     assert (t.action, t.reason.rule) == (Action.HOLD, "hold_settlement_imminent")
     assert t.target_qty == D("0.3")
-    assert held("0.00001", next_in_min=16).action is Action.EXIT  # outside the 15 min guard
+    assert held("-0.001", next_in_min=16, **kw).action is Action.EXIT  # outside the 15 min guard
 
 
 def test_negative_funding_exits_even_inside_the_guard():
@@ -161,6 +176,43 @@ def test_one_negative_print_with_strong_history_is_held():
     # a round trip costs more than one small negative settlement when history stays strong
     t = held("0.0008", predicted="-0.00005")
     assert t.action is Action.HOLD and t.reason.economics.expected_funding > 0
+
+
+def test_one_print_moves_the_forecast_only_by_its_weight_when_the_baseline_anchors_it():
+    from strategies.forecast import forecast_funding
+
+    params = CarryParams(predicted_weight=D("0.25"), baseline_weight=D("0.5"))
+    m = market(rate="0.0001", predicted="-0.0002")
+    f = forecast_funding(m, NOW, params)
+    expected_later = D("0.25") * D("-0.0002") / 8 + D("0.25") * D("0.0001") / 8 + D("0.5") * D("0.0001") / 8
+    assert f.later_per_hour == expected_later
+    assert f.horizon_rate == D("-0.0002") + (f.settlements - 1) * expected_later * 8
+    assert f.apr > 0  # one negative print does not turn a month's forecast negative
+
+
+SWITCH_HELD = {"A/USDT": "0.0001", "B/USDT": "0.00012", "C/USDT": "0.00013", "D/USDT": "0.00014"}
+
+
+def switch_case(candidate_rate: str):
+    ms = [market(sym, rate=r) for sym, r in SWITCH_HELD.items()] + [market("E/USDT", rate=candidate_rate)]
+    return decide(*ms, pairs=tuple(pair(sym, "0.28") for sym in SWITCH_HELD))
+
+
+def test_a_much_better_candidate_replaces_the_weakest_held_pair():
+    out = switch_case("0.001")
+    assert (out["A/USDT"].action, out["A/USDT"].reason.rule) == (Action.EXIT, "exit_switch")
+    assert (out["E/USDT"].action, out["E/USDT"].reason.rule) == (Action.ENTER, "enter_switch")
+    assert out["E/USDT"].target_qty > 0
+    assert all(out[s].action is Action.HOLD for s in ("B/USDT", "C/USDT", "D/USDT"))
+    inputs = out["A/USDT"].reason.inputs
+    assert D(inputs["switch_gain_apr"]) > D(inputs["switch_cost_apr"]) > 0
+    assert "exit and possible re-entry" in out["A/USDT"].reason.message
+
+
+def test_a_slightly_better_candidate_does_not_pay_for_a_switch():
+    out = switch_case("0.00011")  # 12.0% APR against A's 10.95%: less than two round trips over the horizon
+    assert out["A/USDT"].action is Action.HOLD
+    assert (out["E/USDT"].action, out["E/USDT"].reason.rule) == (Action.SKIP, "skip_not_in_top_n")
 
 
 def test_post_settlement_entry_rule():
@@ -212,6 +264,22 @@ def test_held_size_is_kept_within_tolerance_and_resized_beyond():
     assert (big.action, big.reason.rule, big.target_qty) == (Action.RESIZE, "resize_down_cap", want)
 
 
+def test_other_pairs_drifting_above_their_caps_never_squeeze_the_last_ranked_one():
+    # four slots sharing the whole total cap; the three best have drifted 10% above their own caps (within
+    # tolerance, so they hold): the fourth keeps its full share instead of being cut to what is left
+    params = CarryParams(max_per_symbol_fraction=D("0.225"))
+    carry = FundingCarry(params)
+    rates = {"A/USDT": "0.0004", "B/USDT": "0.0003", "C/USDT": "0.0002", "D/USDT": "0.00015"}
+    ms = [market(s, rate=r) for s, r in rates.items()]
+    cap = by_symbol(carry.evaluate(snap(ms[3])))["D/USDT"].target_qty
+    pairs = (*(pair(s, str(cap * D("1.1"))) for s in ("A/USDT", "B/USDT", "C/USDT")), pair("D/USDT", str(cap)))
+    out = by_symbol(carry.evaluate(snap(*ms, pairs=pairs)))
+    assert {s: (out[s].action, out[s].target_qty) for s in rates} == {
+        **{s: (Action.HOLD, cap * D("1.1")) for s in ("A/USDT", "B/USDT", "C/USDT")},
+        "D/USDT": (Action.HOLD, cap),
+    }
+
+
 def test_hedge_drift_is_rebalanced_to_the_smaller_leg():
     t = decide(market(), pairs=(pair("BTC/USDT", "0.3", "0.32"),))["BTC/USDT"]
     assert (t.action, t.reason.rule, t.target_qty) == (Action.REBALANCE, "rebalance_hedge_drift", D("0.3"))
@@ -257,8 +325,10 @@ def test_reason_json_round_trip():
 
 
 def test_params_validation_messages():
-    with pytest.raises(ParamsError, match=r"entry_threshold_apr .* must be greater than exit_threshold_apr"):
-        load_params({"entry_threshold_apr": "0.02", "exit_threshold_apr": "0.03"})
+    with pytest.raises(ParamsError, match=r"predicted_weight \(0.7\) \+ baseline_weight \(0.4\) must be at most 1"):
+        load_params({"predicted_weight": "0.7", "baseline_weight": "0.4"})
+    with pytest.raises(ParamsError, match="exit_threshold_apr: unknown parameter"):
+        load_params({"exit_threshold_apr": "0.03"})
     with pytest.raises(ParamsError, match=r"max_symbols: .*greater than or equal to 1 \(unit: count\)"):
         load_params({"max_symbols": 0})
     with pytest.raises(ParamsError, match="hold_horizn_hours: unknown parameter"):

@@ -82,7 +82,6 @@ params_st = st.builds(
         liquidity_fraction=liq,
         max_break_even_fraction=Decimal(1),
         entry_threshold_apr=D("0.01"),
-        exit_threshold_apr=D("0.005"),
     ),
     st.integers(1, 4),
     fractions,
@@ -210,13 +209,14 @@ def test_held_pair_is_not_grown_by_an_order_the_venue_would_refuse():
     from strategy_builders import market, pair, snap
 
     from strategies.base import Action
-    from strategies.funding_carry import FundingCarry
+    from strategies.funding_carry import CarryParams, FundingCarry
 
     held = pair("BTC/USDT", "0.010")
+    params = CarryParams(max_per_symbol_fraction=D("0.25"), resize_tolerance_fraction=D("0.2"))
     outcomes = {}
     for min_notional in ("5", "100"):
         m = market("BTC/USDT", price="10000", rate="0.001", min_notional=min_notional)
-        t = FundingCarry().evaluate(snap(m, pairs=(held,), capital="800"))[0]
+        t = FundingCarry(params).evaluate(snap(m, pairs=(held,), capital="800"))[0]
         outcomes[min_notional] = t
     assert outcomes["5"].action is Action.RESIZE and outcomes["5"].target_qty > D("0.010")
     assert outcomes["100"].action is Action.HOLD and outcomes["100"].target_qty == D("0.010")

@@ -1,0 +1,95 @@
+"""Transfers whose answer was lost, settled from the venue's transfer history: the real ccxt 4.5.90 against
+the emulator (GET /sapi/v1/asset/transfer), the real treasury, reconciler and ledger.
+
+The answer is lost the way it is on the wire: the emulator holds the request (a latency fault) longer than
+ccxt waits, ccxt raises RequestTimeout, and the emulator then executes the transfer anyway."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from decimal import Decimal
+
+import pytest
+from venues.conftest import PAIRS, VenueEnv, open_env
+
+from bot.config import TreasuryConfig
+from bot.ledger.models import TransferStatus
+from bot.ledger.repository import Ledger
+from bot.reconcile import Reconciler
+from bot.treasury import Treasury
+from bot.venues.ccxt_factory import build_client
+from bot.venues.ccxt_venue import CcxtVenue
+
+D = Decimal
+HELD_MS = 1500  # the emulator holds the transfer this long before executing it ...
+CLIENT_TIMEOUT_MS = 400  # ... while ccxt gives up after this
+LOST = {"faults": [{"endpoint": "POST /sapi/v1/asset/transfer", "kind": "latency", "latency_ms": HELD_MS, "count": 1}]}
+
+
+async def impatient_venue(env: VenueEnv, stack: AsyncExitStack) -> CcxtVenue:
+    client = build_client(env.handle.connection, pro=True, tls=True, rateLimit=1, timeout=CLIENT_TIMEOUT_MS)
+    venue = CcxtVenue(client, time_resync_s=0)
+    stack.push_async_callback(venue.close)
+    return venue
+
+
+def treasury(venue: CcxtVenue, ledger: Ledger, env: VenueEnv) -> Treasury:
+    config = TreasuryConfig(backoff_s=0.5, lookup_attempts=5, min_transfer=D("10"))
+    return Treasury(venue, ledger, config, env.clock.now_ms)
+
+
+async def test_fetch_transfers_reads_every_page_of_both_directions() -> None:
+    async with AsyncExitStack() as stack:
+        env = await open_env("ccxt", stack)
+        start = env.clock.now_ms()
+        ids = [env.sim.transfer("USDT", "1", "MAIN_UMFUTURE") for _ in range(150)]  # two pages of 100
+        back = env.sim.transfer("USDT", "5", "UMFUTURE_MAIN")
+        env.sim.transfer("USDT", "2", "MAIN_CMFUTURE")  # coin-M: not a wallet the bot uses
+        rows = await env.venue.fetch_transfers(start)
+        assert [r.tran_id for r in rows] == [str(i) for i in [*ids, back]]
+        assert {(r.from_wallet, r.to_wallet, r.status) for r in rows[:-1]} == {("spot", "futures", "done")}
+        assert (rows[-1].from_wallet, rows[-1].to_wallet, rows[-1].amount) == ("futures", "spot", D("5"))
+        assert await env.venue.fetch_transfers(start - 10, start - 1) == []
+
+
+async def test_transfer_answer_lost_is_done_with_the_venue_tran_id(sqlite_url: str) -> None:
+    async with AsyncExitStack() as stack:
+        ledger = await Ledger.open(sqlite_url)
+        stack.push_async_callback(ledger.close)
+        env = await open_env("ccxt", stack, scenario=LOST)
+        venue = await impatient_venue(env, stack)
+        result = await treasury(venue, ledger, env).transfer(D("100"), "spot", "futures", "lost answer")
+        (venue_row,) = env.sim.transfer_history()
+        assert result.tran_id == str(venue_row.tran_id)
+        (row,) = await ledger.list_transfers()
+        assert (row.status, row.venue_tran_id, row.attempts) == (TransferStatus.DONE, str(venue_row.tran_id), 1)
+        assert await ledger.open_intents() == []
+
+
+async def test_crash_with_a_transfer_in_flight_is_done_after_restart(sqlite_url: str) -> None:
+    async with AsyncExitStack() as stack:
+        ledger = await Ledger.open(sqlite_url)
+        stack.push_async_callback(ledger.close)
+        env = await open_env("ccxt", stack, scenario=LOST)
+        venue = await impatient_venue(env, stack)
+        task = asyncio.ensure_future(treasury(venue, ledger, env).transfer(D("100"), "spot", "futures", "crash"))
+        held = env.handle.emulator.faults.rules[0]
+        for _ in range(300):  # until the emulator holds the request
+            if held.fired:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()  # the process dies here: nothing after the send runs
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(300):
+            if env.sim.transfer_history():
+                break
+            await asyncio.sleep(0.01)
+        (venue_row,) = env.sim.transfer_history()
+        assert [r.status for r in await ledger.list_transfers()] == [TransferStatus.SENT]
+        restarted = Reconciler(env.venue, ledger, env.clock.now_ms, symbols=PAIRS)
+        report = await restarted.run()
+        (row,) = await ledger.list_transfers()
+        assert (row.status, row.venue_tran_id) == (TransferStatus.DONE, str(venue_row.tran_id))
+        assert report.alerts == [] and await ledger.open_intents() == []
