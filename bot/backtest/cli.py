@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -42,7 +43,7 @@ def _default_out() -> Path:
 
 def _print_summary(result: object) -> None:
     from bot.backtest.predictor import tracking_lines
-    from bot.backtest.report import data_warnings, summary_lines
+    from bot.backtest.report import data_warnings, round_trip_line, summary_lines, untraded_line
 
     console = Console()
     table = Table(title=f"Backtest {result.summary.strategy}", show_header=False)  # type: ignore[attr-defined]
@@ -56,6 +57,10 @@ def _print_summary(result: object) -> None:
     for name, s in runs:
         base.add_row(name, f"{s.net_pnl:,.2f}", f"{s.apr * 100:.2f}%")
     console.print(base)
+    console.print(round_trip_line(result), highlight=False)  # type: ignore[arg-type]
+    untraded = untraded_line(result)  # type: ignore[arg-type]
+    if untraded:
+        console.print(untraded, highlight=False)
     for line in data_warnings(result):  # type: ignore[arg-type]
         console.print(f"[yellow]{line}[/yellow]", highlight=False)
     tracking = tracking_lines(result.predictor)  # type: ignore[attr-defined]
@@ -102,7 +107,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Backtest on real history: the daemon's strategy, execution, treasury and ledger on the simulator."""
         require_backtest_extra()
-        from bot.backtest.data import DataError
+        from bot.backtest.data import BAD_DATA
+        from bot.backtest.output import staged_out
         from bot.backtest.report import write_report
         from bot.backtest.runner import BacktestSpec, run_with_baselines
         from bot.sim.history import bundled_data_dir
@@ -126,7 +132,7 @@ def register(app: typer.Typer) -> None:
         if out_dir.exists() and not out_dir.is_dir():
             raise typer.BadParameter(f"{out_dir} is a file; give a folder", param_hint="--out")
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise typer.BadParameter(f"cannot create {out_dir}: {err.strerror}", param_hint="--out") from None
         spec = BacktestSpec(
@@ -138,14 +144,16 @@ def register(app: typer.Typer) -> None:
             strategy=strategy,
             params=params,
             out_dir=out_dir,
-            progress=not as_json and sys.stderr.isatty(),
+            progress="line" if as_json else True,  # a bar on a terminal, else a line every 10 s on stderr
         )
         try:
-            result = run_with_baselines(spec, baselines=baselines)
-        except DataError as err:
-            err_console.print(f"[red]{escape(str(err))}[/red]", highlight=False)
+            with staged_out(out_dir, stale=("baselines",)) as stage:
+                result = run_with_baselines(replace(spec, out_dir=stage), baselines=baselines)
+                result.relocate(stage, out_dir)
+                write_report(result, stage)
+        except BAD_DATA as err:
+            err_console.print(f"[red]{escape(str(err))}[/red]", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        write_report(result, Path(spec.out_dir))
         if as_json:
             sys.stdout.write(json.dumps(result.to_dict(), default=str) + "\n")
         else:

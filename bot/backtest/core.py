@@ -94,11 +94,6 @@ class Core:
     def liquidations(self) -> int:
         return self._liquidations
 
-    def reference_price(self, leg: Leg, symbol: str, ts_ms: int) -> float | None:
-        """The replayed price of a market at an instant (what the sim's book is centred on)."""
-        kind = "spot" if leg is Leg.SPOT else "perp"
-        return self.source.price(kind, symbol.replace("/", ""), ts_ms)
-
     async def close(self) -> None:
         await self.venue.close()
         await self.ledger.close()

@@ -17,13 +17,17 @@ import pandas as pd
 
 from bot.domain import HOUR_MS, MINUTE_MS
 from bot.ops.format import iso_utc
-from bot.sim.history import available_symbols, kline_path, load_funding, load_klines
+from bot.sim.history import DataFileError, available_symbols, kline_path, load_funding, load_klines, read_history_csv
 
 _MINUTE_FILE = re.compile(r"binance_perp_(?P<sym>[A-Z0-9]+)_1m_(?P<date>[0-9-]+)\.csv\.gz$")
 
 
 class DataError(ValueError):
     """The data folder cannot support the requested backtest; the message says what is missing."""
+
+
+BAD_DATA = (DataError, DataFileError)  # what a backtest reports as one line (exit 2), never as a traceback
+_MINUTE_COLUMNS = ("ts_ms", "open", "high", "low", "close")
 
 
 def unified_symbol(binance_id: str) -> str:
@@ -192,7 +196,7 @@ def load_minute_windows(data_dir: Path, symbols: list[str]) -> dict[str, list[tu
         m = _MINUTE_FILE.search(path.name)
         if not m or m["sym"] not in symbols:
             continue
-        ts = pd.read_csv(path, usecols=["ts_ms"])["ts_ms"].to_numpy(np.int64)
+        ts = read_history_csv(path, _MINUTE_COLUMNS, ("ts_ms",))["ts_ms"].to_numpy(np.int64)
         if len(ts):
             out.setdefault(m["sym"], []).append((int(ts.min()), int(ts.max()) + MINUTE_MS))
     return out
@@ -202,7 +206,8 @@ def load_minute_closes(data_dir: Path, symbol: str, start_ms: int, end_ms: int) 
     """1-minute perp candles of ``symbol`` in ``[start_ms, end_ms)`` from every file that has them."""
     frames = []
     for path in sorted((Path(data_dir) / "klines_1m").glob(f"binance_perp_{symbol}_1m_*.csv.gz")):
-        df = pd.read_csv(path, dtype={"ts_ms": "int64"})
+        df = read_history_csv(path, _MINUTE_COLUMNS, _MINUTE_COLUMNS)
+        df["ts_ms"] = df["ts_ms"].astype("int64")
         frames.append(df[(df["ts_ms"] >= start_ms) & (df["ts_ms"] < end_ms)])
     if not frames:
         return pd.DataFrame(columns=["ts_ms", "open", "high", "low", "close"])

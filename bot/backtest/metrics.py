@@ -1,59 +1,51 @@
 """Money figures of a finished backtest, read back from its ledger (the same facts the operator sees).
 
-Fees are converted to USDT at the fill price when charged in the base asset. Slippage is measured per
-fill against the replayed reference price of that market at the fill instant (what the sim's book is
-built around): buying above it or selling below it is a cost.
+Fees, funding and slippage are priced by ``bot.ledger.attribution`` (the one attribution ``fundbot
+report`` uses too, so both agree to the cent); this module only turns them into the hourly timeline and
+the summary, as floats for analytics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
 
+from bot.backtest.analytics import risk_ratios
 from bot.backtest.result import Summary, SymbolRow, Timeline, annualised, max_drawdown
-from bot.domain import Leg, Side, spot_symbol
+from bot.domain import ZERO, Leg, Side
+from bot.ledger.attribution import Attribution, attribute_ledger
 from bot.ledger.models import TransferStatus
 from bot.ledger.repository import Ledger
-
-RefPrice = Callable[[Leg, str, int], float | None]  # (leg, unified spot symbol, ts) -> reference price
 
 
 @dataclass
 class LedgerFacts:
-    """Per-fill and per-payment rows reduced to floats for analytics."""
+    """The attributed ledger, plus per-fill and per-payment rows reduced to floats for the timeline."""
 
+    attribution: Attribution = field(default_factory=Attribution)
     fills: list[tuple[int, str, Leg, Side, float, float, float, float]] = field(default_factory=list)
     # (ts, spot symbol, leg, side, qty, price, fee USDT, slippage USDT)
     funding: list[tuple[int, str, float]] = field(default_factory=list)  # (funding time, spot symbol, amount)
-    transfers: list[tuple[int, float]] = field(default_factory=list)  # (ts, amount) done transfers
+    transfers: list[tuple[int, Decimal]] = field(default_factory=list)  # (ts, amount) done transfers
 
 
-def fee_in_usdt(fee: Decimal, fee_asset: str | None, price: Decimal, symbol: str) -> Decimal:
-    base, quote = spot_symbol(symbol).split("/")
-    if fee_asset is None or fee_asset == quote:
-        return fee
-    if fee_asset == base:
-        return fee * price
-    raise ValueError(f"fee in {fee_asset} on {symbol}: no price to convert it to {quote}")
-
-
-async def read_facts(ledger: Ledger, ref_price: RefPrice) -> LedgerFacts:
-    facts = LedgerFacts()
-    for f in await ledger.list_fills():
-        sym = spot_symbol(f.symbol)
-        fee = float(fee_in_usdt(f.fee, f.fee_asset, f.price, f.symbol))
-        qty, price = float(f.quantity), float(f.price)
-        ref = ref_price(f.market, sym, f.ts_ms)
-        slip = 0.0 if ref is None else (price - ref) * qty * (1.0 if f.side is Side.BUY else -1.0)
-        facts.fills.append((f.ts_ms, sym, f.market, f.side, qty, price, fee, slip))
-    for p in await ledger.list_funding_payments():
-        facts.funding.append((p.funding_time_ms, spot_symbol(p.symbol), float(p.amount)))
+async def read_facts(ledger: Ledger) -> LedgerFacts:
+    att = await attribute_ledger(ledger)
+    unconverted = [n for n in att.notes if "not converted" in n]
+    if unconverted:  # the simulator charges fees in USDT or the base asset only
+        raise ValueError(f"backtest ledger: {unconverted[0]}")
+    facts = LedgerFacts(attribution=att)
+    for c in att.fills:
+        f = c.fill
+        facts.fills.append((f.ts_ms, c.symbol, f.market, f.side, float(f.quantity), float(f.price),
+                            float(c.fee or ZERO), float(c.slippage or ZERO)))
+    for p in att.payments:
+        facts.funding.append((p.payment.funding_time_ms, p.symbol, float(p.amount or ZERO)))
     for t in await ledger.list_transfers():
         if t.status is TransferStatus.DONE:
-            facts.transfers.append((t.created_ms, float(t.amount)))
+            facts.transfers.append((t.created_ms, t.amount))
     return facts
 
 
@@ -92,12 +84,12 @@ def summarise(
     hours = len(tl.ts_ms)
     final = float(tl.equity[-1]) if hours else capital
     net = final - capital
-    funding = sum(f[2] for f in facts.funding)
-    fees = sum(f[6] for f in facts.fills)
-    slippage = sum(f[7] for f in facts.fills)
+    total = facts.attribution.total()
     dd, dd_usdt = max_drawdown(tl.equity, capital)
-    ratios = tl.collateral_ratio[~np.isnan(tl.collateral_ratio)]
+    held_ratios = tl.collateral_ratio[~np.isnan(tl.collateral_ratio)]
     in_market = float(np.mean(tl.notional > 0)) if hours else 0.0
+    apr = annualised(net, capital, hours)
+    ratios = risk_ratios(tl.ts_ms, tl.equity, capital, apr, dd)
     summary = Summary(
         strategy=strategy,
         capital=capital,
@@ -106,34 +98,36 @@ def summarise(
         hours=hours,
         final_equity=final,
         net_pnl=net,
-        apr=annualised(net, capital, hours),
-        funding_income=funding,
-        fees=fees,
-        basis_pnl=net - funding + fees,
-        slippage=slippage,
+        apr=apr,
+        funding_income=float(total.funding),
+        fees=float(total.fees),
+        basis_pnl=net - float(total.funding) + float(total.fees),
+        slippage=float(total.slippage),
         max_drawdown=dd,
         max_drawdown_usdt=dd_usdt,
-        min_collateral_ratio=float(ratios.min()) if len(ratios) else None,
+        min_collateral_ratio=float(held_ratios.min()) if len(held_ratios) else None,
         liquidations=liquidations,
         transfers=len(facts.transfers),
-        transfer_volume=sum(t[1] for t in facts.transfers),
+        transfer_volume=float(sum((t[1] for t in facts.transfers), ZERO)),
         trades=len(facts.fills),
         time_in_market=in_market,
+        sharpe=ratios.sharpe,
+        sortino=ratios.sortino,
+        calmar=ratios.calmar,
     )
     rows = []
     for binance_id, note in sorted(data_notes.items()):
         sym = f"{binance_id[:-4]}/USDT"
-        fills = [f for f in facts.fills if f[1] == sym]
-        pays = [f for f in facts.funding if f[1] == sym]
+        c = facts.attribution.by_symbol.get(sym)
         rows.append(
             SymbolRow(
                 symbol=sym,
-                funding_income=sum(p[2] for p in pays),
-                fees=sum(f[6] for f in fills),
-                slippage=sum(f[7] for f in fills),
-                trades=len(fills),
+                funding_income=float(c.funding) if c else 0.0,
+                fees=float(c.fees) if c else 0.0,
+                slippage=float(c.slippage) if c else 0.0,
+                trades=c.fills if c else 0,
                 hours_in_market=hours_in_market.get(sym, 0),
-                settlements_paid=len(pays),
+                settlements_paid=c.funding_payments if c else 0,
                 gap_hours=int(note["gap_hours"]),  # type: ignore[call-overload]
                 mark_fallback_hours=int(note["mark_fallback_hours"]),  # type: ignore[call-overload]
                 interval_changes=len(note["interval_changes"]),  # type: ignore[arg-type]

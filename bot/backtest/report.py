@@ -6,13 +6,16 @@ import base64
 import csv
 import html
 import json
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.backtest.analytics import RATIO_BASIS, MonthRow, round_trip_stats
 from bot.backtest.plots import write_plots
 from bot.backtest.predictor import tracking_lines
 from bot.backtest.result import BacktestResult, Summary
+from bot.ledger.round_trips import RoundTrip
 
 _SUMMARY_ROWS: list[tuple[str, str, str]] = [
     # (field, label, format)
@@ -22,7 +25,7 @@ _SUMMARY_ROWS: list[tuple[str, str, str]] = [
     ("funding_income", "Funding income (USDT)", "usd"),
     ("fees", "Fees (USDT)", "usd"),
     ("basis_pnl", "Price/basis PnL (USDT, incl. slippage)", "usd"),
-    ("slippage", "Slippage vs replayed price (USDT)", "usd"),
+    ("slippage", "Slippage vs the decision mid (USDT)", "usd"),
     ("max_drawdown", "Max drawdown", "pct"),
     ("max_drawdown_usdt", "Max drawdown (USDT)", "usd"),
     ("min_collateral_ratio", "Min collateral ratio", "ratio"),
@@ -31,6 +34,9 @@ _SUMMARY_ROWS: list[tuple[str, str, str]] = [
     ("transfer_volume", "Transfer volume (USDT)", "usd"),
     ("trades", "Fills", "int"),
     ("time_in_market", "Time in market", "pct"),
+    ("sharpe", "Sharpe (daily, annualised)", "x"),
+    ("sortino", "Sortino (daily, annualised)", "x"),
+    ("calmar", "Calmar (APR / max drawdown)", "x"),
 ]
 
 
@@ -43,6 +49,10 @@ def _fmt(value: Any, kind: str) -> str:
         return f"{value * 100:.2f}%"
     if kind == "ratio":
         return f"{value:.4f}"
+    if kind == "x":
+        return f"{value:.2f}"
+    if kind == "h":
+        return f"{value:,.1f}"
     return str(value)
 
 
@@ -82,14 +92,58 @@ def data_warnings(result: BacktestResult) -> list[str]:
     return out
 
 
-def write_symbols_csv(result: BacktestResult, path: Path) -> Path:
-    rows = [r.to_dict() for r in result.symbols]
+def _write_csv(rows: list[dict[str, Any]], path: Path, fields: list[str] | None = None) -> Path:
+    """The rows under a header (the header alone when there are none and ``fields`` names the columns)."""
     with path.open("w", newline="") as fh:
-        if rows:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        names = list(rows[0]) if rows else fields
+        if names:
+            writer = csv.DictWriter(fh, fieldnames=names)
             writer.writeheader()
             writer.writerows(rows)
     return path
+
+
+def write_symbols_csv(result: BacktestResult, path: Path) -> Path:
+    """Symbols ever held or paid (the never-traded ones are listed in summary.json's untraded_symbols)."""
+    return _write_csv([r.to_dict() for r in result.traded_symbols], path)
+
+
+def untraded_line(result: BacktestResult) -> str | None:
+    names = result.untraded_symbols
+    if not names:
+        return None
+    return f"{len(names)} symbol(s) never traded (no fill, no funding, never held): {', '.join(names)}."
+
+
+def round_trip_line(result: BacktestResult) -> str:
+    st = round_trip_stats(result.round_trips)
+    if not st["count"]:
+        return "No round trip: no pair was entered."
+    med_be = "-" if st["median_break_even_hours"] is None else f"{st['median_break_even_hours']:,.1f} h"
+    net = "-" if st["net"] is None else f"{st['net']:,.2f}"
+    return (f"{st['count']} round trips ({st['closed']} closed): median hold {st['median_hold_hours']:,.1f} h "
+            f"against a median break-even at entry of {med_be}; {st['held_past_break_even']} of "
+            f"{st['with_break_even']} held past their break-even; {st['winners']} net positive; funding "
+            f"{st['funding']:,.2f}, fees {st['fees']:,.2f}, net {net} USDT.")
+
+
+def _when(ts_ms: int | None) -> str:
+    return "open" if ts_ms is None else _day(ts_ms)
+
+
+def _round_trip_rows(result: BacktestResult) -> list[list[str]]:
+    return [
+        [t.symbol, _when(t.entry_ms), f"{t.entry_rule}: {t.entry_reason}".strip(": "), _when(t.exit_ms),
+         f"{t.exit_rule}: {t.exit_reason}".strip(": "), _fmt(t.hold_hours, "h"),
+         "-" if t.break_even_hours is None else _fmt(t.break_even_hours, "h"), str(t.actions),
+         _fmt(t.funding, "usd"), _fmt(t.fees, "usd"), _fmt(t.price, "usd"), _fmt(t.net, "usd")]
+        for t in result.round_trips
+    ]
+
+
+def _monthly_rows(result: BacktestResult) -> list[list[str]]:
+    return [[m.month, _fmt(m.start_equity, "usd"), _fmt(m.end_equity, "usd"), _fmt(m.pnl, "usd"), _fmt(m.ret, "pct"),
+             _fmt(m.funding, "usd"), _fmt(m.fees, "usd")] for m in result.monthly]
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -102,7 +156,8 @@ def _baseline_rows(result: BacktestResult) -> list[list[str]]:
     runs: list[tuple[str, Summary]] = [(result.summary.strategy, result.summary), *result.baselines.items()]
     return [
         [name, _fmt(s.net_pnl, "usd"), _fmt(s.apr, "pct"), _fmt(s.funding_income, "usd"), _fmt(s.fees, "usd"),
-         _fmt(s.max_drawdown, "pct"), _fmt(s.time_in_market, "pct")]
+         _fmt(s.max_drawdown, "pct"), _fmt(s.sharpe, "x"), _fmt(s.sortino, "x"), _fmt(s.calmar, "x"),
+         _fmt(s.time_in_market, "pct")]
         for name, s in runs
     ]
 
@@ -120,16 +175,26 @@ def render_html(result: BacktestResult, images: dict[str, Path]) -> str:
         f"Ledger: <code>{html.escape(result.ledger_url)}</code></p>",
         "<h2>Summary</h2>",
         _table(["", "value"], [[a, b] for a, b in summary_lines(result)]),
+        f"<p>Ratios: {html.escape(RATIO_BASIS)}.</p>",
         "<h2>Against the baselines (same data, same costs)</h2>",
-        _table(["strategy", "net PnL", "APR", "funding", "fees", "max DD", "in market"], _baseline_rows(result)),
+        _table(["strategy", "net PnL", "APR", "funding", "fees", "max DD", "Sharpe", "Sortino", "Calmar", "in market"],
+               _baseline_rows(result)),
+        "<h2>Monthly returns</h2>",
+        _table(["month (UTC)", "start equity", "end equity", "PnL", "return", "funding", "fees"],
+               _monthly_rows(result)),
+        "<h2>Round trips</h2>",
+        f"<p>{html.escape(round_trip_line(result))}</p>",
+        _table(["symbol", "entry", "why", "exit", "why", "hold h", "break-even h at entry", "actions", "funding",
+                "fees", "price", "net"], _round_trip_rows(result)) if result.round_trips else "",
         "<h2>Per symbol</h2>",
         _table(
             ["symbol", "funding", "fees", "slippage", "fills", "hours in market", "settlements paid", "gap hours",
              "mark fallback h", "interval changes"],
             [[r.symbol, _fmt(r.funding_income, "usd"), _fmt(r.fees, "usd"), _fmt(r.slippage, "usd"), str(r.trades),
               str(r.hours_in_market), str(r.settlements_paid), str(r.gap_hours), str(r.mark_fallback_hours),
-              str(r.interval_changes)] for r in result.symbols],
+              str(r.interval_changes)] for r in result.traded_symbols],
         ),
+        f"<p>{html.escape(untraded)}</p>" if (untraded := untraded_line(result)) else "",
         "<h2>Charts</h2>",
     ]
     for name, path in images.items():
@@ -161,6 +226,10 @@ def write_report(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     paths["summary"] = out_dir / "summary.json"
     paths["summary"].write_text(json.dumps(result.to_dict(), indent=2, default=str))
     paths["symbols"] = write_symbols_csv(result, out_dir / "symbols.csv")
+    paths["round_trips"] = _write_csv([t.to_dict() for t in result.round_trips], out_dir / "round_trips.csv",
+                                      [f.name for f in fields(RoundTrip)] + ["held_past_break_even"])
+    paths["monthly"] = _write_csv([m.to_dict() for m in result.monthly], out_dir / "monthly.csv",
+                                  [f.name for f in fields(MonthRow)])
     images = write_plots(result, out_dir)
     paths.update(images)
     paths["html"] = out_dir / "report.html"

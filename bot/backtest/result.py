@@ -7,6 +7,7 @@ nothing here feeds back into trading.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,9 @@ class Summary:
     transfer_volume: float
     trades: int
     time_in_market: float  # fraction of hours with a perp position
+    sharpe: float | None = None  # daily, annualised: see bot.backtest.analytics
+    sortino: float | None = None
+    calmar: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +94,11 @@ class SymbolRow:
     gap_hours: int
     mark_fallback_hours: int
     interval_changes: int
+
+    @property
+    def traded(self) -> bool:
+        """Ever held or paid: a row worth a line (the others are summarised in one)."""
+        return bool(self.trades or self.hours_in_market or self.settlements_paid or self.funding_income)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,12 +139,38 @@ class BacktestResult:
     out_dir: str | None = None
     baselines: dict[str, Summary] = field(default_factory=dict)
     predictor: dict[str, Any] | None = None  # how the predicted funding rate tracked the settled one
+    monthly: list[Any] = field(default_factory=list)  # bot.backtest.analytics.MonthRow
+    round_trips: list[Any] = field(default_factory=list)  # bot.ledger.round_trips.RoundTrip
+    baseline_equity: dict[str, np.ndarray] = field(default_factory=dict)  # per baseline, on this grid
+    funding_rates: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # held symbols: (settlement times, rate annualised with that settlement's interval)
+    collateral_band: dict[str, float] = field(default_factory=dict)  # the treasury's low/target/high ratios
+
+    @property
+    def traded_symbols(self) -> list[SymbolRow]:
+        return [r for r in self.symbols if r.traded]
+
+    @property
+    def untraded_symbols(self) -> list[str]:
+        return [r.symbol for r in self.symbols if not r.traded]
+
+    def relocate(self, old_dir: Path, new_dir: Path) -> None:
+        """The run was written into ``old_dir`` (a staging folder) and is moved to ``new_dir``."""
+        self.ledger_url = self.ledger_url.replace(Path(old_dir).as_posix(), Path(new_dir).as_posix())
+        self.out_dir = str(new_dir)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no timeline arrays)."""
+        from bot.backtest.analytics import RATIO_BASIS, round_trip_stats
+
         return {
             "summary": self.summary.to_dict(),
-            "symbols": [r.to_dict() for r in self.symbols],
+            "ratio_basis": RATIO_BASIS,
+            "symbols": [r.to_dict() for r in self.traded_symbols],
+            "untraded_symbols": self.untraded_symbols,
+            "monthly": [m.to_dict() for m in self.monthly],
+            "round_trips": [t.to_dict() for t in self.round_trips],
+            "round_trip_stats": round_trip_stats(self.round_trips),
             "baselines": {k: v.to_dict() for k, v in self.baselines.items()},
             "data": self.data_notes,
             "run": self.stats.to_dict(),

@@ -33,7 +33,6 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.backtest.analytics import monthly_returns
 from bot.backtest.core import Core, TickJobs, build_core
 from bot.backtest.data import DataError, Dataset, load_dataset
 from bot.backtest.fastforward import FastForward
@@ -48,10 +48,12 @@ from bot.backtest.metrics import fill_timeline, read_facts, summarise
 from bot.backtest.params import BacktestParams
 from bot.backtest.paths import SymbolPaths, build_paths
 from bot.backtest.predictor import predictor_tracking
+from bot.backtest.progress import Progress, ProgressKind, progress_reporter
 from bot.backtest.quiet import SpotHoldings
 from bot.backtest.result import BacktestResult, RunStats, Summary, Timeline
 from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
+from bot.ledger.round_trips import round_trips
 from bot.ops.format import iso_utc
 
 BASELINES = ("always-on", "top-n")  # the fair comparison (the same symbols, always held) and the strawman
@@ -69,10 +71,7 @@ class BacktestSpec:
     strategy: str
     params: BacktestParams = field(default_factory=BacktestParams)
     out_dir: Path = Path("var/backtest")
-    progress: bool = False
-
-
-Progress = Callable[[int], None]
+    progress: ProgressKind = False  # True: a bar on a terminal, a line on stderr elsewhere
 
 
 def _blocked_for_entry(ds: Dataset, lookahead: int) -> dict[str, np.ndarray]:
@@ -273,15 +272,43 @@ async def run_backtest(spec: BacktestSpec, ds: Dataset | None = None, progress: 
         jobs = TickJobs(core)
         jobs.collateral_gate = spec.params.options.collateral_gate
         tl, stats, in_market = await _run_loop(spec, ds, core, jobs, progress)
-        facts = await read_facts(core.ledger, core.reference_price)
+        facts = await read_facts(core.ledger)
         fill_timeline(tl, facts)
         summary, rows = summarise(
             jobs.strategy_name, float(spec.capital), tl, facts, core.liquidations(), in_market, ds.data_notes()
         )
         tracking = predictor_tracking(core.source, ds)
+        trips = await round_trips(core.ledger, facts.attribution, ds.end_ms, final_marks(ds))
+        band = core.treasury.band
     finally:
         await core.close()
-    return BacktestResult(summary, rows, tl, ds.data_notes(), stats, core.ledger_url, str(out), predictor=tracking)
+    held = {t.symbol for t in trips} | {s for s, h in in_market.items() if h}
+    return BacktestResult(
+        summary, rows, tl, ds.data_notes(), stats, core.ledger_url, str(out), predictor=tracking,
+        monthly=monthly_returns(tl), round_trips=trips, funding_rates=funding_rates_apr(ds, held),
+        collateral_band={"low": float(band.low), "target": float(band.target), "high": float(band.high)},
+    )
+
+
+def final_marks(ds: Dataset) -> dict[str, dict[Leg, Decimal | None]]:
+    """Each symbol's last replayed spot and perp close in the window: what a pair still open is marked at."""
+    def last(a: np.ndarray) -> Decimal | None:
+        ok = np.flatnonzero(~np.isnan(a))
+        return Decimal(repr(float(a[ok[-1]]))) if len(ok) else None
+
+    return {s.unified: {Leg.SPOT: last(s.spot_close), Leg.PERP: last(s.perp_close)} for s in ds.series.values()}
+
+
+def funding_rates_apr(ds: Dataset, symbols: set[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Settled funding of ``symbols`` in the window, each rate annualised with its own interval
+    (rate * 8760 / interval hours: a 1 h rate is not an 8 h one)."""
+    out = {}
+    for s in ds.series.values():
+        if s.unified not in symbols:
+            continue
+        inside = (s.funding_ts >= ds.start_ms) & (s.funding_ts < ds.end_ms)
+        out[s.unified] = (s.funding_ts[inside], s.funding_rate[inside] * 8760.0 / s.funding_interval[inside])
+    return out
 
 
 def run_with_baselines(spec: BacktestSpec, baselines: bool = True, workers: int | None = None) -> BacktestResult:
@@ -303,56 +330,42 @@ def run_with_baselines(spec: BacktestSpec, baselines: bool = True, workers: int 
     if workers is None:
         spare = max((os.cpu_count() or 1) - 1, 0)
         workers = min(len(others), spare) if ds.symbol_hours >= PARALLEL_MIN_SYMBOL_HOURS else 0
-    total = len(ds.grid) * (1 + len(others))
-    with _progress_bar(spec.progress, total) as advance:
+    with progress_reporter(spec.progress, ds.start_ms, len(ds.grid), 1 + len(others)) as advance:
         if workers <= 0 or not others:
             result = asyncio.run(run_backtest(spec, ds, advance))
             for name in others:
-                result.baselines[name] = _baseline(spec, name, ds, advance)
+                _baseline(spec, name, ds, advance).add_to(result, name)
             return result
         # spawn, not fork: a forked child would inherit this process's threads and open files
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {name: pool.submit(_baseline, spec, name) for name in others}
             result = asyncio.run(run_backtest(spec, ds, advance))
             for name in others:
-                result.baselines[name] = futures[name].result()
+                futures[name].result().add_to(result, name)
                 if advance:
                     advance(len(ds.grid))
     return result
 
 
-def _baseline(spec: BacktestSpec, name: str, ds: Dataset | None = None, progress: Progress | None = None) -> Summary:
-    """Run baseline ``name`` on the spec's data into ``<out>/baselines/<name>``; its summary (picklable:
-    this is what a worker process sends back)."""
+@dataclass(frozen=True)
+class BaselineRun:
+    """What a baseline run sends back (picklable: a worker process returns it): its summary and its
+    hourly equity, drawn on the strategy's PnL chart."""
+
+    summary: Summary
+    equity: np.ndarray
+
+    def add_to(self, result: BacktestResult, name: str) -> None:
+        result.baselines[name] = self.summary
+        result.baseline_equity[name] = self.equity
+
+
+def _baseline(spec: BacktestSpec, name: str, ds: Dataset | None = None, progress: Progress | None = None
+              ) -> BaselineRun:
+    """Run baseline ``name`` on the spec's data into ``<out>/baselines/<name>``."""
     sub = BacktestSpec(**{**spec.__dict__, "strategy": name, "progress": False})
-    return asyncio.run(run_backtest(sub, ds, progress, Path(spec.out_dir) / "baselines" / name)).summary
-
-
-class _progress_bar:
-    """A rich progress bar on stderr (hours done), or nothing."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled = enabled
-        self.total = total
-        self._progress = None
-
-    def __enter__(self) -> Progress | None:
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} h"),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-        )
-        self._progress.start()
-        task = self._progress.add_task("hours", total=self.total)
-        return lambda k: self._progress.advance(task, k)  # type: ignore[union-attr]
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+    run = asyncio.run(run_backtest(sub, ds, progress, Path(spec.out_dir) / "baselines" / name))
+    return BaselineRun(run.summary, run.timeline.equity)
 
 
 __all__ = ["BacktestSpec", "Leg", "run_backtest", "run_with_baselines"]

@@ -113,7 +113,8 @@ class DustSweeper:
             },
         )
         runner = self.executor.runner
-        if not await runner.write_intent(owner.id, symbol, cid, order, RULE):
+        reference = book.mid if book.asks else price  # slippage is measured from the book's mid, as for pairs
+        if not await runner.write_intent(owner.id, symbol, cid, order, RULE, reference):
             raise RuntimeError(f"client id {cid} was already used; refusing to resubmit")
         result = await runner.run(owner.id, symbol, cid, order)
         self._dust.pop(symbol, None)  # the sale's fills change the owner's explained spot

@@ -153,7 +153,8 @@ class Executor:
 
         markets = await self.markets(symbol)
         filters = PairFilters(markets.spot, markets.perp)
-        price = (await self._read(lambda: self.venue.fetch_order_book(symbol, Leg.SPOT, 5))).mid
+        references = await self._reference_prices(symbol)
+        price = references[Leg.SPOT]
         spot_qty = pair.spot_qty if pair else ZERO
         short_qty = pair.perp_qty if pair else ZERO
         wanted = floor_to_step(target.target_qty, filters.common_step)
@@ -183,7 +184,14 @@ class Executor:
         )
         reason = getattr(target, "reason", "")
         reason_text = reason if isinstance(reason, str) else getattr(reason, "rule", type(reason).__name__)
-        details: dict[str, Any] = {"target_qty": wanted, "spot_qty": spot_qty, "perp_qty": short_qty, "price": price}
+        details: dict[str, Any] = {
+            "target_qty": wanted,
+            "spot_qty": spot_qty,
+            "perp_qty": short_qty,
+            "price": price,
+            "reference_prices": {leg.value: px for leg, px in references.items()},
+            "reason": str(reason_text),  # the bot's own targets (treasury, gap exits) have no strategy reason
+        }
         if hasattr(target, "to_dict"):
             details["target"] = target.to_dict()
         await self._event(
@@ -191,11 +199,11 @@ class Executor:
         )
         seq = await self.next_seq(pair.id)
         result = ExecutionResult(symbol, "done", pair.id)
-        legs = await self._send(pair.id, symbol, seq, orders, "", 0, str(reason_text), result)
+        legs = await self._send(pair.id, symbol, seq, orders, "", 0, str(reason_text), references, result)
         spot_qty, short_qty = self._apply_effects(spot_qty, short_qty, legs, markets.base)
         failed = any(not leg.ok for leg in legs)
         spot_qty, short_qty = await self._repair(
-            pair.id, symbol, seq, spot_qty, short_qty, wanted, filters, price, legs, result, markets.base
+            pair.id, symbol, seq, spot_qty, short_qty, wanted, filters, references, legs, result, markets.base
         )
         await self._finish(pair, spot_qty, short_qty, wanted, result, legs, filters, price)
         if failed or result.status in {"failed", "quarantined"}:
@@ -203,6 +211,15 @@ class Executor:
         else:
             self.breaker.record_success(symbol)
         return result
+
+    async def _reference_prices(self, symbol: str) -> dict[Leg, Decimal]:
+        """Both legs' book mids when the action is planned: the reference every fill of the action is
+        measured against (slippage, ``bot.ledger.attribution``); read together, so no round trip is added."""
+        spot, perp = await asyncio.gather(
+            self._read(lambda: self.venue.fetch_order_book(symbol, Leg.SPOT, 5)),
+            self._read(lambda: self.venue.fetch_order_book(symbol, Leg.PERP, 5)),
+        )
+        return {Leg.SPOT: spot.mid, Leg.PERP: perp.mid}
 
     async def _affordable(self, wanted: Decimal, short_qty: Decimal, price: Decimal, filters: PairFilters) -> Decimal:
         """Shrink an increase to what the treasury can fund (it pre-funds the futures margin)."""
@@ -257,13 +274,14 @@ class Executor:
         step: str,
         attempt: int,
         reason: str,
+        references: dict[Leg, Decimal],
         result: ExecutionResult,
     ) -> list[LegResult]:
-        """Commit one intent per order, then send them concurrently."""
+        """Commit one intent per order (with its leg's reference price), then send them concurrently."""
         ids = []
         for order in orders:
             cid = order_id(pair_id, seq, order.leg, step, attempt)
-            if not await self.runner.write_intent(pair_id, symbol, cid, order, reason):
+            if not await self.runner.write_intent(pair_id, symbol, cid, order, reason, references[order.leg]):
                 raise RuntimeError(f"client id {cid} was already used; refusing to resubmit")
             ids.append(cid)
         result.client_ids.extend(ids)
@@ -293,12 +311,14 @@ class Executor:
         short_qty: Decimal,
         wanted: Decimal,
         filters: PairFilters,
-        price: Decimal,
+        references: dict[Leg, Decimal],
         legs: list[LegResult],
         result: ExecutionResult,
         base: str,
     ) -> tuple[Decimal, Decimal]:
-        """Top up the lagging leg (bounded retries while transient), else unwind the leading one."""
+        """Top up the lagging leg (bounded retries while transient), else unwind the leading one; repair
+        orders keep the action's reference prices (their slippage is part of the action's)."""
+        price = references[Leg.SPOT]
         max_top_ups = self.config.max_hedge_retries
         max_unwinds = max(1, self.config.max_hedge_retries)
         if any(not leg.ok and not leg.retryable for leg in legs):
@@ -328,7 +348,9 @@ class Executor:
             if backoff:
                 await self.sleep(self.config.retry_backoff_s * 2 ** (backoff - 1))
             order = self._gross_up(order, filters)
-            (leg,) = await self._send(pair_id, symbol, seq, [order], step, attempt, f"hedge repair ({step})", result)
+            (leg,) = await self._send(
+                pair_id, symbol, seq, [order], step, attempt, f"hedge repair ({step})", references, result
+            )
             spot_qty, short_qty = self._apply_effects(spot_qty, short_qty, [leg], base)
             if not leg.ok and not leg.retryable:
                 if step == "t":

@@ -100,8 +100,11 @@ class OrderRunner:
         self.sleep = sleep
         self.rng = rng
 
-    async def write_intent(self, pair_id: int, symbol: str, client_id: str, order: LegOrder, reason: str) -> bool:
-        """Commit the intent; False when the id was already used (then the caller picks a fresh one)."""
+    async def write_intent(
+        self, pair_id: int, symbol: str, client_id: str, order: LegOrder, reason: str, reference_price: Decimal
+    ) -> bool:
+        """Commit the intent; False when the id was already used (then the caller picks a fresh one).
+        ``reference_price`` is the leg's book mid when the action was planned (slippage is measured from it)."""
         intent = await self.ledger.create_intent(
             IntentKind.ORDER,
             client_id,
@@ -115,6 +118,7 @@ class OrderRunner:
                 "reduce_only": order.reduce_only,
                 "type": "market",
                 "reason": reason,
+                "reference_price": str(reference_price),
             },
         )
         return intent.status is IntentStatus.PENDING and intent.attempts == 0

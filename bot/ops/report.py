@@ -11,11 +11,10 @@ the prices observed there. Without --since it covers the ledger from its start.
   enter as if bought at the price observed at ``since``. The perp leg's part that is the change of the
   basis since each perp fill, qty * ((F - S)_now - (f - s*)) with s* the nearest spot fill of the pair
   (the other leg of the same execution), is ``basis``; the rest is ``price`` (the unhedged delta).
-- fees: every fill's fee, converted at the fill price when paid in the base asset (or at the observed
-  <ASSET>/USDT price for other assets; unconvertible fees are listed in ``notes``).
-- slippage is a memo, already inside price and basis: fill price vs a reference, positive = cost. The
-  reference is the ``reference_price`` an order or fill event recorded (details with ``client_order_id``
-  and ``reference_price``), else the mid the strategy last saw before the fill (decision inputs).
+- fees, funding in other assets and slippage are priced by ``bot.ledger.attribution`` (the one attribution
+  the backtest's summary uses too). Slippage is a memo, already inside price and basis: each fill against
+  the reference price its order intent recorded (the leg's mid when the executor planned the action),
+  positive = cost; fills without a recorded reference are counted in ``notes``.
 - transfers are internal moves between our wallets: counted and summed, zero PnL.
 
 The explained total is compared with the change of wallet equity between the first balance snapshot in
@@ -35,7 +34,8 @@ from typing import Any
 from rich.text import Text
 
 from bot.domain import ZERO, Leg, Side, perp_symbol, spot_symbol
-from bot.ledger.models import BalanceSnapshot, EventKind, Fill
+from bot.ledger.attribution import QUOTE, Costs, attribute, base_asset, reference_prices
+from bot.ledger.models import BalanceSnapshot, Fill
 from bot.ledger.repository import Ledger
 from bot.ops.format import fmt_age, fmt_dec, iso_utc, to_jsonable
 from bot.ops.reads import (
@@ -44,13 +44,9 @@ from bot.ops.reads import (
     all_fills,
     build_price_book,
     current_account,
-    select_events,
     symbols_of,
-    to_dec,
 )
 
-QUOTE = "USDT"
-REFERENCE_KEYS = ("reference_price", "ref_price", "expected_price")
 STALE_PRICE_MS = 3_600_000  # a coin priced from an observation older than this is flagged
 
 
@@ -90,10 +86,6 @@ class PairPnl:
         }
 
 
-def base_asset(symbol: str) -> str:
-    return spot_symbol(symbol).split("/")[0]
-
-
 def signed_qty(f: Fill) -> Decimal:
     return f.quantity if f.side is Side.BUY else -f.quantity
 
@@ -101,17 +93,6 @@ def signed_qty(f: Fill) -> Decimal:
 def fee_in_base(f: Fill) -> Decimal:
     """The part of the fee that left the position itself (fee paid in the base asset of the market)."""
     return f.fee if f.fee_asset and f.fee_asset.upper() == base_asset(f.symbol).upper() else ZERO
-
-
-def fee_usdt(f: Fill, prices: PriceBook) -> Decimal | None:
-    """Fee in USDT: quote fees as they are, base fees at the fill price, others at <ASSET>/USDT then."""
-    asset = (f.fee_asset or QUOTE).upper()
-    if asset == QUOTE or f.fee == 0:
-        return f.fee
-    if asset == base_asset(f.symbol).upper():
-        return f.fee * f.price
-    px = prices.at(f"{asset}/{QUOTE}", f.ts_ms)
-    return None if px is None else f.fee * px
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,19 +110,6 @@ def _nearest(fills: list[_LegFill], ts_ms: int) -> _LegFill | None:
 
 def _mtm(fills: list[_LegFill], end: Decimal) -> Decimal:
     return sum((f.qty * (end - f.price) for f in fills), ZERO)
-
-
-async def _reference_prices(ledger: Ledger) -> dict[str, Decimal]:
-    """client_order_id -> reference price recorded by order/fill events (the newest wins)."""
-    refs: dict[str, Decimal] = {}
-    rows = await select_events(ledger, kinds=[EventKind.ORDER.value, EventKind.FILL.value])
-    for ev, _ in rows:
-        d = ev.details if isinstance(ev.details, dict) else {}
-        cid = d.get("client_order_id")
-        ref = next((to_dec(d[k]) for k in REFERENCE_KEYS if to_dec(d.get(k)) is not None), None)
-        if cid and ref is not None:
-            refs[str(cid)] = ref
-    return refs
 
 
 def _equity_at(
@@ -184,20 +152,18 @@ def _equity_at(
     return total, unvalued, price_age
 
 
-async def collect_report(
-    ledger: Ledger,
-    now_ms: int,
-    *,
-    since_ms: int | None = None,
-    pair_symbol: str | None = None,
-    prices: PriceBook | None = None,
-) -> dict[str, Any]:
-    """The attribution as plain data (Decimals, epoch ms); see the module docstring for the method."""
-    prices = prices or await build_price_book(ledger)
-    only = set(symbols_of(pair_symbol)) if pair_symbol else None
-    pnl: dict[str, PairPnl] = {}
-    notes: list[str] = []
-    snapshots = await all_balance_snapshots(ledger)
+@dataclass
+class _Window:
+    """Where the report opens: facts at or before ``after`` (or before ``start``) are inside its opening
+    equity; ``venue`` filters to one account when the ledger holds several."""
+
+    start: int
+    after: int | None
+    venue: str | None
+    snapshots: list[BalanceSnapshot]
+
+
+def _open_window(snapshots: list[BalanceSnapshot], since_ms: int | None, notes: list[str]) -> _Window:
     account, others = current_account(snapshots)
     venue = account if others else None  # one account: no filter (facts written before any snapshot count)
     if others:
@@ -206,7 +172,7 @@ async def collect_report(
             f"the report covers the newest, {account}"
         )
         snapshots = [r for r in snapshots if r.venue == account]
-    start, after = 0, None  # facts at or before ``after`` are inside the opening equity
+    start, after = 0, None
     if since_ms is not None:
         # The window opens at the first balance snapshot at or after --since: its equity already holds
         # every fill and payment up to its own instant, and its prices value the legs held then.
@@ -214,136 +180,110 @@ async def collect_report(
         after = start if any(r.ts_ms == start for r in snapshots) else None
         if start != since_ms:
             notes.append(f"the window opens at the first balance snapshot after --since: {iso_utc(start)}")
+    return _Window(start, after, venue, snapshots)
 
-    def get(sym: str) -> PairPnl:
-        key = spot_symbol(sym)
-        return pnl.setdefault(key, PairPnl(key))
 
-    # funding
-    # a payment at the opening snapshot's own instant is already inside its equity
-    first_payment = None if since_ms is None else (start + 1 if after is not None else start)
-    for fp in await ledger.list_funding_payments(since_ms=first_payment, venue=venue):
-        if only is not None and fp.symbol not in only:
-            continue
-        p = get(fp.symbol)
-        amount = fp.amount
-        if fp.asset.upper() != QUOTE:
-            px = prices.at(f"{fp.asset}/{QUOTE}", fp.funding_time_ms)
-            if px is None:
-                notes.append(f"{p.symbol}: funding {fp.amount} {fp.asset} not converted (no price)")
-                continue
-            amount = fp.amount * px
-        p.funding += amount
-        p.funding_payments += 1
-
-    # fills: fees, slippage, legs
-    refs = await _reference_prices(ledger)
-    seen = await build_price_book(ledger, include_fills=False)
+def _legs_in_window(
+    fills: list[Fill], w: _Window, prices: PriceBook, notes: list[str]
+) -> tuple[list[Fill], dict[str, dict[Leg, list[_LegFill]]]]:
+    """The window's fills, and each pair's leg movements (positions held at the start enter as bought at
+    the price observed then)."""
     legs: dict[str, dict[Leg, list[_LegFill]]] = defaultdict(lambda: {Leg.SPOT: [], Leg.PERP: []})
     held_before: dict[str, dict[Leg, Decimal]] = defaultdict(lambda: {Leg.SPOT: ZERO, Leg.PERP: ZERO})
-    for f in await all_fills(ledger, pair_symbol, venue):
+    inside = []
+    for f in fills:
         key = spot_symbol(f.symbol)
         qty = signed_qty(f) - fee_in_base(f)
-        if f.ts_ms < start or (after is not None and f.ts_ms <= after):
+        if f.ts_ms < w.start or (w.after is not None and f.ts_ms <= w.after):
             held_before[key][f.market] += qty
             continue
-        p = get(key)
-        p.fills += 1
+        inside.append(f)
         legs[key][f.market].append(_LegFill(f.ts_ms, qty, f.price))
-        fee = fee_usdt(f, prices)
-        if fee is None:
-            notes.append(f"{key}: fee {f.fee} {f.fee_asset} of trade {f.venue_trade_id} not converted (no price)")
-        else:
-            p.fees -= fee
-        ref = refs.get(f.client_order_id or "") or seen.at_or_before(f.symbol, f.ts_ms)
-        if ref is not None:
-            p.slippage_cost += (f.price - ref) * f.quantity if f.side is Side.BUY else (ref - f.price) * f.quantity
     for key, held in held_before.items():
         for leg, qty in held.items():
             if qty == 0:
                 continue
             sym = key if leg is Leg.SPOT else perp_symbol(key)
-            px = prices.at(sym, start)
+            px = prices.at(sym, w.start)
             if px is None:
                 notes.append(f"{key}: {leg.value} position held at start has no price; left out")
                 continue
-            legs[key][leg].insert(0, _LegFill(start, qty, px))
-            get(key)
+            legs[key][leg].insert(0, _LegFill(w.start, qty, px))
+    return inside, legs
 
-    for key, by_leg in legs.items():
-        p = get(key)
-        spot_fills, perp_fills = by_leg[Leg.SPOT], by_leg[Leg.PERP]
-        s_end, f_end = prices.latest(key), prices.latest(perp_symbol(key))
-        if (spot_fills and s_end is None) or (perp_fills and f_end is None):
-            p.spot_mtm = p.perp_mtm = p.price = p.basis = None
-            p.notes.append("no price observed to mark the legs")
-            notes.append(f"{key}: no price observed to mark the legs; price and basis unknown")
-            continue
-        p.spot_mtm = _mtm(spot_fills, s_end) if s_end is not None else ZERO
-        p.perp_mtm = _mtm(perp_fills, f_end) if f_end is not None else ZERO
-        basis = ZERO
-        if perp_fills and f_end is not None:
-            s_now = s_end if s_end is not None else f_end
-            for pf in perp_fills:
-                nearest = _nearest(spot_fills, pf.ts_ms)
-                s_ref = nearest.price if nearest is not None else (prices.at(key, pf.ts_ms) or pf.price)
-                basis += pf.qty * ((f_end - s_now) - (pf.price - s_ref))
-        p.basis = basis
-        p.price = p.spot_mtm + p.perp_mtm - basis
 
-    # transfers
-    transfers = await ledger.list_transfers(since_ms=None if since_ms is None else start)
+def _mark_legs(p: PairPnl, by_leg: dict[Leg, list[_LegFill]], prices: PriceBook, notes: list[str]) -> None:
+    """Mark both legs to the latest observed prices and split the perp's part into basis and price."""
+    key = p.symbol
+    spot_fills, perp_fills = by_leg[Leg.SPOT], by_leg[Leg.PERP]
+    s_end, f_end = prices.latest(key), prices.latest(perp_symbol(key))
+    if (spot_fills and s_end is None) or (perp_fills and f_end is None):
+        p.spot_mtm = p.perp_mtm = p.price = p.basis = None
+        p.notes.append("no price observed to mark the legs")
+        notes.append(f"{key}: no price observed to mark the legs; price and basis unknown")
+        return
+    p.spot_mtm = _mtm(spot_fills, s_end) if s_end is not None else ZERO
+    p.perp_mtm = _mtm(perp_fills, f_end) if f_end is not None else ZERO
+    basis = ZERO
+    if perp_fills and f_end is not None:
+        s_now = s_end if s_end is not None else f_end
+        for pf in perp_fills:
+            nearest = _nearest(spot_fills, pf.ts_ms)
+            s_ref = nearest.price if nearest is not None else (prices.at(key, pf.ts_ms) or pf.price)
+            basis += pf.qty * ((f_end - s_now) - (pf.price - s_ref))
+    p.basis = basis
+    p.price = p.spot_mtm + p.perp_mtm - basis
+
+
+async def _transfers(ledger: Ledger, w: _Window, since_ms: int | None) -> dict[str, Any]:
+    transfers = await ledger.list_transfers(since_ms=None if since_ms is None else w.start)
     by_direction: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     statuses: dict[str, int] = defaultdict(int)
     for t in transfers:
-        if venue is not None and t.venue != venue:
+        if w.venue is not None and t.venue != w.venue:
             continue
         statuses[t.status.value] += 1
         if t.status.value == "done":
             by_direction[f"{t.from_wallet.value}->{t.to_wallet.value}"][t.asset] += t.amount
-
-    # equity
-    snaps: dict[tuple[str, str], dict[int, dict[str, BalanceSnapshot]]] = defaultdict(lambda: defaultdict(dict))
-    for row in snapshots:
-        snaps[(row.venue, row.wallet.value)][row.ts_ms][row.asset] = row
-    series = {k: sorted(v.items()) for k, v in snaps.items()}
-    in_window = {k: [s for s in v if s[0] >= start] for k, v in series.items()}
-    in_window = {k: v for k, v in in_window.items() if v}
-    equity: dict[str, Any] = {
-        "first_ms": None,
-        "first": None,
-        "last_ms": None,
-        "last": None,
-        "change": None,
-        "price_age_ms": None,
+    return {
+        "count": len(transfers),
+        "by_status": dict(statuses),
+        "done_by_direction": {d: dict(a) for d, a in by_direction.items()},
+        "pnl": ZERO,
     }
-    if in_window:
-        first_ms = min(v[0][0] for v in in_window.values())  # wallets not snapshotted yet are empty
-        last_ms = max(v[-1][0] for v in in_window.values())
-        first, unv1, age1 = _equity_at(in_window, first_ms, prices, start)
-        last, unv2, age2 = _equity_at(in_window, last_ms, prices, start)
-        equity = {
-            "first_ms": first_ms,
-            "first": first,
-            "last_ms": last_ms,
-            "last": last,
-            "change": last - first,
-            "price_age_ms": max(age1, age2),
-        }
-        for u in sorted(set(unv1 + unv2)):
-            notes.append(f"equity: {u} not valued (no price observed)")
-        if max(age1, age2) > STALE_PRICE_MS:
-            notes.append(
-                f"equity: coins valued at prices observed up to {fmt_age(max(age1, age2))} before the snapshot "
-                "(the ledger holds no newer price), so the residual includes their unrecorded price moves"
-            )
-        if pair_symbol:
-            notes.append("equity covers the whole account, not only the selected pair")
 
-    rows = [pnl[k].to_dict() for k in sorted(pnl)]
+
+def _equity(w: _Window, prices: PriceBook, pair_symbol: str | None, notes: list[str]) -> dict[str, Any]:
+    """Wallet equity at the window's first and last balance snapshots."""
+    snaps: dict[tuple[str, str], dict[int, dict[str, BalanceSnapshot]]] = defaultdict(lambda: defaultdict(dict))
+    for row in w.snapshots:
+        snaps[(row.venue, row.wallet.value)][row.ts_ms][row.asset] = row
+    in_window = {k: [s for s in sorted(v.items()) if s[0] >= w.start] for k, v in snaps.items()}
+    in_window = {k: v for k, v in in_window.items() if v}
+    if not in_window:
+        return dict.fromkeys(("first_ms", "first", "last_ms", "last", "change", "price_age_ms"))
+    first_ms = min(v[0][0] for v in in_window.values())  # wallets not snapshotted yet are empty
+    last_ms = max(v[-1][0] for v in in_window.values())
+    first, unv1, age1 = _equity_at(in_window, first_ms, prices, w.start)
+    last, unv2, age2 = _equity_at(in_window, last_ms, prices, w.start)
+    age = max(age1, age2)
+    for u in sorted(set(unv1 + unv2)):
+        notes.append(f"equity: {u} not valued (no price observed)")
+    if age > STALE_PRICE_MS:
+        notes.append(
+            f"equity: coins valued at prices observed up to {fmt_age(age)} before the snapshot "
+            "(the ledger holds no newer price), so the residual includes their unrecorded price moves"
+        )
+    if pair_symbol:
+        notes.append("equity covers the whole account, not only the selected pair")
+    return {"first_ms": first_ms, "first": first, "last_ms": last_ms, "last": last, "change": last - first,
+            "price_age_ms": age}
+
+
+def _total(pairs: list[PairPnl]) -> PairPnl:
     total = PairPnl("TOTAL")
     known = True
-    for p in pnl.values():
+    for p in pairs:
         total.funding += p.funding
         total.fees += p.fees
         total.slippage_cost += p.slippage_cost
@@ -358,22 +298,50 @@ async def collect_report(
         total.perp_mtm += p.perp_mtm  # type: ignore[operator]
     if not known:
         total.price = total.basis = total.spot_mtm = total.perp_mtm = None
+    return total
+
+
+async def collect_report(
+    ledger: Ledger,
+    now_ms: int,
+    *,
+    since_ms: int | None = None,
+    pair_symbol: str | None = None,
+    prices: PriceBook | None = None,
+) -> dict[str, Any]:
+    """The attribution as plain data (Decimals, epoch ms); see the module docstring for the method."""
+    prices = prices or await build_price_book(ledger)
+    only = set(symbols_of(pair_symbol)) if pair_symbol else None
+    notes: list[str] = []
+    w = _open_window(await all_balance_snapshots(ledger), since_ms, notes)
+    # a payment at the opening snapshot's own instant is already inside its equity
+    first_payment = None if since_ms is None else (w.start + 1 if w.after is not None else w.start)
+    payments = [fp for fp in await ledger.list_funding_payments(since_ms=first_payment, venue=w.venue)
+                if only is None or fp.symbol in only]
+    fills, legs = _legs_in_window(await all_fills(ledger, pair_symbol, w.venue), w, prices, notes)
+    att = attribute(fills, payments, await reference_prices(ledger),
+                    lambda asset, ts: prices.at(f"{asset}/{QUOTE}", ts))
+    notes.extend(att.notes)
+    pnl: dict[str, PairPnl] = {}
+    for key in sorted(set(att.by_symbol) | set(legs)):
+        c = att.by_symbol.get(key, Costs())
+        p = pnl[key] = PairPnl(key, funding=c.funding, fees=-c.fees, slippage_cost=c.slippage, fills=c.fills,
+                               funding_payments=c.funding_payments)
+        if key in legs:
+            _mark_legs(p, legs[key], prices, notes)
+    equity = _equity(w, prices, pair_symbol, notes)
+    total = _total(list(pnl.values()))
     explained = total.net
     residual = None
     if explained is not None and equity["change"] is not None:
         residual = equity["change"] - explained
     return {
         "as_of_ms": now_ms,
-        "since_ms": start if since_ms is not None else None,
+        "since_ms": w.start if since_ms is not None else None,
         "pair": pair_symbol,
-        "pairs": rows,
+        "pairs": [p.to_dict() for p in pnl.values()],
         "total": total.to_dict(),
-        "transfers": {
-            "count": len(transfers),
-            "by_status": dict(statuses),
-            "done_by_direction": {d: dict(a) for d, a in by_direction.items()},
-            "pnl": ZERO,
-        },
+        "transfers": await _transfers(ledger, w, since_ms),
         "equity": equity,
         "explained": explained,
         "residual": residual,

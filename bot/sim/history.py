@@ -11,6 +11,9 @@ Gaps stay gaps: nothing is forward-filled; ``missing_hours`` says which hours ha
 
 from __future__ import annotations
 
+import gzip
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +25,80 @@ from bot.domain import HOUR_MS
 
 KLINE_KINDS = ("spot", "perp", "mark")
 _KLINE_COLUMNS = ("ts_ms", "open", "high", "low", "close", "volume")
+_KLINE_REQUIRED = _KLINE_COLUMNS[:5]
+_FUNDING_COLUMNS = ("ts_ms", "symbol", "funding_rate", "mark_price", "interval_hours")
+_UNREADABLE = (EOFError, OSError, zlib.error, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError)
+
+
+class DataFileError(ValueError):
+    """A history file that cannot be read as the layout says; the message names the file, the line and
+    the fix (the loaders never hand a half-parsed file to the simulation)."""
+
+
+def _lines_readable(path: Path) -> int:
+    """How many lines of a damaged file decompress and decode (to say where it breaks)."""
+    n = 0
+    try:
+        with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as fh:
+            for _ in fh:
+                n += 1
+    except _UNREADABLE:
+        pass
+    return n
+
+
+def _first_bad_number(values: pd.Series, col: str, *, optional: bool) -> tuple[int, str] | None:
+    """(file line, what it holds) of the first cell of ``values`` that is not a number (blank counts as
+    bad unless ``optional``; ``ts_ms`` must be whole), or None."""
+    if pd.api.types.is_integer_dtype(values):
+        return None
+    if pd.api.types.is_float_dtype(values) and col != "ts_ms" and (optional or not values.isna().any()):
+        return None  # pandas parsed every cell as a number
+    text = values.astype(str).str.strip()
+    blank = values.isna() | text.eq("")
+    num = pd.to_numeric(text.mask(blank), errors="coerce")
+    bad = num.isna() & ~blank
+    if not optional:
+        bad |= blank
+    if col == "ts_ms":
+        bad |= num.notna() & (num % 1 != 0)
+    if not bad.any():
+        return None
+    i = int(np.flatnonzero(bad.to_numpy())[0])
+    return i + 2, "blank" if blank.iloc[i] else f"{values.iloc[i]!r}, not a {'whole ' if col == 'ts_ms' else ''}number"
+
+
+def read_history_csv(
+    path: Path,
+    required: Sequence[str],
+    numeric: Sequence[str] = (),
+    optional_numeric: Sequence[str] = (),
+    *,
+    as_text: bool = False,
+) -> pd.DataFrame:
+    """Read one history CSV (gzip or plain) and check it: the ``required`` columns are present, every
+    ``numeric`` one holds a number on every row (``ts_ms`` a whole one) and ``optional_numeric`` ones a
+    number or a blank. Raises ``DataFileError`` naming the file and the line (line 1 is the header).
+    ``as_text`` keeps every cell as its source string (for exact decimal rates)."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False) if as_text else pd.read_csv(path)
+    except _UNREADABLE as err:
+        what = "truncated" if isinstance(err, EOFError) else f"corrupt ({err})"
+        n = _lines_readable(path)
+        where = f"readable up to line {n}" if n else "unreadable from line 1"
+        raise DataFileError(f"{path}: {what}; {where}: re-download or remove the file") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataFileError(
+            f"{path}: line 1 (header) lacks column(s) {', '.join(missing)}; expected {', '.join(required)}, "
+            f"found {', '.join(map(str, df.columns)) or 'none'}"
+        )
+    for col in (*numeric, *optional_numeric):
+        if col in df.columns and (bad := _first_bad_number(df[col], col, optional=col in optional_numeric)):
+            line, shown = bad
+            raise DataFileError(f"{path}: line {line}: {col} is {shown}; fix or remove that row")
+    return df
 
 
 def bundled_data_dir() -> Path:
@@ -78,7 +155,8 @@ def _file_key(path: Path) -> tuple[str, int, int]:
 def _parsed_klines(path: str, _mtime_ns: int, _size: int) -> pd.DataFrame:
     """One kline file parsed once per process (the backtest loader, the sim replay and each baseline
     run read the same files); callers only ever get windowed copies, never this frame."""
-    df = pd.read_csv(path, dtype={"ts_ms": "int64"})
+    df = read_history_csv(Path(path), _KLINE_REQUIRED, _KLINE_REQUIRED, ("volume",))
+    df["ts_ms"] = df["ts_ms"].astype("int64")
     if "volume" not in df.columns:
         df["volume"] = np.nan
     df = df.loc[:, list(_KLINE_COLUMNS)]
@@ -101,7 +179,12 @@ def load_funding(data_dir: Path, symbol: str, start_ms: int | None = None, end_m
 @lru_cache(maxsize=128)
 def _parsed_funding(path: str, _mtime_ns: int, _size: int) -> pd.DataFrame:
     """One funding file parsed once per process; callers get windowed copies (see ``_parsed_klines``)."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    raw = read_history_csv(
+        Path(path), ("ts_ms", "funding_rate"), ("ts_ms", "funding_rate"), ("mark_price", "interval_hours"), as_text=True
+    )
+    for col in _FUNDING_COLUMNS:
+        if col not in raw.columns:
+            raw[col] = ""
     df = pd.DataFrame(
         {
             "ts_ms": raw["ts_ms"].astype("int64"),

@@ -1,7 +1,9 @@
+import gzip
 import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -98,3 +100,57 @@ def test_eval_every_sets_the_scan_cadence(tmp_path: Path) -> None:
     run = json.loads(res.stdout)["run"]
     assert run["scan_hours"] == 3  # hours 0, 12 and 24 of 36
     assert 1 <= run["scans"] <= 3  # the others proven quiet (fast-forward)
+
+
+def _corrupt(data: Path, kind: str) -> tuple[Path, str]:
+    """Damage one file of the data folder the way real downloads break; (the file, what the message says)."""
+    if kind == "truncated":
+        path = data / "klines" / "binance_perp_BTCUSDT_1h.csv.gz"
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+        return path, "truncated; readable up to line"
+    if kind == "corrupt":
+        path = data / "klines" / "binance_spot_ETHUSDT_1h.csv.gz"
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2 : len(raw) // 2 + 8] = b"\x00" * 8
+        path.write_bytes(bytes(raw))
+        return path, "corrupt ("
+    if kind == "non-numeric":
+        path = data / "klines" / "binance_spot_BTCUSDT_1h.csv.gz"
+        lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+        cells = lines[4].split(",")
+        cells[4] = "1O1.5"  # letter O for a zero, line 5 of the file
+        lines[4] = ",".join(cells)
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+        return path, "line 5: close is '1O1.5', not a number; fix or remove that row"
+    path = data / "funding" / "binance_ETHUSDT.csv.gz"
+    path.write_bytes(gzip.compress(b"time,rate\n1767225600000,0.0001\n"))
+    return path, "line 1 (header) lacks column(s) ts_ms, funding_rate; expected ts_ms, funding_rate, found time, rate"
+
+
+@pytest.mark.parametrize("kind", ["truncated", "corrupt", "non-numeric", "wrong-columns"])
+def test_bad_data_is_one_line_naming_the_file_and_row_and_out_is_left_untouched(tmp_path: Path, kind: str) -> None:
+    """A damaged file gives exit 2 and one line (file, line, fix), never a traceback; --out keeps what an
+    earlier run wrote there, and no half-written staging folder is left beside it."""
+    data = _data(tmp_path)
+    out = tmp_path / "runs" / "out"
+    args = ["backtest", "--data", str(data), "--strategy", "always-on-btc", "--capital", "10000",
+            "--start", "2026-01-01", "--end", "2026-01-02", "--out", str(out), "--json", "--no-baselines"]
+    assert CliRunner().invoke(_app(), args).exit_code == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    path, expected = _corrupt(data, kind)
+    res = CliRunner().invoke(_app(), args)
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.output, res.output
+    assert lines[0].startswith(f"{path}: ") and expected in lines[0], lines[0]
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert [p.name for p in out.parent.iterdir()] == ["out"]
+
+
+def test_a_failed_first_run_leaves_no_out_folder(tmp_path: Path) -> None:
+    data = _data(tmp_path)
+    _corrupt(data, "non-numeric")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(_app(), ["backtest", "--data", str(data), "--out", str(out), "--json"])
+    assert res.exit_code == 2, res.output
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["data"]

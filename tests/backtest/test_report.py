@@ -29,11 +29,12 @@ def test_report_files_and_self_contained_html(tmp_path: Path) -> None:
     result = _result()
     result.baselines["always_on_btc"] = result.summary
     paths = write_report(result, tmp_path)
-    for key in ("summary", "symbols", "equity", "funding", "collateral", "html"):
+    for key in ("summary", "symbols", "equity", "funding", "funding_rates", "collateral", "html", "round_trips",
+                "monthly"):
         assert paths[key].exists() and paths[key].stat().st_size > 0
     assert paths["equity"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = paths["html"].read_text()
-    assert page.count("data:image/png;base64,") == 3 and "always_on_btc" in page
+    assert page.count("data:image/png;base64,") == 4 and "always_on_btc" in page
     data = json.loads(paths["summary"].read_text())
     assert data["summary"]["net_pnl"] == 20.0 and data["symbols"][0]["gap_hours"] == 2
 

@@ -242,7 +242,7 @@ async def test_a_scan_sells_the_dust_closed_pairs_left(sqlite_url: str) -> None:
         runner = w.engine.executor.runner
         cid = order_id(pair.id, 1, Leg.SPOT)
         order = LegOrder(Leg.SPOT, Side.BUY, Decimal(10))
-        await runner.write_intent(pair.id, "XRP/USDT", cid, order, "test")
+        await runner.write_intent(pair.id, "XRP/USDT", cid, order, "test", Decimal("0.5"))
         assert (await runner.run(pair.id, "XRP/USDT", cid, order)).ok
         await w.ledger.set_pair_state(pair.id, PairState.CLOSED, now_ms=w.now())
         await w.engine.scan()

@@ -52,7 +52,7 @@ async def follow(w: World, stack: AsyncExitStack) -> UserStreamHandler:
 async def bot_order(w: World, pair_id: int, seq: int, leg: Leg, side: Side, qty: str) -> Any:
     """An order of the bot's, write-ahead intent first, sent to the venue and recorded by nothing else."""
     cid = order_id(pair_id, seq, leg)
-    await w.engine.executor.runner.write_intent(pair_id, XRP, cid, LegOrder(leg, side, D(qty)), "test")
+    await w.engine.executor.runner.write_intent(pair_id, XRP, cid, LegOrder(leg, side, D(qty)), "test", D("0.5"))
     return await w.venue.create_order(OrderRequest(cid, XRP, leg, side, "market", D(qty)))
 
 

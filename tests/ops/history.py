@@ -116,6 +116,11 @@ async def build_history(ledger: Ledger) -> int:
         ("o-spot-1", Leg.SPOT, "BTC/USDT", Side.BUY, "60000"),
         ("o-perp-1", Leg.PERP, "BTC/USDT:USDT", Side.SELL, "60100"),
     ):
+        # as the executor writes it: the leg's mid when the action was planned is the order's reference
+        await ledger.create_intent(
+            IntentKind.ORDER, cid, now_ms=t, pair_id=pair.id,
+            payload={"symbol": "BTC/USDT", "leg": leg.value, "side": side.value, "qty": "0.1", "reference_price": ref},
+        )  # fmt: skip
         await ledger.record_order(
             client_order_id=cid,
             venue=VENUE,
@@ -133,7 +138,7 @@ async def build_history(ledger: Ledger) -> int:
             ts_ms=t,
             pair_id=pair.id,
             symbol=sym,
-            details={"client_order_id": cid, "reference_price": ref},
+            details={"client_order_id": cid},
         )
     await ledger.record_fill(
         venue=VENUE,

@@ -99,23 +99,28 @@ def test_cli_report_missing_ledger(tmp_path, run_cli) -> None:
     assert not (tmp_path / "nothing.db").exists()
 
 
-async def test_slippage_falls_back_to_the_mid_the_strategy_saw(ledger: Ledger) -> None:
+async def test_slippage_is_measured_against_the_orders_recorded_reference_only(ledger: Ledger) -> None:
+    """One definition of slippage: against the reference price the order intent recorded. A fill with no
+    recorded reference (here: a fill no executor order made) counts no slippage and is named in the notes;
+    it used to fall back to the strategy's last decision mids, a second definition."""
     from bot.domain import Leg, Side
-    from bot.ledger.models import EventKind
+    from bot.ledger.models import EventKind, IntentKind
 
     t = 1_714_521_600_000
     inputs = {"spot_symbol": "ETH/USDT", "spot_bid": "2999", "spot_ask": "3001", "perp_bid": "3002", "perp_ask": "3004"}
     await ledger.add_event(
         EventKind.DECISION, "enter", ts_ms=t, symbol="ETH/USDT", details={"rule": "r", "inputs": inputs}
     )
-    for market, sym, side, price in (
-        (Leg.SPOT, "ETH/USDT", Side.BUY, "3001.5"),
-        (Leg.PERP, "ETH/USDT:USDT", Side.SELL, "3002"),
+    await ledger.create_intent(IntentKind.ORDER, "o-1", now_ms=t, payload={"reference_price": "3000.25"})
+    for market, sym, side, price, cid in (
+        (Leg.SPOT, "ETH/USDT", Side.BUY, "3001.5", "o-1"),
+        (Leg.PERP, "ETH/USDT:USDT", Side.SELL, "3002", None),
     ):
         await ledger.record_fill(
             venue="binance", market=market, symbol=sym, venue_trade_id="7", side=side, quantity=D("2"),
-            price=D(price), fee=D("0"), fee_asset="USDT", ts_ms=t + 1000,
+            price=D(price), fee=D("0"), fee_asset="USDT", ts_ms=t + 1000, client_order_id=cid,
         )  # fmt: skip
     rep = await collect_report(ledger, t + 60_000)
     [eth] = rep["pairs"]
-    assert eth["slippage_cost"] == D("2") * D("1.5") + D("2") * D("1")  # vs mids 3000 and 3003
+    assert eth["slippage_cost"] == D("2") * D("1.25")  # the spot buy vs its reference 3000.25
+    assert any(n.startswith("1 fill(s) have no reference price") for n in rep["notes"]), rep["notes"]
