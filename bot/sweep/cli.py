@@ -23,7 +23,7 @@ SWEEP_EXTRA_HINT = (
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]{escape(' '.join(message.split()))}[/red]", highlight=False)
+    err_console.print(f"[red]{escape(' '.join(message.split()))}[/red]", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 

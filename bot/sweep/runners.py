@@ -40,16 +40,14 @@ class DaskRunner:
     worker processes on loopback (no dashboard: its fixed port would collide between sweeps)."""
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None, timeout_s: float = 10.0) -> None:
-        import dask
         from distributed import Client, LocalCluster
 
         self._cluster = None
         if scheduler is None:
-            # a worker that dies mid-trial: its task is re-run elsewhere; three deaths on one task is a bug
-            dask.config.set({"distributed.scheduler.allowed-failures": 3})
             self._cluster = LocalCluster(
                 n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                host="127.0.0.1", scheduler_port=0, dashboard_address=None, silence_logs=logging.ERROR,
+                host="127.0.0.1", scheduler_port=0, dashboard_address=None, worker_dashboard_address=None,
+                silence_logs=logging.ERROR,
             )
             self.client = Client(self._cluster)
         else:

@@ -117,6 +117,7 @@ def execute(plan: SweepPlan, runner: TrialRunner, pairs: list[WindowPair] | None
     }
     if study is not None:
         summary.update(trials=len(study.rows), ran=study.ran, seconds=round(study.seconds, 2),
+                       workers={str(pid): loads for pid, loads in study.worker_pids.items()},
                        best=[{"trial": r.number, "objective": r.objective, "values": r.values}
                              for r in study.best(plan.top)])
     if wf is not None:

@@ -14,6 +14,7 @@ values are the ``--config`` document that reproduces it (``SweepSpace.config``).
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import tomllib
 import types
@@ -209,7 +210,7 @@ def _check_values(space: SweepSpace, dim: Dimension, where: str) -> None:
             errors = getattr(err, "errors", lambda: [])()
             mine = [e["msg"] for e in errors if tuple(e.get("loc", ())) == (dim.field,)]
             if mine:
-                raise SpaceError(f"{where} = {value!r}: {mine[0]}") from None
+                raise SpaceError(f"{where} = {value}: {mine[0]}") from None
 
 
 def load_space(path: Path, base: dict[str, dict[str, Any]] | None = None) -> SweepSpace:
@@ -235,7 +236,9 @@ def load_space(path: Path, base: dict[str, dict[str, Any]] | None = None) -> Swe
         for field, spec in table.items():
             where = f"{path}: [{section}] {field}"
             if field not in fields:
-                raise SpaceError(f"{where} is not a parameter of [{section}]; known: {', '.join(fields)}")
+                close = difflib.get_close_matches(field, list(fields), n=1)
+                hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(fields)}"
+                raise SpaceError(f"{where} is not a parameter of [{section}]; {hint}")
             dim = _dimension(section, field, spec, where)
             _check_values(space, dim, where)
             dims.append(dim)
