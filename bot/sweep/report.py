@@ -160,6 +160,7 @@ def walkforward_plot(wf: WalkForward, path: Path) -> Path | None:
         ax.axvline(np.datetime64(r.pair.test[0], "ms"), color="grey", linewidth=0.6, alpha=0.5)
     ax.axhline(wf.capital, color="grey", linewidth=0.8)
     ax.set_ylabel("USDT")
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     ax.legend(loc="best")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()

@@ -152,3 +152,28 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, space_file: Path) -> N
                      "strategy.fee_kind is not swept")
     _one_line_exit_2([*base, "--space", str(space_file), "--scheduler", "tcp://127.0.0.1:9",
                       "--scheduler-timeout", "1"], "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+
+
+def test_walk_forward_through_the_cli_writes_its_table_curve_and_configs(
+    tmp_path: Path, space_file: Path, dask_cluster: DaskCluster
+) -> None:
+    url = f"sqlite+aiosqlite:///{(tmp_path / 'ledger.db').as_posix()}"
+    space_file.write_text("[strategy]\nmax_symbols = [2, 3]\n")
+    args = ["sweep", "--space", str(space_file), "--symbols", "SOLUSDT,DOGEUSDT,XRPUSDT", "--start", "2025-07-16",
+            "--end", "2025-07-24", "--train", "4D", "--test", "2D", "--anchored", "--out", str(tmp_path / "out"),
+            "--url", url, "--study", "wf", "--scheduler", dask_cluster.address, "--json"]
+    res = CliRunner().invoke(_app(), args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    rows = doc["walk_forward"]
+    assert [r["window"] for r in rows] == [1, 2] and all(r["trials"] == 2 for r in rows)
+    assert rows[0]["train"].startswith("2025-07-16") and rows[1]["train"].startswith("2025-07-16"), "anchored"
+    assert rows[1]["test"] == "2025-07-22T00:00:00Z to 2025-07-24T00:00:00Z"
+    assert all(r["oos_objective"] is not None for r in rows)
+    for n in (1, 2):
+        cfg = tomllib.loads((tmp_path / "out" / "best" / f"window{n}-1.toml").read_text())
+        assert json.loads(rows[n - 1]["chosen"])["strategy.max_symbols"] == cfg["strategy"]["max_symbols"]
+    assert len(_csv(tmp_path / "out" / "walkforward.csv")) == 2
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Walk-forward (anchored)" in page and "out-of-sample apr" in page
+    assert (tmp_path / "out" / "walkforward.png").stat().st_size > 1000
