@@ -108,13 +108,8 @@ def _sampler(req: SweepRequest, offset: int) -> Any:
 
     seed = req.seed + offset
     if req.method == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=_constraints)
+        return optuna.samplers.TPESampler(seed=seed)  # reads the constraints each trial is told with
     return optuna.samplers.RandomSampler(seed=seed)
-
-
-def _constraints(trial: Any) -> tuple[float]:
-    """Optuna's convention: <= 0 is feasible."""
-    return (0.0 if trial.user_attrs.get("feasible", False) else 1.0,)
 
 
 def _finished(trial: Any) -> bool:
@@ -196,6 +191,7 @@ def run_study(req: SweepRequest, runner: TrialRunner, storage: Any, progress: Pr
         while submitted < to_run and len(pending) < runner.capacity:
             trial = study.ask()
             values = _suggest(trial, req.space)
+            trial.set_user_attr("values", values)  # as the trial's --config holds them (decimal text)
             task = TrialTask(f"{req.study_name}/{trial.number}", trial.number, req.window, req.capital,
                              req.space.config(values), want_equity)
             pending[runner.submit(task)] = (trial, task)
@@ -249,6 +245,10 @@ def _tell(study: Any, trial: Any, fut: Any, req: SweepRequest) -> float | None:
     trial.set_user_attr("state", "ok")
     trial.set_user_attr("metrics", asdict(m))
     trial.set_user_attr("feasible", feasible)
+    # Optuna's convention, <= 0 is feasible: TPE models the infeasible trials apart
+    trial.set_constraint("liquidations", float(m.liquidations))
+    if req.max_drawdown is not None:
+        trial.set_constraint("max_drawdown", m.max_drawdown - req.max_drawdown)
     study.tell(trial, value if math.isfinite(value) else None,
                state=TrialState.COMPLETE if math.isfinite(value) else TrialState.FAIL)
     return value if feasible and math.isfinite(value) else None
@@ -261,7 +261,8 @@ def study_rows(study: Any, space: SweepSpace) -> list[TrialRow]:
         if not _finished(t):
             continue
         state = t.user_attrs.get("state", "ok")
-        values = {d.name: t.params.get(d.name) for d in space.dimensions}
+        given = t.user_attrs.get("values") or t.params
+        values = {d.name: given.get(d.name) for d in space.dimensions}
         rows.append(TrialRow(t.number, values, state, t.value if state == "ok" else None,
                              bool(t.user_attrs.get("feasible", False)), t.user_attrs.get("metrics"),
                              t.user_attrs.get("error")))
