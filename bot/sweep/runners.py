@@ -12,6 +12,7 @@ import concurrent.futures
 import logging
 import multiprocessing
 import os
+import uuid
 from typing import Any, Protocol
 
 from bot.sweep.worker import TrialTask, run_trial
@@ -44,6 +45,12 @@ class DaskRunner:
 
         self._cluster = None
         if scheduler is None:
+            import dask
+
+            # the workers' statistical profiler samples every thread each 10 ms: on a pure-Python backtest
+            # that is GIL time taken from the trial (on another cluster, set
+            # DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False for its workers)
+            dask.config.set({"distributed.worker.profile.enabled": False})
             self._cluster = LocalCluster(
                 n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
                 host="127.0.0.1", scheduler_port=0, dashboard_address=None, worker_dashboard_address=None,
@@ -73,7 +80,8 @@ class DaskRunner:
         return max(sum(self.client.nthreads().values()), 1)
 
     def submit(self, task: TrialTask) -> Any:
-        return self.client.submit(run_trial, task, key=f"fundbot-trial-{task.key}", pure=False)
+        # a key unique to this submission: two sweeps on one scheduler never share a task
+        return self.client.submit(run_trial, task, key=f"fundbot-trial-{task.key}-{uuid.uuid4().hex[:8]}", pure=False)
 
     def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
         from distributed import wait

@@ -1,6 +1,8 @@
 import asyncio
 import csv
 import json
+import subprocess
+import sys
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -177,3 +179,11 @@ def test_walk_forward_through_the_cli_writes_its_table_curve_and_configs(
     page = (tmp_path / "out" / "report.html").read_text()
     assert "Walk-forward (anchored)" in page and "out-of-sample apr" in page
     assert (tmp_path / "out" / "walkforward.png").stat().st_size > 1000
+
+
+def test_without_the_sweep_extra_it_says_what_to_install(tmp_path: Path, space_file: Path) -> None:
+    code = ("import sys; sys.modules['optuna'] = None\n"
+            f"sys.argv = ['fundbot', 'sweep', '--space', {str(space_file)!r}]\n"
+            "from bot.cli import main; main()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "pip install 'fundbot[sweep]'" in " ".join(out.stderr.split()), out.stderr

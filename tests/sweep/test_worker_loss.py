@@ -53,5 +53,5 @@ def test_killing_a_worker_mid_sweep_loses_no_trial_and_counts_none_twice(
     assert len(combos) == 6, "every grid point once"
     trials = optuna.load_study(study_name="kill", storage=storage).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 6, "six trials in the study, none twice"
-    lost = [int(k.rsplit("/", 1)[1]) for k in killed]
+    lost = [int(k.rsplit("/", 1)[1].split("-")[0]) for k in killed]  # fundbot-trial-kill/<n>-<run>
     assert all(trials[n].user_attrs["worker_pid"] != victim.pid for n in lost), "re-run on a live worker"
