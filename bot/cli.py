@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "bot.emulator.cli",
     "bot.ledger.cli",
     "bot.backtest.cli",
+    "bot.sweep.cli",
     "bot.ops.cli",
 ]
 

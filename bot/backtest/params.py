@@ -94,37 +94,54 @@ def load_backtest_params(path: Path | None) -> BacktestParams:
     """Read and validate a --config file; None gives every default."""
     if path is None:
         return BacktestParams()
-    path = Path(path)
-    if not path.exists():
-        raise BacktestConfigError(f"config file not found: {path}")
-    if path.is_dir():
-        raise BacktestConfigError(f"{path} is a folder; --config takes a TOML or JSON file")
-    data = _read(path)
-    unknown = sorted(set(data) - {"strategy", "treasury", "execution", "backtest"})
+    return parse_backtest_config(read_backtest_config(path), str(path))
+
+
+SECTIONS = ("strategy", "treasury", "execution", "backtest")
+SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "strategy": CarryParams, "treasury": TreasuryConfig, "execution": ExecutionConfig, "backtest": BacktestOptions,
+}
+
+
+def parse_backtest_config(data: dict[str, Any], where: str) -> BacktestParams:
+    """Validate the sections of a --config document (``where`` names it in messages); a sweep builds each
+    trial's parameters through here too, so a trial runs exactly what that --config file would."""
+    unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise BacktestConfigError(
-            f"{path}: unknown section(s) {', '.join(unknown)}; use strategy, treasury, execution, backtest"
+            f"{where}: unknown section(s) {', '.join(unknown)}; use strategy, treasury, execution, backtest"
         )
     for key, value in data.items():
         if not isinstance(value, dict):
-            raise BacktestConfigError(f"{path}: [{key}] must be a table of settings (key = value), not {value!r}")
+            raise BacktestConfigError(f"{where}: [{key}] must be a table of settings (key = value), not {value!r}")
     try:
         strategy = load_params(data.get("strategy"))
     except ParamsError as err:
-        raise BacktestConfigError(f"{path}: [strategy] {err}") from None
+        raise BacktestConfigError(f"{where}: [strategy] {err}") from None
     out: dict[str, Any] = {"strategy": strategy}
-    for key, model in (("treasury", TreasuryConfig), ("execution", ExecutionConfig), ("backtest", BacktestOptions)):
+    for key in ("treasury", "execution", "backtest"):
+        model = SECTION_MODELS[key]
         try:
             out[key] = model(**(data.get(key) or {}))
         except ValidationError as err:
             lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
-            raise BacktestConfigError(f"{path}: [{key}] " + "; ".join(lines)) from None
+            raise BacktestConfigError(f"{where}: [{key}] " + "; ".join(lines)) from None
     execution = out["execution"]
     if "spot_fee_in_base" not in (data.get("execution") or {}):
         # the simulator takes the spot fee in the coin bought at [backtest] spot_fee_rate: gross the buy up
         # by that rate, or the spot leg ends short of (or beyond) the perp leg
         execution = execution.model_copy(update={"spot_fee_in_base": out["backtest"].spot_fee_rate})
     return BacktestParams(out["strategy"], out["treasury"], execution, out["backtest"])
+
+
+def read_backtest_config(path: Path) -> dict[str, Any]:
+    """The raw sections of a --config file (checked to exist and parse), for tools that extend it."""
+    path = Path(path)
+    if not path.exists():
+        raise BacktestConfigError(f"config file not found: {path}")
+    if path.is_dir():
+        raise BacktestConfigError(f"{path} is a folder; --config takes a TOML or JSON file")
+    return _read(path)
 
 
 def with_backtest_options(params: BacktestParams, **update: Any) -> BacktestParams:

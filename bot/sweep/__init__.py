@@ -1,0 +1,1 @@
+"""Parameter sweeps and walk-forward validation of the backtest (``fundbot sweep``)."""
