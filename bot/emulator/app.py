@@ -140,11 +140,12 @@ class Emulator:
         return json_response(body, status=decision.status or 400)
 
     def build_app(self) -> web.Application:
-        from bot.emulator import rest_delivery, rest_futures, rest_sapi, rest_spot
+        from bot.emulator import admin, rest_delivery, rest_futures, rest_sapi, rest_spot
 
         app = web.Application()
         self.routes = [*rest_spot.ROUTES, *rest_sapi.ROUTES, *rest_futures.ROUTES, *rest_delivery.ROUTES]
         for route in self.routes:
             app.router.add_route(route.method, route.path, self._wrap(route))
         self.hub.add_routes(app)
+        admin.add_routes(app, self)  # the venue's log for audits, outside the Binance pipeline
         return app
