@@ -100,6 +100,8 @@ class RunResult:
     sim_h: float = 0.0
     directory: Path | None = None
     error: str | None = None
+    journal: dict[str, Any] | None = None  # the venue's log the audit read (kept to audit again)
+    funding_until_ms: int = 0
 
     @property
     def ok(self) -> bool:
@@ -274,7 +276,8 @@ class Run:
         self.stop()
         journal = self.journal()
         ledger = read_ledger(self.db)
-        self.result.report = audit(journal, ledger, funding_until_ms=stopped_ms - FUNDING_GRACE_MS)
+        self.result.journal, self.result.funding_until_ms = journal, stopped_ms - FUNDING_GRACE_MS
+        self.result.report = audit(journal, ledger, funding_until_ms=self.result.funding_until_ms)
         for rule in journal["faults"]:
             self.result.faults[rule["kind"]] += rule["fired"]
         self.result.sim_h = (journal["now"] - self.emulator.connection["sim_start_ms"]) / 3_600_000
@@ -284,11 +287,12 @@ def _sim_hours(opts: Options, wall_s: float) -> float:
     return (wall_s + opts.settle_timeout_s + 60) * opts.speed / HOUR_S
 
 
-def run_kills(opts: Options, root: Path) -> RunResult:
-    """``opts.kills`` SIGKILLs at seeded random instants, each waiting for an action in flight first."""
+def run_kills(opts: Options, root: Path, faults: list[dict[str, Any]] | None = None) -> RunResult:
+    """``opts.kills`` SIGKILLs at seeded random instants, each waiting for an action in flight first
+    (``faults``: scenario fault rules on top, as the harness's own test uses)."""
     rng = random.Random(opts.seed)
     expected_wall = opts.kills * (sum(opts.up_s) / 2 + opts.hunt_s / 2 + 3)
-    run = Run("kills", opts, root, build_scenario(opts, _sim_hours(opts, expected_wall), []))
+    run = Run("kills", opts, root, build_scenario(opts, _sim_hours(opts, expected_wall), faults or []))
     t0 = time.monotonic()
     try:
         for _ in range(opts.kills):

@@ -1,0 +1,61 @@
+"""The chaos harness itself (benchmarks/chaos.py): it really kills and faults the daemon, and its audit can
+fail. Two SIGKILLs of ``fundbot run --live`` under truncated answers, then discrepancies planted in the
+ledger (a fill deleted, a transfer set back to sent, an intent marked failed, a funding payment changed):
+the audit must name each of them, over what it found before."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from benchmarks.chaos import HOUR_S, Options, answer_faults, run_kills
+from benchmarks.chaos_audit import audit, read_ledger
+
+
+def test_the_harness_kills_faults_and_its_audit_finds_planted_discrepancies(tmp_path: Path) -> None:
+    opts = Options(
+        kills=2,
+        seed=5,
+        symbols=("SOL/USDT", "XRP/USDT"),
+        up_s=(1.0, 2.0),
+        hunt_s=2.0,
+        settle_s=HOUR_S,
+        settle_timeout_s=20.0,
+    )
+    result = run_kills(opts, tmp_path, faults=answer_faults("truncate", 0.2, end_s=10 * HOUR_S))
+    assert result.error is None, result.error
+    assert result.kills == 2 and result.starts == 3, result.exits
+    assert result.faults["truncate"] > 0
+    assert result.report is not None and result.journal is not None
+    assert result.report.venue_orders > 0 and result.report.venue_trades > 0
+    before = result.report.counts()
+
+    db = tmp_path / "kills" / "ledger.db"
+    conn = sqlite3.connect(db)
+    with conn:
+        fill_id, trade_id = conn.execute("SELECT id, venue_trade_id FROM fills ORDER BY id LIMIT 1").fetchone()
+        conn.execute("DELETE FROM fills WHERE id = ?", (fill_id,))
+        done = conn.execute("SELECT client_id FROM intents WHERE kind = 'order' AND status = 'done' LIMIT 1")
+        (intent,) = done.fetchone()
+        conn.execute("UPDATE intents SET status = 'failed' WHERE client_id = ?", (intent,))
+        transfer = conn.execute("SELECT client_id FROM transfers WHERE status = 'done' LIMIT 1").fetchone()
+        if transfer is not None:
+            conn.execute("UPDATE transfers SET status = 'sent' WHERE client_id = ?", transfer)
+        due = "SELECT id FROM funding_payments WHERE funding_time_ms <= ? LIMIT 1"
+        payment = conn.execute(due, (result.funding_until_ms,)).fetchone()
+        if payment is not None:
+            conn.execute("UPDATE funding_payments SET amount = amount + 1 WHERE id = ?", payment)
+    conn.close()
+
+    after = audit(result.journal, read_ledger(db), funding_until_ms=result.funding_until_ms)
+    counts = after.counts()
+    assert not after.ok
+    assert counts["trade not in ledger"] == before["trade not in ledger"] + 1
+    assert any(f"trade {trade_id} " in f.detail for f in after.findings if f.category == "trade not in ledger")
+    assert counts["intent failed but filled"] == before["intent failed but filled"] + 1
+    assert any(intent in f.detail for f in after.findings if f.category == "intent failed but filled")
+    if transfer is not None:
+        assert counts["transfer status differs"] == before["transfer status differs"] + 1
+        assert counts["open transfer row"] == before["open transfer row"] + 1
+    if payment is not None:
+        assert counts["funding amount differs"] == before["funding amount differs"] + 1
