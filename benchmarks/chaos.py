@@ -67,7 +67,16 @@ DAEMON_ENV = {
     "FUNDBOT_ENGINE__COLLATERAL_INTERVAL_S": "120",
     "FUNDBOT_ENGINE__RECONCILE_INTERVAL_S": "1800",
     "FUNDBOT_ENGINE__SNAPSHOT_INTERVAL_S": "3600",
+    # a narrower collateral band than the default 0.35..0.7: transfers on every few percent of price move
+    "FUNDBOT_TREASURY__LOW_RATIO": "0.42",
+    "FUNDBOT_TREASURY__HIGH_RATIO": "0.6",
 }
+# Slow mutating calls in the kill run, so a SIGKILL can land while one is in flight (sent, not answered).
+SLOW_CALLS = [
+    {"endpoint": "POST /api/v3/order", "kind": "latency", "latency_ms": 150},
+    {"endpoint": "POST /fapi/v1/order", "kind": "latency", "latency_ms": 150},
+    {"endpoint": "POST /sapi/v1/asset/transfer", "kind": "latency", "latency_ms": 400},
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +139,7 @@ def build_scenario(opts: Options, sim_hours: float, faults: list[dict[str, Any]]
     while t < sim_hours:
         symbol = rng.choice(opts.symbols).replace("/", "")
         shocks.append({"symbol": symbol, "pct": 15 if up else -13, "at": f"+{t * HOUR_S:.0f}s", "duration": "10m"})
-        t += rng.uniform(1.0, 3.0)
+        t += rng.uniform(0.5, 2.0)
         up = not up
     limits = {k: int(v * opts.speed) for k, v in DEFAULT_LIMITS.items()}
     return {
@@ -291,19 +300,25 @@ def run_kills(opts: Options, root: Path, faults: list[dict[str, Any]] | None = N
     """``opts.kills`` SIGKILLs at seeded random instants, each waiting for an action in flight first
     (``faults``: scenario fault rules on top, as the harness's own test uses)."""
     rng = random.Random(opts.seed)
-    expected_wall = opts.kills * (sum(opts.up_s) / 2 + opts.hunt_s / 2 + 3)
-    run = Run("kills", opts, root, build_scenario(opts, _sim_hours(opts, expected_wall), faults or []))
+    expected_wall = opts.kills * (sum(opts.up_s) / 2 + opts.hunt_s + 3)
+    scenario = build_scenario(opts, _sim_hours(opts, expected_wall), SLOW_CALLS + (faults or []))
+    run = Run("kills", opts, root, scenario)
     t0 = time.monotonic()
     try:
         for _ in range(opts.kills):
+            # a third of the kills wait for a transfer in flight, the others for any action
+            target = rng.choice(("action", "action", "transfer"))
             run.start_daemon()
             time.sleep(rng.uniform(*opts.up_s))
-            hunt_until = time.monotonic() + opts.hunt_s
-            while time.monotonic() < hunt_until and not run.in_flight():
+            hunt_until = time.monotonic() + opts.hunt_s * (2 if target == "transfer" else 1)
+            while time.monotonic() < hunt_until:
+                flying = run.in_flight()
+                if flying and (target == "action" or "transfer" in flying):
+                    break
                 if run.daemon_exited():
                     run.start_daemon()
                 time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 0.05))
+            time.sleep(rng.uniform(0.0, 0.1))
             if run.daemon_exited():
                 continue
             run.kill()
@@ -367,6 +382,7 @@ def render(results: list[RunResult]) -> list[str]:
     for category in CATEGORIES:
         rows.append((category, [str(a.counts().get(category, 0)) for a in reports]))
     rows.append(("largest naked USDT", [_naked(a) for a in reports]))
+    rows.append(("spot dust (not failing)", [str(len(a.dust)) for a in reports]))
     rows.append(("AUDIT", ["error" if r.error else "PASS" if r.ok else "FAIL" for r in results]))
     label = max(len(k) for k, _ in rows)
     cells = [max(width, *(len(v[i]) for _, v in rows)) for i in range(len(results))]
@@ -396,6 +412,8 @@ def details(results: list[RunResult], limit: int = 12) -> list[str]:
             out.append(f"{r.name}: daemon {line}")
         if r.report is None:
             continue
+        for line in r.report.dust:
+            out.append(f"{r.name}: spot dust: {line}")
         by_category: dict[str, list[str]] = {}
         for f in r.report.findings:
             by_category.setdefault(f.category, []).append(f.detail)

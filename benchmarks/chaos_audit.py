@@ -83,6 +83,7 @@ class AuditReport:
     ledger_orders: int = 0
     findings: list[Finding] = field(default_factory=list)
     naked_usdt: dict[str, Decimal] = field(default_factory=dict)
+    dust: list[str] = field(default_factory=list)  # spot left over, below the minimum notional: not a failure
 
     @property
     def ok(self) -> bool:
@@ -231,9 +232,13 @@ def _funding(
 
 
 def _legs(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]], report: AuditReport) -> None:
+    """Per symbol: venue spot coin vs venue short (naked beyond one lot?), the ledger's open pairs vs the
+    venue's legs, and quarantined pairs whose legs are fine. Spot coin in excess of the short worth less
+    than the spot market's minimum notional is dust (no order can sell it alone): noted, not a failure."""
     shorts = {p["symbol"]: -dec(p["positionAmt"]) for p in journal["positions"]}
     prices = _last_prices(journal)
-    symbols = sorted({k.split(":", 1)[1] for k in journal["stepSizes"]})
+    markets = journal["markets"]
+    symbols = sorted({k.split(":", 1)[1] for k in markets})
     pairs_by_symbol: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for p in ledger["pairs"]:
         pairs_by_symbol[venue_id(p["symbol"])].append(p)
@@ -242,25 +247,37 @@ def _legs(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]], repo
         balance = journal["balances"].get(base, {})
         spot = dec(balance.get("free")) + dec(balance.get("locked"))
         short = shorts.get(symbol, ZERO)
-        lot = max(dec(journal["stepSizes"].get(f"{m}:{symbol}", 0)) for m in ("spot", "perp"))
+        lot = max(dec(markets[f"{m}:{symbol}"]["stepSize"]) for m in ("spot", "perp") if f"{m}:{symbol}" in markets)
+        min_notional = dec(markets.get(f"spot:{symbol}", {}).get("minNotional"))
+        price = prices.get(symbol, ZERO)
+
         naked = spot - short
-        report.naked_usdt[symbol] = naked * prices.get(symbol, ZERO)
-        healthy = abs(naked) <= lot
-        if not healthy:
-            report.add("naked leg", f"{symbol}: venue spot {spot} vs short {short} ({naked:+} {base}, "
-                       f"{report.naked_usdt[symbol]:+.2f} USDT; lot {lot})")
+        report.naked_usdt[symbol] = naked * price
+        verdict = _excess(naked, lot, price, min_notional)
+        where = f"{symbol}: venue spot {spot} vs short {short} ({naked:+} {base}, {naked * price:+.2f} USDT; lot {lot})"
+        if verdict == "naked":
+            report.add("naked leg", where)
+        elif verdict == "dust":
+            report.dust.append(f"{where}; below the {min_notional} USDT minimum notional")
         active = [p for p in pairs_by_symbol[symbol] if p["state"] != "closed"]
         ledger_spot = sum((dec(p["spot_qty"]) for p in active), ZERO)
         ledger_short = sum((dec(p["perp_qty"]) for p in active), ZERO)
-        agrees = abs(ledger_spot - spot) <= lot and abs(ledger_short - short) <= lot
+        agrees = _excess(spot - ledger_spot, lot, price, min_notional) != "naked" and abs(ledger_short - short) <= lot
         if not agrees:
             report.add("ledger legs differ from venue", f"{symbol}: venue spot {spot} short {short}, ledger spot "
                        f"{ledger_spot} short {ledger_short} ({', '.join(p['state'] for p in active) or 'no pair'})")
-        if healthy and agrees:
+        if verdict != "naked" and agrees:
             for p in active:
                 if p["state"] == "quarantined":
                     report.add("healthy pair quarantined", f"{symbol} pair {p['id']}: venue spot {spot} short "
                                f"{short} = ledger; note {p['note']!r}")
+
+
+def _excess(spot_over: Decimal, lot: Decimal, price: Decimal, min_notional: Decimal) -> str:
+    """'' (within a lot), 'dust' (spot coin over, too little to sell on its own) or 'naked'."""
+    if abs(spot_over) <= lot:
+        return ""
+    return "dust" if spot_over > 0 and spot_over * price < min_notional else "naked"
 
 
 def _last_prices(journal: dict[str, Any]) -> dict[str, Decimal]:

@@ -35,12 +35,15 @@ def test_the_harness_kills_faults_and_its_audit_finds_planted_discrepancies(tmp_
     with conn:
         fill_id, trade_id = conn.execute("SELECT id, venue_trade_id FROM fills ORDER BY id LIMIT 1").fetchone()
         conn.execute("DELETE FROM fills WHERE id = ?", (fill_id,))
-        done = conn.execute("SELECT client_id FROM intents WHERE kind = 'order' AND status = 'done' LIMIT 1")
+        done = conn.execute(
+            "SELECT i.client_id FROM intents i JOIN orders o ON o.client_order_id = i.client_id "
+            "WHERE i.status = 'done' AND o.filled_qty > 0 LIMIT 1"
+        )
         (intent,) = done.fetchone()
         conn.execute("UPDATE intents SET status = 'failed' WHERE client_id = ?", (intent,))
         transfer = conn.execute("SELECT client_id FROM transfers WHERE status = 'done' LIMIT 1").fetchone()
-        if transfer is not None:
-            conn.execute("UPDATE transfers SET status = 'sent' WHERE client_id = ?", transfer)
+        assert transfer is not None, "every entry funds the futures wallet first"
+        conn.execute("UPDATE transfers SET status = 'sent' WHERE client_id = ?", transfer)
         due = "SELECT id FROM funding_payments WHERE funding_time_ms <= ? LIMIT 1"
         payment = conn.execute(due, (result.funding_until_ms,)).fetchone()
         if payment is not None:
@@ -54,8 +57,7 @@ def test_the_harness_kills_faults_and_its_audit_finds_planted_discrepancies(tmp_
     assert any(f"trade {trade_id} " in f.detail for f in after.findings if f.category == "trade not in ledger")
     assert counts["intent failed but filled"] == before["intent failed but filled"] + 1
     assert any(intent in f.detail for f in after.findings if f.category == "intent failed but filled")
-    if transfer is not None:
-        assert counts["transfer status differs"] == before["transfer status differs"] + 1
-        assert counts["open transfer row"] == before["open transfer row"] + 1
+    assert counts["transfer status differs"] == before["transfer status differs"] + 1
+    assert counts["open transfer row"] == before["open transfer row"] + 1
     if payment is not None:
         assert counts["funding amount differs"] == before["funding amount differs"] + 1

@@ -105,8 +105,11 @@ def journal(emu: Emulator) -> dict[str, Any]:
         for p in sim.position_risk()
         if p.position_amt
     ]
-    steps = {
-        f"{market}:{symbol}": fmt(sim.spec(market, symbol).step_size)
+    markets = {
+        f"{market}:{symbol}": {
+            "stepSize": fmt(sim.spec(market, symbol).step_size),
+            "minNotional": fmt(sim.spec(market, symbol).min_notional),
+        }
         for market in ("spot", "perp")
         for symbol in emu.symbols
         if sim.has_market(market, symbol)
@@ -123,7 +126,7 @@ def journal(emu: Emulator) -> dict[str, Any]:
         "balances": balances,
         "futuresWallet": fmt(sim.futures.wallet),
         "positions": positions,
-        "stepSizes": steps,
+        "markets": markets,
         "faults": faults,
     }
 

@@ -38,7 +38,7 @@ async def test_the_journal_lists_what_the_account_did_and_needs_the_api_key(ex: 
     (transfer,) = journal["transfers"]
     assert transfer["type"] == "MAIN_UMFUTURE" and Decimal(transfer["amount"]) == 2500
     assert Decimal(journal["balances"]["BTC"]["free"]) == Decimal("0.00999")
-    assert journal["stepSizes"]["spot:BTCUSDT"] and journal["now"] == emu.clock.now_ms()
+    assert Decimal(journal["markets"]["spot:BTCUSDT"]["stepSize"]) > 0 and journal["now"] == emu.clock.now_ms()
 
 
 async def test_the_journal_is_read_without_faults_and_counts_what_fired(start_ms: int) -> None:
