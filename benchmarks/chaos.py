@@ -465,7 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     root = opts.out or Path(tempfile.mkdtemp(prefix="fundbot-chaos-"))
     root.mkdir(parents=True, exist_ok=True)
-    print(f"chaos: runs in {root}; seed {opts.seed}, speed x{opts.speed:g}", flush=True)
+    import bot
+
+    code = Path(bot.__file__).resolve().parent.parent  # what the child processes import too (same path)
+    print(f"chaos: runs in {root}; seed {opts.seed}, speed x{opts.speed:g}; code from {code}", flush=True)
     results = []
     if opts.kills:
         results.append(run_kills(opts, root))

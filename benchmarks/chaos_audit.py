@@ -33,6 +33,7 @@ UNIFIED_STATUS = {
     "EXPIRED": "expired",
     "EXPIRED_IN_MATCH": "expired",
 }
+VENUE_INITIATED = ("autoclose-", "adl_autoclose")  # liquidations: the venue's orders, no intent of ours
 TRANSFER_WALLETS = {"MAIN_UMFUTURE": ("spot", "futures"), "UMFUTURE_MAIN": ("futures", "spot")}
 
 # Every category the audit can report, in the order the table prints them.
@@ -138,9 +139,9 @@ def _orders(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]], re
         venue_clients.add(cid)
         where = f"{o['market']} {o['symbol']} {o['side']} {o['executedQty']}/{o['origQty']} ({cid})"
         intent = intents.get(cid)
-        if intent is None:
+        if intent is None and not cid.startswith(VENUE_INITIATED):
             report.add("order without intent", f"{where}: no write-ahead intent")
-        elif executed > 0 and intent["status"] in ("failed", "cancelled"):
+        elif intent is not None and executed > 0 and intent["status"] in ("failed", "cancelled"):
             report.add("intent failed but filled", f"{where}: intent {intent['status']}, venue {o['status']}")
         row = by_client.get(cid)
         if row is None:
@@ -154,7 +155,8 @@ def _orders(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]], re
                 f"{dec(row['filled_qty'])} id {row['venue_order_id']}",
             )
     for row in ledger["orders"]:
-        if row["client_order_id"] not in venue_clients:
+        refused = row["status"] == "rejected" and dec(row["filled_qty"]) == 0  # the venue never took it
+        if row["client_order_id"] not in venue_clients and not refused:
             report.add(
                 "ledger order unknown to venue",
                 f"{row['leg']} {row['symbol']} {row['client_order_id']}: ledger {row['status']} filled "

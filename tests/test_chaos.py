@@ -61,3 +61,37 @@ def test_the_harness_kills_faults_and_its_audit_finds_planted_discrepancies(tmp_
     assert counts["open transfer row"] == before["open transfer row"] + 1
     if payment is not None:
         assert counts["funding amount differs"] == before["funding amount differs"] + 1
+
+
+def _journal(spot: str, short: str) -> dict:
+    """A venue holding ``spot`` XRP and a short of ``short``, after one trade at 4 USDT."""
+    return {
+        "orders": [],
+        "trades": [{"market": "spot", "symbol": "XRPUSDT", "id": 1, "orderId": 1, "side": "BUY", "price": "4",
+                    "qty": spot, "commission": "0", "commissionAsset": "XRP", "time": 1}],
+        "transfers": [],
+        "income": [],
+        "balances": {"XRP": {"free": spot, "locked": "0"}},
+        "positions": [{"symbol": "XRPUSDT", "positionAmt": f"-{short}", "entryPrice": "4"}] if short != "0" else [],
+        "markets": {"spot:XRPUSDT": {"stepSize": "0.1", "minNotional": "5"},
+                    "perp:XRPUSDT": {"stepSize": "1", "minNotional": "5"}},
+    }
+
+
+def _ledger(state: str, spot: str, short: str) -> dict:
+    pair = {"id": 1, "symbol": "XRP/USDT", "state": state, "spot_qty": spot, "perp_qty": short, "note": None}
+    fill = {"market": "spot", "symbol": "XRP/USDT", "venue_trade_id": "1", "quantity": spot, "price": "4"}
+    return {"orders": [], "fills": [fill], "intents": [], "transfers": [], "funding_payments": [], "pairs": [pair]}
+
+
+def test_the_audit_tells_a_naked_leg_from_dust_and_a_healthy_quarantine() -> None:
+    within_a_lot = audit(_journal("100.5", "100"), _ledger("open", "100.5", "100"), funding_until_ms=0)
+    assert within_a_lot.ok
+    dust = audit(_journal("101.2", "100"), _ledger("open", "101.2", "100"), funding_until_ms=0)
+    assert dust.ok and len(dust.dust) == 1  # 1.2 XRP = 4.80 USDT: under the 5 USDT minimum notional
+    naked = audit(_journal("103", "100"), _ledger("open", "103", "100"), funding_until_ms=0)
+    assert naked.counts()["naked leg"] == 1 and naked.naked_usdt["XRPUSDT"] == 12
+    quarantined = audit(_journal("100", "100"), _ledger("quarantined", "100", "100"), funding_until_ms=0)
+    assert quarantined.counts() == {"healthy pair quarantined": 1}
+    wrong = audit(_journal("100", "100"), _ledger("quarantined", "100", "0"), funding_until_ms=0)
+    assert wrong.counts() == {"ledger legs differ from venue": 1}
