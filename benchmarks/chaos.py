@@ -5,10 +5,10 @@ funding overrides flip each symbol between strongly positive and negative fundin
 hours and whose +-15 % price shocks push the collateral ratio out of a narrowed band, so entries, exits
 and transfers happen all the time); ``fundbot run --live`` runs unmodified in another, on a SQLite ledger.
 
-* kills: N cycles (``--kills``, default 60): start the daemon, wait a seeded random time, wait for an
-  action in flight (an open intent in the ledger; a transfer for a third of the cycles), SIGKILL it within
-  0.1 s. Orders answer 150 ms and transfers 400 ms late in this run, so kills land mid-call. Then one
-  clean run settles.
+* kills: N cycles (``--kills``, default 60): start the daemon, wait a seeded random time, wait for the
+  cycle's target in flight (an open intent in the ledger: an entry's order, an exit's order or a
+  transfer, a third each), SIGKILL it within 0.1 s (or when 8 s pass without one). Orders answer 150 ms
+  and transfers 400 ms late in this run, so kills land mid-call. Then one clean run settles.
 * faults: one run per kind (``--faults truncate,empty,null,garbage``): the answers of ``--rate`` (0.2) of
   the order, transfer, positionRisk and userTrades/myTrades calls are broken after the venue executed
   them; the faults end after ``--fault-run-s`` wall seconds, the daemon runs on clean for the settle
@@ -95,7 +95,7 @@ class Options:
     settle_s: float = 3 * HOUR_S  # simulated seconds of clean running before the audit
     settle_timeout_s: float = 120.0  # wall seconds the settle phase may take at most
     up_s: tuple[float, float] = (1.0, 5.0)  # wall seconds a daemon runs before the hunt for an action
-    hunt_s: float = 4.0  # wall seconds to wait for an action in flight before killing anyway
+    hunt_s: float = 8.0  # wall seconds to wait for the cycle's action in flight before killing anyway
     symbols: tuple[str, ...] = SYMBOLS
     period_h: float = 4.0  # a symbol's funding flips sign every period_h / 2 simulated hours
     out: Path | None = None
@@ -317,15 +317,14 @@ def run_kills(opts: Options, root: Path, faults: list[dict[str, Any]] | None = N
     t0 = time.monotonic()
     try:
         for _ in range(opts.kills):
-            # a third of the kills wait for a transfer in flight, the others for any action
-            target = rng.choice(("action", "action", "transfer"))
+            # a third of the kills each wait for an entry's order, an exit's order or a transfer in flight
+            target = rng.choice(("entry", "exit", "transfer"))
             stale = run.in_flight()  # left open by earlier kills: not this kill's action
             run.start_daemon()
             time.sleep(rng.uniform(*opts.up_s))
-            hunt_until = time.monotonic() + opts.hunt_s * (2 if target == "transfer" else 1)
+            hunt_until = time.monotonic() + opts.hunt_s
             while time.monotonic() < hunt_until:
-                flying = run.new_in_flight(stale)
-                if flying and (target == "action" or "transfer" in flying):
+                if target in run.new_in_flight(stale):
                     break
                 if run.daemon_exited():
                     run.start_daemon()
