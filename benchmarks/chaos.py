@@ -456,8 +456,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     if a.kills < 0:
         p.error("--kills must be 0 or more")
     kills, fault_run_s = (min(a.kills, 6), min(a.fault_run_s, 20.0)) if a.quick else (a.kills, a.fault_run_s)
-    return Options(kills=kills, seed=a.seed, faults=kinds, rate=a.rate, speed=a.speed, fault_run_s=fault_run_s,
-                   out=a.dir)
+    return Options(
+        kills=kills, seed=a.seed, faults=kinds, rate=a.rate, speed=a.speed, fault_run_s=fault_run_s, out=a.dir
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,8 +123,11 @@ def audit(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]], *, f
             report.add("open intent", f"{row['kind']} intent {row['client_id']} is {row['status']}")
     for row in ledger["transfers"]:
         if row["status"] in OPEN_TRANSFER:
-            report.add("open transfer row", f"transfer {row['client_id']} {dec(row['amount'])} {row['asset']} "
-                       f"{row['from_wallet']}->{row['to_wallet']} is {row['status']}")
+            report.add(
+                "open transfer row",
+                f"transfer {row['client_id']} {dec(row['amount'])} {row['asset']} "
+                f"{row['from_wallet']}->{row['to_wallet']} is {row['status']}",
+            )
     return report
 
 
@@ -194,26 +197,37 @@ def _transfers(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]],
         if row is None:  # the answer was lost: a row without the venue's id, same amount and direction?
             src, dst = TRANSFER_WALLETS[t["type"]]
             twin = next(
-                (r for r in unmatched_rows if dec(r["amount"]) == dec(t["amount"]) and r["asset"] == t["asset"]
-                 and (r["from_wallet"], r["to_wallet"]) == (src, dst)),
+                (
+                    r
+                    for r in unmatched_rows
+                    if dec(r["amount"]) == dec(t["amount"])
+                    and r["asset"] == t["asset"]
+                    and (r["from_wallet"], r["to_wallet"]) == (src, dst)
+                ),
                 None,
             )
             if twin is None:
                 report.add("transfer not in ledger", f"{where}: executed at the venue")
                 continue
             unmatched_rows.remove(twin)
-            report.add("transfer status differs", f"{where}: executed, ledger {twin['client_id']} is "
-                       f"{twin['status']} without the venue's id")
+            report.add(
+                "transfer status differs",
+                f"{where}: executed, ledger {twin['client_id']} is {twin['status']} without the venue's id",
+            )
             continue
         if row["status"] != "done":
             report.add("transfer status differs", f"{where}: executed, ledger {row['client_id']} is {row['status']}")
     for row in by_tran.values():
-        report.add("ledger transfer unknown to venue", f"{row['client_id']} tranId {row['venue_tran_id']} "
-                   f"{dec(row['amount'])} {row['asset']} {row['status']}")
+        report.add(
+            "ledger transfer unknown to venue",
+            f"{row['client_id']} tranId {row['venue_tran_id']} {dec(row['amount'])} {row['asset']} {row['status']}",
+        )
     for row in unmatched_rows:
         if row["status"] == "done":
-            report.add("ledger transfer unknown to venue", f"{row['client_id']} {dec(row['amount'])} "
-                       f"{row['asset']} done without a venue id")
+            report.add(
+                "ledger transfer unknown to venue",
+                f"{row['client_id']} {dec(row['amount'])} {row['asset']} done without a venue id",
+            )
 
 
 def _funding(
@@ -266,13 +280,18 @@ def _legs(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]], repo
         ledger_short = sum((dec(p["perp_qty"]) for p in active), ZERO)
         agrees = _excess(spot - ledger_spot, lot, price, min_notional) != "naked" and abs(ledger_short - short) <= lot
         if not agrees:
-            report.add("ledger legs differ from venue", f"{symbol}: venue spot {spot} short {short}, ledger spot "
-                       f"{ledger_spot} short {ledger_short} ({', '.join(p['state'] for p in active) or 'no pair'})")
+            report.add(
+                "ledger legs differ from venue",
+                f"{symbol}: venue spot {spot} short {short}, ledger spot "
+                f"{ledger_spot} short {ledger_short} ({', '.join(p['state'] for p in active) or 'no pair'})",
+            )
         if verdict != "naked" and agrees:
             for p in active:
                 if p["state"] == "quarantined":
-                    report.add("healthy pair quarantined", f"{symbol} pair {p['id']}: venue spot {spot} short "
-                               f"{short} = ledger; note {p['note']!r}")
+                    report.add(
+                        "healthy pair quarantined",
+                        f"{symbol} pair {p['id']}: venue spot {spot} short {short} = ledger; note {p['note']!r}",
+                    )
 
 
 def _excess(spot_over: Decimal, lot: Decimal, price: Decimal, min_notional: Decimal) -> str:

@@ -67,14 +67,28 @@ def _journal(spot: str, short: str) -> dict:
     """A venue holding ``spot`` XRP and a short of ``short``, after one trade at 4 USDT."""
     return {
         "orders": [],
-        "trades": [{"market": "spot", "symbol": "XRPUSDT", "id": 1, "orderId": 1, "side": "BUY", "price": "4",
-                    "qty": spot, "commission": "0", "commissionAsset": "XRP", "time": 1}],
+        "trades": [
+            {
+                "market": "spot",
+                "symbol": "XRPUSDT",
+                "id": 1,
+                "orderId": 1,
+                "side": "BUY",
+                "price": "4",
+                "qty": spot,
+                "commission": "0",
+                "commissionAsset": "XRP",
+                "time": 1,
+            }
+        ],
         "transfers": [],
         "income": [],
         "balances": {"XRP": {"free": spot, "locked": "0"}},
         "positions": [{"symbol": "XRPUSDT", "positionAmt": f"-{short}", "entryPrice": "4"}] if short != "0" else [],
-        "markets": {"spot:XRPUSDT": {"stepSize": "0.1", "minNotional": "5"},
-                    "perp:XRPUSDT": {"stepSize": "1", "minNotional": "5"}},
+        "markets": {
+            "spot:XRPUSDT": {"stepSize": "0.1", "minNotional": "5"},
+            "perp:XRPUSDT": {"stepSize": "1", "minNotional": "5"},
+        },
     }
 
 

@@ -114,9 +114,7 @@ def journal(emu: Emulator) -> dict[str, Any]:
         for symbol in emu.symbols
         if sim.has_market(market, symbol)
     }
-    faults = [
-        {"endpoint": r.endpoint, "kind": r.kind, "rate": r.rate, "fired": r.fired} for r in emu.faults.rules
-    ]
+    faults = [{"endpoint": r.endpoint, "kind": r.kind, "rate": r.rate, "fired": r.fired} for r in emu.faults.rules]
     return {
         "now": emu.now_ms(),
         "orders": orders,
