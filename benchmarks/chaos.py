@@ -63,6 +63,7 @@ FAULTED_ENDPOINTS = (
     "GET /api/v3/myTrades",
     "GET /fapi/v1/userTrades",
 )
+JOURNAL_FILE = "journal.json"  # the venue's log as the audit read it, kept in each run's directory
 FUNDING_GRACE_MS = 900_000  # the daemon's funding_grace_s: a payment not in the ledger by then is missing
 DAEMON_ENV = {
     "FUNDBOT_HTTP__ENABLED": "false",
@@ -99,6 +100,7 @@ class Options:
     symbols: tuple[str, ...] = SYMBOLS
     period_h: float = 4.0  # a symbol's funding flips sign every period_h / 2 simulated hours
     out: Path | None = None
+    reaudit: Path | None = None
 
 
 @dataclass(slots=True)
@@ -297,10 +299,15 @@ class Run:
         journal = self.journal()
         ledger = read_ledger(self.db)
         self.result.journal, self.result.funding_until_ms = journal, stopped_ms - FUNDING_GRACE_MS
+        r = self.result
+        r.sim_h = (journal["now"] - self.emulator.connection["sim_start_ms"]) / 3_600_000
+        runs = {"kills": r.kills, "kills_in_flight": dict(r.kills_in_flight), "starts": r.starts, "exits": r.exits}
+        runs["sim_h"] = r.sim_h
+        saved = {"funding_until_ms": r.funding_until_ms, "run": runs, "journal": journal}
+        (self.dir / JOURNAL_FILE).write_text(json.dumps(saved))  # `--reaudit` reads it with the ledger
         self.result.report = audit(journal, ledger, funding_until_ms=self.result.funding_until_ms)
         for rule in journal["faults"]:
             self.result.faults[rule["kind"]] += rule["fired"]
-        self.result.sim_h = (journal["now"] - self.emulator.connection["sim_start_ms"]) / 3_600_000
 
 
 def _sim_hours(opts: Options, wall_s: float) -> float:
@@ -394,6 +401,7 @@ def render(results: list[RunResult]) -> list[str]:
         rows.append((category, [str(a.counts().get(category, 0)) for a in reports]))
     rows.append(("largest naked USDT", [_naked(a) for a in reports]))
     rows.append(("spot dust (not failing)", [str(len(a.dust)) for a in reports]))
+    rows.append(("spot over short > 1 lot", [str(len(a.beyond_lot)) for a in reports]))
     rows.append(("AUDIT", ["error" if r.error else "PASS" if r.ok else "FAIL" for r in results]))
     label = max(len(k) for k, _ in rows)
     cells = [max(width, *(len(v[i]) for _, v in rows)) for i in range(len(results))]
@@ -446,6 +454,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--fault-run-s", type=float, default=60.0, help="wall seconds of faulted trading per kind")
     p.add_argument("--quick", action="store_true", help="6 kills and 20 s fault runs: a smoke run of the harness")
     p.add_argument("--dir", type=Path, default=None, help="where runs keep ledgers and logs (default: a temp dir)")
+    p.add_argument("--reaudit", type=Path, default=None, help="audit again the runs kept in this --dir; run nothing")
     a = p.parse_args(argv)
     kinds = () if a.faults.strip().lower() == "none" else tuple(k.strip() for k in a.faults.split(",") if k.strip())
     unknown = [k for k in kinds if k not in FAULT_KINDS]
@@ -461,8 +470,36 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
 
 
+def reaudit(root: Path) -> list[RunResult]:
+    """The audit again, on each run directory's ledger and kept journal (after a change to the audit)."""
+    results = []
+    for run_dir in sorted(d for d in root.iterdir() if (d / JOURNAL_FILE).exists()):
+        saved = json.loads((run_dir / JOURNAL_FILE).read_text())
+        result = RunResult(run_dir.name, directory=run_dir, journal=saved["journal"])
+        result.funding_until_ms = saved["funding_until_ms"]
+        run = saved.get("run", {})
+        result.kills, result.starts, result.exits = run.get("kills", 0), run.get("starts", 0), run.get("exits", [])
+        result.kills_in_flight.update(run.get("kills_in_flight", {}))
+        result.sim_h = run.get("sim_h", 0.0)
+        result.report = audit(
+            saved["journal"], read_ledger(run_dir / "ledger.db"), funding_until_ms=result.funding_until_ms
+        )
+        for rule in saved["journal"]["faults"]:
+            result.faults[rule["kind"]] += rule["fired"]
+        results.append(result)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
+    if opts.reaudit is not None:
+        results = reaudit(opts.reaudit)
+        if not results:
+            print(f"chaos: no run with {JOURNAL_FILE} under {opts.reaudit}", file=sys.stderr)
+            return 2
+        print("\n".join(render(results)))
+        print("\n".join(details(results)))
+        return 0 if all(r.ok for r in results) else 1
     root = opts.out or Path(tempfile.mkdtemp(prefix="fundbot-chaos-"))
     root.mkdir(parents=True, exist_ok=True)
     import bot

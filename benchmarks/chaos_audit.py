@@ -85,6 +85,7 @@ class AuditReport:
     findings: list[Finding] = field(default_factory=list)
     naked_usdt: dict[str, Decimal] = field(default_factory=dict)
     dust: list[str] = field(default_factory=list)  # spot left over, below the minimum notional: not a failure
+    beyond_lot: list[str] = field(default_factory=list)  # every spot excess beyond one lot, dust included
 
     @property
     def ok(self) -> bool:
@@ -248,9 +249,14 @@ def _funding(
 
 
 def _legs(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]], report: AuditReport) -> None:
-    """Per symbol: venue spot coin vs venue short (naked beyond one lot?), the ledger's open pairs vs the
-    venue's legs, and quarantined pairs whose legs are fine. Spot coin in excess of the short worth less
-    than the spot market's minimum notional is dust (no order can sell it alone): noted, not a failure."""
+    """Per symbol: venue spot coin vs venue short (naked beyond one lot?), the ledger's legs vs the venue's,
+    and quarantined pairs whose legs are fine.
+
+    Spot coin over the short is allowed beyond one lot only as dust that no order can sell on its own
+    (issue 16 item 9: swept once it reaches the minimum notional): the residue the closed pairs' fills
+    left (buys net of the fee taken in the coin, minus sales) while it floors to less than the spot
+    minimum notional, or an excess that itself does. Such dust is noted, not failed; every spot excess
+    beyond one lot is also counted in ``beyond_lot`` for the strict reading."""
     shorts = {p["symbol"]: -dec(p["positionAmt"]) for p in journal["positions"]}
     prices = _last_prices(journal)
     markets = journal["markets"]
@@ -258,34 +264,46 @@ def _legs(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]], repo
     pairs_by_symbol: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for p in ledger["pairs"]:
         pairs_by_symbol[venue_id(p["symbol"])].append(p)
+    residue = _closed_pair_residue(ledger)
     for symbol in symbols:
         base = symbol.removesuffix("USDT")
         balance = journal["balances"].get(base, {})
         spot = dec(balance.get("free")) + dec(balance.get("locked"))
         short = shorts.get(symbol, ZERO)
         lot = max(dec(markets[f"{m}:{symbol}"]["stepSize"]) for m in ("spot", "perp") if f"{m}:{symbol}" in markets)
-        min_notional = dec(markets.get(f"spot:{symbol}", {}).get("minNotional"))
+        spot_market = markets.get(f"spot:{symbol}", {})
+        spot_step, min_notional = dec(spot_market.get("stepSize")), dec(spot_market.get("minNotional"))
         price = prices.get(symbol, ZERO)
 
-        naked = spot - short
-        report.naked_usdt[symbol] = naked * price
-        verdict = _excess(naked, lot, price, min_notional)
-        where = f"{symbol}: venue spot {spot} vs short {short} ({naked:+} {base}, {naked * price:+.2f} USDT; lot {lot})"
-        if verdict == "naked":
-            report.add("naked leg", where)
-        elif verdict == "dust":
-            report.dust.append(f"{where}; below the {min_notional} USDT minimum notional")
+        dust = residue.get(symbol, ZERO)
+        excess = spot - short
+        report.naked_usdt[symbol] = excess * price
+        where = f"{symbol}: venue spot {spot} vs short {short} ({excess:+} {base}, {excess * price:+.2f} USDT; "
+        where += f"lot {lot})"
+        naked = False
+        if abs(excess) > lot:
+            report.beyond_lot.append(where)
+            alone = _floor(excess, spot_step) * price < min_notional
+            residue_dust = dust > 0 and _floor(dust, spot_step) * price < min_notional and excess <= lot + dust
+            if excess > 0 and (alone or residue_dust):
+                report.dust.append(
+                    f"{where}; closed pairs' residue {dust} {base}: unsellable alone below the {min_notional} "
+                    "USDT minimum notional"
+                )
+            else:
+                naked = True
+                report.add("naked leg", where)
         active = [p for p in pairs_by_symbol[symbol] if p["state"] != "closed"]
         ledger_spot = sum((dec(p["spot_qty"]) for p in active), ZERO)
         ledger_short = sum((dec(p["perp_qty"]) for p in active), ZERO)
-        agrees = _excess(spot - ledger_spot, lot, price, min_notional) != "naked" and abs(ledger_short - short) <= lot
+        agrees = abs(ledger_spot + dust - spot) <= lot and abs(ledger_short - short) <= lot
         if not agrees:
             report.add(
                 "ledger legs differ from venue",
-                f"{symbol}: venue spot {spot} short {short}, ledger spot "
-                f"{ledger_spot} short {ledger_short} ({', '.join(p['state'] for p in active) or 'no pair'})",
+                f"{symbol}: venue spot {spot} short {short}, ledger open pairs spot {ledger_spot} + closed pairs' "
+                f"residue {dust}, short {ledger_short} ({', '.join(p['state'] for p in active) or 'no pair'})",
             )
-        if verdict != "naked" and agrees:
+        if not naked and agrees:
             for p in active:
                 if p["state"] == "quarantined":
                     report.add(
@@ -294,11 +312,26 @@ def _legs(journal: dict[str, Any], ledger: dict[str, list[dict[str, Any]]], repo
                     )
 
 
-def _excess(spot_over: Decimal, lot: Decimal, price: Decimal, min_notional: Decimal) -> str:
-    """'' (within a lot), 'dust' (spot coin over, too little to sell on its own) or 'naked'."""
-    if abs(spot_over) <= lot:
-        return ""
-    return "dust" if spot_over > 0 and spot_over * price < min_notional else "naked"
+def _closed_pair_residue(ledger: dict[str, list[dict[str, Any]]]) -> dict[str, Decimal]:
+    """Per symbol, the spot coin the closed pairs' recorded fills leave: buys net of the fee in the coin,
+    minus sales (what the bot's round trips left in the wallet)."""
+    closed = {p["id"] for p in ledger["pairs"] if p["state"] == "closed"}
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for f in ledger["fills"]:
+        if f["market"] != "spot" or f["pair_id"] not in closed:
+            continue
+        symbol = venue_id(f["symbol"])
+        qty = dec(f["quantity"])
+        if f["side"] == "buy":
+            fee = dec(f["fee"]) if f["fee_asset"] == symbol.removesuffix("USDT") else ZERO
+            out[symbol] += qty - fee
+        else:
+            out[symbol] -= qty
+    return dict(out)
+
+
+def _floor(qty: Decimal, step: Decimal) -> Decimal:
+    return (qty // step) * step if step > 0 else qty
 
 
 def _last_prices(journal: dict[str, Any]) -> dict[str, Decimal]:

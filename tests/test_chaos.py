@@ -6,10 +6,11 @@ the audit must name each of them, over what it found before."""
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 from benchmarks.chaos import HOUR_S, Options, answer_faults, run_kills
-from benchmarks.chaos_audit import audit, read_ledger
+from benchmarks.chaos_audit import AuditReport, audit, read_ledger
 
 
 def test_the_harness_kills_faults_and_its_audit_finds_planted_discrepancies(tmp_path: Path) -> None:
@@ -63,49 +64,55 @@ def test_the_harness_kills_faults_and_its_audit_finds_planted_discrepancies(tmp_
         assert counts["funding amount differs"] == before["funding amount differs"] + 1
 
 
-def _journal(spot: str, short: str) -> dict:
+def _journal(spot: str, short: str, spot_step: str = "0.1") -> dict:
     """A venue holding ``spot`` XRP and a short of ``short``, after one trade at 4 USDT."""
+    trade = {"market": "spot", "symbol": "XRPUSDT", "id": 1, "orderId": 1, "side": "BUY", "price": "4",
+             "qty": spot, "commission": "0", "commissionAsset": "XRP", "time": 1}  # fmt: skip
     return {
         "orders": [],
-        "trades": [
-            {
-                "market": "spot",
-                "symbol": "XRPUSDT",
-                "id": 1,
-                "orderId": 1,
-                "side": "BUY",
-                "price": "4",
-                "qty": spot,
-                "commission": "0",
-                "commissionAsset": "XRP",
-                "time": 1,
-            }
-        ],
+        "trades": [trade],
         "transfers": [],
         "income": [],
         "balances": {"XRP": {"free": spot, "locked": "0"}},
         "positions": [{"symbol": "XRPUSDT", "positionAmt": f"-{short}", "entryPrice": "4"}] if short != "0" else [],
         "markets": {
-            "spot:XRPUSDT": {"stepSize": "0.1", "minNotional": "5"},
+            "spot:XRPUSDT": {"stepSize": spot_step, "minNotional": "5"},
             "perp:XRPUSDT": {"stepSize": "1", "minNotional": "5"},
         },
     }
 
 
-def _ledger(state: str, spot: str, short: str) -> dict:
-    pair = {"id": 1, "symbol": "XRP/USDT", "state": state, "spot_qty": spot, "perp_qty": short, "note": None}
-    fill = {"market": "spot", "symbol": "XRP/USDT", "venue_trade_id": "1", "quantity": spot, "price": "4"}
-    return {"orders": [], "fills": [fill], "intents": [], "transfers": [], "funding_payments": [], "pairs": [pair]}
+def _ledger(state: str, spot: str, short: str, residue: str | None = None) -> dict:
+    """The venue's ``spot`` is an open (or quarantined) pair's leg plus ``residue``, what a closed pair's fills
+    left; the pair is short ``short``."""
+    held = str(Decimal(spot) - Decimal(residue or 0))
+    pairs = [{"id": 1, "symbol": "XRP/USDT", "state": state, "spot_qty": held, "perp_qty": short, "note": None}]
+    buy = {"market": "spot", "symbol": "XRP/USDT", "side": "buy", "price": "4", "fee": "0", "fee_asset": "XRP"}
+    fills = [{**buy, "venue_trade_id": "1", "quantity": held, "pair_id": 1}]
+    if residue is not None:
+        pairs.append({"id": 2, "symbol": "XRP/USDT", "state": "closed", "spot_qty": residue, "perp_qty": "0"})
+        fills.append({**buy, "venue_trade_id": "2", "quantity": residue, "pair_id": 2})
+    return {"orders": [], "fills": fills, "intents": [], "transfers": [], "funding_payments": [], "pairs": pairs}
 
 
 def test_the_audit_tells_a_naked_leg_from_dust_and_a_healthy_quarantine() -> None:
-    within_a_lot = audit(_journal("100.5", "100"), _ledger("open", "100.5", "100"), funding_until_ms=0)
-    assert within_a_lot.ok
-    dust = audit(_journal("101.2", "100"), _ledger("open", "101.2", "100"), funding_until_ms=0)
-    assert dust.ok and len(dust.dust) == 1  # 1.2 XRP = 4.80 USDT: under the 5 USDT minimum notional
-    naked = audit(_journal("103", "100"), _ledger("open", "103", "100"), funding_until_ms=0)
+    def check(journal: dict, ledger: dict) -> AuditReport:
+        """The venue's trades are the ledger's fills (so only the legs differ between cases)."""
+        journal["trades"] = [{**journal["trades"][0], "id": int(f["venue_trade_id"]), "qty": f["quantity"]}
+                             for f in ledger["fills"]]  # fmt: skip
+        return audit(journal, ledger, funding_until_ms=0)
+
+    assert check(_journal("100.5", "100"), _ledger("open", "100.5", "100")).ok  # within a lot
+    dust = check(_journal("101.2", "100"), _ledger("open", "101.2", "100"))
+    assert dust.ok and len(dust.dust) == 1 and len(dust.beyond_lot) == 1  # 1.2 XRP = 4.80 USDT < 5 USDT
+    naked = check(_journal("103", "100"), _ledger("open", "103", "100"))
     assert naked.counts()["naked leg"] == 1 and naked.naked_usdt["XRPUSDT"] == 12
-    quarantined = audit(_journal("100", "100"), _ledger("quarantined", "100", "100"), funding_until_ms=0)
+    # an open pair's 0.9 gross-up plus 1.96 XRP of closed pairs' residue that floors to 1 XRP (4 USDT)
+    residue = check(_journal("102.86", "100", spot_step="1"), _ledger("open", "102.86", "100", residue="1.96"))
+    assert residue.ok and len(residue.dust) == 1, residue.findings
+    sellable = check(_journal("103.2", "100", spot_step="1"), _ledger("open", "103.2", "100", residue="2.3"))
+    assert sellable.counts()["naked leg"] == 1  # 2 XRP = 8 USDT could have been swept
+    quarantined = check(_journal("100", "100"), _ledger("quarantined", "100", "100"))
     assert quarantined.counts() == {"healthy pair quarantined": 1}
-    wrong = audit(_journal("100", "100"), _ledger("quarantined", "100", "0"), funding_until_ms=0)
+    wrong = check(_journal("100", "100"), _ledger("quarantined", "100", "0"))
     assert wrong.counts() == {"ledger legs differ from venue": 1}
