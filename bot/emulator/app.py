@@ -2,7 +2,9 @@
 
 Every REST call goes through one pipeline, in Binance's order: request weight (429 / 418), scenario
 faults (latency, timeouts, 5xx, injected error codes), API key / signature / timestamp, then the
-handler over ``SimExchange``. Errors leave as ``{"code", "msg"}`` with Binance's HTTP status.
+handler over ``SimExchange``. Errors leave as ``{"code", "msg"}`` with Binance's HTTP status. Answer
+faults (truncated, empty, null, garbage bodies) break the 200 answer of an executed request (``after``)
+or, not executed, of a busy gateway.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from aiohttp import web
 
 from bot.emulator.auth import Authenticator, Credentials, parse_request, wall_ms
 from bot.emulator.errors import MESSAGES, api_error
-from bot.emulator.faults import FaultDecision, FaultInjector, Scenario
+from bot.emulator.faults import FaultDecision, FaultInjector, Scenario, garble_answer
 from bot.emulator.routing import Route
 from bot.emulator.weights import RateLimiter, family, request_weight, retry_after_header
 from bot.sim.clock import Clock
@@ -86,9 +88,11 @@ class Emulator:
                 decision = self.faults.decide(route.method, route.path, self.now_ms())
                 if decision.latency_ms:
                     await asyncio.sleep(decision.latency_ms / 1000)
-                if decision.kind not in (None, "partial_fill", "timeout"):
+                if decision.kind not in (None, "partial_fill", "timeout") and not decision.garbles_answer:
                     return self._fault_response(decision)
                 self.auth.check(req, route.security)
+                if decision.garbles_answer and not decision.after:
+                    return self._garbled(decision, {"code": -1008, "msg": MESSAGES[-1008]}, used)
                 if decision.kind == "timeout":
                     await asyncio.sleep(decision.hang_ms / 1000)
                     return json_response({"code": -1007, "msg": MESSAGES[-1007]}, status=408)
@@ -106,9 +110,22 @@ class Emulator:
                 err = api_error(-1000, http_status=500)
                 return json_response(err.body(), status=500)
             await self.hub.flush_user_events()
+            if decision.garbles_answer:
+                return self._garbled(decision, result, used)
             return json_response(result, headers={"X-MBX-USED-WEIGHT-1M": str(used)})
 
         return handle
+
+    @staticmethod
+    def _garbled(decision: FaultDecision, answer: Any, used: int) -> web.Response:
+        """HTTP 200 whose body is broken: the executed request's answer, or (not executed) a busy error's."""
+        body = json.dumps(answer, default=_json_default, separators=(",", ":")).encode()
+        return web.Response(
+            body=garble_answer(decision.kind or "", body, decision.fraction),
+            status=200,
+            content_type="application/json",
+            headers={"X-MBX-USED-WEIGHT-1M": str(used)},
+        )
 
     @staticmethod
     def _fault_response(decision: FaultDecision) -> web.StreamResponse:
@@ -127,11 +144,12 @@ class Emulator:
         return json_response(body, status=status, headers=headers)
 
     def build_app(self) -> web.Application:
-        from bot.emulator import rest_delivery, rest_futures, rest_sapi, rest_spot
+        from bot.emulator import admin, rest_delivery, rest_futures, rest_sapi, rest_spot
 
         app = web.Application()
         self.routes = [*rest_spot.ROUTES, *rest_sapi.ROUTES, *rest_futures.ROUTES, *rest_delivery.ROUTES]
         for route in self.routes:
             app.router.add_route(route.method, route.path, self._wrap(route))
         self.hub.add_routes(app)
+        admin.add_routes(app, self)  # the venue's log for audits, outside the Binance pipeline
         return app

@@ -22,7 +22,9 @@ from typing import Any
 from bot.emulator.errors import MESSAGES, STATUS_BY_CODE
 from bot.emulator.weights import RateLimits
 
-FAULT_KINDS = frozenset({"error", "timeout", "503", "502", "latency", "partial_fill", "404"})
+ANSWER_FAULT_KINDS = frozenset({"truncate", "empty", "null", "garbage"})
+FAULT_KINDS = frozenset({"error", "timeout", "503", "502", "latency", "partial_fill", "404"}) | ANSWER_FAULT_KINDS
+GARBAGE_BODY = b"\x1f\x8b\x08\x00\xff\xfe<!-- upstream reset -->\x00\x9c"
 _REL = re.compile(r"^\+(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -75,6 +77,7 @@ class FaultRule:
     latency_ms: int = 0
     hang_ms: int = 1000
     fraction: Decimal = Decimal("0.5")
+    after: bool = True
     count: int | None = None
     start_ms: int | None = None
     end_ms: int | None = None
@@ -139,6 +142,7 @@ _FAULT_KEYS = {
     "latency_ms",
     "hang_ms",
     "fraction",
+    "after",
     "count",
     "start",
     "end",
@@ -181,6 +185,14 @@ def _fault(entry: dict[str, Any], sim_start_ms: int, where: str) -> FaultRule:
     code = entry.get("code")
     if kind == "error" and code is None:
         raise ScenarioError(f"{where}: an 'error' fault needs 'code' (e.g. -5013)")
+    after = entry.get("after", True)
+    if not isinstance(after, bool):
+        raise ScenarioError(f"{where}: 'after' must be true or false (is the request executed first?)")
+    if "after" in entry and kind not in ANSWER_FAULT_KINDS:
+        raise ScenarioError(f"{where}: 'after' applies only to {sorted(ANSWER_FAULT_KINDS)}")
+    fraction = Decimal(str(entry.get("fraction", "0.5")))
+    if kind == "truncate" and not Decimal(0) < fraction < Decimal(1):
+        raise ScenarioError(f"{where}: a 'truncate' fraction (of the body kept) must be strictly between 0 and 1")
     return FaultRule(
         endpoint=str(_need(entry, "endpoint", where)),
         kind=kind,
@@ -190,7 +202,8 @@ def _fault(entry: dict[str, Any], sim_start_ms: int, where: str) -> FaultRule:
         status=int(entry["status"]) if "status" in entry else None,
         latency_ms=int(entry.get("latency_ms", 0)),
         hang_ms=int(entry.get("hang_ms", 1000)),
-        fraction=Decimal(str(entry.get("fraction", "0.5"))),
+        fraction=fraction,
+        after=after,
         count=int(entry["count"]) if "count" in entry else None,
         start_ms=parse_instant(entry["start"], sim_start_ms, where) if "start" in entry else None,
         end_ms=parse_instant(entry["end"], sim_start_ms, where) if "end" in entry else None,
@@ -270,6 +283,11 @@ class FaultDecision:
     status: int | None = None
     hang_ms: int = 0
     fraction: Decimal | None = None
+    after: bool = True
+
+    @property
+    def garbles_answer(self) -> bool:
+        return self.kind in ANSWER_FAULT_KINDS
 
 
 class FaultInjector:
@@ -303,6 +321,40 @@ class FaultInjector:
                 msg=msg,
                 status=status,
                 hang_ms=rule.hang_ms,
-                fraction=rule.fraction if rule.kind == "partial_fill" else None,
+                fraction=rule.fraction if rule.kind in ("partial_fill", "truncate") else None,
+                after=rule.after,
             )
         return FaultDecision(latency_ms=latency)
+
+
+def _null_numbers(value: Any) -> Any:
+    """Numbers, and strings that read as numbers (Binance quotes most of them), become null."""
+    if isinstance(value, dict):
+        return {k: _null_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_numbers(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return None
+    if isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except ArithmeticError:
+            return value
+        return None if number.is_finite() else value
+    return value
+
+
+def garble_answer(kind: str, body: bytes, fraction: Decimal | None) -> bytes:
+    """The body a broken network or gateway delivers instead of ``body`` (a JSON answer)."""
+    if kind == "truncate":
+        keep = int(len(body) * (fraction if fraction is not None else Decimal("0.5")))
+        return body[: max(1, min(keep, len(body) - 1))] if len(body) > 1 else b""
+    if kind == "empty":
+        return b""
+    if kind == "garbage":
+        return GARBAGE_BODY
+    if kind == "null":
+        return json.dumps(_null_numbers(json.loads(body)), separators=(",", ":")).encode()
+    raise ValueError(f"not an answer fault: {kind!r}")
