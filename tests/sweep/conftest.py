@@ -22,7 +22,7 @@ import pytest
 START, END = "2025-07-20", "2025-07-23"
 SPACE = """
 [strategy]
-entry_threshold_apr = ["0.08", "0.15"]
+max_per_symbol_fraction = ["0.1", "0.2"]
 max_symbols = { low = 2, high = 4, step = 2 }
 """
 DASK_BIN = Path(sys.executable).parent / "dask"

@@ -26,22 +26,22 @@ entry_threshold_apr = { low = "0.1", high = "0.3", step = "0.05" }
 max_symbols = [2, 4]
 [backtest]
 eval_every_hours = { low = 1, high = 8, step = 7 }
-""", {"strategy": {"exit_threshold_apr": "0.02"}})
+""", {"strategy": {"baseline_weight": "0.5"}})
     assert space.dimension("strategy.entry_threshold_apr").choices == ("0.1", "0.15", "0.2", "0.25", "0.3")
     assert space.dimension("backtest.eval_every_hours").choices == (1, 8)
     grid = space.grid()
     assert len(grid) == space.grid_size() == 20 and len({tuple(g.values()) for g in grid}) == 20
     params = space.params(grid[-1])
     assert params.strategy.entry_threshold_apr == Decimal("0.3")
-    assert params.strategy.exit_threshold_apr == Decimal("0.02")
+    assert params.strategy.baseline_weight == Decimal("0.5")
     assert params.options.eval_every_hours == 8 and params.strategy.max_symbols == 4
 
 
 def test_a_combination_the_strategy_refuses_is_named(tmp_path: Path) -> None:
-    space = _space(tmp_path, '[strategy]\nexit_threshold_apr = ["0.02", "0.2"]\n')
-    space.params({"strategy.exit_threshold_apr": "0.02"})
-    with pytest.raises(BacktestConfigError, match=r"entry_threshold_apr .* must be greater than exit_threshold_apr"):
-        space.params({"strategy.exit_threshold_apr": "0.2"})
+    space = _space(tmp_path, '[strategy]\npredicted_weight = ["0.1", "0.6"]\n')
+    space.params({"strategy.predicted_weight": "0.1"})
+    with pytest.raises(BacktestConfigError, match=r"predicted_weight \(0.6\) \+ baseline_weight \(0.6\) must be at most 1"):
+        space.params({"strategy.predicted_weight": "0.6"})
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -54,20 +54,20 @@ def test_grid_on_a_local_cluster_gives_the_backtests_run_one_by_one(tmp_path: Pa
     window = Window(str(bundled_data_dir()), None, parse_time(START, ""), parse_time(END, ""))
     seen = set()
     for r in rows:
-        values = {"entry_threshold_apr": r["strategy.entry_threshold_apr"],
+        values = {"max_per_symbol_fraction": r["strategy.max_per_symbol_fraction"],
                   "max_symbols": int(r["strategy.max_symbols"])}
         seen.add(tuple(values.values()))
         alone = run_trial(TrialTask("one/0", 0, window, Decimal(100000), {"strategy": values}))
         assert alone.metrics is not None
         assert float(r["apr"]) == alone.metrics.apr and float(r["net_pnl"]) == alone.metrics.net_pnl, (r, alone)
         assert int(r["trades"]) == alone.metrics.trades
-    assert seen == {("0.08", 2), ("0.08", 4), ("0.15", 2), ("0.15", 4)}
+    assert seen == {("0.1", 2), ("0.1", 4), ("0.2", 2), ("0.2", 4)}
     assert len({r["apr"] for r in rows}) == 4, "the four configurations give four results"
     # the best configuration is a ready --config: `fundbot backtest` with it gives the sweep's figure
     best = Path(doc["files"]["best"][0])
     cfg = tomllib.loads(best.read_text())
     top = max(rows, key=lambda r: float(r["objective"]))
-    assert cfg["strategy"]["entry_threshold_apr"] == top["strategy.entry_threshold_apr"]
+    assert cfg["strategy"]["max_per_symbol_fraction"] == top["strategy.max_per_symbol_fraction"]
     res = CliRunner().invoke(_app(), ["backtest", "--config", str(best), "--start", START, "--end", END,
                                       "--no-baselines", "--out", str(tmp_path / "bt"), "--json"])
     assert res.exit_code == 0, res.output
@@ -89,7 +89,7 @@ def test_sweep_on_a_dask_scheduler_resumes_its_sqlite_study(
     assert (again["trials"], again["ran"]) == (4, 0)
     rows = _csv(tmp_path / "out" / "trials.csv")
     assert sorted(int(r["trial"]) for r in rows) == [0, 1, 2, 3]
-    assert len({(r["strategy.entry_threshold_apr"], r["strategy.max_symbols"]) for r in rows}) == 4
+    assert len({(r["strategy.max_per_symbol_fraction"], r["strategy.max_symbols"]) for r in rows}) == 4
     assert (tmp_path / "ledger-sweeps.db").exists(), "the study lives beside the ledger"
     # a study cannot continue on another window: its trials would not compare
     res = CliRunner().invoke(_app(), ["sweep", "--space", str(space_file), "--start", START, "--end", "2025-07-22",
