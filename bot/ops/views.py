@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from bot.domain import ZERO, PairState, spot_symbol
+from bot.ledger.attribution import QUOTE, fee_usdt
 from bot.ledger.models import BalanceSnapshot, Fill, FundingPayment
 from bot.ledger.repository import Ledger
 from bot.ops.format import iso_utc
 from bot.ops.reads import PriceBookFollower, latest_funding_rate, read_after, select_events, symbols_of
-from bot.ops.report import QUOTE, fee_usdt
 from bot.ops.status import collect_status
 from bot.ops.tail import event_json, event_summary
 
@@ -185,7 +185,7 @@ class LedgerViews:
                 funding += self._payment_usdt(payments[pi])
                 pi += 1
             while fi < len(fills) and fills[fi].ts_ms <= t:
-                fee = fee_usdt(fills[fi], self.prices.book)  # type: ignore[arg-type]
+                fee = fee_usdt(fills[fi], lambda asset, ts: self.prices.book.at(f"{asset}/{QUOTE}", ts))
                 fees -= fee if fee is not None else ZERO
                 fi += 1
             equity = self._equity(account.at(t), t, unvalued)

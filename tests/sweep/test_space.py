@@ -40,7 +40,8 @@ eval_every_hours = { low = 1, high = 8, step = 7 }
 def test_a_combination_the_strategy_refuses_is_named(tmp_path: Path) -> None:
     space = _space(tmp_path, '[strategy]\npredicted_weight = ["0.1", "0.6"]\n')
     space.params({"strategy.predicted_weight": "0.1"})
-    with pytest.raises(BacktestConfigError, match=r"predicted_weight \(0.6\) \+ baseline_weight \(0.6\) must be at most 1"):
+    refused = r"predicted_weight \(0.6\) \+ baseline_weight \(0.6\) must be at most 1"
+    with pytest.raises(BacktestConfigError, match=refused):
         space.params({"strategy.predicted_weight": "0.6"})
 
 
