@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.domain import HOUR_MS, MINUTE_MS, Leg, PairState, Side
-from bot.ledger.models import EventKind, FundingSource, IntentKind, RateKind, TransferStatus, Wallet
+from bot.ledger.models import EventKind, FundingSource, IntentKind, IntentStatus, RateKind, TransferStatus, Wallet
 from bot.ledger.repository import AssetBalance, Ledger
 from bot.ops.alerts import Alerter
 from strategies.base import Action, Economics, Reason, Target
@@ -140,6 +140,7 @@ async def build_history(ledger: Ledger) -> int:
             symbol=sym,
             details={"client_order_id": cid},
         )
+        await ledger.set_intent_status(cid, IntentStatus.DONE, now_ms=t)  # the order filled: not open
     await ledger.record_fill(
         venue=VENUE,
         market=Leg.SPOT,
