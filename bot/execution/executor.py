@@ -4,7 +4,9 @@ One action = one sequence number of the pair. Its first orders (``fb-<pair>-<seq
 concurrently; afterwards, if the legs differ (partial fill, a rejected leg), the lagging leg is topped up
 (``-t<n>``, retried with a fresh id while the failure is transient) and otherwise the leading leg is
 unwound back (``-u<n>``, reduce-only on the perp). A pair that still cannot be made whole is quarantined
-with an alert. K consecutive failed actions on a symbol open its circuit breaker.
+with an alert. A leg whose outcome is unknown (its answer lost, no lookup settled it) is never taken for
+"not filled": the action stops with the pair in its transitional state, and reconciliation settles the
+intent before the pair trades again. K consecutive failed actions on a symbol open its circuit breaker.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bot.execution.plan import LegOrder, PairFilters, hedge_repair, hedge_trim, 
 from bot.ledger.models import EventKind, Pair
 from bot.ledger.repository import Ledger
 from bot.venues.base import PairMarkets, Venue
-from bot.venues.errors import retry_call
+from bot.venues.errors import ErrorClass, retry_call
 
 # Strategy actions that mean "leave the pair as it is".
 PASSIVE_ACTIONS = frozenset({"hold", "skip"})
@@ -55,7 +57,8 @@ class SimpleTarget:
 
 @dataclass
 class ExecutionResult:
-    """Outcome of one ``apply``: status is noop, blocked, done, repaired, unwound, failed or quarantined."""
+    """Outcome of one ``apply``: status is noop, blocked, done, repaired, unwound, failed, unknown (a leg's
+    outcome is open until reconciliation) or quarantined."""
 
     symbol: str
     status: str
@@ -202,9 +205,12 @@ class Executor:
         legs = await self._send(pair.id, symbol, seq, orders, "", 0, str(reason_text), references, result)
         spot_qty, short_qty = self._apply_effects(spot_qty, short_qty, legs, markets.base)
         failed = any(not leg.ok for leg in legs)
-        spot_qty, short_qty = await self._repair(
-            pair.id, symbol, seq, spot_qty, short_qty, wanted, filters, references, legs, result, markets.base
-        )
+        if _unknown(legs):
+            result.status = "unknown"
+        else:
+            spot_qty, short_qty = await self._repair(
+                pair.id, symbol, seq, spot_qty, short_qty, wanted, filters, references, legs, result, markets.base
+            )
         await self._finish(pair, spot_qty, short_qty, wanted, result, legs, filters, price)
         if failed or result.status in {"failed", "quarantined"}:
             await self._count_failure(pair, symbol)
@@ -352,6 +358,9 @@ class Executor:
                 pair_id, symbol, seq, [order], step, attempt, f"hedge repair ({step})", references, result
             )
             spot_qty, short_qty = self._apply_effects(spot_qty, short_qty, [leg], base)
+            if _unknown([leg]):
+                result.status = "unknown"
+                return spot_qty, short_qty
             if not leg.ok and not leg.retryable:
                 if step == "t":
                     max_top_ups = 0
@@ -378,7 +387,9 @@ class Executor:
     ) -> None:
         now = self.now()
         result.spot_qty, result.perp_qty = spot_qty, short_qty
-        if result.status == "quarantined":
+        if result.status == "unknown":
+            state = pair.state  # still opening / rebalancing / closing: reconciliation settles the legs
+        elif result.status == "quarantined":
             state = PairState.QUARANTINED
         elif self._flat(spot_qty, short_qty, wanted, filters, price):
             state = PairState.CLOSED
@@ -403,6 +414,15 @@ class Executor:
             state=state,
             **entry,
         )
+        if result.status == "unknown":
+            await self._event(
+                EventKind.ORDER,
+                pair,
+                pair.symbol,
+                f"{pair.symbol}: an order's outcome is unknown (its answer was lost and no lookup settled it); "
+                "the pair waits for reconciliation, nothing is unwound on a guess",
+                {"spot_qty": spot_qty, "perp_qty": short_qty, "errors": result.errors},
+            )
         if state is PairState.QUARANTINED:
             await self._event(
                 EventKind.ALERT,
@@ -438,3 +458,8 @@ class Executor:
 
     def _lock(self, symbol: str) -> asyncio.Lock:
         return self._locks.setdefault(symbol, asyncio.Lock())
+
+
+def _unknown(legs: list[LegResult]) -> bool:
+    """A leg neither known filled nor refused: acting on its other leg would be a guess."""
+    return any(leg.state is None and leg.error_class is ErrorClass.UNKNOWN_STATE for leg in legs)

@@ -1,8 +1,10 @@
 """One order on one leg, write-ahead: intent committed, then sent, followed up, and every outcome recorded.
 
-``OrderRunner.run`` never resubmits blindly: when the venue's answer is lost (timeout, 5xx) the order
-is looked up by its client id first; an order still open after the follow-up window is canceled under
-its own cancel intent and read back. Orders, fills and events go to the ledger as they become known.
+``OrderRunner.run`` never resubmits blindly: when the venue's answer is lost (timeout, 5xx, a body that
+does not parse) the order is looked up by its client id, with backoff, and is ``failed`` only when the
+venue refused it or repeatedly says it has no such order; when no lookup answers, the intent stays
+``unknown`` for reconciliation. An order still open after the follow-up window is canceled under its own
+cancel intent and read back. Orders, fills and events go to the ledger as they become known.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from bot.execution.plan import LegOrder
 from bot.ledger.models import EventKind, IntentKind, IntentStatus
 from bot.ledger.repository import Ledger
 from bot.venues.base import Fill, OrderRequest, OrderState, Venue
-from bot.venues.errors import ErrorClass, classify, retry_call, safe_error_text
+from bot.venues.errors import ErrorClass, backoff_delays, classify, retry_call, safe_error_text
 
 TERMINAL = frozenset({"closed", "canceled", "expired", "rejected"})
+LOST_ANSWER_LOOKUPS = 4  # reads by client id of an order whose answer was lost (backoff between them)
+ABSENT_CONFIRMATIONS = 2  # "no such order" answers, a backoff apart, that prove it was never placed
 Sleep = Callable[[float], Awaitable[object]]
 Now = Callable[[], int]
 
@@ -140,12 +144,11 @@ class OrderRunner:
         except Exception as exc:
             kind = classify(exc, mutating=True)
             text = safe_error_text(exc)
-            if kind is not ErrorClass.UNKNOWN_STATE:
+            if kind is not ErrorClass.UNKNOWN_STATE:  # the venue's explicit refusal
                 return await self._failed(pair_id, symbol, client_id, order, text, kind)
-            try:
-                found = await self.lookup(symbol, order.leg, client_id)
-            except Exception as lookup_exc:  # fate unknown: leave the intent for reconciliation
-                text = f"{text}; lookup failed: {safe_error_text(lookup_exc)}"
+            found, why = await self.look_up_lost(symbol, order.leg, client_id)
+            if found is None and why is not None:  # fate unknown: leave the intent for reconciliation
+                text = f"{text}; {why}"
                 return await self._failed(pair_id, symbol, client_id, order, text, kind, IntentStatus.UNKNOWN)
             if found is None:  # never placed: safe to decide anew (with a fresh id)
                 return await self._failed(
@@ -157,6 +160,30 @@ class OrderRunner:
         status = IntentStatus.DONE if state.status in TERMINAL else IntentStatus.UNKNOWN
         await self.ledger.set_intent_status(client_id, status, now_ms=self.now())
         return LegResult(order, client_id, state, fills=fills)
+
+    async def look_up_lost(self, symbol: str, leg: Leg, client_id: str) -> tuple[OrderState | None, str | None]:
+        """Find an order whose answer was lost: (its state, None), (None, None) when the venue said twice,
+        a backoff apart, that it has no such order (a request may still be in flight at the first read),
+        or (None, why) when the reads did not settle it within ``LOST_ANSWER_LOOKUPS``."""
+        delays = backoff_delays(self.rng, LOST_ANSWER_LOOKUPS - 1, self.config.retry_backoff_s)
+        absent, why = 0, "not looked up"
+        for attempt in range(LOST_ANSWER_LOOKUPS):
+            if attempt:
+                await self.sleep(next(delays))
+            try:
+                found = await self.venue.fetch_order(symbol, leg, client_id)
+            except Exception as exc:
+                why = f"lookup failed: {safe_error_text(exc)}"
+                if not classify(exc).retryable:
+                    break
+                continue
+            if found is not None:
+                return found, None
+            absent += 1
+            if absent >= ABSENT_CONFIRMATIONS:
+                return None, None
+            why = "the venue did not know it yet"
+        return None, why
 
     async def lookup(self, symbol: str, leg: Leg, client_id: str) -> OrderState | None:
         """The venue's view of ``client_id`` (reads retried on transient errors); None if never placed."""

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -41,7 +41,7 @@ from bot.venues.base import (
     WalletBalance,
 )
 from bot.venues.ccxt_user_stream import CcxtUserStream
-from bot.venues.errors import banned_until_ms, safe_error_text
+from bot.venues.errors import RefusedBeforeSending, banned_until_ms, safe_error_text
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,19 @@ def _req(value: object) -> Decimal:
     if value is None or value == "":
         raise ccxt.BadResponse(f"missing numeric field in venue response: {value!r}")
     return to_decimal(value)
+
+
+@contextlib.contextmanager
+def parsing(what: str) -> Iterator[None]:
+    """An answer without the fields it must have is ``ccxt.BadResponse``: a read to retry, a write whose
+    outcome is unknown. ccxt hands a truncated or garbled body back as text, so reading it fails deep
+    inside with TypeError/KeyError/ValueError, which would otherwise pass for a programming error."""
+    try:
+        yield
+    except ccxt.BaseError:
+        raise
+    except (TypeError, KeyError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
+        raise ccxt.BadResponse(f"{what}: the venue's answer did not parse ({type(exc).__name__}: {exc})") from exc
 
 
 def filters_from_market(market: dict[str, Any]) -> MarketFilters:
@@ -338,29 +351,40 @@ class CcxtVenue:
         )
 
     async def fetch_positions(self, symbols: list[str]) -> dict[str, Position]:
-        perps = [perp_symbol(s) for s in symbols]
-        rows = await self.client.fetch_positions(perps)
+        """The raw ``GET /fapi/v3/positionRisk`` rows, each checked: ccxt's ``fetch_positions`` silently
+        drops a row whose ``entryPrice`` is null, so a garbled answer would read as "no position"."""
+        by_id = {self.client.market(perp_symbol(s))["id"]: s for s in symbols}
+        rows = await self.client.fapiPrivateV3GetPositionRisk()
         out: dict[str, Position] = {}
-        for row in rows:
-            info = row["info"]
-            qty = _req(info["positionAmt"])
-            if not qty or row.get("symbol") not in perps:
-                continue
-            liq = dec(info.get("liquidationPrice"))
-            out[spot_symbol(row["symbol"])] = Position(
-                symbol=spot_symbol(row["symbol"]),
-                qty=qty,
-                entry_price=_req(info["entryPrice"]),
-                mark_price=_req(info["markPrice"]),
-                unrealized_pnl=_req(info["unRealizedProfit"]),
-                liquidation_price=liq if liq else None,
-                margin_mode="isolated" if row.get("marginMode") == "isolated" else "cross",
-                maint_margin=dec(info.get("maintMargin"), ZERO) or ZERO,
-                ts_ms=int(info.get("updateTime") or row.get("timestamp") or 0),
-                isolated_wallet=dec(info.get("isolatedWallet"), ZERO) or ZERO,
-                initial_margin=dec(info.get("initialMargin"), ZERO) or ZERO,
-            )
+        with parsing("positionRisk"):
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise TypeError(f"expected a list of rows, got {type(rows).__name__}")
+            for info in rows:
+                symbol = by_id.get(info["symbol"])
+                qty = _req(info["positionAmt"])
+                if symbol is None or not qty:
+                    continue
+                out[symbol] = self._position(symbol, qty, info)
         return out
+
+    @staticmethod
+    def _position(symbol: str, qty: Decimal, info: dict[str, Any]) -> Position:
+        liq = dec(info.get("liquidationPrice"))
+        margin_type = info.get("marginType")  # v2 names it; v3 tells by a non-zero isolated margin, as ccxt does
+        isolated = margin_type == "isolated" if margin_type else bool(_req(info["isolatedMargin"]))
+        return Position(
+            symbol=symbol,
+            qty=qty,
+            entry_price=_req(info["entryPrice"]),
+            mark_price=_req(info["markPrice"]),
+            unrealized_pnl=_req(info["unRealizedProfit"]),
+            liquidation_price=liq if liq else None,
+            margin_mode="isolated" if isolated else "cross",
+            maint_margin=dec(info.get("maintMargin"), ZERO) or ZERO,
+            ts_ms=int(_req(info["updateTime"])),
+            isolated_wallet=dec(info.get("isolatedWallet"), ZERO) or ZERO,
+            initial_margin=dec(info.get("initialMargin"), ZERO) or ZERO,
+        )
 
     async def modify_isolated_margin(self, symbol: str, amount: Decimal, add: bool) -> MarginChange:
         """POST /fapi/v1/positionMargin (type 1 add, 2 reduce) with the amount as exact text."""
@@ -461,7 +485,7 @@ class CcxtVenue:
         price: float | None = None
         if req.type == "limit":
             if req.price is None:
-                raise ValueError(f"limit order {req.client_order_id} needs a price")
+                raise RefusedBeforeSending(f"limit order {req.client_order_id} needs a price")
             price = float(req.price)
             if req.post_only:
                 params["postOnly"] = True
@@ -469,11 +493,12 @@ class CcxtVenue:
                 params["timeInForce"] = req.time_in_force
         if req.reduce_only:
             if req.leg is not Leg.PERP:
-                raise ValueError("reduce_only applies to the perp leg only")
+                raise RefusedBeforeSending("reduce_only applies to the perp leg only")
             params["reduceOnly"] = True
         # Spot market buys pass no price, so ccxt sends `quantity`, not quoteOrderQty (docs/ccxt-binance.md §7.7).
         order = await self.client.create_order(market, req.type, req.side.value, float(req.qty), price, params)
-        state = self._order_state(order["info"], req.symbol, req.leg)
+        with parsing(f"order {req.client_order_id}"):
+            state = self._order_state(order["info"], req.symbol, req.leg)
         if req.leg is Leg.PERP and state.filled and not state.fills:
             state = await self._with_perp_fills(state)
         return state
@@ -484,14 +509,15 @@ class CcxtVenue:
             trades = await self.client.fetch_my_trades(
                 perp_symbol(state.symbol), None, None, {"orderId": state.venue_order_id}
             )
+            with parsing(f"trades of order {state.client_order_id}"):
+                fills = tuple(
+                    replace(self._fill_from_trade(t, state.symbol, Leg.PERP), client_order_id=state.client_order_id)
+                    for t in trades
+                    if str(t["info"].get("orderId")) == state.venue_order_id
+                )
         except ccxt.BaseError as exc:
             log.warning("fills of order %s not read yet: %s", state.client_order_id, self.safe_text(exc))
             return state
-        fills = tuple(
-            replace(self._fill_from_trade(t, state.symbol, Leg.PERP), client_order_id=state.client_order_id)
-            for t in trades
-            if str(t["info"].get("orderId")) == state.venue_order_id
-        )
         return replace(state, fills=fills)
 
     async def fetch_order(self, symbol: str, leg: Leg, client_order_id: str) -> OrderState | None:
@@ -501,17 +527,20 @@ class CcxtVenue:
             )
         except ccxt.OrderNotFound:
             return None
-        return self._order_state(order["info"], symbol, leg)
+        with parsing(f"order {client_order_id}"):
+            return self._order_state(order["info"], symbol, leg)
 
     async def cancel_order(self, symbol: str, leg: Leg, client_order_id: str) -> OrderState:
         order = await self.client.cancel_order(
             None, self._market_symbol(symbol, leg), {"origClientOrderId": client_order_id}
         )
-        return self._order_state(order["info"], symbol, leg)
+        with parsing(f"cancel of {client_order_id}"):
+            return self._order_state(order["info"], symbol, leg)
 
     async def fetch_open_orders(self, symbol: str, leg: Leg) -> list[OrderState]:
         orders = await self.client.fetch_open_orders(self._market_symbol(symbol, leg))
-        return [self._order_state(o["info"], symbol, leg) for o in orders]
+        with parsing(f"open orders of {symbol}"):
+            return [self._order_state(o["info"], symbol, leg) for o in orders]
 
     async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]:
         """Every trade of ``symbol``'s ``leg`` from ``since_ms`` (None: all the venue keeps) to now.
@@ -526,10 +555,11 @@ class CcxtVenue:
         seen: dict[str, Fill] = {}
         while first is not None:
             trades = await self.client.fetch_my_trades(market, None, _PAGE, {"fromId": first})
-            for t in trades:
-                fill = self._fill_from_trade(t, symbol, leg)
-                seen.setdefault(fill.venue_trade_id, fill)
-            ids = [int(t["info"]["id"]) for t in trades]
+            with parsing(f"trades of {market}"):
+                for t in trades:
+                    fill = self._fill_from_trade(t, symbol, leg)
+                    seen.setdefault(fill.venue_trade_id, fill)
+                ids = [int(t["info"]["id"]) for t in trades]
             first = max(ids) + 1 if len(trades) >= _PAGE and max(ids) >= first else None
         return sorted(seen.values(), key=lambda f: (f.ts_ms, f.venue_trade_id))
 
@@ -537,14 +567,16 @@ class CcxtVenue:
         """The id of the oldest trade at or after ``since_ms``, or None when there is none yet."""
         if leg is Leg.SPOT:  # spot caps only a startTime..endTime span (24 h); startTime alone is open-ended
             trades = await self.client.fetch_my_trades(market, since_ms, 1)
-            return min((int(t["info"]["id"]) for t in trades), default=None)
+            with parsing(f"trades of {market}"):
+                return min((int(t["info"]["id"]) for t in trades), default=None)
         now = await self.now_ms()
         start = since_ms
         while start <= now:
             end = start + _LINEAR_SPAN_MS - 1
             trades = await self.client.fetch_my_trades(market, start, 1, {"endTime": end})
             if trades:
-                return min(int(t["info"]["id"]) for t in trades)
+                with parsing(f"trades of {market}"):
+                    return min(int(t["info"]["id"]) for t in trades)
             start = end + 1
         return None
 
@@ -552,9 +584,9 @@ class CcxtVenue:
 
     async def transfer(self, asset: str, amount: Decimal, from_wallet: Wallet, to_wallet: Wallet) -> TransferResult:
         if {from_wallet, to_wallet} != {"spot", "futures"}:
-            raise ValueError(f"transfer must be between spot and futures, got {from_wallet}->{to_wallet}")
+            raise RefusedBeforeSending(f"transfer must be between spot and futures, got {from_wallet}->{to_wallet}")
         if amount <= 0:
-            raise ValueError(f"transfer amount must be positive, got {amount}")
+            raise RefusedBeforeSending(f"transfer amount must be positive, got {amount}")
         result = await self.client.transfer(asset, float(amount), _CCXT_ACCOUNT[from_wallet], _CCXT_ACCOUNT[to_wallet])
         tran_id = result.get("id") or (result.get("info") or {}).get("tranId")
         if tran_id is None:

@@ -57,7 +57,9 @@ def classify(exc: BaseException, mutating: bool = False) -> ErrorClass:
     """The error class of ``exc``; ``mutating`` says the call was a write (order, cancel, transfer).
 
     For a write, anything that can happen after the venue received the request (timeouts, 5xx, garbled
-    responses, dropped connections) is UNKNOWN_STATE; for a read the same errors are RETRYABLE.
+    responses, dropped connections, any non-ccxt exception from reading its answer) is UNKNOWN_STATE; for a
+    read the same errors are RETRYABLE. Only the venue's explicit refusal (or ``RefusedBeforeSending``)
+    says a write did not happen.
     """
     # Order matters: subclasses before their parents.
     if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
@@ -88,7 +90,17 @@ def classify(exc: BaseException, mutating: bool = False) -> ErrorClass:
         return ErrorClass.UNKNOWN_STATE if mutating else ErrorClass.REJECTED
     if isinstance(exc, TimeoutError | ConnectionError):
         return ErrorClass.UNKNOWN_STATE if mutating else ErrorClass.RETRYABLE
+    if isinstance(exc, RefusedBeforeSending):
+        return ErrorClass.REJECTED
+    if mutating and not isinstance(exc, ccxt.BaseError):
+        # Raised while the answer of a write was read (a truncated body gives TypeError/KeyError/ValueError
+        # in the parsing): the venue may have executed it, so only a lookup can tell.
+        return ErrorClass.UNKNOWN_STATE
     return ErrorClass.FATAL
+
+
+class RefusedBeforeSending(ValueError):
+    """The request was refused locally, before anything reached the venue (a definite refusal)."""
 
 
 def backoff_delays(

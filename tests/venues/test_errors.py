@@ -9,6 +9,7 @@ import pytest
 
 from bot.venues.errors import (
     ErrorClass,
+    RefusedBeforeSending,
     backoff_delays,
     binance_code,
     classify,
@@ -112,6 +113,25 @@ def test_programming_errors_are_fatal():
     assert classify(ValueError("bad")) is ErrorClass.FATAL
     assert classify(ccxt.NotSupported("x")) is ErrorClass.FATAL
     assert not ErrorClass.FATAL.retryable and ErrorClass.RESYNC.retryable
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        TypeError("string indices must be integers, not 'str'"),  # ccxt handed back a truncated body as text
+        KeyError("origQty"),
+        ValueError("Invalid literal"),
+        ccxt.BadResponse("order answer did not parse"),
+        ccxt.NullResponse("binance method() returned empty response"),
+    ],
+)
+def test_a_write_whose_answer_did_not_parse_is_unknown_not_failed(exc):
+    assert classify(exc, mutating=True) is ErrorClass.UNKNOWN_STATE
+
+
+def test_a_request_refused_before_sending_is_a_definite_refusal():
+    exc = RefusedBeforeSending("limit order x needs a price")
+    assert classify(exc, mutating=True) is ErrorClass.REJECTED and classify(exc) is ErrorClass.REJECTED
 
 
 def test_backoff_is_bounded_exponential_jittered_and_seeded():
