@@ -353,6 +353,7 @@ class CcxtVenue:
     async def fetch_positions(self, symbols: list[str]) -> dict[str, Position]:
         """The raw ``GET /fapi/v3/positionRisk`` rows, each checked: ccxt's ``fetch_positions`` silently
         drops a row whose ``entryPrice`` is null, so a garbled answer would read as "no position"."""
+        await self.client.load_markets()  # cached by ccxt after the first call; ids need the markets
         by_id = {self.client.market(perp_symbol(s))["id"]: s for s in symbols}
         rows = await self.client.fapiPrivateV3GetPositionRisk()
         out: dict[str, Position] = {}
