@@ -2,15 +2,19 @@
 
 1. Unsettled intents (pending / sent / unknown) are resolved by client id: an order the venue does not
    know was never placed (failed: safe to decide anew); an order it knows is recorded with its fills
-   (an order still open with no owner is canceled under a cancel intent). A transfer is settled by the
-   venue's transfer history (``bot.treasury.evidence``): done when found, failed only when the history
-   covering its window was read and lacks it, else left open for the next run.
+   (an order still open with no owner is canceled under a cancel intent). Order intents marked
+   ``failed`` by the executor are looked up once too: one the venue has after all is recorded and
+   corrected to done (a lost answer is never a verdict). A transfer is settled by the venue's transfer
+   history (``bot.treasury.evidence``): done when found, failed only when the history covering its window
+   was read and lacks it, else left open for the next run.
 2. Fills of our orders that the ledger missed are backfilled (idempotent by trade id): held pairs' from
    the last recorded fill of their symbol, and any order (closed pairs' too) with fewer recorded fills
    than the venue filled (``bot.backfill``).
-3. Each active pair's legs are recomputed from its recorded fills (spot net of base-asset fees, short
-   size) and compared with the venue: perp position and spot balance. Explained differences update the
-   pair; unexplained ones quarantine it with an alert.
+3. Each active or quarantined pair's legs are recomputed from its recorded fills (spot net of base-asset
+   fees, short size) and compared with the venue: perp position and spot balance. Explained differences
+   update the pair (a quarantined pair whose venue legs now match and are hedged is released);
+   unexplained ones, confirmed by a second fresh read, quarantine it with an alert stating the venue's
+   legs as read.
 4. Legs on a configured symbol that no pair explains (a lost ledger, hand trading) block entries there
    until the operator adopts or closes them (``bot.orphans``).
 
@@ -29,6 +33,7 @@ from typing import Any
 from bot.backfill import backfill_fills
 from bot.config import ExecutionConfig
 from bot.domain import ZERO, Leg, PairState, Side
+from bot.execution.legs import VenueLegs, read_venue_legs
 from bot.execution.orders import TERMINAL, OrderRunner
 from bot.execution.plan import PairFilters
 from bot.ledger.models import EventKind, Intent, IntentKind, IntentStatus, Pair, TransferStatus
@@ -40,6 +45,7 @@ from bot.venues.errors import retry_call
 
 Now = Callable[[], int]
 ACTIVE = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairState.CLOSING)
+RECONCILED = "reconcile:"  # prefix of an intent's last_error once reconciliation settled it against the venue
 
 
 @dataclass
@@ -93,7 +99,8 @@ class Reconciler:
     async def run(self) -> ReconcileReport:
         report = ReconcileReport()
         await self._intents(report)
-        pairs = await self.ledger.list_pairs(ACTIVE, venue=self.venue.name)
+        await self._failed_order_intents(report)
+        pairs = await self.ledger.list_pairs((*ACTIVE, PairState.QUARANTINED), venue=self.venue.name)
         # An order intent too young to settle may still execute (its request is within the recvWindow):
         # its pair is checked once the intent is settled, not quarantined for a fill that is on its way.
         in_flight = {i.pair_id for i in await self.ledger.open_intents([IntentKind.ORDER, IntentKind.CANCEL])}
@@ -146,6 +153,54 @@ class Reconciler:
             status = IntentStatus.DONE if state.status in TERMINAL else IntentStatus.UNKNOWN
             await self.ledger.set_intent_status(intent.client_id, status, now_ms=self.now())
         report.resolved_intents.append(intent.client_id)
+
+    async def _failed_order_intents(self, report: ReconcileReport) -> None:
+        """Order intents failed by the executor and not yet checked here: the venue may have the order
+        (an answer lost, a lookup that raced the order): if so, record it and correct the intent."""
+        cutoff = self.now() - self.min_intent_age_ms
+        for intent in await self.ledger.list_intents([IntentKind.ORDER], [IntentStatus.FAILED]):
+            if (intent.last_error or "").startswith(RECONCILED):
+                continue
+            if not self.min_intent_age_ms or intent.updated_ms <= cutoff:
+                await self._failed_order_intent(intent, report)
+
+    async def _failed_order_intent(self, intent: Intent, report: ReconcileReport) -> None:
+        previous = intent.last_error or ""
+        symbol, leg = intent.payload["symbol"], Leg(intent.payload["leg"])
+        state = await self._read(lambda: self.venue.fetch_order(symbol, leg, intent.client_id))
+        if state is None:
+            await self.ledger.set_intent_status(
+                intent.client_id,
+                IntentStatus.FAILED,
+                now_ms=self.now(),
+                error=f"{RECONCILED} confirmed: the venue has no such order ({previous})",
+            )
+            return
+        if state.status not in TERMINAL:
+            state = await self._cancel_orphan(intent, state)
+        await self.runner.record(intent.pair_id, state)
+        status = IntentStatus.DONE if state.status in TERMINAL else IntentStatus.UNKNOWN
+        note = f"{RECONCILED} marked failed ({previous}) but the venue has it: {state.status} {state.filled:f}"
+        await self.ledger.set_intent_status(intent.client_id, status, now_ms=self.now(), error=note)
+        report.resolved_intents.append(intent.client_id)
+        await self._corrected_on_settled_pair(intent, state, report)
+
+    async def _corrected_on_settled_pair(self, intent: Intent, state: OrderState, report: ReconcileReport) -> None:
+        """A corrected order of a pair that is already closed: its fills are coin or a short the ledger
+        thought gone; say so with the venue's legs (the pair cannot reopen, the operator decides)."""
+        pair = await self.ledger.get_pair(intent.pair_id) if intent.pair_id is not None else None
+        if pair is None or pair.state is not PairState.CLOSED or not state.filled:
+            return
+        markets = await self._pair_markets(pair.symbol)
+        legs = await self._read(lambda: read_venue_legs(self.venue, pair.symbol, markets.base))
+        spot, short = await self.explained_legs(pair)
+        message = (
+            f"{pair.symbol}: order {intent.client_id} of closed pair #{pair.id} was marked failed but the venue "
+            f"filled {state.filled.normalize():f}; its fills leave spot {spot.normalize():f}, short "
+            f"{short.normalize():f}; {legs.describe()}"
+        )
+        await self._alert(pair, message, legs, spot, short)
+        report.alerts.append(message)
 
     async def _cancel_orphan(self, intent: Intent, state: OrderState) -> OrderState:
         """An open order whose owner died: cancel it (write-ahead) and read it back."""
@@ -236,40 +291,20 @@ class Reconciler:
         markets = await self._pair_markets(pair.symbol)
         filters = PairFilters(markets.spot, markets.perp)
         spot, short = await self.explained_legs(pair)
-        positions = await self._read(lambda: self.venue.fetch_positions([pair.symbol]))
-        position = positions.get(pair.symbol)
-        venue_short = -position.qty if position is not None else ZERO
-        balances = await self._read(self.venue.fetch_balances)
-        venue_spot = sum((b.total for b in balances if b.wallet == "spot" and b.asset == markets.base), ZERO)
-        perp_ok = abs(venue_short - short) < markets.perp.step_size / 2
-        # More coin on spot than our fills explain can be the operator's own; less cannot be explained.
-        spot_ok = venue_spot >= spot - markets.spot.step_size
-        if not (perp_ok and spot_ok):
-            message = (
-                f"{pair.symbol}: venue legs (spot {venue_spot}, short {venue_short}) do not match the ledger "
-                f"(spot {spot}, short {short}); pair quarantined"
-            )
-            await self.ledger.upsert_pair(
-                venue=self.venue.name, symbol=pair.symbol, now_ms=self.now(), state=PairState.QUARANTINED
-            )
-            await self.ledger.add_event(
-                EventKind.ALERT,
-                message,
-                ts_ms=self.now(),
-                pair_id=pair.id,
-                symbol=pair.symbol,
-                details={
-                    "venue_spot": venue_spot,
-                    "venue_short": venue_short,
-                    "ledger_spot": spot,
-                    "ledger_short": short,
-                },
-            )
-            report.quarantined.append(pair.symbol)
-            report.alerts.append(message)
+        legs = await self._read(lambda: read_venue_legs(self.venue, pair.symbol, markets.base))
+        if not self._legs_match(legs, spot, short, markets):
+            # One read is no verdict (a garbled answer, a fill on its way): a second, fresh read confirms.
+            legs = await self._read(lambda: read_venue_legs(self.venue, pair.symbol, markets.base))
+        if not self._legs_match(legs, spot, short, markets):
+            if pair.state is not PairState.QUARANTINED:
+                await self._quarantine(pair, legs, spot, short, report)
             return
+        await self._surplus_spot(pair, legs, spot, markets, report)
         state = pair.state
-        if state is not PairState.OPEN:  # an action was interrupted: settle the state from the legs
+        hedged = abs(spot - short) < filters.common_step
+        if state is PairState.QUARANTINED and not hedged:
+            return  # the venue agrees with the ledger, but the legs are unequal: the operator decides
+        if state is not PairState.OPEN:  # an action was interrupted (or a mismatch cleared): settle the state
             flat = spot < markets.spot.min_qty and short < markets.perp.min_qty
             state = PairState.CLOSED if flat else PairState.OPEN
         if (spot, short, state) != (pair.spot_qty, pair.perp_qty, pair.state):
@@ -282,6 +317,16 @@ class Reconciler:
                 state=state,
             )
             report.updated_pairs.append(pair.symbol)
+            if pair.state is PairState.QUARANTINED:
+                await self.ledger.add_event(
+                    EventKind.RECONCILE,
+                    f"{pair.symbol}: quarantine released, the venue's legs match the ledger and are hedged "
+                    f"({legs.describe()})",
+                    ts_ms=self.now(),
+                    pair_id=pair.id,
+                    symbol=pair.symbol,
+                    details={"venue_spot": legs.spot, "venue_short": legs.short},
+                )
             if abs(spot - short) >= filters.common_step:
                 await self.ledger.add_event(
                     EventKind.RECONCILE,
@@ -291,6 +336,70 @@ class Reconciler:
                     symbol=pair.symbol,
                     details={"spot_qty": spot, "perp_qty": short},
                 )
+
+    @staticmethod
+    def _legs_match(legs: VenueLegs, spot: Decimal, short: Decimal, markets: PairMarkets) -> bool:
+        perp_ok = abs(legs.short - short) < markets.perp.step_size / 2
+        # More coin on spot than our fills explain can be the operator's own; less cannot be explained.
+        return perp_ok and legs.spot >= spot - markets.spot.step_size
+
+    async def _quarantine(
+        self, pair: Pair, legs: VenueLegs, spot: Decimal, short: Decimal, report: ReconcileReport
+    ) -> None:
+        message = (
+            f"{pair.symbol}: {legs.describe()} do not match the ledger (spot {spot.normalize():f}, short "
+            f"{short.normalize():f}) on two reads; pair quarantined"
+        )
+        await self.ledger.upsert_pair(
+            venue=self.venue.name, symbol=pair.symbol, now_ms=self.now(), state=PairState.QUARANTINED
+        )
+        await self._alert(pair, message, legs, spot, short)
+        report.quarantined.append(pair.symbol)
+        report.alerts.append(message)
+
+    async def _alert(self, pair: Pair, message: str, legs: VenueLegs, spot: Decimal, short: Decimal) -> None:
+        await self.ledger.add_event(
+            EventKind.ALERT,
+            message,
+            ts_ms=self.now(),
+            pair_id=pair.id,
+            symbol=pair.symbol,
+            details={
+                "venue_spot": legs.spot,
+                "venue_short": legs.short,
+                "venue_net": legs.net,
+                "ledger_spot": spot,
+                "ledger_short": short,
+            },
+        )
+
+    async def _surplus_spot(
+        self, pair: Pair, legs: VenueLegs, spot: Decimal, markets: PairMarkets, report: ReconcileReport
+    ) -> None:
+        """Coin beyond the pair's own is the operator's only when none of our orders explains it: fills of
+        closed pairs of the symbol that leave a hedgeable amount (not dust) are a naked long of ours."""
+        surplus = legs.spot - spot
+        if surplus < max(markets.perp.min_qty, markets.spot.step_size):
+            return
+        ours = ZERO
+        for other in await self.ledger.list_pairs((PairState.CLOSED,), venue=self.venue.name):
+            if other.symbol != pair.symbol or other.id == pair.id:
+                continue
+            left, _ = await self.explained_legs(other)
+            if left >= markets.perp.min_qty:
+                ours += left
+        if ours < markets.perp.min_qty:
+            return
+        message = (
+            f"{pair.symbol}: spot surplus of {surplus.normalize():f} {markets.base} over the pair's "
+            f"{spot.normalize():f}; {min(ours, surplus).normalize():f} of it was bought by our orders of closed "
+            f"pairs (not the operator's): a long with no short; {legs.describe()}"
+        )
+        alerts = await self.ledger.events(kinds=[EventKind.ALERT], symbol=pair.symbol, limit=1, newest_first=True)
+        if alerts and alerts[0].message == message:
+            return
+        await self._alert(pair, message, legs, spot, pair.perp_qty)
+        report.alerts.append(message)
 
     async def _orphans(self, paired: set[str], report: ReconcileReport) -> None:
         """Legs on configured symbols that no pair explains block entries there (``bot.orphans``);

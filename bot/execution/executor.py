@@ -22,6 +22,7 @@ from bot.config import ExecutionConfig
 from bot.domain import ZERO, Leg, PairState, Side, ceil_to_step, floor_to_step
 from bot.execution.breaker import CircuitBreaker
 from bot.execution.ids import order_id, parse_order_id
+from bot.execution.legs import read_venue_legs
 from bot.execution.orders import LegResult, Now, OrderRunner, Sleep
 from bot.execution.plan import LegOrder, PairFilters, hedge_repair, hedge_trim, min_sendable_qty, plan_to_target
 from bot.ledger.models import EventKind, Pair
@@ -424,12 +425,22 @@ class Executor:
                 {"spot_qty": spot_qty, "perp_qty": short_qty, "errors": result.errors},
             )
         if state is PairState.QUARANTINED:
+            details: dict[str, Any] = {"spot_qty": spot_qty, "perp_qty": short_qty, "errors": result.errors}
+            try:  # the alert states what the venue holds, not only what this action believes
+                base = (await self.markets(pair.symbol)).base
+                legs = await self._read(lambda: read_venue_legs(self.venue, pair.symbol, base))
+            except Exception as exc:
+                venue_text = f"venue legs could not be read ({type(exc).__name__})"
+            else:
+                venue_text = legs.describe()
+                details.update(venue_spot=legs.spot, venue_short=legs.short, venue_net=legs.net)
             await self._event(
                 EventKind.ALERT,
                 pair,
                 pair.symbol,
-                f"{pair.symbol}: hedge could not be repaired (spot {spot_qty}, short {short_qty}); pair quarantined",
-                {"spot_qty": spot_qty, "perp_qty": short_qty, "errors": result.errors},
+                f"{pair.symbol}: hedge could not be repaired (ledger spot {spot_qty.normalize():f}, short "
+                f"{short_qty.normalize():f}; {venue_text}); pair quarantined",
+                details,
             )
 
     async def _count_failure(self, pair: Pair, symbol: str) -> None:

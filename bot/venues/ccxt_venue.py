@@ -92,6 +92,8 @@ def parsing(what: str) -> Iterator[None]:
     inside with TypeError/KeyError/ValueError, which would otherwise pass for a programming error."""
     try:
         yield
+    except ccxt.BadResponse as exc:  # a missing field (``_req``): name the answer it was missing from
+        raise ccxt.BadResponse(f"{what}: the venue's answer did not parse ({exc})") from exc
     except ccxt.BaseError:
         raise
     except (TypeError, KeyError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:

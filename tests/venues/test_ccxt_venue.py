@@ -172,3 +172,38 @@ async def test_mark_polling_waits_out_a_ban_instead_of_polling_through_it():
         assert (first, second) == (10.0, 20.0)  # the 2nd and 3rd limited polls in a row
         updates, pause = await venue._poll_marks(["BTC/USDT:USDT"])
         assert updates and pause == 0.0
+
+
+@pytest.mark.parametrize("kind", ["truncate", "empty", "null", "garbage"])
+async def test_garbled_answer_of_an_executed_order_is_unknown_and_found_by_client_id(kind: str):
+    scenario = {"faults": [{"endpoint": "POST /fapi/v1/order", "kind": kind, "after": True, "count": 1}]}
+    async with AsyncExitStack() as stack:
+        env = await _env(stack, scenario)
+        await env.venue.transfer("USDT", Decimal(1000), "spot", "futures")
+        from bot.domain import Side
+        from bot.venues.base import OrderRequest
+
+        req = OrderRequest("lost-1", "BTC/USDT", Leg.PERP, Side.SELL, "market", Decimal("0.01"))
+        with pytest.raises(ccxt.BadResponse) as err:
+            await env.venue.create_order(req)
+        assert "order lost-1" in str(err.value) and "did not parse" in str(err.value)
+        assert classify(err.value, mutating=True) is ErrorClass.UNKNOWN_STATE
+        found = await env.venue.fetch_order("BTC/USDT", Leg.PERP, "lost-1")
+        assert found is not None and found.status == "closed" and found.filled == Decimal("0.01")
+
+
+@pytest.mark.parametrize("kind", ["truncate", "empty", "null", "garbage"])
+async def test_position_read_that_does_not_parse_raises_retryable_never_no_position(kind: str):
+    scenario = {"faults": [{"endpoint": "GET /fapi/v3/positionRisk", "kind": kind, "count": 1}]}
+    async with AsyncExitStack() as stack:
+        env = await _env(stack, scenario)
+        await env.venue.transfer("USDT", Decimal(1000), "spot", "futures")
+        from bot.domain import Side
+        from bot.venues.base import OrderRequest
+
+        await env.venue.create_order(OrderRequest("p-1", "BTC/USDT", Leg.PERP, Side.SELL, "market", Decimal("0.01")))
+        with pytest.raises(ccxt.BadResponse) as err:
+            await env.venue.fetch_positions(PAIRS)
+        assert classify(err.value) is ErrorClass.RETRYABLE
+        positions = await env.venue.fetch_positions(PAIRS)  # the next read is whole
+        assert positions["BTC/USDT"].qty == Decimal("-0.01") and positions["BTC/USDT"].margin_mode == "cross"
