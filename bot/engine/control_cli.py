@@ -167,6 +167,19 @@ def exit_cmd(
     _on_ledger(url, live, write, "nothing was requested")
 
 
+def _answer_orphan(symbol: str, kind: ControlKind, reason: str | None, url: str | None, live: bool | None) -> None:
+    """File the operator's answer (adopt or close) to the orphan legs on ``symbol``."""
+    sym = _symbol(symbol)
+
+    async def write(ledger: Ledger, where: str) -> str:
+        done = await actions.request_orphan_answer(
+            ledger, sym, kind, now_ms=_wall_ms(), source=OPERATOR_SOURCE, where=where, reason=reason
+        )
+        return done.message
+
+    _on_ledger(url, live, write, "nothing was requested")
+
+
 @control_app.command("adopt")
 def adopt_cmd(
     symbol: str = typer.Argument(..., help="the pair, e.g. SOL/USDT or SOLUSDT"),
@@ -175,15 +188,7 @@ def adopt_cmd(
     live: bool | None = LIVE_OPTION,
 ) -> None:
     """Make the venue's orphan legs on SYMBOL (equal within one lot) a pair the daemon manages."""
-    sym = _symbol(symbol)
-
-    async def write(ledger: Ledger, where: str) -> str:
-        done = await actions.request_orphan_answer(
-            ledger, sym, ControlKind.ADOPT, now_ms=_wall_ms(), source=OPERATOR_SOURCE, where=where, reason=reason
-        )
-        return done.message
-
-    _on_ledger(url, live, write, "nothing was requested")
+    _answer_orphan(symbol, ControlKind.ADOPT, reason, url, live)
 
 
 @control_app.command("close")
@@ -194,21 +199,7 @@ def close_cmd(
     live: bool | None = LIVE_OPTION,
 ) -> None:
     """Trade the venue's orphan legs on SYMBOL to flat (sell the coin, buy back the short) at the next scan."""
-    sym = _symbol(symbol)
-
-    async def write(ledger: Ledger, where: str) -> str:
-        done = await actions.request_orphan_answer(
-            ledger,
-            sym,
-            ControlKind.CLOSE_ORPHAN,
-            now_ms=_wall_ms(),
-            source=OPERATOR_SOURCE,
-            where=where,
-            reason=reason,
-        )
-        return done.message
-
-    _on_ledger(url, live, write, "nothing was requested")
+    _answer_orphan(symbol, ControlKind.CLOSE_ORPHAN, reason, url, live)
 
 
 @control_app.command("capital-limit")
