@@ -56,10 +56,18 @@ def main() -> None:
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            spec = BacktestSpec(data_dir, symbols, ds.start_ms, ds.end_ms, Decimal(100000), name,
-                                with_backtest_options(BacktestParams(), eval_every_hours=args.eval_every,
-                                                  fast_forward=not args.no_fast_forward),
-                                out_dir=Path(tmp) / name)
+            spec = BacktestSpec(
+                data_dir,
+                symbols,
+                ds.start_ms,
+                ds.end_ms,
+                Decimal(100000),
+                name,
+                with_backtest_options(
+                    BacktestParams(), eval_every_hours=args.eval_every, fast_forward=not args.no_fast_forward
+                ),
+                out_dir=Path(tmp) / name,
+            )
             t1 = time.perf_counter()
             result = asyncio.run(run_backtest(spec, ds))
             runs[name] = (time.perf_counter() - t1, result)

@@ -63,15 +63,29 @@ def _windows(shared: Path) -> dict[str, Window]:
 def _run(args: tuple[Window, str, BacktestParams, str]) -> dict[str, Any]:
     """One strategy on one window (in a worker process): its summary and what the goals read."""
     window, strategy, params, out = args
-    spec = BacktestSpec(window.data, None, parse_time(window.start, "--start"), parse_time(window.end, "--end"),
-                        CAPITAL, strategy, params, out_dir=Path(out))
+    spec = BacktestSpec(
+        window.data,
+        None,
+        parse_time(window.start, "--start"),
+        parse_time(window.end, "--end"),
+        CAPITAL,
+        strategy,
+        params,
+        out_dir=Path(out),
+    )
     result = asyncio.run(run_backtest(spec))
     s = result.summary
     years = s.hours / HOURS_PER_YEAR
     deployed = float(np.mean(result.timeline.notional)) * float(params.strategy.capital_per_notional)
     row: dict[str, Any] = {
-        "net_pnl": s.net_pnl, "apr": s.apr, "funding": s.funding_income, "fees": s.fees, "slippage": s.slippage,
-        "fills": s.trades, "time_in_market": s.time_in_market, "deployed_capital": deployed,
+        "net_pnl": s.net_pnl,
+        "apr": s.apr,
+        "funding": s.funding_income,
+        "fees": s.fees,
+        "slippage": s.slippage,
+        "fills": s.trades,
+        "time_in_market": s.time_in_market,
+        "deployed_capital": deployed,
         "apr_on_deployed": s.net_pnl / deployed / years if deployed > 0 and years > 0 else 0.0,
         "fees_over_funding": s.fees / s.funding_income if s.funding_income > 0 else float("inf"),
     }
@@ -149,9 +163,10 @@ def main() -> None:
     if bad:
         sys.exit(f"--windows: unknown {', '.join(bad)}; choose from {', '.join(known)}")
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(
-        args.workers, mp_context=multiprocessing.get_context("spawn")
-    ) as pool:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool,
+    ):
         for name in names:
             w = known[name]
             jobs = {s: pool.submit(_run, (w, s, params, f"{tmp}/{name}-{s}")) for s in ("carry", "always-on")}
@@ -160,17 +175,23 @@ def main() -> None:
             out[name] = {"window": w.name, "carry": carry, "always_on": always, "market": offer}
             _say(f"== {w.name}")
             for label, r in (("carry", carry), ("always-on", always)):
-                _say(f"  {label:9} net {r['net_pnl']:>11,.2f} USDT  APR {_pct(r['apr']):>7} on capital, "
-                     f"{_pct(r['apr_on_deployed']):>7} on the {r['deployed_capital']:,.0f} USDT deployed on average; "
-                     f"funding {r['funding']:,.0f}, fees {r['fees']:,.0f} ({r['fees_over_funding']:.2f} of funding), "
-                     f"{r['fills']} fills, in market {_pct(r['time_in_market'])}")
+                _say(
+                    f"  {label:9} net {r['net_pnl']:>11,.2f} USDT  APR {_pct(r['apr']):>7} on capital, "
+                    f"{_pct(r['apr_on_deployed']):>7} on the {r['deployed_capital']:,.0f} USDT deployed on average; "
+                    f"funding {r['funding']:,.0f}, fees {r['fees']:,.0f} ({r['fees_over_funding']:.2f} of funding), "
+                    f"{r['fills']} fills, in market {_pct(r['time_in_market'])}"
+                )
             be = carry.get("median_break_even_h")
-            _say(f"  carry holds: {carry['pairs']} pairs, median hold {carry['median_hold_h']:.0f} h (closed ones: "
-                 f"{carry['median_closed_hold_h'] or 0:.0f} h) against median break-even at entry "
-                 f"{be if be is not None else float('nan'):.0f} h")
-            _say(f"  market: {offer['symbols']} symbols, an always-held short earned {_pct(offer['mean_funding_apr'])} "
-                 f"APR of notional on average ({offer['positive_symbols']} positive; the best four "
-                 f"{_pct(offer['best4_mean_funding_apr'])}, known only afterwards)")
+            _say(
+                f"  carry holds: {carry['pairs']} pairs, median hold {carry['median_hold_h']:.0f} h (closed ones: "
+                f"{carry['median_closed_hold_h'] or 0:.0f} h) against median break-even at entry "
+                f"{be if be is not None else float('nan'):.0f} h"
+            )
+            _say(
+                f"  market: {offer['symbols']} symbols, an always-held short earned {_pct(offer['mean_funding_apr'])} "
+                f"APR of notional on average ({offer['positive_symbols']} positive; the best four "
+                f"{_pct(offer['best4_mean_funding_apr'])}, known only afterwards)"
+            )
     goals = _goals(out)
     for g in goals:
         _say(f"  [{'met' if g['met'] else 'UNMET'}] {g['goal']}: {g['figures']}")
@@ -185,22 +206,33 @@ def _goals(out: dict[str, Any]) -> list[dict[str, Any]]:
 
     if "bundled" in out:
         c, a = out["bundled"]["carry"], out["bundled"]["always_on"]
-        add("bundled: carry net PnL > 0 and > always-on", c["net_pnl"] > 0 and c["net_pnl"] > a["net_pnl"],
-            f"carry {c['net_pnl']:,.2f} vs always-on {a['net_pnl']:,.2f}")
+        add(
+            "bundled: carry net PnL > 0 and > always-on",
+            c["net_pnl"] > 0 and c["net_pnl"] > a["net_pnl"],
+            f"carry {c['net_pnl']:,.2f} vs always-on {a['net_pnl']:,.2f}",
+        )
     for name in ("whole", "2024", "pre2024"):
         if name in out:
             c, a = out[name]["carry"], out[name]["always_on"]
-            add(f"{name}: carry APR above always-on at the same capital use",
+            add(
+                f"{name}: carry APR above always-on at the same capital use",
                 c["apr_on_deployed"] > a["apr_on_deployed"],
                 f"on deployed capital {_pct(c['apr_on_deployed'])} vs {_pct(a['apr_on_deployed'])} "
-                f"(on starting capital {_pct(c['apr'])} vs {_pct(a['apr'])})")
+                f"(on starting capital {_pct(c['apr'])} vs {_pct(a['apr'])})",
+            )
     for name, w in out.items():
         c = w["carry"]
-        add(f"{name}: fees at most half of funding", c["fees_over_funding"] <= 0.5,
-            f"fees {c['fees']:,.0f} / funding {c['funding']:,.0f} = {c['fees_over_funding']:.2f}")
+        add(
+            f"{name}: fees at most half of funding",
+            c["fees_over_funding"] <= 0.5,
+            f"fees {c['fees']:,.0f} / funding {c['funding']:,.0f} = {c['fees_over_funding']:.2f}",
+        )
         be = c.get("median_break_even_h")
-        add(f"{name}: median hold >= median break-even at entry", be is not None and c["median_hold_h"] >= be,
-            f"{c['median_hold_h']:.0f} h vs {be if be is not None else float('nan'):.0f} h")
+        add(
+            f"{name}: median hold >= median break-even at entry",
+            be is not None and c["median_hold_h"] >= be,
+            f"{c['median_hold_h']:.0f} h vs {be if be is not None else float('nan'):.0f} h",
+        )
     return goals
 
 

@@ -91,19 +91,29 @@ def main() -> None:
     window = Window(
         str(args.data or bundled_data_dir()),
         tuple(s.strip() for s in args.symbols.split(",")) if args.symbols else None,
-        parse_time(args.start or None, "--start"), parse_time(args.end or None, "--end"),
+        parse_time(args.start or None, "--start"),
+        parse_time(args.end or None, "--end"),
     )
-    out: dict[str, object] = {"configs": args.configs, "workers": args.workers, "data": window.data_dir,
-                              "start": args.start, "end": args.end, "symbols": args.symbols or "all"}
+    out: dict[str, object] = {
+        "configs": args.configs,
+        "workers": args.workers,
+        "data": window.data_dir,
+        "start": args.start,
+        "end": args.end,
+        "symbols": args.symbols or "all",
+    }
     for kind in ("pool", "dask"):
         if args.only and kind != args.only:
             continue
         with tempfile.TemporaryDirectory(prefix=f"fundbot-bench-{kind}-") as tmp:
             fig = run_path(kind, args.configs, window, args.workers, Path(tmp))
         out[kind] = fig
-        print(f"{kind}: {fig['total_s']} s total ({fig['startup_s']} s start-up), {fig['trials_per_min']} "
-              f"trials/min, {fig['mean_trial_backtest_s']} s per backtest, {fig['data_loads']} data loads in "
-              f"{fig['worker_processes']} worker processes", file=sys.stderr)
+        print(
+            f"{kind}: {fig['total_s']} s total ({fig['startup_s']} s start-up), {fig['trials_per_min']} "
+            f"trials/min, {fig['mean_trial_backtest_s']} s per backtest, {fig['data_loads']} data loads in "
+            f"{fig['worker_processes']} worker processes",
+            file=sys.stderr,
+        )
     if "dask" in out and "pool" in out:
         d, p = out["dask"], out["pool"]
         overhead = (d["total_s"] - p["total_s"]) / p["total_s"]  # type: ignore[index]

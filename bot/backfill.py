@@ -30,9 +30,7 @@ Read = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 def _orders_missing_fills(orders: Iterable[Order], recorded: dict[str, Decimal]) -> list[Order]:
     """Orders the venue filled more of than the ledger holds fills for."""
-    return [
-        o for o in orders if o.venue_order_id and o.filled_qty > recorded.get(o.client_order_id, ZERO)
-    ]
+    return [o for o in orders if o.venue_order_id and o.filled_qty > recorded.get(o.client_order_id, ZERO)]
 
 
 async def backfill_fills(venue: Venue, ledger: Ledger, now_ms: int, held: Iterable[Pair], read: Read) -> int:

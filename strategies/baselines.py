@@ -33,7 +33,11 @@ def _no_data(pair: PairView) -> Target:
 
 
 def _hold_or_size(
-    a: SymbolAnalysis, pair: PairView | None, budget: Budget, params: CarryParams, why: str,
+    a: SymbolAnalysis,
+    pair: PairView | None,
+    budget: Budget,
+    params: CarryParams,
+    why: str,
     cap_qty: Decimal | None = None,
 ) -> Target:
     """Size to the caps (and ``cap_qty`` when given); keep a held size within the resize tolerance;
@@ -60,8 +64,10 @@ class AlwaysOn:
     def __init__(self, params: CarryParams | None = None, symbols: tuple[str, ...] | None = None) -> None:
         self.params = params or CarryParams()
         self.symbols = None if symbols is None else tuple(symbols)
-        self.name = "always_on" if self.symbols is None else "always_on_" + "_".join(
-            s.split("/")[0].lower() for s in self.symbols
+        self.name = (
+            "always_on"
+            if self.symbols is None
+            else "always_on_" + "_".join(s.split("/")[0].lower() for s in self.symbols)
         )
 
     def evaluate(self, snapshot: Snapshot) -> list[Target]:
@@ -79,8 +85,11 @@ class AlwaysOn:
         # shares add up to the total cap, so each is sized on its own (a shared budget drained in symbol
         # order would make the last symbol absorb every other pair's drift within tolerance).
         weight = min(p.max_per_symbol_fraction, p.max_total_fraction / len(mine)) if mine else ZERO
-        notional_share = None if snapshot.limits.max_total_notional is None or not mine else (
-            snapshot.limits.max_total_notional / len(mine))
+        notional_share = (
+            None
+            if snapshot.limits.max_total_notional is None or not mine
+            else (snapshot.limits.max_total_notional / len(mine))
+        )
         why = f"baseline: always hold {'every symbol' if self.symbols is None else ', '.join(self.symbols)}"
         out: dict[str, Target] = {}
         for m in sorted(snapshot.markets, key=lambda m: m.symbol):

@@ -370,7 +370,9 @@ class _CarryRun:
         return econ.round_trip_cost / econ.notional * HOURS_PER_YEAR / econ.horizon_hours
 
     def switch(
-        self, candidate: tuple[SymbolAnalysis, Economics], worst: tuple[SymbolAnalysis, PairView],
+        self,
+        candidate: tuple[SymbolAnalysis, Economics],
+        worst: tuple[SymbolAnalysis, PairView],
         out: dict[str, Target],
     ) -> None:
         """Every slot is held: replace the held pair with the lowest forecast by the best candidate when
@@ -401,12 +403,17 @@ class _CarryRun:
             f"{held_econ.round_trip_cost} USDT) back in {(cost / gain * horizon).quantize(Decimal('0.01'))}h, "
             f"within {self.p.max_break_even_fraction} of it"
         )
-        extra = {"switch_gain_apr": str(gain.quantize(Decimal("1e-8"))),
-                 "switch_cost_apr": str(cost.quantize(Decimal("1e-8")))}
+        extra = {
+            "switch_gain_apr": str(gain.quantize(Decimal("1e-8"))),
+            "switch_cost_apr": str(cost.quantize(Decimal("1e-8"))),
+        }
         out[h.market.symbol] = _with_inputs(self.target(h, pair, ZERO, Action.EXIT, "exit_switch", figures), extra)
-        entry = Target(entry.symbol, entry.target_qty,
-                       Reason("enter_switch", f"{figures}; {entry.reason.message}", entry.reason.inputs,
-                              entry.reason.economics), entry.action)
+        entry = Target(
+            entry.symbol,
+            entry.target_qty,
+            Reason("enter_switch", f"{figures}; {entry.reason.message}", entry.reason.inputs, entry.reason.economics),
+            entry.action,
+        )
         out[a.market.symbol] = _with_inputs(entry, extra)
 
     def break_even_text(self, econ: Economics) -> str:

@@ -90,8 +90,7 @@ class CarryParams(BaseModel):
         Decimal("0.6"),
         ge=0,
         le=1,
-        description="weight of baseline_rate_per_8h for settlements after the next (predicted_weight + this "
-        "<= 1)",
+        description="weight of baseline_rate_per_8h for settlements after the next (predicted_weight + this <= 1)",
         json_schema_extra=_unit("fraction"),
     )
     baseline_rate_per_8h: Decimal = Field(

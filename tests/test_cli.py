@@ -44,8 +44,10 @@ def test_config_show_masks_secret():
 
 
 def test_config_show_masks_the_database_password_and_the_webhook():
-    env = {"FUNDBOT_DATABASE_URL": "postgresql+asyncpg://bob:dbpass77@127.0.0.1:5432/x",
-           "FUNDBOT_ALERTS__WEBHOOK_URL": "https://hooks.example/T00/s3cr3t-token"}
+    env = {
+        "FUNDBOT_DATABASE_URL": "postgresql+asyncpg://bob:dbpass77@127.0.0.1:5432/x",
+        "FUNDBOT_ALERTS__WEBHOOK_URL": "https://hooks.example/T00/s3cr3t-token",
+    }
     out = run("config", "show", env=env)
     assert out.returncode == 0, out.stderr
     assert "dbpass77" not in out.stdout and "s3cr3t-token" not in out.stdout
@@ -82,12 +84,21 @@ def test_unusable_databases_and_missing_files_are_messages_not_tracebacks(tmp_pa
         (["status", "--url", "postgresql+asyncpg://u:pw@127.0.0.1:notaport/x"], 2, "not one fundbot can use"),
         (["status", "--url", "postgresql+asyncpg://u:pw@127.0.0.1:99999/x"], 2, "not a port number"),
         (["status", "--url", "postgresql+asyncpg://u@nosuchhost.invalid:5432/x"], 1, "cannot resolve the host"),
-        (["run", "--wait-for-emulator", "0", "--connection-file", str(tmp_path / "missing.json")], 2,
-         "--connection-file: " + str(tmp_path / "missing.json") + ": No such file or directory"),
-        (["run", "--wait-for-emulator", "0", "--connection-file", str(bad_json)], 2,
-         "not a connection file written by `fundbot emulator`"),
-        (["db", "upgrade", "--url", f"sqlite+aiosqlite:///{tmp_path}/l.db", "--revision", "bogus"], 2,
-         "database migration: Can't locate revision"),
+        (
+            ["run", "--wait-for-emulator", "0", "--connection-file", str(tmp_path / "missing.json")],
+            2,
+            "--connection-file: " + str(tmp_path / "missing.json") + ": No such file or directory",
+        ),
+        (
+            ["run", "--wait-for-emulator", "0", "--connection-file", str(bad_json)],
+            2,
+            "not a connection file written by `fundbot emulator`",
+        ),
+        (
+            ["db", "upgrade", "--url", f"sqlite+aiosqlite:///{tmp_path}/l.db", "--revision", "bogus"],
+            2,
+            "database migration: Can't locate revision",
+        ),
     ]
     for args, code, text in cases:
         out = run(*args, env={"FUNDBOT_DATA_DIR": str(tmp_path / "var"), "FUNDBOT_HTTP__ENABLED": "false"})
@@ -126,8 +137,13 @@ def test_the_example_env_copied_as_it_is_runs_a_dry_run(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     emu = start_emulator_subprocess(
-        tmp_path / "emulator.json", "--speed", "600", "--start", "2025-07-21",
-        "--symbols", "BTC/USDT,ETH/USDT,SOL/USDT,XRP/USDT,DOGE/USDT,BNB/USDT",
+        tmp_path / "emulator.json",
+        "--speed",
+        "600",
+        "--start",
+        "2025-07-21",
+        "--symbols",
+        "BTC/USDT,ETH/USDT,SOL/USDT,XRP/USDT,DOGE/USDT,BNB/USDT",
     )
     log = (tmp_path / "run.log").open("wb")
     cmd = [sys.executable, "-m", "bot.cli", "run", "--dry-run", "--connection-file", str(emu.connection_file)]
@@ -150,8 +166,11 @@ def test_the_example_env_copied_as_it_is_runs_a_dry_run(tmp_path):
             proc.kill()
         emu.stop()
     tail = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "tail", "--kind", "decision"], cwd=tmp_path, env=clean,
-        capture_output=True, text=True,
+        [sys.executable, "-m", "bot.cli", "tail", "--kind", "decision"],
+        cwd=tmp_path,
+        env=clean,
+        capture_output=True,
+        text=True,
     )
     assert tail.returncode == 0, tail.stderr
     assert "BTC/USDT" in tail.stdout and (tmp_path / "var" / "fundbot-dryrun.db").exists()

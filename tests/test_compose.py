@@ -14,7 +14,7 @@ def _service(text: str, name: str) -> str:
     lines = text.splitlines()
     start = lines.index(f"  {name}:")
     block = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line and not line.startswith("   "):
             break
         block.append(line)

@@ -37,20 +37,32 @@ def test_symbols_from_comma_list(monkeypatch, tmp_path):
         ("FUNDBOT_SYMBOLS", "BTCUSDT", "FUNDBOT_SYMBOLS"),
         ("FUNDBOT_LOG_LEVEL", "LOUD", "FUNDBOT_LOG_LEVEL"),
         # the band as a whole, with the values (it blamed FUNDBOT_TREASURY__HIGH_RATIO)
-        ("FUNDBOT_TREASURY__LOW_RATIO", "0.8", "FUNDBOT_TREASURY: Value error, need low_ratio < target_ratio < "
-         "high_ratio, got 0.8 / 0.5 / 0.7"),
+        (
+            "FUNDBOT_TREASURY__LOW_RATIO",
+            "0.8",
+            "FUNDBOT_TREASURY: Value error, need low_ratio < target_ratio < high_ratio, got 0.8 / 0.5 / 0.7",
+        ),
         # a misspelled top-level variable was ignored and the default ran (a nested one was caught)
         ("FUNDBOT_SYMBOL", "BTC/USDT", "FUNDBOT_SYMBOL: unknown setting; did you mean FUNDBOT_SYMBOLS?"),
         ("FUNDBOT_TREASURY_LOW_RATIO", "0.3", "did you mean FUNDBOT_TREASURY__LOW_RATIO?"),
         ("FUNDBOT_DATABASE_UR", "x", "did you mean FUNDBOT_DATABASE_URL?"),
-        ("FUNDBOT_TREASURY__LOW_RATO", "0.3", "FUNDBOT_TREASURY__LOW_RATO: unknown setting; did you mean "
-         "FUNDBOT_TREASURY__LOW_RATIO?"),
+        (
+            "FUNDBOT_TREASURY__LOW_RATO",
+            "0.3",
+            "FUNDBOT_TREASURY__LOW_RATO: unknown setting; did you mean FUNDBOT_TREASURY__LOW_RATIO?",
+        ),
         # any other ccxt id was accepted and ignored: the bot still traded Binance
-        ("FUNDBOT_EXCHANGE", "kraken", "FUNDBOT_EXCHANGE: Value error, 'kraken' is not supported: fundbot trades "
-         "binance only"),
+        (
+            "FUNDBOT_EXCHANGE",
+            "kraken",
+            "FUNDBOT_EXCHANGE: Value error, 'kraken' is not supported: fundbot trades binance only",
+        ),
         ("FUNDBOT_DATA_DIR", __file__, "FUNDBOT_DATA_DIR: Value error, "),
-        ("FUNDBOT_CONNECTION_FILE", ".", "FUNDBOT_CONNECTION_FILE: Value error, . is a directory, not a connection "
-         "file"),
+        (
+            "FUNDBOT_CONNECTION_FILE",
+            ".",
+            "FUNDBOT_CONNECTION_FILE: Value error, . is a directory, not a connection file",
+        ),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch, tmp_path, var, value, expected):

@@ -25,8 +25,10 @@ from bot.backtest.result import Timeline
 from bot.domain import DAY_MS, HOUR_MS
 
 DAYS_PER_YEAR = 365.0
-RATIO_BASIS = ("daily returns of equity at each UTC day's close (risk-free 0), annualised with sqrt(365); "
-               "Calmar = APR / max drawdown")
+RATIO_BASIS = (
+    "daily returns of equity at each UTC day's close (risk-free 0), annualised with sqrt(365); "
+    "Calmar = APR / max drawdown"
+)
 
 
 def daily_closes(ts_ms: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,8 +101,17 @@ def monthly_returns(tl: Timeline) -> list[MonthRow]:
     start_eq, start_f, start_fee = tl.capital, 0.0, 0.0
     for i in last:
         e = float(eq[i])
-        rows.append(MonthRow(str(month[i]), start_eq, e, e - start_eq, (e - start_eq) / start_eq if start_eq else 0.0,
-                             float(funding[i]) - start_f, float(fees[i]) - start_fee))
+        rows.append(
+            MonthRow(
+                str(month[i]),
+                start_eq,
+                e,
+                e - start_eq,
+                (e - start_eq) / start_eq if start_eq else 0.0,
+                float(funding[i]) - start_f,
+                float(fees[i]) - start_fee,
+            )
+        )
         start_eq, start_f, start_fee = e, float(funding[i]), float(fees[i])
     return rows
 

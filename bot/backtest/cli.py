@@ -65,8 +65,9 @@ def _print_summary(result: object) -> None:
         console.print(f"[yellow]{line}[/yellow]", highlight=False)
     tracking = tracking_lines(result.predictor)  # type: ignore[attr-defined]
     if tracking:
-        console.print(f"Predicted funding vs settled (last quote before each settlement): {tracking[0]}",
-                      highlight=False)
+        console.print(
+            f"Predicted funding vs settled (last quote before each settlement): {tracking[0]}", highlight=False
+        )
     console.print(f"Report: {Path(result.out_dir) / 'report.html'}")  # type: ignore[attr-defined]
     console.print(f"Ledger: {result.ledger_url}  (fundbot tail/status/report with FUNDBOT_DATABASE_URL)")  # type: ignore[attr-defined]
 
@@ -100,7 +101,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object, nothing else"),
         baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="also run the baselines"),
         eval_every: int | None = typer.Option(
-            None, "--eval-every", min=1, max=24 * 7,
+            None,
+            "--eval-every",
+            min=1,
+            max=24 * 7,
             help="evaluate the strategy every H hours (a daemon scanning every H h); funding, liquidation and "
             "collateral checks stay hourly. Default: [backtest] eval_every_hours of --config, else 1",
         ),

@@ -136,8 +136,19 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
         perp=Fees(maker=opts.perp_maker_fee_rate, taker=opts.perp_taker_fee_rate),
     )
     builder = SnapshotBuilder(venue, [s.unified for s in ds.series.values()], fees)
-    core = Core(ds, clock, source, exchange, venue, ledger, url, executor, treasury,
-                build_strategy(spec.strategy, spec.params.strategy), builder)
+    core = Core(
+        ds,
+        clock,
+        source,
+        exchange,
+        venue,
+        ledger,
+        url,
+        executor,
+        treasury,
+        build_strategy(spec.strategy, spec.params.strategy),
+        builder,
+    )
     exchange.subscribe(core.on_event)
     return core
 
@@ -192,9 +203,14 @@ class TickJobs:
                 EventKind.ALERT,
                 f"liquidation: {sym} short of {trade.qty} closed by the venue at {ev.data['price']} "
                 f"(realised {trade.realized_pnl}, clearance fee {ev.data['fee']})",
-                ts_ms=ev.time_ms, symbol=sym,
-                details={"qty": trade.qty, "price": ev.data["price"], "realized_pnl": trade.realized_pnl,
-                         "fee": ev.data["fee"]},
+                ts_ms=ev.time_ms,
+                symbol=sym,
+                details={
+                    "qty": trade.qty,
+                    "price": ev.data["price"],
+                    "realized_pnl": trade.realized_pnl,
+                    "fee": ev.data["fee"],
+                },
             )
         core.liquidated.clear()
         await Reconciler(core.venue, core.ledger, core.clock.now_ms, config=core.executor.config, sleep=_instant).run()
@@ -203,8 +219,13 @@ class TickJobs:
             for f in await core.venue.fetch_fills(sym, Leg.PERP, since_ms=ev.time_ms):
                 if f.venue_trade_id == trade_id:  # the clearance fee the venue took is this trade's fee
                     f = replace(f, fee=ev.data["fee"], fee_asset="USDT")
-                    await record_venue_fill(core.ledger, core.venue.name, f, ev.data["order"].client_order_id,
-                                            pair.pair_id if pair else None)
+                    await record_venue_fill(
+                        core.ledger,
+                        core.venue.name,
+                        f,
+                        ev.data["order"].client_order_id,
+                        pair.pair_id if pair else None,
+                    )
         self._open_intents = None
         self._dirty = True
         await self._refresh_pairs()
@@ -236,12 +257,20 @@ class TickJobs:
         out = []
         for inc in await self.core.venue.fetch_funding_income(since_ms=since):
             pair = self._live.get(inc.symbol)
-            out.append(FundingRecord(
-                venue=self.venue_name, account=self.account, symbol=inc.symbol,
-                funding_time_ms=inc.funding_time_ms, amount=inc.amount, source=FundingSource.SIM,
-                now_ms=recorded_at(inc.funding_time_ms), asset=inc.asset, pair_id=pair.pair_id if pair else None,
-                position_size=pair.perp_qty if pair else None,
-            ))
+            out.append(
+                FundingRecord(
+                    venue=self.venue_name,
+                    account=self.account,
+                    symbol=inc.symbol,
+                    funding_time_ms=inc.funding_time_ms,
+                    amount=inc.amount,
+                    source=FundingSource.SIM,
+                    now_ms=recorded_at(inc.funding_time_ms),
+                    asset=inc.asset,
+                    pair_id=pair.pair_id if pair else None,
+                    position_size=pair.perp_qty if pair else None,
+                )
+            )
         return out
 
     async def _capital(self) -> Decimal:
@@ -284,9 +313,7 @@ class TickJobs:
             self._loaded = True
         await self._refresh_pairs()
         all_symbols = [s.unified for s in core.ds.series.values()]
-        core.builder.symbols = [
-            s for s in all_symbols if s not in no_data and (s in self._live or s not in no_entry)
-        ]
+        core.builder.symbols = [s for s in all_symbols if s not in no_data and (s in self._live or s not in no_entry)]
         self._open_intents = None  # the executor (and the treasury it calls) may open or close intents
         capital = await self._capital()
         snapshot, _ = await core.builder.build(t, tuple(self._live.values()), max(capital, ZERO), Limits())
@@ -309,8 +336,13 @@ class TickJobs:
         for sym, why in sorted(gaps.items()):
             if sym not in self._live or self._live[sym].state is PairState.QUARANTINED:
                 continue  # a quarantined pair waits for the operator (the executor would refuse it)
-            await core.ledger.add_event(EventKind.DECISION, f"exit_data_gap: {sym} {why}", ts_ms=t, symbol=sym,
-                                        details={"rule": "exit_data_gap", "message": why})
+            await core.ledger.add_event(
+                EventKind.DECISION,
+                f"exit_data_gap: {sym} {why}",
+                ts_ms=t,
+                symbol=sym,
+                details={"rule": "exit_data_gap", "message": why},
+            )
             self._open_intents = None
             await core.executor.apply(SimpleTarget(sym, ZERO, f"exit_data_gap: {why}"))
             self._dirty = True
@@ -388,7 +420,9 @@ class TickJobs:
         if not prices:
             return None
         return EventRecord(
-            EventKind.INFO, "prices: " + ", ".join(f"{k} {v}" for k, v in prices.items()), ts_ms=t,
+            EventKind.INFO,
+            "prices: " + ", ".join(f"{k} {v}" for k, v in prices.items()),
+            ts_ms=t,
             details={"prices": prices},
         )
 
@@ -407,6 +441,8 @@ class TickJobs:
 
     async def finish(self, end_ms: int) -> None:
         await self.core.ledger.add_event(
-            EventKind.INFO, f"{BACKTEST_FINISHED} ({self.strategy_name})", ts_ms=end_ms,
+            EventKind.INFO,
+            f"{BACKTEST_FINISHED} ({self.strategy_name})",
+            ts_ms=end_ms,
             details={"liquidations": self.core.liquidations()},
         )

@@ -129,8 +129,7 @@ class Dataset:
                 "mark_fallback_hours": s.mark_fallback_hours,
                 "mark_file_missing": s.mark_file_missing,
                 "interval_changes": [
-                    {"ts_ms": c.ts_ms, "old_hours": c.old_hours, "new_hours": c.new_hours}
-                    for c in s.interval_changes
+                    {"ts_ms": c.ts_ms, "old_hours": c.old_hours, "new_hours": c.new_hours} for c in s.interval_changes
                 ],
                 "minute_windows": [list(w) for w in self.minute_windows.get(sym, [])],
             }
@@ -284,9 +283,7 @@ def load_dataset(
             inside = np.zeros(len(grid), dtype=bool)
             inside[a:b] = True
             for i, j in _runs(inside & ~has_both):
-                legs = tuple(
-                    leg for leg, arr in (("spot", spot_c), ("perp", perp_c)) if np.isnan(arr[i:j]).any()
-                )
+                legs = tuple(leg for leg, arr in (("spot", spot_c), ("perp", perp_c)) if np.isnan(arr[i:j]).any())
                 s.gaps.append(Gap(int(grid[i]), int(grid[j - 1]) + HOUR_MS, legs))
         a = max(int(np.searchsorted(f_ts, grid[0])) - 1, 0)  # the settlement before the window sets the old value
         b = int(np.searchsorted(f_ts, grid[-1] + HOUR_MS))
@@ -305,4 +302,3 @@ def load_dataset(
         if inside:
             minute_windows[sym] = inside
     return Dataset(data_dir, grid, series, minute_windows)
-

@@ -49,17 +49,30 @@ def book_shapes(ex: Any, sids: list[str]) -> dict[str, BookShape]:
     out = {}
     for sid in sids:
         if ex.has_market("spot", sid) and ex.has_market("perp", sid):
-            out[sid] = BookShape(float(ex.spec("spot", sid).tick_size), float(ex.spec("perp", sid).tick_size),
-                                 float(ex.book_config(sid).spread_bps) / 2e4)
+            out[sid] = BookShape(
+                float(ex.spec("spot", sid).tick_size),
+                float(ex.spec("perp", sid).tick_size),
+                float(ex.book_config(sid).spread_bps) / 2e4,
+            )
     return out
 
 
 class FastForward:
     """Certifies stretches and runs them (see the module docstring)."""
 
-    def __init__(self, jobs: TickJobs, paths: dict[str, SymbolPaths], grid: np.ndarray, scan: np.ndarray,
-                 unsafe: np.ndarray, blocked: dict[str, np.ndarray], params: CarryParams, band: object,
-                 strategy: str, fees: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        jobs: TickJobs,
+        paths: dict[str, SymbolPaths],
+        grid: np.ndarray,
+        scan: np.ndarray,
+        unsafe: np.ndarray,
+        blocked: dict[str, np.ndarray],
+        params: CarryParams,
+        band: object,
+        strategy: str,
+        fees: tuple[float, float] | None = None,
+    ) -> None:
         self.jobs = jobs
         self.paths = paths
         self.grid = grid
@@ -102,13 +115,21 @@ class FastForward:
                 return None
             spot_spec, perp_spec = ex.spec("spot", sid), ex.spec("perp", sid)
             cfg = ex.book_config(sid)
-            held.append(Held(
-                sid, float(pair.hedged_qty), float(pos.amt), float(pos.entry_price),
-                float(common_step(spot_spec.step_size, perp_spec.step_size)),
-                (float(spot_spec.tick_size), float(perp_spec.tick_size)),
-                (float(spot_spec.step_size), float(perp_spec.step_size)),
-                float(cfg.spread_bps) / 2e4, float(cfg.level_gap_bps) / 1e4, cfg.levels, float(cfg.level_notional),
-            ))
+            held.append(
+                Held(
+                    sid,
+                    float(pair.hedged_qty),
+                    float(pos.amt),
+                    float(pos.entry_price),
+                    float(common_step(spot_spec.step_size, perp_spec.step_size)),
+                    (float(spot_spec.tick_size), float(perp_spec.tick_size)),
+                    (float(spot_spec.step_size), float(perp_spec.step_size)),
+                    float(cfg.spread_bps) / 2e4,
+                    float(cfg.level_gap_bps) / 1e4,
+                    cfg.levels,
+                    float(cfg.level_notional),
+                )
+            )
         if positions or ex.futures.other_assets:
             return None  # a position without a pair, or non-USDT futures assets: not modelled here
         spot = SpotHoldings.read(ex.spot_account().balances, self.paths)
@@ -157,14 +178,20 @@ class FastForward:
             upnl += h.perp_amt * (mark - h.entry)
             notional += abs(h.perp_amt) * mark
             # the worst mark since the stretch began (the simulator checks the whole jumped path)
-            worst = np.maximum.accumulate(p.mark_high[i0:i1]) if h.perp_amt < 0 else np.minimum.accumulate(
-                p.mark_low[i0:i1])
+            worst = (
+                np.maximum.accumulate(p.mark_high[i0:i1])
+                if h.perp_amt < 0
+                else np.minimum.accumulate(p.mark_low[i0:i1])
+            )
             worst_upnl += h.perp_amt * (worst - h.entry)
             worst_notional += abs(h.perp_amt) * worst
         margin = wallet + upnl
         equity = equity + margin
-        rows = {"equity": equity, "ratio": np.where(notional > 0, margin / np.where(notional > 0, notional, 1), np.nan),
-                "notional": notional}
+        rows = {
+            "equity": equity,
+            "ratio": np.where(notional > 0, margin / np.where(notional > 0, notional, 1), np.nan),
+            "notional": notional,
+        }
         if book.held:
             ratio = rows["ratio"]
             ok &= (ratio > self.low * (1 + BAND_MARGIN)) & (ratio < self.high * (1 - BAND_MARGIN))
@@ -183,8 +210,17 @@ class FastForward:
 
     # ------------------------------------------------------------------ running a stretch
 
-    async def run(self, book: Book, i0: int, end: int, rows: dict[str, np.ndarray], timeline: Timeline,
-                  in_market: dict[str, int], last_snapshot_ms: int | None, every_h: int) -> int | None:
+    async def run(
+        self,
+        book: Book,
+        i0: int,
+        end: int,
+        rows: dict[str, np.ndarray],
+        timeline: Timeline,
+        in_market: dict[str, int],
+        last_snapshot_ms: int | None,
+        every_h: int,
+    ) -> int | None:
         """Hours [i0, end) in jumps: to each balance-snapshot hour, then to the last hour; the ledger gets
         what the hourly loop would have written. Returns the last snapshot time."""
         jobs = self.jobs
@@ -224,8 +260,9 @@ class FastForward:
         self.stretches += 1
         return last_snapshot_ms
 
-    async def advance(self, i: int, timeline: Timeline, in_market: dict[str, int], last_snapshot_ms: int | None,
-                      every_h: int) -> tuple[int, int | None]:
+    async def advance(
+        self, i: int, timeline: Timeline, in_market: dict[str, int], last_snapshot_ms: int | None, every_h: int
+    ) -> tuple[int, int | None]:
         """From hour ``i``: run every certain hour in stretches; returns the first hour to run for real."""
         n = len(self.grid)
         while i < n:

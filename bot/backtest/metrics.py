@@ -39,8 +39,18 @@ async def read_facts(ledger: Ledger) -> LedgerFacts:
     facts = LedgerFacts(attribution=att)
     for c in att.fills:
         f = c.fill
-        facts.fills.append((f.ts_ms, c.symbol, f.market, f.side, float(f.quantity), float(f.price),
-                            float(c.fee or ZERO), float(c.slippage or ZERO)))
+        facts.fills.append(
+            (
+                f.ts_ms,
+                c.symbol,
+                f.market,
+                f.side,
+                float(f.quantity),
+                float(f.price),
+                float(c.fee or ZERO),
+                float(c.slippage or ZERO),
+            )
+        )
     for p in att.payments:
         facts.funding.append((p.payment.funding_time_ms, p.symbol, float(p.amount or ZERO)))
     for t in await ledger.list_transfers():

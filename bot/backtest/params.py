@@ -48,7 +48,9 @@ class BacktestOptions(BaseModel):
     )
     snapshot_every_hours: int = Field(24, ge=1, description="balance snapshot cadence in the ledger")
     eval_every_hours: int = Field(
-        1, ge=1, le=24 * 7,
+        1,
+        ge=1,
+        le=24 * 7,
         description=(
             "funding scan + strategy + execution every this many hours from the first hour (a daemon with "
             "scan_interval_s = hours * 3600); funding, liquidation and collateral checks still run every hour"
@@ -57,8 +59,9 @@ class BacktestOptions(BaseModel):
     minute_checks: bool = Field(True, description="check collateral every minute where 1m data exists")
     skip_idle_hours: bool = Field(True, description="skip hours where nothing can change (flat book, no entry)")
     fast_forward: bool = Field(
-        True, description="jump over hours where strategy, treasury and margin provably do nothing "
-        "(identical ledger, faster; see bot/backtest/fastforward.py)"
+        True,
+        description="jump over hours where strategy, treasury and margin provably do nothing "
+        "(identical ledger, faster; see bot/backtest/fastforward.py)",
     )
     collateral_gate: bool = Field(
         True, description="run the treasury only when the collateral band is left (identical results, faster)"
@@ -99,7 +102,10 @@ def load_backtest_params(path: Path | None) -> BacktestParams:
 
 SECTIONS = ("strategy", "treasury", "execution", "backtest")
 SECTION_MODELS: dict[str, type[BaseModel]] = {
-    "strategy": CarryParams, "treasury": TreasuryConfig, "execution": ExecutionConfig, "backtest": BacktestOptions,
+    "strategy": CarryParams,
+    "treasury": TreasuryConfig,
+    "execution": ExecutionConfig,
+    "backtest": BacktestOptions,
 }
 
 

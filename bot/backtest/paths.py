@@ -72,8 +72,10 @@ def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: Carry
     for sym in symbols:
         spot_s, perp_s, mark_s = (base._get(kind, sym) for kind in ("spot", "perp", "mark"))
         nan = np.full(len(grid), np.nan)
-        raw = {kind: (_at_grid(s, grid, s.open) if s is not None else nan) for kind, s in
-               (("spot", spot_s), ("perp", perp_s), ("mark", mark_s))}
+        raw = {
+            kind: (_at_grid(s, grid, s.open) if s is not None else nan)
+            for kind, s in (("spot", spot_s), ("perp", perp_s), ("mark", mark_s))
+        }
         edge = np.zeros(len(grid), dtype=bool)
         for values in raw.values():
             known = ~np.isnan(values)
@@ -109,8 +111,17 @@ def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: Carry
         apr, steady = forecast_apr(ts, rate, predicted, grid, params)
         inputs = forecast_inputs(ts, rate, predicted, grid, keys)
         out[sym] = SymbolPaths(
-            spot=_ffill(raw["spot"]), perp=raw["perp"], mark=mark, mark_high=hi, mark_low=lo, edge=edge,
-            settle_ts=ts, settle_rate=rate, settle_mark=smark, apr=apr, steady=steady,
+            spot=_ffill(raw["spot"]),
+            perp=raw["perp"],
+            mark=mark,
+            mark_high=hi,
+            mark_low=lo,
+            edge=edge,
+            settle_ts=ts,
+            settle_rate=rate,
+            settle_mark=smark,
+            apr=apr,
+            steady=steady,
             inputs=inputs,
         )
     return out

@@ -56,8 +56,14 @@ def equity_plot(result: BacktestResult, path: Path) -> Path:
     greys = matplotlib.colormaps["Greys"](np.linspace(0.45, 0.8, max(len(result.baseline_equity), 1)))
     for (name, eq), colour in zip(sorted(result.baseline_equity.items()), greys, strict=False):
         if len(eq) == len(x):
-            ax.plot(x, eq - result.summary.capital, label=f"baseline {name}: net PnL", color=colour,
-                    linestyle="--", linewidth=1.2)
+            ax.plot(
+                x,
+                eq - result.summary.capital,
+                label=f"baseline {name}: net PnL",
+                color=colour,
+                linestyle="--",
+                linewidth=1.2,
+            )
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_ylabel("USDT")
     ax.set_title(f"{result.summary.strategy}: PnL and its components")
@@ -106,12 +112,13 @@ def collateral_plot(result: BacktestResult, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 3.5))
     ax.plot(x, tl.collateral_ratio, color="tab:purple", label="collateral ratio")
     band = result.collateral_band
-    for key, colour, what in (("high", "tab:orange", "above: excess back to spot"),
-                              ("target", "tab:green", "transfers aim here"),
-                              ("low", "tab:red", "below: top up or shrink")):
+    for key, colour, what in (
+        ("high", "tab:orange", "above: excess back to spot"),
+        ("target", "tab:green", "transfers aim here"),
+        ("low", "tab:red", "below: top up or shrink"),
+    ):
         if key in band:
-            ax.axhline(band[key], color=colour, linestyle="--", linewidth=1,
-                       label=f"{key} {band[key]:g} ({what})")
+            ax.axhline(band[key], color=colour, linestyle="--", linewidth=1, label=f"{key} {band[key]:g} ({what})")
     if band:
         ax.legend(loc="upper right", fontsize=7)
     ax.set_ylabel("margin balance / notional")

@@ -33,8 +33,11 @@ def predictor_tracking(source: Any, ds: Dataset) -> dict[str, Any]:
         all_pred.append(pred[ok])
         all_rate.append(rate[ok])
     total = _stats(np.concatenate(all_pred), np.concatenate(all_rate)) if all_pred else None
-    return {"measured": "predicted rate quoted just before each settlement vs the settled rate",
-            "all": total, "symbols": per}
+    return {
+        "measured": "predicted rate quoted just before each settlement vs the settled rate",
+        "all": total,
+        "symbols": per,
+    }
 
 
 def _stats(pred: np.ndarray, rate: np.ndarray) -> dict[str, Any]:
@@ -55,8 +58,10 @@ def tracking_lines(tracking: dict[str, Any] | None) -> list[str]:
 
     def line(name: str, st: dict[str, Any]) -> str:
         corr = "n/a" if st["corr"] is None else f"{st['corr']:.3f}"
-        return (f"{name}: {st['settlements']} settlements, mean absolute error {st['mae'] * 100:.4f}% per "
-                f"settlement, correlation {corr}")
+        return (
+            f"{name}: {st['settlements']} settlements, mean absolute error {st['mae'] * 100:.4f}% per "
+            f"settlement, correlation {corr}"
+        )
 
     out = [line("all symbols", tracking["all"])]
     out += [line(sym, st) for sym, st in tracking["symbols"].items()]

@@ -51,8 +51,10 @@ class HoursDone:
 
     def describe(self) -> str:
         run = f" (run {self.run_number()}/{self.runs})" if self.runs > 1 else ""
-        return (f"{self.fraction * 100:5.1f}% simulated {iso_utc(self.simulated_ms())}{run}, "
-                f"{self.rate():,.0f} simulated h/s")
+        return (
+            f"{self.fraction * 100:5.1f}% simulated {iso_utc(self.simulated_ms())}{run}, "
+            f"{self.rate():,.0f} simulated h/s"
+        )
 
 
 class ProgressLine:
@@ -88,8 +90,14 @@ def progress_reporter(kind: ProgressKind, start_ms: int, run_hours: int, runs: i
     from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
     from rich.progress import Progress as RichProgress
 
-    bar = RichProgress(TextColumn("backtest"), BarColumn(), TextColumn("{task.fields[where]}"),
-                       TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    bar = RichProgress(
+        TextColumn("backtest"),
+        BarColumn(),
+        TextColumn("{task.fields[where]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     task = bar.add_task("hours", total=hours.total, where="")
 
     def advance(k: int) -> None:

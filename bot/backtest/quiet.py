@@ -110,9 +110,15 @@ class Book:
 class StrategyQuiet:
     """The certificates of one run (its prices, parameters and which symbols are offered for entry)."""
 
-    def __init__(self, paths: dict[str, SymbolPaths], grid: np.ndarray, blocked: dict[str, np.ndarray],
-                 params: CarryParams, fees: tuple[float, float] | None = None,
-                 books: Mapping[str, BookShape] | None = None) -> None:
+    def __init__(
+        self,
+        paths: dict[str, SymbolPaths],
+        grid: np.ndarray,
+        blocked: dict[str, np.ndarray],
+        params: CarryParams,
+        fees: tuple[float, float] | None = None,
+        books: Mapping[str, BookShape] | None = None,
+    ) -> None:
         self.paths = paths
         self.grid = grid
         self.blocked = blocked  # Binance id -> bool per hour: not offered to the strategy for entry
@@ -176,8 +182,12 @@ class StrategyQuiet:
 
     def for_strategy(self, name: str) -> Any:
         """The certificate of a backtest strategy name, or None (that strategy runs every scan)."""
-        certificates = {"carry": self.carry, "always-on": self.always_on, "always-on-btc": self.always_on_btc,
-                        "top-n": self.top_n}
+        certificates = {
+            "carry": self.carry,
+            "always-on": self.always_on,
+            "always-on-btc": self.always_on_btc,
+            "top-n": self.top_n,
+        }
         return certificates.get(name)
 
     def carry(self, book: Book, i0: int, i1: int, capital: np.ndarray) -> np.ndarray:
@@ -260,11 +270,18 @@ class StrategyQuiet:
 
     def _asks(self, h: Held, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
         spot = self.paths[h.binance_id].spot[i0:i1]
-        return ((spot - PRICE_QUANTUM) * (1 + h.half_spread) * (1 - REL_MARGIN),
-                (spot + PRICE_QUANTUM) * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0])
+        return (
+            (spot - PRICE_QUANTUM) * (1 + h.half_spread) * (1 - REL_MARGIN),
+            (spot + PRICE_QUANTUM) * (1 + h.half_spread) * (1 + REL_MARGIN) + h.ticks[0],
+        )
 
     def _baseline_keeps(
-        self, h: Held, i0: int, i1: int, capital: np.ndarray, taken_before: tuple[np.ndarray, np.ndarray],
+        self,
+        h: Held,
+        i0: int,
+        i1: int,
+        capital: np.ndarray,
+        taken_before: tuple[np.ndarray, np.ndarray],
         weight: float | None = None,
     ) -> np.ndarray:
         """``_hold_or_size`` keeps ``h``: its target min(per-symbol cap, liquidity cap, ``weight`` of capital
@@ -279,8 +296,11 @@ class StrategyQuiet:
         total = cap * float(p.max_total_fraction)
         path = self.paths[h.binance_id]
         liq = float(p.liquidity_fraction) * self._depth_low(path, h, i0, i1)
-        desired_lo = np.minimum(np.minimum(cap * f / (hi_a * cpn), liq),
-                                np.maximum(total - taken_before[1], 0.0) / (hi_a * cpn)) * (1 - REL_MARGIN) - h.step
+        desired_lo = (
+            np.minimum(np.minimum(cap * f / (hi_a * cpn), liq), np.maximum(total - taken_before[1], 0.0) / (hi_a * cpn))
+            * (1 - REL_MARGIN)
+            - h.step
+        )
         desired_hi = np.minimum(cap * f / (lo_a * cpn), np.maximum(total - taken_before[0], 0.0) / (lo_a * cpn))
         desired_hi = desired_hi * (1 + REL_MARGIN)
         q = h.qty
@@ -288,8 +308,9 @@ class StrategyQuiet:
         keep = (desired_lo >= q * (1 - tol) + q * REL_MARGIN) & (desired_hi <= q * (1 + tol) - q * REL_MARGIN)
         return have_data & keep
 
-    def always_on(self, book: Book, i0: int, i1: int, capital: np.ndarray,
-                  symbols: tuple[str, ...] | None = None) -> np.ndarray:
+    def always_on(
+        self, book: Book, i0: int, i1: int, capital: np.ndarray, symbols: tuple[str, ...] | None = None
+    ) -> np.ndarray:
         """``AlwaysOn`` over ``symbols`` (Binance ids; None: all): only they are held, none of the others
         is offered (it would be entered), so the held ones are the N sharing the total cap, and each keeps
         its size against its own share."""

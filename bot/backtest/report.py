@@ -77,14 +77,17 @@ def data_warnings(result: BacktestResult) -> list[str]:
         if note["last_ms"] is not None and note["last_ms"] + 3_600_000 < result.summary.end_ms:
             out.append(f"{sym}: data ends {_day(note['last_ms'])}; not traded after (pairs closed before).")
         if note["gap_hours"]:
-            spans = ", ".join(f"{_day(g['start_ms'])} +{(g['end_ms'] - g['start_ms']) // 3_600_000}h "
-                              f"({'/'.join(g['legs'])})" for g in note["gaps"][:5])
+            spans = ", ".join(
+                f"{_day(g['start_ms'])} +{(g['end_ms'] - g['start_ms']) // 3_600_000}h ({'/'.join(g['legs'])})"
+                for g in note["gaps"][:5]
+            )
             more = "" if len(note["gaps"]) <= 5 else f" and {len(note['gaps']) - 5} more"
             out.append(f"{sym}: {note['gap_hours']} gap hours not traded: {spans}{more}.")
         if note["mark_fallback_hours"]:
             why = "no mark-price file" if note["mark_file_missing"] else "mark candles missing"
-            out.append(f"{sym}: {why}; the perp close stands in for the mark price for "
-                       f"{note['mark_fallback_hours']} hours.")
+            out.append(
+                f"{sym}: {why}; the perp close stands in for the mark price for {note['mark_fallback_hours']} hours."
+            )
         for c in note["interval_changes"]:
             out.append(f"{sym}: funding interval {c['old_hours']}h -> {c['new_hours']}h at {_day(c['ts_ms'])}.")
         for a, b in note.get("minute_windows", []):
@@ -121,10 +124,12 @@ def round_trip_line(result: BacktestResult) -> str:
         return "No round trip: no pair was entered."
     med_be = "-" if st["median_break_even_hours"] is None else f"{st['median_break_even_hours']:,.1f} h"
     net = "-" if st["net"] is None else f"{st['net']:,.2f}"
-    return (f"{st['count']} round trips ({st['closed']} closed): median hold {st['median_hold_hours']:,.1f} h "
-            f"against a median break-even at entry of {med_be}; {st['held_past_break_even']} of "
-            f"{st['with_break_even']} held past their break-even; {st['winners']} net positive; funding "
-            f"{st['funding']:,.2f}, fees {st['fees']:,.2f}, net {net} USDT.")
+    return (
+        f"{st['count']} round trips ({st['closed']} closed): median hold {st['median_hold_hours']:,.1f} h "
+        f"against a median break-even at entry of {med_be}; {st['held_past_break_even']} of "
+        f"{st['with_break_even']} held past their break-even; {st['winners']} net positive; funding "
+        f"{st['funding']:,.2f}, fees {st['fees']:,.2f}, net {net} USDT."
+    )
 
 
 def _when(ts_ms: int | None) -> str:
@@ -133,17 +138,37 @@ def _when(ts_ms: int | None) -> str:
 
 def _round_trip_rows(result: BacktestResult) -> list[list[str]]:
     return [
-        [t.symbol, _when(t.entry_ms), f"{t.entry_rule}: {t.entry_reason}".strip(": "), _when(t.exit_ms),
-         f"{t.exit_rule}: {t.exit_reason}".strip(": "), _fmt(t.hold_hours, "h"),
-         "-" if t.break_even_hours is None else _fmt(t.break_even_hours, "h"), str(t.actions),
-         _fmt(t.funding, "usd"), _fmt(t.fees, "usd"), _fmt(t.price, "usd"), _fmt(t.net, "usd")]
+        [
+            t.symbol,
+            _when(t.entry_ms),
+            f"{t.entry_rule}: {t.entry_reason}".strip(": "),
+            _when(t.exit_ms),
+            f"{t.exit_rule}: {t.exit_reason}".strip(": "),
+            _fmt(t.hold_hours, "h"),
+            "-" if t.break_even_hours is None else _fmt(t.break_even_hours, "h"),
+            str(t.actions),
+            _fmt(t.funding, "usd"),
+            _fmt(t.fees, "usd"),
+            _fmt(t.price, "usd"),
+            _fmt(t.net, "usd"),
+        ]
         for t in result.round_trips
     ]
 
 
 def _monthly_rows(result: BacktestResult) -> list[list[str]]:
-    return [[m.month, _fmt(m.start_equity, "usd"), _fmt(m.end_equity, "usd"), _fmt(m.pnl, "usd"), _fmt(m.ret, "pct"),
-             _fmt(m.funding, "usd"), _fmt(m.fees, "usd")] for m in result.monthly]
+    return [
+        [
+            m.month,
+            _fmt(m.start_equity, "usd"),
+            _fmt(m.end_equity, "usd"),
+            _fmt(m.pnl, "usd"),
+            _fmt(m.ret, "pct"),
+            _fmt(m.funding, "usd"),
+            _fmt(m.fees, "usd"),
+        ]
+        for m in result.monthly
+    ]
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -155,9 +180,18 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def _baseline_rows(result: BacktestResult) -> list[list[str]]:
     runs: list[tuple[str, Summary]] = [(result.summary.strategy, result.summary), *result.baselines.items()]
     return [
-        [name, _fmt(s.net_pnl, "usd"), _fmt(s.apr, "pct"), _fmt(s.funding_income, "usd"), _fmt(s.fees, "usd"),
-         _fmt(s.max_drawdown, "pct"), _fmt(s.sharpe, "x"), _fmt(s.sortino, "x"), _fmt(s.calmar, "x"),
-         _fmt(s.time_in_market, "pct")]
+        [
+            name,
+            _fmt(s.net_pnl, "usd"),
+            _fmt(s.apr, "pct"),
+            _fmt(s.funding_income, "usd"),
+            _fmt(s.fees, "usd"),
+            _fmt(s.max_drawdown, "pct"),
+            _fmt(s.sharpe, "x"),
+            _fmt(s.sortino, "x"),
+            _fmt(s.calmar, "x"),
+            _fmt(s.time_in_market, "pct"),
+        ]
         for name, s in runs
     ]
 
@@ -177,22 +211,64 @@ def render_html(result: BacktestResult, images: dict[str, Path]) -> str:
         _table(["", "value"], [[a, b] for a, b in summary_lines(result)]),
         f"<p>Ratios: {html.escape(RATIO_BASIS)}.</p>",
         "<h2>Against the baselines (same data, same costs)</h2>",
-        _table(["strategy", "net PnL", "APR", "funding", "fees", "max DD", "Sharpe", "Sortino", "Calmar", "in market"],
-               _baseline_rows(result)),
+        _table(
+            ["strategy", "net PnL", "APR", "funding", "fees", "max DD", "Sharpe", "Sortino", "Calmar", "in market"],
+            _baseline_rows(result),
+        ),
         "<h2>Monthly returns</h2>",
-        _table(["month (UTC)", "start equity", "end equity", "PnL", "return", "funding", "fees"],
-               _monthly_rows(result)),
+        _table(
+            ["month (UTC)", "start equity", "end equity", "PnL", "return", "funding", "fees"], _monthly_rows(result)
+        ),
         "<h2>Round trips</h2>",
         f"<p>{html.escape(round_trip_line(result))}</p>",
-        _table(["symbol", "entry", "why", "exit", "why", "hold h", "break-even h at entry", "actions", "funding",
-                "fees", "price", "net"], _round_trip_rows(result)) if result.round_trips else "",
+        _table(
+            [
+                "symbol",
+                "entry",
+                "why",
+                "exit",
+                "why",
+                "hold h",
+                "break-even h at entry",
+                "actions",
+                "funding",
+                "fees",
+                "price",
+                "net",
+            ],
+            _round_trip_rows(result),
+        )
+        if result.round_trips
+        else "",
         "<h2>Per symbol</h2>",
         _table(
-            ["symbol", "funding", "fees", "slippage", "fills", "hours in market", "settlements paid", "gap hours",
-             "mark fallback h", "interval changes"],
-            [[r.symbol, _fmt(r.funding_income, "usd"), _fmt(r.fees, "usd"), _fmt(r.slippage, "usd"), str(r.trades),
-              str(r.hours_in_market), str(r.settlements_paid), str(r.gap_hours), str(r.mark_fallback_hours),
-              str(r.interval_changes)] for r in result.traded_symbols],
+            [
+                "symbol",
+                "funding",
+                "fees",
+                "slippage",
+                "fills",
+                "hours in market",
+                "settlements paid",
+                "gap hours",
+                "mark fallback h",
+                "interval changes",
+            ],
+            [
+                [
+                    r.symbol,
+                    _fmt(r.funding_income, "usd"),
+                    _fmt(r.fees, "usd"),
+                    _fmt(r.slippage, "usd"),
+                    str(r.trades),
+                    str(r.hours_in_market),
+                    str(r.settlements_paid),
+                    str(r.gap_hours),
+                    str(r.mark_fallback_hours),
+                    str(r.interval_changes),
+                ]
+                for r in result.traded_symbols
+            ],
         ),
         f"<p>{html.escape(untraded)}</p>" if (untraded := untraded_line(result)) else "",
         "<h2>Charts</h2>",
@@ -203,18 +279,25 @@ def render_html(result: BacktestResult, images: dict[str, Path]) -> str:
     tracking = tracking_lines(result.predictor)
     if tracking:
         parts.append("<h2>Predicted funding rate against the settled one</h2>")
-        parts.append("<p>The simulator quotes a predicted rate built from the replayed prices only (Binance's "
-                     "rule over the premium so far in the interval), never from the coming settlement. "
-                     "Measured at the last quote before each settlement:</p>")
+        parts.append(
+            "<p>The simulator quotes a predicted rate built from the replayed prices only (Binance's "
+            "rule over the premium so far in the interval), never from the coming settlement. "
+            "Measured at the last quote before each settlement:</p>"
+        )
         parts.append("<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in tracking) + "</ul>")
     warnings = data_warnings(result)
     parts.append("<h2>Data notes</h2>")
-    parts.append("<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>" if warnings
-                 else "<p>No gaps, no mark fallback, no interval change in the window.</p>")
+    parts.append(
+        "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>"
+        if warnings
+        else "<p>No gaps, no mark fallback, no interval change in the window.</p>"
+    )
     st = result.stats
-    parts.append(f"<p>Run: {st.symbol_hours:,} symbol-hours in {st.seconds:.2f}s "
-                 f"({st.symbol_hours_per_second:,.0f}/s), {st.ticks_evaluated} ticks evaluated, "
-                 f"{st.ticks_skipped} skipped (nothing could change), {st.minute_checks} minute checks.</p>")
+    parts.append(
+        f"<p>Run: {st.symbol_hours:,} symbol-hours in {st.seconds:.2f}s "
+        f"({st.symbol_hours_per_second:,.0f}/s), {st.ticks_evaluated} ticks evaluated, "
+        f"{st.ticks_skipped} skipped (nothing could change), {st.minute_checks} minute checks.</p>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -226,10 +309,14 @@ def write_report(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     paths["summary"] = out_dir / "summary.json"
     paths["summary"].write_text(json.dumps(result.to_dict(), indent=2, default=str))
     paths["symbols"] = write_symbols_csv(result, out_dir / "symbols.csv")
-    paths["round_trips"] = _write_csv([t.to_dict() for t in result.round_trips], out_dir / "round_trips.csv",
-                                      [f.name for f in fields(RoundTrip)] + ["held_past_break_even"])
-    paths["monthly"] = _write_csv([m.to_dict() for m in result.monthly], out_dir / "monthly.csv",
-                                  [f.name for f in fields(MonthRow)])
+    paths["round_trips"] = _write_csv(
+        [t.to_dict() for t in result.round_trips],
+        out_dir / "round_trips.csv",
+        [f.name for f in fields(RoundTrip)] + ["held_past_break_even"],
+    )
+    paths["monthly"] = _write_csv(
+        [m.to_dict() for m in result.monthly], out_dir / "monthly.csv", [f.name for f in fields(MonthRow)]
+    )
     images = write_plots(result, out_dir)
     paths.update(images)
     paths["html"] = out_dir / "report.html"

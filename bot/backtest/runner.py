@@ -195,8 +195,9 @@ async def _run_loop(
     return tl, stats, in_market
 
 
-def _gaps_ahead(ds: Dataset, held: set[str], i: int, missing: dict[str, np.ndarray],
-                blocked: dict[str, np.ndarray]) -> dict[str, str]:
+def _gaps_ahead(
+    ds: Dataset, held: set[str], i: int, missing: dict[str, np.ndarray], blocked: dict[str, np.ndarray]
+) -> dict[str, str]:
     """Held symbols with data now and a hole within the lookahead, each with when the hole starts."""
     out = {}
     for sym in held:
@@ -206,15 +207,33 @@ def _gaps_ahead(ds: Dataset, held: set[str], i: int, missing: dict[str, np.ndarr
     return out
 
 
-def _fast_forward(spec: BacktestSpec, ds: Dataset, core: Core, jobs: TickJobs, scan: np.ndarray,
-                  blocked: dict[str, np.ndarray], minute_hours: set[int], paths: dict[str, SymbolPaths],
-                  fees: tuple[float, float]) -> FastForward:
+def _fast_forward(
+    spec: BacktestSpec,
+    ds: Dataset,
+    core: Core,
+    jobs: TickJobs,
+    scan: np.ndarray,
+    blocked: dict[str, np.ndarray],
+    minute_hours: set[int],
+    paths: dict[str, SymbolPaths],
+    fees: tuple[float, float],
+) -> FastForward:
     unsafe = np.isin(ds.grid, np.array(sorted(minute_hours), dtype=np.int64))
     for p in paths.values():
         unsafe |= p.edge  # the simulator's last known price is set at the hour before a gap: run it
     by_id = {sid: blocked[s.unified] for sid, s in ds.series.items()}
-    return FastForward(jobs, paths, ds.grid, scan, unsafe, by_id, spec.params.strategy,
-                       core.treasury.band, strategy=spec.strategy, fees=fees)
+    return FastForward(
+        jobs,
+        paths,
+        ds.grid,
+        scan,
+        unsafe,
+        by_id,
+        spec.params.strategy,
+        core.treasury.band,
+        strategy=spec.strategy,
+        fees=fees,
+    )
 
 
 def scan_hours(n: int, every: int) -> np.ndarray:
@@ -261,8 +280,9 @@ def _minute_hours(ds: Dataset) -> set[int]:
     return hours
 
 
-async def run_backtest(spec: BacktestSpec, ds: Dataset | None = None, progress: Progress | None = None,
-                       out_dir: Path | None = None) -> BacktestResult:
+async def run_backtest(
+    spec: BacktestSpec, ds: Dataset | None = None, progress: Progress | None = None, out_dir: Path | None = None
+) -> BacktestResult:
     """One strategy on the data; its ledger is ``<out_dir>/ledger.db``."""
     ds = ds or load_dataset(spec.data_dir, spec.symbols, spec.start_ms, spec.end_ms)
     out = Path(out_dir or spec.out_dir)
@@ -284,14 +304,24 @@ async def run_backtest(spec: BacktestSpec, ds: Dataset | None = None, progress: 
         await core.close()
     held = {t.symbol for t in trips} | {s for s, h in in_market.items() if h}
     return BacktestResult(
-        summary, rows, tl, ds.data_notes(), stats, core.ledger_url, str(out), predictor=tracking,
-        monthly=monthly_returns(tl), round_trips=trips, funding_rates=funding_rates_apr(ds, held),
+        summary,
+        rows,
+        tl,
+        ds.data_notes(),
+        stats,
+        core.ledger_url,
+        str(out),
+        predictor=tracking,
+        monthly=monthly_returns(tl),
+        round_trips=trips,
+        funding_rates=funding_rates_apr(ds, held),
         collateral_band={"low": float(band.low), "target": float(band.target), "high": float(band.high)},
     )
 
 
 def final_marks(ds: Dataset) -> dict[str, dict[Leg, Decimal | None]]:
     """Each symbol's last replayed spot and perp close in the window: what a pair still open is marked at."""
+
     def last(a: np.ndarray) -> Decimal | None:
         ok = np.flatnonzero(~np.isnan(a))
         return Decimal(repr(float(a[ok[-1]]))) if len(ok) else None
@@ -360,8 +390,9 @@ class BaselineRun:
         result.baseline_equity[name] = self.equity
 
 
-def _baseline(spec: BacktestSpec, name: str, ds: Dataset | None = None, progress: Progress | None = None
-              ) -> BaselineRun:
+def _baseline(
+    spec: BacktestSpec, name: str, ds: Dataset | None = None, progress: Progress | None = None
+) -> BaselineRun:
     """Run baseline ``name`` on the spec's data into ``<out>/baselines/<name>``."""
     sub = BacktestSpec(**{**spec.__dict__, "strategy": name, "progress": False})
     run = asyncio.run(run_backtest(sub, ds, progress, Path(spec.out_dir) / "baselines" / name))

@@ -329,7 +329,6 @@ def kline_row(k: Any) -> list[Any]:
 # ---- exchange info -----------------------------------------------------------------------------
 
 
-
 def spot_filters(spec: Any) -> list[dict[str, Any]]:
     """The spot symbol's ``filters`` in Binance's order (GET /api/v3/exchangeInfo)."""
     side_up = spec.bid_up if spec.bid_up is not None else Decimal(5)
@@ -338,17 +337,36 @@ def spot_filters(spec: Any) -> list[dict[str, Any]]:
     ask_down = spec.ask_down if spec.ask_down is not None else Decimal("0.2")
     market_max = spec.market_max_qty if spec.market_max_qty is not None else spec.max_qty
     return [
-        {"filterType": "PRICE_FILTER", "minPrice": fmt(spec.min_price), "maxPrice": fmt(spec.max_price),
-         "tickSize": fmt(spec.tick_size)},
-        {"filterType": "LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
-         "stepSize": fmt(spec.step_size)},
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": fmt(spec.min_price),
+            "maxPrice": fmt(spec.max_price),
+            "tickSize": fmt(spec.tick_size),
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": fmt(spec.min_qty),
+            "maxQty": fmt(spec.max_qty),
+            "stepSize": fmt(spec.step_size),
+        },
         {"filterType": "ICEBERG_PARTS", "limit": 10},
         {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": fmt(market_max), "stepSize": "0.00000000"},
-        {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": fmt(side_up), "bidMultiplierDown": fmt(side_down),
-         "askMultiplierUp": fmt(ask_up), "askMultiplierDown": fmt(ask_down), "avgPriceMins": 5},
-        {"filterType": "NOTIONAL", "minNotional": fmt(spec.min_notional),
-         "applyMinToMarket": bool(spec.min_notional_on_market), "maxNotional": "9000000.00000000",
-         "applyMaxToMarket": False, "avgPriceMins": 5},
+        {
+            "filterType": "PERCENT_PRICE_BY_SIDE",
+            "bidMultiplierUp": fmt(side_up),
+            "bidMultiplierDown": fmt(side_down),
+            "askMultiplierUp": fmt(ask_up),
+            "askMultiplierDown": fmt(ask_down),
+            "avgPriceMins": 5,
+        },
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": fmt(spec.min_notional),
+            "applyMinToMarket": bool(spec.min_notional_on_market),
+            "maxNotional": "9000000.00000000",
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        },
         {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
         {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
     ]
@@ -359,12 +377,24 @@ def perp_filters(spec: Any) -> list[dict[str, Any]]:
     up = spec.bid_up if spec.bid_up is not None else Decimal("1.0500")
     down = spec.bid_down if spec.bid_down is not None else Decimal("0.9500")
     return [
-        {"filterType": "PRICE_FILTER", "minPrice": fmt(spec.min_price), "maxPrice": fmt(spec.max_price),
-         "tickSize": fmt(spec.tick_size)},
-        {"filterType": "LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.max_qty),
-         "stepSize": fmt(spec.step_size)},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": fmt(spec.min_qty), "maxQty": fmt(spec.market_order_max_qty),
-         "stepSize": fmt(spec.step_size)},
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": fmt(spec.min_price),
+            "maxPrice": fmt(spec.max_price),
+            "tickSize": fmt(spec.tick_size),
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": fmt(spec.min_qty),
+            "maxQty": fmt(spec.max_qty),
+            "stepSize": fmt(spec.step_size),
+        },
+        {
+            "filterType": "MARKET_LOT_SIZE",
+            "minQty": fmt(spec.min_qty),
+            "maxQty": fmt(spec.market_order_max_qty),
+            "stepSize": fmt(spec.step_size),
+        },
         {"filterType": "MAX_NUM_ORDERS", "limit": 200},
         {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
         {"filterType": "MIN_NOTIONAL", "notional": fmt(spec.min_notional)},

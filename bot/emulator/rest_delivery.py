@@ -58,8 +58,15 @@ def account(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
         }
         for asset, amount in emu.sim.coinm_balances().items()
     ]
-    return {"assets": assets, "positions": [], "canDeposit": True, "canTrade": True, "canWithdraw": True,
-            "feeTier": 0, "updateTime": 0}
+    return {
+        "assets": assets,
+        "positions": [],
+        "canDeposit": True,
+        "canTrade": True,
+        "canWithdraw": True,
+        "feeTier": 0,
+        "updateTime": 0,
+    }
 
 
 ROUTES = [

@@ -434,7 +434,10 @@ def position_margin_history(emu: Emulator, req: ParsedRequest) -> list[dict[str,
     """GET /fapi/v1/positionMargin/history (Binance: default 500 rows, newest window of 30 days)."""
     symbol = symbol_param(emu, req)
     rows = emu.sim.margin_adjustments(
-        symbol, req.int_or_none("type"), req.int_or_none("startTime"), req.int_or_none("endTime"),
+        symbol,
+        req.int_or_none("type"),
+        req.int_or_none("startTime"),
+        req.int_or_none("endTime"),
         limit_param(req, 500, 500),
     )
     return [

@@ -123,8 +123,7 @@ def connection_path(flag: Path | None, setting: Path | None, wait_s: float = CON
     if path.is_dir():
         raise ConfigError(
             f"{name}: {path} is a directory, not a connection file: give the JSON file `fundbot emulator` "
-            "writes (e.g. var/emulator.json)"
-            + ("" if flag is not None else ", or leave it empty for the real venue")
+            "writes (e.g. var/emulator.json)" + ("" if flag is not None else ", or leave it empty for the real venue")
         )
     from bot.emulator.connection import emulator_listening
 

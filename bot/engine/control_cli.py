@@ -276,8 +276,7 @@ def _show_lines(where: str, active: list[Control], done: list[Control]) -> list[
     if done:
         lines.append("recent exits")
         lines += [
-            f"  {c.symbol} pair #{c.pair_id} {c.status.value} at {iso_utc(c.updated_ms)}: {c.note or '-'}"
-            for c in done
+            f"  {c.symbol} pair #{c.pair_id} {c.status.value} at {iso_utc(c.updated_ms)}: {c.note or '-'}" for c in done
         ]
     return lines
 

@@ -796,4 +796,3 @@ def _override(t: Target, rule: str, message: str) -> Reason:
         inputs=t.reason.inputs,
         economics=t.reason.economics,
     )
-

@@ -173,8 +173,11 @@ class FundingRecord:
     def event(self) -> EventRecord:
         """The operator-log line for this payment, as the daemon's funding sync writes it."""
         return EventRecord(
-            EventKind.FUNDING, f"{self.symbol} funding {self.amount:+f} {self.asset}", ts_ms=self.now_ms,
-            pair_id=self.pair_id, symbol=self.symbol,
+            EventKind.FUNDING,
+            f"{self.symbol} funding {self.amount:+f} {self.asset}",
+            ts_ms=self.now_ms,
+            pair_id=self.pair_id,
+            symbol=self.symbol,
             details={"amount": str(self.amount), "funding_time_ms": self.funding_time_ms},
         )
 
@@ -1044,8 +1047,15 @@ class Ledger:
             if current is not None:
                 _move_control(conn, current.id, ControlStatus.CLEARED, now_ms, "replaced by a newer value")
             row = {
-                "kind": kind, "symbol": symbol, "pair_id": pair_id, "status": ControlStatus.ACTIVE, "value": value,
-                "reason": reason, "source": source, "created_ms": now_ms, "updated_ms": now_ms,
+                "kind": kind,
+                "symbol": symbol,
+                "pair_id": pair_id,
+                "status": ControlStatus.ACTIVE,
+                "value": value,
+                "reason": reason,
+                "source": source,
+                "created_ms": now_ms,
+                "updated_ms": now_ms,
             }
             new = _model(Control, conn.execute(table.insert().returning(*table.c), row).one())
             conn.execute(insert_event, event_row(new, on=True, ts_ms=now_ms, source=source))

@@ -132,12 +132,24 @@ async def round_trips(ledger: Ledger, att: Attribution, end_ms: int, marks: Mark
         fees = sum((c.fee for c in costs if c.fee is not None), ZERO)
         price = _price_pnl(costs, closed, (marks or {}).get(sym, {}))
         exit_ms = pair.closed_ms if closed else None
-        out.append(RoundTrip(
-            pair_id=pair.id, symbol=sym, entry_ms=pair.opened_ms, exit_ms=exit_ms,
-            entry_rule=entry_rule, entry_reason=entry_msg, exit_rule=exit_rule, exit_reason=exit_msg,
-            hold_hours=((exit_ms if exit_ms is not None else end_ms) - pair.opened_ms) / HOUR_MS,
-            break_even_hours=_hours(econ.get("break_even_hours")), actions=len(evs), fills=len(costs),
-            funding=funding.get(pair.id, ZERO), fees=fees, price=price,
-            net=None if price is None else funding.get(pair.id, ZERO) + price - fees,
-        ))
+        out.append(
+            RoundTrip(
+                pair_id=pair.id,
+                symbol=sym,
+                entry_ms=pair.opened_ms,
+                exit_ms=exit_ms,
+                entry_rule=entry_rule,
+                entry_reason=entry_msg,
+                exit_rule=exit_rule,
+                exit_reason=exit_msg,
+                hold_hours=((exit_ms if exit_ms is not None else end_ms) - pair.opened_ms) / HOUR_MS,
+                break_even_hours=_hours(econ.get("break_even_hours")),
+                actions=len(evs),
+                fills=len(costs),
+                funding=funding.get(pair.id, ZERO),
+                fees=fees,
+                price=price,
+                net=None if price is None else funding.get(pair.id, ZERO) + price - fees,
+            )
+        )
     return out

@@ -33,7 +33,8 @@ T = TypeVar("T")
 
 URL_OPTION = typer.Option(None, "--url", help="ledger URL (default: from settings, FUNDBOT_DATABASE_URL)")
 LIVE_OPTION = typer.Option(
-    None, "--live/--dry-run",
+    None,
+    "--live/--dry-run",
     help="without --url or FUNDBOT_DATABASE_URL: the ledger of a `run --live` (fundbot.db) or of a dry-run "
     "daemon (fundbot-dryrun.db); default: FUNDBOT_MODE",
 )
@@ -62,6 +63,7 @@ def _since(text: str | None, now_ms: int) -> int | None:
 def _with_ledger(url: str, work: Callable[[Ledger], Awaitable[T]], hint: bool = False) -> T:
     """``work(ledger)`` on the existing ledger at ``url``; a missing one is a message (with where the live
     daemon's ledger is when ``hint``: the URL came from the mode, not from the user)."""
+
     async def run() -> T:
         ledger = await open_ledger(url)
         try:

@@ -276,8 +276,14 @@ def _equity(w: _Window, prices: PriceBook, pair_symbol: str | None, notes: list[
         )
     if pair_symbol:
         notes.append("equity covers the whole account, not only the selected pair")
-    return {"first_ms": first_ms, "first": first, "last_ms": last_ms, "last": last, "change": last - first,
-            "price_age_ms": age}
+    return {
+        "first_ms": first_ms,
+        "first": first,
+        "last_ms": last_ms,
+        "last": last,
+        "change": last - first,
+        "price_age_ms": age,
+    }
 
 
 def _total(pairs: list[PairPnl]) -> PairPnl:
@@ -316,17 +322,27 @@ async def collect_report(
     w = _open_window(await all_balance_snapshots(ledger), since_ms, notes)
     # a payment at the opening snapshot's own instant is already inside its equity
     first_payment = None if since_ms is None else (w.start + 1 if w.after is not None else w.start)
-    payments = [fp for fp in await ledger.list_funding_payments(since_ms=first_payment, venue=w.venue)
-                if only is None or fp.symbol in only]
+    payments = [
+        fp
+        for fp in await ledger.list_funding_payments(since_ms=first_payment, venue=w.venue)
+        if only is None or fp.symbol in only
+    ]
     fills, legs = _legs_in_window(await all_fills(ledger, pair_symbol, w.venue), w, prices, notes)
-    att = attribute(fills, payments, await reference_prices(ledger),
-                    lambda asset, ts: prices.at(f"{asset}/{QUOTE}", ts))
+    att = attribute(
+        fills, payments, await reference_prices(ledger), lambda asset, ts: prices.at(f"{asset}/{QUOTE}", ts)
+    )
     notes.extend(att.notes)
     pnl: dict[str, PairPnl] = {}
     for key in sorted(set(att.by_symbol) | set(legs)):
         c = att.by_symbol.get(key, Costs())
-        p = pnl[key] = PairPnl(key, funding=c.funding, fees=-c.fees, slippage_cost=c.slippage, fills=c.fills,
-                               funding_payments=c.funding_payments)
+        p = pnl[key] = PairPnl(
+            key,
+            funding=c.funding,
+            fees=-c.fees,
+            slippage_cost=c.slippage,
+            fills=c.fills,
+            funding_payments=c.funding_payments,
+        )
         if key in legs:
             _mark_legs(p, legs[key], prices, notes)
     equity = _equity(w, prices, pair_symbol, notes)

@@ -56,7 +56,6 @@ class AccountDesk(MarketView):
         )
         events.append(self._account_event("FUNDING_FEE"))
 
-
     def spot_account(self) -> SpotAccount:
         self._catch_up()
         return SpotAccount(self.spot.balances(), self._now)
@@ -280,4 +279,3 @@ class AccountDesk(MarketView):
         if limit is not None:
             rows = rows[:limit] if start is not None else rows[-limit:]
         return rows
-

@@ -51,7 +51,6 @@ class SimExchange(LiquidationDesk, TransferDesk):
             self._brackets[s] = self.config.brackets.get(s) or default_brackets(s)
         self._update_prices()
 
-
     # ------------------------------------------------------------------ time
     def step(self, now_ms: int | None = None) -> list[SimEvent]:
         target = self.clock.now_ms() if now_ms is None else int(now_ms)
@@ -102,8 +101,6 @@ class SimExchange(LiquidationDesk, TransferDesk):
         if not ZERO <= f <= 1:
             raise ValueError(f"fraction must be in [0, 1], got {f}")
         self._partial.extend([f] * orders)
-
-
 
     # ------------------------------------------------------------------ restored state
     def restore_account(

@@ -90,13 +90,7 @@ def check_spot(
     ``reference`` is the price filters are checked against (the market's current price)."""
     is_market = order_type == "MARKET"
     if not is_market:
-        if (
-            price is None
-            or price <= 0
-            or price < spec.min_price
-            or price > spec.max_price
-            or price % spec.tick_size
-        ):
+        if price is None or price <= 0 or price < spec.min_price or price > spec.max_price or price % spec.tick_size:
             raise E.filter_failure("PRICE_FILTER")
         up, down = (spec.bid_up, spec.bid_down) if side == "BUY" else (spec.ask_up, spec.ask_down)
         if (up is not None and price > reference * up) or (down is not None and price < reference * down):

@@ -121,4 +121,3 @@ class LiquidationDesk(OrderDesk):
         if deficit < 0:
             self.futures.wallet -= deficit
         return fee_taken
-

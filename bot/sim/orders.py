@@ -47,7 +47,6 @@ class OrderDesk(AccountDesk):
             if order.is_open and order.remaining > 0 and order.reduce_only and order.market == "perp":
                 self._close_order(order, "EXPIRED", events)
 
-
     def open_orders(self, market: str, symbol: str | None = None) -> list[SimOrder]:
         self._catch_up()
         if symbol is not None:
@@ -101,8 +100,7 @@ class OrderDesk(AccountDesk):
         rows = [
             t
             for t in self._trades_by.get((market, symbol), ())
-            if (start is None or t.time_ms >= start)
-            and (end is None or t.time_ms <= end)
+            if (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)
         ]
         if limit is not None:
             rows = rows[:limit] if start is not None else rows[-limit:]
@@ -377,4 +375,3 @@ class OrderDesk(AccountDesk):
                 events.append(self._balance_event("ORDER", [spec.base, spec.quote]))
             else:
                 events.append(self._account_event("ORDER"))
-

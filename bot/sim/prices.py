@@ -74,7 +74,6 @@ class MarketView(SimState):
             raise E.SimError(-1013, f"Market is closed (no {market} price for {symbol}).")
         return p
 
-
     def _spec(self, market: str, symbol: str) -> MarketSpec:
         spec = self._specs.get((market, symbol))
         if spec is None:
@@ -263,7 +262,6 @@ class MarketView(SimState):
         if limit is not None:
             rows = rows[:limit] if start is not None else rows[-limit:]
         return rows
-
 
 
 def _interval(nxt: FundingSettlement | None, last: FundingSettlement | None) -> int:

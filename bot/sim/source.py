@@ -293,14 +293,17 @@ class CandleSource:
             t0 = (min(starts) // HOUR_MS) * HOUR_MS
             n = int((max(ends) - t0) // HOUR_MS) + 1
             grid = t0 + np.arange(n, dtype=np.int64) * HOUR_MS
-            hit = (t0, predicted_rates(
+            hit = (
                 t0,
-                _opens_at(perp, grid),
-                _opens_at(spot, grid),
-                np.array([x.ts_ms for x in sts], dtype=np.int64),
-                np.array([x.interval_hours for x in sts], dtype=np.float64),
-                funding_rule(symbol),
-            ))
+                predicted_rates(
+                    t0,
+                    _opens_at(perp, grid),
+                    _opens_at(spot, grid),
+                    np.array([x.ts_ms for x in sts], dtype=np.int64),
+                    np.array([x.interval_hours for x in sts], dtype=np.float64),
+                    funding_rule(symbol),
+                ),
+            )
             self._pred[symbol] = hit
         return hit
 

@@ -164,4 +164,3 @@ class SimState:
 
     def _open_orders(self, market: str, symbol: str | None = None) -> list[SimOrder]:
         return [o for o in self._live() if o.market == market and (symbol is None or o.symbol == symbol)]
-

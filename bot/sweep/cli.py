@@ -56,8 +56,13 @@ class _Bar:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} trials"),
-                TextColumn("best {task.fields[best]}"), TimeRemainingColumn(), console=err_console, transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} trials"),
+                TextColumn("best {task.fields[best]}"),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=False,
             )
             self._progress.start()
         return self
@@ -82,8 +87,12 @@ class _Bar:
 def register(app: typer.Typer) -> None:
     @app.command("sweep")
     def sweep(
-        space_file: Path = typer.Option(..., "--space", help="TOML: per [section], each parameter a list, a "
-                                        "range {low, high, step} or a distribution {low, high[, log]}"),
+        space_file: Path = typer.Option(
+            ...,
+            "--space",
+            help="TOML: per [section], each parameter a list, a "
+            "range {low, high, step} or a distribution {low, high[, log]}",
+        ),
         config: Path | None = typer.Option(None, "--config", help="base --config the swept values override"),
         data: Path | None = typer.Option(None, "--data", help="data folder (shared/data layout); default: bundled"),
         symbols: str | None = typer.Option(None, "--symbols", help="comma-separated, e.g. BTC/USDT,ETHUSDT"),
@@ -92,28 +101,44 @@ def register(app: typer.Typer) -> None:
         capital: str = typer.Option("100000", "--capital", help="starting USDT of each backtest"),
         out: Path = typer.Option(Path("var/sweep"), "--out", help="output folder"),
         method: str = typer.Option("grid", "--method", help="grid | random | tpe (Optuna's samplers)"),
-        trials: int | None = typer.Option(None, "--trials", min=1,
-                                          help="trials in the study (grid: default all, random/tpe: 50)"),
+        trials: int | None = typer.Option(
+            None, "--trials", min=1, help="trials in the study (grid: default all, random/tpe: 50)"
+        ),
         objective: str = typer.Option("apr", "--objective", help="apr | sharpe | calmar (maximised)"),
-        max_drawdown: float = typer.Option(0.2, "--max-drawdown", min=0.0, max=1.0,
-                                           help="a trial with a larger max drawdown (fraction) cannot be best; "
-                                           "a liquidation never can"),
+        max_drawdown: float = typer.Option(
+            0.2,
+            "--max-drawdown",
+            min=0.0,
+            max=1.0,
+            help="a trial with a larger max drawdown (fraction) cannot be best; a liquidation never can",
+        ),
         train: str | None = typer.Option(None, "--train", help="walk-forward train window, e.g. 12M, 90D"),
         test: str | None = typer.Option(None, "--test", help="walk-forward test window, e.g. 3M"),
-        anchored: bool = typer.Option(False, "--anchored/--rolling", help="walk-forward train windows all start "
-                                      "at the first hour (anchored) or keep their length (rolling)"),
-        scheduler: str | None = typer.Option(None, "--scheduler", help="tcp://HOST:PORT of a Dask scheduler; "
-                                             "default: a LocalCluster on this machine"),
+        anchored: bool = typer.Option(
+            False,
+            "--anchored/--rolling",
+            help="walk-forward train windows all start at the first hour (anchored) or keep their length (rolling)",
+        ),
+        scheduler: str | None = typer.Option(
+            None, "--scheduler", help="tcp://HOST:PORT of a Dask scheduler; default: a LocalCluster on this machine"
+        ),
         workers: int | None = typer.Option(None, "--workers", min=1, help="LocalCluster workers (default: cores)"),
-        scheduler_timeout: float = typer.Option(10.0, "--scheduler-timeout", min=0.1,
-                                                help="seconds to reach the scheduler and find a worker"),
-        study: str | None = typer.Option(None, "--study", help="study name; the same name resumes it "
-                                         "(default: sweep-<--out folder name>)"),
-        url: str | None = typer.Option(None, "--url", help="ledger database URL the study is stored with "
-                                       "(default: the ledger setting: FUNDBOT_DATABASE_URL, else SQLite in "
-                                       "FUNDBOT_DATA_DIR)"),
-        heatmap: str | None = typer.Option(None, "--heatmap", help="two swept parameters, e.g. "
-                                           "strategy.entry_threshold_apr,strategy.max_symbols"),
+        scheduler_timeout: float = typer.Option(
+            10.0, "--scheduler-timeout", min=0.1, help="seconds to reach the scheduler and find a worker"
+        ),
+        study: str | None = typer.Option(
+            None, "--study", help="study name; the same name resumes it (default: sweep-<--out folder name>)"
+        ),
+        url: str | None = typer.Option(
+            None,
+            "--url",
+            help="ledger database URL the study is stored with "
+            "(default: the ledger setting: FUNDBOT_DATABASE_URL, else SQLite in "
+            "FUNDBOT_DATA_DIR)",
+        ),
+        heatmap: str | None = typer.Option(
+            None, "--heatmap", help="two swept parameters, e.g. strategy.entry_threshold_apr,strategy.max_symbols"
+        ),
         top: int = typer.Option(3, "--top", min=1, help="best configurations written as --config files"),
         seed: int = typer.Option(0, "--seed", help="seed of the random and tpe samplers"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object"),
@@ -159,13 +184,29 @@ def register(app: typer.Typer) -> None:
             window = Window(
                 str(Path(data) if data else bundled_data_dir()),
                 tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else None,
-                parse_time(start, "--start"), parse_time(end, "--end"),
+                parse_time(start, "--start"),
+                parse_time(end, "--end"),
             )
             out.mkdir(parents=True, exist_ok=True)
             plan = SweepPlan(
-                SweepRequest(space, window, cap, method, trials, objective, max_drawdown, seed,
-                             study or f"sweep-{out.resolve().name}"),
-                out, url or _default_db_url(), top, axes, train, test, anchored,
+                SweepRequest(
+                    space,
+                    window,
+                    cap,
+                    method,
+                    trials,
+                    objective,
+                    max_drawdown,
+                    seed,
+                    study or f"sweep-{out.resolve().name}",
+                ),
+                out,
+                url or _default_db_url(),
+                top,
+                axes,
+                train,
+                test,
+                anchored,
             )
             from bot.sweep.session import heat_axes
 
@@ -197,8 +238,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
     console = Console()
     if "best" in summary:
-        t = Table(title=f"Sweep {summary['study']}: best by {summary['objective']} "
-                        f"({summary['trials']} trials, {summary['ran']} run now)")
+        t = Table(
+            title=f"Sweep {summary['study']}: best by {summary['objective']} "
+            f"({summary['trials']} trials, {summary['ran']} run now)"
+        )
         for col in ("trial", "objective", "values"):
             t.add_column(col)
         for b in summary["best"]:

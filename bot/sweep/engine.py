@@ -80,10 +80,16 @@ Progress = Callable[[int, int, float | None], None]  # (done, total, best object
 def _context(req: SweepRequest) -> dict[str, Any]:
     w = req.window
     return {
-        "data_dir": w.data_dir, "symbols": list(w.symbols) if w.symbols else None,
-        "start_ms": w.start_ms, "end_ms": w.end_ms, "capital": str(req.capital),
-        "objective": req.objective, "max_drawdown": req.max_drawdown, "method": req.method,
-        "space": [asdict(d) for d in req.space.dimensions], "base": req.space.base,
+        "data_dir": w.data_dir,
+        "symbols": list(w.symbols) if w.symbols else None,
+        "start_ms": w.start_ms,
+        "end_ms": w.end_ms,
+        "capital": str(req.capital),
+        "objective": req.objective,
+        "max_drawdown": req.max_drawdown,
+        "method": req.method,
+        "space": [asdict(d) for d in req.space.dimensions],
+        "base": req.space.base,
     }
 
 
@@ -128,8 +134,7 @@ def open_study(req: SweepRequest, storage: Any) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=storage, study_name=req.study_name, direction="maximize",
-                                load_if_exists=True)
+    study = optuna.create_study(storage=storage, study_name=req.study_name, direction="maximize", load_if_exists=True)
     ctx = json.loads(json.dumps(_context(req), default=str))
     old = study.user_attrs.get("context")
     if old is None:
@@ -155,8 +160,9 @@ def _requeue_stale(study: Any) -> None:
             study.enqueue_trial(t.params, skip_if_exists=True)
 
 
-def run_study(req: SweepRequest, runner: TrialRunner, storage: Any, progress: Progress | None = None,
-              want_equity: bool = False) -> StudyOutcome:
+def run_study(
+    req: SweepRequest, runner: TrialRunner, storage: Any, progress: Progress | None = None, want_equity: bool = False
+) -> StudyOutcome:
     """Run the request's trials on ``runner`` into the study ``req.study_name`` (resumed if it exists)."""
     from optuna.trial import TrialState
 
@@ -178,8 +184,7 @@ def run_study(req: SweepRequest, runner: TrialRunner, storage: Any, progress: Pr
         target = req.trials or DEFAULT_TRIALS
     study.sampler = _sampler(req, len(trials))
     to_run = max(target - len(finished), 0)
-    best = max((t.value for t in finished if t.value is not None and t.user_attrs.get("feasible")),
-               default=None)
+    best = max((t.value for t in finished if t.value is not None and t.user_attrs.get("feasible")), default=None)
     done = len(finished)
     if progress:
         progress(done, target, best)
@@ -192,8 +197,14 @@ def run_study(req: SweepRequest, runner: TrialRunner, storage: Any, progress: Pr
             trial = study.ask()
             values = _suggest(trial, req.space)
             trial.set_user_attr("values", values)  # as the trial's --config holds them (decimal text)
-            task = TrialTask(f"{req.study_name}/{trial.number}", trial.number, req.window, req.capital,
-                             req.space.config(values), want_equity)
+            task = TrialTask(
+                f"{req.study_name}/{trial.number}",
+                trial.number,
+                req.window,
+                req.capital,
+                req.space.config(values),
+                want_equity,
+            )
             pending[runner.submit(task)] = (trial, task)
             submitted += 1
         fin, _rest = runner.wait_any(set(pending))
@@ -249,8 +260,11 @@ def _tell(study: Any, trial: Any, fut: Any, req: SweepRequest) -> float | None:
     trial.set_constraint("liquidations", float(m.liquidations))
     if req.max_drawdown is not None:
         trial.set_constraint("max_drawdown", m.max_drawdown - req.max_drawdown)
-    study.tell(trial, value if math.isfinite(value) else None,
-               state=TrialState.COMPLETE if math.isfinite(value) else TrialState.FAIL)
+    study.tell(
+        trial,
+        value if math.isfinite(value) else None,
+        state=TrialState.COMPLETE if math.isfinite(value) else TrialState.FAIL,
+    )
     return value if feasible and math.isfinite(value) else None
 
 
@@ -263,9 +277,17 @@ def study_rows(study: Any, space: SweepSpace) -> list[TrialRow]:
         state = t.user_attrs.get("state", "ok")
         given = t.user_attrs.get("values") or t.params
         values = {d.name: given.get(d.name) for d in space.dimensions}
-        rows.append(TrialRow(t.number, values, state, t.value if state == "ok" else None,
-                             bool(t.user_attrs.get("feasible", False)), t.user_attrs.get("metrics"),
-                             t.user_attrs.get("error")))
+        rows.append(
+            TrialRow(
+                t.number,
+                values,
+                state,
+                t.value if state == "ok" else None,
+                bool(t.user_attrs.get("feasible", False)),
+                t.user_attrs.get("metrics"),
+                t.user_attrs.get("error"),
+            )
+        )
     return rows
 
 

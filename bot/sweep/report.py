@@ -21,8 +21,19 @@ from bot.sweep.engine import StudyOutcome, TrialRow
 from bot.sweep.space import SweepSpace, Value
 from bot.sweep.walkforward import WalkForward
 
-METRIC_COLUMNS = ("apr", "sharpe", "calmar", "net_pnl", "max_drawdown", "liquidations", "trades",
-                  "funding_income", "fees", "time_in_market", "seconds")
+METRIC_COLUMNS = (
+    "apr",
+    "sharpe",
+    "calmar",
+    "net_pnl",
+    "max_drawdown",
+    "liquidations",
+    "trades",
+    "funding_income",
+    "fees",
+    "time_in_market",
+    "seconds",
+)
 
 
 def write_trials_csv(rows: list[TrialRow], space: SweepSpace, path: Path) -> Path:
@@ -31,9 +42,17 @@ def write_trials_csv(rows: list[TrialRow], space: SweepSpace, path: Path) -> Pat
         w.writerow(["trial", *space.names, "state", "objective", "feasible", *METRIC_COLUMNS, "error"])
         for r in rows:
             m = r.metrics or {}
-            w.writerow([r.number, *(r.values.get(n) for n in space.names), r.state,
-                        "" if r.objective is None else r.objective, r.feasible,
-                        *(m.get(c, "") for c in METRIC_COLUMNS), r.error or ""])
+            w.writerow(
+                [
+                    r.number,
+                    *(r.values.get(n) for n in space.names),
+                    r.state,
+                    "" if r.objective is None else r.objective,
+                    r.feasible,
+                    *(m.get(c, "") for c in METRIC_COLUMNS),
+                    r.error or "",
+                ]
+            )
     return path
 
 
@@ -56,16 +75,19 @@ def to_toml(doc: dict[str, dict[str, Any]], header: str = "") -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-def write_best_configs(best: list[TrialRow], space: SweepSpace, folder: Path, objective: str,
-                       prefix: str = "best") -> list[Path]:
+def write_best_configs(
+    best: list[TrialRow], space: SweepSpace, folder: Path, objective: str, prefix: str = "best"
+) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob(f"{prefix}-*.toml"):
         old.unlink()
     paths = []
     for rank, r in enumerate(best, 1):
         path = folder / f"{prefix}-{rank}.toml"
-        header = (f"fundbot sweep: rank {rank} by {objective} = {r.objective:.6g} (trial {r.number})\n"
-                  f"use: fundbot backtest --config {path.name}")
+        header = (
+            f"fundbot sweep: rank {rank} by {objective} = {r.objective:.6g} (trial {r.number})\n"
+            f"use: fundbot backtest --config {path.name}"
+        )
         path.write_text(to_toml(space.config(r.values), header))
         paths.append(path)
     return paths
@@ -173,19 +195,21 @@ def walkforward_rows(wf: WalkForward) -> list[dict[str, Any]]:
     rows = []
     for r in wf.results:
         ins, oos = r.in_sample, r.out_of_sample
-        rows.append({
-            "window": r.pair.index + 1,
-            "train": f"{iso_utc(r.pair.train[0])} to {iso_utc(r.pair.train[1])}",
-            "test": f"{iso_utc(r.pair.test[0])} to {iso_utc(r.pair.test[1])}",
-            "trials": len(r.study.rows),
-            "chosen": json.dumps(r.chosen.values, default=str) if r.chosen else "",
-            "is_objective": ins.value(wf.objective) if ins else None,
-            "oos_objective": oos.value(wf.objective) if oos else None,
-            "is_apr": ins.apr if ins else None,
-            "oos_apr": oos.apr if oos else None,
-            "oos_max_drawdown": oos.max_drawdown if oos else None,
-            "oos_liquidations": oos.liquidations if oos else None,
-        })
+        rows.append(
+            {
+                "window": r.pair.index + 1,
+                "train": f"{iso_utc(r.pair.train[0])} to {iso_utc(r.pair.train[1])}",
+                "test": f"{iso_utc(r.pair.test[0])} to {iso_utc(r.pair.test[1])}",
+                "trials": len(r.study.rows),
+                "chosen": json.dumps(r.chosen.values, default=str) if r.chosen else "",
+                "is_objective": ins.value(wf.objective) if ins else None,
+                "oos_objective": oos.value(wf.objective) if oos else None,
+                "is_apr": ins.apr if ins else None,
+                "oos_apr": oos.apr if oos else None,
+                "oos_max_drawdown": oos.max_drawdown if oos else None,
+                "oos_liquidations": oos.liquidations if oos else None,
+            }
+        )
     return rows
 
 
@@ -219,9 +243,19 @@ def _img(path: Path | None) -> str:
     return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
 
 
-def render_html(title: str, facts: list[tuple[str, str]], study: StudyOutcome | None, space: SweepSpace,
-                objective: str, top: int, heatmap_png: Path | None, heat_axes: tuple[str, str] | None,
-                wf: WalkForward | None, wf_png: Path | None, notes: list[str]) -> str:
+def render_html(
+    title: str,
+    facts: list[tuple[str, str]],
+    study: StudyOutcome | None,
+    space: SweepSpace,
+    objective: str,
+    top: int,
+    heatmap_png: Path | None,
+    heat_axes: tuple[str, str] | None,
+    wf: WalkForward | None,
+    wf_png: Path | None,
+    notes: list[str],
+) -> str:
     parts = [f"<h1>{html.escape(title)}</h1>", _table(["", ""], [list(f) for f in facts])]
     for note in notes:
         parts.append(f'<p class="warn">{html.escape(note)}</p>')
@@ -229,36 +263,75 @@ def render_html(title: str, facts: list[tuple[str, str]], study: StudyOutcome | 
         rows = study.rows
         best = study.best(top)
         parts.append(f"<h2>Top {len(best)} trials by {html.escape(objective)} (feasible)</h2>")
-        parts.append(_table(["trial", *space.names, objective, "APR", "Sharpe", "max DD", "trades"],
-                            [[r.number, *(r.values[n] for n in space.names), r.objective,
-                              (r.metrics or {}).get("apr"), (r.metrics or {}).get("sharpe"),
-                              (r.metrics or {}).get("max_drawdown"), (r.metrics or {}).get("trades")]
-                             for r in best]))
+        parts.append(
+            _table(
+                ["trial", *space.names, objective, "APR", "Sharpe", "max DD", "trades"],
+                [
+                    [
+                        r.number,
+                        *(r.values[n] for n in space.names),
+                        r.objective,
+                        (r.metrics or {}).get("apr"),
+                        (r.metrics or {}).get("sharpe"),
+                        (r.metrics or {}).get("max_drawdown"),
+                        (r.metrics or {}).get("trades"),
+                    ]
+                    for r in best
+                ],
+            )
+        )
         bad = [r for r in rows if r.state != "ok"]
         infeasible = [r for r in rows if r.state == "ok" and not r.feasible]
-        parts.append(f"<p>{len(rows)} trials: {len(rows) - len(bad) - len(infeasible)} feasible, "
-                     f"{len(infeasible)} infeasible (liquidation or drawdown), {len(bad)} invalid or failed.</p>")
+        parts.append(
+            f"<p>{len(rows)} trials: {len(rows) - len(bad) - len(infeasible)} feasible, "
+            f"{len(infeasible)} infeasible (liquidation or drawdown), {len(bad)} invalid or failed.</p>"
+        )
         if bad:
             parts.append(_table(["trial", "state", "reason"], [[r.number, r.state, r.error] for r in bad[:20]]))
-        parts.append("<h2>Sensitivity</h2><p>Mean and best objective per value of each parameter, over "
-                     "the feasible trials; the parameters are ordered by the spread of their means.</p>")
+        parts.append(
+            "<h2>Sensitivity</h2><p>Mean and best objective per value of each parameter, over "
+            "the feasible trials; the parameters are ordered by the spread of their means.</p>"
+        )
         for s in sensitivity(rows, space):
             parts.append(f"<h3>{html.escape(s['parameter'])} (spread {_fmt(s['spread'])})</h3>")
-            parts.append(_table(["value", "trials", "mean", "best"],
-                                [[v["value"], v["count"], v["mean"], v["best"]] for v in s["values"]]))
+            parts.append(
+                _table(
+                    ["value", "trials", "mean", "best"],
+                    [[v["value"], v["count"], v["mean"], v["best"]] for v in s["values"]],
+                )
+            )
         if heatmap_png is not None and heat_axes is not None:
             parts.append(f"<h2>Heatmap: {html.escape(heat_axes[0])} × {html.escape(heat_axes[1])}</h2>")
             parts.append(_img(heatmap_png))
     if wf is not None:
         parts.append(f"<h2>Walk-forward ({'anchored' if wf.anchored else 'rolling'})</h2>")
         wrows = walkforward_rows(wf)
-        parts.append(_table(["window", "train", "test", "trials", "chosen", f"in-sample {objective}",
-                             f"out-of-sample {objective}", "IS APR", "OOS APR", "OOS max DD", "OOS liq."],
-                            [list(r.values()) for r in wrows]))
+        parts.append(
+            _table(
+                [
+                    "window",
+                    "train",
+                    "test",
+                    "trials",
+                    "chosen",
+                    f"in-sample {objective}",
+                    f"out-of-sample {objective}",
+                    "IS APR",
+                    "OOS APR",
+                    "OOS max DD",
+                    "OOS liq.",
+                ],
+                [list(r.values()) for r in wrows],
+            )
+        )
         for w in wf.warnings():
             parts.append(f'<p class="warn">{html.escape(w)}</p>')
         parts.append(_img(wf_png))
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}.warn{color:#a40}img{max-width:100%}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    style = (
+        "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}.warn{color:#a40}img{max-width:100%}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )

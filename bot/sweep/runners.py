@@ -52,8 +52,13 @@ class DaskRunner:
             # DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False for its workers)
             dask.config.set({"distributed.worker.profile.enabled": False})
             self._cluster = LocalCluster(
-                n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                host="127.0.0.1", scheduler_port=0, dashboard_address=None, worker_dashboard_address=None,
+                n_workers=workers or default_workers(),
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                scheduler_port=0,
+                dashboard_address=None,
+                worker_dashboard_address=None,
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self._cluster)

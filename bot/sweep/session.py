@@ -53,8 +53,12 @@ def heat_axes(plan: SweepPlan) -> tuple[str, str] | None:
     return (names[0], names[1]) if len(names) >= 2 else None
 
 
-def execute(plan: SweepPlan, runner: TrialRunner, pairs: list[WindowPair] | None,
-            progress: Callable[[str], Progress | None] | None = None) -> dict[str, Any]:
+def execute(
+    plan: SweepPlan,
+    runner: TrialRunner,
+    pairs: list[WindowPair] | None,
+    progress: Callable[[str], Progress | None] | None = None,
+) -> dict[str, Any]:
     """Run the sweep and write its files; the summary (also ``summary.json``)."""
     out = plan.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -66,8 +70,14 @@ def execute(plan: SweepPlan, runner: TrialRunner, pairs: list[WindowPair] | None
         study = run_study(req, runner, storage, progress("trials") if progress else None)
         rows = study.rows
     else:
-        wf = run_walk_forward(req, pairs, runner, storage, plan.anchored,
-                              (lambda p: progress(f"window {p.index + 1}/{len(pairs)}")) if progress else None)
+        wf = run_walk_forward(
+            req,
+            pairs,
+            runner,
+            storage,
+            plan.anchored,
+            (lambda p: progress(f"window {p.index + 1}/{len(pairs)}")) if progress else None,
+        )
         rows = [r for w in wf.results for r in w.study.rows]
     files: dict[str, str] = {}
     notes: list[str] = []
@@ -76,16 +86,19 @@ def execute(plan: SweepPlan, runner: TrialRunner, pairs: list[WindowPair] | None
         best = study.best(plan.top)
         files["best"] = [str(p) for p in report.write_best_configs(best, req.space, out / "best", req.objective)]
         if not best:
-            notes.append("no feasible trial (every one had a liquidation, a drawdown over --max-drawdown, or was "
-                         "invalid): no best configuration")
+            notes.append(
+                "no feasible trial (every one had a liquidation, a drawdown over --max-drawdown, or was "
+                "invalid): no best configuration"
+            )
     if wf is not None:
         for r in wf.results:
             report.write_trials_csv(r.study.rows, req.space, out / f"trials-wf{r.pair.index + 1}.csv")
         paths = []
         for r in wf.results:
             if r.chosen is not None:
-                paths += report.write_best_configs([r.chosen], req.space, out / "best", req.objective,
-                                                   prefix=f"window{r.pair.index + 1}")
+                paths += report.write_best_configs(
+                    [r.chosen], req.space, out / "best", req.objective, prefix=f"window{r.pair.index + 1}"
+                )
         files["best"] = [str(p) for p in paths]
         files["walkforward_csv"] = str(report.write_walkforward_csv(wf, out / "walkforward.csv"))
         wf_png = report.walkforward_plot(wf, out / "walkforward.png")
@@ -98,28 +111,52 @@ def execute(plan: SweepPlan, runner: TrialRunner, pairs: list[WindowPair] | None
         files["heatmap_png"] = str(heat_png)
     w = req.window
     facts = [
-        ("study", req.study_name), ("storage", safe_url(storage_url(plan.db_url))),
-        ("method", req.method), ("objective", req.objective),
-        ("constraint", f"no liquidation, max drawdown <= {req.max_drawdown}" if req.max_drawdown is not None
-         else "no liquidation"),
-        ("data", w.data_dir), ("symbols", ", ".join(w.symbols) if w.symbols else "all"),
-        ("window", f"{iso_utc(w.start_ms) if w.start_ms else 'data start'} to "
-                   f"{iso_utc(w.end_ms) if w.end_ms else 'data end'}"),
+        ("study", req.study_name),
+        ("storage", safe_url(storage_url(plan.db_url))),
+        ("method", req.method),
+        ("objective", req.objective),
+        (
+            "constraint",
+            f"no liquidation, max drawdown <= {req.max_drawdown}" if req.max_drawdown is not None else "no liquidation",
+        ),
+        ("data", w.data_dir),
+        ("symbols", ", ".join(w.symbols) if w.symbols else "all"),
+        (
+            "window",
+            f"{iso_utc(w.start_ms) if w.start_ms else 'data start'} to {iso_utc(w.end_ms) if w.end_ms else 'data end'}",
+        ),
         ("capital", str(req.capital)),
     ]
-    page = report.render_html("fundbot sweep", facts, study, req.space, req.objective, plan.top, heat_png, axes,
-                              wf, Path(files["walkforward_png"]) if "walkforward_png" in files else None, notes)
+    page = report.render_html(
+        "fundbot sweep",
+        facts,
+        study,
+        req.space,
+        req.objective,
+        plan.top,
+        heat_png,
+        axes,
+        wf,
+        Path(files["walkforward_png"]) if "walkforward_png" in files else None,
+        notes,
+    )
     (out / "report.html").write_text(page)
     files["report"] = str(out / "report.html")
     summary: dict[str, Any] = {
-        "study": req.study_name, "method": req.method, "objective": req.objective, "files": files,
+        "study": req.study_name,
+        "method": req.method,
+        "objective": req.objective,
+        "files": files,
         "notes": notes,
     }
     if study is not None:
-        summary.update(trials=len(study.rows), ran=study.ran, seconds=round(study.seconds, 2),
-                       workers={str(pid): loads for pid, loads in study.worker_pids.items()},
-                       best=[{"trial": r.number, "objective": r.objective, "values": r.values}
-                             for r in study.best(plan.top)])
+        summary.update(
+            trials=len(study.rows),
+            ran=study.ran,
+            seconds=round(study.seconds, 2),
+            workers={str(pid): loads for pid, loads in study.worker_pids.items()},
+            best=[{"trial": r.number, "objective": r.objective, "values": r.values} for r in study.best(plan.top)],
+        )
     if wf is not None:
         summary["walk_forward"] = report.walkforward_rows(wf)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -197,8 +197,11 @@ def _dimension(section: str, field: str, spec: Any, where: str) -> Dimension:
 def _check_values(space: SweepSpace, dim: Dimension, where: str) -> None:
     """Each value (or end of a range) on its own over the base must validate: a value the field refuses
     (a leverage of 200) is a typo in the file, named now rather than in every trial that draws it."""
-    probes = list(dim.choices) if dim.choices is not None else [_typed(Decimal(str(v)), dim.kind) for v in
-                                                                 (dim.low, dim.high)]
+    probes = (
+        list(dim.choices)
+        if dim.choices is not None
+        else [_typed(Decimal(str(v)), dim.kind) for v in (dim.low, dim.high)]
+    )
     if dim.kind == "int" and dim.choices is None:
         probes = [int(dim.low or 0), int(dim.high or 0)]
     for value in probes:
@@ -243,7 +246,7 @@ def load_space(path: Path, base: dict[str, dict[str, Any]] | None = None) -> Swe
             _check_values(space, dim, where)
             dims.append(dim)
     if not dims:
-        raise SpaceError(f"{path}: no parameter to sweep; add e.g. [strategy] entry_threshold_apr = [\"0.1\", \"0.2\"]")
+        raise SpaceError(f'{path}: no parameter to sweep; add e.g. [strategy] entry_threshold_apr = ["0.1", "0.2"]')
     try:
         parse_backtest_config(space.base, "--config")
     except BacktestConfigError as err:

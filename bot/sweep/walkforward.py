@@ -61,8 +61,15 @@ class WindowPair:
     test: tuple[int, int]
 
 
-def windows(start_ms: int, end_ms: int, train: tuple[int, str], test: tuple[int, str], anchored: bool,
-            train_text: str = "", test_text: str = "") -> list[WindowPair]:
+def windows(
+    start_ms: int,
+    end_ms: int,
+    train: tuple[int, str],
+    test: tuple[int, str],
+    anchored: bool,
+    train_text: str = "",
+    test_text: str = "",
+) -> list[WindowPair]:
     """The train/test windows inside ``[start_ms, end_ms)``; none fitting is an error naming the spans."""
     out: list[WindowPair] = []
     train_start = start_ms
@@ -123,20 +130,29 @@ class WalkForward:
         out = []
         for r in self.results:
             if r.chosen is None:
-                out.append(f"window {r.pair.index + 1}: no feasible trial in the train window; its test window "
-                           "was not run")
+                out.append(
+                    f"window {r.pair.index + 1}: no feasible trial in the train window; its test window was not run"
+                )
                 continue
             if r.in_sample is None or r.out_of_sample is None:
                 continue
             ins, oos = r.in_sample.value(self.objective), r.out_of_sample.value(self.objective)
             if ins > 0 and oos < ins * OOS_WARN_FRACTION:
-                out.append(f"window {r.pair.index + 1}: out-of-sample {self.objective} {oos:.4g} is far below "
-                           f"in-sample {ins:.4g}: the chosen parameters may be overfitted")
+                out.append(
+                    f"window {r.pair.index + 1}: out-of-sample {self.objective} {oos:.4g} is far below "
+                    f"in-sample {ins:.4g}: the chosen parameters may be overfitted"
+                )
         return out
 
 
-def run_walk_forward(req: SweepRequest, pairs: list[WindowPair], runner: TrialRunner, storage: Any,
-                     anchored: bool = False, progress: Any = None) -> WalkForward:
+def run_walk_forward(
+    req: SweepRequest,
+    pairs: list[WindowPair],
+    runner: TrialRunner,
+    storage: Any,
+    anchored: bool = False,
+    progress: Any = None,
+) -> WalkForward:
     """Per window: a study on the train window (``<study>-wf<k>``), then its best feasible trial on the test
     window. The test figures are kept on the window's study (user attribute ``out_of_sample``)."""
     wf = WalkForward(req.objective, anchored, capital=float(req.capital))
@@ -150,13 +166,27 @@ def run_walk_forward(req: SweepRequest, pairs: list[WindowPair], runner: TrialRu
             continue
         chosen = best[0]
         test_window = replace(req.window, start_ms=pair.test[0], end_ms=pair.test[1])
-        task = TrialTask(f"{sub.study_name}/oos", chosen.number, test_window, req.capital,
-                         req.space.config(chosen.values), want_equity=True)
+        task = TrialTask(
+            f"{sub.study_name}/oos",
+            chosen.number,
+            test_window,
+            req.capital,
+            req.space.config(chosen.values),
+            want_equity=True,
+        )
         fut = runner.submit(task)
         runner.wait_any({fut})
         out: TrialOutcome = fut.result()
-        result = WindowResult(pair, study, chosen, TrialMetrics(**chosen.metrics) if chosen.metrics else None,
-                              out.metrics, out.ts_ms, out.equity, out.error)
+        result = WindowResult(
+            pair,
+            study,
+            chosen,
+            TrialMetrics(**chosen.metrics) if chosen.metrics else None,
+            out.metrics,
+            out.ts_ms,
+            out.equity,
+            out.error,
+        )
         _record(storage, sub.study_name, result)
         wf.results.append(result)
     return wf
@@ -166,7 +196,13 @@ def _record(storage: Any, study_name: str, r: WindowResult) -> None:
     import optuna
 
     study = optuna.load_study(study_name=study_name, storage=storage)
-    study.set_user_attr("out_of_sample", {
-        "train": list(r.pair.train), "test": list(r.pair.test), "chosen_trial": r.chosen.number if r.chosen else None,
-        "metrics": asdict(r.out_of_sample) if r.out_of_sample else None, "error": r.error,
-    })
+    study.set_user_attr(
+        "out_of_sample",
+        {
+            "train": list(r.pair.train),
+            "test": list(r.pair.test),
+            "chosen_trial": r.chosen.number if r.chosen else None,
+            "metrics": asdict(r.out_of_sample) if r.out_of_sample else None,
+            "error": r.error,
+        },
+    )

@@ -101,8 +101,14 @@ def run_trial(task: TrialTask) -> TrialOutcome:
         return TrialOutcome(task.key, task.number, None, " ".join(str(err).split()), pid, _LOADS["count"])
     with tempfile.TemporaryDirectory(prefix="fundbot-trial-") as tmp:
         spec = BacktestSpec(
-            data_dir=ds.data_dir, symbols=list(ds.series), start_ms=ds.start_ms, end_ms=ds.end_ms,
-            capital=task.capital, strategy="carry", params=params, out_dir=Path(tmp),
+            data_dir=ds.data_dir,
+            symbols=list(ds.series),
+            start_ms=ds.start_ms,
+            end_ms=ds.end_ms,
+            capital=task.capital,
+            strategy="carry",
+            params=params,
+            out_dir=Path(tmp),
         )
         result = asyncio.run(run_backtest(spec, ds))
     metrics = TrialMetrics.of(result)

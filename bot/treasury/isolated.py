@@ -80,7 +80,9 @@ class IsolatedMargin:
             spot = await self.t._read(lambda: self.t.venue.max_transferable(self.t.asset, "spot"))
             if spot >= self.t.config.min_transfer:
                 await self.t._try_transfer(
-                    min(max(missing, self.t.config.min_transfer), spot), "spot", "futures",
+                    min(max(missing, self.t.config.min_transfer), spot),
+                    "spot",
+                    "futures",
                     f"isolated margin of {r.symbol} below {self.t.config.low_ratio}",
                 )
                 account = await self.t._read(self.t.venue.fetch_futures_account)
@@ -162,4 +164,3 @@ class IsolatedMargin:
         """The venue's record of this change, if it made it (bounded reads through the treasury's retry)."""
         rows = await self.t._read(lambda: self.t.venue.fetch_margin_changes(symbol, since_ms - 60_000))
         return next((c for c in rows if c.add is add and c.amount == amount and c.ts_ms >= since_ms - 60_000), None)
-

@@ -343,7 +343,10 @@ class Treasury:
                 return None
             try:
                 evidence = await transfer_evidence(
-                    self.venue, self.ledger, intent, window=self.transfer_window_ms,
+                    self.venue,
+                    self.ledger,
+                    intent,
+                    window=self.transfer_window_ms,
                     claimed=await claimed_tran_ids(self.ledger),
                 )
             except Exception as exc:

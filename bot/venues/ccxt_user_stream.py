@@ -206,4 +206,3 @@ class CcxtUserStream:
                     continue
                 if event is not None and not (forced_only and isinstance(event, Fill)):
                     queue.put_nowait(event)
-

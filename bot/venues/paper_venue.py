@@ -283,9 +283,7 @@ async def _push_funding(market_data: Any, feed: LiveFeed, symbols: list[str]) ->
             feed.push_settlement(sid, r.funding_time_ms, r.rate, r.interval_hours)
 
 
-async def _prime(
-    market_data: Any, feed: LiveFeed, symbols: list[str], now: int, since_ms: int | None = None
-) -> None:
+async def _prime(market_data: Any, feed: LiveFeed, symbols: list[str], now: int, since_ms: int | None = None) -> None:
     """First prices for every market (books for spot and perp, premium index for mark and index), and the
     settled rates: the last few, or every one after ``since_ms`` (a restored account was away since)."""
     await _push_funding(market_data, feed, symbols)

@@ -24,8 +24,14 @@ WINDOW_START = 1_735_689_600_000  # 2025-01-01 00:00 UTC: the bundled data start
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
 
-def run_window(out: Path, params: BacktestParams, days: int = 4, strategy: str = "carry",
-               symbols: list[str] | None = None, start_day: int = 0) -> BacktestResult:
+def run_window(
+    out: Path,
+    params: BacktestParams,
+    days: int = 4,
+    strategy: str = "carry",
+    symbols: list[str] | None = None,
+    start_day: int = 0,
+) -> BacktestResult:
     syms = symbols or SYMBOLS
     start = WINDOW_START + start_day * DAY_MS
     end = start + days * DAY_MS
@@ -42,16 +48,20 @@ async def _facts(url: str) -> dict[str, Any]:
         transfers = await ledger.list_transfers()
         pairs = await ledger.list_pairs()
         async with ledger.engine.connect() as conn:
-            snaps = (await conn.execute(select(
-                BalanceSnapshot.ts_ms, BalanceSnapshot.wallet, BalanceSnapshot.asset, BalanceSnapshot.total))).all()
+            snaps = (
+                await conn.execute(
+                    select(BalanceSnapshot.ts_ms, BalanceSnapshot.wallet, BalanceSnapshot.asset, BalanceSnapshot.total)
+                )
+            ).all()
             logged = (await conn.execute(select(Event.ts_ms, Event.kind, Event.message))).all()
     finally:
         await ledger.close()
     return {
         "fills": sorted((f.ts_ms, f.market.value, f.side.value, f.quantity, f.price, f.fee) for f in fills),
         "funding": sorted((p.symbol, p.funding_time_ms, p.amount) for p in pays),
-        "transfers": sorted((t.created_ms, t.from_wallet.value, t.to_wallet.value, t.amount, t.status.value)
-                            for t in transfers),
+        "transfers": sorted(
+            (t.created_ms, t.from_wallet.value, t.to_wallet.value, t.amount, t.status.value) for t in transfers
+        ),
         "pairs": sorted((p.symbol, p.state.value, p.spot_qty, p.perp_qty) for p in pairs),
         "balances": sorted((r[0], str(r[1]), r[2], Decimal(r[3])) for r in snaps),
         "events": sorted((r[0], str(r[1]), r[2]) for r in logged),

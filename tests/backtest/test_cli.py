@@ -32,8 +32,22 @@ def _data(root: Path) -> Path:
 
 def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    args = ["backtest", "--data", str(_data(tmp_path)), "--strategy", "always-on-btc", "--capital", "10000",
-            "--start", "2026-01-01", "--end", "2026-01-02T12:00", "--out", str(out), "--json"]
+    args = [
+        "backtest",
+        "--data",
+        str(_data(tmp_path)),
+        "--strategy",
+        "always-on-btc",
+        "--capital",
+        "10000",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-02T12:00",
+        "--out",
+        str(out),
+        "--json",
+    ]
     res = CliRunner().invoke(_app(), args)
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
@@ -70,8 +84,10 @@ def test_config_that_is_a_folder_or_has_a_section_that_is_not_a_table_is_refused
     odd = tmp_path / "odd[x]"  # rich markup in a path or a section name used to be eaten by the console
     odd.mkdir()
     (odd / "c.json").write_text('{"treasury": [1]}')
-    for config, expected in ((odd, "is a folder; --config takes a TOML or JSON file"),
-                             (odd / "c.json", "[treasury] must be a table of settings")):
+    for config, expected in (
+        (odd, "is a folder; --config takes a TOML or JSON file"),
+        (odd / "c.json", "[treasury] must be a table of settings"),
+    ):
         res = CliRunner().invoke(_app(), ["backtest", "--data", str(data), "--config", str(config), "--json"])
         assert res.exit_code == 2 and res.exception is not None and isinstance(res.exception, SystemExit)
         assert expected in " ".join(res.output.split()), res.output
@@ -92,9 +108,25 @@ def test_window_outside_the_data_is_refused_with_the_range(tmp_path: Path) -> No
 
 
 def test_eval_every_sets_the_scan_cadence(tmp_path: Path) -> None:
-    args = ["backtest", "--data", str(_data(tmp_path)), "--strategy", "always-on-btc", "--capital", "10000",
-            "--start", "2026-01-01", "--end", "2026-01-02T12:00", "--out", str(tmp_path / "out"), "--json",
-            "--no-baselines", "--eval-every", "12"]
+    args = [
+        "backtest",
+        "--data",
+        str(_data(tmp_path)),
+        "--strategy",
+        "always-on-btc",
+        "--capital",
+        "10000",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-02T12:00",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        "--no-baselines",
+        "--eval-every",
+        "12",
+    ]
     res = CliRunner().invoke(_app(), args)
     assert res.exit_code == 0, res.output
     run = json.loads(res.stdout)["run"]
@@ -133,8 +165,23 @@ def test_bad_data_is_one_line_naming_the_file_and_row_and_out_is_left_untouched(
     earlier run wrote there, and no half-written staging folder is left beside it."""
     data = _data(tmp_path)
     out = tmp_path / "runs" / "out"
-    args = ["backtest", "--data", str(data), "--strategy", "always-on-btc", "--capital", "10000",
-            "--start", "2026-01-01", "--end", "2026-01-02", "--out", str(out), "--json", "--no-baselines"]
+    args = [
+        "backtest",
+        "--data",
+        str(data),
+        "--strategy",
+        "always-on-btc",
+        "--capital",
+        "10000",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-02",
+        "--out",
+        str(out),
+        "--json",
+        "--no-baselines",
+    ]
     assert CliRunner().invoke(_app(), args).exit_code == 0
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     path, expected = _corrupt(data, kind)

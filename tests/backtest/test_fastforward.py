@@ -21,8 +21,14 @@ from .equivalence import assert_same_run, run_window, with_options
 REL = 1e-9  # fast-forwarded timeline rows are float sums of the same prices: far below a cent
 
 
-def _pair(tmp_path: Path, base: BacktestParams, days: int, symbols: list[str] | None = None, start_day: int = 0,
-          **opts: object) -> tuple[BacktestResult, BacktestResult]:
+def _pair(
+    tmp_path: Path,
+    base: BacktestParams,
+    days: int,
+    symbols: list[str] | None = None,
+    start_day: int = 0,
+    **opts: object,
+) -> tuple[BacktestResult, BacktestResult]:
     kw = {"days": days, "symbols": symbols, "start_day": start_day}
     fast = run_window(tmp_path / "ff", with_options(base, fast_forward=True, **opts), **kw)  # type: ignore[arg-type]
     slow = run_window(tmp_path / "hourly", with_options(base, fast_forward=False, **opts), **kw)  # type: ignore[arg-type]
@@ -66,10 +72,16 @@ def test_fast_forward_with_every_slot_held_and_switches(tmp_path: Path) -> None:
     # rate, switches nothing in this window: a forecast of the symbols' own rates (a short half-life) and
     # switches paid back within the whole horizon do.
     symbols = ["BTCUSDT", "ETHUSDT", "ADAUSDT", "XRPUSDT", "LTCUSDT"]
-    params = BacktestParams(strategy=CarryParams(
-        max_break_even_fraction=Decimal(1), baseline_weight=Decimal(0), predicted_weight=Decimal("0.5"),
-        history_half_life_hours=Decimal(24), max_per_symbol_fraction=Decimal("0.25"),
-        resize_tolerance_fraction=Decimal("0.2")))
+    params = BacktestParams(
+        strategy=CarryParams(
+            max_break_even_fraction=Decimal(1),
+            baseline_weight=Decimal(0),
+            predicted_weight=Decimal("0.5"),
+            history_half_life_hours=Decimal(24),
+            max_per_symbol_fraction=Decimal("0.25"),
+            resize_tolerance_fraction=Decimal("0.2"),
+        )
+    )
     fast, slow = _pair(tmp_path, params, days=12, symbols=symbols)
     same = assert_same_run(fast, slow, rel=REL)
     # with every slot held from the first hour, the fifth symbol opens only as a switch (enter_switch)
@@ -91,9 +103,13 @@ def test_flat_hours_value_the_fee_dust_at_each_hour(tmp_path: Path) -> None:
     # Top-N trades, then holds nothing for hours 80-87 while BTC/ETH/SOL dust (spot fees paid in the coin)
     # stays in the spot wallet. Those flat hours must show the dust at each hour's price, whether they
     # run hour by hour, in the idle skip, or fast-forwarded (found by a randomized comparison).
-    strategy = CarryParams(max_symbols=4, resize_tolerance_fraction=Decimal("0.3"), entry_threshold_apr=Decimal("0.15"),
-                           max_total_fraction=Decimal("0.5"),
-                           hold_horizon_hours=Decimal(168))
+    strategy = CarryParams(
+        max_symbols=4,
+        resize_tolerance_fraction=Decimal("0.3"),
+        entry_threshold_apr=Decimal("0.15"),
+        max_total_fraction=Decimal("0.5"),
+        hold_horizon_hours=Decimal(168),
+    )
     tre = TreasuryConfig(target_ratio="0.5", low_ratio="0.35", high_ratio="0.7", min_transfer="1")
     base = BacktestParams(strategy=strategy, treasury=tre)
     kw = {"days": 5, "strategy": "top-n", "symbols": ["ETHUSDT", "SOLUSDT", "BTCUSDT"], "start_day": 311}
@@ -111,8 +127,9 @@ def test_flat_hours_value_the_fee_dust_at_each_hour(tmp_path: Path) -> None:
         assert_same_run(other, hourly, rel=REL)
 
 
-def _hand_made_pair(root: Path, hours: int, mark_from: int | None, perp_gap: range = range(0)) -> tuple[
-        BacktestResult, BacktestResult]:
+def _hand_made_pair(
+    root: Path, hours: int, mark_from: int | None, perp_gap: range = range(0)
+) -> tuple[BacktestResult, BacktestResult]:
     """always-on-btc on hand-made BTCUSDT candles, fast-forward on and off."""
     price = [100.0 + 3 * math.sin(h / 17) for h in range(hours)]
     write_klines(root, "spot", "BTCUSDT", [(h, price[h]) for h in range(hours)])
@@ -123,8 +140,16 @@ def _hand_made_pair(root: Path, hours: int, mark_from: int | None, perp_gap: ran
     runs = []
     for ff in (True, False):
         ds = load_dataset(root, None, T0, T0 + hours * HOUR_MS)
-        spec = BacktestSpec(root, None, T0, T0 + hours * HOUR_MS, Decimal(10000), "always-on-btc",
-                            with_options(BacktestParams(), fast_forward=ff), out_dir=root / f"out{ff}")
+        spec = BacktestSpec(
+            root,
+            None,
+            T0,
+            T0 + hours * HOUR_MS,
+            Decimal(10000),
+            "always-on-btc",
+            with_options(BacktestParams(), fast_forward=ff),
+            out_dir=root / f"out{ff}",
+        )
         runs.append(asyncio.run(run_backtest(spec, ds)))
     return runs[0], runs[1]
 

@@ -22,8 +22,7 @@ SYMBOLS = ["BTCUSDT", "DOGEUSDT", "XRPUSDT"]
 
 async def _compare(tmp_path: Path) -> tuple[int, float, int]:
     ds = load_dataset(bundled_data_dir(), SYMBOLS, None, None)
-    spec = BacktestSpec(bundled_data_dir(), SYMBOLS, ds.start_ms, ds.end_ms, Decimal(100000), "carry",
-                        BacktestParams())
+    spec = BacktestSpec(bundled_data_dir(), SYMBOLS, ds.start_ms, ds.end_ms, Decimal(100000), "carry", BacktestParams())
     core = await build_core(spec, ds, tmp_path / "ledger.db")
     params = spec.params.strategy
     paths = build_paths(core.source, SYMBOLS, ds.grid, params)

@@ -55,13 +55,28 @@ def test_a_short_run_prints_no_line() -> None:
 def test_json_run_writes_progress_lines_to_stderr_not_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With --json (and off a terminal) the lines go to stderr; stdout stays one JSON object."""
     monkeypatch.setattr(progress_mod, "LINE_EVERY_S", 0.0)
-    args = ["backtest", "--data", str(_data(tmp_path)), "--strategy", "always-on-btc", "--capital", "10000",
-            "--start", "2026-01-01", "--end", "2026-01-02", "--out", str(tmp_path / "out"), "--json",
-            "--no-baselines"]
+    args = [
+        "backtest",
+        "--data",
+        str(_data(tmp_path)),
+        "--strategy",
+        "always-on-btc",
+        "--capital",
+        "10000",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-02",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        "--no-baselines",
+    ]
     res = CliRunner().invoke(_app(), args)
     assert res.exit_code == 0, res.output
     assert res.stdout.count("\n") == 1 and res.stdout.startswith("{")
     lines = res.stderr.splitlines()
-    assert lines and all(re.fullmatch(r"backtest +[0-9.]+% simulated 2026-01-0[12]T\d\d:00:00Z, [0-9,]+ simulated h/s",
-                                      x) for x in lines), lines
+    assert lines and all(
+        re.fullmatch(r"backtest +[0-9.]+% simulated 2026-01-0[12]T\d\d:00:00Z, [0-9,]+ simulated h/s", x) for x in lines
+    ), lines
     assert lines[-1].startswith("backtest 100.0% simulated 2026-01-02T00:00:00Z")

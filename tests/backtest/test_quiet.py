@@ -26,8 +26,9 @@ SYMBOLS = ["BTCUSDT", "DOGEUSDT", "LTCUSDT", "ADAUSDT", "XRPUSDT"]
 async def _ratios(tmp_path: Path, params: CarryParams) -> list[float]:
     """Per sampled (hour, symbol, size): floor / the forecast APR at which that size just breaks even."""
     ds = load_dataset(bundled_data_dir(), SYMBOLS, None, None)
-    spec = BacktestSpec(bundled_data_dir(), SYMBOLS, ds.start_ms, ds.end_ms, Decimal(100000), "carry",
-                        BacktestParams(strategy=params))
+    spec = BacktestSpec(
+        bundled_data_dir(), SYMBOLS, ds.start_ms, ds.end_ms, Decimal(100000), "carry", BacktestParams(strategy=params)
+    )
     core = await build_core(spec, ds, tmp_path / "ledger.db")
     paths = build_paths(core.source, SYMBOLS, ds.grid, params)
     opts = spec.params.options

@@ -14,13 +14,40 @@ def _result() -> BacktestResult:
     tl.funding_cum[:] = [0, 5, 5, 10, 10]
     tl.funding_by_symbol["BTC/USDT"] = tl.funding_cum.copy()
     tl.collateral_ratio[:] = [np.nan, 0.5, 0.45, 0.5, 0.52]
-    summary = Summary("funding_carry", 1000.0, int(ts[0]), int(ts[-1]) + 3_600_000, 5, 1020.0, 20.0, 35.04,
-                      10.0, 1.0, 11.0, 0.3, 0.0198, 20.0, 0.45, 0, 1, 500.0, 2, 0.8)
-    notes = {"BTCUSDT": {"first_ms": int(ts[0]), "last_ms": int(ts[-1]), "gap_hours": 2,
-                         "gaps": [{"start_ms": int(ts[1]), "end_ms": int(ts[3]), "legs": ["spot"]}],
-                         "mark_fallback_hours": 5, "mark_file_missing": True,
-                         "interval_changes": [{"ts_ms": int(ts[2]), "old_hours": 8, "new_hours": 4}],
-                         "minute_windows": []}}
+    summary = Summary(
+        "funding_carry",
+        1000.0,
+        int(ts[0]),
+        int(ts[-1]) + 3_600_000,
+        5,
+        1020.0,
+        20.0,
+        35.04,
+        10.0,
+        1.0,
+        11.0,
+        0.3,
+        0.0198,
+        20.0,
+        0.45,
+        0,
+        1,
+        500.0,
+        2,
+        0.8,
+    )
+    notes = {
+        "BTCUSDT": {
+            "first_ms": int(ts[0]),
+            "last_ms": int(ts[-1]),
+            "gap_hours": 2,
+            "gaps": [{"start_ms": int(ts[1]), "end_ms": int(ts[3]), "legs": ["spot"]}],
+            "mark_fallback_hours": 5,
+            "mark_file_missing": True,
+            "interval_changes": [{"ts_ms": int(ts[2]), "old_hours": 8, "new_hours": 4}],
+            "minute_windows": [],
+        }
+    }
     rows = [SymbolRow("BTC/USDT", 10.0, 1.0, 0.3, 2, 4, 2, 2, 5, 1)]
     return BacktestResult(summary, rows, tl, notes, RunStats(5, 5, 0, 0, 0.01), "sqlite+aiosqlite:///x.db")
 
@@ -29,8 +56,17 @@ def test_report_files_and_self_contained_html(tmp_path: Path) -> None:
     result = _result()
     result.baselines["always_on_btc"] = result.summary
     paths = write_report(result, tmp_path)
-    for key in ("summary", "symbols", "equity", "funding", "funding_rates", "collateral", "html", "round_trips",
-                "monthly"):
+    for key in (
+        "summary",
+        "symbols",
+        "equity",
+        "funding",
+        "funding_rates",
+        "collateral",
+        "html",
+        "round_trips",
+        "monthly",
+    ):
         assert paths[key].exists() and paths[key].stat().st_size > 0
     assert paths["equity"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = paths["html"].read_text()

@@ -23,8 +23,9 @@ PERP_FEE = Decimal("0.0005")
 
 def run(root: Path, strategy: str = "always-on-btc", hours: int = 24) -> BacktestResult:
     ds = load_dataset(root, None, T0, T0 + hours * HOUR_MS)
-    spec = BacktestSpec(root, None, T0, T0 + hours * HOUR_MS, Decimal(10000), strategy, BacktestParams(),
-                        out_dir=root / "out")
+    spec = BacktestSpec(
+        root, None, T0, T0 + hours * HOUR_MS, Decimal(10000), strategy, BacktestParams(), out_dir=root / "out"
+    )
     return asyncio.run(run_backtest(spec, ds))
 
 
@@ -75,7 +76,8 @@ def test_negative_funding_costs_the_short_and_interval_change_is_followed(tmp_pa
     def short_at(ts: int) -> Decimal:
         return sum(
             (f.quantity if f.side.value == "sell" else -f.quantity)
-            for f in fills if f.market.value == "perp" and f.ts_ms < ts  # settlement runs before trading
+            for f in fills
+            if f.market.value == "perp" and f.ts_ms < ts  # settlement runs before trading
         )
 
     by_time = {p.funding_time_ms: p.amount for p in payments}
@@ -108,8 +110,9 @@ def test_a_held_pair_is_closed_before_a_gap_and_reopened_after(tmp_path: Path, f
     flat_symbol(tmp_path, "BTCUSDT", 72, 100.0, 100.0, funding, gap=range(30, 40))
     ds = load_dataset(tmp_path, None, T0, T0 + 72 * HOUR_MS)
     params = with_backtest_options(BacktestParams(), fast_forward=fast_forward)
-    spec = BacktestSpec(tmp_path, None, T0, T0 + 72 * HOUR_MS, Decimal(10000), "always-on-btc", params,
-                        out_dir=tmp_path / "out")
+    spec = BacktestSpec(
+        tmp_path, None, T0, T0 + 72 * HOUR_MS, Decimal(10000), "always-on-btc", params, out_dir=tmp_path / "out"
+    )
     result = asyncio.run(run_backtest(spec, ds))
     fills, _ = asyncio.run(ledger_rows(result))
     hours = sorted({(f.ts_ms - T0) // HOUR_MS for f in fills})
@@ -159,8 +162,9 @@ def test_the_spot_buy_is_grossed_up_by_the_simulated_spot_fee(tmp_path: Path, sp
     params = load_backtest_params(cfg)
     assert params.execution.spot_fee_in_base == Decimal(spot_fee)
     ds = load_dataset(tmp_path, None, T0, T0 + 24 * HOUR_MS)
-    spec = BacktestSpec(tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "always-on-btc", params,
-                        out_dir=tmp_path / "out")
+    spec = BacktestSpec(
+        tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "always-on-btc", params, out_dir=tmp_path / "out"
+    )
     result = asyncio.run(run_backtest(spec, ds))
 
     async def pairs() -> list:
@@ -209,12 +213,14 @@ def test_skipping_idle_hours_changes_nothing(tmp_path: Path) -> None:
 
 def test_eval_every_hours_trades_only_on_the_scan_cadence_and_funding_stays_hourly(tmp_path: Path) -> None:
     # Entry is possible from hour 0 on; with an 8 h scan the strategy acts at 0, 8, 16 only.
-    flat_symbol(tmp_path, "BTCUSDT", 24, 100.0, 100.0, [(0, "0.0001", 8), (8, "0.0001", 8), (16, "0.0002", 8)],
-                gap=range(0, 1))
+    flat_symbol(
+        tmp_path, "BTCUSDT", 24, 100.0, 100.0, [(0, "0.0001", 8), (8, "0.0001", 8), (16, "0.0002", 8)], gap=range(0, 1)
+    )
     ds = load_dataset(tmp_path, None, T0, T0 + 24 * HOUR_MS)
     params = with_backtest_options(BacktestParams(), eval_every_hours=8)
-    spec = BacktestSpec(tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "always-on-btc", params,
-                        out_dir=tmp_path / "out")
+    spec = BacktestSpec(
+        tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "always-on-btc", params, out_dir=tmp_path / "out"
+    )
     result = asyncio.run(run_backtest(spec, ds))
     fills, payments = asyncio.run(ledger_rows(result))
     assert fills and all(f.ts_ms == T0 + 8 * HOUR_MS for f in fills)  # hour 0 has no data; next scan is 8
@@ -258,8 +264,16 @@ def test_baselines_in_worker_processes_match_the_ones_run_in_turn(tmp_path: Path
 
     def spec(out: Path) -> BacktestSpec:
         end = WINDOW_START + 6 * 24 * HOUR_MS
-        return BacktestSpec(bundled_data_dir(), ["BTCUSDT", "ETHUSDT", "SOLUSDT"], WINDOW_START, end,
-                            Decimal(100000), "carry", BacktestParams(), out_dir=out)
+        return BacktestSpec(
+            bundled_data_dir(),
+            ["BTCUSDT", "ETHUSDT", "SOLUSDT"],
+            WINDOW_START,
+            end,
+            Decimal(100000),
+            "carry",
+            BacktestParams(),
+            out_dir=out,
+        )
 
     in_turn = run_with_baselines(spec(tmp_path / "in_turn"), workers=0)
     parallel = run_with_baselines(spec(tmp_path / "parallel"), workers=2)
@@ -273,18 +287,22 @@ def test_baselines_in_worker_processes_match_the_ones_run_in_turn(tmp_path: Path
     assert {p.symbol for p in pairs} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
     for name in parallel.baselines:
         a, b = (tmp_path / run / "baselines" / name / "ledger.db" for run in ("in_turn", "parallel"))
-        assert ledger_facts(f"sqlite+aiosqlite:///{a.as_posix()}") == ledger_facts(f"sqlite+aiosqlite:///{b.as_posix()}")
+        assert ledger_facts(f"sqlite+aiosqlite:///{a.as_posix()}") == ledger_facts(
+            f"sqlite+aiosqlite:///{b.as_posix()}"
+        )
 
 
 def test_always_on_btc_needs_btc_in_the_symbols(tmp_path: Path) -> None:
     """Without BTCUSDT it made 0 trades and said nothing; as a baseline it is left out, not shown as 0."""
     flat_symbol(tmp_path, "ETHUSDT", 24, 10.0, 10.0, [(0, "0.0001", 8), (8, "0.0001", 8), (16, "0.0001", 8)])
-    spec = BacktestSpec(tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "always-on-btc", BacktestParams(),
-                        out_dir=tmp_path / "a")
+    spec = BacktestSpec(
+        tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "always-on-btc", BacktestParams(), out_dir=tmp_path / "a"
+    )
     with pytest.raises(DataError, match="add BTCUSDT to --symbols"):
         run_with_baselines(spec)
-    carry = BacktestSpec(tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "carry", BacktestParams(),
-                         out_dir=tmp_path / "b")
+    carry = BacktestSpec(
+        tmp_path, None, T0, T0 + 24 * HOUR_MS, Decimal(10000), "carry", BacktestParams(), out_dir=tmp_path / "b"
+    )
     stale = tmp_path / "b" / "baselines" / "always-on-btc"
     stale.mkdir(parents=True)  # an earlier run's, in the same --out
     assert list(run_with_baselines(carry, workers=0).baselines) == ["always-on", "top-n"]

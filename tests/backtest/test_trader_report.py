@@ -69,10 +69,22 @@ def test_monthly_table_by_hand() -> None:
     tl.fees_cum[:] = [1.0, 1.0, 1.0, 3.0]
     jan, feb = monthly_returns(tl)
     assert (jan.month, jan.start_equity, jan.end_equity, jan.pnl, jan.funding, jan.fees) == (
-        "2026-01", 1000.0, 1010.0, 10.0, 11.0, 1.0)
+        "2026-01",
+        1000.0,
+        1010.0,
+        10.0,
+        11.0,
+        1.0,
+    )
     assert jan.ret == pytest.approx(0.01)
     assert (feb.month, feb.start_equity, feb.end_equity, feb.pnl, feb.funding, feb.fees) == (
-        "2026-02", 1010.0, 1007.0, -3.0, 0.0, 2.0)
+        "2026-02",
+        1010.0,
+        1007.0,
+        -3.0,
+        0.0,
+        2.0,
+    )
     assert feb.ret == pytest.approx(-3 / 1010)
 
 
@@ -91,8 +103,9 @@ async def _decision(ledger: Ledger, pair_id: int, t: int, state: str, target: Ta
     await ledger.add_event(EventKind.DECISION, f"{state}: ...", ts_ms=t, pair_id=pair_id, symbol="x", details=details)
 
 
-async def _fill(ledger: Ledger, pair_id: int, tid: str, leg: Leg, side: Side, qty: str, price: str, fee: str,
-                fee_asset: str, t: int) -> None:
+async def _fill(
+    ledger: Ledger, pair_id: int, tid: str, leg: Leg, side: Side, qty: str, price: str, fee: str, fee_asset: str, t: int
+) -> None:
     sym = "BTC/USDT" if pair_id == 1 else "ETH/USDT"
     await ledger.record_fill(
         venue="sim", market=leg, symbol=sym if leg is Leg.SPOT else f"{sym}:USDT", venue_trade_id=tid, side=side,
@@ -124,8 +137,9 @@ async def write_two_round_trips(ledger: Ledger) -> None:
     await _decision(ledger, btc.id, t_exit, "closing", leave, "exit_negative")
     await _fill(ledger, btc.id, "3", Leg.SPOT, Side.SELL, "0.999", "110", "0.11", "USDT", t_exit)
     await _fill(ledger, btc.id, "4", Leg.PERP, Side.BUY, "1", "111", "0.05", "USDT", t_exit)
-    await ledger.upsert_pair(venue="sim", symbol="BTC/USDT", now_ms=t_exit, state=PairState.CLOSED,
-                             spot_qty=D(0), perp_qty=D(0))
+    await ledger.upsert_pair(
+        venue="sim", symbol="BTC/USDT", now_ms=t_exit, state=PairState.CLOSED, spot_qty=D(0), perp_qty=D(0)
+    )
     t_eth = T0 + 10 * HOUR_MS
     eth = await ledger.upsert_pair(venue="sim", symbol="ETH/USDT", now_ms=t_eth, target_qty=D(2))
     assert eth.id == 2
@@ -133,8 +147,9 @@ async def write_two_round_trips(ledger: Ledger) -> None:
     await _decision(ledger, eth.id, t_eth, "opening", enter, "enter_carry")
     await _fill(ledger, eth.id, "5", Leg.SPOT, Side.BUY, "2", "10", "0.02", "USDT", t_eth)
     await _fill(ledger, eth.id, "6", Leg.PERP, Side.SELL, "2", "10.1", "0.01", "USDT", t_eth)
-    await ledger.upsert_pair(venue="sim", symbol="ETH/USDT", now_ms=t_eth, state=PairState.OPEN,
-                             spot_qty=D(2), perp_qty=D(2))
+    await ledger.upsert_pair(
+        venue="sim", symbol="ETH/USDT", now_ms=t_eth, state=PairState.OPEN, spot_qty=D(2), perp_qty=D(2)
+    )
 
 
 async def test_round_trips_by_hand(ledger: Ledger) -> None:
@@ -143,7 +158,12 @@ async def test_round_trips_by_hand(ledger: Ledger) -> None:
     marks = {"ETH/USDT": {Leg.SPOT: D(12), Leg.PERP: D("12.1")}}
     btc, eth = await round_trips(ledger, att, T0 + 24 * HOUR_MS, marks)
     assert (btc.symbol, btc.entry_ms, btc.exit_ms, btc.hold_hours, btc.break_even_hours) == (
-        "BTC/USDT", T0, T0 + 20 * HOUR_MS, 20.0, 10.0)
+        "BTC/USDT",
+        T0,
+        T0 + 20 * HOUR_MS,
+        20.0,
+        10.0,
+    )
     assert (btc.entry_rule, btc.entry_reason) == ("enter_carry", "forecast 30% APR")
     assert (btc.exit_rule, btc.exit_reason) == ("exit_negative", "forecast below the exit threshold")
     assert (btc.funding, btc.fees, btc.price, btc.net) == (D("0.50"), D("0.31"), D("-0.01"), D("0.18"))
@@ -152,9 +172,18 @@ async def test_round_trips_by_hand(ledger: Ledger) -> None:
     assert (eth.funding, eth.fees, eth.price, eth.net) == (D(0), D("0.03"), D("0.0"), D("-0.03"))
     assert eth.held_past_break_even is False
     st = round_trip_stats([btc, eth])
-    assert st == {"count": 2, "closed": 1, "median_hold_hours": 17.0, "median_break_even_hours": 29.0,
-                  "held_past_break_even": 1, "with_break_even": 2, "winners": 1, "funding": 0.5, "fees": 0.34,
-                  "net": pytest.approx(0.15)}
+    assert st == {
+        "count": 2,
+        "closed": 1,
+        "median_hold_hours": 17.0,
+        "median_break_even_hours": 29.0,
+        "held_past_break_even": 1,
+        "with_break_even": 2,
+        "winners": 1,
+        "funding": 0.5,
+        "fees": 0.34,
+        "net": pytest.approx(0.15),
+    }
     unmarked = await round_trips(ledger, att, T0 + 24 * HOUR_MS)
     assert unmarked[1].price is None and unmarked[1].net is None  # an open pair without a mark is not guessed
 
@@ -163,22 +192,27 @@ async def test_the_report_shows_the_round_trips_months_and_ratios(ledger: Ledger
     await write_two_round_trips(ledger)
     att = await attribute_ledger(ledger)
     result = _result()
-    result.round_trips = await round_trips(ledger, att, T0 + 24 * HOUR_MS, {"ETH/USDT": {Leg.SPOT: D(12),
-                                                                                         Leg.PERP: D("12.1")}})
+    result.round_trips = await round_trips(
+        ledger, att, T0 + 24 * HOUR_MS, {"ETH/USDT": {Leg.SPOT: D(12), Leg.PERP: D("12.1")}}
+    )
     result.monthly = monthly_returns(result.timeline)
     paths = write_report(result, tmp_path)
     page = paths["html"].read_text()
     assert round_trip_line(result) == (
         "2 round trips (1 closed): median hold 17.0 h against a median break-even at entry of 29.0 h; 1 of 2 "
-        "held past their break-even; 1 net positive; funding 0.50, fees 0.34, net 0.15 USDT.")
-    row = ("<tr><td>BTC/USDT</td><td>2026-01-01 00:00</td><td>enter_carry: forecast 30% APR</td>"
-           "<td>2026-01-01 20:00</td><td>exit_negative: forecast below the exit threshold</td><td>20.0</td>"
-           "<td>10.0</td><td>2</td><td>0.50</td><td>0.31</td><td>-0.01</td><td>0.18</td></tr>")
+        "held past their break-even; 1 net positive; funding 0.50, fees 0.34, net 0.15 USDT."
+    )
+    row = (
+        "<tr><td>BTC/USDT</td><td>2026-01-01 00:00</td><td>enter_carry: forecast 30% APR</td>"
+        "<td>2026-01-01 20:00</td><td>exit_negative: forecast below the exit threshold</td><td>20.0</td>"
+        "<td>10.0</td><td>2</td><td>0.50</td><td>0.31</td><td>-0.01</td><td>0.18</td></tr>"
+    )
     assert row in page
     assert "<td>2026-01</td><td>1,000.00</td><td>1,089.00</td><td>89.00</td><td>8.90%</td>" in page
     s = result.summary
-    assert f"<td>Sharpe (daily, annualised)</td><td>{s.sharpe:.2f}</td>" in page and s.sharpe == pytest.approx(5.5151,
-                                                                                                                abs=1e-4)
+    assert f"<td>Sharpe (daily, annualised)</td><td>{s.sharpe:.2f}</td>" in page and s.sharpe == pytest.approx(
+        5.5151, abs=1e-4
+    )
     assert "daily returns of equity at each UTC day" in page
     csv_rows = paths["round_trips"].read_text().splitlines()
     assert len(csv_rows) == 3 and csv_rows[0].startswith("pair_id,symbol,entry_ms,exit_ms,entry_rule")
@@ -194,8 +228,31 @@ def _result() -> BacktestResult:
     tl.collateral_ratio[:] = 0.5
     apr = 89.0 / 1000.0 * 8760 / 72
     ratios = risk_ratios(ts, eq, 1000.0, apr, 0.1)
-    summary = Summary("funding_carry", 1000.0, T0, T0 + 3 * DAY_MS, 72, 1089.0, 89.0, apr, 0.5, 0.34, 88.84, 0.0,
-                      0.1, 110.0, 0.5, 0, 0, 0.0, 6, 1.0, ratios.sharpe, ratios.sortino, ratios.calmar)
+    summary = Summary(
+        "funding_carry",
+        1000.0,
+        T0,
+        T0 + 3 * DAY_MS,
+        72,
+        1089.0,
+        89.0,
+        apr,
+        0.5,
+        0.34,
+        88.84,
+        0.0,
+        0.1,
+        110.0,
+        0.5,
+        0,
+        0,
+        0.0,
+        6,
+        1.0,
+        ratios.sharpe,
+        ratios.sortino,
+        ratios.calmar,
+    )
     rows = [SymbolRow("BTC/USDT", 0.5, 0.31, 0.0, 4, 20, 2, 0, 0, 0), SymbolRow("ETH/USDT", 0.0, 0.03, 0.0, 2, 14,
             0, 0, 0, 0), SymbolRow("XRP/USDT", 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, 0)]  # fmt: skip
     result = BacktestResult(summary, rows, tl, {}, RunStats(216, 72, 0, 0, 0.01), "sqlite+aiosqlite:///x.db")

@@ -106,8 +106,13 @@ def test_garbled_bodies() -> None:
     with pytest.raises(UnicodeDecodeError):
         garble_answer("garbage", body, None).decode()
     nulled = json.loads(garble_answer("null", body, None))
-    assert nulled == {"symbol": "BTCUSDT", "orderId": None, "positionAmt": None, "reduceOnly": False,
-                      "rows": [{"qty": None}]}
+    assert nulled == {
+        "symbol": "BTCUSDT",
+        "orderId": None,
+        "positionAmt": None,
+        "reduceOnly": False,
+        "rows": [{"qty": None}],
+    }
 
 
 PERP = "BTC/USDT:USDT"

@@ -115,16 +115,30 @@ async def test_answers_have_binances_keys_and_types(ex) -> None:
     await ex.fapiPrivatePostOrder({"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.01"})
     mark = Decimal((await ex.fapiPublicGetPremiumIndex({"symbol": "BTCUSDT"}))["markPrice"])
     await ex.fapiPrivatePostOrder(
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
-         "price": format((mark * Decimal("0.97")).quantize(Decimal("0.1")), "f"), "newClientOrderId": "shape-p2"}
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.01",
+            "price": format((mark * Decimal("0.97")).quantize(Decimal("0.1")), "f"),
+            "newClientOrderId": "shape-p2",
+        }
     )
     calls["POST /api/v3/order"] = await ex.privatePostOrder(
         {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "newOrderRespType": "FULL"}
     )
     spot_px = Decimal((await ex.publicGetTickerPrice({"symbol": "BTCUSDT"}))["price"])
     await ex.privatePostOrder(
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
-         "price": format((spot_px * Decimal("0.9")).quantize(Decimal("0.01")), "f"), "newClientOrderId": "shape-s2"}
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": format((spot_px * Decimal("0.9")).quantize(Decimal("0.01")), "f"),
+            "newClientOrderId": "shape-s2",
+        }
     )
     calls["POST /fapi/v1/positionMargin"] = await ex.fapiPrivatePostPositionMargin(
         {"symbol": "ETHUSDT", "type": 1, "amount": "25"}
@@ -182,8 +196,15 @@ async def test_answers_have_binances_keys_and_types(ex) -> None:
     calls["DELETE /fapi/v1/listenKey"] = await ex.fapiPrivateDeleteListenKey()
     calls["DELETE /api/v3/order"] = await ex.privateDeleteOrder({**spot, "origClientOrderId": "shape-s2"})
     await ex.privatePostOrder(
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
-         "price": format((spot_px * Decimal("0.9")).quantize(Decimal("0.01")), "f"), "newClientOrderId": "shape-s3"}
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": format((spot_px * Decimal("0.9")).quantize(Decimal("0.01")), "f"),
+            "newClientOrderId": "shape-s3",
+        }
     )
     calls["DELETE /api/v3/openOrders"] = await ex.privateDeleteOpenOrders(spot)
     calls["DELETE /fapi/v1/order"] = await ex.fapiPrivateDeleteOrder({**perp, "origClientOrderId": "shape-p2"})

@@ -110,7 +110,10 @@ def test_control_reaches_the_live_ledger_and_never_creates_one(tmp_path: Path) -
     def control(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-c", "from bot.cli import main; main()", "control", "close-only", "on", *args],
-            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
             env={**os.environ, "FUNDBOT_DATA_DIR": str(var), "FUNDBOT_MODE": "dry-run"},
         )
 

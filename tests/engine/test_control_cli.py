@@ -33,8 +33,9 @@ def _read(url: str, fn):
 
 def test_every_control_round_trips_through_show(sqlite_url: str) -> None:
     _ledger(sqlite_url)
-    pair = _read(sqlite_url, lambda led: led.upsert_pair(venue="binance", symbol="SOL/USDT", now_ms=1,
-                                                          state=PairState.OPEN))
+    pair = _read(
+        sqlite_url, lambda led: led.upsert_pair(venue="binance", symbol="SOL/USDT", now_ms=1, state=PairState.OPEN)
+    )
     for args in (
         ["close-only", "on", "--reason", "maintenance"],
         ["pause", "xrpusdt"],

@@ -216,7 +216,10 @@ async def test_a_venue_down_for_longer_than_the_start_budget_fails_with_one_line
     """Every call answers 503 -1008: start-up retries for engine.start_retry_s, then one line says why."""
     async with AsyncExitStack() as stack:
         w = await open_world(
-            stack, sqlite_url, scenario={"faults": [{"endpoint": "*", "kind": "503"}]}, start=False,
+            stack,
+            sqlite_url,
+            scenario={"faults": [{"endpoint": "*", "kind": "503"}]},
+            start=False,
             engine={"start_retry_s": 1.5},
         )
         began = time.monotonic()

@@ -63,7 +63,8 @@ def stop(proc, log: Path) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_a_daemon_on_a_lost_ledger_trades_nothing_on_top_of_the_venues_legs_until_adopted(
-    tmp_path: Path, emulator_factory: Callable[..., EmulatorProcess]  # noqa: F811
+    tmp_path: Path,
+    emulator_factory: Callable[..., EmulatorProcess],  # noqa: F811
 ) -> None:
     emu = emulator_factory()
     held = await open_legs_by_an_earlier_run(emu)

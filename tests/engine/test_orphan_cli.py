@@ -30,7 +30,11 @@ def _on(url: str, fn):
 async def _block(ledger: Ledger, legs: VenueLegs) -> None:
     """What reconciliation writes when it finds orphan legs (``OrphanWatch.review``)."""
     control, _ = await ledger.set_control(
-        ControlKind.ORPHAN, now_ms=1, source=RECONCILE_SOURCE, symbol=legs.symbol, value=legs.short,
+        ControlKind.ORPHAN,
+        now_ms=1,
+        source=RECONCILE_SOURCE,
+        symbol=legs.symbol,
+        value=legs.short,
         reason=f"{legs.figures()}; {legs.what_to_do()}",
     )
     details = {"alert": "orphan_position", "control_id": control.id, **legs.details()}

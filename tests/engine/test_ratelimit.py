@@ -131,8 +131,13 @@ async def test_a_429_on_a_transfer_pauses_every_caller_until_retry_after_and_nev
 
 async def test_a_418_ban_is_waited_out_by_every_caller(sqlite_url: str) -> None:
     until_ms = (int(time.time()) // 60) * 60_000 + 1000 + 300_000
-    ban = {"endpoint": "GET /fapi/v3/positionRisk", "code": -1003, "status": 418, "count": 1,
-           "msg": f"Way too many requests; IP(127.0.0.1) banned until {until_ms}."}
+    ban = {
+        "endpoint": "GET /fapi/v3/positionRisk",
+        "code": -1003,
+        "status": 418,
+        "count": 1,
+        "msg": f"Way too many requests; IP(127.0.0.1) banned until {until_ms}.",
+    }
     async with AsyncExitStack() as stack:
         w, engine, fake = await gated_world(stack, sqlite_url, {"faults": [ban]})
         with pytest.raises(ccxt.DDoSProtection):

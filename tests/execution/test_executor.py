@@ -240,7 +240,6 @@ async def test_partial_fill_residue_below_the_minimums_is_trimmed_not_left_naked
     assert [o.quantity for o in sells] == [D("9")]
 
 
-
 async def test_closing_never_reshorts_to_hedge_a_spot_remainder_too_small_to_sell(xrp_world: World) -> None:
     w = xrp_world
     ex = w.executor()

@@ -93,11 +93,17 @@ async def test_upgrading_an_older_ledger_keeps_close_only_as_its_events_left_it(
     try:
         other = "off" if newest == "on" else "on"
         switches = [(other, 1), (newest, 2)]
-        await ledger.add_events([
-            EventRecord(EventKind.INFO, f"operator set close-only {v}", ts, details={"control": "close_only",
-                                                                                  "value": v == "on"})
-            for v, ts in switches
-        ])
+        await ledger.add_events(
+            [
+                EventRecord(
+                    EventKind.INFO,
+                    f"operator set close-only {v}",
+                    ts,
+                    details={"control": "close_only", "value": v == "on"},
+                )
+                for v, ts in switches
+            ]
+        )
         await ledger.add_events([EventRecord(EventKind.INFO, "prices: ...", 3 + i) for i in range(600)])
     finally:
         await ledger.close()

@@ -403,12 +403,23 @@ async def test_funding_batch_follows_the_single_row_rules(ledger: Ledger):
     pair = await ledger.upsert_pair(venue="binance", symbol="BTC/USDT", now_ms=T0)
 
     def rec(hours: int, amount: str, source: FundingSource = FundingSource.INCOME) -> FundingRecord:
-        return FundingRecord("binance", "main", "BTC/USDT:USDT", T0 + hours * HOUR_MS, Decimal(amount), source,
-                             T0 + hours * HOUR_MS, pair_id=pair.id)
+        return FundingRecord(
+            "binance",
+            "main",
+            "BTC/USDT:USDT",
+            T0 + hours * HOUR_MS,
+            Decimal(amount),
+            source,
+            T0 + hours * HOUR_MS,
+            pair_id=pair.id,
+        )
 
-    assert await ledger.record_funding_payment(**{
-        k: getattr(rec(8, "5", FundingSource.COMPUTED), k) for k in FundingRecord.__slots__
-    }) is True
+    assert (
+        await ledger.record_funding_payment(
+            **{k: getattr(rec(8, "5", FundingSource.COMPUTED), k) for k in FundingRecord.__slots__}
+        )
+        is True
+    )
     # 0h and 16h are new; 8h replaces the computed estimate; 0h repeated in the batch changes nothing.
     changed = await ledger.record_funding_payments([rec(0, "1.5"), rec(8, "2.25"), rec(16, "3"), rec(0, "9")])
     assert changed == 3
@@ -426,13 +437,19 @@ async def test_funding_batch_follows_the_single_row_rules(ledger: Ledger):
 
 async def test_balance_snapshot_batch_skips_rows_already_stored(ledger: Ledger):
     one = {"USDT": AssetBalance(Decimal("1"), Decimal("0"), Decimal("1"))}
-    two = {"USDT": AssetBalance(Decimal("2"), Decimal("0"), Decimal("2")),
-           "BTC": AssetBalance(Decimal("0.1"), Decimal("0"), Decimal("0.1"))}
+    two = {
+        "USDT": AssetBalance(Decimal("2"), Decimal("0"), Decimal("2")),
+        "BTC": AssetBalance(Decimal("0.1"), Decimal("0"), Decimal("0.1")),
+    }
     assert await ledger.record_balance_snapshot(venue="binance", wallet=Wallet.SPOT, ts_ms=T0, balances=one) == 1
-    n = await ledger.record_balance_snapshots([
-        ("binance", Wallet.SPOT, T0, one), ("binance", Wallet.SPOT, T0 + 1, two), ("binance", Wallet.FUTURES, T0, one),
-        ("binance", Wallet.SPOT, T0 + 1, two),
-    ])
+    n = await ledger.record_balance_snapshots(
+        [
+            ("binance", Wallet.SPOT, T0, one),
+            ("binance", Wallet.SPOT, T0 + 1, two),
+            ("binance", Wallet.FUTURES, T0, one),
+            ("binance", Wallet.SPOT, T0 + 1, two),
+        ]
+    )
     assert n == 3
     latest = await ledger.latest_balances("binance")
     assert {(b.wallet, b.asset, b.total) for b in latest} == {

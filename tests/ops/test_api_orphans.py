@@ -15,7 +15,11 @@ async def block_orphan_legs(ledger: Ledger, symbol: str, spot: str = "1.5", shor
     """What reconciliation writes when it finds orphan legs on ``symbol`` (``OrphanWatch.review``)."""
     legs = VenueLegs(symbol, Decimal(spot), Decimal(short), Decimal("0.001"), Decimal("0.001"))
     control, _ = await ledger.set_control(
-        ControlKind.ORPHAN, now_ms=1, source=RECONCILE_SOURCE, symbol=symbol, value=legs.short,
+        ControlKind.ORPHAN,
+        now_ms=1,
+        source=RECONCILE_SOURCE,
+        symbol=symbol,
+        value=legs.short,
         reason=f"{legs.figures()}; {legs.what_to_do()}",
     )
     details = {"alert": "orphan_position", "control_id": control.id, **legs.details()}

@@ -418,12 +418,18 @@ def test_one_attribution_summary_html_and_report_agree_to_the_cent(
     rep = json.loads(cli("report", "--url", backtest_ledger.rows.url, "--json").stdout)
     total = rep["total"]
     assert s["slippage"] != 0 and not any("no reference price" in n for n in rep["notes"]), rep["notes"]
-    for summary_key, report_value in (("funding_income", D(total["funding"])), ("fees", -D(total["fees"])),
-                                      ("slippage", D(total["slippage_cost"]))):
+    for summary_key, report_value in (
+        ("funding_income", D(total["funding"])),
+        ("fees", -D(total["fees"])),
+        ("slippage", D(total["slippage_cost"])),
+    ):
         assert abs(D(str(s[summary_key])) - report_value) < D("0.005"), (summary_key, s[summary_key], report_value)
     page = (backtest_ledger.out_dir / "report.html").read_text()
-    for label, key in (("Funding income (USDT)", "funding_income"), ("Fees (USDT)", "fees"),
-                       ("Slippage vs the decision mid (USDT)", "slippage")):
+    for label, key in (
+        ("Funding income (USDT)", "funding_income"),
+        ("Fees (USDT)", "fees"),
+        ("Slippage vs the decision mid (USDT)", "slippage"),
+    ):
         assert f"<td>{label}</td><td>{_fmt(s[key], 'usd')}</td>" in page, label
     assert _fmt(s["slippage"], "usd") == f"{D(total['slippage_cost']):,.2f}"
 
@@ -439,7 +445,9 @@ def test_one_attribution_summary_html_and_report_agree_to_the_cent(
     costs = asyncio.run(daemon_costs(rows.url))
     assert costs.unreferenced_fills == 0 and costs.fills == len(rows.fills) and costs.slippage != 0
     assert (costs.funding, -costs.fees, costs.slippage) == (
-        D(rep["total"]["funding"]), D(rep["total"]["fees"]), D(rep["total"]["slippage_cost"])
+        D(rep["total"]["funding"]),
+        D(rep["total"]["fees"]),
+        D(rep["total"]["slippage_cost"]),
     )
 
 

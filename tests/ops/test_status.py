@@ -87,14 +87,17 @@ def test_cli_status_json(history_url: str, run_cli) -> None:
 async def test_fresh_dry_runs_show_only_the_newest_paper_account(ledger: Ledger) -> None:
     """A dry run started with --fresh opens a new paper account in the same ledger: status took the first
     futures wallet it found (an old account's) and report summed all accounts' equity (residual +199,992)."""
+
     def usdt(total: str) -> dict[str, AssetBalance]:
         return {"USDT": AssetBalance(D(total), D(0), D(total))}
 
     for venue, t0, spot, futures in (("paper-old", 1_000, "80000", "20000"), ("paper-new", 10_000, "100000", "0")):
-        await ledger.record_balance_snapshots([(venue, Wallet.SPOT, t0, usdt(spot)),
-                                               (venue, Wallet.FUTURES, t0, usdt(futures))])
-    await ledger.record_balance_snapshots([("paper-new", Wallet.SPOT, 20_000, usdt("60000")),
-                                           ("paper-new", Wallet.FUTURES, 20_000, usdt("40000"))])
+        await ledger.record_balance_snapshots(
+            [(venue, Wallet.SPOT, t0, usdt(spot)), (venue, Wallet.FUTURES, t0, usdt(futures))]
+        )
+    await ledger.record_balance_snapshots(
+        [("paper-new", Wallet.SPOT, 20_000, usdt("60000")), ("paper-new", Wallet.FUTURES, 20_000, usdt("40000"))]
+    )
     st = await collect_status(ledger, 30_000)
     assert {w["venue"] for w in st["wallets"]} == {"paper-new"} and st["earlier_accounts"] == ["paper-old"]
     assert futures_margin_balance(st["wallets"]) == D("40000")

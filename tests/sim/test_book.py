@@ -20,8 +20,9 @@ STEPS = [Decimal("0.001"), Decimal("0.1"), Decimal("1"), Decimal("0.00001")]
     st.sampled_from(STEPS),
     st.sampled_from([BookConfig(), BookConfig(Decimal(3), Decimal("1.5"), 7, Decimal(1234))]),
 )
-def test_full_side_equals_the_plain_formula(mid: Decimal, side: str, tick: Decimal, step: Decimal,
-                                            cfg: BookConfig) -> None:
+def test_full_side_equals_the_plain_formula(
+    mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig
+) -> None:
     assert full_side(mid, side, tick, step, cfg) == _reference_side(mid, side, tick, step, cfg)
 
 

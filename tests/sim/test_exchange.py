@@ -310,8 +310,11 @@ def test_position_risk_leaves_out_a_contract_without_a_price_yet(tmp_path):
     write_klines(tmp_path, "perp", "ETHUSDT", [(h, 10.0) for h in range(12, 24)])
     write_funding(tmp_path, "ETHUSDT", [(16, "0.0001", 8)])
     clock = ManualClock(T0)
-    ex = SimExchange(HistoryReplay(tmp_path, ["BTCUSDT", "ETHUSDT"], T0, T0 + 24 * HOUR_MS), clock,
-                     futures_balances={"USDT": D(10_000)})
+    ex = SimExchange(
+        HistoryReplay(tmp_path, ["BTCUSDT", "ETHUSDT"], T0, T0 + 24 * HOUR_MS),
+        clock,
+        futures_balances={"USDT": D(10_000)},
+    )
     assert [r.symbol for r in ex.position_risk()] == ["BTCUSDT"]
     ex.set_leverage("ETHUSDT", 3)  # as the daemon sets up every symbol at start, listed or not
     ex.create_order("perp", "BTCUSDT", "SELL", "MARKET", quantity=D("1"))

@@ -71,8 +71,9 @@ def test_always_on_holds_every_symbol_with_equal_shares_of_the_total_cap_whateve
 
 
 def test_always_on_over_a_symbol_list_holds_only_those():
-    s = snap(market(), market("ETH/USDT", price="3000"), market("XRP/USDT", price="1"),
-             pairs=(pair("XRP/USDT", "100"),))
+    s = snap(
+        market(), market("ETH/USDT", price="3000"), market("XRP/USDT", price="1"), pairs=(pair("XRP/USDT", "100"),)
+    )
     out = by_symbol(AlwaysOn(symbols=("BTC/USDT", "ETH/USDT")).evaluate(s))
     assert out["BTC/USDT"].action is Action.ENTER and out["ETH/USDT"].action is Action.ENTER
     assert (out["XRP/USDT"].action, out["XRP/USDT"].reason.rule) == (Action.EXIT, "exit_baseline_other_symbol")

@@ -35,8 +35,18 @@ class DaskCluster:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self, nanny: bool = True) -> subprocess.Popen[bytes]:
-        args = [str(DASK_BIN), "worker", "--scheduler-file", str(self.scheduler_file), "--nthreads", "1",
-                "--no-dashboard", "--host", "127.0.0.1", "--nanny" if nanny else "--no-nanny"]
+        args = [
+            str(DASK_BIN),
+            "worker",
+            "--scheduler-file",
+            str(self.scheduler_file),
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+            "--host",
+            "127.0.0.1",
+            "--nanny" if nanny else "--no-nanny",
+        ]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(proc)
         return proc
@@ -65,9 +75,20 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskClust
     folder = tmp_path_factory.mktemp("dask")
     sfile = folder / "scheduler.json"
     sched = subprocess.Popen(
-        [str(DASK_BIN), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-         "--scheduler-file", str(sfile)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(DASK_BIN),
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(sfile),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while not sfile.exists() or not sfile.read_text().strip():

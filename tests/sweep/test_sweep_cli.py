@@ -32,8 +32,25 @@ def _app() -> typer.Typer:
 
 def _sweep(tmp: Path, space: Path, *extra: str, url: str | None = None) -> dict:
     url = url or f"sqlite+aiosqlite:///{(tmp / 'ledger.db').as_posix()}"
-    args = ["sweep", "--space", str(space), "--start", START, "--end", END, "--capital", "100000",
-            "--out", str(tmp / "out"), "--url", url, "--study", "s", "--json", *extra]
+    args = [
+        "sweep",
+        "--space",
+        str(space),
+        "--start",
+        START,
+        "--end",
+        END,
+        "--capital",
+        "100000",
+        "--out",
+        str(tmp / "out"),
+        "--url",
+        url,
+        "--study",
+        "s",
+        "--json",
+        *extra,
+    ]
     res = CliRunner().invoke(_app(), args)
     assert res.exit_code == 0, res.output
     return json.loads(res.stdout)
@@ -54,8 +71,10 @@ def test_grid_on_a_local_cluster_gives_the_backtests_run_one_by_one(tmp_path: Pa
     window = Window(str(bundled_data_dir()), None, parse_time(START, ""), parse_time(END, ""))
     seen = set()
     for r in rows:
-        values = {"max_per_symbol_fraction": r["strategy.max_per_symbol_fraction"],
-                  "max_symbols": int(r["strategy.max_symbols"])}
+        values = {
+            "max_per_symbol_fraction": r["strategy.max_per_symbol_fraction"],
+            "max_symbols": int(r["strategy.max_symbols"]),
+        }
         seen.add(tuple(values.values()))
         alone = run_trial(TrialTask("one/0", 0, window, Decimal(100000), {"strategy": values}))
         assert alone.metrics is not None
@@ -68,8 +87,22 @@ def test_grid_on_a_local_cluster_gives_the_backtests_run_one_by_one(tmp_path: Pa
     cfg = tomllib.loads(best.read_text())
     top = max(rows, key=lambda r: float(r["objective"]))
     assert cfg["strategy"]["max_per_symbol_fraction"] == top["strategy.max_per_symbol_fraction"]
-    res = CliRunner().invoke(_app(), ["backtest", "--config", str(best), "--start", START, "--end", END,
-                                      "--no-baselines", "--out", str(tmp_path / "bt"), "--json"])
+    res = CliRunner().invoke(
+        _app(),
+        [
+            "backtest",
+            "--config",
+            str(best),
+            "--start",
+            START,
+            "--end",
+            END,
+            "--no-baselines",
+            "--out",
+            str(tmp_path / "bt"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["summary"]["apr"] == float(top["apr"])
     page = Path(doc["files"]["report"]).read_text()
@@ -92,9 +125,25 @@ def test_sweep_on_a_dask_scheduler_resumes_its_sqlite_study(
     assert len({(r["strategy.max_per_symbol_fraction"], r["strategy.max_symbols"]) for r in rows}) == 4
     assert (tmp_path / "ledger-sweeps.db").exists(), "the study lives beside the ledger"
     # a study cannot continue on another window: its trials would not compare
-    res = CliRunner().invoke(_app(), ["sweep", "--space", str(space_file), "--start", START, "--end", "2025-07-22",
-                                      "--out", str(tmp_path / "out"), "--study", "s", *sched,
-                                      "--url", f"sqlite+aiosqlite:///{(tmp_path / 'ledger.db').as_posix()}"])
+    res = CliRunner().invoke(
+        _app(),
+        [
+            "sweep",
+            "--space",
+            str(space_file),
+            "--start",
+            START,
+            "--end",
+            "2025-07-22",
+            "--out",
+            str(tmp_path / "out"),
+            "--study",
+            "s",
+            *sched,
+            "--url",
+            f"sqlite+aiosqlite:///{(tmp_path / 'ledger.db').as_posix()}",
+        ],
+    )
     assert res.exit_code == 2 and "was run with another end_ms" in res.output, res.output
 
 
@@ -115,10 +164,15 @@ def test_study_on_postgres_shares_the_ledger_database(
     engine = sqlalchemy.create_engine(sync)
     try:
         with engine.connect() as conn:
-            tables = {(s, t) for s, t in conn.execute(sqlalchemy.text(
-                "SELECT table_schema, table_name FROM information_schema.tables"))}
-            n = conn.execute(sqlalchemy.text(
-                "SELECT count(*) FROM fundbot_sweep.trials WHERE state = 'COMPLETE'")).scalar_one()
+            tables = {
+                (s, t)
+                for s, t in conn.execute(
+                    sqlalchemy.text("SELECT table_schema, table_name FROM information_schema.tables")
+                )
+            }
+            n = conn.execute(
+                sqlalchemy.text("SELECT count(*) FROM fundbot_sweep.trials WHERE state = 'COMPLETE'")
+            ).scalar_one()
     finally:
         engine.dispose()
     assert ("fundbot_sweep", "trials") in tables and ("fundbot_sweep", "alembic_version") in tables
@@ -134,8 +188,17 @@ def _one_line_exit_2(args: list[str], expected: str) -> None:
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, space_file: Path) -> None:
-    base = ["sweep", "--start", START, "--end", END, "--out", str(tmp_path / "out"),
-            "--url", f"sqlite+aiosqlite:///{(tmp_path / 'l.db').as_posix()}"]
+    base = [
+        "sweep",
+        "--start",
+        START,
+        "--end",
+        END,
+        "--out",
+        str(tmp_path / "out"),
+        "--url",
+        f"sqlite+aiosqlite:///{(tmp_path / 'l.db').as_posix()}",
+    ]
     bad = tmp_path / "bad.toml"
     bad.write_text("[strategy]\nentry_treshold_apr = ['0.1']\n")
     _one_line_exit_2([*base, "--space", str(bad)], "[strategy] entry_treshold_apr is not a parameter of [strategy]")
@@ -147,13 +210,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, space_file: Path) -> N
     _one_line_exit_2([*base, "--space", str(bad)], "perp_leverage = 200: Input should be less than or equal to 125")
     bad.write_text("[strategy]\npredicted_weight = { low = 0.0, high = 1.0 }\n")
     _one_line_exit_2([*base, "--space", str(bad)], "--method grid needs a list or a range with a step")
-    _one_line_exit_2([*base, "--space", str(space_file), "--train", "12M", "--test", "3M"],
-                     "--train 12M + --test 3M is longer than the data (2025-07-20T00:00:00Z to 2025-07-23T00:00:00Z)")
+    _one_line_exit_2(
+        [*base, "--space", str(space_file), "--train", "12M", "--test", "3M"],
+        "--train 12M + --test 3M is longer than the data (2025-07-20T00:00:00Z to 2025-07-23T00:00:00Z)",
+    )
     _one_line_exit_2([*base, "--space", str(space_file), "--train", "12X", "--test", "3M"], "--train '12X'")
-    _one_line_exit_2([*base, "--space", str(space_file), "--heatmap", "strategy.max_symbols,strategy.fee_kind"],
-                     "strategy.fee_kind is not swept")
-    _one_line_exit_2([*base, "--space", str(space_file), "--scheduler", "tcp://127.0.0.1:9",
-                      "--scheduler-timeout", "1"], "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+    _one_line_exit_2(
+        [*base, "--space", str(space_file), "--heatmap", "strategy.max_symbols,strategy.fee_kind"],
+        "strategy.fee_kind is not swept",
+    )
+    _one_line_exit_2(
+        [*base, "--space", str(space_file), "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"],
+        "cannot reach the Dask scheduler at tcp://127.0.0.1:9",
+    )
 
 
 def test_walk_forward_through_the_cli_writes_its_table_curve_and_configs(
@@ -161,9 +230,31 @@ def test_walk_forward_through_the_cli_writes_its_table_curve_and_configs(
 ) -> None:
     url = f"sqlite+aiosqlite:///{(tmp_path / 'ledger.db').as_posix()}"
     space_file.write_text("[strategy]\nmax_symbols = [2, 3]\n")
-    args = ["sweep", "--space", str(space_file), "--symbols", "SOLUSDT,DOGEUSDT,XRPUSDT", "--start", "2025-07-16",
-            "--end", "2025-07-24", "--train", "4D", "--test", "2D", "--anchored", "--out", str(tmp_path / "out"),
-            "--url", url, "--study", "wf", "--scheduler", dask_cluster.address, "--json"]
+    args = [
+        "sweep",
+        "--space",
+        str(space_file),
+        "--symbols",
+        "SOLUSDT,DOGEUSDT,XRPUSDT",
+        "--start",
+        "2025-07-16",
+        "--end",
+        "2025-07-24",
+        "--train",
+        "4D",
+        "--test",
+        "2D",
+        "--anchored",
+        "--out",
+        str(tmp_path / "out"),
+        "--url",
+        url,
+        "--study",
+        "wf",
+        "--scheduler",
+        dask_cluster.address,
+        "--json",
+    ]
     res = CliRunner().invoke(_app(), args)
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
@@ -182,8 +273,10 @@ def test_walk_forward_through_the_cli_writes_its_table_curve_and_configs(
 
 
 def test_without_the_sweep_extra_it_says_what_to_install(tmp_path: Path, space_file: Path) -> None:
-    code = ("import sys; sys.modules['optuna'] = None\n"
-            f"sys.argv = ['fundbot', 'sweep', '--space', {str(space_file)!r}]\n"
-            "from bot.cli import main; main()\n")
+    code = (
+        "import sys; sys.modules['optuna'] = None\n"
+        f"sys.argv = ['fundbot', 'sweep', '--space', {str(space_file)!r}]\n"
+        "from bot.cli import main; main()\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "pip install 'fundbot[sweep]'" in " ".join(out.stderr.split()), out.stderr

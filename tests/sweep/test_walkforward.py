@@ -76,8 +76,9 @@ def test_walk_forward_never_lets_a_test_window_reach_its_training(tmp_path: Path
     test_lo, test_hi = pairs[0].test
 
     def run(data: Path, tag: str) -> list:
-        req = SweepRequest(load_space(space), Window(str(data), SYMBOLS, start, end), Decimal(100000), "grid",
-                           study_name=f"wf-{tag}")
+        req = SweepRequest(
+            load_space(space), Window(str(data), SYMBOLS, start, end), Decimal(100000), "grid", study_name=f"wf-{tag}"
+        )
         storage = open_storage(f"sqlite+aiosqlite:///{(tmp_path / f'{tag}.db').as_posix()}")
         return run_walk_forward(req, pairs, InlineRunner(), storage).results
 

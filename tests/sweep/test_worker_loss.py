@@ -27,8 +27,13 @@ def test_killing_a_worker_mid_sweep_loses_no_trial_and_counts_none_twice(
     runner = DaskRunner(dask_cluster.address)
     url = f"sqlite+aiosqlite:///{(tmp_path / 'ledger.db').as_posix()}"
     storage = open_storage(url)
-    req = SweepRequest(load_space(space), Window(str(bundled_data_dir()), None, parse_time(START, ""),
-                                                 parse_time(END, "")), Decimal(100000), "grid", study_name="kill")
+    req = SweepRequest(
+        load_space(space),
+        Window(str(bundled_data_dir()), None, parse_time(START, ""), parse_time(END, "")),
+        Decimal(100000),
+        "grid",
+        study_name="kill",
+    )
     killed: list[str] = []
 
     def kill_when_busy(done: int, total: int, best: float | None) -> None:

@@ -157,11 +157,18 @@ async def test_mark_polling_waits_out_a_ban_instead_of_polling_through_it():
     import time
 
     until = int(time.time() * 1000) + 40_000
-    scenario = {"faults": [
-        {"endpoint": "GET /fapi/v1/premiumIndex", "code": -1003, "status": 418,
-         "msg": f"Way too many requests; IP banned until {until}.", "count": 1},
-        {"endpoint": "GET /fapi/v1/premiumIndex", "code": -1003, "status": 429, "count": 2},
-    ]}
+    scenario = {
+        "faults": [
+            {
+                "endpoint": "GET /fapi/v1/premiumIndex",
+                "code": -1003,
+                "status": 418,
+                "msg": f"Way too many requests; IP banned until {until}.",
+                "count": 1,
+            },
+            {"endpoint": "GET /fapi/v1/premiumIndex", "code": -1003, "status": 429, "count": 2},
+        ]
+    }
     async with AsyncExitStack() as stack:
         env = await _env(stack, scenario)
         venue = env.venue

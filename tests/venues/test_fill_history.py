@@ -36,8 +36,10 @@ async def env():
 
 async def test_fills_made_8_6_days_after_since_are_all_fetched(env: VenueEnv) -> None:
     since = env.clock.now_ms()
-    first = {leg: await _trade(env, f"a-{leg.value}", leg, Side.BUY if leg is Leg.SPOT else Side.SELL, "0.01")
-             for leg in (Leg.SPOT, Leg.PERP)}
+    first = {
+        leg: await _trade(env, f"a-{leg.value}", leg, Side.BUY if leg is Leg.SPOT else Side.SELL, "0.01")
+        for leg in (Leg.SPOT, Leg.PERP)
+    }
     await env.advance(int(8.6 * DAY_MS))
     later = []
     for i in range(2):

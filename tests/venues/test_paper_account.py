@@ -172,8 +172,16 @@ async def test_facts_that_do_not_add_up_are_refused_by_name(sqlite_url: str) -> 
             EventKind.INFO, "paper account paper-x opened", ts_ms=1, details={"paper_account": "paper-x"}
         )
         await ledger.record_fill(
-            venue="paper-x", market=Leg.SPOT, symbol="BTC/USDT", venue_trade_id="1001", side=Side.SELL,
-            quantity=D("0.5"), price=D(100), fee=D("0.05"), fee_asset="USDT", ts_ms=2,
+            venue="paper-x",
+            market=Leg.SPOT,
+            symbol="BTC/USDT",
+            venue_trade_id="1001",
+            side=Side.SELL,
+            quantity=D("0.5"),
+            price=D(100),
+            fee=D("0.05"),
+            fee_asset="USDT",
+            ts_ms=2,
         )
         with pytest.raises(PaperAccountError, match=r"paper-x .* leave BTC -0.5; start with `fundbot run --dry-run"):
             await rebuild(ledger, "paper-x", leverage=3, margin_mode="cross")
@@ -191,8 +199,16 @@ async def test_a_rebuild_that_disagrees_with_the_last_snapshot_is_named(sqlite_u
         )
         for market, side, trade in ((Leg.SPOT, Side.BUY, "1001"), (Leg.PERP, Side.SELL, "1002")):
             await ledger.record_fill(
-                venue="paper-x", market=market, symbol="BTC/USDT", venue_trade_id=trade, side=side,
-                quantity=D("0.5"), price=D(100), fee=D(0), fee_asset="USDT", ts_ms=2,
+                venue="paper-x",
+                market=market,
+                symbol="BTC/USDT",
+                venue_trade_id=trade,
+                side=side,
+                quantity=D("0.5"),
+                price=D(100),
+                fee=D(0),
+                fee_asset="USDT",
+                ts_ms=2,
             )
         book = await rebuild(ledger, "paper-x", leverage=3, margin_mode="cross")
         assert await differences(ledger, book) == []  # no snapshot after the facts: nothing to compare
