@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bot.domain import HOUR_MS, MINUTE_MS
+from bot.domain import HOUR_MS, MINUTE_MS, exchange_id
+from bot.domain import unified_symbol as domain_unified_symbol
 from bot.ops.format import iso_utc
 from bot.sim.history import DataFileError, available_symbols, kline_path, load_funding, load_klines, read_history_csv
 
@@ -31,15 +32,11 @@ _MINUTE_COLUMNS = ("ts_ms", "open", "high", "low", "close")
 
 
 def unified_symbol(binance_id: str) -> str:
-    """'BTCUSDT' -> 'BTC/USDT' (every symbol of the data set is USDT-quoted)."""
-    if not binance_id.endswith("USDT") or len(binance_id) <= 4:
-        raise DataError(f"{binance_id!r} is not a USDT symbol")
-    return f"{binance_id[:-4]}/USDT"
-
-
-def binance_symbol(symbol: str) -> str:
-    """'BTC/USDT', 'BTC/USDT:USDT' or 'BTCUSDT' -> 'BTCUSDT'."""
-    return symbol.split(":")[0].replace("/", "").upper()
+    """'BTCUSDT' -> 'BTC/USDT' (``bot.domain.unified_symbol``; a bad id is a DataError)."""
+    try:
+        return domain_unified_symbol(binance_id)
+    except ValueError as err:
+        raise DataError(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -170,7 +167,7 @@ def resolve_symbols(data_dir: Path, symbols: list[str] | None) -> list[str]:
         if not known:
             raise DataError(f"no symbol in {data_dir} has both funding/binance_<SYM>.csv.gz and perp klines")
         return known
-    wanted = [binance_symbol(s) for s in symbols]
+    wanted = [exchange_id(s) for s in symbols]
     missing = [s for s in wanted if s not in known]
     if missing:
         why = "; ".join(f"{s}: no {' and no '.join(_missing_files(data_dir, s))}" for s in missing)

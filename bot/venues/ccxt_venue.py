@@ -18,7 +18,17 @@ from typing import Any
 
 import ccxt
 
-from bot.domain import HOUR_MS, ZERO, Leg, MarketFilters, Side, perp_symbol, spot_symbol, to_decimal
+from bot.domain import (
+    HOUR_MS,
+    ZERO,
+    Leg,
+    MarketFilters,
+    Side,
+    funding_interval_hours,
+    perp_symbol,
+    spot_symbol,
+    to_decimal,
+)
 from bot.venues.base import (
     Fill,
     FundingIncome,
@@ -120,15 +130,6 @@ def filters_from_market(market: dict[str, Any]) -> MarketFilters:
         min_notional=(min_notional or ZERO).normalize(),
         max_market_qty=market_max.normalize() if market_max else None,
     )
-
-
-def interval_hours_from(last_ms: int, next_ms: int) -> int | None:
-    """Whole hours between two settlement instants (tolerating Binance's few-ms jitter), else None."""
-    delta = next_ms - last_ms
-    hours = round(delta / HOUR_MS)
-    if 1 <= hours <= 24 and abs(delta - hours * HOUR_MS) < 60_000:
-        return hours
-    return None
 
 
 def _order_type(raw: str) -> str:
@@ -234,9 +235,9 @@ class CcxtVenue:
         times = sorted(int(r["info"]["fundingTime"]) for r in rows if r.get("info", {}).get("fundingTime"))
         hours: int | None = None
         if times and next_funding_ms > times[-1]:
-            hours = interval_hours_from(times[-1], next_funding_ms)
+            hours = funding_interval_hours(times[-1], next_funding_ms)
         if hours is None and len(times) >= 2:
-            hours = interval_hours_from(times[-2], times[-1])
+            hours = funding_interval_hours(times[-2], times[-1])
         if hours is None:
             hours = await self._funding_info_hours(perp)
         self._intervals[perp] = (hours, next_funding_ms)
@@ -292,7 +293,7 @@ class CcxtVenue:
                     symbol=symbol,
                     funding_time_ms=t,
                     rate=_req(info.get("fundingRate")),
-                    interval_hours=interval_hours_from(prev_ms, t) if prev_ms is not None else None,
+                    interval_hours=funding_interval_hours(prev_ms, t) if prev_ms is not None else None,
                     mark_price=dec(info.get("markPrice")) or None,
                 )
             )
