@@ -41,7 +41,6 @@ from bot.venues.base import (
     OrderBook,
     OrderRequest,
     OrderState,
-    OrderStatus,
     PairMarkets,
     Position,
     TransferResult,
@@ -49,6 +48,7 @@ from bot.venues.base import (
     UserEvent,
     Wallet,
     WalletBalance,
+    order_status,
 )
 from bot.venues.ccxt_user_stream import CcxtUserStream
 from bot.venues.errors import RefusedBeforeSending, banned_until_ms, safe_error_text
@@ -58,17 +58,6 @@ log = logging.getLogger(__name__)
 # ccxt account names: 'swap' resolves to USD-M (MAIN_UMFUTURE / UMFUTURE_MAIN); never 'future'
 # (docs/ccxt-binance.md §7.1).
 _CCXT_ACCOUNT: dict[str, str] = {"spot": "spot", "futures": "swap"}
-_STATUS: dict[str, OrderStatus] = {
-    "NEW": "open",
-    "PARTIALLY_FILLED": "open",
-    "PENDING_NEW": "open",
-    "FILLED": "closed",
-    "CANCELED": "canceled",
-    "PENDING_CANCEL": "canceled",
-    "EXPIRED": "expired",
-    "EXPIRED_IN_MATCH": "expired",
-    "REJECTED": "rejected",
-}
 _FAPI_DEPTHS = (5, 10, 20, 50, 100, 500, 1000)
 _PAGE = 1000
 # GET /sapi/v1/asset/transfer: one call per type, pages of at most 100 rows (`size`, `current`)
@@ -439,7 +428,7 @@ class CcxtVenue:
             price=price if price else None,
             filled=filled,
             average=average,
-            status=_STATUS.get(str(raw.get("status")), "open"),
+            status=order_status(raw.get("status")),
             reduce_only=bool(raw.get("reduceOnly", False)),
             ts_ms=ts,
             fills=fills,

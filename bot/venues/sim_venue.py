@@ -29,26 +29,18 @@ from bot.venues.base import (
     OrderBook,
     OrderRequest,
     OrderState,
-    OrderStatus,
     PairMarkets,
     Position,
     TransferResult,
     Wallet,
     WalletBalance,
+    order_status,
 )
 from bot.venues.ccxt_venue import TRANSFER_STATUS, TRANSFER_WALLETS
 from bot.venues.errors import exchange_error
 
 T = TypeVar("T")
 
-_STATUS: dict[str, OrderStatus] = {
-    "NEW": "open",
-    "PARTIALLY_FILLED": "open",
-    "FILLED": "closed",
-    "CANCELED": "canceled",
-    "EXPIRED": "expired",
-    "REJECTED": "rejected",
-}
 _TRANSFER_KIND = {("spot", "futures"): "MAIN_UMFUTURE", ("futures", "spot"): "UMFUTURE_MAIN"}
 
 
@@ -247,7 +239,7 @@ class SimVenue:
             price=o.price or None,
             filled=o.executed_qty,
             average=o.cum_quote / o.executed_qty if o.executed_qty else None,
-            status=_STATUS.get(o.status, "open"),
+            status=order_status(o.status),
             reduce_only=o.reduce_only,
             ts_ms=o.update_ms,
             fills=fills,
