@@ -23,7 +23,7 @@ from bot.execution.plan import LegOrder
 from bot.ledger.models import EventKind, IntentKind, IntentStatus
 from bot.ledger.repository import Ledger
 from bot.venues.base import Fill, OrderRequest, OrderState, Venue
-from bot.venues.errors import ErrorClass, backoff_delays, classify, retry_call, safe_error_text
+from bot.venues.errors import Backoff, ErrorClass, classify, retry_call, safe_error_text
 
 TERMINAL = frozenset({"closed", "canceled", "expired", "rejected"})
 LOST_ANSWER_LOOKUPS = 4  # reads by client id of an order whose answer was lost (backoff between them)
@@ -165,7 +165,7 @@ class OrderRunner:
         """Find an order whose answer was lost: (its state, None), (None, None) when the venue said twice,
         a backoff apart, that it has no such order (a request may still be in flight at the first read),
         or (None, why) when the reads did not settle it within ``LOST_ANSWER_LOOKUPS``."""
-        delays = backoff_delays(self.rng, LOST_ANSWER_LOOKUPS - 1, self.config.retry_backoff_s)
+        delays = Backoff(self.config.retry_backoff_s, cap_s=30.0).delays(self.rng, LOST_ANSWER_LOOKUPS - 1)
         absent, why = 0, "not looked up"
         for attempt in range(LOST_ANSWER_LOOKUPS):
             if attempt:

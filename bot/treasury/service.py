@@ -40,7 +40,7 @@ from bot.treasury.maths import (
     transfer_need,
 )
 from bot.venues.base import TransferResult, Venue, Wallet
-from bot.venues.errors import ErrorClass, classify, retry_call, safe_error_text
+from bot.venues.errors import Backoff, ErrorClass, classify, retry_call, safe_error_text
 
 Now = Callable[[], int]
 Sleep = Callable[[float], Awaitable[object]]
@@ -267,7 +267,7 @@ class Treasury:
         last_error = "nothing attempted"
         for attempt in range(1, self.config.max_attempts + 1):
             if attempt > 1:
-                await self.sleep(self.config.backoff_s * 2 ** (attempt - 2))
+                await self.sleep(Backoff(self.config.backoff_s).delay(attempt - 1))
             available = await self._read(lambda: self.venue.max_transferable(self.asset, from_w))
             if attempt > 1:
                 available = available * self.config.shrink_factor ** (attempt - 1)
@@ -337,7 +337,7 @@ class Treasury:
         evidence: TransferEvidence | None = None
         for attempt in range(self.config.lookup_attempts):
             if attempt:
-                await self.sleep(self.config.backoff_s * 2 ** (attempt - 1))
+                await self.sleep(Backoff(self.config.backoff_s).delay(attempt))
             intent = await self.ledger.get_intent(cid)
             if intent is None:
                 return None

@@ -51,7 +51,7 @@ from bot.venues.base import (
     order_status,
 )
 from bot.venues.ccxt_user_stream import CcxtUserStream
-from bot.venues.errors import RefusedBeforeSending, banned_until_ms, safe_error_text
+from bot.venues.errors import Backoff, RefusedBeforeSending, banned_until_ms, safe_error_text
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ def _order_type(raw: str) -> str:
     return "market" if raw.upper() == "MARKET" else "limit"
 
 
+_POLL_BACKOFF = Backoff(base_s=5.0, cap_s=120.0)  # rate-limited mark polls in a row without a named ban
 DEFAULT_INTERVAL_HOURS = 8  # a perp fundingInfo does not list settles every 8 h (Binance's default)
 
 
@@ -721,7 +722,7 @@ class CcxtVenue:
         except ccxt.DDoSProtection as exc:
             ban_ms = banned_until_ms(exc)
             self._poll_strikes += 1
-            pause = (ban_ms / 1000 - time.time() + 1) if ban_ms else min(5.0 * 2 ** (self._poll_strikes - 1), 120.0)
+            pause = (ban_ms / 1000 - time.time() + 1) if ban_ms else _POLL_BACKOFF.delay(self._poll_strikes)
             log.warning("mark poll rate limited, next poll in %.0fs: %s", pause, self.safe_text(exc))
             return [], max(pause, 0.0)
         except ccxt.NetworkError as exc:
