@@ -113,6 +113,8 @@ def assemble_engine(
         sleep=sleep,
         margin_mode=settings.engine.margin_mode,
         transfer_window_ms=window,
+        alerter=alerter,
+        on_retry=health.inc_transfer_retry if health is not None else None,
     )
     executor = Executor(venue, ledger, now, settings.execution, funder=treasury, sleep=sleep)
     treasury.reducer = executor

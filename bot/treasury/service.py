@@ -10,6 +10,10 @@ answer was lost is looked up in the venue's transfer history (``bot.treasury.evi
 with backoff): done when found, retried only when the history proves it never executed, else left
 "sent" for reconciliation, never retried blindly. A rate limit (429/418) is never retried here: it is
 raised, and the venue's rate gate pauses every caller.
+
+The operator hears of both through what the daemon wires in: every further attempt of a transfer
+(``on_retry``: ``fundbot_transfer_retries_total``) and, at each rebalance, a transfer still "sent" long after
+reconciliation could have settled it (``alerter.transfer_stuck``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,25 @@ from bot.venues.errors import Backoff, ErrorClass, classify, retry_call, safe_er
 Now = Callable[[], int]
 Sleep = Callable[[float], Awaitable[object]]
 ACTIVE_STATES = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairState.CLOSING)
+
+
+STUCK_WINDOWS = 5  # a transfer still "sent" this many lookup windows after it was sent is stuck
+
+
+class StuckAlerts(Protocol):
+    """Who hears of a stuck transfer (``bot.ops.alerts.Alerter``)."""
+
+    async def transfer_stuck(
+        self,
+        client_id: str,
+        asset: str,
+        amount: Decimal,
+        from_wallet: str,
+        to_wallet: str,
+        age_ms: int,
+        attempts: int,
+        last_error: str | None = None,
+    ) -> int | None: ...
 
 
 class Reducer(Protocol):
@@ -99,8 +122,11 @@ class Treasury:
         asset: str = "USDT",
         margin_mode: str = "cross",
         transfer_window_ms: int = DEFAULT_WINDOW_MS,
+        alerter: StuckAlerts | None = None,
+        on_retry: Callable[[], object] | None = None,
     ) -> None:
-        """``transfer_window_ms``: how far around its intent a lost answer's transfer is looked for."""
+        """``transfer_window_ms``: how far around its intent a lost answer's transfer is looked for;
+        ``alerter`` hears of stuck transfers, ``on_retry`` of every further attempt of a transfer."""
         self.venue = venue
         self.ledger = ledger
         self.config = config or TreasuryConfig()
@@ -110,6 +136,8 @@ class Treasury:
         self.sleep = sleep
         self.asset = asset
         self.transfer_window_ms = transfer_window_ms
+        self.alerter = alerter
+        self.on_retry = on_retry
         self.band = Band(
             self.config.target_ratio, self.config.low_ratio, self.config.high_ratio, self.config.min_transfer
         )
@@ -134,6 +162,7 @@ class Treasury:
     async def rebalance(self) -> RebalanceOutcome:
         """Bring the collateral ratio back into the band (see module docstring). Safe to call often."""
         async with self._lock:
+            await self._alert_stuck()
             if self.isolated is not None:
                 await self._isolated_margin()
             before = await self.collateral()
@@ -254,6 +283,20 @@ class Treasury:
 
     # -- transfers -------------------------------------------------------------------------------------
 
+    async def _alert_stuck(self) -> None:
+        """Alert each transfer of this venue still "sent" ``STUCK_WINDOWS`` lookup windows after it was sent:
+        reconciliation settles one as soon as its window has passed, so it could not (its history unread,
+        or the venue's row still pending), and money may sit in neither wallet."""
+        if self.alerter is None:
+            return
+        now = self.now()
+        for t in await self.ledger.list_transfers(statuses=[TransferStatus.SENT], venue=self.venue.name):
+            age = now - t.created_ms
+            if age >= STUCK_WINDOWS * self.transfer_window_ms:
+                await self.alerter.transfer_stuck(
+                    t.client_id, t.asset, t.amount, str(t.from_wallet), str(t.to_wallet), age, t.attempts, t.last_error
+                )
+
     async def _try_transfer(self, amount: Decimal, from_w: Wallet, to_w: Wallet, reason: str) -> TransferResult | None:
         try:
             return await self.transfer(amount, from_w, to_w, reason)
@@ -267,6 +310,8 @@ class Treasury:
         last_error = "nothing attempted"
         for attempt in range(1, self.config.max_attempts + 1):
             if attempt > 1:
+                if self.on_retry is not None:
+                    self.on_retry()
                 await self.sleep(Backoff(self.config.backoff_s).delay(attempt - 1))
             available = await self._read(lambda: self.venue.max_transferable(self.asset, from_w))
             if attempt > 1:
