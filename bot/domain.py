@@ -112,9 +112,6 @@ class MarketFilters:
     def round_qty(self, qty: Decimal) -> Decimal:
         return floor_to_step(qty, self.step_size)
 
-    def round_price(self, price: Decimal) -> Decimal:
-        return floor_to_step(price, self.tick_size)
-
     def accepts(self, qty: Decimal, price: Decimal) -> bool:
         """True when a market order of ``qty`` at ``price`` passes the lot, market lot and notional filters."""
         return (

@@ -9,7 +9,6 @@ cancel intent and read back. Orders, fills and events go to the ledger as they b
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 from collections.abc import Awaitable, Callable
@@ -323,8 +322,3 @@ class OrderRunner:
             return fills
         mine = tuple(f for f in listed if f.venue_order_id == state.venue_order_id)
         return mine if sum((f.qty for f in mine), ZERO) >= sum((f.qty for f in fills), ZERO) else fills
-
-
-async def gather_legs(coros: list[Awaitable[LegResult]]) -> list[LegResult]:
-    """Run leg orders concurrently; a leg never raises for venue errors, so gather keeps both outcomes."""
-    return list(await asyncio.gather(*coros))

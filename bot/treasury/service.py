@@ -249,12 +249,6 @@ class Treasury:
 
     # -- entries ---------------------------------------------------------------------------------------
 
-    async def ensure_futures_margin(self, required: Decimal) -> Decimal:
-        """Make the futures margin balance at least ``required`` by moving spot USDT; returns the balance
-        afterwards (it may stay below ``required`` when spot cannot pay: the caller sizes down)."""
-        async with self._lock:
-            return await self._ensure(required)
-
     async def _ensure(self, required: Decimal) -> Decimal:
         account = await self._read(self.venue.fetch_futures_account)
         missing = required - account.margin_balance

@@ -216,19 +216,6 @@ def safe_error_text(exc: BaseException, secrets: Iterable[str] = (), limit: int 
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def error_body(exc: BaseException) -> dict[str, object] | None:
-    """The Binance JSON body embedded in a ccxt exception text, if one is there."""
-    text = str(exc)
-    start = text.find("{")
-    if start < 0:
-        return None
-    try:
-        body = json.loads(text[start:])
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 # Production URLs: ccxt picks its spot or linear error table by URL prefix (docs/ccxt-binance.md §4), so mapping a
 # simulated rejection through them yields exactly the class a live Binance answer would.
 _SPOT_URL = "https://api.binance.com/api/v3/order"
