@@ -111,9 +111,6 @@ class Dataset:
     def symbol_hours(self) -> int:
         return len(self.grid) * len(self.series)
 
-    def index_of(self, ts_ms: int) -> int:
-        return int((ts_ms - self.start_ms) // HOUR_MS)
-
     def data_notes(self) -> dict[str, dict[str, object]]:
         """Per symbol: gaps, mark fallback and interval changes, JSON-ready (for the report)."""
         out: dict[str, dict[str, object]] = {}
