@@ -1,4 +1,4 @@
-"""Backtest data: the ``shared/data`` layout loaded onto one hourly grid, with gaps and fallbacks named.
+"""Backtest data: the history files (``bot.sim.history``) loaded onto one hourly grid, gaps and fallbacks named.
 
 The simulation core replays prices from ``bot.sim.history``; this module reads the same files into
 aligned numpy arrays so the runner can decide cheaply (vectorised) which hours a symbol may be traded,
