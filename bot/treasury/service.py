@@ -13,7 +13,7 @@ raised, and the venue's rate gate pauses every caller.
 
 The operator hears of both through what the daemon wires in: every further attempt of a transfer
 (``on_retry``: ``fundbot_transfer_retries_total``) and, at each rebalance, a transfer still "sent" long after
-reconciliation could have settled it (``alerter.transfer_stuck``).
+reconciliation could have settled it (``on_stuck``: the daemon's ``transfer_stuck`` alert).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from bot.config import TreasuryConfig
 from bot.domain import ZERO, PairState
 from bot.execution.ids import transfer_id
-from bot.ledger.models import EventKind, IntentKind, IntentStatus, TransferStatus
+from bot.ledger.models import EventKind, IntentKind, IntentStatus, Transfer, TransferStatus
 from bot.ledger.models import Wallet as LedgerWallet
 from bot.ledger.repository import Ledger
 from bot.treasury.evidence import DEFAULT_WINDOW_MS, TransferEvidence, claimed_tran_ids, transfer_evidence
@@ -54,20 +54,7 @@ ACTIVE_STATES = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairS
 STUCK_WINDOWS = 5  # a transfer still "sent" this many lookup windows after it was sent is stuck
 
 
-class StuckAlerts(Protocol):
-    """Who hears of a stuck transfer (``bot.ops.alerts.Alerter``)."""
-
-    async def transfer_stuck(
-        self,
-        client_id: str,
-        asset: str,
-        amount: Decimal,
-        from_wallet: str,
-        to_wallet: str,
-        age_ms: int,
-        attempts: int,
-        last_error: str | None = None,
-    ) -> int | None: ...
+OnStuck = Callable[[Transfer, int], Awaitable[object]]  # a stuck transfer's row and its age (ms)
 
 
 class Reducer(Protocol):
@@ -122,11 +109,11 @@ class Treasury:
         asset: str = "USDT",
         margin_mode: str = "cross",
         transfer_window_ms: int = DEFAULT_WINDOW_MS,
-        alerter: StuckAlerts | None = None,
+        on_stuck: OnStuck | None = None,
         on_retry: Callable[[], object] | None = None,
     ) -> None:
         """``transfer_window_ms``: how far around its intent a lost answer's transfer is looked for;
-        ``alerter`` hears of stuck transfers, ``on_retry`` of every further attempt of a transfer."""
+        ``on_stuck`` hears of stuck transfers, ``on_retry`` of every further attempt of a transfer."""
         self.venue = venue
         self.ledger = ledger
         self.config = config or TreasuryConfig()
@@ -136,7 +123,7 @@ class Treasury:
         self.sleep = sleep
         self.asset = asset
         self.transfer_window_ms = transfer_window_ms
-        self.alerter = alerter
+        self.on_stuck = on_stuck
         self.on_retry = on_retry
         self.band = Band(
             self.config.target_ratio, self.config.low_ratio, self.config.high_ratio, self.config.min_transfer
@@ -281,15 +268,12 @@ class Treasury:
         """Alert each transfer of this venue still "sent" ``STUCK_WINDOWS`` lookup windows after it was sent:
         reconciliation settles one as soon as its window has passed, so it could not (its history unread,
         or the venue's row still pending), and money may sit in neither wallet."""
-        if self.alerter is None:
+        if self.on_stuck is None:
             return
         now = self.now()
         for t in await self.ledger.list_transfers(statuses=[TransferStatus.SENT], venue=self.venue.name):
-            age = now - t.created_ms
-            if age >= STUCK_WINDOWS * self.transfer_window_ms:
-                await self.alerter.transfer_stuck(
-                    t.client_id, t.asset, t.amount, str(t.from_wallet), str(t.to_wallet), age, t.attempts, t.last_error
-                )
+            if now - t.created_ms >= STUCK_WINDOWS * self.transfer_window_ms:
+                await self.on_stuck(t, now - t.created_ms)
 
     async def _try_transfer(self, amount: Decimal, from_w: Wallet, to_w: Wallet, reason: str) -> TransferResult | None:
         try:
