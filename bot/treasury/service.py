@@ -14,6 +14,10 @@ raised, and the venue's rate gate pauses every caller.
 The operator hears of both through what the daemon wires in: every further attempt of a transfer
 (``on_retry``: ``fundbot_transfer_retries_total``) and, at each rebalance, a transfer still "sent" long after
 reconciliation could have settled it (``on_stuck``: the daemon's ``transfer_stuck`` alert).
+
+Locks: the treasury's lock and the executor's pair locks are not reentrant and each side calls the other
+(``reduce_pairs`` under this lock, ``prepare_entry`` under a pair's); that is safe only because a
+reduction never grows a pair (docs/invariants.md, section 5).
 """
 
 from __future__ import annotations
