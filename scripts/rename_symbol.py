@@ -5,8 +5,9 @@
 Mechanical and replayable: the files touched are the defining module, every module that imports the name
 from it (or from a package that re-exports it), and nothing else, so a same-named class of another module
 is left alone. Only Python name tokens change, plus the name as a whole string (``__all__``) and in
-double backticks (docstrings); prose that happens to use the word is untouched. A file that imports the
-same name from two modules is refused (rename it by hand). Prints each file it rewrote.
+double backticks, alone or dotted after its module (docstrings); prose that happens to use the word is
+untouched. A file that imports the same name from two modules is refused (rename it by hand). Prints
+each file it rewrote; run ``ruff check --fix --select I`` and ``ruff format`` on them after.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def imports_of(tree: ast.AST, name: str) -> set[str]:
     }
 
 
-def rewrite(source: str, old: str, new: str) -> str:
+def rewrite(source: str, module: str, old: str, new: str) -> str:
     out = []
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         text = tok.string
@@ -47,7 +48,7 @@ def rewrite(source: str, old: str, new: str) -> str:
         elif tok.type == tokenize.STRING and text in (f'"{old}"', f"'{old}'"):
             text = text.replace(old, new)
         elif tok.type in (tokenize.STRING, tokenize.COMMENT):
-            text = text.replace(f"``{old}``", f"``{new}``")
+            text = text.replace(f"``{old}``", f"``{new}``").replace(f"{module}.{old}``", f"{module}.{new}``")
         out.append(tok._replace(string=text))
     return tokenize.untokenize(out)
 
@@ -75,7 +76,7 @@ def main(module: str, old: str, new: str) -> int:
             sys.exit(f"{p} imports {old} from {module} and from {', '.join(sorted(others))}: rename by hand")
     for p in sorted(targets):
         text = p.read_text()
-        new_text = rewrite(text, old, new)
+        new_text = rewrite(text, module, old, new)
         if new_text != text:
             p.write_text(new_text)
             print(p)
