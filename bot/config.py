@@ -191,8 +191,9 @@ class ExecutionConfig(Section):
         Decimal("0.001"),
         ge=0,
         lt=Decimal("0.05"),
-        description="fee rate Binance takes in the bought coin on spot buys (0 when fees are paid in BNB); spot "
-        "buys are grossed up by it so the coin received matches the short",
+        description="fee rate Binance takes in the bought coin on spot buys; spot buys are grossed up by it so the "
+        "coin received matches the short. Unset: the account's spot taker rate read from the venue at start and "
+        "daily (0 while BNB pays the fees); set: this figure, whatever the venue says",
         json_schema_extra=unit("fraction"),
     )
 
@@ -246,10 +247,31 @@ class TreasuryConfig(Section):
         description="reads of the venue's transfer history after a lost answer, before leaving it to reconciliation",
         json_schema_extra=unit("count"),
     )
+    bnb_fees: bool = Field(
+        False,
+        description="pay spot fees in BNB (Binance's spotBNBBurn, turned on at start; off turns it off): a small "
+        "BNB balance is kept topped up on BNB/USDT, spot buys are not grossed up while BNB pays, and the BNB "
+        "spent is counted as fees at its USDT price then",
+        json_schema_extra=unit("bool"),
+    )
+    bnb_low_usdt: Decimal = Field(
+        Decimal("20"),
+        gt=0,
+        description="with bnb_fees: when the spot wallet's BNB is worth less than this, BNB is bought",
+        json_schema_extra=unit("USDT"),
+    )
+    bnb_target_usdt: Decimal = Field(
+        Decimal("50"),
+        gt=0,
+        description="with bnb_fees: a top-up buys BNB up to this value",
+        json_schema_extra=unit("USDT"),
+    )
 
     @model_validator(mode="after")
     def _check_band(self) -> TreasuryConfig:
         """The band as a whole: naming high_ratio when low_ratio was the one out of place misled."""
+        if self.bnb_low_usdt >= self.bnb_target_usdt:
+            raise ValueError(f"need bnb_low_usdt < bnb_target_usdt, got {self.bnb_low_usdt} / {self.bnb_target_usdt}")
         if not self.low_ratio < self.target_ratio < self.high_ratio:
             raise ValueError(
                 f"need low_ratio < target_ratio < high_ratio, got {self.low_ratio} / {self.target_ratio} / "
@@ -302,16 +324,32 @@ class EngineConfig(Section):
         json_schema_extra=unit("cross|isolated"),
     )
     spot_maker_fee: Decimal = Field(
-        Decimal("0.001"), ge=0, description="spot maker fee", json_schema_extra=unit("fraction")
+        Decimal("0.001"),
+        ge=0,
+        description="spot maker fee the cost model uses. Unset: the account's own rate per symbol, read "
+        "from the venue at start and daily (this default only for a symbol it gives none); set: overrides it",
+        json_schema_extra=unit("fraction"),
     )
     spot_taker_fee: Decimal = Field(
-        Decimal("0.001"), ge=0, description="spot taker fee", json_schema_extra=unit("fraction")
+        Decimal("0.001"),
+        ge=0,
+        description="spot taker fee the cost model uses. Unset: the account's own rate per symbol, read "
+        "from the venue at start and daily (this default only for a symbol it gives none); set: overrides it",
+        json_schema_extra=unit("fraction"),
     )
     perp_maker_fee: Decimal = Field(
-        Decimal("0.0002"), ge=0, description="perp maker fee", json_schema_extra=unit("fraction")
+        Decimal("0.0002"),
+        ge=0,
+        description="perp maker fee the cost model uses. Unset: the account's own rate per symbol, read "
+        "from the venue at start and daily (this default only for a symbol it gives none); set: overrides it",
+        json_schema_extra=unit("fraction"),
     )
     perp_taker_fee: Decimal = Field(
-        Decimal("0.0005"), ge=0, description="perp taker fee", json_schema_extra=unit("fraction")
+        Decimal("0.0005"),
+        ge=0,
+        description="perp taker fee the cost model uses. Unset: the account's own rate per symbol, read "
+        "from the venue at start and daily (this default only for a symbol it gives none); set: overrides it",
+        json_schema_extra=unit("fraction"),
     )
     capital_limit: Decimal | None = Field(
         None,

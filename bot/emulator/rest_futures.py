@@ -455,6 +455,18 @@ def position_margin_history(emu: Emulator, req: ParsedRequest) -> list[dict[str,
     ]
 
 
+def commission_rate(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    """GET /fapi/v1/commissionRate: the account's maker and taker rates on one perp (``symbol`` required)."""
+    symbol = symbol_param(emu, req)
+    cfg = emu.sim.config
+    return {
+        "symbol": symbol,
+        "makerCommissionRate": formats.fmt(cfg.perp_maker_fee),
+        "takerCommissionRate": formats.fmt(cfg.perp_taker_fee),
+        "rpiCommissionRate": formats.fmt(cfg.perp_maker_fee),
+    }
+
+
 def symbol_config(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
     symbol = symbol_param(emu, req, required=False)
     brackets = emu.sim.leverage_brackets(symbol)
@@ -601,6 +613,7 @@ ROUTES = [
     Route("POST", "/fapi/v1/leverage", set_leverage, Security.SIGNED),
     Route("POST", "/fapi/v1/marginType", set_margin_type, Security.SIGNED),
     Route("GET", "/fapi/v1/symbolConfig", symbol_config, Security.SIGNED),
+    Route("GET", "/fapi/v1/commissionRate", commission_rate, Security.SIGNED),
     Route("POST", "/fapi/v1/positionMargin", position_margin, Security.SIGNED),
     Route("GET", "/fapi/v1/positionMargin/history", position_margin_history, Security.SIGNED),
     Route("GET", "/fapi/v1/positionSide/dual", position_mode, Security.SIGNED),

@@ -40,8 +40,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
-from bot.config import EngineConfig
+from bot.config import EngineConfig, TreasuryConfig
 from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step, legs_equal
+from bot.engine.costs import DAY_MS, AccountCosts, CostResolver
 from bot.engine.ratelimit import RateGate, banned_until_ms, wall_s
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.dust import DustSweeper
@@ -53,6 +54,7 @@ from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Led
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
 from bot.reconcile import Reconciler, ReconcileReport
+from bot.treasury.bnb import BNB, BnbKeeper
 from bot.treasury.service import Treasury
 from bot.venues.base import FundingInfo, PairMarkets, Position, Venue
 from bot.venues.errors import ErrorClass, backoff_delays, classify, retry_after_s, safe_error_text
@@ -107,10 +109,15 @@ class Engine:
     _positions_recorded: dict[str, tuple[Decimal, Decimal | None]] = field(default_factory=dict)
     skipped_jobs: dict[str, int] = field(default_factory=dict)
     account_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    costs: AccountCosts | None = None  # the account's rates as last read (``refresh_costs``)
+    bnb: BnbKeeper = field(init=False)
+    _cost_resolver: CostResolver = field(init=False)
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.venue, self.symbols, fee_schedule(self.config), self.config.book_depth)
         self.dust = DustSweeper(self.executor, self.reconciler)
+        self._cost_resolver = CostResolver(self.config, self.executor.config)
+        self.bnb = BnbKeeper(self.executor, getattr(self.treasury, "config", None) or TreasuryConfig())
 
     # -- start -----------------------------------------------------------------------------------------
 
@@ -137,6 +144,7 @@ class Engine:
     async def _start_once(self) -> tuple[dict[str, PairMarkets], ReconcileReport]:
         markets = await self.builder.load_markets()
         self.reconciler.symbols = sorted(markets)  # never ask the venue about a symbol it does not list
+        await self.refresh_costs()
         for symbol in markets:
             await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
         await self._ok()
@@ -223,6 +231,76 @@ class Engine:
                 details={"spot_qty": str(p.spot_qty), "perp_qty": str(p.perp_qty)},
             )
 
+    # -- the account's costs -----------------------------------------------------------------------------
+
+    async def refresh_costs(self) -> AccountCosts:
+        """Read the account's commission rates and BNB burn from the venue (at start, then daily) and trade
+        with them: the strategy's cost model per symbol, the gross-up of spot buys (``bot.engine.costs``).
+        With ``treasury.bnb_fees`` the account's spotBNBBurn is set to match the setting first."""
+        want = self.bnb.enabled
+        burn = await self.venue.fetch_bnb_burn()
+        if burn != want:
+            burn = await self.venue.set_bnb_burn(want)
+            await self._event(
+                EventKind.INFO,
+                f"spot fees paid in BNB turned {'on' if burn else 'off'} (FUNDBOT_TREASURY__BNB_FEES)",
+                details={"spot_bnb_burn": burn},
+            )
+        symbols = sorted(self.builder.markets) or list(self.symbols)
+        rates = await self.venue.fetch_commission(symbols)
+        costs = self._cost_resolver.resolve(rates, burn, self.now())
+        self.apply_costs(costs)
+        spot, perp = costs.fees.of(symbols[0]) if symbols else (costs.fees.spot, costs.fees.perp)
+        await self._event(
+            EventKind.INFO,
+            f"account costs read from {self.venue.name} for {len(rates)} symbols: spot {spot.maker}/{spot.taker}, "
+            f"perp {perp.maker}/{perp.taker} (maker/taker{', BNB pays spot fees' if burn else ''}); spot buys "
+            f"grossed up by {costs.spot_fee_in_base}"
+            + (f"; overridden by {', '.join(costs.overrides)}" if costs.overrides else ""),
+            details=costs.details(),
+        )
+        return costs
+
+    def apply_costs(self, costs: AccountCosts) -> None:
+        """Trade with ``costs`` from now on: the scan's cost model, the executor's gross-up and the hedge
+        tolerance reconciliation allows."""
+        self.costs = costs
+        self.builder.fees = costs.fees
+        update = {"spot_fee_in_base": costs.spot_fee_in_base}
+        self.executor.config = self.executor.config.model_copy(update=update)
+        self.reconciler.config = self.reconciler.config.model_copy(update=update)
+        self.reconciler.orphans.fee_slack = costs.spot_fee_in_base
+
+    async def _costs_due(self) -> None:
+        """Re-read the account's rates once a day (a failure is recorded; the last rates stay)."""
+        if self.costs is not None and self.now() - self.costs.read_ms < DAY_MS:
+            return
+        try:
+            await self.refresh_costs()
+        except Exception as exc:
+            await self._error("account_costs", exc)
+
+    async def _keep_bnb(self) -> None:
+        """With BNB paying spot fees: top the BNB up within its band before this scan trades."""
+        if not self.bnb.enabled or self.gate.paused():
+            return
+        try:
+            await self.bnb.top_up()
+            book = await self.venue.fetch_order_book(f"{BNB}/USDT", Leg.SPOT, 5)
+            if book.bids and book.asks:  # BNB worth up to twice the target is the fee reserve, never an orphan
+                self.reconciler.orphans.reserved[BNB] = 2 * self.bnb.config.bnb_target_usdt / book.mid
+        except Exception as exc:
+            await self._error("bnb_topup", exc, symbol=f"{BNB}/USDT")
+
+    async def _price_bnb_fees(self) -> None:
+        """The BNB/USDT price the scan's BNB fees are valued at, into the ledger."""
+        if not self.bnb.enabled:
+            return
+        try:
+            await self.bnb.price_fees()
+        except Exception as exc:
+            await self._error("bnb_fee_prices", exc, symbol=f"{BNB}/USDT")
+
     def venue_paused(self, job: str) -> bool:
         """True (and the job is skipped) while the venue's rate limit pause lasts."""
         if self.gate.paused():
@@ -290,6 +368,7 @@ class Engine:
         """Funding scan, strategy evaluation and execution of the resulting targets."""
         if self.venue_paused("scan"):
             return []
+        await self._costs_due()
         controls = await self.refresh_controls()
         if controls.orphan_requests:
             await self.answer_orphan_requests(controls.orphan_requests)
@@ -337,8 +416,10 @@ class Engine:
         unsettled = await self._symbols_with_unsettled_orders()
         todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
+            await self._keep_bnb()
             await self._execute_all(todo, set(held), unsettled)
             await self._sweep_dust(unsettled)
+            await self._price_bnb_fees()
         await self._finish_exits(controls.exits, held)
         await self._portfolio_gauges()
         return targets

@@ -31,6 +31,7 @@ _SPOT_FEE = D("0.001")
 _PERP_MAKER_FEE = D("0.0002")
 _PERP_TAKER_FEE = D("0.0005")
 _MIN_TRANSFER = D(1)
+_BNB_DISCOUNT = D("0.75")  # Binance: fees paid in BNB cost 75% of the standard commission
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class SimConfig:
     perp_maker_fee: Decimal = _PERP_MAKER_FEE
     perp_taker_fee: Decimal = _PERP_TAKER_FEE
     spot_fee_in_quote: bool = False  # Binance charges spot buys in the base asset (no BNB)
+    spot_bnb_burn: bool = False  # the account's spotBNBBurn at start (bot.sim.fees; POST /sapi/v1/bnbBurn)
+    bnb_discount: Decimal = _BNB_DISCOUNT  # multiplier on the standard spot commission paid in BNB
     book: BookConfig = field(default_factory=BookConfig)
     book_overrides: dict[str, BookConfig] = field(default_factory=dict)
     specs: dict[tuple[str, str], MarketSpec] = field(default_factory=dict)
@@ -70,6 +73,7 @@ class SimState:
         self.source = source
         self.clock = clock
         self.config = config or SimConfig()
+        self.bnb_burn = self.config.spot_bnb_burn  # spotBNBBurn: spot fees paid in BNB (bot.sim.fees)
         self.symbols = tuple(symbols or source.symbols)
         self._now = clock.now_ms()
         self._ids = itertools.count(1000)

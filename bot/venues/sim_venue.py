@@ -18,6 +18,7 @@ from bot.sim.errors import SimError
 from bot.sim.exchange import SimExchange
 from bot.sim.records import SimEvent, SimOrder, SimTrade
 from bot.venues.base import (
+    CommissionRates,
     Fill,
     FundingIncome,
     FundingInfo,
@@ -347,6 +348,32 @@ class SimVenue:
             if err.code != -4046:  # already in that mode
                 raise exchange_error(err.code, err.msg, err.http_status, perp=True) from None
         self._call(True, self.sim.set_leverage, sid, leverage)
+
+    async def fetch_commission(self, symbols: list[str]) -> dict[str, CommissionRates]:
+        """The simulated account's rates (``bot.sim.fees``: one schedule for every symbol it lists)."""
+        cfg = self.sim.config
+        spots = {s.symbol for s in self.sim.markets("spot")}
+        perps = {s.symbol for s in self.sim.markets("perp")}
+        return {
+            symbol: CommissionRates(
+                symbol,
+                cfg.spot_maker_fee,
+                cfg.spot_taker_fee,
+                cfg.perp_maker_fee,
+                cfg.perp_taker_fee,
+                cfg.spot_maker_fee * cfg.bnb_discount,
+                cfg.spot_taker_fee * cfg.bnb_discount,
+            )
+            for symbol in symbols
+            if self._id(symbol) in spots and self._id(symbol) in perps
+        }
+
+    async def fetch_bnb_burn(self) -> bool:
+        return bool(self.sim.bnb_burn)
+
+    async def set_bnb_burn(self, on: bool) -> bool:
+        self.sim.bnb_burn = bool(on)
+        return self.sim.bnb_burn
 
     # ----------------------------------------------------------------- streams
 
