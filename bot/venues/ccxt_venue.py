@@ -155,6 +155,11 @@ def commission_from(symbol: str, spot_raw: dict[str, Any], perp_raw: dict[str, A
 
     Spot pays standard + special + tax; paying in BNB multiplies the standard part by ``discount``
     (0.75 on Binance) when the discount is enabled for the account and the symbol."""
+    with parsing(f"commission of {symbol}"):
+        return _commission(symbol, spot_raw, perp_raw)
+
+
+def _commission(symbol: str, spot_raw: dict[str, Any], perp_raw: dict[str, Any]) -> CommissionRates:
     rates = {}
     for side in ("maker", "taker"):
         standard = _req((spot_raw["standardCommission"])[side])
@@ -727,8 +732,7 @@ class CcxtVenue:
                 continue
             spot_raw = await self.client.privateGetAccountCommission({"symbol": spot["id"]})
             perp_raw = await self.client.fapiPrivateGetCommissionRate({"symbol": perp["id"]})
-            with parsing(f"commission of {symbol}"):
-                out[symbol] = commission_from(symbol, spot_raw, perp_raw)
+            out[symbol] = commission_from(symbol, spot_raw, perp_raw)
         return out
 
     async def fetch_bnb_burn(self) -> bool:
