@@ -48,6 +48,12 @@ def unit(u: str) -> dict[str, Any]:
     return {"unit": u}
 
 
+def override(u: str) -> dict[str, Any]:
+    """Field metadata of a setting that overrides what the venue says only when set: .env.example and the
+    README show it empty (unset), so a copied example never pins the figure (``bot.engine.costs``)."""
+    return {"unit": u, "override": True}
+
+
 class HttpConfig(Section):
     """The daemon's HTTP server: /healthz and /metrics (open), the operator API and dashboard (bearer token)."""
 
@@ -192,9 +198,9 @@ class ExecutionConfig(Section):
         ge=0,
         lt=Decimal("0.05"),
         description="fee rate Binance takes in the bought coin on spot buys; spot buys are grossed up by it so the "
-        "coin received matches the short. Unset: the account's spot taker rate read from the venue at start and "
-        "daily (0 while BNB pays the fees); set: this figure, whatever the venue says",
-        json_schema_extra=unit("fraction"),
+        "coin received matches the short. Empty: the account's spot taker rate read from the venue at start and "
+        "daily (0 while BNB pays the fees; 0.001 when the venue gives none); set: this figure, whatever the venue says",
+        json_schema_extra=override("fraction"),
     )
 
 
@@ -326,30 +332,30 @@ class EngineConfig(Section):
     spot_maker_fee: Decimal = Field(
         Decimal("0.001"),
         ge=0,
-        description="spot maker fee the cost model uses. Unset: the account's own rate per symbol, read "
-        "from the venue at start and daily (this default only for a symbol it gives none); set: overrides it",
-        json_schema_extra=unit("fraction"),
+        description="spot maker fee rate the cost model uses. Empty: the account's own rate per symbol, read "
+        "from the venue at start and daily (0.001 for a symbol it gives none); set: overrides the venue's",
+        json_schema_extra=override("fraction"),
     )
     spot_taker_fee: Decimal = Field(
         Decimal("0.001"),
         ge=0,
-        description="spot taker fee the cost model uses. Unset: the account's own rate per symbol, read "
-        "from the venue at start and daily (this default only for a symbol it gives none); set: overrides it",
-        json_schema_extra=unit("fraction"),
+        description="spot taker fee rate the cost model uses. Empty: the account's own rate per symbol, read "
+        "from the venue at start and daily (0.001 for a symbol it gives none); set: overrides the venue's",
+        json_schema_extra=override("fraction"),
     )
     perp_maker_fee: Decimal = Field(
         Decimal("0.0002"),
         ge=0,
-        description="perp maker fee the cost model uses. Unset: the account's own rate per symbol, read "
-        "from the venue at start and daily (this default only for a symbol it gives none); set: overrides it",
-        json_schema_extra=unit("fraction"),
+        description="perp maker fee rate the cost model uses. Empty: the account's own rate per symbol, read "
+        "from the venue at start and daily (0.0002 for a symbol it gives none); set: overrides the venue's",
+        json_schema_extra=override("fraction"),
     )
     perp_taker_fee: Decimal = Field(
         Decimal("0.0005"),
         ge=0,
-        description="perp taker fee the cost model uses. Unset: the account's own rate per symbol, read "
-        "from the venue at start and daily (this default only for a symbol it gives none); set: overrides it",
-        json_schema_extra=unit("fraction"),
+        description="perp taker fee rate the cost model uses. Empty: the account's own rate per symbol, read "
+        "from the venue at start and daily (0.0005 for a symbol it gives none); set: overrides the venue's",
+        json_schema_extra=override("fraction"),
     )
     capital_limit: Decimal | None = Field(
         None,
@@ -639,7 +645,8 @@ def iter_settings(model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX):
             continue
         default = field.get_default(call_default_factory=True)
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        yield prefix + name.upper(), _default_text(default), str(extra.get("unit", "")), field.description or ""
+        text = "" if extra.get("override") else _default_text(default)
+        yield prefix + name.upper(), text, str(extra.get("unit", "")), field.description or ""
 
 
 def render_env_example() -> str:

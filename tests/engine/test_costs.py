@@ -138,3 +138,20 @@ async def test_bnb_pays_spot_fees_counted_in_usdt_and_kept_within_its_band(sqlit
         assert Decimal(20) <= await bnb_value(w) <= Decimal(55)
         # the BNB kept for fees is no orphan of BNB/USDT
         assert "BNB/USDT" not in (await w.engine.reconciler.orphans.venue_legs(["BNB/USDT"]))
+
+
+def test_a_copied_env_example_pins_no_rate(monkeypatch, tmp_path) -> None:
+    """.env.example leaves the rates empty: copied as it is, the account's rates apply, not overrides."""
+    from pathlib import Path
+
+    from bot.config import load_settings
+    from bot.engine.costs import CostResolver
+
+    example = (Path(__file__).parents[2] / ".env.example").read_text()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(example)
+    settings = load_settings()
+    resolver = CostResolver(settings.engine, settings.execution)
+    assert resolver.set_rates == frozenset() and not resolver.set_gross_up
+    monkeypatch.setenv("FUNDBOT_ENGINE__PERP_TAKER_FEE", "0.0004")
+    assert CostResolver(load_settings().engine, settings.execution).set_rates == {"perp_taker_fee"}
