@@ -286,6 +286,52 @@ class TreasuryConfig(Section):
         return self
 
 
+class UniverseConfig(Section):
+    """Which pairs are traded when FUNDBOT_SYMBOLS is empty: every USDT-margined perpetual with a spot
+    market on the venue, filtered (``bot.engine.universe``); and when a held pair's listing closes it."""
+
+    min_quote_volume_usdt: Decimal = Field(
+        Decimal("20000000"),
+        ge=0,
+        description="least 24 h quote volume of the perpetual for the pair to be traded (not applied to "
+        "FUNDBOT_SYMBOLS)",
+        json_schema_extra=unit("USDT"),
+    )
+    min_listing_days: float = Field(
+        30,
+        ge=0,
+        description="least age of the perpetual (exchangeInfo onboardDate) for the pair to be traded (not applied "
+        "to FUNDBOT_SYMBOLS)",
+        json_schema_extra=unit("days"),
+    )
+    max_symbols: int = Field(
+        40, ge=0, description="most pairs scanned, by 24 h quote volume (0: no cap)", json_schema_extra=unit("count")
+    )
+    deny: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="spot symbols never traded, comma-separated (e.g. BNB/USDT), also when FUNDBOT_SYMBOLS names them",
+        json_schema_extra=unit("list"),
+    )
+    delist_exit_hours: float = Field(
+        72,
+        gt=0,
+        description="a held pair whose perpetual's delivery (a delisting notice) is this close is closed; a status "
+        "other than TRADING closes it at once",
+        json_schema_extra=unit("hours"),
+    )
+    listing_check_s: float = Field(
+        3600,
+        gt=0,
+        description="how often the listings of held pairs are re-read (exchangeInfo status and deliveryDate)",
+        json_schema_extra=unit("seconds"),
+    )
+
+    @field_validator("deny", mode="before")
+    @classmethod
+    def _split_deny(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+
 class EngineConfig(Section):
     """The daemon's schedule and account setup. Intervals are in venue (simulated) seconds."""
 
@@ -441,8 +487,10 @@ class Settings(BaseSettings):
         SecretStr(""), description="exchange API secret (live mode only)", json_schema_extra=unit("secret")
     )
     symbols: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT", "BNB/USDT"],
-        description="spot symbols the bot may trade (comma-separated or JSON list); each is hedged with SYM:USDT",
+        default_factory=list,
+        description="allow-list of spot symbols the bot may trade (comma-separated or JSON list), each hedged with "
+        "SYM:USDT; empty: the universe, every USDT-margined perpetual with a spot market that passes "
+        "FUNDBOT_UNIVERSE__* (volume, listing age, status)",
         json_schema_extra=unit("list"),
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR", json_schema_extra=unit("level"))
@@ -462,6 +510,11 @@ class Settings(BaseSettings):
     )
     engine: EngineConfig = Field(
         default_factory=EngineConfig, description="daemon schedule and account setup", json_schema_extra=unit("section")
+    )
+    universe: UniverseConfig = Field(
+        default_factory=UniverseConfig,
+        description="the pairs traded when FUNDBOT_SYMBOLS is empty",
+        json_schema_extra=unit("section"),
     )
     strategy: CarryParams = Field(
         default_factory=CarryParams, description="carry strategy parameters", json_schema_extra=unit("section")
@@ -531,8 +584,6 @@ class Settings(BaseSettings):
             parts = s.split("/")
             if len(parts) != 2 or not all(parts) or ":" in s:
                 raise ValueError(f"{s!r} is not a spot symbol like BTC/USDT")
-        if not v:
-            raise ValueError("at least one symbol is needed, e.g. BTC/USDT")
         return v
 
     @field_validator("log_level")

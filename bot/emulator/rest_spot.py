@@ -18,6 +18,7 @@ from bot.emulator.common import (
 from bot.emulator.errors import ApiError, missing_param
 from bot.emulator.klines import klines
 from bot.emulator.routing import Route
+from bot.sim.listing import listing
 
 if TYPE_CHECKING:
     from bot.emulator.app import Emulator
@@ -44,7 +45,7 @@ def exchange_info(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
         rows.append(
             {
                 "symbol": spec.symbol,
-                "status": "TRADING",
+                "status": listing(emu.sim, spec.symbol).spot_status,
                 "baseAsset": spec.base,
                 "baseAssetPrecision": 8,
                 "quoteAsset": spec.quote,

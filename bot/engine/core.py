@@ -40,11 +40,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
-from bot.config import EngineConfig, TreasuryConfig
+from bot.config import EngineConfig, TreasuryConfig, UniverseConfig
 from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step, legs_equal
 from bot.engine.costs import DAY_MS, AccountCosts, CostResolver
 from bot.engine.ratelimit import RateGate, banned_until_ms, wall_s
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
+from bot.engine.universe import exit_reason, status_problem
 from bot.execution.dust import DustSweeper
 from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
@@ -110,6 +111,9 @@ class Engine:
     skipped_jobs: dict[str, int] = field(default_factory=dict)
     account_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     costs: AccountCosts | None = None  # the account's rates as last read (``refresh_costs``)
+    universe: UniverseConfig = field(default_factory=UniverseConfig)
+    delisting: dict[str, str] = field(default_factory=dict)  # symbol -> why its listing stops the pair
+    _listings_ms: int | None = None
     bnb: BnbKeeper = field(init=False)
     _cost_resolver: CostResolver = field(init=False)
 
@@ -301,6 +305,63 @@ class Engine:
         except Exception as exc:
             await self._error("bnb_fee_prices", exc, symbol=f"{BNB}/USDT")
 
+    # -- listings (delisting notices, status changes) ---------------------------------------------------
+
+    async def check_listings(self, held: dict[str, PairView]) -> dict[str, str]:
+        """Re-read the listings of the scanned symbols every ``universe.listing_check_s`` (exchangeInfo status
+        and deliveryDate): a held pair whose listing ends (``bot.engine.universe.exit_reason``) is to be
+        closed, and no pair is entered where the listing is not plain TRADING."""
+        now = self.now()
+        if self._listings_ms is not None and now - self._listings_ms < self.universe.listing_check_s * 1000:
+            return self.delisting
+        symbols = sorted(set(self.builder.symbols) | set(held))
+        listings = await self.venue.fetch_listings(symbols)
+        self._listings_ms = now
+        found: dict[str, str] = {}
+        for symbol in symbols:
+            row = listings.get(symbol)
+            why = exit_reason(row, self.universe, now) if symbol in held else None
+            if why is None and row is not None:
+                problem = status_problem(row, now)
+                why = f"no entries: {problem}" if problem else None
+            if why is not None:
+                found[symbol] = why
+        for symbol in sorted(set(found) - set(self.delisting)):
+            await self._event(
+                EventKind.INFO,
+                f"{symbol}: listing changed: {found[symbol]}",
+                symbol=symbol,
+                details={"listing": found[symbol]},
+            )
+        self.delisting = found
+        return found
+
+    async def _apply_listings(self, targets: list[Target], held: dict[str, PairView]) -> list[Target]:
+        """A held pair whose listing ends is closed with the reason; entries where it changed are skipped."""
+        try:
+            stops = await self.check_listings(held)
+        except Exception as exc:  # the last listings stay in force; the next scan reads again
+            await self._error("listings", exc)
+            stops = self.delisting
+        if not stops:
+            return targets
+        out = []
+        for t in targets:
+            why = stops.get(t.symbol)
+            if why is None:
+                out.append(t)
+            elif t.symbol in held and not why.startswith("no entries"):
+                out.append(_listing_exit(t, why, held[t.symbol]))
+            elif t.action in (Action.ENTER, Action.RESIZE) and t.symbol not in held:
+                out.append(Target(t.symbol, ZERO, _override(t, "listing_no_entry", why), Action.SKIP))
+            else:
+                out.append(t)
+        seen = {t.symbol for t in targets}
+        for symbol, why in sorted(stops.items()):
+            if symbol in held and symbol not in seen and not why.startswith("no entries"):
+                out.append(_listing_exit(None, why, held[symbol]))
+        return out
+
     def venue_paused(self, job: str) -> bool:
         """True (and the job is skipped) while the venue's rate limit pause lasts."""
         if self.gate.paused():
@@ -411,6 +472,7 @@ class Engine:
         skips = [_orphan_skip(s) if s in controls.orphans else _paused_skip(s) for s in withheld]
         targets = self.strategy.evaluate(snapshot) + skips
         targets = self._apply_controls(targets, controls, held)
+        targets = await self._apply_listings(targets, held)
         for t in targets:
             await self._decision(t)
         unsettled = await self._symbols_with_unsettled_orders()
@@ -868,6 +930,17 @@ def _operator_exit(t: Target | None, r: ExitRequest, pair: PairView) -> Target:
         message = f"operator exit requested ({reason}); waits: the pair is quarantined until reconciled{said}"
         return Target(r.symbol, pair.hedged_qty, Reason("operator_exit_blocked", message, inputs), Action.HOLD)
     return Target(r.symbol, ZERO, Reason("operator_exit", f"operator exit: {reason}{said}", inputs), Action.EXIT)
+
+
+def _listing_exit(t: Target | None, why: str, pair: PairView) -> Target:
+    """Close a held pair whose listing ends (a delisting notice, a status change), the reason in its
+    decision; a quarantined pair waits for reconciliation, as an operator exit does."""
+    said = f" (strategy said: {t.reason.rule})" if t is not None else ""
+    inputs = {"listing": why}
+    if pair.state is PairState.QUARANTINED:
+        message = f"listing ends ({why}); waits: the pair is quarantined until reconciled{said}"
+        return Target(pair.symbol, pair.hedged_qty, Reason("delisting_blocked", message, inputs), Action.HOLD)
+    return Target(pair.symbol, ZERO, Reason("delisting", f"closing: {why}{said}", inputs), Action.EXIT)
 
 
 def _override(t: Target, rule: str, message: str) -> Reason:

@@ -136,6 +136,7 @@ def assemble_engine(
         symbols=list(settings.symbols),
         now=now,
         config=settings.engine,
+        universe=settings.universe,
         health=health,
         alerter=alerter,
         close_only=close_only,
@@ -184,6 +185,9 @@ async def open_venue(
         return market, now, scale, False
     from bot.venues.paper_venue import open_paper_account
 
+    if not settings.symbols:
+        raise ValueError("open_venue needs the symbols resolved first (resolve_symbols)")
+
     if ledger is None:
         raise ValueError("a dry run keeps its paper account in the ledger: open_venue needs it")
     try:
@@ -201,6 +205,54 @@ async def open_venue(
     return paper, now, scale, new
 
 
+async def resolve_symbols(settings: Settings, connection_file: Path | None, ledger: Ledger) -> Settings:
+    """``settings`` with ``symbols`` set: FUNDBOT_SYMBOLS as given (an allow-list; the engine checks each
+    pair's listing), or the universe (``bot.engine.universe.select``) read from the venue's public market
+    data. Pairs the ledger still holds stay in, whatever the filters say, so they can be closed.
+    The choice and every pair left out are written to the ledger."""
+    import random
+
+    from bot.domain import PairState
+    from bot.engine.universe import select
+    from bot.ledger.models import EventKind
+    from bot.venues.ccxt_factory import build_client, build_live_client
+    from bot.venues.ccxt_venue import CcxtVenue
+    from bot.venues.errors import retry_call
+
+    if settings.symbols:  # an allow-list: the engine checks each pair's listing at start and every hour
+        return settings
+    if connection_file is not None:
+        from bot.emulator.connection import read_connection_file
+
+        client = build_client(read_connection_file(connection_file), pro=False, tls=True, rateLimit=1)
+    else:
+        client = build_live_client(settings, pro=False)
+    venue = CcxtVenue(client, account="universe", time_resync_s=None)
+    try:  # transient failures (5xx, timeouts, rate limits) are retried as the engine's start reads are
+        now = await retry_call(venue.now_ms, rng=random.Random(0), attempts=6, base_s=1.0)
+        listings = await retry_call(venue.fetch_listings, rng=random.Random(0), attempts=6, base_s=1.0)
+    finally:
+        await venue.close()
+    chosen = select(listings, [], settings.universe, now)
+    held = sorted(
+        {p.symbol for p in await ledger.list_pairs() if p.state is not PairState.CLOSED} - set(chosen.symbols)
+    )
+    symbols = chosen.symbols + [s for s in held if s in listings]
+    if not symbols:
+        raise ValueError(
+            "no pair to trade: "
+            + ("; ".join(f"{s}: {why}" for s, why in sorted(chosen.excluded.items())[:5]) or "the venue lists none")
+        )
+    await ledger.add_event(
+        EventKind.INFO,
+        f"universe: {len(symbols)} pairs traded ({', '.join(symbols[:12])}{', ...' if len(symbols) > 12 else ''}), "
+        f"{len(chosen.excluded)} left out",
+        ts_ms=now,
+        details={"symbols": symbols, "excluded": chosen.excluded, "held": held},
+    )
+    return settings.model_copy(update={"symbols": symbols})
+
+
 def _async_now(now: Callable[[], int]) -> Callable[[], Any]:
     async def venue_now() -> int:
         return now()
@@ -214,6 +266,7 @@ async def build_runtime(
     """``fresh``: a dry run opens a new paper account instead of carrying on the ledger's newest one."""
     ledger = await Ledger.open(settings.resolved_database_url(), migrate=True)
     try:
+        settings = await resolve_symbols(settings, connection_file, ledger)
         venue, now, scale, new_account = await open_venue(settings, mode, connection_file, ledger=ledger, fresh=fresh)
     except BaseException:
         await ledger.close()
@@ -330,7 +383,7 @@ class Daemon:
             token=s.http.api_token,
             now_fn=rt.now,
             health=rt.health,
-            symbols=list(s.symbols),
+            symbols=list(rt.engine.symbols),
             band=band,
             mode=rt.mode,
             venue=rt.venue.name,

@@ -18,6 +18,7 @@ from bot.domain import to_decimal
 from bot.sim.book import BookConfig, Level
 from bot.sim.clock import Clock
 from bot.sim.futures import FuturesWallet
+from bot.sim.listing import Listing
 from bot.sim.markets import Bracket, MarketSpec
 from bot.sim.records import IncomeRecord, MarginAdjustment, SimEvent, SimOrder, SimTrade, TransferRecord
 from bot.sim.source import MarketDataSource
@@ -74,6 +75,7 @@ class SimState:
         self.clock = clock
         self.config = config or SimConfig()
         self.bnb_burn = self.config.spot_bnb_burn  # spotBNBBurn: spot fees paid in BNB (bot.sim.fees)
+        self.listings: dict[str, Listing] = {}  # exchangeInfo status changes (bot.sim.listing)
         self.symbols = tuple(symbols or source.symbols)
         self._now = clock.now_ms()
         self._ids = itertools.count(1000)

@@ -255,6 +255,18 @@ class CommissionRates:
     spot_taker_bnb: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class MarketListing:
+    """One pair's listing as the venue's exchangeInfo and 24 h ticker tell it (the universe's filters)."""
+
+    symbol: str  # spot symbol of the pair
+    status: str  # the perpetual's status: TRADING, or SETTLING / PRE_DELIVERING / DELIVERING / CLOSE...
+    spot_status: str  # the spot market's: TRADING, BREAK, HALT...
+    onboard_ms: int | None  # when the perpetual was listed
+    delivery_ms: int | None  # a perpetual's delivery (delisting) instant; far future (2100) when none
+    quote_volume_24h: Decimal | None  # the perpetual's 24 h quote volume (USDT)
+
+
 @runtime_checkable
 class Venue(Protocol):
     """What the bot needs from an exchange. All methods are coroutines; errors are ccxt exceptions."""
@@ -325,6 +337,10 @@ class Venue(Protocol):
     async def fetch_commission(self, symbols: list[str]) -> dict[str, CommissionRates]:
         """The account's own commission rates on both legs of each symbol (``GET /api/v3/account/commission``
         and ``GET /fapi/v1/commissionRate``); a symbol the venue does not list is omitted."""
+
+    async def fetch_listings(self, symbols: list[str] | None = None) -> dict[str, MarketListing]:
+        """Fresh listing state of ``symbols`` (None: every USDT-margined perpetual with a USDT spot market),
+        with 24 h quote volume; a symbol the venue does not list is omitted."""
 
     async def fetch_bnb_burn(self) -> bool:
         """Whether spot fees are paid in BNB (``spotBNBBurn``, ``GET /sapi/v1/bnbBurn``)."""

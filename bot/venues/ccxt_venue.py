@@ -28,6 +28,7 @@ from bot.venues.base import (
     FuturesAccount,
     MarginChange,
     MarginMode,
+    MarketListing,
     MarkUpdate,
     OrderBook,
     OrderRequest,
@@ -733,6 +734,44 @@ class CcxtVenue:
             spot_raw = await self.client.privateGetAccountCommission({"symbol": spot["id"]})
             perp_raw = await self.client.fapiPrivateGetCommissionRate({"symbol": perp["id"]})
             out[symbol] = commission_from(symbol, spot_raw, perp_raw)
+        return out
+
+    async def fetch_listings(self, symbols: list[str] | None = None) -> dict[str, MarketListing]:
+        """exchangeInfo re-read (``load_markets(reload=True)``: status, onboardDate, deliveryDate of each
+        market) and the USD-M 24 h tickers (quote volume) in one call."""
+        markets = await self.client.load_markets(True)
+        wanted = (
+            symbols
+            if symbols is not None
+            else sorted(
+                spot_symbol(m["symbol"])
+                for m in markets.values()
+                if m.get("swap")
+                and m.get("linear")
+                and m.get("quote") == "USDT"
+                and m.get("settle") == "USDT"
+                and (m.get("info") or {}).get("contractType", "PERPETUAL") == "PERPETUAL"
+                and spot_symbol(m["symbol"]) in markets
+            )
+        )
+        pairs = [(s, markets.get(s), markets.get(perp_symbol(s))) for s in wanted]
+        pairs = [(s, spot, perp) for s, spot, perp in pairs if spot and perp and spot.get("spot")]
+        if not pairs:
+            return {}
+        tickers = await self.client.fetch_tickers([perp_symbol(s) for s, _, _ in pairs])
+        out: dict[str, MarketListing] = {}
+        with parsing("exchangeInfo / ticker 24hr"):
+            for symbol, spot, perp in pairs:
+                info = perp.get("info") or {}
+                ticker = (tickers.get(perp_symbol(symbol)) or {}).get("info") or {}
+                out[symbol] = MarketListing(
+                    symbol=symbol,
+                    status=str(info.get("status") or "TRADING"),
+                    spot_status=str((spot.get("info") or {}).get("status") or "TRADING"),
+                    onboard_ms=int(info["onboardDate"]) if info.get("onboardDate") else None,
+                    delivery_ms=int(info["deliveryDate"]) if info.get("deliveryDate") else None,
+                    quote_volume_24h=dec(ticker.get("quoteVolume")),
+                )
         return out
 
     async def fetch_bnb_burn(self) -> bool:

@@ -30,6 +30,7 @@ from bot.venues.base import (
     FuturesAccount,
     MarginChange,
     MarginMode,
+    MarketListing,
     MarkUpdate,
     OrderBook,
     OrderRequest,
@@ -262,6 +263,10 @@ class PaperVenue:
     async def fetch_commission(self, symbols: list[str]) -> dict[str, CommissionRates]:
         """The paper account's own rates (the simulated account's, as a backtest charges them)."""
         return await self._account.fetch_commission(symbols)
+
+    async def fetch_listings(self, symbols: list[str] | None = None) -> dict[str, MarketListing]:
+        """The live venue's listings (market data), as the paper account trades its markets."""
+        return await self.market_data.fetch_listings(symbols)
 
     async def fetch_bnb_burn(self) -> bool:
         return await self._account.fetch_bnb_burn()
