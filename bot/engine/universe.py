@@ -22,7 +22,7 @@ from bot.venues.base import MarketListing
 TRADING = "TRADING"
 DAY_MS = 24 * 3_600_000
 HOUR_MS = 3_600_000
-FAR_MS = 100 * 365 * DAY_MS  # a delivery further away than this is Binance's "none" (2100)
+FAR_MS = 10 * 365 * DAY_MS  # a delivery further away than this is Binance's "none" (2100-12-25)
 
 
 @dataclass
