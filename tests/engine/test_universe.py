@@ -72,13 +72,14 @@ def test_exit_reason_in_time_for_a_delisting_and_at_once_for_a_status_change() -
 
 async def test_a_delisting_mid_hold_closes_the_pair_with_its_reason(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
-        w = await open_world(stack, sqlite_url, symbols=["SOL/USDT", "XRP/USDT"])
+        # an emulator scenario: Binance's pre-delisting notice half an hour in, the perpetual to deliver
+        # (delist) two days later (deliveryDate moves to that instant)
+        notice = {"listings": [{"symbol": "SOL/USDT", "at": "+30m", "delivery": "+50h"}]}
+        w = await open_world(stack, sqlite_url, symbols=["SOL/USDT", "XRP/USDT"], scenario=notice)
         await w.engine.scan()
         held = {p.symbol for p in await w.pairs(PairState.OPEN)}
         assert {"SOL/USDT", "XRP/USDT"} <= held, "the carry should enter both in a week of strong positive funding"
 
-        # Binance's pre-delisting notice: deliveryDate moves to the delisting instant, two days from now
-        set_listing(w.sim, "SOLUSDT", delivery_ms=w.now() + 48 * HOUR_MS)
         await w.advance(HOUR_MS)
         await w.engine.scan()  # an hour later: the listings are read again
         sol = [p for p in await w.ledger.list_pairs(venue=w.venue.name) if p.symbol == "SOL/USDT"]
