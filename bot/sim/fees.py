@@ -12,8 +12,10 @@ usual asset (the coin bought, or the quote received), as on Binance.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING
+
+from bot.sim.matching import fee_amount
 
 if TYPE_CHECKING:
     from bot.sim.markets import MarketSpec
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
 
 BNB = "BNB"
 BNB_MARKET = "BNBUSDT"  # the price BNB fees are converted at
-_FEE_Q = Decimal("0.00000001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,9 @@ def spot_fee(state: SimState, spec: MarketSpec, side: str, price: Decimal, qty: 
         px = bnb_price(state)
         if px is not None:
             discounted = r * state.config.bnb_discount
-            fee = (quote * discounted / px).quantize(_FEE_Q, rounding=ROUND_HALF_EVEN)
+            fee = fee_amount(quote / px, discounted)
             if fee > 0 and state.spot.free(BNB) >= fee:
                 return SpotFee(fee, BNB, discounted)
     if side == "BUY" and not state.config.spot_fee_in_quote:
-        return SpotFee((qty * r).quantize(_FEE_Q, rounding=ROUND_HALF_EVEN), spec.base, r)
-    return SpotFee((quote * r).quantize(_FEE_Q, rounding=ROUND_HALF_EVEN), spec.quote, r)
+        return SpotFee(fee_amount(qty, r), spec.base, r)
+    return SpotFee(fee_amount(quote, r), spec.quote, r)
