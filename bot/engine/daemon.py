@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,8 +149,9 @@ def assemble_engine(
 
 async def open_venue(
     settings: Settings, mode: Mode, connection_file: Path | None, *, ledger: Ledger | None = None, fresh: bool = False
-) -> tuple[Venue, Callable[[], int], float, bool]:
-    """The venue, the clock, the time scale for a run, and whether its account is a new paper account.
+) -> tuple[Venue, Callable[[], int], float, bool, Settings]:
+    """The venue, the clock, the time scale for a run, whether its account is a new paper account, and
+    ``settings`` with the symbols to trade (the universe when FUNDBOT_SYMBOLS is empty: ``resolve_symbols``).
 
     live + connection file: trade the emulator's account through ccxt. dry-run: market data from the
     venue (emulator or real Binance public API), account simulated in-process (``PaperVenue``): the
@@ -181,12 +182,14 @@ async def open_venue(
         market = CcxtVenue(client, account="main")
         now = wall_ms
         scale = 1.0
+    try:
+        settings = await resolve_symbols(settings, market, ledger)
+    except BaseException:
+        await market.close()
+        raise
     if mode is Mode.LIVE:
-        return market, now, scale, False
+        return market, now, scale, False, settings
     from bot.venues.paper_venue import open_paper_account
-
-    if not settings.symbols:
-        raise ValueError("open_venue needs the symbols resolved first (resolve_symbols)")
 
     if ledger is None:
         raise ValueError("a dry run keeps its paper account in the ledger: open_venue needs it")
@@ -202,55 +205,74 @@ async def open_venue(
     except BaseException:
         await market.close()  # never leave the ccxt session open behind a failed start
         raise
-    return paper, now, scale, new
+    return paper, now, scale, new, settings
 
 
-async def resolve_symbols(settings: Settings, connection_file: Path | None, ledger: Ledger) -> Settings:
+async def resolve_symbols(settings: Settings, venue: Venue, ledger: Ledger | None) -> Settings:
     """``settings`` with ``symbols`` set: FUNDBOT_SYMBOLS as given (an allow-list; the engine checks each
-    pair's listing), or the universe (``bot.engine.universe.select``) read from the venue's public market
-    data. Pairs the ledger still holds stay in, whatever the filters say, so they can be closed.
-    The choice and every pair left out are written to the ledger."""
-    import random
-
+    pair's listing), or the universe (``bot.engine.universe.select``) from ``venue``'s public market data
+    (exchangeInfo, 24 h tickers). Pairs the ledger still holds stay in, whatever the filters say, so they
+    can be closed. The choice and every pair left out are written to the ledger. The reads are retried
+    while the venue answers transiently, for ``engine.start_retry_s``, as the engine's start reads are."""
     from bot.domain import PairState
     from bot.engine.universe import select
     from bot.ledger.models import EventKind
-    from bot.venues.ccxt_factory import build_client, build_live_client
-    from bot.venues.ccxt_venue import CcxtVenue
-    from bot.venues.errors import retry_call
 
     if settings.symbols:  # an allow-list: the engine checks each pair's listing at start and every hour
         return settings
-    if connection_file is not None:
-        from bot.emulator.connection import read_connection_file
-
-        client = build_client(read_connection_file(connection_file), pro=False, tls=True, rateLimit=1)
-    else:
-        client = build_live_client(settings, pro=False)
-    venue = CcxtVenue(client, account="universe", time_resync_s=None)
-    try:  # transient failures (5xx, timeouts, rate limits) are retried as the engine's start reads are
-        now = await retry_call(venue.now_ms, rng=random.Random(0), attempts=6, base_s=1.0)
-        listings = await retry_call(venue.fetch_listings, rng=random.Random(0), attempts=6, base_s=1.0)
-    finally:
-        await venue.close()
+    now, listings = await _start_read(settings, lambda: _listings(venue))
     chosen = select(listings, [], settings.universe, now)
-    held = sorted(
-        {p.symbol for p in await ledger.list_pairs() if p.state is not PairState.CLOSED} - set(chosen.symbols)
-    )
+    pairs = await ledger.list_pairs() if ledger is not None else []
+    held = sorted({p.symbol for p in pairs if p.state is not PairState.CLOSED} - set(chosen.symbols))
     symbols = chosen.symbols + [s for s in held if s in listings]
     if not symbols:
         raise ValueError(
             "no pair to trade: "
             + ("; ".join(f"{s}: {why}" for s, why in sorted(chosen.excluded.items())[:5]) or "the venue lists none")
         )
-    await ledger.add_event(
-        EventKind.INFO,
-        f"universe: {len(symbols)} pairs traded ({', '.join(symbols[:12])}{', ...' if len(symbols) > 12 else ''}), "
-        f"{len(chosen.excluded)} left out",
-        ts_ms=now,
-        details={"symbols": symbols, "excluded": chosen.excluded, "held": held},
-    )
+    if ledger is not None:
+        await ledger.add_event(
+            EventKind.INFO,
+            f"universe: {len(symbols)} pairs traded ({', '.join(symbols[:12])}"
+            f"{', ...' if len(symbols) > 12 else ''}), {len(chosen.excluded)} left out",
+            ts_ms=now,
+            details={"symbols": symbols, "excluded": chosen.excluded, "held": held},
+        )
     return settings.model_copy(update={"symbols": symbols})
+
+
+async def _listings(venue: Venue) -> tuple[int, dict[str, Any]]:
+    return await venue.now_ms(), await venue.fetch_listings(None)
+
+
+async def _start_read(settings: Settings, read: Callable[[], Awaitable[Any]]) -> Any:
+    """``read()`` retried with backoff on transient errors for ``engine.start_retry_s``, then ``StartFailed``
+    (the message the engine's own start reads give)."""
+    import random
+
+    from bot.engine.core import StartFailed
+    from bot.venues.errors import backoff_delays, classify, safe_error_text
+
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    delays = backoff_delays(random.Random(0), 1_000_000, base_s=1.0, cap_s=15.0)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await read()
+        except Exception as exc:
+            if not classify(exc).retryable:
+                raise
+            wait = next(delays)
+            spent = loop.time() - began
+            if spent + wait > settings.engine.start_retry_s:
+                raise StartFailed(
+                    f"the venue kept failing at start for {spent:.0f}s ({attempt} attempts; "
+                    f"FUNDBOT_ENGINE__START_RETRY_S={settings.engine.start_retry_s:g}): {safe_error_text(exc)}"
+                ) from exc
+            log.warning("universe read %d failed, retrying in %.1fs: %s", attempt, wait, safe_error_text(exc))
+            await asyncio.sleep(wait)
 
 
 def _async_now(now: Callable[[], int]) -> Callable[[], Any]:
@@ -266,8 +288,9 @@ async def build_runtime(
     """``fresh``: a dry run opens a new paper account instead of carrying on the ledger's newest one."""
     ledger = await Ledger.open(settings.resolved_database_url(), migrate=True)
     try:
-        settings = await resolve_symbols(settings, connection_file, ledger)
-        venue, now, scale, new_account = await open_venue(settings, mode, connection_file, ledger=ledger, fresh=fresh)
+        venue, now, scale, new_account, settings = await open_venue(
+            settings, mode, connection_file, ledger=ledger, fresh=fresh
+        )
     except BaseException:
         await ledger.close()
         raise

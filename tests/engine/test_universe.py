@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from decimal import Decimal
-from pathlib import Path
 
 from bot.config import Mode, UniverseConfig, load_settings
 from bot.domain import HOUR_MS, PairState
@@ -17,6 +16,8 @@ from bot.ledger.repository import Ledger
 from bot.sim.clock import ManualClock
 from bot.sim.listing import NO_DELIVERY_MS, set_listing
 from bot.venues.base import MarketListing
+from bot.venues.ccxt_factory import build_client
+from bot.venues.ccxt_venue import CcxtVenue
 from tests.engine.world import START_MS, open_world
 
 NOW = 1_753_056_300_000  # 2025-07-21
@@ -104,23 +105,24 @@ async def test_a_delisting_mid_hold_closes_the_pair_with_its_reason(sqlite_url: 
         assert any("SETTLING" in m for m in reasons)
 
 
-async def test_the_universe_is_every_listed_pair_that_passes_the_filters(tmp_path: Path, sqlite_url: str) -> None:
-    conn = tmp_path / "emulator.json"
+async def test_the_universe_is_every_listed_pair_that_passes_the_filters(sqlite_url: str) -> None:
     symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "LTCUSDT")
-    async with run_emulator(symbols=symbols, clock=ManualClock(START_MS), connection_file=conn, tick_ms=50) as h:
+    async with run_emulator(symbols=symbols, clock=ManualClock(START_MS), tick_ms=50) as h:
         set_listing(h.sim, "DOGEUSDT", status="SETTLING")
         set_listing(h.sim, "LTCUSDT", delivery_ms=START_MS + 5 * 24 * 3_600_000)  # a delisting notice
         settings = load_settings(
             mode=Mode.LIVE, database_url=sqlite_url, symbols=[], universe={"deny": "XRP/USDT", "max_symbols": 2}
         )
-        async with await Ledger.open(sqlite_url, migrate=True) as ledger:
-            resolved = await resolve_symbols(settings, conn, ledger)
-            [event] = await ledger.events(kinds=[EventKind.INFO], message_prefix="universe")
+        venue = CcxtVenue(build_client(h.connection, pro=False, tls=True, rateLimit=1), time_resync_s=0)
+        try:
+            async with await Ledger.open(sqlite_url, migrate=True) as ledger:
+                resolved = await resolve_symbols(settings, venue, ledger)
+                [event] = await ledger.events(kinds=[EventKind.INFO], message_prefix="universe")
+            allowed = await resolve_symbols(settings.model_copy(update={"symbols": ["SOL/USDT"]}), venue, None)
+        finally:
+            await venue.close()
     assert sorted(resolved.symbols) == ["BTC/USDT", "ETH/USDT"]  # the two most traded of those left
     why = event.details["excluded"]
     assert "SETTLING" in why["DOGE/USDT"] and "delisting announced" in why["LTC/USDT"]
     assert "deny-list" in why["XRP/USDT"] and "most traded" in why["SOL/USDT"]
-    # an allow-list is taken as given (its listings are checked by the engine)
-    assert (await resolve_symbols(settings.model_copy(update={"symbols": ["SOL/USDT"]}), conn, None)).symbols == [
-        "SOL/USDT"
-    ]
+    assert allowed.symbols == ["SOL/USDT"]  # an allow-list is taken as given (the engine checks its listings)
