@@ -284,12 +284,13 @@ class Engine:
         except Exception as exc:
             await self._error("account_costs", exc)
 
-    async def _keep_bnb(self) -> None:
-        """With BNB paying spot fees: top the BNB up within its band before this scan trades."""
+    async def _keep_bnb(self, todo: list[Target] | None = None, snapshot: Snapshot | None = None) -> None:
+        """With BNB paying spot fees: top the BNB up within its band before this scan trades, plus the spot
+        fees its trades (``todo``, at the snapshot's mids and the BNB rate) are about to pay."""
         if not self.bnb.enabled or self.gate.paused():
             return
         try:
-            await self.bnb.top_up()
+            await self.bnb.top_up(_upcoming_spot_fees(todo or [], snapshot, await self.pair_views()))
             book = await self.venue.fetch_order_book(f"{BNB}/USDT", Leg.SPOT, 5)
             if book.bids and book.asks:  # BNB worth up to twice the target is the fee reserve, never an orphan
                 self.reconciler.orphans.reserved[BNB] = 2 * self.bnb.config.bnb_target_usdt / book.mid
@@ -478,7 +479,7 @@ class Engine:
         unsettled = await self._symbols_with_unsettled_orders()
         todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
-            await self._keep_bnb()
+            await self._keep_bnb(todo, snapshot)
             await self._execute_all(todo, set(held), unsettled)
             await self._sweep_dust(unsettled)
             await self._price_bnb_fees()
@@ -930,6 +931,21 @@ def _operator_exit(t: Target | None, r: ExitRequest, pair: PairView) -> Target:
         message = f"operator exit requested ({reason}); waits: the pair is quarantined until reconciled{said}"
         return Target(r.symbol, pair.hedged_qty, Reason("operator_exit_blocked", message, inputs), Action.HOLD)
     return Target(r.symbol, ZERO, Reason("operator_exit", f"operator exit: {reason}{said}", inputs), Action.EXIT)
+
+
+def _upcoming_spot_fees(todo: list[Target], snapshot: Snapshot | None, pairs: tuple[PairView, ...]) -> Decimal:
+    """The spot fees (USDT) the targets about to be executed will pay: each one's change of the spot leg at
+    the snapshot's spot mid and taker rate (the BNB rate while BNB pays)."""
+    if snapshot is None:
+        return ZERO
+    markets = {m.symbol: m for m in snapshot.markets}
+    held = {p.symbol: p.spot_qty for p in pairs}
+    total = ZERO
+    for t in todo:
+        m = markets.get(t.symbol)
+        if m is not None and t.action is not Action.HOLD and t.action is not Action.SKIP:
+            total += abs(t.target_qty - held.get(t.symbol, ZERO)) * m.spot.mid * m.spot.fees.taker
+    return total
 
 
 def _listing_exit(t: Target | None, why: str, pair: PairView) -> Target:

@@ -66,8 +66,9 @@ class BnbKeeper:
         ]
         return len(used) + 1
 
-    async def top_up(self) -> Decimal:
-        """Buy BNB when the fee BNB is worth less than the band's low; returns the BNB bought (0: none)."""
+    async def top_up(self, upcoming_usdt: Decimal = ZERO) -> Decimal:
+        """Buy BNB when the fee BNB is worth less than the band's low plus ``upcoming_usdt`` (the fees the
+        trades about to be sent will pay), up to the target plus that; returns the BNB bought (0: none)."""
         if not self.enabled:
             return ZERO
         markets = await self.executor.markets(BNB_SYMBOL)
@@ -77,12 +78,11 @@ class BnbKeeper:
         mid, ask = book.mid, book.asks[0][0]
         have = await self.fee_bnb()
         value = have * mid
-        if value >= self.config.bnb_low_usdt or await self._unsettled():
+        low, target = self.config.bnb_low_usdt + upcoming_usdt, self.config.bnb_target_usdt + upcoming_usdt
+        if value >= low or await self._unsettled():
             return ZERO
         spot = markets.spot
-        qty = max(
-            ceil_to_step((self.config.bnb_target_usdt - value) / ask, spot.step_size), min_sendable_qty(spot, ask)
-        )
+        qty = max(ceil_to_step((target - value) / ask, spot.step_size), min_sendable_qty(spot, ask))
         if not sendable(spot, qty, ask):
             raise RuntimeError(f"{BNB_SYMBOL}: a top-up of {qty} BNB is not a valid order on the spot market")
         usdt = sum(
@@ -104,7 +104,8 @@ class BnbKeeper:
         await self.ledger.add_event(
             EventKind.DECISION,
             f"{BNB_SYMBOL}: buying {qty.normalize():f} BNB for spot fees (held {have.normalize():f} BNB, worth "
-            f"{value:.2f} USDT, below {self.config.bnb_low_usdt} USDT; target {self.config.bnb_target_usdt} USDT)",
+            f"{value:.2f} USDT, below {low:.2f} USDT; target {target:.2f} USDT"
+            + (f", with {upcoming_usdt:.2f} USDT of fees about to be paid)" if upcoming_usdt else ")"),
             ts_ms=now,
             symbol=BNB_SYMBOL,
             details={
@@ -113,8 +114,9 @@ class BnbKeeper:
                 "qty": str(qty),
                 "bnb_before": str(have),
                 "value_usdt": str(value),
-                "low_usdt": str(self.config.bnb_low_usdt),
-                "target_usdt": str(self.config.bnb_target_usdt),
+                "low_usdt": str(low),
+                "target_usdt": str(target),
+                "upcoming_fees_usdt": str(upcoming_usdt),
                 "price": str(mid),
                 "client_order_id": cid,
             },

@@ -102,6 +102,7 @@ async def test_bnb_pays_spot_fees_counted_in_usdt_and_kept_within_its_band(sqlit
         await w.engine.scan()
         topups = [e for e in await w.ledger.events(kinds=[EventKind.DECISION]) if e.details.get("rule") == "bnb_topup"]
         assert len(topups) == 1
+        assert Decimal(topups[0].details["upcoming_fees_usdt"]) > 0  # sized for the entries' fees too
         value = await bnb_value(w)
         assert Decimal(20) <= value <= Decimal(55), value  # topped up to the target (a lot above at most)
 
