@@ -48,6 +48,12 @@ def unit(u: str) -> dict[str, Any]:
     return {"unit": u}
 
 
+def override(u: str) -> dict[str, Any]:
+    """Field metadata of a setting that overrides what the venue says only when set: .env.example and the
+    README show it empty (unset), so a copied example never pins the figure (``bot.engine.costs``)."""
+    return {"unit": u, "override": True}
+
+
 class HttpConfig(Section):
     """The daemon's HTTP server: /healthz and /metrics (open), the operator API and dashboard (bearer token)."""
 
@@ -191,9 +197,10 @@ class ExecutionConfig(Section):
         Decimal("0.001"),
         ge=0,
         lt=Decimal("0.05"),
-        description="fee rate Binance takes in the bought coin on spot buys (0 when fees are paid in BNB); spot "
-        "buys are grossed up by it so the coin received matches the short",
-        json_schema_extra=unit("fraction"),
+        description="fee rate Binance takes in the bought coin on spot buys; spot buys are grossed up by it so the "
+        "coin received matches the short. Empty: the account's spot taker rate read from the venue at start and "
+        "daily (0 while BNB pays the fees; 0.001 when the venue gives none); set: this figure, whatever the venue says",
+        json_schema_extra=override("fraction"),
     )
 
 
@@ -246,16 +253,83 @@ class TreasuryConfig(Section):
         description="reads of the venue's transfer history after a lost answer, before leaving it to reconciliation",
         json_schema_extra=unit("count"),
     )
+    bnb_fees: bool = Field(
+        False,
+        description="pay spot fees in BNB (Binance's spotBNBBurn, turned on at start; off turns it off): a small "
+        "BNB balance is kept topped up on BNB/USDT, spot buys are not grossed up while BNB pays, and the BNB "
+        "spent is counted as fees at its USDT price then",
+        json_schema_extra=unit("bool"),
+    )
+    bnb_low_usdt: Decimal = Field(
+        Decimal("20"),
+        gt=0,
+        description="with bnb_fees: when the spot wallet's BNB is worth less than this, BNB is bought",
+        json_schema_extra=unit("USDT"),
+    )
+    bnb_target_usdt: Decimal = Field(
+        Decimal("50"),
+        gt=0,
+        description="with bnb_fees: a top-up buys BNB up to this value",
+        json_schema_extra=unit("USDT"),
+    )
 
     @model_validator(mode="after")
     def _check_band(self) -> TreasuryConfig:
         """The band as a whole: naming high_ratio when low_ratio was the one out of place misled."""
+        if self.bnb_low_usdt >= self.bnb_target_usdt:
+            raise ValueError(f"need bnb_low_usdt < bnb_target_usdt, got {self.bnb_low_usdt} / {self.bnb_target_usdt}")
         if not self.low_ratio < self.target_ratio < self.high_ratio:
             raise ValueError(
                 f"need low_ratio < target_ratio < high_ratio, got {self.low_ratio} / {self.target_ratio} / "
                 f"{self.high_ratio}"
             )
         return self
+
+
+class UniverseConfig(Section):
+    """Which pairs are traded when FUNDBOT_SYMBOLS is empty: every USDT-margined perpetual with a spot
+    market on the venue, filtered (``bot.engine.universe``); and when a held pair's listing closes it."""
+
+    min_quote_volume_usdt: Decimal = Field(
+        Decimal("20000000"),
+        ge=0,
+        description="least 24 h quote volume of the perpetual for the pair to be traded (not applied to "
+        "FUNDBOT_SYMBOLS)",
+        json_schema_extra=unit("USDT"),
+    )
+    min_listing_days: float = Field(
+        30,
+        ge=0,
+        description="least age of the perpetual (exchangeInfo onboardDate) for the pair to be traded (not applied "
+        "to FUNDBOT_SYMBOLS)",
+        json_schema_extra=unit("days"),
+    )
+    max_symbols: int = Field(
+        40, ge=0, description="most pairs scanned, by 24 h quote volume (0: no cap)", json_schema_extra=unit("count")
+    )
+    deny: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="spot symbols never traded, comma-separated (e.g. BNB/USDT), also when FUNDBOT_SYMBOLS names them",
+        json_schema_extra=unit("list"),
+    )
+    delist_exit_hours: float = Field(
+        72,
+        gt=0,
+        description="a held pair whose perpetual's delivery (a delisting notice) is this close is closed; a status "
+        "other than TRADING closes it at once",
+        json_schema_extra=unit("hours"),
+    )
+    listing_check_s: float = Field(
+        3600,
+        gt=0,
+        description="how often the listings of held pairs are re-read (exchangeInfo status and deliveryDate)",
+        json_schema_extra=unit("seconds"),
+    )
+
+    @field_validator("deny", mode="before")
+    @classmethod
+    def _split_deny(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
 
 
 class EngineConfig(Section):
@@ -302,16 +376,32 @@ class EngineConfig(Section):
         json_schema_extra=unit("cross|isolated"),
     )
     spot_maker_fee: Decimal = Field(
-        Decimal("0.001"), ge=0, description="spot maker fee", json_schema_extra=unit("fraction")
+        Decimal("0.001"),
+        ge=0,
+        description="spot maker fee rate the cost model uses. Empty: the account's own rate per symbol, read "
+        "from the venue at start and daily (0.001 for a symbol it gives none); set: overrides the venue's",
+        json_schema_extra=override("fraction"),
     )
     spot_taker_fee: Decimal = Field(
-        Decimal("0.001"), ge=0, description="spot taker fee", json_schema_extra=unit("fraction")
+        Decimal("0.001"),
+        ge=0,
+        description="spot taker fee rate the cost model uses. Empty: the account's own rate per symbol, read "
+        "from the venue at start and daily (0.001 for a symbol it gives none); set: overrides the venue's",
+        json_schema_extra=override("fraction"),
     )
     perp_maker_fee: Decimal = Field(
-        Decimal("0.0002"), ge=0, description="perp maker fee", json_schema_extra=unit("fraction")
+        Decimal("0.0002"),
+        ge=0,
+        description="perp maker fee rate the cost model uses. Empty: the account's own rate per symbol, read "
+        "from the venue at start and daily (0.0002 for a symbol it gives none); set: overrides the venue's",
+        json_schema_extra=override("fraction"),
     )
     perp_taker_fee: Decimal = Field(
-        Decimal("0.0005"), ge=0, description="perp taker fee", json_schema_extra=unit("fraction")
+        Decimal("0.0005"),
+        ge=0,
+        description="perp taker fee rate the cost model uses. Empty: the account's own rate per symbol, read "
+        "from the venue at start and daily (0.0005 for a symbol it gives none); set: overrides the venue's",
+        json_schema_extra=override("fraction"),
     )
     capital_limit: Decimal | None = Field(
         None,
@@ -397,8 +487,10 @@ class Settings(BaseSettings):
         SecretStr(""), description="exchange API secret (live mode only)", json_schema_extra=unit("secret")
     )
     symbols: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT", "BNB/USDT"],
-        description="spot symbols the bot may trade (comma-separated or JSON list); each is hedged with SYM:USDT",
+        default_factory=list,
+        description="allow-list of spot symbols the bot may trade (comma-separated or JSON list), each hedged with "
+        "SYM:USDT; empty: the universe, every USDT-margined perpetual with a spot market that passes "
+        "FUNDBOT_UNIVERSE__* (volume, listing age, status)",
         json_schema_extra=unit("list"),
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR", json_schema_extra=unit("level"))
@@ -418,6 +510,11 @@ class Settings(BaseSettings):
     )
     engine: EngineConfig = Field(
         default_factory=EngineConfig, description="daemon schedule and account setup", json_schema_extra=unit("section")
+    )
+    universe: UniverseConfig = Field(
+        default_factory=UniverseConfig,
+        description="the pairs traded when FUNDBOT_SYMBOLS is empty",
+        json_schema_extra=unit("section"),
     )
     strategy: CarryParams = Field(
         default_factory=CarryParams, description="carry strategy parameters", json_schema_extra=unit("section")
@@ -487,8 +584,6 @@ class Settings(BaseSettings):
             parts = s.split("/")
             if len(parts) != 2 or not all(parts) or ":" in s:
                 raise ValueError(f"{s!r} is not a spot symbol like BTC/USDT")
-        if not v:
-            raise ValueError("at least one symbol is needed, e.g. BTC/USDT")
         return v
 
     @field_validator("log_level")
@@ -601,7 +696,8 @@ def iter_settings(model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX):
             continue
         default = field.get_default(call_default_factory=True)
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        yield prefix + name.upper(), _default_text(default), str(extra.get("unit", "")), field.description or ""
+        text = "" if extra.get("override") else _default_text(default)
+        yield prefix + name.upper(), text, str(extra.get("unit", "")), field.description or ""
 
 
 def render_env_example() -> str:

@@ -98,6 +98,7 @@ class OrphanWatch:
         self.read = read
         self.fee_slack = fee_slack
         self.explained = explained
+        self.reserved: dict[str, Decimal] = {}  # asset -> coin the bot keeps for another use (BNB for fees)
 
     async def venue_legs(self, symbols: list[str]) -> dict[str, VenueLegs]:
         """The legs the venue holds on ``symbols`` (of no pair held) beyond what the ledger explains (the
@@ -117,7 +118,7 @@ class OrphanWatch:
                 book = await self.read(lambda s=symbol: self.venue.fetch_order_book(s, Leg.SPOT, 5))
                 price = book.mid if book.bids and book.asks else None
             ledger_spot, ledger_short = await self.explained(symbol)
-            extra = spot - ledger_spot
+            extra = spot - ledger_spot - self.reserved.get(m.base, ZERO)
             dust = extra < m.spot.min_qty or (price is not None and extra * price < m.spot.min_notional)
             explained_short = short == 0 or abs(short - ledger_short) < m.perp.step_size / 2
             if explained_short and dust:

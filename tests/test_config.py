@@ -14,7 +14,7 @@ def test_defaults_are_offline_sqlite(monkeypatch, tmp_path):
     s = load_settings()
     assert s.mode is Mode.DRY_RUN
     assert s.resolved_database_url() == "sqlite+aiosqlite:///var/fundbot-dryrun.db"
-    assert s.symbols[0] == "BTC/USDT"
+    assert s.symbols == []  # empty: the universe (bot.engine.universe)
 
 
 def test_live_mode_uses_its_own_ledger(monkeypatch, tmp_path):
@@ -91,7 +91,7 @@ def test_an_empty_value_means_the_default_in_the_environment_and_in_dotenv(monke
         monkeypatch.setenv(name, "")
     s = load_settings()
     assert s.engine.capital_limit is None and s.connection_file is None and s.http.port == 8787
-    assert s.symbols[0] == "BTC/USDT" and s.data_dir == Path("var") and s.exchange == "binance"
+    assert s.symbols == [] and s.data_dir == Path("var") and s.exchange == "binance"
     assert s.treasury.low_ratio == load_settings(treasury={}).treasury.low_ratio and s.mode is Mode.DRY_RUN
     assert s.resolved_database_url() == "sqlite+aiosqlite:///var/fundbot-dryrun.db"
 

@@ -51,7 +51,9 @@ def register(app: typer.Typer) -> None:
             help="History directory (layout: docs/architecture.md, History data); default: the bundled dataset.",
         ),
         symbols: str = typer.Option(
-            "BTC/USDT,ETH/USDT", help="Comma-separated spot symbols; each also gets its USDT perpetual."
+            "",
+            help="Comma-separated spot symbols; each also gets its USDT perpetual. Default: every pair the history "
+            "holds (the bundled data's, or --data's); BTC/USDT,ETH/USDT with --random-walk.",
         ),
         start: str | None = typer.Option(
             None, help="Simulated start date YYYY-MM-DD (UTC); default: first hour of data."

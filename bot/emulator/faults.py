@@ -115,6 +115,18 @@ class FundingOverride:
 
 
 @dataclass(frozen=True, slots=True)
+class ListingChange:
+    """From ``at_ms``: the perpetual's exchangeInfo ``status`` and/or ``deliveryDate`` (a delisting notice),
+    or the spot market's status, change (``bot.sim.listing``)."""
+
+    symbol: str
+    at_ms: int
+    status: str | None = None
+    delivery_ms: int | None = None
+    spot_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PartialFill:
     fraction: Decimal
     at_ms: int
@@ -127,6 +139,7 @@ class Scenario:
     price_shocks: list[PriceShock] = field(default_factory=list)
     funding_overrides: list[FundingOverride] = field(default_factory=list)
     partial_fills: list[PartialFill] = field(default_factory=list)
+    listings: list[ListingChange] = field(default_factory=list)
     ws_disconnect_at_ms: list[int] = field(default_factory=list)
     ws_disconnect_every_s: float | None = None
     listen_key_ttl_s: float = 3600.0
@@ -154,6 +167,7 @@ _TOP_KEYS = {
     "price_shocks",
     "funding_overrides",
     "partial_fills",
+    "listings",
     "ws_disconnects",
     "listen_key_ttl_s",
     "rate_limits",
@@ -236,6 +250,20 @@ def scenario_from_dict(data: dict[str, Any], sim_start_ms: int) -> Scenario:
                 symbol=exchange_id(str(_need(entry, "symbol", where))),
                 rate=Decimal(str(_need(entry, "rate", where))),
                 at_ms=parse_instant(entry.get("at", sim_start_ms), sim_start_ms, where),
+            )
+        )
+    for i, entry in enumerate(data.get("listings", [])):
+        where = f"listings[{i}]"
+        _check_keys(entry, {"symbol", "at", "status", "delivery", "spot_status"}, where)
+        if not {"status", "delivery", "spot_status"} & set(entry):
+            raise ScenarioError(f"{where}: give status, delivery or spot_status")
+        sc.listings.append(
+            ListingChange(
+                symbol=str(_need(entry, "symbol", where)).replace("/", "").upper(),
+                at_ms=parse_instant(entry.get("at", sim_start_ms), sim_start_ms, where),
+                status=str(entry["status"]).upper() if "status" in entry else None,
+                delivery_ms=parse_instant(entry["delivery"], sim_start_ms, where) if "delivery" in entry else None,
+                spot_status=str(entry["spot_status"]).upper() if "spot_status" in entry else None,
             )
         )
     for i, entry in enumerate(data.get("partial_fills", [])):

@@ -17,6 +17,7 @@ from bot.emulator.common import (
 from bot.emulator.errors import ApiError, missing_param
 from bot.emulator.klines import klines
 from bot.emulator.routing import Route
+from bot.sim.listing import listing
 
 if TYPE_CHECKING:
     from bot.emulator.app import Emulator
@@ -31,8 +32,6 @@ FAPI_ORDER_TYPES = [
     "TAKE_PROFIT_MARKET",
     "TRAILING_STOP_MARKET",
 ]
-ONBOARD_MS = 1_569_398_400_000
-DELIVERY_MS = 4_133_404_800_000
 
 
 def ping(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
@@ -50,14 +49,15 @@ def _digits(step: Decimal) -> int:
 def exchange_info(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
     rows = []
     for spec in emu.sim.markets(MARKET):
+        state = listing(emu.sim, spec.symbol)  # a delisting notice moves deliveryDate; status changes
         rows.append(
             {
                 "symbol": spec.symbol,
                 "pair": spec.symbol,
                 "contractType": "PERPETUAL",
-                "deliveryDate": DELIVERY_MS,
-                "onboardDate": ONBOARD_MS,
-                "status": "TRADING",
+                "deliveryDate": state.delivery_ms,
+                "onboardDate": state.onboard_ms,
+                "status": state.status,
                 "maintMarginPercent": "2.5000",
                 "requiredMarginPercent": "5.0000",
                 "baseAsset": spec.base,
@@ -455,6 +455,18 @@ def position_margin_history(emu: Emulator, req: ParsedRequest) -> list[dict[str,
     ]
 
 
+def commission_rate(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    """GET /fapi/v1/commissionRate: the account's maker and taker rates on one perp (``symbol`` required)."""
+    symbol = symbol_param(emu, req)
+    cfg = emu.sim.config
+    return {
+        "symbol": symbol,
+        "makerCommissionRate": formats.fmt(cfg.perp_maker_fee),
+        "takerCommissionRate": formats.fmt(cfg.perp_taker_fee),
+        "rpiCommissionRate": formats.fmt(cfg.perp_maker_fee),
+    }
+
+
 def symbol_config(emu: Emulator, req: ParsedRequest) -> list[dict[str, Any]]:
     symbol = symbol_param(emu, req, required=False)
     brackets = emu.sim.leverage_brackets(symbol)
@@ -601,6 +613,7 @@ ROUTES = [
     Route("POST", "/fapi/v1/leverage", set_leverage, Security.SIGNED),
     Route("POST", "/fapi/v1/marginType", set_margin_type, Security.SIGNED),
     Route("GET", "/fapi/v1/symbolConfig", symbol_config, Security.SIGNED),
+    Route("GET", "/fapi/v1/commissionRate", commission_rate, Security.SIGNED),
     Route("POST", "/fapi/v1/positionMargin", position_margin, Security.SIGNED),
     Route("GET", "/fapi/v1/positionMargin/history", position_margin_history, Security.SIGNED),
     Route("GET", "/fapi/v1/positionSide/dual", position_mode, Security.SIGNED),

@@ -1,4 +1,5 @@
-"""``/sapi`` endpoints: the universal transfer between the spot and USD-M wallets."""
+"""``/sapi`` endpoints: the universal transfer between the spot and USD-M wallets, and the account's BNB
+burn switch (spot fees paid in BNB)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,38 @@ def transfer_history(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
     return {"total": len(rows), "rows": rows[(page - 1) * size : page * size]}
 
 
+def _burn_state(emu: Emulator) -> dict[str, Any]:
+    return {"spotBNBBurn": emu.sim.bnb_burn, "interestBNBBurn": False}
+
+
+def bnb_burn(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    """GET /sapi/v1/bnbBurn: whether spot fees are paid in BNB (``spotBNBBurn``); no margin here."""
+    return _burn_state(emu)
+
+
+def _flag(req: ParsedRequest, name: str) -> bool | None:
+    raw = req.get(name)
+    if raw is None:
+        return None
+    text = str(raw).strip().lower()
+    if text not in ("true", "false"):
+        raise ApiError(-1102, f"Illegal value for parameter '{name}': 'true' or 'false'.")
+    return text == "true"
+
+
+def toggle_bnb_burn(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    """POST /sapi/v1/bnbBurn: ``spotBNBBurn`` and/or ``interestBNBBurn``, "true" or "false" (at least one)."""
+    spot, interest = _flag(req, "spotBNBBurn"), _flag(req, "interestBNBBurn")
+    if spot is None and interest is None:
+        raise ApiError(-1102, "Mandatory parameter 'spotBNBBurn' or 'interestBNBBurn' was not sent.")
+    if spot is not None:
+        emu.sim.bnb_burn = spot
+    return _burn_state(emu)
+
+
 ROUTES = [
     Route("POST", "/sapi/v1/asset/transfer", transfer, Security.SIGNED),
     Route("GET", "/sapi/v1/asset/transfer", transfer_history, Security.SIGNED),
+    Route("GET", "/sapi/v1/bnbBurn", bnb_burn, Security.SIGNED),
+    Route("POST", "/sapi/v1/bnbBurn", toggle_bnb_burn, Security.SIGNED),
 ]

@@ -18,6 +18,7 @@ from bot.emulator.common import (
 from bot.emulator.errors import ApiError, missing_param
 from bot.emulator.klines import klines
 from bot.emulator.routing import Route
+from bot.sim.listing import listing
 
 if TYPE_CHECKING:
     from bot.emulator.app import Emulator
@@ -44,7 +45,7 @@ def exchange_info(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
         rows.append(
             {
                 "symbol": spec.symbol,
-                "status": "TRADING",
+                "status": listing(emu.sim, spec.symbol).spot_status,
                 "baseAsset": spec.base,
                 "baseAssetPrecision": 8,
                 "quoteAsset": spec.quote,
@@ -155,6 +156,32 @@ def account(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
     }
 
 
+def account_commission(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
+    """GET /api/v3/account/commission: the account's rates on one symbol (Binance's shape: the standard
+    commission, no special or tax commission here, and the BNB discount the account gets while
+    ``spotBNBBurn`` is on)."""
+    symbol = symbol_param(emu, req)
+    cfg = emu.sim.config
+    zero = formats.fmt8(Decimal(0))
+    return {
+        "symbol": symbol,
+        "standardCommission": {
+            "maker": formats.fmt8(cfg.spot_maker_fee),
+            "taker": formats.fmt8(cfg.spot_taker_fee),
+            "buyer": zero,
+            "seller": zero,
+        },
+        "specialCommission": {"maker": zero, "taker": zero, "buyer": zero, "seller": zero},
+        "taxCommission": {"maker": zero, "taker": zero, "buyer": zero, "seller": zero},
+        "discount": {
+            "enabledForAccount": True,
+            "enabledForSymbol": True,
+            "discountAsset": "BNB",
+            "discount": formats.fmt8(cfg.bnb_discount),
+        },
+    }
+
+
 def new_order(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
     symbol = symbol_param(emu, req)
     side = req.require("side").upper()
@@ -236,6 +263,7 @@ ROUTES = [
     Route("GET", "/api/v3/depth", depth),
     Route("GET", "/api/v3/klines", spot_klines),
     Route("GET", "/api/v3/account", account, Security.SIGNED),
+    Route("GET", "/api/v3/account/commission", account_commission, Security.SIGNED),
     Route("POST", "/api/v3/order", new_order, Security.SIGNED),
     Route("GET", "/api/v3/order", get_order, Security.SIGNED),
     Route("DELETE", "/api/v3/order", cancel_order, Security.SIGNED),

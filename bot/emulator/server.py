@@ -66,6 +66,14 @@ def exchange_symbols(symbols: Sequence[str]) -> tuple[str, ...]:
     return tuple(exchange_id(s) for s in symbols)
 
 
+def data_symbols(data_dir: Path | None) -> tuple[str, ...]:
+    """Every pair the history holds (funding, perp and spot klines): what the emulator serves by default."""
+    from bot.sim.history import available_symbols, bundled_data_dir, kline_path
+
+    root = data_dir or bundled_data_dir()
+    return tuple(s for s in available_symbols(root) if kline_path(root, "spot", s).exists())
+
+
 @functools.lru_cache(maxsize=8)
 def _source(data_dir: Path | None, symbols: tuple[str, ...], random_walk: bool, seed: int, start_ms: int | None) -> Any:
     """Market data sources are read-only, so one loaded copy serves every emulator in the process."""
@@ -140,7 +148,7 @@ async def run_emulator(
     """
     if connection_file is not None:  # an earlier run's file names ports and keys that are gone: never
         Path(connection_file).unlink(missing_ok=True)  # leave it readable while this run loads its data
-    syms = exchange_symbols(symbols)
+    syms = exchange_symbols(symbols) or (DEFAULT_SYMBOLS if random_walk else data_symbols(data_dir))
     if clock is None:
         start = start_ms if start_ms is not None else default_start_ms(syms, data_dir, random_walk, seed)
         clock = ScaledClock(start, speed)

@@ -1,6 +1,6 @@
 """The background task that advances the simulation and pushes what changed.
 
-Every ``tick_ms`` of wall time: apply scenario events that are due (price shocks, funding overrides,
+Every ``tick_ms`` of wall time: apply scenario events that are due (price shocks, funding overrides, listing changes,
 forced partial fills), ``sim.step(now)``, then push user events, market streams, listenKey expiries and
 scheduled WebSocket disconnects. Tests with a ``ManualClock`` call ``tick()`` directly after advancing.
 """
@@ -12,6 +12,8 @@ import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
+
+from bot.sim.listing import set_listing
 
 if TYPE_CHECKING:
     from bot.emulator.app import Emulator
@@ -26,6 +28,7 @@ class Stepper:
         self._shocks = sorted(sc.price_shocks, key=lambda s: s.at_ms)
         self._overrides = sorted(sc.funding_overrides, key=lambda o: o.at_ms)
         self._partials = sorted(sc.partial_fills, key=lambda p: p.at_ms)
+        self._listings = sorted(sc.listings, key=lambda c: c.at_ms)
         self._disconnects = sorted(sc.ws_disconnect_at_ms)
         self._every_s = sc.ws_disconnect_every_s
         self._last_disconnect = time.monotonic()
@@ -43,6 +46,15 @@ class Stepper:
             sim.override_funding_rate(ov.symbol, ov.rate)
         while self._partials and self._partials[0].at_ms <= now:
             sim.force_partial_fill(self._partials.pop(0).fraction)
+        while self._listings and self._listings[0].at_ms <= now:
+            change = self._listings.pop(0)
+            set_listing(
+                sim,
+                change.symbol,
+                status=change.status,
+                delivery_ms=change.delivery_ms,
+                spot_status=change.spot_status,
+            )
 
     async def tick(self) -> None:
         """One simulation step and its pushes (serialised: the loop and tests may both call it)."""

@@ -40,10 +40,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
-from bot.config import EngineConfig
+from bot.config import EngineConfig, TreasuryConfig, UniverseConfig
 from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step, legs_equal
+from bot.engine.costs import DAY_MS, AccountCosts, CostResolver
 from bot.engine.ratelimit import RateGate, banned_until_ms, wall_s
 from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
+from bot.engine.universe import exit_reason, status_problem
 from bot.execution.dust import DustSweeper
 from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
@@ -53,6 +55,7 @@ from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Led
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
 from bot.reconcile import Reconciler, ReconcileReport
+from bot.treasury.bnb import BNB, BnbKeeper
 from bot.treasury.service import Treasury
 from bot.venues.base import FundingInfo, PairMarkets, Position, Venue
 from bot.venues.errors import Backoff, ErrorClass, classify, retry_after_s, safe_error_text
@@ -107,10 +110,18 @@ class Engine:
     _positions_recorded: dict[str, tuple[Decimal, Decimal | None]] = field(default_factory=dict)
     skipped_jobs: dict[str, int] = field(default_factory=dict)
     account_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    costs: AccountCosts | None = None  # the account's rates as last read (``refresh_costs``)
+    universe: UniverseConfig = field(default_factory=UniverseConfig)
+    delisting: dict[str, str] = field(default_factory=dict)  # symbol -> why its listing stops the pair
+    _listings_ms: int | None = None
+    bnb: BnbKeeper = field(init=False)
+    _cost_resolver: CostResolver = field(init=False)
 
     def __post_init__(self) -> None:
         self.builder = SnapshotBuilder(self.venue, self.symbols, fee_schedule(self.config), self.config.book_depth)
         self.dust = DustSweeper(self.executor, self.reconciler)
+        self._cost_resolver = CostResolver(self.config, self.executor.config)
+        self.bnb = BnbKeeper(self.executor, getattr(self.treasury, "config", None) or TreasuryConfig())
 
     # -- start -----------------------------------------------------------------------------------------
 
@@ -137,6 +148,7 @@ class Engine:
     async def _start_once(self) -> tuple[dict[str, PairMarkets], ReconcileReport]:
         markets = await self.builder.load_markets()
         self.reconciler.symbols = sorted(markets)  # never ask the venue about a symbol it does not list
+        await self.refresh_costs()
         for symbol in markets:
             await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
         await self._ok()
@@ -223,6 +235,134 @@ class Engine:
                 details={"spot_qty": str(p.spot_qty), "perp_qty": str(p.perp_qty)},
             )
 
+    # -- the account's costs -----------------------------------------------------------------------------
+
+    async def refresh_costs(self) -> AccountCosts:
+        """Read the account's commission rates and BNB burn from the venue (at start, then daily) and trade
+        with them: the strategy's cost model per symbol, the gross-up of spot buys (``bot.engine.costs``).
+        With ``treasury.bnb_fees`` the account's spotBNBBurn is set to match the setting first."""
+        want = self.bnb.enabled
+        burn = await self.venue.fetch_bnb_burn()
+        if burn != want:
+            burn = await self.venue.set_bnb_burn(want)
+            await self._event(
+                EventKind.INFO,
+                f"spot fees paid in BNB turned {'on' if burn else 'off'} (FUNDBOT_TREASURY__BNB_FEES)",
+                details={"spot_bnb_burn": burn},
+            )
+        symbols = sorted(self.builder.markets) or list(self.symbols)
+        rates = await self.venue.fetch_commission(symbols)
+        costs = self._cost_resolver.resolve(rates, burn, self.now())
+        self.apply_costs(costs)
+        spot, perp = costs.fees.of(symbols[0]) if symbols else (costs.fees.spot, costs.fees.perp)
+        await self._event(
+            EventKind.INFO,
+            f"account costs read from {self.venue.name} for {len(rates)} symbols: spot {spot.maker}/{spot.taker}, "
+            f"perp {perp.maker}/{perp.taker} (maker/taker{', BNB pays spot fees' if burn else ''}); spot buys "
+            f"grossed up by {costs.spot_fee_in_base}"
+            + (f"; overridden by {', '.join(costs.overrides)}" if costs.overrides else ""),
+            details=costs.details(),
+        )
+        return costs
+
+    def apply_costs(self, costs: AccountCosts) -> None:
+        """Trade with ``costs`` from now on: the scan's cost model, the executor's gross-up and the hedge
+        tolerance reconciliation allows."""
+        self.costs = costs
+        self.builder.fees = costs.fees
+        update = {"spot_fee_in_base": costs.spot_fee_in_base}
+        self.executor.config = self.executor.config.model_copy(update=update)
+        self.reconciler.config = self.reconciler.config.model_copy(update=update)
+        self.reconciler.orphans.fee_slack = costs.spot_fee_in_base
+
+    async def _costs_due(self) -> None:
+        """Re-read the account's rates once a day (a failure is recorded; the last rates stay)."""
+        if self.costs is not None and self.now() - self.costs.read_ms < DAY_MS:
+            return
+        try:
+            await self.refresh_costs()
+        except Exception as exc:
+            await self._error("account_costs", exc)
+
+    async def _keep_bnb(self, todo: list[Target] | None = None, snapshot: Snapshot | None = None) -> None:
+        """With BNB paying spot fees: top the BNB up within its band before this scan trades, plus the spot
+        fees its trades (``todo``, at the snapshot's mids and the BNB rate) are about to pay."""
+        if not self.bnb.enabled or self.gate.paused():
+            return
+        try:
+            await self.bnb.top_up(_upcoming_spot_fees(todo or [], snapshot, await self.pair_views()))
+            book = await self.venue.fetch_order_book(f"{BNB}/USDT", Leg.SPOT, 5)
+            if book.bids and book.asks:  # BNB worth up to twice the target is the fee reserve, never an orphan
+                self.reconciler.orphans.reserved[BNB] = 2 * self.bnb.config.bnb_target_usdt / book.mid
+        except Exception as exc:
+            await self._error("bnb_topup", exc, symbol=f"{BNB}/USDT")
+
+    async def _price_bnb_fees(self) -> None:
+        """The BNB/USDT price the scan's BNB fees are valued at, into the ledger."""
+        if not self.bnb.enabled:
+            return
+        try:
+            await self.bnb.price_fees()
+        except Exception as exc:
+            await self._error("bnb_fee_prices", exc, symbol=f"{BNB}/USDT")
+
+    # -- listings (delisting notices, status changes) ---------------------------------------------------
+
+    async def check_listings(self, held: dict[str, PairView]) -> dict[str, str]:
+        """Re-read the listings of the scanned symbols every ``universe.listing_check_s`` (exchangeInfo status
+        and deliveryDate): a held pair whose listing ends (``bot.engine.universe.exit_reason``) is to be
+        closed, and no pair is entered where the listing is not plain TRADING."""
+        now = self.now()
+        if self._listings_ms is not None and now - self._listings_ms < self.universe.listing_check_s * 1000:
+            return self.delisting
+        symbols = sorted(set(self.builder.symbols) | set(held))
+        listings = await self.venue.fetch_listings(symbols)
+        self._listings_ms = now
+        found: dict[str, str] = {}
+        for symbol in symbols:
+            row = listings.get(symbol)
+            why = exit_reason(row, self.universe, now) if symbol in held else None
+            if why is None and row is not None:
+                problem = status_problem(row, now)
+                why = f"no entries: {problem}" if problem else None
+            if why is not None:
+                found[symbol] = why
+        for symbol in sorted(set(found) - set(self.delisting)):
+            await self._event(
+                EventKind.INFO,
+                f"{symbol}: listing changed: {found[symbol]}",
+                symbol=symbol,
+                details={"listing": found[symbol]},
+            )
+        self.delisting = found
+        return found
+
+    async def _apply_listings(self, targets: list[Target], held: dict[str, PairView]) -> list[Target]:
+        """A held pair whose listing ends is closed with the reason; entries where it changed are skipped."""
+        try:
+            stops = await self.check_listings(held)
+        except Exception as exc:  # the last listings stay in force; the next scan reads again
+            await self._error("listings", exc)
+            stops = self.delisting
+        if not stops:
+            return targets
+        out = []
+        for t in targets:
+            why = stops.get(t.symbol)
+            if why is None:
+                out.append(t)
+            elif t.symbol in held and not why.startswith("no entries"):
+                out.append(_listing_exit(t, why, held[t.symbol]))
+            elif t.action in (Action.ENTER, Action.RESIZE) and t.symbol not in held:
+                out.append(Target(t.symbol, ZERO, _override(t, "listing_no_entry", why), Action.SKIP))
+            else:
+                out.append(t)
+        seen = {t.symbol for t in targets}
+        for symbol, why in sorted(stops.items()):
+            if symbol in held and symbol not in seen and not why.startswith("no entries"):
+                out.append(_listing_exit(None, why, held[symbol]))
+        return out
+
     def venue_paused(self, job: str) -> bool:
         """True (and the job is skipped) while the venue's rate limit pause lasts."""
         if self.gate.paused():
@@ -290,6 +430,7 @@ class Engine:
         """Funding scan, strategy evaluation and execution of the resulting targets."""
         if self.venue_paused("scan"):
             return []
+        await self._costs_due()
         controls = await self.refresh_controls()
         if controls.orphan_requests:
             await self.answer_orphan_requests(controls.orphan_requests)
@@ -332,13 +473,16 @@ class Engine:
         skips = [_orphan_skip(s) if s in controls.orphans else _paused_skip(s) for s in withheld]
         targets = self.strategy.evaluate(snapshot) + skips
         targets = self._apply_controls(targets, controls, held)
+        targets = await self._apply_listings(targets, held)
         for t in targets:
             await self._decision(t)
         unsettled = await self._symbols_with_unsettled_orders()
         todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
+            await self._keep_bnb(todo, snapshot)
             await self._execute_all(todo, set(held), unsettled)
             await self._sweep_dust(unsettled)
+            await self._price_bnb_fees()
         await self._finish_exits(controls.exits, held)
         await self._portfolio_gauges()
         return targets
@@ -787,6 +931,32 @@ def _operator_exit(t: Target | None, r: ExitRequest, pair: PairView) -> Target:
         message = f"operator exit requested ({reason}); waits: the pair is quarantined until reconciled{said}"
         return Target(r.symbol, pair.hedged_qty, Reason("operator_exit_blocked", message, inputs), Action.HOLD)
     return Target(r.symbol, ZERO, Reason("operator_exit", f"operator exit: {reason}{said}", inputs), Action.EXIT)
+
+
+def _upcoming_spot_fees(todo: list[Target], snapshot: Snapshot | None, pairs: tuple[PairView, ...]) -> Decimal:
+    """The spot fees (USDT) the targets about to be executed will pay: each one's change of the spot leg at
+    the snapshot's spot mid and taker rate (the BNB rate while BNB pays)."""
+    if snapshot is None:
+        return ZERO
+    markets = {m.symbol: m for m in snapshot.markets}
+    held = {p.symbol: p.spot_qty for p in pairs}
+    total = ZERO
+    for t in todo:
+        m = markets.get(t.symbol)
+        if m is not None and t.action is not Action.HOLD and t.action is not Action.SKIP:
+            total += abs(t.target_qty - held.get(t.symbol, ZERO)) * m.spot.mid * m.spot.fees.taker
+    return total
+
+
+def _listing_exit(t: Target | None, why: str, pair: PairView) -> Target:
+    """Close a held pair whose listing ends (a delisting notice, a status change), the reason in its
+    decision; a quarantined pair waits for reconciliation, as an operator exit does."""
+    said = f" (strategy said: {t.reason.rule})" if t is not None else ""
+    inputs = {"listing": why}
+    if pair.state is PairState.QUARANTINED:
+        message = f"listing ends ({why}); waits: the pair is quarantined until reconciled{said}"
+        return Target(pair.symbol, pair.hedged_qty, Reason("delisting_blocked", message, inputs), Action.HOLD)
+    return Target(pair.symbol, ZERO, Reason("delisting", f"closing: {why}{said}", inputs), Action.EXIT)
 
 
 def _override(t: Target, rule: str, message: str) -> Reason:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,6 +145,7 @@ def assemble_engine(
         symbols=list(settings.symbols),
         now=now,
         config=settings.engine,
+        universe=settings.universe,
         health=health,
         alerter=alerter,
         close_only=close_only,
@@ -157,8 +158,9 @@ def assemble_engine(
 
 async def open_venue(
     settings: Settings, mode: Mode, connection_file: Path | None, *, ledger: Ledger | None = None, fresh: bool = False
-) -> tuple[Venue, Callable[[], int], float, bool]:
-    """The venue, the clock, the time scale for a run, and whether its account is a new paper account.
+) -> tuple[Venue, Callable[[], int], float, bool, Settings]:
+    """The venue, the clock, the time scale for a run, whether its account is a new paper account, and
+    ``settings`` with the symbols to trade (the universe when FUNDBOT_SYMBOLS is empty: ``resolve_symbols``).
 
     live + connection file: trade the emulator's account through ccxt. dry-run: market data from the
     venue (emulator or real Binance public API), account simulated in-process (``PaperVenue``): the
@@ -189,8 +191,13 @@ async def open_venue(
         market = CcxtVenue(client, account="main")
         now = wall_ms
         scale = 1.0
+    try:
+        settings = await resolve_symbols(settings, market, ledger)
+    except BaseException:
+        await market.close()
+        raise
     if mode is Mode.LIVE:
-        return market, now, scale, False
+        return market, now, scale, False, settings
     from bot.venues.paper_venue import open_paper_account
 
     if ledger is None:
@@ -207,7 +214,74 @@ async def open_venue(
     except BaseException:
         await market.close()  # never leave the ccxt session open behind a failed start
         raise
-    return paper, now, scale, new
+    return paper, now, scale, new, settings
+
+
+async def resolve_symbols(settings: Settings, venue: Venue, ledger: Ledger | None) -> Settings:
+    """``settings`` with ``symbols`` set: FUNDBOT_SYMBOLS as given (an allow-list; the engine checks each
+    pair's listing), or the universe (``bot.engine.universe.select``) from ``venue``'s public market data
+    (exchangeInfo, 24 h tickers). Pairs the ledger still holds stay in, whatever the filters say, so they
+    can be closed. The choice and every pair left out are written to the ledger. The reads are retried
+    while the venue answers transiently, for ``engine.start_retry_s``, as the engine's start reads are."""
+    from bot.domain import PairState
+    from bot.engine.universe import select
+    from bot.ledger.models import EventKind
+
+    if settings.symbols:  # an allow-list: the engine checks each pair's listing at start and every hour
+        return settings
+    now, listings = await _start_read(settings, lambda: _listings(venue))
+    chosen = select(listings, [], settings.universe, now)
+    pairs = await ledger.list_pairs() if ledger is not None else []
+    held = sorted({p.symbol for p in pairs if p.state is not PairState.CLOSED} - set(chosen.symbols))
+    symbols = chosen.symbols + [s for s in held if s in listings]
+    if not symbols:
+        raise ValueError(
+            "no pair to trade: "
+            + ("; ".join(f"{s}: {why}" for s, why in sorted(chosen.excluded.items())[:5]) or "the venue lists none")
+        )
+    if ledger is not None:
+        await ledger.add_event(
+            EventKind.INFO,
+            f"universe: {len(symbols)} pairs traded ({', '.join(symbols[:12])}"
+            f"{', ...' if len(symbols) > 12 else ''}), {len(chosen.excluded)} left out",
+            ts_ms=now,
+            details={"symbols": symbols, "excluded": chosen.excluded, "held": held},
+        )
+    return settings.model_copy(update={"symbols": symbols})
+
+
+async def _listings(venue: Venue) -> tuple[int, dict[str, Any]]:
+    return await venue.now_ms(), await venue.fetch_listings(None)
+
+
+async def _start_read(settings: Settings, read: Callable[[], Awaitable[Any]]) -> Any:
+    """``read()`` retried with backoff on transient errors for ``engine.start_retry_s``, then ``StartFailed``
+    (the message the engine's own start reads give)."""
+    import random
+
+    from bot.engine.core import StartFailed
+    from bot.venues.errors import backoff_delays, classify, safe_error_text
+
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    delays = backoff_delays(random.Random(0), 1_000_000, base_s=1.0, cap_s=15.0)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await read()
+        except Exception as exc:
+            if not classify(exc).retryable:
+                raise
+            wait = next(delays)
+            spent = loop.time() - began
+            if spent + wait > settings.engine.start_retry_s:
+                raise StartFailed(
+                    f"the venue kept failing at start for {spent:.0f}s ({attempt} attempts; "
+                    f"FUNDBOT_ENGINE__START_RETRY_S={settings.engine.start_retry_s:g}): {safe_error_text(exc)}"
+                ) from exc
+            log.warning("universe read %d failed, retrying in %.1fs: %s", attempt, wait, safe_error_text(exc))
+            await asyncio.sleep(wait)
 
 
 def _async_now(now: Callable[[], int]) -> Callable[[], Any]:
@@ -223,7 +297,9 @@ async def build_runtime(
     """``fresh``: a dry run opens a new paper account instead of carrying on the ledger's newest one."""
     ledger = await Ledger.open(settings.resolved_database_url(), migrate=True)
     try:
-        venue, now, scale, new_account = await open_venue(settings, mode, connection_file, ledger=ledger, fresh=fresh)
+        venue, now, scale, new_account, settings = await open_venue(
+            settings, mode, connection_file, ledger=ledger, fresh=fresh
+        )
     except BaseException:
         await ledger.close()
         raise
@@ -339,7 +415,7 @@ class Daemon:
             token=s.http.api_token,
             now_fn=rt.now,
             health=rt.health,
-            symbols=list(s.symbols),
+            symbols=list(rt.engine.symbols),
             band=band,
             mode=rt.mode,
             venue=rt.venue.name,

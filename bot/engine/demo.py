@@ -31,7 +31,16 @@ from bot.ledger.repository import Ledger
 from bot.ops.status import collect_status, render_status
 from bot.ops.tail import tail_events
 
-DEMO_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT", "LTC/USDT", "ADA/USDT", "BNB/USDT"]
+
+def bundled_pairs() -> list[str]:
+    """Every pair of the bundled history (funding, perp and spot klines): what the demo replays."""
+    from bot.sim.history import available_symbols, bundled_data_dir, kline_path
+
+    root = bundled_data_dir()
+    return [f"{s.removesuffix('USDT')}/USDT" for s in available_symbols(root) if kline_path(root, "spot", s).exists()]
+
+
+DEMO_SYMBOLS = bundled_pairs()
 DEMO_START = "2025-07-21"  # a week of strong, broad positive funding in the bundled history
 
 

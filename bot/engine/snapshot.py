@@ -20,8 +20,16 @@ HISTORY_DAYS = 30  # never look further back than this
 
 @dataclass(frozen=True, slots=True)
 class FeeSchedule:
+    """Fee rates of both legs: ``spot``/``perp`` for any symbol, ``by_symbol`` the account's own rates
+    per symbol where the venue gave them (``bot.engine.costs``)."""
+
     spot: Fees
     perp: Fees
+    by_symbol: dict[str, tuple[Fees, Fees]] = field(default_factory=dict)
+
+    def of(self, symbol: str) -> tuple[Fees, Fees]:
+        """(spot, perp) fees of ``symbol``."""
+        return self.by_symbol.get(symbol, (self.spot, self.perp))
 
 
 def interval_from_history(history: list[FundingSettlement], fallback: int | None) -> int | None:
@@ -105,10 +113,11 @@ class SnapshotBuilder:
             return None
         last_rate = history[-1].rate if history else funding.predicted_rate
         self.skipped.pop(symbol, None)
+        spot_fees, perp_fees = self.fees.of(symbol)
         return MarketSnapshot(
             symbol=symbol,
-            spot=_leg(pm, Leg.SPOT, spot_book, self.fees.spot),
-            perp=_leg(pm, Leg.PERP, perp_book, self.fees.perp),
+            spot=_leg(pm, Leg.SPOT, spot_book, spot_fees),
+            perp=_leg(pm, Leg.PERP, perp_book, perp_fees),
             funding_rate=last_rate,
             predicted_rate=funding.predicted_rate,
             interval_hours=int(interval),

@@ -162,7 +162,22 @@ def attribute(
 
 
 async def attribute_ledger(ledger: Ledger, asset_price: AssetPrice | None = None) -> Attribution:
-    """Every fill and payment of the ledger (a backtest's, or a whole account's history)."""
-    return attribute(
-        await ledger.list_fills(), await ledger.list_funding_payments(), await reference_prices(ledger), asset_price
-    )
+    """Every fill and payment of the ledger (a backtest's, or a whole account's history). Without
+    ``asset_price``, a fee paid in a third asset (BNB) is valued at the ledger's own observed price of
+    that asset at the fill's time (``prices`` events, BNB/USDT fills)."""
+    fills = await ledger.list_fills()
+    if asset_price is None and any(_third_asset(f) for f in fills):
+        from bot.ops.reads import build_price_book  # the ops layer reads the ledger; imported only when needed
+
+        book = await build_price_book(ledger)
+
+        def asset_price(asset: str, ts_ms: int) -> Decimal | None:
+            return book.at(f"{asset}/{QUOTE}", ts_ms)
+
+    return attribute(fills, await ledger.list_funding_payments(), await reference_prices(ledger), asset_price)
+
+
+def _third_asset(f: Fill) -> bool:
+    """A fee paid in neither the quote nor the coin traded (BNB while it pays the spot fees)."""
+    asset = (f.fee_asset or QUOTE).upper()
+    return bool(f.fee) and asset != QUOTE and asset != base_asset(f.symbol).upper()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from bot.domain import floor_to_step, to_decimal
 from bot.sim import errors as E
+from bot.sim import fees
 from bot.sim.accounts import AccountDesk
 from bot.sim.filters import check_perp, check_spot
 from bot.sim.futures import q8
@@ -296,29 +297,27 @@ class OrderDesk(AccountDesk):
             tid = next(self._ids)
             realized = ZERO
             if o.market == "spot":
-                rate = cfg.spot_maker_fee if maker else cfg.spot_taker_fee
+                charged = fees.spot_fee(self, spec, o.side, price, qty, maker)  # BNB while the burn pays
+                fee, fee_asset = charged.amount, charged.asset
                 if o.side == "BUY":
                     fee_in_quote = cfg.spot_fee_in_quote
-                    fee = fee_amount(quote if fee_in_quote else qty, rate)
-                    fee_asset = spec.quote if fee_in_quote else spec.base
                     if o.type != "MARKET":
                         release = qty * o.price * (1 + cfg.spot_taker_fee if fee_in_quote else 1)
                         release = min(release, o.reserved)
                         self.spot.unlock(spec.quote, release)
                         o.reserved -= release
-                    self.spot.debit(spec.quote, quote + (fee if fee_in_quote else ZERO))
-                    self.spot.credit(spec.base, qty - (ZERO if fee_in_quote else fee))
+                    self.spot.debit(spec.quote, quote + (fee if fee_asset == spec.quote else ZERO))
+                    self.spot.credit(spec.base, qty - (fee if fee_asset == spec.base else ZERO))
                 else:
-                    fee = fee_amount(quote, rate)
-                    fee_asset = spec.quote
                     if o.type != "MARKET":
                         self.spot.unlock(spec.base, qty)
                         o.reserved -= qty
                     self.spot.debit(spec.base, qty)
-                    self.spot.credit(spec.quote, quote - fee)
+                    self.spot.credit(spec.quote, quote - (fee if fee_asset == spec.quote else ZERO))
+                if fee_asset not in (spec.base, spec.quote):
+                    self.spot.debit(fee_asset, fee)
             else:
-                rate = cfg.perp_maker_fee if maker else cfg.perp_taker_fee
-                fee = fee_amount(quote, rate)
+                fee = fee_amount(quote, fees.rate(self, "perp", maker))
                 fee_asset = "USDT"
                 pos = self._position(o.symbol)
                 sign = D(1) if o.side == "BUY" else D(-1)

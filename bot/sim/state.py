@@ -18,6 +18,7 @@ from bot.domain import to_decimal
 from bot.sim.book import BookConfig, Level
 from bot.sim.clock import Clock
 from bot.sim.futures import FuturesWallet
+from bot.sim.listing import Listing
 from bot.sim.markets import Bracket, MarketSpec
 from bot.sim.records import IncomeRecord, MarginAdjustment, SimEvent, SimOrder, SimTrade, TransferRecord
 from bot.sim.source import MarketDataSource
@@ -31,6 +32,7 @@ _SPOT_FEE = D("0.001")
 _PERP_MAKER_FEE = D("0.0002")
 _PERP_TAKER_FEE = D("0.0005")
 _MIN_TRANSFER = D(1)
+_BNB_DISCOUNT = D("0.75")  # Binance: fees paid in BNB cost 75% of the standard commission
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class SimConfig:
     perp_maker_fee: Decimal = _PERP_MAKER_FEE
     perp_taker_fee: Decimal = _PERP_TAKER_FEE
     spot_fee_in_quote: bool = False  # Binance charges spot buys in the base asset (no BNB)
+    spot_bnb_burn: bool = False  # the account's spotBNBBurn at start (bot.sim.fees; POST /sapi/v1/bnbBurn)
+    bnb_discount: Decimal = _BNB_DISCOUNT  # multiplier on the standard spot commission paid in BNB
     book: BookConfig = field(default_factory=BookConfig)
     book_overrides: dict[str, BookConfig] = field(default_factory=dict)
     specs: dict[tuple[str, str], MarketSpec] = field(default_factory=dict)
@@ -70,6 +74,8 @@ class SimState:
         self.source = source
         self.clock = clock
         self.config = config or SimConfig()
+        self.bnb_burn = self.config.spot_bnb_burn  # spotBNBBurn: spot fees paid in BNB (bot.sim.fees)
+        self.listings: dict[str, Listing] = {}  # exchangeInfo status changes (bot.sim.listing)
         self.symbols = tuple(symbols or source.symbols)
         self._now = clock.now_ms()
         self._ids = itertools.count(1000)

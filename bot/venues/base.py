@@ -259,6 +259,34 @@ class MarkUpdate:
     ts_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class CommissionRates:
+    """The account's commission on one pair's two markets as the venue reports it (fractions of notional).
+
+    Spot: Binance's standard + special + tax commission; ``spot_*_bnb`` is what a fill pays while BNB
+    pays the fee (the standard part times the account's BNB discount). Perp: the USD-M rates."""
+
+    symbol: str  # spot symbol of the pair
+    spot_maker: Decimal
+    spot_taker: Decimal
+    perp_maker: Decimal
+    perp_taker: Decimal
+    spot_maker_bnb: Decimal
+    spot_taker_bnb: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MarketListing:
+    """One pair's listing as the venue's exchangeInfo and 24 h ticker tell it (the universe's filters)."""
+
+    symbol: str  # spot symbol of the pair
+    status: str  # the perpetual's status: TRADING, or SETTLING / PRE_DELIVERING / DELIVERING / CLOSE...
+    spot_status: str  # the spot market's: TRADING, BREAK, HALT...
+    onboard_ms: int | None  # when the perpetual was listed
+    delivery_ms: int | None  # a perpetual's delivery (delisting) instant; far future (2100) when none
+    quote_volume_24h: Decimal | None  # the perpetual's 24 h quote volume (USDT)
+
+
 @runtime_checkable
 class Venue(Protocol):
     """What the bot needs from an exchange. All methods are coroutines; errors are ccxt exceptions."""
@@ -325,5 +353,19 @@ class Venue(Protocol):
 
     def watch_marks(self, symbols: list[str]) -> AsyncIterator[MarkUpdate]:
         """Stream of mark-price updates; implementations without a stream may poll."""
+
+    async def fetch_commission(self, symbols: list[str]) -> dict[str, CommissionRates]:
+        """The account's own commission rates on both legs of each symbol (``GET /api/v3/account/commission``
+        and ``GET /fapi/v1/commissionRate``); a symbol the venue does not list is omitted."""
+
+    async def fetch_listings(self, symbols: list[str] | None = None) -> dict[str, MarketListing]:
+        """Fresh listing state of ``symbols`` (None: every USDT-margined perpetual with a USDT spot market),
+        with 24 h quote volume; a symbol the venue does not list is omitted."""
+
+    async def fetch_bnb_burn(self) -> bool:
+        """Whether spot fees are paid in BNB (``spotBNBBurn``, ``GET /sapi/v1/bnbBurn``)."""
+
+    async def set_bnb_burn(self, on: bool) -> bool:
+        """Turn paying spot fees in BNB on or off (``POST /sapi/v1/bnbBurn``); returns the state after."""
 
     async def close(self) -> None: ...

@@ -30,6 +30,7 @@ from bot.domain import (
     to_decimal,
 )
 from bot.venues.base import (
+    CommissionRates,
     Fill,
     FundingIncome,
     FundingInfo,
@@ -37,6 +38,7 @@ from bot.venues.base import (
     FuturesAccount,
     MarginChange,
     MarginMode,
+    MarketListing,
     MarkUpdate,
     OrderBook,
     OrderRequest,
@@ -126,6 +128,51 @@ def _order_type(raw: str) -> str:
 
 
 _POLL_BACKOFF = Backoff(base_s=5.0, cap_s=120.0)  # rate-limited mark polls in a row without a named ban
+def _flag(value: object) -> bool:
+    """A JSON boolean (Binance sends true/false; a string 'true'/'false' is read the same way)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError(f"not a boolean: {value!r}")
+    return text == "true"
+
+
+def _commission_part(raw: dict[str, Any], part: str, side: str) -> Decimal:
+    return dec((raw.get(part) or {}).get(side), ZERO) or ZERO
+
+
+def commission_from(symbol: str, spot_raw: dict[str, Any], perp_raw: dict[str, Any]) -> CommissionRates:
+    """``CommissionRates`` from the raw answers of GET /api/v3/account/commission and /fapi/v1/commissionRate.
+
+    Spot pays standard + special + tax; paying in BNB multiplies the standard part by ``discount``
+    (0.75 on Binance) when the discount is enabled for the account and the symbol."""
+    with parsing(f"commission of {symbol}"):
+        return _commission(symbol, spot_raw, perp_raw)
+
+
+def _commission(symbol: str, spot_raw: dict[str, Any], perp_raw: dict[str, Any]) -> CommissionRates:
+    rates = {}
+    for side in ("maker", "taker"):
+        standard = _req((spot_raw["standardCommission"])[side])
+        extra = _commission_part(spot_raw, "specialCommission", side) + _commission_part(
+            spot_raw, "taxCommission", side
+        )
+        disc = spot_raw.get("discount") or {}
+        enabled = bool(disc.get("enabledForAccount")) and bool(disc.get("enabledForSymbol"))
+        factor = dec(disc.get("discount"), Decimal(1)) if enabled and disc.get("discountAsset") == "BNB" else Decimal(1)
+        rates[side] = (standard + extra, standard * (factor or Decimal(1)) + extra)
+    return CommissionRates(
+        symbol=symbol,
+        spot_maker=rates["maker"][0],
+        spot_taker=rates["taker"][0],
+        perp_maker=_req(perp_raw["makerCommissionRate"]),
+        perp_taker=_req(perp_raw["takerCommissionRate"]),
+        spot_maker_bnb=rates["maker"][1],
+        spot_taker_bnb=rates["taker"][1],
+    )
+
+
 DEFAULT_INTERVAL_HOURS = 8  # a perp fundingInfo does not list settles every 8 h (Binance's default)
 
 
@@ -663,6 +710,70 @@ class CcxtVenue:
                 break
             since = max(i.funding_time_ms for i in seen.values())
         return sorted(seen.values(), key=lambda i: (i.funding_time_ms, i.tran_id))
+
+    async def fetch_commission(self, symbols: list[str]) -> dict[str, CommissionRates]:
+        """Per symbol: ``privateGetAccountCommission`` (GET /api/v3/account/commission) for spot and
+        ``fapiPrivateGetCommissionRate`` (GET /fapi/v1/commissionRate) for the perp. ccxt's unified
+        ``fetch_trading_fee(s)`` is not used: for spot it reads /sapi/v1/asset/tradeFee, and for USD-M
+        ``fetch_trading_fees`` maps the account's fee tier onto ccxt's own table, not the account's rates."""
+        markets = await self.client.load_markets()
+        out: dict[str, CommissionRates] = {}
+        for symbol in symbols:
+            spot, perp = markets.get(symbol), markets.get(perp_symbol(symbol))
+            if not spot or not perp:
+                continue
+            spot_raw = await self.client.privateGetAccountCommission({"symbol": spot["id"]})
+            perp_raw = await self.client.fapiPrivateGetCommissionRate({"symbol": perp["id"]})
+            out[symbol] = commission_from(symbol, spot_raw, perp_raw)
+        return out
+
+    async def fetch_listings(self, symbols: list[str] | None = None) -> dict[str, MarketListing]:
+        """exchangeInfo re-read (``load_markets(reload=True)``: status, onboardDate, deliveryDate of each
+        market) and the USD-M 24 h tickers (quote volume) in one call."""
+        markets = await self.client.load_markets(True)
+        wanted = (
+            symbols
+            if symbols is not None
+            else sorted(
+                spot_symbol(m["symbol"])
+                for m in markets.values()
+                if m.get("swap")
+                and m.get("linear")
+                and m.get("quote") == "USDT"
+                and m.get("settle") == "USDT"
+                and (m.get("info") or {}).get("contractType", "PERPETUAL") == "PERPETUAL"
+                and spot_symbol(m["symbol"]) in markets
+            )
+        )
+        pairs = [(s, markets.get(s), markets.get(perp_symbol(s))) for s in wanted]
+        pairs = [(s, spot, perp) for s, spot, perp in pairs if spot and perp and spot.get("spot")]
+        if not pairs:
+            return {}
+        tickers = await self.client.fetch_tickers([perp_symbol(s) for s, _, _ in pairs])
+        out: dict[str, MarketListing] = {}
+        with parsing("exchangeInfo / ticker 24hr"):
+            for symbol, spot, perp in pairs:
+                info = perp.get("info") or {}
+                ticker = (tickers.get(perp_symbol(symbol)) or {}).get("info") or {}
+                out[symbol] = MarketListing(
+                    symbol=symbol,
+                    status=str(info.get("status") or "TRADING"),
+                    spot_status=str((spot.get("info") or {}).get("status") or "TRADING"),
+                    onboard_ms=int(info["onboardDate"]) if info.get("onboardDate") else None,
+                    delivery_ms=int(info["deliveryDate"]) if info.get("deliveryDate") else None,
+                    quote_volume_24h=dec(ticker.get("quoteVolume")),
+                )
+        return out
+
+    async def fetch_bnb_burn(self) -> bool:
+        raw = await self.client.sapiGetBnbBurn()
+        with parsing("bnbBurn"):
+            return _flag(raw["spotBNBBurn"])
+
+    async def set_bnb_burn(self, on: bool) -> bool:
+        raw = await self.client.sapiPostBnbBurn({"spotBNBBurn": "true" if on else "false"})
+        with parsing("bnbBurn"):
+            return _flag(raw["spotBNBBurn"])
 
     async def setup_symbol(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
         perp = perp_symbol(symbol)

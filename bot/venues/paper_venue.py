@@ -22,6 +22,7 @@ from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.markets import MarketSpec
 from bot.venues.base import (
+    CommissionRates,
     Fill,
     FundingIncome,
     FundingInfo,
@@ -29,6 +30,7 @@ from bot.venues.base import (
     FuturesAccount,
     MarginChange,
     MarginMode,
+    MarketListing,
     MarkUpdate,
     OrderBook,
     OrderRequest,
@@ -257,6 +259,20 @@ class PaperVenue:
     async def fetch_margin_changes(self, symbol: str, since_ms: int | None = None) -> list[MarginChange]:
         await self._sync()
         return await self._account.fetch_margin_changes(symbol, since_ms)
+
+    async def fetch_commission(self, symbols: list[str]) -> dict[str, CommissionRates]:
+        """The paper account's own rates (the simulated account's, as a backtest charges them)."""
+        return await self._account.fetch_commission(symbols)
+
+    async def fetch_listings(self, symbols: list[str] | None = None) -> dict[str, MarketListing]:
+        """The live venue's listings (market data), as the paper account trades its markets."""
+        return await self.market_data.fetch_listings(symbols)
+
+    async def fetch_bnb_burn(self) -> bool:
+        return await self._account.fetch_bnb_burn()
+
+    async def set_bnb_burn(self, on: bool) -> bool:
+        return await self._account.set_bnb_burn(on)
 
     async def close(self) -> None:
         await self.market_data.close()

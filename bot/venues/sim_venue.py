@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 from bot.domain import ZERO, Leg, Side, exchange_id, funding_interval_hours, unified_symbol
 from bot.sim.errors import SimError
 from bot.sim.exchange import SimExchange
+from bot.sim.listing import listing
 from bot.sim.records import SimEvent, SimOrder, SimTrade
 from bot.venues.base import (
+    CommissionRates,
     Fill,
     FundingIncome,
     FundingInfo,
@@ -25,6 +27,7 @@ from bot.venues.base import (
     FuturesAccount,
     MarginChange,
     MarginMode,
+    MarketListing,
     MarkUpdate,
     OrderBook,
     OrderRequest,
@@ -339,6 +342,56 @@ class SimVenue:
             if err.code != -4046:  # already in that mode
                 raise exchange_error(err.code, err.msg, err.http_status, perp=True) from None
         self._call(True, self.sim.set_leverage, sid, leverage)
+
+    async def fetch_commission(self, symbols: list[str]) -> dict[str, CommissionRates]:
+        """The simulated account's rates (``bot.sim.fees``: one schedule for every symbol it lists)."""
+        cfg = self.sim.config
+        spots = {s.symbol for s in self.sim.markets("spot")}
+        perps = {s.symbol for s in self.sim.markets("perp")}
+        return {
+            symbol: CommissionRates(
+                symbol,
+                cfg.spot_maker_fee,
+                cfg.spot_taker_fee,
+                cfg.perp_maker_fee,
+                cfg.perp_taker_fee,
+                cfg.spot_maker_fee * cfg.bnb_discount,
+                cfg.spot_taker_fee * cfg.bnb_discount,
+            )
+            for symbol in symbols
+            if self._id(symbol) in spots and self._id(symbol) in perps
+        }
+
+    async def fetch_listings(self, symbols: list[str] | None = None) -> dict[str, MarketListing]:
+        """The simulator's listing state (``bot.sim.listing``) and its 24 h perp quote volume."""
+        spots = {s.symbol: s for s in self.sim.markets("spot")}
+        perps = {s.symbol: s for s in self.sim.markets("perp")}
+        wanted = (
+            symbols
+            if symbols is not None
+            else sorted(f"{p.base}/{p.quote}" for p in perps.values() if p.quote == "USDT")
+        )
+        out: dict[str, MarketListing] = {}
+        for symbol in wanted:
+            sid = self._id(symbol)
+            if sid not in spots or sid not in perps:
+                continue
+            state = listing(self.sim, sid)
+            try:
+                volume: Decimal | None = self.sim.ticker("perp", sid).quote_volume
+            except SimError:  # no price yet (not listed at this instant)
+                volume = None
+            out[symbol] = MarketListing(
+                symbol, state.status, state.spot_status, state.onboard_ms, state.delivery_ms, volume
+            )
+        return out
+
+    async def fetch_bnb_burn(self) -> bool:
+        return bool(self.sim.bnb_burn)
+
+    async def set_bnb_burn(self, on: bool) -> bool:
+        self.sim.bnb_burn = bool(on)
+        return self.sim.bnb_burn
 
     # ----------------------------------------------------------------- streams
 

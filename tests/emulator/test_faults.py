@@ -170,3 +170,18 @@ async def test_null_position_read_through_ccxt(start_ms: int) -> None:
             assert (read["side"], read["contracts"]) == ("short", 0.002)
         finally:
             await ex.close()
+
+
+def test_listing_changes_parse_and_need_a_change() -> None:
+    sc = scenario_from_dict(
+        {"listings": [{"symbol": "SOL/USDT", "at": "+1h", "delivery": "+3d", "status": "pre_delivering"}]}, 0
+    )
+    [change] = sc.listings
+    assert (change.symbol, change.at_ms, change.delivery_ms, change.status) == (
+        "SOLUSDT",
+        3_600_000,
+        3 * 86_400_000,
+        "PRE_DELIVERING",
+    )
+    with pytest.raises(ScenarioError, match=r"listings\[0\]: give status, delivery or spot_status"):
+        scenario_from_dict({"listings": [{"symbol": "SOL/USDT", "at": "+1h"}]}, 0)

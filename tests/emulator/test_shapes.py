@@ -186,6 +186,9 @@ async def test_answers_have_binances_keys_and_types(ex) -> None:
         "GET /fapi/v1/userTrades": ex.fapiPrivateGetUserTrades({"symbol": "ETHUSDT"}),
         "GET /fapi/v1/positionMargin/history": ex.fapiPrivateGetPositionMarginHistory({"symbol": "ETHUSDT"}),
         "GET /sapi/v1/asset/transfer": ex.sapiGetAssetTransfer({"type": "MAIN_UMFUTURE"}),
+        "GET /api/v3/account/commission": ex.privateGetAccountCommission(spot),
+        "GET /fapi/v1/commissionRate": ex.fapiPrivateGetCommissionRate(perp),
+        "GET /sapi/v1/bnbBurn": ex.sapiGetBnbBurn(),
         "GET /dapi/v1/balance": ex.dapiPrivateGetBalance(),
         "GET /dapi/v1/account": ex.dapiPrivateGetAccount(),
         "POST /fapi/v1/listenKey": ex.fapiPrivatePostListenKey(),
@@ -207,6 +210,7 @@ async def test_answers_have_binances_keys_and_types(ex) -> None:
         }
     )
     calls["DELETE /api/v3/openOrders"] = await ex.privateDeleteOpenOrders(spot)
+    calls["POST /sapi/v1/bnbBurn"] = await ex.sapiPostBnbBurn({"spotBNBBurn": "true"})
     calls["DELETE /fapi/v1/order"] = await ex.fapiPrivateDeleteOrder({**perp, "origClientOrderId": "shape-p2"})
     calls["DELETE /fapi/v1/allOpenOrders"] = await ex.fapiPrivateDeleteAllOpenOrders(perp)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from decimal import Decimal
 
 import ccxt
@@ -11,7 +12,7 @@ import pytest
 
 from bot.domain import HOUR_MS, Leg, funding_interval_hours
 from bot.venues.ccxt_factory import build_client
-from bot.venues.ccxt_venue import CcxtVenue, filters_from_market
+from bot.venues.ccxt_venue import CcxtVenue, commission_from, filters_from_market
 from bot.venues.errors import ErrorClass, classify, retry_call
 
 from .conftest import PAIRS, VenueEnv, open_env
@@ -214,3 +215,44 @@ async def test_position_read_that_does_not_parse_raises_retryable_never_no_posit
         assert classify(err.value) is ErrorClass.RETRYABLE
         positions = await env.venue.fetch_positions(PAIRS)  # the next read is whole
         assert positions["BTC/USDT"].qty == Decimal("-0.01") and positions["BTC/USDT"].margin_mode == "cross"
+
+
+async def test_commission_rates_and_bnb_burn_read_and_set(venue_env) -> None:
+    """Both venues report the account's own rates (the simulator's, through ccxt's
+    privateGetAccountCommission / fapiPrivateGetCommissionRate for CcxtVenue) and toggle spotBNBBurn."""
+    v = venue_env.venue
+    sim = venue_env.sim
+    sim.config = replace(sim.config, spot_maker_fee=Decimal("0.0009"), perp_taker_fee=Decimal("0.00045"))
+    rates = await v.fetch_commission(["BTC/USDT", "ETH/USDT", "NOPE/USDT"])
+    assert set(rates) == {"BTC/USDT", "ETH/USDT"}  # a symbol the venue does not list is left out
+    r = rates["BTC/USDT"]
+    assert (r.spot_maker, r.spot_taker, r.perp_maker, r.perp_taker) == (
+        Decimal("0.0009"),
+        Decimal("0.001"),
+        Decimal("0.0002"),
+        Decimal("0.00045"),
+    )
+    assert r.spot_taker_bnb == Decimal("0.00075")  # Binance's 25% discount while BNB pays
+    assert await v.fetch_bnb_burn() is False
+    assert await v.set_bnb_burn(True) is True
+    assert sim.bnb_burn and await v.fetch_bnb_burn() is True
+    assert await v.set_bnb_burn(False) is False
+
+
+def test_commission_adds_special_and_tax_and_discounts_the_standard_part() -> None:
+    """Binance's documented example: standard + special + tax; BNB discounts only the standard part."""
+    spot = {
+        "symbol": "BTCUSDT",
+        "standardCommission": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0", "seller": "0"},
+        "specialCommission": {"maker": "0.00010000", "taker": "0.00020000", "buyer": "0", "seller": "0"},
+        "taxCommission": {"maker": "0.00000112", "taker": "0.00000114", "buyer": "0", "seller": "0"},
+        "discount": {"enabledForAccount": True, "enabledForSymbol": True, "discountAsset": "BNB", "discount": "0.75"},
+    }
+    perp = {"symbol": "BTCUSDT", "makerCommissionRate": "0.0002", "takerCommissionRate": "0.0004"}
+    r = commission_from("BTC/USDT", spot, perp)
+    assert r.spot_taker == Decimal("0.00120114")
+    assert r.spot_taker_bnb == Decimal("0.00075") + Decimal("0.00020114")
+    off = commission_from("BTC/USDT", {**spot, "discount": {**spot["discount"], "enabledForSymbol": False}}, perp)
+    assert off.spot_taker_bnb == off.spot_taker
+    with pytest.raises(ccxt.BadResponse, match="standardCommission"):
+        commission_from("BTC/USDT", {"symbol": "BTCUSDT"}, perp)
