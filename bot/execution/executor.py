@@ -330,7 +330,7 @@ class Executor:
         )
         legs = list(outcome.legs)
         maker_filled = {
-            leg: sum((r.state.filled for r in legs if r.state is not None and r.order.leg is leg), ZERO)
+            leg: sum((f.qty for r in legs if r.order.leg is leg for f in r.fills if f.is_maker), ZERO)
             for leg in (Leg.SPOT, Leg.PERP)
         }
         rest = [o for o in outcome.rest if sendable(filters.of(o.leg), o.qty, price, o.reduce_only)]

@@ -5,7 +5,9 @@ the touch when the spread is one tick), re-priced when the book moves away. The 
 moment: a leg's resting quantity never exceeds what would put its fills more than the hedge tolerance
 (``maker_hedge_tolerance`` of the action, at least one minimum order) ahead of the other leg's fills,
 so the second leg follows the first one's fills (a partial spot fill lets the perp rest its quantity,
-and the reverse). After ``maker_max_reprices`` re-prices of a leg or ``maker_timeout_s`` the resting
+and the reverse). When the leading leg is a whole tolerance ahead (it may rest nothing more), the
+lagging leg takes the difference at market (``-f<n>``): a price trending one way fills only one side's
+resting orders, and waiting for it to turn would leave the lead stuck. After ``maker_max_reprices`` re-prices of a leg or ``maker_timeout_s`` the resting
 orders are canceled and the executor sends the rest at market, then repairs the hedge as for any action.
 
 Every order has its write-ahead intent and a deterministic id ``fb-<pair>-<seq>-<s|p>-m<n>`` (n counts the
@@ -31,6 +33,7 @@ from bot.venues.base import OrderBook, Venue
 from bot.venues.errors import ErrorClass
 
 STEP = "m"  # the id step letter of maker orders
+FOLLOW = "f"  # ... and of a lagging leg's market order that follows the leading leg's fills
 
 
 @dataclass
@@ -46,6 +49,7 @@ class WorkedLeg:
     placed: int = 0
     reprices: int = 0  # replacements of the resting order and post-only refusals
     exhausted: bool = False
+    followed: int = 0  # market orders that followed the other leg's fills
 
     def executed(self) -> Decimal:
         done = sum((p.state.filled for p in self.pieces if p.state is not None), ZERO)
@@ -122,6 +126,13 @@ class MakerWorker:
                     w.exhausted or w.reprices > self.config.maker_max_reprices for w in legs.values()
                 ):
                     break
+                for lag, lead in ((spot, perp), (perp, spot)):
+                    if lead.hedge() > lag.hedge() and not await self._follow(
+                        pair_id, symbol, seq, lag, lead, tolerance, reason, references, client_ids
+                    ):
+                        outcome.unknown = True
+                if outcome.unknown:
+                    break
                 books = await asyncio.gather(
                     *(self.read(lambda leg=leg: self.venue.fetch_order_book(symbol, leg, 5)) for leg in legs)
                 )
@@ -181,8 +192,9 @@ class MakerWorker:
         if w.live is not None:
             state = w.live.state
             assert state is not None
-            if state.price == price and state.remaining * 2 >= open_qty:
-                return True  # resting at the touch, and not much smaller than the hedge allows
+            behind = price is not None and state.price is not None and self._behind(w, state.price, price)
+            if not behind and state.remaining * 2 >= open_qty:
+                return True  # still at (or through) the touch, and not much smaller than the hedge allows
             if w.reprices >= self.config.maker_max_reprices:
                 w.exhausted = True  # no re-price left: the rest goes at market
                 return True
@@ -212,6 +224,49 @@ class MakerWorker:
             w.pieces.append(placed)
         else:
             w.live = placed
+        return True
+
+    @staticmethod
+    def _behind(w: WorkedLeg, resting: Decimal, quote: Decimal) -> bool:
+        """The book moved away from the order (a better bid than our buy, a better ask than our sell): it
+        will not fill where it is. A book moving towards it is left alone: that is how it gets filled."""
+        return quote > resting if w.order.side is Side.BUY else quote < resting
+
+    async def _follow(
+        self,
+        pair_id: int,
+        symbol: str,
+        seq: int,
+        lag: WorkedLeg,
+        lead: WorkedLeg,
+        tolerance: Decimal,
+        reason: str,
+        references: dict[Leg, Decimal],
+        client_ids: list[str],
+    ) -> bool:
+        """The leading leg is as far ahead as the tolerance lets it rest: the lagging leg takes its share at
+        market (its resting order canceled first), so the lead can rest again. False: an outcome unknown."""
+        price = references[lag.order.leg]
+        if self._allowed(lead, lag, tolerance) > 0 and self._sendable(lead, self._allowed(lead, lag, tolerance), price):
+            return True  # the lead can still rest: the lag keeps its chance to fill as maker
+        if lag.live is not None and not await self._cancel(pair_id, symbol, lag):
+            return False
+        qty = floor_to_step(
+            min((lead.hedge() - lag.hedge()) / lag.hedge_factor, lag.remaining()), lag.filters.step_size
+        )
+        if not sendable(lag.filters, qty, price, lag.order.reduce_only):
+            return True
+        lag.followed += 1
+        cid = order_id(pair_id, seq, lag.order.leg, FOLLOW, lag.followed)
+        piece = LegOrder(lag.order.leg, lag.order.side, qty, lag.order.reduce_only)
+        if not await self.runner.write_intent(pair_id, symbol, cid, piece, reason, price):
+            raise RuntimeError(f"client id {cid} was already used; refusing to resubmit")
+        client_ids.append(cid)
+        done = await self.runner.run(pair_id, symbol, cid, piece)
+        if done.state is None:
+            lag.refused.append(done)
+            return done.error_class is not ErrorClass.UNKNOWN_STATE
+        lag.pieces.append(done)
         return True
 
     def _allowed(self, w: WorkedLeg, other: WorkedLeg, tolerance: Decimal) -> Decimal:
