@@ -171,7 +171,8 @@ def main() -> None:
         _say(f"{label:32} {fmt.format(rows['taker'][key]):>14} {fmt.format(rows['maker'][key]):>14}")
     t, m = rows["taker"], rows["maker"]
     _say(
-        f"maker/taker: fees x{m['fees'] / t['fees']:.3f}, round-trip cost x{m['round_trip_cost'] / t['round_trip_cost']:.3f}, "
+        f"maker/taker: fees x{m['fees'] / t['fees']:.3f}, "
+        f"round-trip cost x{m['round_trip_cost'] / t['round_trip_cost']:.3f}, "
         f"net PnL {m['net_pnl'] - t['net_pnl']:+,.2f} USDT"
         if t["fees"] and t["round_trip_cost"]
         else "taker paid no fees: nothing to compare"

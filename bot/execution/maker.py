@@ -7,8 +7,9 @@ moment: a leg's resting quantity never exceeds what would put its fills more tha
 so the second leg follows the first one's fills (a partial spot fill lets the perp rest its quantity,
 and the reverse). When the leading leg is a whole tolerance ahead (it may rest nothing more), the
 lagging leg takes the difference at market (``-f<n>``): a price trending one way fills only one side's
-resting orders, and waiting for it to turn would leave the lead stuck. After ``maker_max_reprices`` re-prices of a leg or ``maker_timeout_s`` the resting
-orders are canceled and the executor sends the rest at market, then repairs the hedge as for any action.
+resting orders, and waiting for it to turn would leave the lead stuck. After ``maker_max_reprices``
+re-prices of a leg or ``maker_timeout_s`` the resting orders are canceled and the executor sends the
+rest at market (``-k1``), then repairs the hedge as for any action.
 
 Every order has its write-ahead intent and a deterministic id ``fb-<pair>-<seq>-<s|p>-m<n>`` (n counts the
 leg's maker orders); a re-price cancels under its own cancel intent (``...-m<n>.x``) and reads the order
