@@ -224,6 +224,13 @@ class ExecutionConfig(Section):
         description="maker style: pause between reads of the resting orders and the books",
         json_schema_extra=unit("s"),
     )
+    maker_reprice_bps: Decimal = Field(
+        Decimal("2"),
+        ge=0,
+        description="maker style: a resting order is re-priced once the touch has moved this far away from it "
+        "(0: at every tick)",
+        json_schema_extra=unit("bps"),
+    )
     maker_hedge_tolerance: Decimal = Field(
         Decimal("0.02"),
         gt=0,

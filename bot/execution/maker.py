@@ -1,7 +1,8 @@
 """Maker-first legs (``execution.style = maker``): both legs of an action worked as post-only limit orders.
 
 Each leg rests one post-only order (LIMIT_MAKER on spot, GTX on the perp) one tick inside the touch (at
-the touch when the spread is one tick), re-priced when the book moves away. The hedge is kept at every
+the touch when the spread is one tick), re-priced when the book moves away from it by
+``maker_reprice_bps``. The hedge is kept at every
 moment: a leg's resting quantity never exceeds what would put its fills more than the hedge tolerance
 (``maker_hedge_tolerance`` of the action, at least one minimum order) ahead of the other leg's fills,
 so the second leg follows the first one's fills (a partial spot fill lets the perp rest its quantity,
@@ -194,6 +195,8 @@ class MakerWorker:
             state = w.live.state
             assert state is not None
             behind = price is not None and state.price is not None and self._behind(w, state.price, price)
+            if behind and state.price is not None and price is not None:
+                behind = abs(price - state.price) >= state.price * self.config.maker_reprice_bps / 10_000
             if not behind and state.remaining * 2 >= open_qty:
                 return True  # still at (or through) the touch, and not much smaller than the hedge allows
             if w.reprices >= self.config.maker_max_reprices:

@@ -15,12 +15,10 @@ from bot.domain import Leg, PairState
 from bot.emulator.server import EmulatorProcess
 from bot.ledger.models import EventKind, IntentKind
 from bot.ledger.repository import Ledger
-from engine.test_daemon import (  # noqa: F401  (emulator_factory is a fixture)
-    SYMBOLS,
-    assert_no_duplicates_and_no_silent_naked_leg,
-    emulator_factory,
-    wait_for,
-)
+from engine import test_daemon
+from engine.test_daemon import SYMBOLS, assert_no_duplicates_and_no_silent_naked_leg, wait_for
+
+emulator_factory = test_daemon.emulator_factory  # the fixture: an emulator subprocess at speed 600
 
 # Simulated seconds: a pause of 0.05 real s is 30 s at speed 600; an hour of working is 6 real s.
 MAKER_ENV = {

@@ -22,6 +22,7 @@ MAKER = FAST.model_copy(
         "maker_timeout_s": 600.0,
         "maker_max_reprices": 20,
         "maker_hedge_tolerance": D("0.25"),
+        "maker_reprice_bps": D(0),
     }
 )
 SIM = "BTCUSDT"
@@ -185,4 +186,15 @@ async def test_kill_between_a_reprice_and_its_cancel_then_restart(world: World) 
     assert before <= set(after) and len(after) == len(set(after))
     spot, short = market.legs()
     assert short == D("0.05") and abs(spot - short) < D("0.001")
+    await assert_settled(world)
+
+
+async def test_small_moves_away_spend_no_reprice(world: World) -> None:
+    """The touch creeps away by less than ``maker_reprice_bps``: the resting orders stay where they are."""
+    config = MAKER.model_copy(update={"maker_reprice_bps": D(2), "maker_timeout_s": 30.0})
+    market = Market(world, [0.00004] * 3)  # 1.2 bp in all
+    res = await executor(world, market, config).apply(SimpleTarget(SYMBOL, D("0.05")))
+    assert res.status in {"done", "repaired"}, res
+    (phase,) = [e for e in await world.ledger.events(kinds=[EventKind.ORDER]) if "maker phase" in e.message]
+    assert phase.details["reprices"] == 0
     await assert_settled(world)
