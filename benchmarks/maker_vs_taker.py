@@ -72,7 +72,7 @@ def execution_figures(ledger: Path) -> dict[str, Any]:
     """Time to complete, largest leg mismatch and maker share, from the ledger's intents and fills."""
     con = sqlite3.connect(ledger)
     try:
-        intents = con.execute("select client_id, created_ms, payload from intents where kind = 'order'").fetchall()
+        intents = con.execute("select client_id, created_ms from intents where kind = 'order'").fetchall()
         fills = con.execute(
             "select client_order_id, market, side, quantity, price, fee, fee_asset, is_maker, ts_ms, symbol "
             "from fills where client_order_id is not null"
@@ -80,16 +80,12 @@ def execution_figures(ledger: Path) -> dict[str, Any]:
     finally:
         con.close()
     start: dict[tuple[str, int], int] = {}
-    goal: dict[tuple[str, int], Decimal] = {}
-    for cid, created, payload in intents:
+    for cid, created in intents:
         parsed = parse_order_id(cid)
         if parsed is None:
             continue
         key = (parsed[0], parsed[1])
         start[key] = min(start.get(key, created), created)
-        body = json.loads(payload) if isinstance(payload, str) else payload
-        if body.get("leg") == "perp" and parsed[3] in ("", "m"):
-            goal[key] = max(goal.get(key, Decimal(0)), Decimal(body["qty"]))
     by_action: dict[tuple[str, int], list[Any]] = defaultdict(list)
     notional = maker_notional = 0.0
     for row in fills:
@@ -117,7 +113,7 @@ def execution_figures(ledger: Path) -> dict[str, Any]:
                 else:
                     short += q if side == "sell" else -q
             worst = max(worst, abs(abs(spot) - abs(short)))
-        size = goal.get(key) or max(abs(spot), abs(short), Decimal(1))
+        size = max(abs(spot), abs(short))  # the action's quantity: what its fills moved the legs by
         mismatches.append(float(worst / size) if size else 0.0)
     return {
         "actions": len(by_action),
