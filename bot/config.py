@@ -202,6 +202,50 @@ class ExecutionConfig(Section):
         "daily (0 while BNB pays the fees; 0.001 when the venue gives none); set: this figure, whatever the venue says",
         json_schema_extra=override("fraction"),
     )
+    style: str = Field(
+        "taker",
+        pattern="^(maker|taker)$",
+        description="taker: both legs of an action at market; maker: both legs as post-only limit orders at or "
+        "inside the touch, re-priced as the book moves, the rest at market after maker_max_reprices or "
+        "maker_timeout_s (benchmarks/maker_vs_taker.py compares them)",
+        json_schema_extra=unit("maker|taker"),
+    )
+    maker_max_reprices: int = Field(
+        5,
+        ge=0,
+        le=100,
+        description="maker style: re-prices of one leg's resting order (a post-only refusal counts as one) "
+        "before the rest of the action goes at market",
+        json_schema_extra=unit("count"),
+    )
+    maker_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="maker style: how long an action's legs are worked as resting orders before the rest goes "
+        "at market",
+        json_schema_extra=unit("s"),
+    )
+    maker_poll_s: float = Field(
+        2.0,
+        gt=0,
+        description="maker style: pause between reads of the resting orders and the books",
+        json_schema_extra=unit("s"),
+    )
+    maker_reprice_bps: Decimal = Field(
+        Decimal("2"),
+        ge=0,
+        description="maker style: a resting order is re-priced once the touch has moved this far away from it "
+        "(0: at every tick)",
+        json_schema_extra=unit("bps"),
+    )
+    maker_hedge_tolerance: Decimal = Field(
+        Decimal("0.02"),
+        gt=0,
+        le=1,
+        description="maker style: most the legs' fills may differ while worked, as a share of the action's "
+        "quantity (at least one minimum order); a leg's resting order never exceeds what keeps it so",
+        json_schema_extra=unit("fraction"),
+    )
 
 
 class TreasuryConfig(Section):

@@ -9,7 +9,7 @@ simulated time does not pass while an order is followed up) differ from live.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +42,17 @@ HISTORY_LEAD_MS = 32 * DAY_MS  # funding history the first snapshot needs from b
 
 async def _instant(_seconds: float) -> None:
     """Simulated time does not pass while execution waits; the sim answers at once."""
+
+
+def _passing(clock: ManualClock, exchange: SimExchange) -> Callable[[float], Awaitable[None]]:
+    """A pause during which simulated time passes: the clock moves and the simulator steps (resting
+    orders fill when the replayed price trades through them)."""
+
+    async def pause(seconds: float) -> None:
+        clock.advance(int(seconds * 1000))
+        exchange.step()
+
+    return pause
 
 
 async def _fast_sqlite(ledger: Ledger) -> None:
@@ -129,7 +140,9 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
         if exchange.has_market("perp", sid):
             await venue.setup_symbol(unified_symbol(sid), leverage, "cross")
     treasury = Treasury(venue, ledger, spec.params.treasury, clock.now_ms, sleep=_instant)
-    executor = Executor(venue, ledger, clock.now_ms, spec.params.execution, funder=treasury, sleep=_instant)
+    # Maker style works resting orders: its pauses must let simulated time (and the price) move.
+    pause = _passing(clock, exchange) if spec.params.execution.style == "maker" else _instant
+    executor = Executor(venue, ledger, clock.now_ms, spec.params.execution, funder=treasury, sleep=pause)
     treasury.reducer = executor  # the daemon wires both ways: treasury funds entries, executor shrinks pairs
     fees = FeeSchedule(
         spot=Fees(maker=opts.spot_fee_rate, taker=opts.spot_fee_rate),
@@ -182,6 +195,7 @@ class TickJobs:
         return not self._open_intents
 
     async def step(self, t: int) -> None:
+        t = max(t, self.core.clock.now_ms())  # a maker action's pauses may have moved time past t
         self.core.clock.set(t)
         self.core.exchange.step(t)
         if self.core.liquidated:

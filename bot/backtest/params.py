@@ -133,6 +133,11 @@ def parse_backtest_config(data: dict[str, Any], where: str) -> BacktestParams:
             lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
             raise BacktestConfigError(f"{where}: [{key}] " + "; ".join(lines)) from None
     execution = out["execution"]
+    if execution.style == "maker" and execution.maker_timeout_s >= 3600:
+        # a maker action's pauses move simulated time; the hourly replay must not find its clock ahead
+        raise BacktestConfigError(
+            f"{where}: [execution] maker_timeout_s must be below 3600 in a backtest, got {execution.maker_timeout_s}"
+        )
     if "spot_fee_in_base" not in (data.get("execution") or {}):
         # the simulator takes the spot fee in the coin bought at [backtest] spot_fee_rate: gross the buy up
         # by that rate, or the spot leg ends short of (or beyond) the perp leg

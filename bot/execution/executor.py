@@ -23,8 +23,17 @@ from bot.domain import ZERO, Leg, PairState, Side, ceil_to_step, floor_to_step
 from bot.execution.breaker import CircuitBreaker
 from bot.execution.ids import order_id, parse_order_id
 from bot.execution.legs import read_venue_legs
+from bot.execution.maker import MakerWorker
 from bot.execution.orders import LegResult, Now, OrderRunner, Sleep
-from bot.execution.plan import LegOrder, PairFilters, hedge_repair, hedge_trim, min_sendable_qty, plan_to_target
+from bot.execution.plan import (
+    LegOrder,
+    PairFilters,
+    hedge_repair,
+    hedge_trim,
+    min_sendable_qty,
+    plan_to_target,
+    sendable,
+)
 from bot.ledger.models import EventKind, Pair
 from bot.ledger.repository import Ledger
 from bot.venues.base import PairMarkets, Venue
@@ -97,6 +106,7 @@ class Executor:
         self.rng = rng or random.Random(0)
         self.breaker = CircuitBreaker(self.config.breaker_failures, int(self.config.breaker_cooldown_s * 1000))
         self.runner = OrderRunner(venue, ledger, now, self.config, sleep, self.rng)
+        self.maker = MakerWorker(venue, self.runner, now, self.config, sleep, self._read)
         self._markets: dict[str, PairMarkets] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -203,7 +213,10 @@ class Executor:
         )
         seq = await self.next_seq(pair.id)
         result = ExecutionResult(symbol, "done", pair.id)
-        legs = await self._send(pair.id, symbol, seq, orders, "", 0, str(reason_text), references, result)
+        if self.config.style == "maker" and {o.leg for o in orders} == {Leg.SPOT, Leg.PERP}:
+            legs = await self._work_maker(pair, seq, orders, filters, str(reason_text), references, result, price)
+        else:
+            legs = await self._send(pair.id, symbol, seq, orders, "", 0, str(reason_text), references, result)
         spot_qty, short_qty = self._apply_effects(spot_qty, short_qty, legs, markets.base)
         failed = any(not leg.ok for leg in legs)
         if _unknown(legs):
@@ -297,6 +310,53 @@ class Executor:
         )
         result.errors.extend(f"{leg.client_id}: {leg.error}" for leg in legs if leg.error)
         return list(legs)
+
+    async def _work_maker(
+        self,
+        pair: Pair,
+        seq: int,
+        orders: list[LegOrder],
+        filters: PairFilters,
+        reason: str,
+        references: dict[Leg, Decimal],
+        result: ExecutionResult,
+        price: Decimal,
+    ) -> list[LegResult]:
+        """Maker style (``bot.execution.maker``): both legs as post-only orders, then the rest at market
+        (ids ``-k1``); the repair that follows is the taker path's."""
+        started = self.now()
+        outcome = await self.maker.work(
+            pair.id, pair.symbol, seq, orders, filters, references, reason, result.client_ids
+        )
+        legs = list(outcome.legs)
+        maker_filled = {
+            leg: sum((f.qty for r in legs if r.order.leg is leg for f in r.fills if f.is_maker), ZERO)
+            for leg in (Leg.SPOT, Leg.PERP)
+        }
+        rest = [o for o in outcome.rest if sendable(filters.of(o.leg), o.qty, price, o.reduce_only)]
+        await self._event(
+            EventKind.ORDER,
+            pair,
+            pair.symbol,
+            f"{pair.symbol}: maker phase {(self.now() - started) / 1000:.0f}s, spot {maker_filled[Leg.SPOT]:f} and "
+            f"perp {maker_filled[Leg.PERP]:f} filled as maker, {outcome.reprices} re-prices, "
+            f"{outcome.refusals} post-only refusals; "
+            + ("an order's fate is unknown" if outcome.unknown else f"{len(rest)} leg(s) completed at market"),
+            {
+                "maker_filled": {leg.value: q for leg, q in maker_filled.items()},
+                "reprices": outcome.reprices,
+                "refusals": outcome.refusals,
+                "max_leg_gap": outcome.max_gap,
+                "elapsed_ms": self.now() - started,
+                "rest": [{"leg": o.leg.value, "side": o.side.value, "qty": o.qty} for o in rest],
+            },
+        )
+        if outcome.unknown:
+            assert outcome.unknown_leg is not None
+            return [*legs, outcome.unknown_leg]
+        if rest:
+            legs += await self._send(pair.id, pair.symbol, seq, rest, "k", 1, reason, references, result)
+        return legs
 
     @staticmethod
     def _apply_effects(
@@ -398,7 +458,7 @@ class Executor:
             state = PairState.OPEN
         entry: dict[str, Decimal] = {}
         if pair.entry_spot_price is None:
-            avg = {leg.order.leg: leg.state.average for leg in legs if leg.state is not None and leg.state.average}
+            avg = _averages(legs)
             if Leg.SPOT in avg and Leg.PERP in avg:
                 entry = {
                     "entry_spot_price": avg[Leg.SPOT],
@@ -474,3 +534,14 @@ class Executor:
 def _unknown(legs: list[LegResult]) -> bool:
     """A leg neither known filled nor refused: acting on its other leg would be a guess."""
     return any(leg.state is None and leg.error_class is ErrorClass.UNKNOWN_STATE for leg in legs)
+
+
+def _averages(legs: list[LegResult]) -> dict[Leg, Decimal]:
+    """Each leg's average fill price over all its orders of the action (maker pieces, the rest at market)."""
+    qty: dict[Leg, Decimal] = {}
+    quote: dict[Leg, Decimal] = {}
+    for leg in legs:
+        if leg.state is not None and leg.state.average and leg.state.filled:
+            qty[leg.order.leg] = qty.get(leg.order.leg, ZERO) + leg.state.filled
+            quote[leg.order.leg] = quote.get(leg.order.leg, ZERO) + leg.state.filled * leg.state.average
+    return {k: quote[k] / q for k, q in qty.items()}

@@ -104,25 +104,32 @@ class OrderRunner:
         self.rng = rng
 
     async def write_intent(
-        self, pair_id: int, symbol: str, client_id: str, order: LegOrder, reason: str, reference_price: Decimal
+        self,
+        pair_id: int,
+        symbol: str,
+        client_id: str,
+        order: LegOrder,
+        reason: str,
+        reference_price: Decimal,
+        limit_price: Decimal | None = None,
     ) -> bool:
         """Commit the intent; False when the id was already used (then the caller picks a fresh one).
-        ``reference_price`` is the leg's book mid when the action was planned (slippage is measured from it)."""
+        ``reference_price`` is the leg's book mid when the action was planned (slippage is measured from it);
+        ``limit_price`` makes it a post-only limit order (maker style) at that price."""
+        payload: dict[str, object] = {
+            "symbol": symbol,
+            "leg": order.leg.value,
+            "side": order.side.value,
+            "qty": str(order.qty),
+            "reduce_only": order.reduce_only,
+            "type": "market" if limit_price is None else "limit",
+            "reason": reason,
+            "reference_price": str(reference_price),
+        }
+        if limit_price is not None:
+            payload.update(price=str(limit_price), post_only=True)
         intent = await self.ledger.create_intent(
-            IntentKind.ORDER,
-            client_id,
-            now_ms=self.now(),
-            pair_id=pair_id,
-            payload={
-                "symbol": symbol,
-                "leg": order.leg.value,
-                "side": order.side.value,
-                "qty": str(order.qty),
-                "reduce_only": order.reduce_only,
-                "type": "market",
-                "reason": reason,
-                "reference_price": str(reference_price),
-            },
+            IntentKind.ORDER, client_id, now_ms=self.now(), pair_id=pair_id, payload=payload
         )
         return intent.status is IntentStatus.PENDING and intent.attempts == 0
 
@@ -137,6 +144,45 @@ class OrderRunner:
             qty=order.qty,
             reduce_only=order.reduce_only,
         )
+        sent = await self._submit(pair_id, symbol, client_id, order, req)
+        if isinstance(sent, LegResult):
+            return sent
+        state = await self._follow_up(pair_id, symbol, sent)
+        return await self.settle(pair_id, order, state)
+
+    async def place(self, pair_id: int, symbol: str, client_id: str, order: LegOrder, price: Decimal) -> LegResult:
+        """Send a post-only limit order (intent already committed) and return at once: resting (its intent
+        stays sent while it rests), or refused. The maker worker follows, re-prices and cancels it."""
+        req = OrderRequest(
+            client_order_id=client_id,
+            symbol=symbol,
+            leg=order.leg,
+            side=order.side,
+            type="limit",
+            qty=order.qty,
+            price=price,
+            reduce_only=order.reduce_only,
+            post_only=True,
+        )
+        sent = await self._submit(pair_id, symbol, client_id, order, req)
+        if isinstance(sent, LegResult):
+            return sent
+        if sent.status in TERMINAL:
+            return await self.settle(pair_id, order, sent)
+        return LegResult(order, client_id, sent)
+
+    async def settle(self, pair_id: int, order: LegOrder, state: OrderState) -> LegResult:
+        """Record an order's state and fills; its intent is done when the order is final, else unknown."""
+        fills = await self.record(pair_id, state)
+        status = IntentStatus.DONE if state.status in TERMINAL else IntentStatus.UNKNOWN
+        await self.ledger.set_intent_status(state.client_order_id, status, now_ms=self.now())
+        return LegResult(order, state.client_order_id, state, fills=fills)
+
+    async def _submit(
+        self, pair_id: int, symbol: str, client_id: str, order: LegOrder, req: OrderRequest
+    ) -> OrderState | LegResult:
+        """Send ``req``: the venue's answer (or, when it was lost, the order found by its client id), or the
+        failed leg (refused, never placed, or of unknown fate: then its intent is left for reconciliation)."""
         await self.ledger.set_intent_status(client_id, IntentStatus.SENT, now_ms=self.now(), count_attempt=True)
         try:
             state = await self.venue.create_order(req)
@@ -154,11 +200,7 @@ class OrderRunner:
                     pair_id, symbol, client_id, order, f"not placed: {text}", ErrorClass.RETRYABLE
                 )
             state = found
-        state = await self._follow_up(pair_id, symbol, state)
-        fills = await self.record(pair_id, state)
-        status = IntentStatus.DONE if state.status in TERMINAL else IntentStatus.UNKNOWN
-        await self.ledger.set_intent_status(client_id, status, now_ms=self.now())
-        return LegResult(order, client_id, state, fills=fills)
+        return state
 
     async def look_up_lost(self, symbol: str, leg: Leg, client_id: str) -> tuple[OrderState | None, str | None]:
         """Find an order whose answer was lost: (its state, None), (None, None) when the venue said twice,

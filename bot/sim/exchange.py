@@ -2,8 +2,9 @@
 
 Time only moves through ``step`` (or implicitly to ``clock.now_ms()`` before each call). A step splits
 at every funding settlement instant it passes, so for each sub-interval, in time order: prices are
-updated, resting limit orders that the price path crossed are filled, liquidations are checked at the
-worst mark of the interval, then funding is settled on the positions held at the instant.
+updated, resting limit orders that the price path traded through (a tick beyond the limit; a touch is
+no fill) are filled at their limit with the maker fee, liquidations are checked at the worst mark of the
+interval, then funding is settled on the positions held at the instant.
 
 The rules live in one module each (see bot/sim/state.py for the layering): prices.py (market data,
 filters, books), accounts.py (wallets, positions, margin, funding), orders.py (placement and matching),
@@ -101,6 +102,14 @@ class SimExchange(LiquidationDesk, TransferDesk):
         if not ZERO <= f <= 1:
             raise ValueError(f"fraction must be in [0, 1], got {f}")
         self._partial.extend([f] * orders)
+
+    def force_partial_rest(self, fraction: Decimal | str | float, fills: int = 1) -> None:
+        """The next ``fills`` trade-throughs of resting orders fill only ``fraction`` of what rests (the
+        rest keeps resting): a partial maker fill, which the replayed price path alone never produces."""
+        f = to_decimal(fraction)
+        if not ZERO < f <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {f}")
+        self._partial_rest.extend([f] * fills)
 
     # ------------------------------------------------------------------ restored state
     def restore_account(

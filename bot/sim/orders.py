@@ -23,15 +23,14 @@ class OrderDesk(AccountDesk):
     def _match_resting(self, a: int, b: int, events: list[SimEvent]) -> None:
         for order in [o for o in self._live() if o.type != "MARKET"]:
             r = self._range(order.market, order.symbol, a, b)
-            if r is None:
-                continue
-            lo, hi = r
-            hit = (order.side == "BUY" and lo <= float(order.price)) or (
-                order.side == "SELL" and hi >= float(order.price)
-            )
-            if not hit:
+            if r is None or not _traded_through(order, r, self._spec(order.market, order.symbol).tick_size):
                 continue
             qty = order.remaining
+            if self._partial_rest:  # fault hook: this trade-through fills only part of what rests
+                step = self._spec(order.market, order.symbol).step_size
+                qty = floor_to_step(qty * self._partial_rest.pop(0), step)
+                if qty <= 0:
+                    continue
             if order.market == "perp" and order.reduce_only:
                 pos = self._position(order.symbol)
                 sign = 1 if order.side == "BUY" else -1
@@ -45,8 +44,8 @@ class OrderDesk(AccountDesk):
                     continue
                 qty = min(qty, abs(pos.amt))
             self._fill(order, [(order.price, qty)], maker=True, events=events)
-            if order.is_open and order.remaining > 0 and order.reduce_only and order.market == "perp":
-                self._close_order(order, "EXPIRED", events)
+            if order.is_open and order.reduce_only and order.market == "perp" and not self._position(order.symbol).amt:
+                self._close_order(order, "EXPIRED", events)  # nothing left to reduce
 
     def open_orders(self, market: str, symbol: str | None = None) -> list[SimOrder]:
         self._catch_up()
@@ -374,3 +373,13 @@ class OrderDesk(AccountDesk):
                 events.append(self._balance_event("ORDER", [spec.base, spec.quote]))
             else:
                 events.append(self._account_event("ORDER"))
+
+
+def _traded_through(order: SimOrder, price_range: tuple[float, float], tick: Decimal) -> bool:
+    """A resting limit fills only when the replayed path went at least one tick beyond it (a buy: down to
+    limit - tick; a sell: up to limit + tick). A touch is no fill: the queue ahead at the limit may have
+    taken all the volume traded there, so a backtest that filled on touches would flatter maker orders."""
+    lo, hi = price_range
+    if order.side == "BUY":
+        return lo <= float(order.price - tick)
+    return hi >= float(order.price + tick)

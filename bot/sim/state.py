@@ -106,6 +106,7 @@ class SimState:
         self._funding_override: dict[str, Decimal] = {}
         self._settled_override: dict[tuple[str, int], Decimal] = {}
         self._partial: list[Decimal] = []
+        self._partial_rest: list[Decimal] = []
         self._consumed: dict[tuple[str, str, str], Decimal] = {}
         self._book_ids: dict[tuple[str, str], int] = {}
         self._book_cache: dict[tuple[str, str, str], tuple[Decimal, BookConfig, MarketSpec, tuple[Level, ...]]] = {}
