@@ -91,16 +91,24 @@ def test_no_package_of_ours_is_exempt_from_mypy() -> None:
 
 
 _IGNORE = re.compile(r"#\s*type:\s*ignore(?P<codes>\[[^\]]*\])?(?P<rest>.*)$")
+_REASON = re.compile(r"\s*#\s*\S")
 
 
 def test_every_type_ignore_names_its_error_and_says_why() -> None:
-    """A `# type: ignore[code]` is followed on its line by `# <why the checker is wrong or the fix is not cheap>`
-    (mypy itself rejects a bare `# type: ignore` here: enable_error_code = ignore-without-code)."""
+    """A `# type: ignore[code]` says why the checker is wrong there or the fix is not cheap: in a `# ...`
+    after it on its line, or in a comment line right above it. (mypy itself rejects a bare `# type: ignore`
+    here: enable_error_code = ignore-without-code.)"""
     bad = []
     for package in OURS:
         for path in sorted((ROOT / package).rglob("*.py")):
-            for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+            lines = path.read_text().splitlines()
+            for i, line in enumerate(lines):
                 found = _IGNORE.search(line)
-                if found and not (found["codes"] and re.match(r"\s*#\s*\S", found["rest"])):
-                    bad.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}")
-    assert not bad, "each `# type: ignore[code]` needs a `  # reason` after it:\n" + "\n".join(bad)
+                if found is None:
+                    continue
+                above = lines[i - 1].strip() if i else ""
+                if not found["codes"] or not (_REASON.match(found["rest"]) or above.startswith("#")):
+                    bad.append(f"{path.relative_to(ROOT)}:{i + 1}: {line.strip()}")
+    assert not bad, (
+        "each `# type: ignore[code]` needs its reason (`  # why` after it, or a comment above):\n" + "\n".join(bad)
+    )

@@ -21,6 +21,7 @@ price events at their hours, in one transaction each. Timeline rows come from th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -226,7 +227,7 @@ class FastForward:
         jobs = self.jobs
         core = jobs.core
         times = [int(t) for t in self.grid[i0:end]]
-        snapshots: list[tuple[str, Wallet, int, dict[str, AssetBalance]]] = []
+        snapshots: list[tuple[str, Wallet, int, Mapping[str, AssetBalance]]] = []
         events: list[EventRecord] = []
         for t in times:
             if last_snapshot_ms is None or t - last_snapshot_ms >= every_h * HOUR_MS:

@@ -205,7 +205,7 @@ async def run_emulator(
 
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp keeps the asyncio server here; the public API has no bound port
-    assert server is not None and server.sockets
+    assert isinstance(server, asyncio.Server) and server.sockets
     return int(server.sockets[0].getsockname()[1])
 
 

@@ -48,7 +48,16 @@ from bot.execution.dust import DustSweeper
 from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.controls import Controls, ExitRequest
-from bot.ledger.models import Control, ControlKind, EventKind, FundingSource, IntentKind, IntentStatus, RateKind
+from bot.ledger.models import (
+    Control,
+    ControlKind,
+    EventKind,
+    FundingSource,
+    IntentKind,
+    IntentStatus,
+    RateKind,
+    Wallet,
+)
 from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
@@ -467,7 +476,7 @@ class Engine:
             details={"action": t.action.value, "target_qty": str(t.target_qty), **t.reason.to_dict()},
         )
 
-    async def _execute(self, t: Target) -> None:
+    async def _execute(self, t: Target | SimpleTarget) -> None:
         try:
             result = await self.executor.apply(t)
         except Exception as exc:
@@ -477,7 +486,7 @@ class Engine:
             await self.alerter.pair_quarantined(
                 t.symbol, "; ".join(result.errors) or "legs could not be made equal", pair_id=result.pair_id
             )
-        if self.on_trade is not None and getattr(t, "action", None) in (Action.ENTER, Action.EXIT):
+        if self.on_trade is not None and isinstance(t, Target) and t.action in (Action.ENTER, Action.EXIT):
             if result.status in ("noop", "blocked"):
                 return  # nothing was traded
             try:
@@ -601,7 +610,7 @@ class Engine:
             by_wallet[b.wallet][b.asset] = AssetBalance(free=b.free, used=b.used, total=b.total)
         for wallet, assets in by_wallet.items():
             await self.ledger.record_balance_snapshot(
-                venue=self.venue.name, wallet=wallet, ts_ms=now, balances=assets or EMPTY_WALLET
+                venue=self.venue.name, wallet=Wallet(wallet), ts_ms=now, balances=assets or EMPTY_WALLET
             )
         await self.record_positions(positions, now)
         prices: dict[str, str] = {}

@@ -292,4 +292,5 @@ def study_rows(study: Any, space: SweepSpace) -> list[TrialRow]:
 
 
 def metrics_of(row: TrialRow) -> TrialMetrics | None:
-    return TrialMetrics(**row.metrics) if row.metrics else None
+    # the stored metrics are a TrialMetrics' own fields (floats and ints), which ** cannot type per key
+    return TrialMetrics(**row.metrics) if row.metrics else None  # type: ignore[arg-type]

@@ -181,7 +181,7 @@ def run_walk_forward(
             pair,
             study,
             chosen,
-            TrialMetrics(**chosen.metrics) if chosen.metrics else None,
+            TrialMetrics(**chosen.metrics) if chosen.metrics else None,  # type: ignore[arg-type]  # its own fields
             out.metrics,
             out.ts_ms,
             out.equity,

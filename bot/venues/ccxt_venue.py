@@ -718,9 +718,9 @@ class CcxtVenue:
                     await asyncio.sleep(max(self._mark_poll_interval_s, pause_s))
                 continue
             for ticker in tickers.values():
-                update = self._mark_from_ticker(ticker)
-                if update is not None:
-                    yield update
+                mark = self._mark_from_ticker(ticker)
+                if mark is not None:
+                    yield mark
 
     async def _poll_marks(self, perps: list[str]) -> tuple[list[MarkUpdate], float]:
         """One premiumIndex poll: the updates, and how long to wait before the next one. After a 429 or
