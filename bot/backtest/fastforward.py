@@ -37,6 +37,7 @@ from strategies.params import CarryParams
 if TYPE_CHECKING:
     from bot.backtest.core import TickJobs
     from bot.backtest.result import Timeline
+    from bot.treasury.maths import Band
 
 BAND_MARGIN = 1e-4  # collateral ratio thresholds, relative
 MIN_MARK = 1e-3  # below this the price quantum is too coarse for the band margin: run for real
@@ -70,7 +71,7 @@ class FastForward:
         unsafe: np.ndarray,
         blocked: dict[str, np.ndarray],
         params: CarryParams,
-        band: object,
+        band: Band,
         strategy: str,
         fees: tuple[float, float] | None = None,
     ) -> None:
@@ -81,8 +82,8 @@ class FastForward:
         self.unsafe = unsafe
         self.p = params
         self.strategy = strategy  # which certificate applies (an unknown strategy runs every scan)
-        self.low = float(band.low)  # type: ignore[attr-defined]
-        self.high = float(band.high)  # type: ignore[attr-defined]
+        self.low = float(band.low)
+        self.high = float(band.high)
         self.hours_skipped = 0
         self.stretches = 0
         self.quiet = StrategyQuiet(paths, grid, blocked, params, fees, book_shapes(jobs.core.exchange, list(paths)))

@@ -147,6 +147,7 @@ class Engine:
         markets = await self.builder.load_markets()
         self.reconciler.symbols = sorted(markets)  # never ask the venue about a symbol it does not list
         for symbol in markets:
+            # the setting's pattern admits only MarginMode's values (cross|isolated)
             await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
         await self._ok()
         if self.fresh_account:

@@ -181,7 +181,8 @@ def walkforward_plot(wf: WalkForward, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(ts.astype("datetime64[ms]"), eq, color="black", linewidth=1.4, label="out-of-sample equity (stitched)")
     for r in wf.results:  # where each test window starts
-        ax.axvline(np.datetime64(r.pair.test[0], "ms"), color="grey", linewidth=0.6, alpha=0.5)  # type: ignore[arg-type]  # matplotlib's date units take datetime64; its stubs say float
+        # matplotlib's date units take a datetime64 here; its stubs say float
+        ax.axvline(np.datetime64(r.pair.test[0], "ms"), color="grey", linewidth=0.6, alpha=0.5)  # type: ignore[arg-type]
     ax.axhline(wf.capital, color="grey", linewidth=0.8)
     ax.set_ylabel("USDT")
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)

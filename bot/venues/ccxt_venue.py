@@ -32,6 +32,7 @@ from bot.venues.base import (
     OrderRequest,
     OrderState,
     OrderStatus,
+    OrderType,
     PairMarkets,
     Position,
     TransferResult,
@@ -131,7 +132,7 @@ def interval_hours_from(last_ms: int, next_ms: int) -> int | None:
     return None
 
 
-def _order_type(raw: str) -> str:
+def _order_type(raw: str) -> OrderType:
     return "market" if raw.upper() == "MARKET" else "limit"
 
 
@@ -433,7 +434,7 @@ class CcxtVenue:
             symbol=symbol,
             leg=leg,
             side=side,
-            type=_order_type(str(raw.get("type", ""))),  # type: ignore[arg-type]
+            type=_order_type(str(raw.get("type", ""))),
             qty=qty,
             price=price if price else None,
             filled=filled,
