@@ -40,15 +40,20 @@ def _run(args: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
 
 def test_tree_is_ruff_formatted() -> None:
     done = _run(["ruff", "format", "--check", "."], timeout_s=120)
-    assert done.returncode == 0, (
-        "`ruff format --check .` failed; run `.venv/bin/ruff format <files>` and commit:\n" + done.stdout + done.stderr
-    )
+    if done.returncode != 0:
+        pytest.fail(
+            "`ruff format --check .` failed; run `.venv/bin/ruff format <files>` and commit:\n"
+            + done.stdout
+            + done.stderr,
+            pytrace=False,
+        )
 
 
 @pytest.mark.slow  # about 40 s from a cold cache (.mypy_cache/, ignored by git), a few seconds warm
 def test_mypy_passes() -> None:
     done = _run(["mypy", "--config-file", str(PYPROJECT)], timeout_s=900)
-    assert done.returncode == 0, "`.venv/bin/mypy` (checks bot/ and strategies/) failed:\n" + done.stdout + done.stderr
+    if done.returncode != 0:
+        pytest.fail("`.venv/bin/mypy` (bot/ and strategies/) failed:\n" + done.stdout + done.stderr, pytrace=False)
 
 
 def _mypy_options(args: list[str]) -> Options:
