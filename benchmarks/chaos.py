@@ -215,6 +215,31 @@ class Run:
         log.close()
         self.result.starts += 1
 
+    def starts_recorded(self) -> int:
+        """How many times the engine wrote its 'engine started' event (after markets, settings and the
+        reconciliation at start): the daemon is trading from then on."""
+        if not self.db.exists():
+            return 0
+        try:
+            conn = sqlite3.connect(self.db, timeout=5)
+            try:
+                row = conn.execute("SELECT COUNT(*) FROM events WHERE message LIKE 'engine started%'").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:  # the first start may not have created the tables yet
+            return 0
+        return int(row[0])
+
+    def wait_started(self, before: int, timeout_s: float = 90.0) -> None:
+        """Wait until this start's engine is up (or the daemon exited), so a kill's delay is counted from a
+        trading daemon, not from a Python still importing on a busy machine."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.starts_recorded() > before or (self.daemon is not None and self.daemon.poll() is not None):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"the daemon did not start within {timeout_s:.0f} s (see {self.dir})")
+
     def daemon_exited(self) -> bool:
         """True (and noted) when the daemon stopped on its own; a supervisor would start it again."""
         if self.daemon is None or self.daemon.poll() is None:
@@ -284,7 +309,9 @@ class Run:
         SIGTERM, then the audit."""
         if self.daemon is None or self.daemon.poll() is not None:
             self.daemon_exited()
+            started = self.starts_recorded()
             self.start_daemon()
+            self.wait_started(started)
         until = self.sim_now_ms() + int(self.opts.settle_s * 1000)
         stale = self.in_flight()  # rows the daemon may never resolve: the audit reports them, no waiting
         deadline = time.monotonic() + self.opts.settle_timeout_s
@@ -327,7 +354,9 @@ def run_kills(opts: Options, root: Path, faults: list[dict[str, Any]] | None = N
             # a third of the kills each wait for an entry's order, an exit's order or a transfer in flight
             target = rng.choice(("entry", "exit", "transfer"))
             stale = run.in_flight()  # left open by earlier kills: not this kill's action
+            started = run.starts_recorded()
             run.start_daemon()
+            run.wait_started(started)
             time.sleep(rng.uniform(*opts.up_s))
             hunt_until = time.monotonic() + opts.hunt_s
             while time.monotonic() < hunt_until:

@@ -18,6 +18,18 @@ DAY_MS = 24 * HOUR_MS
 ZERO = Decimal(0)
 
 
+def funding_interval_hours(last_ms: int, next_ms: int) -> int | None:
+    """Whole hours between two funding settlements, else None: the one rule for an interval from spacing.
+
+    Binance stamps settlements a few ms late (``1700006400003``), so the gap is rounded to the hour when
+    within a minute of one; a gap off the hour grid, not positive or over a day is no interval."""
+    delta = next_ms - last_ms
+    hours = round(delta / HOUR_MS)
+    if 1 <= hours <= 24 and abs(delta - hours * HOUR_MS) < MINUTE_MS:
+        return hours
+    return None
+
+
 class Leg(enum.StrEnum):
     """Which side of the hedge a record belongs to."""
 
@@ -100,9 +112,6 @@ class MarketFilters:
     def round_qty(self, qty: Decimal) -> Decimal:
         return floor_to_step(qty, self.step_size)
 
-    def round_price(self, price: Decimal) -> Decimal:
-        return floor_to_step(price, self.tick_size)
-
     def accepts(self, qty: Decimal, price: Decimal) -> bool:
         """True when a market order of ``qty`` at ``price`` passes the lot, market lot and notional filters."""
         return (
@@ -116,14 +125,32 @@ class MarketFilters:
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD")  # quote assets an exchange id like BTCUSDT may end with
 
 
+def split_exchange_id(binance_id: str) -> tuple[str, str]:
+    """'BTCUSDT' -> ('BTC', 'USDT'): the one rule for reading a Binance market id (any of ``QUOTES``).
+
+    Raises ValueError naming the id when it ends in no known quote asset."""
+    for quote in QUOTES:
+        if binance_id.endswith(quote) and len(binance_id) > len(quote):
+            return binance_id[: -len(quote)], quote
+    raise ValueError(f"{binance_id!r} is not a Binance market id ending in one of {', '.join(QUOTES)}")
+
+
+def unified_symbol(binance_id: str) -> str:
+    """'BTCUSDT' -> 'BTC/USDT' (the spot symbol; its perp is ``perp_symbol`` of it)."""
+    base, quote = split_exchange_id(binance_id)
+    return f"{base}/{quote}"
+
+
 def parse_pair_symbol(text: str) -> str:
     """What an operator types for a pair -> 'BTC/USDT': 'BTC/USDT', 'btc/usdt', 'BTCUSDT', 'BTC/USDT:USDT'."""
     t = text.strip().upper().split(":")[0]
     if "/" in t:
         base, _, quote = t.partition("/")
     else:
-        quote = next((q for q in QUOTES if t.endswith(q) and len(t) > len(q)), "")
-        base = t[: -len(quote)] if quote else ""
+        try:
+            base, quote = split_exchange_id(t)
+        except ValueError:
+            base = quote = ""
     if not (base.isalnum() and quote.isalnum()):
         raise ValueError(f"{text!r} is not a pair; write it as BTC/USDT or BTCUSDT")
     return f"{base}/{quote}"
@@ -141,5 +168,5 @@ def spot_symbol(perp: str) -> str:
 
 
 def exchange_id(symbol: str) -> str:
-    """'BTC/USDT' or 'BTC/USDT:USDT' -> 'BTCUSDT' (Binance market id)."""
-    return symbol.split(":")[0].replace("/", "")
+    """'BTC/USDT', 'BTC/USDT:USDT' or 'BTCUSDT' -> 'BTCUSDT' (Binance market id)."""
+    return symbol.split(":")[0].replace("/", "").upper()

@@ -95,7 +95,9 @@ def require_backtest_extra() -> None:
 def register(app: typer.Typer) -> None:
     @app.command("backtest")
     def backtest(
-        data: Path | None = typer.Option(None, "--data", help="data folder (shared/data layout); default: bundled"),
+        data: Path | None = typer.Option(
+            None, "--data", help="data folder (layout: docs/architecture.md, History data); default: bundled"
+        ),
         symbols: str | None = typer.Option(None, "--symbols", help="comma-separated, e.g. BTC/USDT,ETHUSDT"),
         start: str | None = typer.Option(None, "--start", help="UTC start (YYYY-MM-DD, ISO or epoch ms)"),
         end: str | None = typer.Option(None, "--end", help="UTC end, exclusive"),

@@ -1,4 +1,4 @@
-"""Backtest data: the ``shared/data`` layout loaded onto one hourly grid, with gaps and fallbacks named.
+"""Backtest data: the history files (``bot.sim.history``) loaded onto one hourly grid, gaps and fallbacks named.
 
 The simulation core replays prices from ``bot.sim.history``; this module reads the same files into
 aligned numpy arrays so the runner can decide cheaply (vectorised) which hours a symbol may be traded,
@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bot.domain import HOUR_MS, MINUTE_MS
+from bot.domain import HOUR_MS, MINUTE_MS, exchange_id
+from bot.domain import unified_symbol as domain_unified_symbol
 from bot.ops.format import iso_utc
 from bot.sim.history import DataFileError, available_symbols, kline_path, load_funding, load_klines, read_history_csv
 
@@ -31,15 +32,11 @@ _MINUTE_COLUMNS = ("ts_ms", "open", "high", "low", "close")
 
 
 def unified_symbol(binance_id: str) -> str:
-    """'BTCUSDT' -> 'BTC/USDT' (every symbol of the data set is USDT-quoted)."""
-    if not binance_id.endswith("USDT") or len(binance_id) <= 4:
-        raise DataError(f"{binance_id!r} is not a USDT symbol")
-    return f"{binance_id[:-4]}/USDT"
-
-
-def binance_symbol(symbol: str) -> str:
-    """'BTC/USDT', 'BTC/USDT:USDT' or 'BTCUSDT' -> 'BTCUSDT'."""
-    return symbol.split(":")[0].replace("/", "").upper()
+    """'BTCUSDT' -> 'BTC/USDT' (``bot.domain.unified_symbol``; a bad id is a DataError)."""
+    try:
+        return domain_unified_symbol(binance_id)
+    except ValueError as err:
+        raise DataError(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -114,9 +111,6 @@ class Dataset:
     def symbol_hours(self) -> int:
         return len(self.grid) * len(self.series)
 
-    def index_of(self, ts_ms: int) -> int:
-        return int((ts_ms - self.start_ms) // HOUR_MS)
-
     def data_notes(self) -> dict[str, dict[str, object]]:
         """Per symbol: gaps, mark fallback and interval changes, JSON-ready (for the report)."""
         out: dict[str, dict[str, object]] = {}
@@ -170,7 +164,7 @@ def resolve_symbols(data_dir: Path, symbols: list[str] | None) -> list[str]:
         if not known:
             raise DataError(f"no symbol in {data_dir} has both funding/binance_<SYM>.csv.gz and perp klines")
         return known
-    wanted = [binance_symbol(s) for s in symbols]
+    wanted = [exchange_id(s) for s in symbols]
     missing = [s for s in wanted if s not in known]
     if missing:
         why = "; ".join(f"{s}: no {' and no '.join(_missing_files(data_dir, s))}" for s in missing)

@@ -15,7 +15,7 @@ import numpy as np
 
 from bot.backtest.analytics import risk_ratios
 from bot.backtest.result import Summary, SymbolRow, Timeline, annualised, max_drawdown
-from bot.domain import ZERO, Leg, Side
+from bot.domain import ZERO, Leg, Side, unified_symbol
 from bot.ledger.attribution import Attribution, attribute_ledger
 from bot.ledger.models import TransferStatus
 from bot.ledger.repository import Ledger
@@ -128,7 +128,7 @@ def summarise(
     )
     rows = []
     for binance_id, note in sorted(data_notes.items()):
-        sym = f"{binance_id[:-4]}/USDT"
+        sym = unified_symbol(binance_id)
         c = facts.attribution.by_symbol.get(sym)
         rows.append(
             SymbolRow(

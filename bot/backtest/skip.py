@@ -87,9 +87,3 @@ def carry_entry_possible(
         bound = (np.maximum(top, 0.0) + horizon * later) / horizon * 8760.0
         possible |= beyond | ~(bound < threshold * SAFETY)
     return possible
-
-
-def next_possible(possible: np.ndarray, i: int) -> int:
-    """Index of the first True at or after ``i`` (len(possible) when none)."""
-    rest = np.flatnonzero(possible[i:])
-    return i + int(rest[0]) if len(rest) else len(possible)

@@ -47,7 +47,9 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(0, help="Plain HTTP/WS port; 0 picks a free one."),
         tls_port: int = typer.Option(0, "--tls-port", help="HTTPS/WSS port; 0 picks a free one."),
         data: Path | None = typer.Option(
-            None, "--data", help="History directory (shared/data layout); default: the bundled dataset."
+            None,
+            "--data",
+            help="History directory (layout: docs/architecture.md, History data); default: the bundled dataset.",
         ),
         symbols: str = typer.Option(
             "BTC/USDT,ETH/USDT", help="Comma-separated spot symbols; each also gets its USDT perpetual."

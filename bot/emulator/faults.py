@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bot.domain import exchange_id
 from bot.emulator.errors import MESSAGES, STATUS_BY_CODE
 from bot.emulator.weights import RateLimits
 
@@ -221,7 +222,7 @@ def scenario_from_dict(data: dict[str, Any], sim_start_ms: int) -> Scenario:
         _check_keys(entry, {"symbol", "pct", "at", "duration"}, where)
         sc.price_shocks.append(
             PriceShock(
-                symbol=str(_need(entry, "symbol", where)).replace("/", "").upper(),
+                symbol=exchange_id(str(_need(entry, "symbol", where))),
                 pct=Decimal(str(_need(entry, "pct", where))),
                 at_ms=parse_instant(_need(entry, "at", where), sim_start_ms, where),
                 duration_ms=parse_duration_ms(entry.get("duration", 0), where),
@@ -232,7 +233,7 @@ def scenario_from_dict(data: dict[str, Any], sim_start_ms: int) -> Scenario:
         _check_keys(entry, {"symbol", "rate", "at"}, where)
         sc.funding_overrides.append(
             FundingOverride(
-                symbol=str(_need(entry, "symbol", where)).replace("/", "").upper(),
+                symbol=exchange_id(str(_need(entry, "symbol", where))),
                 rate=Decimal(str(_need(entry, "rate", where))),
                 at_ms=parse_instant(entry.get("at", sim_start_ms), sim_start_ms, where),
             )

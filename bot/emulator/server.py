@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.domain import exchange_id
 from bot.emulator.app import Emulator
 from bot.emulator.auth import Credentials
 from bot.emulator.connection import ConnectionInfo, read_connection_file, write_connection_file
@@ -61,8 +62,8 @@ class EmulatorHandle:
 
 
 def exchange_symbols(symbols: Sequence[str]) -> tuple[str, ...]:
-    """'BTC/USDT' or 'BTCUSDT' -> 'BTCUSDT'."""
-    return tuple(s.split(":")[0].replace("/", "").upper() for s in symbols)
+    """'BTC/USDT', 'BTC/USDT:USDT' or 'BTCUSDT' -> 'BTCUSDT'."""
+    return tuple(exchange_id(s) for s in symbols)
 
 
 @functools.lru_cache(maxsize=8)

@@ -64,7 +64,7 @@ from bot.ops.health import HealthState
 from bot.reconcile import Reconciler, ReconcileReport
 from bot.treasury.service import Treasury
 from bot.venues.base import FundingInfo, PairMarkets, Position, Venue
-from bot.venues.errors import ErrorClass, backoff_delays, classify, retry_after_s, safe_error_text
+from bot.venues.errors import Backoff, ErrorClass, classify, retry_after_s, safe_error_text
 from strategies.base import Action, Fees, Limits, PairView, Reason, Snapshot, Strategy, Target
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class Engine:
         An IP ban that outlasts the budget is raised as it is, at once: waiting cannot help."""
         loop = asyncio.get_running_loop()
         began = loop.time()
-        delays = backoff_delays(random.Random(0), 1_000_000, base_s=1.0, cap_s=15.0)
+        delays = Backoff(base_s=1.0, cap_s=15.0).delays(random.Random(0), 1_000_000)
         attempt = 0
         while True:
             attempt += 1

@@ -29,7 +29,7 @@ from bot.engine.jobs import JobRunner
 from bot.engine.ratelimit import GatedVenue, RateGate
 from bot.execution.executor import Executor
 from bot.ledger import db
-from bot.ledger.models import EventKind
+from bot.ledger.models import EventKind, Transfer
 from bot.ledger.repository import Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
@@ -105,6 +105,13 @@ def assemble_engine(
     if gated is not None:
         venue = gated
     window = transfer_window_ms(time_scale, RECV_WINDOW_MS)
+
+    async def transfer_stuck(t: Transfer, age_ms: int) -> None:
+        if alerter is not None:
+            await alerter.transfer_stuck(
+                t.client_id, t.asset, t.amount, t.from_wallet, t.to_wallet, age_ms, t.attempts, t.last_error
+            )
+
     treasury = Treasury(
         venue,
         ledger,
@@ -113,6 +120,8 @@ def assemble_engine(
         sleep=sleep,
         margin_mode=settings.engine.margin_mode,
         transfer_window_ms=window,
+        on_stuck=transfer_stuck if alerter is not None else None,
+        on_retry=health.inc_transfer_retry if health is not None else None,
     )
     executor = Executor(venue, ledger, now, settings.execution, funder=treasury, sleep=sleep)
     treasury.reducer = executor

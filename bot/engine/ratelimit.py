@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.venues.errors import ErrorClass, banned_until_ms, classify, retry_after_s
+from bot.venues.errors import Backoff, ErrorClass, banned_until_ms, classify, retry_after_s
 
 __all__ = ["GatedVenue", "RateGate", "banned_until_ms", "wall_s"]
 
@@ -63,7 +63,7 @@ class RateGate:
             until = now + retry + self.margin_s
         else:
             window_end = (now // WEIGHT_WINDOW_S + 1) * WEIGHT_WINDOW_S + self.margin_s
-            until = max(window_end, now + min(self.base_s * 2**self.strikes, self.cap_s))
+            until = max(window_end, now + Backoff(self.base_s, self.cap_s).delay(self.strikes + 1))
         self.strikes += 1
         extended = until > self.until_s
         self.until_s = max(self.until_s, until)

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bot.domain import HOUR_MS, Leg
+from bot.domain import HOUR_MS, Leg, funding_interval_hours
 from bot.venues.base import FundingInfo, FundingSettlement, OrderBook, PairMarkets, Venue
 from strategies.base import Fees, FundingPoint, LegMarket, Limits, MarketSnapshot, PairView, Snapshot
 
@@ -29,9 +29,7 @@ def interval_from_history(history: list[FundingSettlement], fallback: int | None
     if history and history[-1].interval_hours:
         return history[-1].interval_hours
     if len(history) >= 2:
-        gap = history[-1].funding_time_ms - history[-2].funding_time_ms
-        if gap > 0 and gap % HOUR_MS == 0:
-            return gap // HOUR_MS
+        return funding_interval_hours(history[-2].funding_time_ms, history[-1].funding_time_ms) or fallback
     return fallback
 
 
@@ -41,8 +39,7 @@ def _points(history: list[FundingSettlement]) -> tuple[FundingPoint, ...]:
     for i, s in enumerate(history):
         interval = s.interval_hours
         if not interval and i > 0:
-            gap = s.funding_time_ms - history[i - 1].funding_time_ms
-            interval = gap // HOUR_MS if gap > 0 and gap % HOUR_MS == 0 else None
+            interval = funding_interval_hours(history[i - 1].funding_time_ms, s.funding_time_ms)
         if interval:
             points.append(FundingPoint(s.funding_time_ms, s.rate, int(interval)))
     return tuple(points)

@@ -28,7 +28,7 @@ from bot.execution.plan import LegOrder, PairFilters, hedge_repair, hedge_trim, 
 from bot.ledger.models import EventKind, Pair
 from bot.ledger.repository import Ledger
 from bot.venues.base import PairMarkets, Venue
-from bot.venues.errors import ErrorClass, retry_call
+from bot.venues.errors import Backoff, ErrorClass, retry_call
 
 # Strategy actions that mean "leave the pair as it is".
 PASSIVE_ACTIONS = frozenset({"hold", "skip"})
@@ -356,7 +356,7 @@ class Executor:
                 result.status = "quarantined"
                 return spot_qty, short_qty
             if backoff:
-                await self.sleep(self.config.retry_backoff_s * 2 ** (backoff - 1))
+                await self.sleep(Backoff(self.config.retry_backoff_s).delay(backoff))
             order = self._gross_up(order, filters)
             (leg,) = await self._send(
                 pair_id, symbol, seq, [order], step, attempt, f"hedge repair ({step})", references, result

@@ -9,7 +9,6 @@ cancel intent and read back. Orders, fills and events go to the ledger as they b
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 from collections.abc import Awaitable, Callable
@@ -23,7 +22,7 @@ from bot.execution.plan import LegOrder
 from bot.ledger.models import EventKind, IntentKind, IntentStatus
 from bot.ledger.repository import Ledger
 from bot.venues.base import Fill, OrderRequest, OrderState, Venue
-from bot.venues.errors import ErrorClass, backoff_delays, classify, retry_call, safe_error_text
+from bot.venues.errors import Backoff, ErrorClass, classify, retry_call, safe_error_text
 
 TERMINAL = frozenset({"closed", "canceled", "expired", "rejected"})
 LOST_ANSWER_LOOKUPS = 4  # reads by client id of an order whose answer was lost (backoff between them)
@@ -165,7 +164,7 @@ class OrderRunner:
         """Find an order whose answer was lost: (its state, None), (None, None) when the venue said twice,
         a backoff apart, that it has no such order (a request may still be in flight at the first read),
         or (None, why) when the reads did not settle it within ``LOST_ANSWER_LOOKUPS``."""
-        delays = backoff_delays(self.rng, LOST_ANSWER_LOOKUPS - 1, self.config.retry_backoff_s)
+        delays = Backoff(self.config.retry_backoff_s, cap_s=30.0).delays(self.rng, LOST_ANSWER_LOOKUPS - 1)
         absent, why = 0, "not looked up"
         for attempt in range(LOST_ANSWER_LOOKUPS):
             if attempt:
@@ -323,8 +322,3 @@ class OrderRunner:
             return fills
         mine = tuple(f for f in listed if f.venue_order_id == state.venue_order_id)
         return mine if sum((f.qty for f in mine), ZERO) >= sum((f.qty for f in fills), ZERO) else fills
-
-
-async def gather_legs(coros: list[Awaitable[LegResult]]) -> list[LegResult]:
-    """Run leg orders concurrently; a leg never raises for venue errors, so gather keeps both outcomes."""
-    return list(await asyncio.gather(*coros))

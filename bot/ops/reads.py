@@ -29,9 +29,7 @@ from bot.ledger.models import (
     EventKind,
     Fill,
     FundingRate,
-    Order,
     Pair,
-    RateKind,
 )
 from bot.ledger.repository import Ledger
 
@@ -115,11 +113,6 @@ async def all_fills(ledger: Ledger, pair_symbol: str | None = None, venue: str |
         return list((await s.scalars(stmt)).all())
 
 
-async def all_orders(ledger: Ledger) -> list[Order]:
-    async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
-        return list((await s.scalars(select(Order).order_by(Order.id))).all())
-
-
 async def all_balance_snapshots(ledger: Ledger) -> list[BalanceSnapshot]:
     stmt = select(BalanceSnapshot).order_by(BalanceSnapshot.ts_ms, BalanceSnapshot.id)
     async with async_sessionmaker(ledger.engine, expire_on_commit=False)() as s:
@@ -175,10 +168,6 @@ async def latest_funding_rate(ledger: Ledger, symbol: str) -> FundingRate | None
     return row
 
 
-def is_predicted(rate: FundingRate | None) -> bool:
-    return rate is not None and rate.kind is RateKind.PREDICTED
-
-
 def decision_target(details: dict[str, Any] | None) -> dict[str, Any]:
     """The level of a decision's details that holds action/target_qty: the details themselves, or the
     executor's nested ``target`` (Target.to_dict())."""
@@ -231,10 +220,6 @@ class PriceBook:
     def latest(self, symbol: str) -> Decimal | None:
         obs = self._sorted(symbol)
         return obs[-1][1] if obs else None
-
-    def latest_ts(self, symbol: str) -> int | None:
-        obs = self._sorted(symbol)
-        return obs[-1][0] if obs else None
 
     def at(self, symbol: str, ts_ms: int) -> Decimal | None:
         """The last price at or before ``ts_ms``; the first one after it when none is earlier."""

@@ -113,9 +113,3 @@ def trim(levels: tuple[Level, ...] | list[Level], consumed: Decimal) -> list[Lev
         trimmed.append(Level(lvl.price, lvl.qty - remaining))
         remaining = D(0)
     return trimmed
-
-
-def ensure_uncrossed(bids: list[Level], asks: list[Level], tick: Decimal) -> None:
-    """Best ask must stay above best bid after rounding (tiny prices with coarse ticks)."""
-    if bids and asks and asks[0].price <= bids[0].price:
-        raise ValueError(f"crossed synthetic book: bid {bids[0].price} ask {asks[0].price} tick {tick}")

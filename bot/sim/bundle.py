@@ -1,4 +1,5 @@
-"""Builds the compact dataset shipped in ``bot/data/history`` from the full ``shared/data`` folder.
+"""Builds the compact dataset shipped in ``bot/data/history`` from a full history folder
+(``bot.sim.history.shared_data_dir``).
 
 Rows are filtered by ``start_ms <= ts_ms < end_ms`` with every column read as text, so the numbers in
 the bundle are byte-for-byte the source's strings (no reformatting, no exponents).
@@ -13,7 +14,7 @@ import pandas as pd
 
 from bot.sim.history import KLINE_KINDS, bundled_data_dir, funding_path, kline_path, shared_data_dir
 
-# LINK and AVAX perp klines only start 2025-05-01 in shared/data, so LTC and ADA (full spot, perp and
+# LINK and AVAX perp klines only start 2025-05-01 in the full history, so LTC and ADA (full spot, perp and
 # mark coverage over the window) take their place.
 BUNDLE_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "BNBUSDT", "LTCUSDT", "ADAUSDT")
 BUNDLE_START_MS = 1_735_689_600_000  # 2025-01-01 00:00 UTC

@@ -1,4 +1,4 @@
-"""Loader for the historical data layout of ``shared/data`` (and the compact bundle in ``bot/data``).
+"""Loader for the history files (docs/architecture.md, "History data"), full or the bundle in ``bot/data``.
 
 Layout::
 

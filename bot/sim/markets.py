@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from bot.domain import MarketFilters
+from bot.domain import MarketFilters, split_exchange_id
 from bot.sim.premium import FundingRule
 
 D = Decimal
@@ -87,19 +87,12 @@ MIN_NOTIONAL = D(5)
 GENERIC_LIQUIDATION_FEE = D("0.0125")  # the most common liquidationFee in the snapshot
 
 
-def split_symbol(symbol: str) -> tuple[str, str]:
-    for quote in ("USDT", "USDC", "FDUSD", "BUSD"):
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)], quote
-    raise ValueError(f"cannot split symbol {symbol!r} into base and quote")
-
-
 def _pow10(exp: int) -> Decimal:
     return D(1).scaleb(exp)
 
 
 def _generic_spec(market: str, symbol: str, reference_price: float | None) -> MarketSpec:
-    base, quote = split_symbol(symbol)
+    base, quote = split_exchange_id(symbol)
     if symbol in _GENERIC_STEPS:
         st, ss, pt, ps = _GENERIC_STEPS[symbol]
         tick, step = (D(st), D(ss)) if market == "spot" else (D(pt), D(ps))
@@ -116,7 +109,7 @@ def _generic_spec(market: str, symbol: str, reference_price: float | None) -> Ma
 
 def _snapshot_spec(market: str, symbol: str, row: dict[str, Any]) -> MarketSpec:
     f = row["filters"]
-    base, quote = split_symbol(symbol)
+    base, quote = split_exchange_id(symbol)
     price, lot = f["PRICE_FILTER"], f["LOT_SIZE"]
     mlot = f.get("MARKET_LOT_SIZE", {})
     market_max = D(mlot["maxQty"]) if mlot.get("maxQty") and D(mlot["maxQty"]) > 0 else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.domain import HOUR_MS
+from bot.domain import HOUR_MS, funding_interval_hours
 from bot.sim import errors as E
 from bot.sim.book import BookConfig, Level, full_side, trim
 from bot.sim.markets import Bracket, MarketSpec, adjusted_funding, funding_rule
@@ -267,7 +267,9 @@ class MarketView(SimState):
 def _interval(nxt: FundingSettlement | None, last: FundingSettlement | None) -> int:
     """Hours between the settlements around now; the one known settlement's own interval; else 8."""
     if nxt is not None and last is not None:
-        return int((nxt.ts_ms - last.ts_ms) // HOUR_MS)
+        hours = funding_interval_hours(last.ts_ms, nxt.ts_ms)
+        if hours is not None:
+            return hours
     return nxt.interval_hours if nxt is not None else (last.interval_hours if last else 8)
 
 

@@ -120,12 +120,6 @@ class SimEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class BookLevel:
-    price: Decimal
-    qty: Decimal
-
-
-@dataclass(frozen=True, slots=True)
 class OrderBook:
     symbol: str
     bids: list[tuple[Decimal, Decimal]]

@@ -339,7 +339,7 @@ def _opens_at(series: CandleSeries | None, grid: np.ndarray) -> np.ndarray:
 
 
 class HistoryReplay(CandleSource):
-    """Real Binance history (shared/data layout or the bundled dataset) replayed deterministically."""
+    """Real Binance history (a folder in ``bot.sim.history``'s layout, or the bundle) replayed deterministically."""
 
     def __init__(
         self, data_dir: Path, symbols: Sequence[str], start_ms: int | None = None, end_ms: int | None = None

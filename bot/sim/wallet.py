@@ -50,8 +50,3 @@ class SpotWallet:
             raise ValueError(f"unlock {amount} {asset} > locked {self.locked(asset)}")
         self._locked[asset] = self.locked(asset) - amount
         self._free[asset] = self.free(asset) + amount
-
-    def spend_locked(self, asset: str, amount: Decimal) -> None:
-        if amount > self.locked(asset):
-            raise ValueError(f"spend {amount} {asset} > locked {self.locked(asset)}")
-        self._locked[asset] = self.locked(asset) - amount

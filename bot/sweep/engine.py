@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bot.sweep.objective import TrialMetrics
 from bot.sweep.runners import TrialRunner
 from bot.sweep.space import SweepSpace, Value
 from bot.sweep.worker import TrialOutcome, TrialTask, Window
@@ -289,8 +288,3 @@ def study_rows(study: Any, space: SweepSpace) -> list[TrialRow]:
             )
         )
     return rows
-
-
-def metrics_of(row: TrialRow) -> TrialMetrics | None:
-    # the stored metrics are a TrialMetrics' own fields (floats and ints), which ** cannot type per key
-    return TrialMetrics(**row.metrics) if row.metrics else None  # type: ignore[arg-type]

@@ -10,6 +10,14 @@ answer was lost is looked up in the venue's transfer history (``bot.treasury.evi
 with backoff): done when found, retried only when the history proves it never executed, else left
 "sent" for reconciliation, never retried blindly. A rate limit (429/418) is never retried here: it is
 raised, and the venue's rate gate pauses every caller.
+
+The operator hears of both through what the daemon wires in: every further attempt of a transfer
+(``on_retry``: ``fundbot_transfer_retries_total``) and, at each rebalance, a transfer still "sent" long after
+reconciliation could have settled it (``on_stuck``: the daemon's ``transfer_stuck`` alert).
+
+Locks: the treasury's lock and the executor's pair locks are not reentrant and each side calls the other
+(``reduce_pairs`` under this lock, ``prepare_entry`` under a pair's); that is safe only because a
+reduction never grows a pair (docs/invariants.md, section 5).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from typing import Any, Protocol
 from bot.config import TreasuryConfig
 from bot.domain import ZERO, PairState
 from bot.execution.ids import transfer_id
-from bot.ledger.models import EventKind, IntentKind, IntentStatus, TransferStatus
+from bot.ledger.models import EventKind, IntentKind, IntentStatus, Transfer, TransferStatus
 from bot.ledger.models import Wallet as LedgerWallet
 from bot.ledger.repository import Ledger
 from bot.treasury.evidence import DEFAULT_WINDOW_MS, TransferEvidence, claimed_tran_ids, transfer_evidence
@@ -40,11 +48,17 @@ from bot.treasury.maths import (
     transfer_need,
 )
 from bot.venues.base import TransferResult, Venue, Wallet
-from bot.venues.errors import ErrorClass, classify, retry_call, safe_error_text
+from bot.venues.errors import Backoff, ErrorClass, classify, retry_call, safe_error_text
 
 Now = Callable[[], int]
 Sleep = Callable[[float], Awaitable[object]]
 ACTIVE_STATES = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairState.CLOSING)
+
+
+STUCK_WINDOWS = 5  # a transfer still "sent" this many lookup windows after it was sent is stuck
+
+
+OnStuck = Callable[[Transfer, int], Awaitable[object]]  # a stuck transfer's row and its age (ms)
 
 
 class Reducer(Protocol):
@@ -99,8 +113,11 @@ class Treasury:
         asset: str = "USDT",
         margin_mode: str = "cross",
         transfer_window_ms: int = DEFAULT_WINDOW_MS,
+        on_stuck: OnStuck | None = None,
+        on_retry: Callable[[], object] | None = None,
     ) -> None:
-        """``transfer_window_ms``: how far around its intent a lost answer's transfer is looked for."""
+        """``transfer_window_ms``: how far around its intent a lost answer's transfer is looked for;
+        ``on_stuck`` hears of stuck transfers, ``on_retry`` of every further attempt of a transfer."""
         self.venue = venue
         self.ledger = ledger
         self.config = config or TreasuryConfig()
@@ -110,6 +127,8 @@ class Treasury:
         self.sleep = sleep
         self.asset = asset
         self.transfer_window_ms = transfer_window_ms
+        self.on_stuck = on_stuck
+        self.on_retry = on_retry
         self.band = Band(
             self.config.target_ratio, self.config.low_ratio, self.config.high_ratio, self.config.min_transfer
         )
@@ -134,6 +153,7 @@ class Treasury:
     async def rebalance(self) -> RebalanceOutcome:
         """Bring the collateral ratio back into the band (see module docstring). Safe to call often."""
         async with self._lock:
+            await self._alert_stuck()
             if self.isolated is not None:
                 await self._isolated_margin()
             before = await self.collateral()
@@ -220,12 +240,6 @@ class Treasury:
 
     # -- entries ---------------------------------------------------------------------------------------
 
-    async def ensure_futures_margin(self, required: Decimal) -> Decimal:
-        """Make the futures margin balance at least ``required`` by moving spot USDT; returns the balance
-        afterwards (it may stay below ``required`` when spot cannot pay: the caller sizes down)."""
-        async with self._lock:
-            return await self._ensure(required)
-
     async def _ensure(self, required: Decimal) -> Decimal:
         account = await self._read(self.venue.fetch_futures_account)
         missing = required - account.margin_balance
@@ -254,6 +268,17 @@ class Treasury:
 
     # -- transfers -------------------------------------------------------------------------------------
 
+    async def _alert_stuck(self) -> None:
+        """Alert each transfer of this venue still "sent" ``STUCK_WINDOWS`` lookup windows after it was sent:
+        reconciliation settles one as soon as its window has passed, so it could not (its history unread,
+        or the venue's row still pending), and money may sit in neither wallet."""
+        if self.on_stuck is None:
+            return
+        now = self.now()
+        for t in await self.ledger.list_transfers(statuses=[TransferStatus.SENT], venue=self.venue.name):
+            if now - t.created_ms >= STUCK_WINDOWS * self.transfer_window_ms:
+                await self.on_stuck(t, now - t.created_ms)
+
     async def _try_transfer(self, amount: Decimal, from_w: Wallet, to_w: Wallet, reason: str) -> TransferResult | None:
         try:
             return await self.transfer(amount, from_w, to_w, reason)
@@ -267,7 +292,9 @@ class Treasury:
         last_error = "nothing attempted"
         for attempt in range(1, self.config.max_attempts + 1):
             if attempt > 1:
-                await self.sleep(self.config.backoff_s * 2 ** (attempt - 2))
+                if self.on_retry is not None:
+                    self.on_retry()
+                await self.sleep(Backoff(self.config.backoff_s).delay(attempt - 1))
             available = await self._read(lambda: self.venue.max_transferable(self.asset, from_w))
             if attempt > 1:
                 available = available * self.config.shrink_factor ** (attempt - 1)
@@ -337,7 +364,7 @@ class Treasury:
         evidence: TransferEvidence | None = None
         for attempt in range(self.config.lookup_attempts):
             if attempt:
-                await self.sleep(self.config.backoff_s * 2 ** (attempt - 1))
+                await self.sleep(Backoff(self.config.backoff_s).delay(attempt))
             intent = await self.ledger.get_intent(cid)
             if intent is None:
                 return None

@@ -23,6 +23,26 @@ OrderStatus = Literal["open", "closed", "canceled", "expired", "rejected"]
 TransferStatus = Literal["done", "pending", "failed"]  # Binance's CONFIRMED / PENDING / FAILED
 MarginMode = Literal["cross", "isolated"]
 
+# Binance's order statuses (spot and USD-M) -> ours: the one map every venue uses (a copy once missed
+# EXPIRED_IN_MATCH, leaving a self-trade-prevented order "open" for ever).
+BINANCE_ORDER_STATUS: dict[str, OrderStatus] = {
+    "NEW": "open",
+    "PARTIALLY_FILLED": "open",
+    "PENDING_NEW": "open",
+    "FILLED": "closed",
+    "CANCELED": "canceled",
+    "PENDING_CANCEL": "canceled",
+    "EXPIRED": "expired",
+    "EXPIRED_IN_MATCH": "expired",
+    "REJECTED": "rejected",
+}
+
+
+def order_status(binance_status: object) -> OrderStatus:
+    """Our status of a Binance order status; one not known yet is "open" (it is read again, never assumed
+    filled or gone)."""
+    return BINANCE_ORDER_STATUS.get(str(binance_status), "open")
+
 
 @dataclass(frozen=True, slots=True)
 class PairMarkets:

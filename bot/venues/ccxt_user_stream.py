@@ -24,6 +24,7 @@ import ccxt
 
 from bot.domain import Leg, Side, spot_symbol, to_decimal
 from bot.venues.base import Fill, ForcedClose, UserEvent
+from bot.venues.errors import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ class CcxtUserStream:
                 self.reconnects += 1
                 if usdm_socket and not isinstance(exc, ListenKeyExpired):
                     self.forget_listen_key()  # a socket that died may have died with its key
-                pause = min(self.retry_s * 2 ** (failures - 1), self.max_retry_s)
+                pause = Backoff(self.retry_s, self.max_retry_s).delay(failures)
                 log.warning("user stream (%s) failed, reopening in %.1fs: %s", name, pause, self._safe_text(exc))
                 await asyncio.sleep(pause)
                 continue

@@ -18,7 +18,17 @@ from typing import Any
 
 import ccxt
 
-from bot.domain import HOUR_MS, ZERO, Leg, MarketFilters, Side, perp_symbol, spot_symbol, to_decimal
+from bot.domain import (
+    HOUR_MS,
+    ZERO,
+    Leg,
+    MarketFilters,
+    Side,
+    funding_interval_hours,
+    perp_symbol,
+    spot_symbol,
+    to_decimal,
+)
 from bot.venues.base import (
     Fill,
     FundingIncome,
@@ -31,7 +41,6 @@ from bot.venues.base import (
     OrderBook,
     OrderRequest,
     OrderState,
-    OrderStatus,
     OrderType,
     PairMarkets,
     Position,
@@ -40,26 +49,16 @@ from bot.venues.base import (
     UserEvent,
     Wallet,
     WalletBalance,
+    order_status,
 )
 from bot.venues.ccxt_user_stream import CcxtUserStream
-from bot.venues.errors import RefusedBeforeSending, banned_until_ms, safe_error_text
+from bot.venues.errors import Backoff, RefusedBeforeSending, banned_until_ms, safe_error_text
 
 log = logging.getLogger(__name__)
 
 # ccxt account names: 'swap' resolves to USD-M (MAIN_UMFUTURE / UMFUTURE_MAIN); never 'future'
 # (docs/ccxt-binance.md §7.1).
 _CCXT_ACCOUNT: dict[str, str] = {"spot": "spot", "futures": "swap"}
-_STATUS: dict[str, OrderStatus] = {
-    "NEW": "open",
-    "PARTIALLY_FILLED": "open",
-    "PENDING_NEW": "open",
-    "FILLED": "closed",
-    "CANCELED": "canceled",
-    "PENDING_CANCEL": "canceled",
-    "EXPIRED": "expired",
-    "EXPIRED_IN_MATCH": "expired",
-    "REJECTED": "rejected",
-}
 _FAPI_DEPTHS = (5, 10, 20, 50, 100, 500, 1000)
 _PAGE = 1000
 # GET /sapi/v1/asset/transfer: one call per type, pages of at most 100 rows (`size`, `current`)
@@ -123,19 +122,11 @@ def filters_from_market(market: dict[str, Any]) -> MarketFilters:
     )
 
 
-def interval_hours_from(last_ms: int, next_ms: int) -> int | None:
-    """Whole hours between two settlement instants (tolerating Binance's few-ms jitter), else None."""
-    delta = next_ms - last_ms
-    hours = round(delta / HOUR_MS)
-    if 1 <= hours <= 24 and abs(delta - hours * HOUR_MS) < 60_000:
-        return hours
-    return None
-
-
 def _order_type(raw: str) -> OrderType:
     return "market" if raw.upper() == "MARKET" else "limit"
 
 
+_POLL_BACKOFF = Backoff(base_s=5.0, cap_s=120.0)  # rate-limited mark polls in a row without a named ban
 DEFAULT_INTERVAL_HOURS = 8  # a perp fundingInfo does not list settles every 8 h (Binance's default)
 
 
@@ -235,9 +226,9 @@ class CcxtVenue:
         times = sorted(int(r["info"]["fundingTime"]) for r in rows if r.get("info", {}).get("fundingTime"))
         hours: int | None = None
         if times and next_funding_ms > times[-1]:
-            hours = interval_hours_from(times[-1], next_funding_ms)
+            hours = funding_interval_hours(times[-1], next_funding_ms)
         if hours is None and len(times) >= 2:
-            hours = interval_hours_from(times[-2], times[-1])
+            hours = funding_interval_hours(times[-2], times[-1])
         if hours is None:
             hours = await self._funding_info_hours(perp)
         self._intervals[perp] = (hours, next_funding_ms)
@@ -293,7 +284,7 @@ class CcxtVenue:
                     symbol=symbol,
                     funding_time_ms=t,
                     rate=_req(info.get("fundingRate")),
-                    interval_hours=interval_hours_from(prev_ms, t) if prev_ms is not None else None,
+                    interval_hours=funding_interval_hours(prev_ms, t) if prev_ms is not None else None,
                     mark_price=dec(info.get("markPrice")) or None,
                 )
             )
@@ -439,7 +430,7 @@ class CcxtVenue:
             price=price if price else None,
             filled=filled,
             average=average,
-            status=_STATUS.get(str(raw.get("status")), "open"),
+            status=order_status(raw.get("status")),
             reduce_only=bool(raw.get("reduceOnly", False)),
             ts_ms=ts,
             fills=fills,
@@ -732,7 +723,7 @@ class CcxtVenue:
         except ccxt.DDoSProtection as exc:
             ban_ms = banned_until_ms(exc)
             self._poll_strikes += 1
-            pause = (ban_ms / 1000 - time.time() + 1) if ban_ms else min(5.0 * 2 ** (self._poll_strikes - 1), 120.0)
+            pause = (ban_ms / 1000 - time.time() + 1) if ban_ms else _POLL_BACKOFF.delay(self._poll_strikes)
             log.warning("mark poll rate limited, next poll in %.0fs: %s", pause, self.safe_text(exc))
             return [], max(pause, 0.0)
         except ccxt.NetworkError as exc:

@@ -13,9 +13,11 @@ import asyncio
 import enum
 import functools
 import json
+import math
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 import ccxt
@@ -103,24 +105,45 @@ class RefusedBeforeSending(ValueError):
     """The request was refused locally, before anything reached the venue (a definite refusal)."""
 
 
-def backoff_delays(
-    rng: random.Random,
-    attempts: int,
-    base_s: float = 0.5,
-    cap_s: float = 30.0,
-    factor: float = 2.0,
-) -> Iterator[float]:
-    """``attempts`` delays growing by ``factor`` up to ``cap_s``, each jittered into [d/2, d].
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """The one exponential backoff policy: the n-th wait (n >= 1) is ``base_s * factor**(n-1)``, capped.
 
-    The RNG is injected (seeded in tests and backtests) so runs are reproducible.
-    """
-    if attempts < 0 or base_s < 0 or cap_s < 0 or factor < 1:
-        raise ValueError("attempts, base_s, cap_s must be >= 0 and factor >= 1")
-    delay = base_s
-    for _ in range(attempts):
-        bounded = min(delay, cap_s)
-        yield bounded / 2 + rng.random() * bounded / 2
-        delay *= factor
+    Every caller that waits before trying again uses one: read retries (``retry_call``), the engine's start,
+    the rate gate, the mark poll, hedge repairs and transfers. It never overflows, however many strikes."""
+
+    base_s: float
+    cap_s: float = math.inf
+    factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.base_s < 0 or self.cap_s < 0 or self.factor < 1:
+            raise ValueError(f"backoff needs base_s >= 0, cap_s >= 0 and factor >= 1, got {self}")
+
+    def delay(self, n: int) -> float:
+        """The wait before the n-th retry (no jitter: the ledger and the tests see the same figure)."""
+        if n < 1:
+            raise ValueError(f"retry number must be >= 1, got {n}")
+        if self.base_s == 0:
+            return 0.0
+        try:
+            nominal = self.base_s * self.factor ** (n - 1)
+        except OverflowError:
+            nominal = math.inf
+        return min(nominal, self.cap_s)
+
+    def jittered(self, n: int, rng: random.Random) -> float:
+        """``delay(n)`` jittered into [d/2, d], so many clients do not retry in step."""
+        d = self.delay(n)
+        return d / 2 + rng.random() * d / 2
+
+    def delays(self, rng: random.Random, attempts: int) -> Iterator[float]:
+        """The jittered waits before retries 1..``attempts``. The RNG is injected (seeded in tests and
+        backtests) so runs are reproducible."""
+        if attempts < 0:
+            raise ValueError(f"attempts must be >= 0, got {attempts}")
+        for n in range(1, attempts + 1):
+            yield self.jittered(n, rng)
 
 
 async def retry_call(
@@ -144,8 +167,8 @@ async def retry_call(
     """
     if attempts < 1:
         raise ValueError("attempts must be >= 1")
-    normal = backoff_delays(rng, attempts - 1, base_s, cap_s)
-    limited = backoff_delays(rng, attempts - 1, rate_limit_base_s, rate_limit_cap_s)
+    normal = Backoff(base_s, cap_s).delays(rng, attempts - 1)
+    limited = Backoff(rate_limit_base_s, rate_limit_cap_s).delays(rng, attempts - 1)
     for attempt in range(1, attempts + 1):
         try:
             return await fn()
@@ -191,19 +214,6 @@ def safe_error_text(exc: BaseException, secrets: Iterable[str] = (), limit: int 
     """``ClassName: message`` fit for logs and the ledger: secrets redacted, length bounded."""
     text = redact(f"{type(exc).__name__}: {exc}", secrets)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def error_body(exc: BaseException) -> dict[str, object] | None:
-    """The Binance JSON body embedded in a ccxt exception text, if one is there."""
-    text = str(exc)
-    start = text.find("{")
-    if start < 0:
-        return None
-    try:
-        body = json.loads(text[start:])
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 # Production URLs: ccxt picks its spot or linear error table by URL prefix (docs/ccxt-binance.md §4), so mapping a

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from bot.domain import ZERO, Leg, Side, exchange_id
+from bot.domain import ZERO, Leg, Side, exchange_id, funding_interval_hours, unified_symbol
 from bot.sim.errors import SimError
 from bot.sim.exchange import SimExchange
 from bot.sim.records import SimEvent, SimOrder, SimTrade
@@ -29,26 +29,18 @@ from bot.venues.base import (
     OrderBook,
     OrderRequest,
     OrderState,
-    OrderStatus,
     PairMarkets,
     Position,
     TransferResult,
     Wallet,
     WalletBalance,
+    order_status,
 )
-from bot.venues.ccxt_venue import TRANSFER_STATUS, TRANSFER_WALLETS, interval_hours_from
+from bot.venues.ccxt_venue import TRANSFER_STATUS, TRANSFER_WALLETS
 from bot.venues.errors import exchange_error
 
 T = TypeVar("T")
 
-_STATUS: dict[str, OrderStatus] = {
-    "NEW": "open",
-    "PARTIALLY_FILLED": "open",
-    "FILLED": "closed",
-    "CANCELED": "canceled",
-    "EXPIRED": "expired",
-    "REJECTED": "rejected",
-}
 _TRANSFER_KIND = {("spot", "futures"): "MAIN_UMFUTURE", ("futures", "spot"): "UMFUTURE_MAIN"}
 
 
@@ -142,7 +134,7 @@ class SimVenue:
                     symbol=symbol,
                     funding_time_ms=r.funding_time,
                     rate=r.funding_rate,
-                    interval_hours=interval_hours_from(prev, r.funding_time) if prev is not None else None,
+                    interval_hours=funding_interval_hours(prev, r.funding_time) if prev is not None else None,
                     mark_price=r.mark_price,
                 )
             )
@@ -247,7 +239,7 @@ class SimVenue:
             price=o.price or None,
             filled=o.executed_qty,
             average=o.cum_quote / o.executed_qty if o.executed_qty else None,
-            status=_STATUS.get(o.status, "open"),
+            status=order_status(o.status),
             reduce_only=o.reduce_only,
             ts_ms=o.update_ms,
             fills=fills,
@@ -331,7 +323,7 @@ class SimVenue:
         rows = self._call(True, self.sim.income, sid, "FUNDING_FEE", since_ms, None, None)
         return [
             FundingIncome(
-                symbol=self._unified.get(r.symbol) or _spot_of(r.symbol),
+                symbol=self._unified.get(r.symbol) or unified_symbol(r.symbol),
                 amount=r.income,
                 asset=r.asset,
                 funding_time_ms=r.time_ms,
@@ -365,10 +357,3 @@ class SimVenue:
 
     async def close(self) -> None:
         return None
-
-
-def _spot_of(sid: str) -> str:
-    for quote in ("USDT", "USDC", "FDUSD"):
-        if sid.endswith(quote) and len(sid) > len(quote):
-            return f"{sid[: -len(quote)]}/{quote}"
-    return sid

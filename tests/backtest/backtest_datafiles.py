@@ -1,4 +1,4 @@
-"""Hand-made data files in the shared/data layout, for small backtests whose result is known by hand."""
+"""Hand-made data files in the history layout (bot.sim.history), for small backtests whose result is known by hand."""
 
 from __future__ import annotations
 

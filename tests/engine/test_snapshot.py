@@ -30,6 +30,13 @@ def test_interval_from_the_spacing_of_settlements_when_the_venue_gives_none() ->
     assert interval_from_history(settlements(), None) is None
 
 
+def test_interval_from_spacing_tolerates_binance_late_stamps() -> None:
+    """Binance stamps settlements a few ms late; the old exact-hour test fell back to the market's figure."""
+    late = settlements(8)
+    late[-1] = FundingSettlement("SOL/USDT", late[-1].funding_time_ms + 3, Decimal("0.0001"), None)
+    assert interval_from_history(late, 4) == 8
+
+
 async def test_symbol_without_data_is_reported_as_skipped(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, symbols=["SOL/USDT"], start=False)

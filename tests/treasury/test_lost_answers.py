@@ -17,7 +17,7 @@ from bot.config import TreasuryConfig
 from bot.ledger.models import TransferStatus
 from bot.ledger.repository import Ledger
 from bot.reconcile import Reconciler
-from bot.treasury import Treasury
+from bot.treasury import TransferFailed, Treasury
 from bot.venues.ccxt_factory import build_client
 from bot.venues.ccxt_venue import CcxtVenue
 
@@ -93,3 +93,54 @@ async def test_crash_with_a_transfer_in_flight_is_done_after_restart(sqlite_url:
         (row,) = await ledger.list_transfers()
         assert (row.status, row.venue_tran_id) == (TransferStatus.DONE, str(venue_row.tran_id))
         assert report.alerts == [] and await ledger.open_intents() == []
+
+
+async def test_retries_are_counted_and_a_transfer_left_sent_is_alerted_as_stuck(sqlite_url: str) -> None:
+    """The daemon's wiring (assemble_engine with health and alerter): a refused-before-execution transfer
+    (-1008) is retried and counted in fundbot_transfer_retries_total; the retry's answer is lost (408) and
+    the history never shows it, so it stays "sent"; a later collateral check alerts transfer_stuck."""
+    from engine.world import engine_settings
+    from ops.test_health import parse_metrics
+
+    from bot.emulator.server import run_emulator
+    from bot.engine.daemon import assemble_engine
+    from bot.ledger.models import EventKind
+    from bot.ops.alerts import Alerter, AlertKind
+    from bot.ops.health import HealthState
+    from bot.ops.metrics import render_metrics
+    from bot.sim.clock import ManualClock
+    from bot.treasury.service import STUCK_WINDOWS
+
+    endpoint = "POST /sapi/v1/asset/transfer"
+    faults = [{"endpoint": endpoint, "code": -1008, "count": 1}, {"endpoint": endpoint, "kind": "timeout", "count": 1}]
+    async with AsyncExitStack() as stack:
+        clock = ManualClock(1_753_056_300_000)
+        handle = await stack.enter_async_context(
+            run_emulator(symbols=PAIRS, clock=clock, scenario={"faults": faults}, tick_ms=50)
+        )
+        venue = CcxtVenue(build_client(handle.connection, pro=True, tls=True, rateLimit=1), time_resync_s=0)
+        stack.push_async_callback(venue.close)
+        ledger = await Ledger.open(sqlite_url)
+        stack.push_async_callback(ledger.close)
+        settings = engine_settings(sqlite_url, PAIRS)
+        health = HealthState(now_fn=clock.now_ms)
+        alerter = Alerter(ledger, None, now_fn=clock.now_ms, health=health)
+
+        async def no_sleep(_: float) -> None:
+            await asyncio.sleep(0)
+
+        engine = assemble_engine(settings, venue, ledger, clock.now_ms, health=health, alerter=alerter, sleep=no_sleep)
+        with pytest.raises(TransferFailed, match="outcome unknown"):
+            await engine.treasury.transfer(D("100"), "spot", "futures", "top up")
+        assert parse_metrics(render_metrics(health, clock.now_ms()))["fundbot_transfer_retries_total"] == 1
+        assert [r.status for r in await ledger.list_transfers()] == [TransferStatus.FAILED, TransferStatus.SENT]
+
+        await engine.check_collateral()  # young: reconciliation may still settle it
+        stuck = lambda evs: [e for e in evs if e.details and e.details.get("alert") == AlertKind.TRANSFER_STUCK]  # noqa: E731
+        assert stuck(await ledger.events(kinds=[EventKind.ALERT])) == []
+        clock.advance(STUCK_WINDOWS * engine.treasury.transfer_window_ms)
+        await engine.check_collateral()
+        (alert,) = stuck(await ledger.events(kinds=[EventKind.ALERT]))
+        sent = (await ledger.list_transfers())[-1]
+        assert (alert.details["client_id"], alert.details["attempts"]) == (sent.client_id, 1)
+        assert health.alerts[AlertKind.TRANSFER_STUCK] == 1

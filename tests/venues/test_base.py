@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from decimal import Decimal
+from typing import get_args
 
 import ccxt
 import pytest
 
 from bot.domain import HOUR_MS, Leg, Side
-from bot.venues.base import OrderRequest, Venue
+from bot.venues.base import BINANCE_ORDER_STATUS, OrderRequest, OrderStatus, Venue, order_status
 from bot.venues.errors import ErrorClass, classify
 
 from .conftest import PAIRS, VenueEnv, open_env
@@ -285,3 +286,24 @@ async def test_isolated_margin_is_added_reduced_and_recorded(venue_env: VenueEnv
     await v.create_order(market("iso-2", "BTC/USDT", Leg.PERP, Side.SELL, "0.01"))
     with pytest.raises(ccxt.BaseError):  # cross positions have no isolated margin
         await v.modify_isolated_margin("BTC/USDT", D(10), add=True)
+
+
+@pytest.mark.parametrize(
+    ("binance", "ours"),
+    [
+        ("NEW", "open"),
+        ("PARTIALLY_FILLED", "open"),
+        ("PENDING_NEW", "open"),
+        ("FILLED", "closed"),
+        ("CANCELED", "canceled"),
+        ("PENDING_CANCEL", "canceled"),
+        ("EXPIRED", "expired"),
+        ("EXPIRED_IN_MATCH", "expired"),  # self-trade prevention: the sim's copy of the map left it "open"
+        ("REJECTED", "rejected"),
+        ("SOMETHING_NEW", "open"),  # read again later, never assumed done
+        (None, "open"),
+    ],
+)
+def test_one_order_status_map_for_every_venue(binance: str | None, ours: str) -> None:
+    assert order_status(binance) == ours
+    assert set(BINANCE_ORDER_STATUS.values()) == set(get_args(OrderStatus))  # every status of ours is reachable

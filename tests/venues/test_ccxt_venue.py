@@ -9,9 +9,9 @@ from decimal import Decimal
 import ccxt
 import pytest
 
-from bot.domain import HOUR_MS, Leg
+from bot.domain import HOUR_MS, Leg, funding_interval_hours
 from bot.venues.ccxt_factory import build_client
-from bot.venues.ccxt_venue import CcxtVenue, filters_from_market, interval_hours_from
+from bot.venues.ccxt_venue import CcxtVenue, filters_from_market
 from bot.venues.errors import ErrorClass, classify, retry_call
 
 from .conftest import PAIRS, VenueEnv, open_env
@@ -117,9 +117,9 @@ async def test_filters_and_intervals_from_raw_strings(ccxt_env: VenueEnv):
     markets = await ccxt_env.venue.client.load_markets()
     f = filters_from_market(markets["ETH/USDT:USDT"])
     assert f.tick_size == Decimal("0.01") and str(f.step_size) == "0.001"
-    assert interval_hours_from(0, 8 * HOUR_MS + 3) == 8
-    assert interval_hours_from(0, 8 * HOUR_MS + 600_000) is None
-    assert interval_hours_from(0, 0) is None
+    assert funding_interval_hours(0, 8 * HOUR_MS + 3) == 8
+    assert funding_interval_hours(0, 8 * HOUR_MS + 600_000) is None
+    assert funding_interval_hours(0, 0) is None
     pairs = await ccxt_env.venue.load_markets(PAIRS)
     assert pairs["BTC/USDT"].funding_interval_hours == 8
 

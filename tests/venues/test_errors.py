@@ -8,9 +8,9 @@ import ccxt
 import pytest
 
 from bot.venues.errors import (
+    Backoff,
     ErrorClass,
     RefusedBeforeSending,
-    backoff_delays,
     binance_code,
     classify,
     exchange_error,
@@ -135,13 +135,27 @@ def test_a_request_refused_before_sending_is_a_definite_refusal():
 
 
 def test_backoff_is_bounded_exponential_jittered_and_seeded():
-    delays = list(backoff_delays(random.Random(7), 8, base_s=1.0, cap_s=10.0))
+    policy = Backoff(base_s=1.0, cap_s=10.0)
+    delays = list(policy.delays(random.Random(7), 8))
     assert len(delays) == 8
     for i, d in enumerate(delays):
         nominal = min(1.0 * 2**i, 10.0)
         assert nominal / 2 <= d <= nominal
-    assert delays == list(backoff_delays(random.Random(7), 8, base_s=1.0, cap_s=10.0))
-    assert delays != list(backoff_delays(random.Random(8), 8, base_s=1.0, cap_s=10.0))
+    assert delays == list(policy.delays(random.Random(7), 8))
+    assert delays != list(policy.delays(random.Random(8), 8))
+
+
+def test_backoff_delay_is_exact_capped_and_never_overflows():
+    # the copies it replaced computed base * 2**n inline: uncapped in the treasury and the executor, and a
+    # float overflow (a crash) after ~1000 strikes in the rate gate
+    assert [Backoff(0.5).delay(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert Backoff(5.0, cap_s=120.0).delay(10) == 120.0
+    assert Backoff(5.0, cap_s=120.0).delay(5000) == 120.0
+    assert Backoff(0.0).delay(5000) == 0.0
+    with pytest.raises(ValueError, match="retry number"):
+        Backoff(1.0).delay(0)
+    with pytest.raises(ValueError, match="factor"):
+        Backoff(1.0, factor=0.5)
 
 
 async def test_retry_call_retries_transient_then_succeeds_with_longer_waits_for_429():
