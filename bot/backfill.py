@@ -12,6 +12,7 @@ orders by the venue's order id and recorded idempotently by trade id, so a secon
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -56,7 +57,7 @@ async def backfill_fills(venue: Venue, ledger: Ledger, now_ms: int, held: Iterab
     by_venue_id = {(o.symbol, o.leg, o.venue_order_id): o for o in orders if o.venue_order_id}
     new = 0
     for (symbol, leg), start in sorted(since.items()):
-        listed = await read(lambda s=symbol, lg=leg, t=start: venue.fetch_fills(s, lg, since_ms=t))
+        listed = await read(functools.partial(venue.fetch_fills, symbol, leg, since_ms=start))
         for f in listed:
             order = by_venue_id.get((symbol, leg, f.venue_order_id))
             if order is None:  # not ours (the operator's own trade, or another bot's)

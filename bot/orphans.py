@@ -13,6 +13,7 @@ Spot coin worth less than the market's minimum notional is dust, not an orphan: 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -115,7 +116,7 @@ class OrphanWatch:
             spot = sum((b.total for b in balances if b.wallet == "spot" and b.asset == m.base), ZERO)
             price = pos.mark_price if pos is not None else None
             if spot >= m.spot.min_qty and spot > 0 and price is None:
-                book = await self.read(lambda s=symbol: self.venue.fetch_order_book(s, Leg.SPOT, 5))
+                book = await self.read(functools.partial(self.venue.fetch_order_book, symbol, Leg.SPOT, 5))
                 price = book.mid if book.bids and book.asks else None
             ledger_spot, ledger_short = await self.explained(symbol)
             extra = spot - ledger_spot - self.reserved.get(m.base, ZERO)

@@ -231,7 +231,8 @@ class Economics:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Economics:
-        return cls(**{name: _text_dec(data[name]) for name in cls.__slots__})
+        values = {name: _text_dec(data[name]) for name in cls.__slots__}
+        return cls(**values)  # type: ignore[arg-type]  # to_dict's fields; only break_even_hours is ever None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.backtest.params import STRATEGIES, BacktestConfigError, load_backtest_params, with_backtest_options
+
+if TYPE_CHECKING:  # for the annotation only: the run's modules load when a run starts
+    from bot.backtest.result import BacktestResult
 
 err_console = Console(stderr=True)
 
@@ -41,35 +45,36 @@ def _default_out() -> Path:
     return Path("var") / f"backtest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
 
 
-def _print_summary(result: object) -> None:
+def _print_summary(result: BacktestResult) -> None:
     from bot.backtest.predictor import tracking_lines
     from bot.backtest.report import data_warnings, round_trip_line, summary_lines, untraded_line
 
     console = Console()
-    table = Table(title=f"Backtest {result.summary.strategy}", show_header=False)  # type: ignore[attr-defined]
-    for label, value in summary_lines(result):  # type: ignore[arg-type]
+    table = Table(title=f"Backtest {result.summary.strategy}", show_header=False)
+    for label, value in summary_lines(result):
         table.add_row(label, value)
     console.print(table)
     base = Table(title="Against the baselines")
     for col in ("strategy", "net PnL", "APR"):
         base.add_column(col)
-    runs = [(result.summary.strategy, result.summary), *result.baselines.items()]  # type: ignore[attr-defined]
+    runs = [(result.summary.strategy, result.summary), *result.baselines.items()]
     for name, s in runs:
         base.add_row(name, f"{s.net_pnl:,.2f}", f"{s.apr * 100:.2f}%")
     console.print(base)
-    console.print(round_trip_line(result), highlight=False)  # type: ignore[arg-type]
-    untraded = untraded_line(result)  # type: ignore[arg-type]
+    console.print(round_trip_line(result), highlight=False)
+    untraded = untraded_line(result)
     if untraded:
         console.print(untraded, highlight=False)
-    for line in data_warnings(result):  # type: ignore[arg-type]
+    for line in data_warnings(result):
         console.print(f"[yellow]{line}[/yellow]", highlight=False)
-    tracking = tracking_lines(result.predictor)  # type: ignore[attr-defined]
+    tracking = tracking_lines(result.predictor)
     if tracking:
         console.print(
             f"Predicted funding vs settled (last quote before each settlement): {tracking[0]}", highlight=False
         )
-    console.print(f"Report: {Path(result.out_dir) / 'report.html'}")  # type: ignore[attr-defined]
-    console.print(f"Ledger: {result.ledger_url}  (fundbot tail/status/report with FUNDBOT_DATABASE_URL)")  # type: ignore[attr-defined]
+    assert result.out_dir is not None, "the run was relocated into its --out folder"
+    console.print(f"Report: {Path(result.out_dir) / 'report.html'}")
+    console.print(f"Ledger: {result.ledger_url}  (fundbot tail/status/report with FUNDBOT_DATABASE_URL)")
 
 
 BACKTEST_EXTRA_HINT = (

@@ -9,7 +9,7 @@ simulated time does not pass while an order is followed up) differ from live.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -211,6 +211,7 @@ class TickJobs:
         closing = []
         for ev in core.liquidated:
             trade = ev.data["trade"]
+            assert ev.symbol is not None, "a liquidation names its symbol"
             sym = unified_symbol(ev.symbol)
             closing.append((sym, ev, self._live.get(sym)))
             await core.ledger.add_event(
@@ -446,7 +447,7 @@ class TickJobs:
         rows = [row for t in times for row in self.balance_rows(t, self._last_balances)]
         await self.core.ledger.record_balance_snapshots(rows)
 
-    def balance_rows(self, t: int, balances: list[Any]) -> list[tuple[str, Wallet, int, dict[str, AssetBalance]]]:
+    def balance_rows(self, t: int, balances: list[Any]) -> list[tuple[str, Wallet, int, Mapping[str, AssetBalance]]]:
         """One ledger snapshot row set per wallet, as ``Ledger.record_balance_snapshots`` takes them."""
         by_wallet: dict[str, dict[str, AssetBalance]] = {"spot": {}, "futures": {}}
         for b in balances:

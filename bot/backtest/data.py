@@ -292,7 +292,7 @@ def load_dataset(
     lo_ms, hi_ms = int(grid[0]), int(grid[-1]) + HOUR_MS
     minute_windows = {}  # the 1-minute windows inside the run (the report names only those)
     for sym, spans in load_minute_windows(data_dir, ids).items():
-        inside = [(max(a, lo_ms), min(b, hi_ms)) for a, b in spans if a < hi_ms and b > lo_ms]
-        if inside:
-            minute_windows[sym] = inside
+        kept = [(max(a, lo_ms), min(b, hi_ms)) for a, b in spans if a < hi_ms and b > lo_ms]
+        if kept:
+            minute_windows[sym] = kept
     return Dataset(data_dir, grid, series, minute_windows)

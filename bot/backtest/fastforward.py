@@ -21,6 +21,7 @@ price events at their hours, in one transaction each. Timeline rows come from th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from strategies.params import CarryParams
 if TYPE_CHECKING:
     from bot.backtest.core import TickJobs
     from bot.backtest.result import Timeline
+    from bot.treasury.maths import Band
 
 BAND_MARGIN = 1e-4  # collateral ratio thresholds, relative
 MIN_MARK = 1e-3  # below this the price quantum is too coarse for the band margin: run for real
@@ -69,7 +71,7 @@ class FastForward:
         unsafe: np.ndarray,
         blocked: dict[str, np.ndarray],
         params: CarryParams,
-        band: object,
+        band: Band,
         strategy: str,
         fees: tuple[float, float] | None = None,
     ) -> None:
@@ -80,8 +82,8 @@ class FastForward:
         self.unsafe = unsafe
         self.p = params
         self.strategy = strategy  # which certificate applies (an unknown strategy runs every scan)
-        self.low = float(band.low)  # type: ignore[attr-defined]
-        self.high = float(band.high)  # type: ignore[attr-defined]
+        self.low = float(band.low)
+        self.high = float(band.high)
         self.hours_skipped = 0
         self.stretches = 0
         self.quiet = StrategyQuiet(paths, grid, blocked, params, fees, book_shapes(jobs.core.exchange, list(paths)))
@@ -226,7 +228,7 @@ class FastForward:
         jobs = self.jobs
         core = jobs.core
         times = [int(t) for t in self.grid[i0:end]]
-        snapshots: list[tuple[str, Wallet, int, dict[str, AssetBalance]]] = []
+        snapshots: list[tuple[str, Wallet, int, Mapping[str, AssetBalance]]] = []
         events: list[EventRecord] = []
         for t in times:
             if last_snapshot_ms is None or t - last_snapshot_ms >= every_h * HOUR_MS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ def summarise(
     facts: LedgerFacts,
     liquidations: int,
     hours_in_market: dict[str, int],
-    data_notes: dict[str, dict[str, object]],
+    data_notes: dict[str, dict[str, Any]],
 ) -> tuple[Summary, list[SymbolRow]]:
     hours = len(tl.ts_ms)
     final = float(tl.equity[-1]) if hours else capital
@@ -138,9 +139,9 @@ def summarise(
                 trades=c.fills if c else 0,
                 hours_in_market=hours_in_market.get(sym, 0),
                 settlements_paid=c.funding_payments if c else 0,
-                gap_hours=int(note["gap_hours"]),  # type: ignore[call-overload]
-                mark_fallback_hours=int(note["mark_fallback_hours"]),  # type: ignore[call-overload]
-                interval_changes=len(note["interval_changes"]),  # type: ignore[arg-type]
+                gap_hours=int(note["gap_hours"]),
+                mark_fallback_hours=int(note["mark_fallback_hours"]),
+                interval_changes=len(note["interval_changes"]),
             )
         )
     return summary, rows

@@ -122,7 +122,8 @@ class MinuteOverlay:
         return self._base.predicted_rate(symbol, t_ms)
 
     def listing_price(self, kind: str, symbol: str, t_ms: int) -> float | None:
-        return self._base.listing_price(kind, symbol, t_ms)
+        listing = getattr(self._base, "listing_price", None)  # optional: not every MarketDataSource has one
+        return listing(kind, symbol, t_ms) if listing is not None else None
 
     def predicted_rates_at(self, symbol: str, times: np.ndarray) -> np.ndarray:
         return self._base.predicted_rates_at(symbol, times)

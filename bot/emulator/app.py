@@ -107,8 +107,8 @@ class Emulator:
                 return json_response(err.body(), status=err.http_status, headers=headers)
             except Exception:
                 log.exception("emulator: %s %s failed", route.method, route.path)
-                err = api_error(-1000, http_status=500)
-                return json_response(err.body(), status=500)
+                internal = api_error(-1000, http_status=500)
+                return json_response(internal.body(), status=500)
             await self.hub.flush_user_events()
             if decision.garbles_answer:
                 return self._garbled(decision, result, used)

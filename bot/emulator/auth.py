@@ -179,4 +179,4 @@ class Authenticator:
         if not hmac.compare_digest(sign(self.credentials.secret, payload), signature.lower()):
             raise api_error(-1022)
         ts, rw = params.get("timestamp"), params.get("recvWindow")
-        self.check_timestamp(int(ts) if ts is not None else None, int(rw) if rw is not None else None)
+        self.check_timestamp(int(str(ts)) if ts is not None else None, int(str(rw)) if rw is not None else None)

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -35,7 +36,7 @@ def _announce(handle: EmulatorHandle) -> None:
     typer.echo(f"  CA certificate {info.ca_file}")
 
 
-def _serve(**kwargs: object) -> None:
+def _serve(**kwargs: Any) -> None:
     asyncio.run(serve_forever(**kwargs))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from bot.emulator.auth import ParsedRequest
 from bot.emulator.errors import ApiError, api_error, missing_param
@@ -35,6 +35,10 @@ def decimal_param(req: ParsedRequest, name: str, required: bool = False) -> Deci
     return number
 
 
+@overload
+def symbol_param(emu: Emulator, req: ParsedRequest, required: Literal[True] = True) -> str: ...
+@overload
+def symbol_param(emu: Emulator, req: ParsedRequest, required: bool) -> str | None: ...
 def symbol_param(emu: Emulator, req: ParsedRequest, required: bool = True) -> str | None:
     symbol = req.get("symbol")
     if symbol is None:

@@ -43,7 +43,10 @@ def server_time(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:
 
 
 def _digits(step: Decimal) -> int:
-    return max(-step.normalize().as_tuple().exponent, 0)
+    exponent = step.normalize().as_tuple().exponent
+    if not isinstance(exponent, int):  # 'n', 'N', 'F': NaN or infinity has no number of digits
+        raise ValueError(f"a step must be a finite number, got {step}")
+    return max(-exponent, 0)
 
 
 def exchange_info(emu: Emulator, req: ParsedRequest) -> dict[str, Any]:

@@ -214,8 +214,9 @@ async def run_emulator(
 
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp keeps the asyncio server here; the public API has no bound port
-    assert server is not None and server.sockets
-    return int(server.sockets[0].getsockname()[1])
+    sockets = getattr(server, "sockets", None)  # asyncio's and uvloop's servers have it; AbstractServer omits it
+    assert sockets
+    return int(sockets[0].getsockname()[1])
 
 
 async def serve_forever(*, clock_file: Path | None = None, **kwargs: Any) -> EmulatorHandle | None:

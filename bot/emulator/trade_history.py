@@ -78,7 +78,8 @@ def futures_trades(emu: Emulator, req: ParsedRequest, market: str) -> list[SimTr
         if start is None and end is None:
             end = emu.now_ms()
         if start is None:
-            start = end - FUTURES_SPAN_MS  # type: ignore[operator]
+            assert end is not None  # set just above when both were missing
+            start = end - FUTURES_SPAN_MS
         elif end is None:
             end = start + FUTURES_SPAN_MS
     symbol = symbol_param(emu, req)

@@ -227,11 +227,11 @@ class WsHub:
             sock.subscriptions.add(sid)
             return {"subscriptionId": sid}
         if method == "userDataStream.unsubscribe":
-            sid = params.get("subscriptionId")
-            if sid is None:
+            which = params.get("subscriptionId")
+            if which is None:
                 sock.subscriptions.clear()
             else:
-                sock.subscriptions.discard(int(sid))
+                sock.subscriptions.discard(int(which))
             return {}
         if method == "ping":
             return {}

@@ -50,7 +50,16 @@ from bot.execution.dust import DustSweeper
 from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.controls import Controls, ExitRequest
-from bot.ledger.models import Control, ControlKind, EventKind, FundingSource, IntentKind, IntentStatus, RateKind
+from bot.ledger.models import (
+    Control,
+    ControlKind,
+    EventKind,
+    FundingSource,
+    IntentKind,
+    IntentStatus,
+    RateKind,
+    Wallet,
+)
 from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
@@ -150,6 +159,7 @@ class Engine:
         self.reconciler.symbols = sorted(markets)  # never ask the venue about a symbol it does not list
         await self.refresh_costs()
         for symbol in markets:
+            # the setting's pattern admits only MarginMode's values (cross|isolated)
             await self.venue.setup_symbol(symbol, self.config.leverage, self.config.margin_mode)  # type: ignore[arg-type]
         await self._ok()
         if self.fresh_account:
@@ -611,7 +621,7 @@ class Engine:
             details={"action": t.action.value, "target_qty": str(t.target_qty), **t.reason.to_dict()},
         )
 
-    async def _execute(self, t: Target) -> None:
+    async def _execute(self, t: Target | SimpleTarget) -> None:
         try:
             result = await self.executor.apply(t)
         except Exception as exc:
@@ -621,7 +631,7 @@ class Engine:
             await self.alerter.pair_quarantined(
                 t.symbol, "; ".join(result.errors) or "legs could not be made equal", pair_id=result.pair_id
             )
-        if self.on_trade is not None and getattr(t, "action", None) in (Action.ENTER, Action.EXIT):
+        if self.on_trade is not None and isinstance(t, Target) and t.action in (Action.ENTER, Action.EXIT):
             if result.status in ("noop", "blocked"):
                 return  # nothing was traded
             try:
@@ -745,7 +755,7 @@ class Engine:
             by_wallet[b.wallet][b.asset] = AssetBalance(free=b.free, used=b.used, total=b.total)
         for wallet, assets in by_wallet.items():
             await self.ledger.record_balance_snapshot(
-                venue=self.venue.name, wallet=wallet, ts_ms=now, balances=assets or EMPTY_WALLET
+                venue=self.venue.name, wallet=Wallet(wallet), ts_ms=now, balances=assets or EMPTY_WALLET
             )
         await self.record_positions(positions, now)
         prices: dict[str, str] = {}

@@ -182,7 +182,7 @@ async def open_venue(
 
         client = build_client(conn, pro=True, tls=True, rateLimit=1)
         market = CcxtVenue(client, account="emulator", wall_ms=wall_ms, time_resync_s=None)
-        market.now_ms = _async_now(now)  # type: ignore[method-assign]
+        market.now_ms = _async_now(now)  # type: ignore[method-assign]  # the emulator's clock, not the wall's
         scale = speed
     else:
         if mode is Mode.LIVE and not (settings.api_key.get_secret_value() and settings.api_secret.get_secret_value()):
@@ -470,7 +470,7 @@ class Daemon:
         from bot.engine.user_stream import UserStreamHandler
 
         every_s = self.settings.engine.listen_key_keepalive_s  # wall time, as Binance expires a listenKey
-        venue.start_user_stream_keepalive(every_s)  # type: ignore[attr-defined]
+        venue.start_user_stream_keepalive(every_s)  # type: ignore[attr-defined]  # a CcxtVenue: it has watch_user_events
         self.user_stream = UserStreamHandler(self.rt.engine)
         await self.rt.ledger.add_event(
             EventKind.INFO,

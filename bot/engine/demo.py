@@ -109,8 +109,9 @@ def symbol_coverage(symbols: list[str], data_dir: Path | None = None) -> dict[st
             continue
         if funding.empty:
             continue
-        first = max([int(df["ts_ms"].iloc[0]) for df in frames.values()] + [int(funding["ts_ms"].iloc[0])])
-        end = min(int(df["ts_ms"].iloc[-1]) + HOUR_MS for df in frames.values())
+        loaded = [df for df in frames.values() if df is not None]  # all of them (checked above)
+        first = max([int(df["ts_ms"].iloc[0]) for df in loaded] + [int(funding["ts_ms"].iloc[0])])
+        end = min(int(df["ts_ms"].iloc[-1]) + HOUR_MS for df in loaded)
         if end > first:
             out[symbol] = (first, end)
     return out
@@ -252,7 +253,7 @@ async def run_demo(
         return DemoResult(status, ran, end_ms - start_ms, interrupted)
 
 
-def _show_dashboard(console: Console, port: int, asked: int, token: str | None) -> None:
+def _show_dashboard(console: Console, port: int, asked: int | None, token: str | None) -> None:
     url = f"http://127.0.0.1:{port}/"
     moved = f" (port {asked} was taken)" if asked and port != asked else ""
     if token is None:

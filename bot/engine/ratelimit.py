@@ -132,6 +132,6 @@ class GatedVenue:
             await self.sleep(left)
 
     async def limited(self, method: str, exc: BaseException) -> None:
-        exc.gated = True  # type: ignore[attr-defined]
+        exc.gated = True  # type: ignore[attr-defined]  # marks it counted; the engine reads it by getattr
         if self.gate.trip(exc) and self.on_limit is not None:
             await self.on_limit(method, exc)

@@ -46,8 +46,11 @@ PASSIVE_ACTIONS = frozenset({"hold", "skip"})
 class TargetLike(Protocol):
     """What the executor reads from a ``strategies.base.Target``."""
 
-    symbol: str
-    target_qty: Decimal
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def target_qty(self) -> Decimal: ...
 
 
 class EntryFunder(Protocol):
@@ -473,7 +476,9 @@ class Executor:
             perp_qty=short_qty,
             target_qty=wanted,
             state=state,
-            **entry,
+            entry_spot_price=entry.get("entry_spot_price"),
+            entry_perp_price=entry.get("entry_perp_price"),
+            entry_basis=entry.get("entry_basis"),
         )
         if result.status == "unknown":
             await self._event(
@@ -488,12 +493,12 @@ class Executor:
             details: dict[str, Any] = {"spot_qty": spot_qty, "perp_qty": short_qty, "errors": result.errors}
             try:  # the alert states what the venue holds, not only what this action believes
                 base = (await self.markets(pair.symbol)).base
-                legs = await self._read(lambda: read_venue_legs(self.venue, pair.symbol, base))
+                held = await self._read(lambda: read_venue_legs(self.venue, pair.symbol, base))
             except Exception as exc:
                 venue_text = f"venue legs could not be read ({type(exc).__name__})"
             else:
-                venue_text = legs.describe()
-                details.update(venue_spot=legs.spot, venue_short=legs.short, venue_net=legs.net)
+                venue_text = held.describe()
+                details.update(venue_spot=held.spot, venue_short=held.short, venue_net=held.net)
             await self._event(
                 EventKind.ALERT,
                 pair,

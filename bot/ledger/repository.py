@@ -79,13 +79,13 @@ def _model(entity: type[T], row: Row[Any]) -> T:
     return obj
 
 
-def _models(conn: Connection, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> list[T]:
+def _models(conn: Connection, stmt: Select[T], params: Mapping[str, Any] | None = None) -> list[T]:
     """The rows of a one-entity select (``select(Pair)...``) as detached model objects."""
-    entity = stmt.column_descriptions[0]["entity"]
+    entity: type[T] = stmt.column_descriptions[0]["entity"]
     return [_model(entity, row) for row in conn.execute(stmt, params)]
 
 
-def _model_or_none(conn: Connection, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> T | None:
+def _model_or_none(conn: Connection, stmt: Select[T], params: Mapping[str, Any] | None = None) -> T | None:
     """The one row of ``stmt`` as a model object, or None; more than one row is an error."""
     rows = _models(conn, stmt, params)
     if len(rows) > 1:
@@ -94,13 +94,14 @@ def _model_or_none(conn: Connection, stmt: Select[tuple[T]], params: Mapping[str
 
 
 def _written_or_stored(
-    conn: Connection, write: Any, row: Mapping[str, Any], read: Select[tuple[T]], key: Mapping[str, Any]
+    conn: Connection, write: Any, row: Mapping[str, Any], read: Select[T], key: Mapping[str, Any]
 ) -> T:
     """The row a write ``... RETURNING *`` gave back, or, when the write changed nothing (a known key, a
     stale update), the row stored under ``key``."""
     written = conn.execute(write, row).one_or_none()
     if written is not None:
-        return _model(read.column_descriptions[0]["entity"], written)
+        entity: type[T] = read.column_descriptions[0]["entity"]
+        return _model(entity, written)
     (stored,) = _models(conn, read, key)
     return stored
 
@@ -323,14 +324,14 @@ class Ledger:
             return
         log.warning("ledger writable again: %s", outage.message(end))
 
-    async def _all(self, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> list[T]:
+    async def _all(self, stmt: Select[T], params: Mapping[str, Any] | None = None) -> list[T]:
         return await self._run(_models, stmt, params)
 
-    async def _one_or_none(self, stmt: Select[tuple[T]], params: Mapping[str, Any] | None = None) -> T | None:
+    async def _one_or_none(self, stmt: Select[T], params: Mapping[str, Any] | None = None) -> T | None:
         return await self._run(_model_or_none, stmt, params)
 
     @staticmethod
-    def _limit(stmt: Select[tuple[T]], limit: int | None) -> Select[tuple[T]]:
+    def _limit(stmt: Select[T], limit: int | None) -> Select[T]:
         return stmt if limit is None else stmt.limit(limit)
 
     # -- pairs -----------------------------------------------------------------------------------------
@@ -462,7 +463,9 @@ class Ledger:
             "updated_ms": now_ms,
         }
         q = self._q
-        intent = await self._run(_written_or_stored, q.insert_intent, row, q.intent_by_id, {"client_id": client_id})
+        intent: Intent = await self._run(
+            _written_or_stored, q.insert_intent, row, q.intent_by_id, {"client_id": client_id}
+        )
         if intent.kind != kind:
             raise ValueError(f"client id {client_id!r} already belongs to a {intent.kind} intent, not {kind}")
         return intent
@@ -952,7 +955,7 @@ class Ledger:
     ) -> int:
         """Many (venue, wallet, ts_ms, balances) snapshots in ONE transaction; returns the new rows."""
         table = BalanceSnapshot.__table__
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "venue": venue,
                 "wallet": wallet,

@@ -459,7 +459,9 @@ class _Body:
         self.data = data
 
     @classmethod
-    async def read(cls, request: web.Request, *, required: set[str], optional: set[str] = frozenset()) -> _Body:
+    async def read(
+        cls, request: web.Request, *, required: set[str], optional: set[str] | frozenset[str] = frozenset()
+    ) -> _Body:
         if request.content_type != "application/json":
             raise web.HTTPUnsupportedMediaType(reason="the body must be JSON (Content-Type: application/json)")
         try:

@@ -100,7 +100,7 @@ def new_registry(state: HealthState) -> tuple[CollectorRegistry, StateCollector,
     """The registry of one ``HealthState``: its collector and the job latency histogram."""
     registry = CollectorRegistry(auto_describe=False)
     collector = StateCollector(state)
-    registry.register(collector)  # type: ignore[arg-type]
+    registry.register(collector)
     jobs = Histogram(
         JOB_HISTOGRAM,
         "real seconds one run of a daemon job took (scan, collateral, funding, snapshot, reconcile)",

@@ -311,7 +311,7 @@ class PriceBookFollower:
             where=Event.details.is_not(None),
         ):
             for ev in rows:
-                add_event_prices(self.book, ev)  # type: ignore[arg-type]
+                add_event_prices(self.book, ev)
             self.last_event_id = rows[-1].id
         return self.book
 

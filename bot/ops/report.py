@@ -289,20 +289,25 @@ def _equity(w: _Window, prices: PriceBook, pair_symbol: str | None, notes: list[
 def _total(pairs: list[PairPnl]) -> PairPnl:
     total = PairPnl("TOTAL")
     known = True
+    price = basis = spot_mtm = perp_mtm = ZERO
     for p in pairs:
         total.funding += p.funding
         total.fees += p.fees
         total.slippage_cost += p.slippage_cost
         total.fills += p.fills
         total.funding_payments += p.funding_payments
-        if p.price is None or p.basis is None:
+        if p.price is None or p.basis is None or p.spot_mtm is None or p.perp_mtm is None:
             known = False
             continue
-        total.price += p.price  # type: ignore[operator]
-        total.basis += p.basis  # type: ignore[operator]
-        total.spot_mtm += p.spot_mtm  # type: ignore[operator]
-        total.perp_mtm += p.perp_mtm  # type: ignore[operator]
-    if not known:
+        price, basis, spot_mtm, perp_mtm = (
+            price + p.price,
+            basis + p.basis,
+            spot_mtm + p.spot_mtm,
+            perp_mtm + p.perp_mtm,
+        )
+    if known:
+        total.price, total.basis, total.spot_mtm, total.perp_mtm = price, basis, spot_mtm, perp_mtm
+    else:
         total.price = total.basis = total.spot_mtm = total.perp_mtm = None
     return total
 

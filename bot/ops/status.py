@@ -46,13 +46,13 @@ def liquidation_prices(events: list[Event]) -> dict[str, Decimal]:
     out: dict[str, Decimal] = {}
     for ev in events:
         d = ev.details if isinstance(ev.details, dict) else {}
-        if ev.symbol and to_dec(d.get("liquidation_price")) is not None:
-            out[spot_symbol(ev.symbol)] = to_dec(d["liquidation_price"])  # type: ignore[assignment]
+        if ev.symbol and (price := to_dec(d.get("liquidation_price"))) is not None:
+            out[spot_symbol(ev.symbol)] = price
         positions = d.get("positions")
         if isinstance(positions, dict):
             for sym, pos in positions.items():
-                if isinstance(pos, dict) and to_dec(pos.get("liquidation_price")) is not None:
-                    out[spot_symbol(str(sym))] = to_dec(pos["liquidation_price"])  # type: ignore[assignment]
+                if isinstance(pos, dict) and (price := to_dec(pos.get("liquidation_price"))) is not None:
+                    out[spot_symbol(str(sym))] = price
     return out
 
 

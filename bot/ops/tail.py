@@ -43,7 +43,7 @@ def decision_summary(details: dict[str, Any] | None, *, with_message: bool = Tru
     """'enter 0.5 rule=enter_carry score=12.34 break-even=5.2h apr=21.50% net-apr=18.00%: message'."""
     d = decision_target(details)
     reason = decision_reason(details)
-    econ = reason.get("economics") if isinstance(reason.get("economics"), dict) else {}
+    econ = found if isinstance(found := reason.get("economics"), dict) else {}
     parts = [
         str(d.get("action") or reason.get("action") or "").strip() or None,
         fmt_qty(to_dec(d.get("target_qty"))) if d.get("target_qty") is not None else None,

@@ -165,7 +165,13 @@ class LedgerViews:
         await self.refresh()
         venue = self.account()
         account = self._accounts.get(venue) if venue is not None else None
-        empty = {"account": venue, "since_ms": since_ms, "until_ms": until_ms, "points": [], "unvalued": []}
+        empty: dict[str, Any] = {
+            "account": venue,
+            "since_ms": since_ms,
+            "until_ms": until_ms,
+            "points": [],
+            "unvalued": [],
+        }
         if account is None:
             return empty
         lo = 0 if since_ms is None else bisect.bisect_left(account.instants, since_ms)

@@ -22,7 +22,10 @@ from bot.sim.markets import MarketSpec
 
 def _finer_than(value: Decimal, step: Decimal) -> bool:
     """More decimals than the step's own precision (Binance answers -1111 for those)."""
-    return value.normalize().as_tuple().exponent < step.normalize().as_tuple().exponent  # type: ignore[operator]
+    mine, theirs = value.normalize().as_tuple().exponent, step.normalize().as_tuple().exponent
+    if isinstance(mine, str) or isinstance(theirs, str):  # 'n', 'N', 'F': NaN or infinity
+        raise ValueError(f"{value} against the step {step}: not a finite number")
+    return mine < theirs
 
 
 def check_perp(

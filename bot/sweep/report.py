@@ -146,7 +146,9 @@ def sensitivity(rows: list[TrialRow], space: SweepSpace) -> list[dict[str, Any]]
             by.setdefault(str(r.values.get(d.name)), []).append(float(r.objective or 0.0))
         if d.choices is None:  # continuous: quartile buckets of the drawn values
             by = _buckets([(float(r.values[d.name]), float(r.objective or 0.0)) for r in ok])
-        values = [{"value": k, "count": len(v), "best": max(v), "mean": sum(v) / len(v)} for k, v in by.items()]
+        values: list[dict[str, Any]] = [
+            {"value": k, "count": len(v), "best": max(v), "mean": sum(v) / len(v)} for k, v in by.items()
+        ]
         means = [v["mean"] for v in values]
         out.append({"parameter": d.name, "values": values, "spread": (max(means) - min(means)) if means else 0.0})
     return sorted(out, key=lambda s: -s["spread"])
@@ -179,7 +181,8 @@ def walkforward_plot(wf: WalkForward, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(ts.astype("datetime64[ms]"), eq, color="black", linewidth=1.4, label="out-of-sample equity (stitched)")
     for r in wf.results:  # where each test window starts
-        ax.axvline(np.datetime64(r.pair.test[0], "ms"), color="grey", linewidth=0.6, alpha=0.5)
+        # matplotlib's date units take a datetime64 here; its stubs say float
+        ax.axvline(np.datetime64(r.pair.test[0], "ms"), color="grey", linewidth=0.6, alpha=0.5)  # type: ignore[arg-type]
     ax.axhline(wf.capital, color="grey", linewidth=0.8)
     ax.set_ylabel("USDT")
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)

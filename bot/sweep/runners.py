@@ -23,7 +23,8 @@ class SchedulerError(RuntimeError):
 
 
 class TrialRunner(Protocol):
-    capacity: int
+    @property
+    def capacity(self) -> int: ...
 
     def submit(self, task: TrialTask) -> Any: ...
 
@@ -78,6 +79,8 @@ class DaskRunner:
                     f"the Dask scheduler at {scheduler} has no worker after {timeout_s:g} s; start one "
                     f"(dask worker {scheduler})"
                 ) from None
+        if self.client.scheduler is None:  # connected above, so only a Dask change could leave it unset
+            raise SchedulerError(f"the Dask client has no scheduler connection to {scheduler}")
         self.address = self.client.scheduler.address
 
     @property

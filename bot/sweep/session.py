@@ -79,7 +79,7 @@ def execute(
             (lambda p: progress(f"window {p.index + 1}/{len(pairs)}")) if progress else None,
         )
         rows = [r for w in wf.results for r in w.study.rows]
-    files: dict[str, str] = {}
+    files: dict[str, str | list[str]] = {}
     notes: list[str] = []
     if study is not None:
         files["trials_csv"] = str(report.write_trials_csv(study.rows, req.space, out / "trials.csv"))
@@ -137,7 +137,7 @@ def execute(
         heat_png,
         axes,
         wf,
-        Path(files["walkforward_png"]) if "walkforward_png" in files else None,
+        Path(str(files["walkforward_png"])) if "walkforward_png" in files else None,
         notes,
     )
     (out / "report.html").write_text(page)

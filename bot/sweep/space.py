@@ -210,7 +210,7 @@ def _check_values(space: SweepSpace, dim: Dimension, where: str) -> None:
         try:
             model(**merged)
         except Exception as err:  # pydantic's ValidationError: keep only this field's complaint
-            errors = getattr(err, "errors", lambda: [])()
+            errors: list[dict[str, Any]] = getattr(err, "errors", lambda: [])()
             mine = [e["msg"] for e in errors if tuple(e.get("loc", ())) == (dim.field,)]
             if mine:
                 raise SpaceError(f"{where} = {value}: {mine[0]}") from None

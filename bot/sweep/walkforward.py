@@ -181,7 +181,8 @@ def run_walk_forward(
             pair,
             study,
             chosen,
-            TrialMetrics(**chosen.metrics) if chosen.metrics else None,
+            # stored from a TrialMetrics' own fields (floats and ints), which ** cannot type per key
+            TrialMetrics(**chosen.metrics) if chosen.metrics else None,  # type: ignore[arg-type]
             out.metrics,
             out.ts_ms,
             out.equity,

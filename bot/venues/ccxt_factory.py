@@ -131,7 +131,7 @@ def keep_retry_after(exchange: Any) -> Any:
             value = next((v for k, v in (headers or {}).items() if str(k).lower() == "retry-after"), None)
             if value is not None:
                 with contextlib.suppress(ValueError):
-                    exc.retry_after_s = float(value)  # type: ignore[attr-defined]
+                    exc.retry_after_s = float(value)
             raise
 
     exchange.handle_errors = handle_errors

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import ccxt
 
@@ -37,7 +37,7 @@ class ListenKeyExpired(ccxt.NetworkError):
     """Binance expired the USD-M listenKey: the stream is reopened with a new one."""
 
 
-def forced_close_kind(client_order_id: str) -> str | None:
+def forced_close_kind(client_order_id: str) -> Literal["liquidation", "adl"] | None:
     """``liquidation`` or ``adl`` for the venue's own closing orders, else None."""
     if client_order_id.startswith(LIQUIDATION_PREFIX):
         return "liquidation"
@@ -85,7 +85,7 @@ def event_from_update(raw: dict[str, Any], symbol: str) -> UserEvent | None:
     average = to_decimal(raw["ap"]) if raw.get("ap") not in (None, "", "0") else None
     return ForcedClose(
         symbol=spot_symbol(symbol),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         venue_order_id=str(_num(raw, "i")),
         client_order_id=str(raw["c"]),
         side=Side(str(_num(raw, "S")).lower()),

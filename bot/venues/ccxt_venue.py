@@ -43,6 +43,7 @@ from bot.venues.base import (
     OrderBook,
     OrderRequest,
     OrderState,
+    OrderType,
     PairMarkets,
     Position,
     TransferResult,
@@ -123,7 +124,7 @@ def filters_from_market(market: dict[str, Any]) -> MarketFilters:
     )
 
 
-def _order_type(raw: str) -> str:
+def _order_type(raw: str) -> OrderType:
     return "market" if raw.upper() == "MARKET" else "limit"
 
 
@@ -471,7 +472,7 @@ class CcxtVenue:
             symbol=symbol,
             leg=leg,
             side=side,
-            type=_order_type(str(raw.get("type", ""))),  # type: ignore[arg-type]
+            type=_order_type(str(raw.get("type", ""))),
             qty=qty,
             price=price if price else None,
             filled=filled,
@@ -820,9 +821,9 @@ class CcxtVenue:
                     await asyncio.sleep(max(self._mark_poll_interval_s, pause_s))
                 continue
             for ticker in tickers.values():
-                update = self._mark_from_ticker(ticker)
-                if update is not None:
-                    yield update
+                mark = self._mark_from_ticker(ticker)
+                if mark is not None:
+                    yield mark
 
     async def _poll_marks(self, perps: list[str]) -> tuple[list[MarkUpdate], float]:
         """One premiumIndex poll: the updates, and how long to wait before the next one. After a 429 or

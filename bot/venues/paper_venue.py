@@ -133,7 +133,8 @@ class PaperVenue:
         cfg = replace(config or SimConfig(), specs=specs)
         venue_symbols = list(pairs)
         await _prime(market_data, feed, venue_symbols, now, since_ms=start if start < now else None)
-        sim = SimExchange(feed, ManualClock(start), cfg, symbols=list(feed.symbols), balances=balances)
+        # LiveFeed lacks MarketDataSource.predicted_rates_at, which only backtests read, never SimExchange
+        sim = SimExchange(feed, ManualClock(start), cfg, symbols=list(feed.symbols), balances=balances)  # type: ignore[arg-type]
         if book is not None:
             book.restore_into(sim)
         return cls(market_data, sim, account, refresh_ms=refresh_ms)

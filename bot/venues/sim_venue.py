@@ -254,10 +254,11 @@ class SimVenue:
             raise ValueError("reduce_only applies to the perp leg only")
         if req.type == "limit" and req.price is None:
             raise ValueError(f"limit order {req.client_order_id} needs a price")
-        otype, tif = req.type.upper(), req.time_in_force
+        otype, tif = req.type.upper(), str(req.time_in_force)  # str: a post-only perp order goes as GTX
         if req.post_only and req.type == "limit":
             otype, tif = ("LIMIT", "GTX") if perp else ("LIMIT_MAKER", "GTC")
-        self._capture = captured = []
+        captured: list[SimTrade] = []
+        self._capture = captured
         try:
             order = self._call(
                 perp,

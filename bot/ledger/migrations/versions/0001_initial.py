@@ -24,12 +24,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _id() -> sa.types.TypeEngine:
+def _id() -> sa.types.TypeEngine[int]:
     """BIGINT surrogate key; INTEGER on SQLite where only INTEGER PRIMARY KEY autoincrements."""
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _enum(table: str, column: str, *values: str) -> tuple[sa.Column, sa.CheckConstraint]:
+def _enum(table: str, column: str, *values: str) -> tuple[sa.Column[str], sa.CheckConstraint]:
     """A VARCHAR(16) enum column and its CHECK constraint ck_<table>_<column>."""
     allowed = ", ".join(f"'{v}'" for v in values)
     return (
