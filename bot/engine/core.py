@@ -39,6 +39,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
+from typing import TypeVar
 
 from bot.config import EngineConfig, TreasuryConfig, UniverseConfig
 from bot.domain import HOUR_MS, ZERO, Leg, PairState, common_step, legs_equal
@@ -71,6 +72,7 @@ from bot.venues.errors import Backoff, ErrorClass, classify, retry_after_s, safe
 from strategies.base import Action, Fees, Limits, PairView, Reason, Snapshot, Strategy, Target
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ACTIVE = (PairState.OPENING, PairState.OPEN, PairState.REBALANCING, PairState.CLOSING)
 ENGINE_SOURCE = "engine"  # who marks an exit request done
@@ -86,6 +88,37 @@ def fee_schedule(cfg: EngineConfig) -> FeeSchedule:
 
 class StartFailed(RuntimeError):
     """Start-up could not read the venue within ``engine.start_retry_s``; the message is one line."""
+
+
+async def retry_at_start(read: Callable[[], Awaitable[T]], retry_s: float, what: str, ban_margin_s: float = 1.0) -> T:
+    """``read()`` retried with backoff while the venue answers transiently (5xx, -1008, timeouts, rate
+    limits) for at most ``retry_s`` real seconds; then ``StartFailed``. An IP ban that outlasts the budget
+    is raised as it is, at once: waiting cannot help. The one retry rule of every read a start makes."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    delays = Backoff(base_s=1.0, cap_s=15.0).delays(random.Random(0), 1_000_000)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await read()
+        except Exception as exc:
+            if not classify(exc).retryable:
+                raise
+            wait = next(delays)
+            ban_ms = banned_until_ms(exc)
+            if ban_ms is not None:
+                wait = max(wait, ban_ms / 1000 - wall_s() + ban_margin_s)
+            spent = loop.time() - began
+            if spent + wait > retry_s:
+                if ban_ms is not None:
+                    raise
+                raise StartFailed(
+                    f"the venue kept failing at start for {spent:.0f}s ({attempt} attempts; "
+                    f"FUNDBOT_ENGINE__START_RETRY_S={retry_s:g}): {safe_error_text(exc)}"
+                ) from exc
+            log.warning("%s attempt %d failed, retrying in %.1fs: %s", what, attempt, wait, safe_error_text(exc))
+            await asyncio.sleep(wait)
 
 
 @dataclass
@@ -167,34 +200,8 @@ class Engine:
         return markets, await self.reconciler.run()
 
     async def _start_reads(self) -> tuple[dict[str, PairMarkets], ReconcileReport]:
-        """``_start_once`` (idempotent) retried with backoff while the venue answers transiently (5xx,
-        -1008, timeouts, rate limits) for at most ``start_retry_s`` real seconds; then ``StartFailed``.
-        An IP ban that outlasts the budget is raised as it is, at once: waiting cannot help."""
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        delays = Backoff(base_s=1.0, cap_s=15.0).delays(random.Random(0), 1_000_000)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._start_once()
-            except Exception as exc:
-                if not classify(exc).retryable:
-                    raise
-                wait = next(delays)
-                ban_ms = banned_until_ms(exc)
-                if ban_ms is not None:
-                    wait = max(wait, ban_ms / 1000 - wall_s() + self.gate.margin_s)
-                spent = loop.time() - began
-                if spent + wait > self.config.start_retry_s:
-                    if ban_ms is not None:
-                        raise
-                    raise StartFailed(
-                        f"the venue kept failing at start for {spent:.0f}s ({attempt} attempts; "
-                        f"FUNDBOT_ENGINE__START_RETRY_S={self.config.start_retry_s:g}): {safe_error_text(exc)}"
-                    ) from exc
-                log.warning("start attempt %d failed, retrying in %.1fs: %s", attempt, wait, safe_error_text(exc))
-                await asyncio.sleep(wait)
+        """``_start_once`` (idempotent) retried by ``retry_at_start``."""
+        return await retry_at_start(self._start_once, self.config.start_retry_s, "start", self.gate.margin_s)
 
     async def finish_interrupted(self) -> None:
         """After a crash, finish what an interrupted action left before anything else trades: a pair caught

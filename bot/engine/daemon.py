@@ -255,33 +255,10 @@ async def _listings(venue: Venue) -> tuple[int, dict[str, Any]]:
 
 
 async def _start_read(settings: Settings, read: Callable[[], Awaitable[Any]]) -> Any:
-    """``read()`` retried with backoff on transient errors for ``engine.start_retry_s``, then ``StartFailed``
-    (the message the engine's own start reads give)."""
-    import random
+    """``read()`` under the engine's start retry rule (``bot.engine.core.retry_at_start``)."""
+    from bot.engine.core import retry_at_start
 
-    from bot.engine.core import StartFailed
-    from bot.venues.errors import backoff_delays, classify, safe_error_text
-
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    delays = backoff_delays(random.Random(0), 1_000_000, base_s=1.0, cap_s=15.0)
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await read()
-        except Exception as exc:
-            if not classify(exc).retryable:
-                raise
-            wait = next(delays)
-            spent = loop.time() - began
-            if spent + wait > settings.engine.start_retry_s:
-                raise StartFailed(
-                    f"the venue kept failing at start for {spent:.0f}s ({attempt} attempts; "
-                    f"FUNDBOT_ENGINE__START_RETRY_S={settings.engine.start_retry_s:g}): {safe_error_text(exc)}"
-                ) from exc
-            log.warning("universe read %d failed, retrying in %.1fs: %s", attempt, wait, safe_error_text(exc))
-            await asyncio.sleep(wait)
+    return await retry_at_start(read, settings.engine.start_retry_s, "universe read")
 
 
 def _async_now(now: Callable[[], int]) -> Callable[[], Any]:

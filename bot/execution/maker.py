@@ -21,6 +21,7 @@ that reconciliation settles like any other: resting orders are canceled, their f
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -136,7 +137,7 @@ class MakerWorker:
                 if outcome.unknown:
                     break
                 books = await asyncio.gather(
-                    *(self.read(lambda leg=leg: self.venue.fetch_order_book(symbol, leg, 5)) for leg in legs)
+                    *(self.read(functools.partial(self.venue.fetch_order_book, symbol, leg, 5)) for leg in legs)
                 )
                 for (leg, w), book in zip(legs.items(), books, strict=True):
                     other = perp if leg is Leg.SPOT else spot
