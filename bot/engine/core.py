@@ -12,6 +12,10 @@ Jobs:
   per-symbol pause (no entries or increases there; a held pair is kept), exit requests (the pair is
   closed through the executor, the operator's reason in the decision, then the request is marked done)
   and the capital limit (the ledger's value, when set, replaces ``engine.capital_limit``).
+  A caller that knows more than the venue says (the backtest, which sees the holes in its history
+  ahead) sets ``unavailable`` (symbols with no market data now: not read, not traded, reported once as
+  ``unavailable``) and ``no_entry`` (symbols where no pair may open or grow now, with why; a held pair is
+  kept, as for a paused symbol), and closes pairs for its own reasons with ``exit_pairs``.
 - ``check_collateral``: treasury band and hedge drift (also run when a mark price moves far).
   Execution, collateral transfers and reconciliation hold ``account_lock``: a transfer decided while an
   entry is half done would see its pre-funded margin as idle and move it away.
@@ -53,7 +57,7 @@ from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Led
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
 from bot.reconcile import Reconciler, ReconcileReport
-from bot.treasury.service import Treasury
+from bot.treasury.service import RebalanceOutcome, Treasury
 from bot.venues.base import FundingInfo, PairMarkets, Position, Venue
 from bot.venues.errors import ErrorClass, backoff_delays, classify, retry_after_s, safe_error_text
 from strategies.base import Action, Fees, Limits, PairView, Reason, Snapshot, Strategy, Target
@@ -102,6 +106,8 @@ class Engine:
     last_funding: dict[str, FundingInfo] = field(default_factory=dict)
     last_marks: dict[str, Decimal] = field(default_factory=dict)
     controls: Controls = field(default_factory=Controls)
+    unavailable: dict[str, str] = field(default_factory=dict)  # symbol -> why: no market data now
+    no_entry: dict[str, str] = field(default_factory=dict)  # symbol -> why: no pair opens or grows now
     _income_synced_ms: int | None = None
     _alerted_missing: set[tuple[str, int]] = field(default_factory=set)
     _positions_recorded: dict[str, tuple[Decimal, Decimal | None]] = field(default_factory=dict)
@@ -296,6 +302,7 @@ class Engine:
             controls = await self.refresh_controls()
         now = self.now()
         pairs = await self.pair_views()
+        self._drop_unavailable()
         entries = self.accepting_entries and not controls.close_only
         snapshot, funding = await self.builder.build(now, pairs, ZERO, Limits(allow_entries=entries))
         # Capital from this scan's own prices: spot coins at the spot mid they would sell at now, so the
@@ -328,8 +335,8 @@ class Engine:
                     details={"rule": "unavailable", "message": why},
                 )
         held = {p.symbol: p for p in pairs}
-        snapshot, withheld = _withhold_paused(snapshot, controls.paused | controls.orphans, held)
-        skips = [_orphan_skip(s) if s in controls.orphans else _paused_skip(s) for s in withheld]
+        snapshot, withheld = _withhold_paused(snapshot, controls.paused | controls.orphans | self.no_entry.keys(), held)
+        skips = [self._withheld_skip(s, controls) for s in withheld]
         targets = self.strategy.evaluate(snapshot) + skips
         targets = self._apply_controls(targets, controls, held)
         for t in targets:
@@ -349,6 +356,7 @@ class Engine:
         if c.close_only:
             targets = [self._close_only(t, pairs) for t in targets]
         targets = [self._paused(t, held) if t.symbol in c.paused else t for t in targets]
+        targets = [_no_increase(t, held, self.no_entry[t.symbol]) if t.symbol in self.no_entry else t for t in targets]
         seen = {t.symbol for t in targets}
         exits = {r.symbol: r for r in c.exits if r.symbol in held and held[r.symbol].pair_id == r.pair_id}
         out = [_operator_exit(t, exits[t.symbol], held[t.symbol]) if t.symbol in exits else t for t in targets]
@@ -363,6 +371,35 @@ class Engine:
             why = _override(t, "operator_pause_no_increase", "paused by the operator: the pair is kept, not grown")
             return Target(t.symbol, pair.hedged_qty, why, Action.HOLD)
         return t
+
+    def _withheld_skip(self, symbol: str, c: Controls) -> Target:
+        if symbol in c.orphans:
+            return _orphan_skip(symbol)
+        if symbol in c.paused:
+            return _paused_skip(symbol)
+        return Target(symbol, ZERO, Reason("no_entry", f"no entry: {self.no_entry[symbol]}"), Action.SKIP)
+
+    def _drop_unavailable(self) -> None:
+        """The builder reads only the symbols with market data now; the others count as skipped, so the
+        scan reports each once (``unavailable``) and a held pair is only held."""
+        self.builder.symbols = [s for s in self.symbols if s not in self.unavailable]
+        self.builder.skipped.update(self.unavailable)
+
+    async def exit_pairs(self, why: dict[str, str], rule: str) -> None:
+        """Close held pairs for reasons from outside the strategy (``why``: symbol -> reason; the backtest
+        closes a pair before a hole in its data), each with its decision, through the executor as any exit.
+        A quarantined pair waits for reconciliation or the operator, as for an operator exit."""
+        if not why or self.venue_paused("exit"):
+            return
+        held = {p.symbol: p for p in await self.pair_views()}
+        for symbol, reason in sorted(why.items()):
+            pair = held.get(symbol)
+            if pair is None or pair.state is PairState.QUARANTINED:
+                continue
+            t = Target(symbol, ZERO, Reason(rule, f"{rule}: {symbol} {reason}", {"message": reason}), Action.EXIT)
+            await self._decision(t)
+            async with self.account_lock:
+                await self._execute(t)
 
     async def answer_orphan_requests(self, requests: tuple[Control, ...]) -> None:
         """The operator's adopt / close requests on orphan legs, carried out before the scan decides (an
@@ -487,9 +524,10 @@ class Engine:
 
     # -- collateral and hedge -------------------------------------------------------------------------
 
-    async def check_collateral(self) -> None:
+    async def check_collateral(self) -> RebalanceOutcome | None:
+        """The treasury's rebalance and the alerts on its outcome; returns that outcome (None: skipped)."""
         if self.venue_paused("collateral"):
-            return
+            return None
         async with self.account_lock:  # never while an entry is half done: its pre-funded margin looks idle
             outcome = await self.treasury.rebalance()
         await self._ok()
@@ -504,6 +542,7 @@ class Engine:
             if base > 0 and abs(p.spot_qty - p.perp_qty) / base > tolerance and self.alerter is not None:
                 await self.alerter.hedge_drift(p.symbol, p.spot_qty, p.perp_qty, tolerance, pair_id=p.id)
         await self._portfolio_gauges(ratio)
+        return outcome
 
     async def on_mark(self, symbol: str, mark: Decimal) -> bool:
         """True when the move since the last check is large enough to run the collateral check now."""
@@ -762,6 +801,16 @@ def _withhold_paused(
     if not withheld:
         return snapshot, []
     return replace(snapshot, markets=tuple(m for m in snapshot.markets if m.symbol not in withheld)), withheld
+
+
+def _no_increase(t: Target, held: dict[str, PairView], why: str) -> Target:
+    """``no_entry``: a held pair is kept, not grown (as for a paused symbol)."""
+    pair = held.get(t.symbol)
+    if pair is not None and t.action is Action.RESIZE and t.target_qty > pair.hedged_qty:
+        return Target(
+            t.symbol, pair.hedged_qty, _override(t, "no_entry_no_increase", f"no increase: {why}"), Action.HOLD
+        )
+    return t
 
 
 def _paused_skip(symbol: str) -> Target:
