@@ -117,9 +117,9 @@ class Core:
 
 def backtest_settings(spec: Any, ds: Dataset) -> Settings:
     """The daemon settings a backtest runs with: its strategy, execution and treasury parameters, the
-    fees it simulates, and as leverage the one the strategy sizes its collateral for (the daemon's config
-    check asks the operator to keep them equal), rounded up to the whole number the venue takes, so
-    initial margin never exceeds what it funds."""
+    fees it simulates, its capital limit, and as leverage the one the strategy sizes its collateral for
+    (the daemon's config check asks the operator to keep them equal), rounded up to the whole number the
+    venue takes, so initial margin never exceeds what it funds."""
     p, opts = spec.params, spec.params.options
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -134,6 +134,7 @@ def backtest_settings(spec: Any, ds: Dataset) -> Settings:
             spot_taker_fee=opts.spot_fee_rate,
             perp_maker_fee=opts.perp_maker_fee_rate,
             perp_taker_fee=opts.perp_taker_fee_rate,
+            capital_limit=opts.capital_limit,
         ),
     )
 

@@ -16,11 +16,11 @@ from bot.backtest.core import EngineLoop, TickState
 from bot.backtest.params import BacktestParams
 from bot.config import TreasuryConfig
 from bot.domain import ZERO
-from bot.ledger.models import Event, FundingRate
+from bot.ledger.models import ControlKind, Event, FundingRate
 from bot.ledger.repository import Ledger
 from bot.treasury.maths import transfer_need
 
-from .equivalence import ledger_facts, run_window, with_options
+from .equivalence import WINDOW_START, ledger_facts, run_window, with_options
 
 
 class VenueCheckedJobs(EngineLoop):
@@ -107,3 +107,32 @@ async def _events_and_rates(url: str) -> tuple[list[tuple[int, str, str]], list[
     finally:
         await ledger.close()
     return [(r[0], str(r[1]), r[2]) for r in rows], [(r[0], r[1]) for r in rates]
+
+
+def test_the_operators_controls_hold_in_a_backtest(tmp_path: Path, monkeypatch: Any) -> None:
+    """Close-only set in the backtest's ledger mid-run (as `fundbot control close-only` sets it in a
+    daemon's) winds every pair down at the next scan and opens none after; the capital limit caps what the
+    strategy allocates, as the daemon's ``engine.capital_limit`` does."""
+    day = 24 * 3_600_000
+    scan = EngineLoop.scan
+
+    async def scan_then_close_only(self: EngineLoop, no_data: dict, no_entry: dict) -> None:
+        if self.core.clock.now_ms() == WINDOW_START + day:
+            await self.core.ledger.set_control(ControlKind.CLOSE_ONLY, now_ms=self.core.clock.now_ms(), source="test")
+        await scan(self, no_data, no_entry)
+
+    monkeypatch.setattr(EngineLoop, "scan", scan_then_close_only)
+    result = run_window(tmp_path / "close-only", with_options(BacktestParams(), fast_forward=False), days=3)
+    events, _ = asyncio.run(_events_and_rates(result.ledger_url))
+    decisions = [e for e in events if e[1] == "decision"]
+    assert any(e[0] < WINDOW_START + day and " enter -> " in e[2] for e in decisions), "it must hold pairs first"
+    exits = [e for e in decisions if e[0] == WINDOW_START + day and "close-only: winding the pair down" in e[2]]
+    assert len(exits) == 3
+    assert not [e for e in decisions if e[0] > WINDOW_START + day and " enter -> " in e[2]]
+    assert {p[1] for p in ledger_facts(result.ledger_url)["pairs"]} == {"closed"}
+
+    monkeypatch.setattr(EngineLoop, "scan", scan)
+    limited = run_window(tmp_path / "limit", with_options(BacktestParams(), capital_limit=Decimal(20_000)), days=1)
+    first = [f for f in ledger_facts(limited.ledger_url)["fills"] if f[0] == WINDOW_START and f[1] == "spot"]
+    spent = sum((qty * price for _, _, _, qty, price, _ in first), ZERO)
+    assert 0 < spent < Decimal(20_000)
