@@ -38,9 +38,10 @@ quarantined against an account that is no longer traded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
@@ -302,9 +303,9 @@ class Engine:
             controls = await self.refresh_controls()
         now = self.now()
         pairs = await self.pair_views()
-        self._drop_unavailable()
         entries = self.accepting_entries and not controls.close_only
-        snapshot, funding = await self.builder.build(now, pairs, ZERO, Limits(allow_entries=entries))
+        with self._without_unavailable():
+            snapshot, funding = await self.builder.build(now, pairs, ZERO, Limits(allow_entries=entries))
         # Capital from this scan's own prices: spot coins at the spot mid they would sell at now, so the
         # hedge cancels against the futures wallet's unrealised PnL (and a restart is not undervalued).
         equity = await self.equity({m.symbol: m.spot.mid for m in snapshot.markets})
@@ -379,11 +380,18 @@ class Engine:
             return _paused_skip(symbol)
         return Target(symbol, ZERO, Reason("no_entry", f"no entry: {self.no_entry[symbol]}"), Action.SKIP)
 
-    def _drop_unavailable(self) -> None:
-        """The builder reads only the symbols with market data now; the others count as skipped, so the
-        scan reports each once (``unavailable``) and a held pair is only held."""
-        self.builder.symbols = [s for s in self.symbols if s not in self.unavailable]
-        self.builder.skipped.update(self.unavailable)
+    @contextlib.contextmanager
+    def _without_unavailable(self) -> Iterator[None]:
+        """While the snapshot is built, the builder reads only the symbols with market data now; the
+        others count as skipped, so the scan reports each once (``unavailable``) and a held pair is only held."""
+        symbols = self.builder.symbols
+        if self.unavailable:
+            self.builder.symbols = [s for s in symbols if s not in self.unavailable]
+            self.builder.skipped.update(self.unavailable)
+        try:
+            yield
+        finally:
+            self.builder.symbols = symbols
 
     async def exit_pairs(self, why: dict[str, str], rule: str) -> None:
         """Close held pairs for reasons from outside the strategy (``why``: symbol -> reason; the backtest
