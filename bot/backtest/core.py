@@ -42,9 +42,10 @@ from bot.sim.records import SimEvent
 from bot.sim.source import HistoryReplay
 from bot.treasury.maths import transfer_need
 from bot.venues.base import Fill, ForcedClose
-from strategies.base import PairView
+from strategies.base import Action, PairView
 
 HISTORY_LEAD_MS = 32 * DAY_MS  # funding history the first snapshot needs from before the window
+PASSIVE = (Action.HOLD, Action.SKIP)
 EXIT_DATA_GAP = "exit_data_gap"  # the decision rule of a pair closed before a hole in its data
 
 
@@ -267,8 +268,9 @@ class EngineLoop:
         """The engine's scan, told which symbols have no data now and which must not open or grow."""
         self.engine.unavailable = no_data
         self.engine.no_entry = no_entry
-        await self.engine.scan()
-        await self.refresh()
+        targets = await self.engine.scan()
+        if any(t.action not in PASSIVE for t in targets):  # holds and skips trade nothing (the executor's noop)
+            await self.refresh()
 
     def held(self) -> set[str]:
         """Symbols of the live pairs (as of the last ledger read)."""

@@ -316,16 +316,20 @@ class Engine:
         for m in snapshot.markets:
             self.last_marks[m.symbol] = (m.perp.bid + m.perp.ask) / 2
         await self._ok(scan=True)
-        for symbol, info in funding.items():
-            await self.ledger.record_funding_rate(
-                venue=self.venue.name,
-                symbol=symbol,
-                funding_time_ms=info.next_funding_ms,
-                rate=info.predicted_rate,
-                kind=RateKind.PREDICTED,
-                observed_ms=now,
-                interval_hours=info.interval_hours,
-            )
+        await self.ledger.record_funding_rates(
+            [
+                {
+                    "venue": self.venue.name,
+                    "symbol": symbol,
+                    "funding_time_ms": info.next_funding_ms,
+                    "rate": info.predicted_rate,
+                    "kind": RateKind.PREDICTED,
+                    "observed_ms": now,
+                    "interval_hours": info.interval_hours,
+                }
+                for symbol, info in funding.items()
+            ]
+        )
         for symbol, why in self.builder.skipped.items():
             if self.last_rule.get(symbol) != "unavailable":
                 self.last_rule[symbol] = "unavailable"
@@ -545,7 +549,8 @@ class Engine:
         if ratio is not None and ratio < band.low and self.alerter is not None:
             await self.alerter.collateral_below_band(ratio, band.low, after.margin_balance, after.short_notional)
         tolerance = self.config.hedge_alert_fraction
-        for p in await self.ledger.list_pairs((PairState.OPEN,), venue=self.venue.name):
+        open_pairs = await self.ledger.list_pairs((PairState.OPEN,), venue=self.venue.name) if self.alerter else []
+        for p in open_pairs:
             base = max(p.spot_qty, p.perp_qty)
             if base > 0 and abs(p.spot_qty - p.perp_qty) / base > tolerance and self.alerter is not None:
                 await self.alerter.hedge_drift(p.symbol, p.spot_qty, p.perp_qty, tolerance, pair_id=p.id)
@@ -574,7 +579,8 @@ class Engine:
             self._income_synced_ms = payments[-1].funding_time_ms + 1 if payments else first - HOUR_MS
         incomes = await self.venue.fetch_funding_income(None, since_ms=self._income_synced_ms)
         await self._ok()
-        pair_by_symbol = {p.symbol: p for p in await self.ledger.list_pairs(venue=self.venue.name)}
+        pairs = await self.ledger.list_pairs(venue=self.venue.name) if incomes else []
+        pair_by_symbol = {p.symbol: p for p in pairs}
         new = 0
         for inc in sorted(incomes, key=lambda i: i.funding_time_ms):
             pair = pair_by_symbol.get(inc.symbol)
