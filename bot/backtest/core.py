@@ -295,10 +295,9 @@ class EngineLoop:
         self.treasury_runs += 1
         outcome = await self.engine.check_collateral()
         self.treasury_quiet = outcome is None or outcome.action == "none"
-        if not self.treasury_quiet:
-            await self.refresh()
-        else:
-            self._open_intents = None
+        self._open_intents = None
+        if outcome is not None and outcome.action not in ("none", "to_futures", "to_spot"):
+            await self.refresh()  # a reduction traded the pairs down; a transfer leaves them as they are
 
     def _band_left(self) -> bool:
         """``Treasury.collateral()``'s margin balance and short notional from one simulator reading, with
