@@ -54,7 +54,7 @@ from bot.execution.executor import ExecutionResult, Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.ledger.controls import Controls, ExitRequest
 from bot.ledger.models import Control, ControlKind, EventKind, FundingSource, IntentKind, IntentStatus, RateKind
-from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Ledger
+from bot.ledger.repository import EMPTY_WALLET, AssetBalance, EventRecord, FundingRecord, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
 from bot.reconcile import Reconciler, ReconcileReport
@@ -581,7 +581,7 @@ class Engine:
         await self._ok()
         pairs = await self.ledger.list_pairs(venue=self.venue.name) if incomes else []
         pair_by_symbol = {p.symbol: p for p in pairs}
-        new = 0
+        records: list[tuple[FundingRecord, str]] = []
         for inc in sorted(incomes, key=lambda i: i.funding_time_ms):
             pair = pair_by_symbol.get(inc.symbol)
             rec = FundingRecord(
@@ -596,14 +596,41 @@ class Engine:
                 pair_id=pair.id if pair else None,
                 position_size=pair.perp_qty if pair else None,
             )
-            if await self.ledger.record_funding_payment(**asdict(rec)):
-                new += 1
-                ev = rec.event()  # the same line the backtest's sync writes
-                details = {**(ev.details or {}), "tran_id": inc.tran_id}
-                await self._event(ev.kind, ev.message, symbol=ev.symbol, pair_id=ev.pair_id, details=details)
+            records.append((rec, inc.tran_id))
             self._income_synced_ms = max(self._income_synced_ms, inc.funding_time_ms + 1)
+        new = await self._record_payments(records)
         await self._check_missing(now)
         return new
+
+    async def _record_payments(self, records: list[tuple[FundingRecord, str]]) -> int:
+        """Each payment (with its venue transaction id) and its funding event; returns how many were new.
+        Settlements the ledger has not seen (the usual case) go in together, one transaction for the rows
+        and one for their events; one it holds already (a repeat, or a computed estimate this income
+        replaces) takes ``record_funding_payment``'s row-by-row rules."""
+        if not records:
+            return 0
+        first, last = records[0][0].funding_time_ms, records[-1][0].funding_time_ms
+        held = await self.ledger.list_funding_payments(since_ms=first, until_ms=last + 1, venue=self.venue.name)
+        seen = {(p.account, p.symbol, p.funding_time_ms) for p in held}
+        fresh, known = [], []
+        for rec, tran_id in records:
+            key = (rec.account, rec.symbol, rec.funding_time_ms)
+            (known if key in seen else fresh).append((rec, tran_id))
+            seen.add(key)
+        new = 0
+        if fresh and await self.ledger.record_funding_payments([r for r, _ in fresh]) == len(fresh):
+            new += len(fresh)
+            await self.ledger.add_events([self._funding_event(r, tran_id) for r, tran_id in fresh])
+        for rec, tran_id in known:
+            if await self.ledger.record_funding_payment(**asdict(rec)):
+                new += 1
+                await self.ledger.add_events([self._funding_event(rec, tran_id)])
+        return new
+
+    def _funding_event(self, rec: FundingRecord, tran_id: str) -> EventRecord:
+        ev = rec.event()
+        details = {**(ev.details or {}), "tran_id": tran_id}
+        return EventRecord(ev.kind, ev.message, ts_ms=self.now(), pair_id=ev.pair_id, symbol=ev.symbol, details=details)
 
     async def _check_missing(self, now: int) -> None:
         """Alert once per settlement when an open pair held through it and no payment arrived in the grace."""
