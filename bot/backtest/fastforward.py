@@ -13,15 +13,17 @@ prices (``bot.backtest.paths``) and the positions, which do not change until som
 Every test is done in float with margins far above the float error and the simulator's price quantum,
 so an hour is only skipped when the Decimal code would certainly decide the same. The stretch ends at
 the first hour that is not certain, which then runs for real. The simulator jumps straight to the
-stretch's snapshot hours and its end: it settles funding at each settlement's own instant and checks
-liquidation over the whole path, which certificate 3 bounds. Funding is written to the ledger as the
-hourly sync would (each payment recorded at the first grid hour at or after it), balance snapshots and
-price events at their hours, in one transaction each. Timeline rows come from the same float arrays.
+stretch's funding-sync hours (the first grid hour at or after each settlement of a held symbol, where
+the hourly loop's sync would see it), its snapshot hours and its end: it settles funding at each
+settlement's own instant and checks liquidation over the whole path, which certificate 3 bounds. At
+those hours the engine's own jobs run (``sync_funding``, ``snapshot_balances``), so the ledger gets
+what the hourly loop writes there. The scans of a stretch are not run: their decisions (holds and skips
+only, certificate 1) and predicted funding rates are what a stretch leaves out of the ledger. Timeline
+rows come from the same float arrays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +32,10 @@ import numpy as np
 from bot.backtest.paths import SymbolPaths
 from bot.backtest.quiet import Book, BookShape, Held, SpotHoldings, StrategyQuiet
 from bot.domain import HOUR_MS, PairState, common_step, exchange_id
-from bot.ledger.models import Wallet
-from bot.ledger.repository import AssetBalance, EventRecord
 from strategies.params import CarryParams
 
 if TYPE_CHECKING:
-    from bot.backtest.core import TickJobs
+    from bot.backtest.core import EngineLoop
     from bot.backtest.result import Timeline
     from bot.treasury.maths import Band
 
@@ -64,7 +64,7 @@ class FastForward:
 
     def __init__(
         self,
-        jobs: TickJobs,
+        jobs: EngineLoop,
         paths: dict[str, SymbolPaths],
         grid: np.ndarray,
         scan: np.ndarray,
@@ -95,17 +95,12 @@ class FastForward:
         jobs = self.jobs
         core = jobs.core
         ex = core.exchange
-        if not jobs._treasury_quiet or ex.has_open_orders():
+        if not jobs.treasury_quiet or ex.has_open_orders() or await jobs.open_intents():
             return None
-        if jobs._open_intents is None:
-            jobs._open_intents = bool(await core.ledger.open_intents())
-        if jobs._open_intents:
-            return None
-        await jobs._refresh_pairs()
         tol = self.p.hedge_tolerance_fraction
         held: list[Held] = []
         positions = {p.symbol: p for p in ex.futures.open_positions()}
-        for sym, pair in sorted(jobs._live.items()):
+        for sym, pair in sorted(jobs.live.items()):
             if pair.state is not PairState.OPEN:
                 return None
             larger = max(pair.spot_qty, pair.perp_qty)
@@ -223,34 +218,20 @@ class FastForward:
         last_snapshot_ms: int | None,
         every_h: int,
     ) -> int | None:
-        """Hours [i0, end) in jumps: to each balance-snapshot hour, then to the last hour; the ledger gets
-        what the hourly loop would have written. Returns the last snapshot time."""
+        """Hours [i0, end) in jumps: to each funding-sync and balance-snapshot hour, then to the last hour,
+        where the engine's jobs write what the hourly loop would have written. Returns the last snapshot time."""
         jobs = self.jobs
-        core = jobs.core
         times = [int(t) for t in self.grid[i0:end]]
-        snapshots: list[tuple[str, Wallet, int, Mapping[str, AssetBalance]]] = []
-        events: list[EventRecord] = []
+        syncs = self._sync_hours(book, times)
         for t in times:
-            if last_snapshot_ms is None or t - last_snapshot_ms >= every_h * HOUR_MS:
-                core.clock.set(t)
-                core.exchange.step(t)
-                balances = await core.venue.fetch_balances()
-                jobs._last_balances = balances
-                snapshots += jobs.balance_rows(t, balances)
-                prices = jobs.prices_event(t)
-                if prices is not None:
-                    events.append(prices)
+            snapshot = last_snapshot_ms is None or t - last_snapshot_ms >= every_h * HOUR_MS
+            if not (snapshot or t in syncs or t == times[-1]):
+                continue
+            await jobs.step(t)
+            await jobs.sync_funding()
+            if snapshot:
+                await jobs.snapshot_balances()
                 last_snapshot_ms = t
-        core.clock.set(times[-1])
-        core.exchange.step(times[-1])
-        payments = await jobs.funding_records(lambda ms: int(self.grid[np.searchsorted(self.grid, ms)]))
-        if payments:
-            await core.ledger.record_funding_payments(payments)
-            events += [p.event() for p in payments]
-        if snapshots:
-            await core.ledger.record_balance_snapshots(snapshots)
-        if events:
-            await core.ledger.add_events(events)
         k = end - i0
         timeline.equity[i0:end] = rows["equity"][:k]
         timeline.collateral_ratio[i0:end] = rows["ratio"][:k]
@@ -261,6 +242,17 @@ class FastForward:
         self.hours_skipped += k
         self.stretches += 1
         return last_snapshot_ms
+
+    def _sync_hours(self, book: Book, times: list[int]) -> set[int]:
+        """The hours of ``times`` at which the hourly loop's funding sync first sees a held symbol's
+        settlement (the first grid hour at or after it)."""
+        out: set[int] = set()
+        lo, hi = times[0] - HOUR_MS, times[-1]
+        for h in book.held:
+            ts = self.paths[h.binance_id].settle_ts
+            inside = ts[(ts > lo) & (ts <= hi)]
+            out.update(int(self.grid[k]) for k in np.searchsorted(self.grid, inside))
+        return out
 
     async def advance(
         self, i: int, timeline: Timeline, in_market: dict[str, int], last_snapshot_ms: int | None, every_h: int

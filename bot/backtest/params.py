@@ -66,6 +66,12 @@ class BacktestOptions(BaseModel):
     collateral_gate: bool = Field(
         True, description="run the treasury only when the collateral band is left (identical results, faster)"
     )
+    capital_limit: Decimal | None = Field(
+        None,
+        gt=0,
+        description="cap on the USDT equity the strategy may allocate (the daemon's engine.capital_limit); "
+        "empty means the whole account",
+    )
     spot_fee_rate: Decimal = Field(Decimal("0.001"), ge=0, description="spot taker/maker fee rate")
     perp_taker_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, description="perp taker fee rate")
     perp_maker_fee_rate: Decimal = Field(Decimal("0.0002"), ge=0, description="perp maker fee rate")

@@ -79,7 +79,7 @@ class SpotHoldings:
         return cls(usdt, coins, unpriced)
 
     def value(self, paths: Mapping[str, SymbolPaths], i0: int, i1: int) -> np.ndarray:
-        """USDT value at each grid hour in [i0, i1), as ``TickJobs._capital_from`` values the spot wallet:
+        """USDT value at each grid hour in [i0, i1), as ``EngineLoop._capital_from`` values the spot wallet:
         the replayed spot price, the last known one in a gap, 0 before the first."""
         out = np.full(i1 - i0, self.usdt)
         for sid, qty in self.coins.items():

@@ -9,7 +9,7 @@ Per grid hour ``t`` (a ``ManualClock`` set to ``t``; nothing reads the wall cloc
    (the snapshot hides symbols without data, and symbols with a gap within ``gap_lookahead_hours`` when no
    pair is held, so no pair is opened into a gap);
 4. collateral and hedge check (treasury; with ``collateral_gate`` only when the band is left, see
-   ``TickJobs.check_collateral``: inside it the treasury would only read);
+   ``EngineLoop.check_collateral``: inside it the treasury would only read);
 5. inside 1-minute windows: steps and collateral checks every minute;
 6. timeline row (equity, collateral ratio) and, on the cadence, a balance snapshot in the ledger (and
    one at the last hour, so the ledger's closing equity is the summary's).
@@ -18,12 +18,17 @@ A held pair whose data has a hole within ``gap_lookahead_hours`` is closed (``ex
 first hour that sees the hole while both legs still have prices: across missing data it could only be
 valued at stale prices and margined blind.
 
-The per-tick calls live in ``TickJobs`` only, so switching to ``bot.engine``'s job functions is local.
+Every job is the daemon's own (``bot.engine.core.Engine`` over the simulator, called by
+``bot.backtest.core.EngineLoop``), so the ledger is a daemon ledger: the same event kinds, a decision
+at each rule change, a funding rate per scan, the operator's controls honoured.
+
 Hours where nothing can change (flat book and no possible entry, see ``bot.backtest.skip``) are skipped:
 their timeline rows repeat the last state, which is exactly what running them would produce. With
 ``fast_forward`` (default), stretches where the strategy, the treasury and the margin provably do nothing
-run as simulator jumps with batched ledger writes (``bot.backtest.fastforward``); tests/backtest/
-test_fastforward.py shows the ledger identical to the hourly run.
+run as simulator jumps, the engine's jobs running only at the hours where they write (funding sync,
+snapshots; ``bot.backtest.fastforward``). Both shortcuts leave out the skipped scans' holds and skips and
+their predicted funding rates; tests/backtest/test_fastforward.py shows every other row identical to the
+hourly run's.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.backtest.analytics import monthly_returns
-from bot.backtest.core import Core, TickJobs, build_core
+from bot.backtest.core import Core, EngineLoop, build_core
 from bot.backtest.data import DataError, Dataset, load_dataset
 from bot.backtest.fastforward import FastForward
 from bot.backtest.metrics import fill_timeline, read_facts, summarise
@@ -87,7 +92,7 @@ def _blocked_for_entry(ds: Dataset, lookahead: int) -> dict[str, np.ndarray]:
 
 
 async def _run_loop(
-    spec: BacktestSpec, ds: Dataset, core: Core, jobs: TickJobs, progress: Progress | None
+    spec: BacktestSpec, ds: Dataset, core: Core, jobs: EngineLoop, progress: Progress | None
 ) -> tuple[Timeline, RunStats, dict[str, int]]:
     opts = spec.params.options
     symbols = [s.unified for s in ds.series.values()]
@@ -116,7 +121,8 @@ async def _run_loop(
     ff = _fast_forward(spec, ds, core, jobs, scan, blocked, minute_hours, paths, fees) if opts.fast_forward else None
     evaluated = skipped = minute_checks = scans = 0
     # The opening balances, before the first hour trades: the report's equity window starts here.
-    await jobs.snapshot_balances(int(ds.grid[0]) - 1)
+    await jobs.step(int(ds.grid[0]) - 1)
+    await jobs.snapshot_balances()
     last_snapshot_ms: int | None = None
     t_start = time.perf_counter()
     n = len(ds.grid)
@@ -144,22 +150,20 @@ async def _run_loop(
             i = j
             continue
         await jobs.step(t)
-        await jobs.sync_funding(t)
+        await jobs.sync_funding()
         gaps = _gaps_ahead(ds, jobs.held(), i, missing, blocked)
         if gaps:
-            await jobs.exit_before_gaps(t, gaps)
+            await jobs.exit_before_gaps(gaps)
         if scan[i]:
-            no_data = {s for s in symbols if missing[s][i]}
-            no_entry = {s for s in symbols if blocked[s][i]}
-            await jobs.evaluate(t, no_data=no_data, no_entry=no_entry)
+            await jobs.scan(*_data_limits(ds, symbols, i, missing, blocked, opts.gap_lookahead_hours))
             scans += 1
-        await jobs.check_collateral(t)
+        await jobs.check_collateral()
         if t in minute_hours:
             for m in range(t + MINUTE_MS, t + HOUR_MS, MINUTE_MS):
                 if await jobs.idle():
                     break
                 await jobs.step(m)
-                await jobs.check_collateral(m)
+                await jobs.check_collateral()
                 minute_checks += 1
         row = await jobs.state(t)
         tl.equity[i] = row.equity
@@ -168,7 +172,7 @@ async def _run_loop(
         for sym in row.held:
             in_market[sym] = in_market.get(sym, 0) + 1
         if last_snapshot_ms is None or t - last_snapshot_ms >= opts.snapshot_every_hours * HOUR_MS:
-            await jobs.snapshot_balances(t)
+            await jobs.snapshot_balances()
             last_snapshot_ms = t
         evaluated += 1
         if progress:
@@ -177,7 +181,8 @@ async def _run_loop(
     if n and last_snapshot_ms != int(ds.grid[-1]):
         # the closing balances, so `fundbot report` reconciles equity up to the run's last hour (the
         # summary's final equity), not only to the last snapshot of the cadence
-        await jobs.snapshot_balances(int(ds.grid[-1]))
+        await jobs.step(int(ds.grid[-1]))
+        await jobs.snapshot_balances()
     await jobs.finish(int(ds.end_ms))
     stats = RunStats(
         symbol_hours=ds.symbol_hours,
@@ -193,6 +198,16 @@ async def _run_loop(
         stretches=ff.stretches if ff else 0,
     )
     return tl, stats, in_market
+
+
+def _data_limits(
+    ds: Dataset, symbols: list[str], i: int, missing: dict[str, np.ndarray], blocked: dict[str, np.ndarray], ahead: int
+) -> tuple[dict[str, str], dict[str, str]]:
+    """What the history says the engine cannot know at hour ``i``: symbols without data now (not read,
+    not traded) and symbols with a hole within ``ahead`` hours (no pair opens or grows into it)."""
+    no_data = {s: "no market data in the history at this hour" for s in symbols if missing[s][i]}
+    no_entry = {s: f"the history has a gap within {ahead} h" for s in symbols if blocked[s][i] and s not in no_data}
+    return no_data, no_entry
 
 
 def _gaps_ahead(
@@ -211,7 +226,7 @@ def _fast_forward(
     spec: BacktestSpec,
     ds: Dataset,
     core: Core,
-    jobs: TickJobs,
+    jobs: EngineLoop,
     scan: np.ndarray,
     blocked: dict[str, np.ndarray],
     minute_hours: set[int],
@@ -255,17 +270,15 @@ def _idle_rows(tl: Timeline, i: int, j: int, core: Core, paths: dict[str, Symbol
 
 
 async def _snapshots_while_idle(
-    jobs: TickJobs, ds: Dataset, i: int, j: int, last_ms: int | None, every_h: int
+    jobs: EngineLoop, ds: Dataset, i: int, j: int, last_ms: int | None, every_h: int
 ) -> int | None:
-    """Balance snapshots the daemon would have written during skipped hours (balances do not move)."""
-    due = []
+    """Balance snapshots the daemon would have written during skipped hours, by the engine at their hours."""
     for k in range(i, j):
         t = int(ds.grid[k])
         if last_ms is None or t - last_ms >= every_h * HOUR_MS:
-            due.append(t)
+            await jobs.step(t)
+            await jobs.snapshot_balances()
             last_ms = t
-    if due:
-        await jobs.snapshot_balances_batch(due)
     return last_ms
 
 
@@ -289,7 +302,7 @@ async def run_backtest(
     out.mkdir(parents=True, exist_ok=True)
     core = await build_core(spec, ds, out / "ledger.db")
     try:
-        jobs = TickJobs(core)
+        jobs = EngineLoop(core)
         jobs.collateral_gate = spec.params.options.collateral_gate
         tl, stats, in_market = await _run_loop(spec, ds, core, jobs, progress)
         facts = await read_facts(core.ledger)

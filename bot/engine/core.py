@@ -12,6 +12,10 @@ Jobs:
   per-symbol pause (no entries or increases there; a held pair is kept), exit requests (the pair is
   closed through the executor, the operator's reason in the decision, then the request is marked done)
   and the capital limit (the ledger's value, when set, replaces ``engine.capital_limit``).
+  A caller that knows more than the venue says (the backtest, which sees the holes in its history
+  ahead) sets ``unavailable`` (symbols with no market data now: not read, not traded, reported once as
+  ``unavailable``) and ``no_entry`` (symbols where no pair may open or grow now, with why; a held pair is
+  kept, as for a paused symbol), and closes pairs for its own reasons with ``exit_pairs``.
 - ``check_collateral``: treasury band and hedge drift (also run when a mark price moves far).
   Execution, collateral transfers and reconciliation hold ``account_lock``: a transfer decided while an
   entry is half done would see its pre-funded margin as idle and move it away.
@@ -34,9 +38,10 @@ quarantined against an account that is no longer traded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import TypeVar
@@ -61,12 +66,12 @@ from bot.ledger.models import (
     RateKind,
     Wallet,
 )
-from bot.ledger.repository import EMPTY_WALLET, AssetBalance, FundingRecord, Ledger
+from bot.ledger.repository import EMPTY_WALLET, AssetBalance, EventRecord, FundingRecord, Ledger
 from bot.ops.alerts import Alerter
 from bot.ops.health import HealthState
 from bot.reconcile import Reconciler, ReconcileReport
 from bot.treasury.bnb import BNB, BnbKeeper
-from bot.treasury.service import Treasury
+from bot.treasury.service import RebalanceOutcome, Treasury
 from bot.venues.base import FundingInfo, PairMarkets, Position, Venue
 from bot.venues.errors import Backoff, ErrorClass, classify, retry_after_s, safe_error_text
 from strategies.base import Action, Fees, Limits, PairView, Reason, Snapshot, Strategy, Target
@@ -147,6 +152,8 @@ class Engine:
     last_funding: dict[str, FundingInfo] = field(default_factory=dict)
     last_marks: dict[str, Decimal] = field(default_factory=dict)
     controls: Controls = field(default_factory=Controls)
+    unavailable: dict[str, str] = field(default_factory=dict)  # symbol -> why: no market data now
+    no_entry: dict[str, str] = field(default_factory=dict)  # symbol -> why: no pair opens or grows now
     _income_synced_ms: int | None = None
     _alerted_missing: set[tuple[str, int]] = field(default_factory=set)
     _positions_recorded: dict[str, tuple[Decimal, Decimal | None]] = field(default_factory=dict)
@@ -455,7 +462,8 @@ class Engine:
         now = self.now()
         pairs = await self.pair_views()
         entries = self.accepting_entries and not controls.close_only
-        snapshot, funding = await self.builder.build(now, pairs, ZERO, Limits(allow_entries=entries))
+        with self._without_unavailable():
+            snapshot, funding = await self.builder.build(now, pairs, ZERO, Limits(allow_entries=entries))
         # Capital from this scan's own prices: spot coins at the spot mid they would sell at now, so the
         # hedge cancels against the futures wallet's unrealised PnL (and a restart is not undervalued).
         equity = await self.equity({m.symbol: m.spot.mid for m in snapshot.markets})
@@ -466,16 +474,20 @@ class Engine:
         for m in snapshot.markets:
             self.last_marks[m.symbol] = (m.perp.bid + m.perp.ask) / 2
         await self._ok(scan=True)
-        for symbol, info in funding.items():
-            await self.ledger.record_funding_rate(
-                venue=self.venue.name,
-                symbol=symbol,
-                funding_time_ms=info.next_funding_ms,
-                rate=info.predicted_rate,
-                kind=RateKind.PREDICTED,
-                observed_ms=now,
-                interval_hours=info.interval_hours,
-            )
+        await self.ledger.record_funding_rates(
+            [
+                {
+                    "venue": self.venue.name,
+                    "symbol": symbol,
+                    "funding_time_ms": info.next_funding_ms,
+                    "rate": info.predicted_rate,
+                    "kind": RateKind.PREDICTED,
+                    "observed_ms": now,
+                    "interval_hours": info.interval_hours,
+                }
+                for symbol, info in funding.items()
+            ]
+        )
         for symbol, why in self.builder.skipped.items():
             if self.last_rule.get(symbol) != "unavailable":
                 self.last_rule[symbol] = "unavailable"
@@ -486,8 +498,8 @@ class Engine:
                     details={"rule": "unavailable", "message": why},
                 )
         held = {p.symbol: p for p in pairs}
-        snapshot, withheld = _withhold_paused(snapshot, controls.paused | controls.orphans, held)
-        skips = [_orphan_skip(s) if s in controls.orphans else _paused_skip(s) for s in withheld]
+        snapshot, withheld = _withhold_paused(snapshot, controls.paused | controls.orphans | self.no_entry.keys(), held)
+        skips = [self._withheld_skip(s, controls) for s in withheld]
         targets = self.strategy.evaluate(snapshot) + skips
         targets = self._apply_controls(targets, controls, held)
         targets = await self._apply_listings(targets, held)
@@ -510,6 +522,7 @@ class Engine:
         if c.close_only:
             targets = [self._close_only(t, pairs) for t in targets]
         targets = [self._paused(t, held) if t.symbol in c.paused else t for t in targets]
+        targets = [_no_increase(t, held, self.no_entry[t.symbol]) if t.symbol in self.no_entry else t for t in targets]
         seen = {t.symbol for t in targets}
         exits = {r.symbol: r for r in c.exits if r.symbol in held and held[r.symbol].pair_id == r.pair_id}
         out = [_operator_exit(t, exits[t.symbol], held[t.symbol]) if t.symbol in exits else t for t in targets]
@@ -524,6 +537,42 @@ class Engine:
             why = _override(t, "operator_pause_no_increase", "paused by the operator: the pair is kept, not grown")
             return Target(t.symbol, pair.hedged_qty, why, Action.HOLD)
         return t
+
+    def _withheld_skip(self, symbol: str, c: Controls) -> Target:
+        if symbol in c.orphans:
+            return _orphan_skip(symbol)
+        if symbol in c.paused:
+            return _paused_skip(symbol)
+        return Target(symbol, ZERO, Reason("no_entry", f"no entry: {self.no_entry[symbol]}"), Action.SKIP)
+
+    @contextlib.contextmanager
+    def _without_unavailable(self) -> Iterator[None]:
+        """While the snapshot is built, the builder reads only the symbols with market data now; the
+        others count as skipped, so the scan reports each once (``unavailable``) and a held pair is only held."""
+        symbols = self.builder.symbols
+        if self.unavailable:
+            self.builder.symbols = [s for s in symbols if s not in self.unavailable]
+            self.builder.skipped.update(self.unavailable)
+        try:
+            yield
+        finally:
+            self.builder.symbols = symbols
+
+    async def exit_pairs(self, why: dict[str, str], rule: str) -> None:
+        """Close held pairs for reasons from outside the strategy (``why``: symbol -> reason; the backtest
+        closes a pair before a hole in its data), each with its decision, through the executor as any exit.
+        A quarantined pair waits for reconciliation or the operator, as for an operator exit."""
+        if not why or self.venue_paused("exit"):
+            return
+        held = {p.symbol: p for p in await self.pair_views()}
+        for symbol, reason in sorted(why.items()):
+            pair = held.get(symbol)
+            if pair is None or pair.state is PairState.QUARANTINED:
+                continue
+            t = Target(symbol, ZERO, Reason(rule, f"{rule}: {symbol} {reason}", {"message": reason}), Action.EXIT)
+            await self._decision(t)
+            async with self.account_lock:
+                await self._execute(t)
 
     async def answer_orphan_requests(self, requests: tuple[Control, ...]) -> None:
         """The operator's adopt / close requests on orphan legs, carried out before the scan decides (an
@@ -648,9 +697,10 @@ class Engine:
 
     # -- collateral and hedge -------------------------------------------------------------------------
 
-    async def check_collateral(self) -> None:
+    async def check_collateral(self) -> RebalanceOutcome | None:
+        """The treasury's rebalance and the alerts on its outcome; returns that outcome (None: skipped)."""
         if self.venue_paused("collateral"):
-            return
+            return None
         async with self.account_lock:  # never while an entry is half done: its pre-funded margin looks idle
             outcome = await self.treasury.rebalance()
         await self._ok()
@@ -660,11 +710,13 @@ class Engine:
         if ratio is not None and ratio < band.low and self.alerter is not None:
             await self.alerter.collateral_below_band(ratio, band.low, after.margin_balance, after.short_notional)
         tolerance = self.config.hedge_alert_fraction
-        for p in await self.ledger.list_pairs((PairState.OPEN,), venue=self.venue.name):
+        open_pairs = await self.ledger.list_pairs((PairState.OPEN,), venue=self.venue.name) if self.alerter else []
+        for p in open_pairs:
             base = max(p.spot_qty, p.perp_qty)
             if base > 0 and abs(p.spot_qty - p.perp_qty) / base > tolerance and self.alerter is not None:
                 await self.alerter.hedge_drift(p.symbol, p.spot_qty, p.perp_qty, tolerance, pair_id=p.id)
         await self._portfolio_gauges(ratio)
+        return outcome
 
     async def on_mark(self, symbol: str, mark: Decimal) -> bool:
         """True when the move since the last check is large enough to run the collateral check now."""
@@ -688,8 +740,9 @@ class Engine:
             self._income_synced_ms = payments[-1].funding_time_ms + 1 if payments else first - HOUR_MS
         incomes = await self.venue.fetch_funding_income(None, since_ms=self._income_synced_ms)
         await self._ok()
-        pair_by_symbol = {p.symbol: p for p in await self.ledger.list_pairs(venue=self.venue.name)}
-        new = 0
+        pairs = await self.ledger.list_pairs(venue=self.venue.name) if incomes else []
+        pair_by_symbol = {p.symbol: p for p in pairs}
+        records: list[tuple[FundingRecord, str]] = []
         for inc in sorted(incomes, key=lambda i: i.funding_time_ms):
             pair = pair_by_symbol.get(inc.symbol)
             rec = FundingRecord(
@@ -704,14 +757,42 @@ class Engine:
                 pair_id=pair.id if pair else None,
                 position_size=pair.perp_qty if pair else None,
             )
-            if await self.ledger.record_funding_payment(**asdict(rec)):
-                new += 1
-                ev = rec.event()  # the same line the backtest's sync writes
-                details = {**(ev.details or {}), "tran_id": inc.tran_id}
-                await self._event(ev.kind, ev.message, symbol=ev.symbol, pair_id=ev.pair_id, details=details)
+            records.append((rec, inc.tran_id))
             self._income_synced_ms = max(self._income_synced_ms, inc.funding_time_ms + 1)
+        new = await self._record_payments(records)
         await self._check_missing(now)
         return new
+
+    async def _record_payments(self, records: list[tuple[FundingRecord, str]]) -> int:
+        """Each payment (with its venue transaction id) and its funding event; returns how many were new.
+        Settlements the ledger has not seen (the usual case) go in together, one transaction for the rows
+        and one for their events; one it holds already (a repeat, or a computed estimate this income
+        replaces) takes ``record_funding_payment``'s row-by-row rules."""
+        if not records:
+            return 0
+        first, last = records[0][0].funding_time_ms, records[-1][0].funding_time_ms
+        held = await self.ledger.list_funding_payments(since_ms=first, until_ms=last + 1, venue=self.venue.name)
+        seen = {(p.account, p.symbol, p.funding_time_ms) for p in held}
+        fresh: list[tuple[FundingRecord, str]] = []
+        known: list[tuple[FundingRecord, str]] = []
+        for rec, tran_id in records:
+            key = (rec.account, rec.symbol, rec.funding_time_ms)
+            (known if key in seen else fresh).append((rec, tran_id))
+            seen.add(key)
+        new = 0
+        if fresh and await self.ledger.record_funding_payments([r for r, _ in fresh]) == len(fresh):
+            new += len(fresh)
+            await self.ledger.add_events([self._funding_event(r, tran_id) for r, tran_id in fresh])
+        for rec, tran_id in known:
+            if await self.ledger.record_funding_payment(**asdict(rec)):
+                new += 1
+                await self.ledger.add_events([self._funding_event(rec, tran_id)])
+        return new
+
+    def _funding_event(self, rec: FundingRecord, tran_id: str) -> EventRecord:
+        ev = rec.event()
+        details = {**(ev.details or {}), "tran_id": tran_id}
+        return EventRecord(ev.kind, ev.message, ts_ms=self.now(), pair_id=ev.pair_id, symbol=ev.symbol, details=details)
 
     async def _check_missing(self, now: int) -> None:
         """Alert once per settlement when an open pair held through it and no payment arrived in the grace."""
@@ -923,6 +1004,16 @@ def _withhold_paused(
     if not withheld:
         return snapshot, []
     return replace(snapshot, markets=tuple(m for m in snapshot.markets if m.symbol not in withheld)), withheld
+
+
+def _no_increase(t: Target, held: dict[str, PairView], why: str) -> Target:
+    """``no_entry``: a held pair is kept, not grown (as for a paused symbol)."""
+    pair = held.get(t.symbol)
+    if pair is not None and t.action is Action.RESIZE and t.target_qty > pair.hedged_qty:
+        return Target(
+            t.symbol, pair.hedged_qty, _override(t, "no_entry_no_increase", f"no increase: {why}"), Action.HOLD
+        )
+    return t
 
 
 def _paused_skip(symbol: str) -> Target:

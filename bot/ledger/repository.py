@@ -916,6 +916,40 @@ class Ledger:
             stmt = stmt.on_conflict_do_nothing(index_elements=key)
         return await self._run(_inserted, stmt.returning(table.c.id))
 
+    async def record_funding_rates(self, rates: Sequence[Mapping[str, Any]]) -> None:
+        """``record_funding_rate`` for many rows (its keyword arguments, one mapping each) in one
+        transaction and one statement per kind: a scan's predictions, written together."""
+        if not rates:
+            return
+        table = FundingRate.__table__
+        key = [table.c.venue, table.c.symbol, table.c.funding_time_ms, table.c.kind]
+        by_kind: dict[RateKind, list[dict[str, Any]]] = {}
+        for r in rates:
+            by_kind.setdefault(RateKind(r["kind"]), []).append({"interval_hours": None, **r})
+        stmts = []
+        for kind, rows in by_kind.items():
+            stmt = self._insert(table)
+            if kind == RateKind.PREDICTED:
+                ex = stmt.excluded
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=key,
+                    set_={
+                        "rate": ex.rate,
+                        "interval_hours": func.coalesce(ex.interval_hours, table.c.interval_hours),
+                        "observed_ms": ex.observed_ms,
+                    },
+                    where=ex.observed_ms > table.c.observed_ms,
+                )
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=key)
+            stmts.append((stmt, rows))
+
+        def write(conn: Connection) -> None:
+            for stmt, rows in stmts:
+                conn.execute(stmt, rows)
+
+        await self._run(write)
+
     async def funding_rates(
         self,
         symbol: str,

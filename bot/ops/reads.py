@@ -134,7 +134,7 @@ async def ledger_clock(ledger: Ledger, wall_ms: int) -> tuple[int, int | None]:
     return int(newest), int(newest)
 
 
-BACKTEST_FINISHED = "backtest finished"  # the last event a backtest writes (bot.backtest.core.TickJobs.finish)
+BACKTEST_FINISHED = "backtest finished"  # the last event a backtest writes (bot.backtest.core.EngineLoop.finish)
 
 
 async def is_backtest_ledger(ledger: Ledger) -> bool:

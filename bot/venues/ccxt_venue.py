@@ -129,6 +129,8 @@ def _order_type(raw: str) -> OrderType:
 
 
 _POLL_BACKOFF = Backoff(base_s=5.0, cap_s=120.0)  # rate-limited mark polls in a row without a named ban
+
+
 def _flag(value: object) -> bool:
     """A JSON boolean (Binance sends true/false; a string 'true'/'false' is read the same way)."""
     if isinstance(value, bool):

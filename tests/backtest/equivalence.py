@@ -53,7 +53,7 @@ async def _facts(url: str) -> dict[str, Any]:
                     select(BalanceSnapshot.ts_ms, BalanceSnapshot.wallet, BalanceSnapshot.asset, BalanceSnapshot.total)
                 )
             ).all()
-            logged = (await conn.execute(select(Event.ts_ms, Event.kind, Event.message))).all()
+            logged = (await conn.execute(select(Event.ts_ms, Event.kind, Event.message, Event.details))).all()
     finally:
         await ledger.close()
     return {
@@ -64,8 +64,17 @@ async def _facts(url: str) -> dict[str, Any]:
         ),
         "pairs": sorted((p.symbol, p.state.value, p.spot_qty, p.perp_qty) for p in pairs),
         "balances": sorted((r[0], str(r[1]), r[2], Decimal(r[3])) for r in snaps),
-        "events": sorted((r[0], str(r[1]), r[2]) for r in logged),
+        "events": sorted((r[0], str(r[1]), r[2]) for r in logged if not _scan_only(str(r[1]), r[3])),
     }
+
+
+PASSIVE = ("hold", "skip")
+
+
+def _scan_only(kind: str, details: dict | None) -> bool:
+    """A hold or skip decision: what a scan writes when nothing trades, the rows a shortcut that skips
+    provably quiet scans leaves out (bot/backtest/fastforward.py, skip.py). Every other event is compared."""
+    return kind == "decision" and (details or {}).get("action") in PASSIVE
 
 
 def facts(result: BacktestResult) -> dict[str, Any]:

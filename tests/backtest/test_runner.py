@@ -149,7 +149,7 @@ def test_a_liquidation_is_alerted_and_reconciliation_quarantines_the_pair(tmp_pa
     assert sum(q if side == "sell" else -q for side, q, _ in perp) == 0
     assert [a.ts_ms for a in alerts] == [T0 + 10 * HOUR_MS] * 2
     assert alerts[0].message.startswith("liquidation: BTC/USDT short of 14.965 closed by the venue at 300")
-    assert "pair quarantined" in alerts[1].message
+    assert alerts[1].message.startswith("BTC/USDT quarantined: the venue closed its short (liquidation)")
 
 
 @pytest.mark.parametrize("spot_fee", ["0", "0.002"])

@@ -294,6 +294,38 @@ async def test_settled_rates_are_kept_and_predicted_rates_follow_the_newest_obse
     assert await ledger.funding_rates("ETH/USDT:USDT") == []
 
 
+async def test_a_scans_rates_written_together_follow_the_same_rules(ledger: Ledger):
+    """``record_funding_rates`` (one transaction for a scan's predictions) keeps ``record_funding_rate``'s
+    rules: a newer prediction overwrites, an older one does not, a settled rate is written once."""
+    btc = dict(venue="binance", symbol="BTC/USDT:USDT", funding_time_ms=T0)
+    eth = dict(venue="binance", symbol="ETH/USDT:USDT", funding_time_ms=T0)
+    await ledger.record_funding_rates(
+        [
+            {
+                **btc,
+                "rate": Decimal("0.0001"),
+                "kind": RateKind.PREDICTED,
+                "observed_ms": T0 - 100,
+                "interval_hours": 8,
+            },
+            {**eth, "rate": Decimal("0.0003"), "kind": RateKind.PREDICTED, "observed_ms": T0 - 100},
+            {**btc, "rate": Decimal("0.00015"), "kind": RateKind.SETTLED, "observed_ms": T0 + 1},
+        ]
+    )
+    await ledger.record_funding_rates(
+        [
+            {**btc, "rate": Decimal("0.0002"), "kind": RateKind.PREDICTED, "observed_ms": T0 - 50},
+            {**eth, "rate": Decimal("0.0009"), "kind": RateKind.PREDICTED, "observed_ms": T0 - 200},
+            {**btc, "rate": Decimal("0.7"), "kind": RateKind.SETTLED, "observed_ms": T0 + 2},
+        ]
+    )
+    await ledger.record_funding_rates([])
+    btc_rows = {r.kind: r for r in await ledger.funding_rates("BTC/USDT:USDT")}
+    assert (btc_rows[RateKind.PREDICTED].rate, btc_rows[RateKind.PREDICTED].interval_hours) == (Decimal("0.0002"), 8)
+    assert btc_rows[RateKind.SETTLED].rate == Decimal("0.00015")
+    assert [r.rate for r in await ledger.funding_rates("ETH/USDT:USDT")] == [Decimal("0.0003")]
+
+
 # -- balances ----------------------------------------------------------------------------------------
 
 
