@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
 
 from bot.ops.metrics import StateCollector, exposition, new_registry
 
-if TYPE_CHECKING:
-    from bot.ops.api import ApiService
+
+class HttpMount(Protocol):
+    """What the health server mounts beside /healthz and /metrics (the operator API, ``bot.ops.api``): a
+    protocol, so this runtime service never imports the views it serves."""
+
+    def middlewares(self) -> list[Callable[..., Awaitable[web.StreamResponse]]]: ...
+
+    def install(self, app: web.Application) -> None: ...
 
 
 def wall_clock_ms() -> int:
@@ -183,7 +189,7 @@ def _resolve(provider: StateProvider) -> HealthState:
     return provider if isinstance(provider, HealthState) else provider()
 
 
-def build_health_app(state_provider: StateProvider, api: ApiService | None = None) -> web.Application:
+def build_health_app(state_provider: StateProvider, api: HttpMount | None = None) -> web.Application:
     """aiohttp app with GET /healthz (JSON, 200 or 503) and GET /metrics (Prometheus text; OpenMetrics when the
     scraper asks for it), both open; with ``api``, also the operator API and the dashboard (token required).
 
@@ -209,7 +215,7 @@ def build_health_app(state_provider: StateProvider, api: ApiService | None = Non
 
 
 async def start_health_server(
-    state: StateProvider, host: str = "127.0.0.1", port: int = 8787, api: ApiService | None = None
+    state: StateProvider, host: str = "127.0.0.1", port: int = 8787, api: HttpMount | None = None
 ) -> web.AppRunner:
     """Serve the health app (and ``api`` when given); returns the runner (``await runner.cleanup()`` stops it).
 
