@@ -20,8 +20,8 @@ from pathlib import Path
 
 from bot.domain import DAY_MS, MINUTE_MS
 from bot.ledger.models import EventKind, FundingSource, Wallet
+from bot.ledger.reads import build_price_book
 from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, Ledger
-from bot.ops.reads import build_price_book
 from bot.ops.status import collect_status
 from bot.ops.views import LedgerViews
 

@@ -143,7 +143,7 @@ class AlertsConfig(Section):
     def _check_notify_urls(cls, v: SecretStr) -> SecretStr:
         """Each URL must be one Apprise can load; the message names the entry, never the URL (a secret)."""
         if v.get_secret_value().strip():
-            from bot.ops.notify import check_urls
+            from bot.services.notify import check_urls
 
             check_urls(v.get_secret_value())
         return v

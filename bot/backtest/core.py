@@ -35,8 +35,8 @@ from bot.engine.daemon import assemble_engine
 from bot.engine.snapshot import SnapshotBuilder
 from bot.engine.user_stream import UserStreamHandler
 from bot.ledger.models import EventKind
+from bot.ledger.reads import BACKTEST_FINISHED
 from bot.ledger.repository import Ledger
-from bot.ops.reads import BACKTEST_FINISHED
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.records import SimEvent

@@ -17,7 +17,7 @@ import pandas as pd
 
 from bot.domain import HOUR_MS, MINUTE_MS, exchange_id
 from bot.domain import unified_symbol as domain_unified_symbol
-from bot.ops.format import iso_utc
+from bot.format import iso_utc
 from bot.sim.history import DataFileError, available_symbols, kline_path, load_funding, load_klines, read_history_csv
 
 _MINUTE_FILE = re.compile(r"binance_perp_(?P<sym>[A-Z0-9]+)_1m_(?P<date>[0-9-]+)\.csv\.gz$")

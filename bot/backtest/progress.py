@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Literal, TextIO
 
 from bot.domain import HOUR_MS
-from bot.ops.format import iso_utc
+from bot.format import iso_utc
 
 LINE_EVERY_S = 10.0
 ProgressKind = bool | Literal["bar", "line"]  # True: a bar on a terminal, a line elsewhere

@@ -58,8 +58,8 @@ from bot.backtest.quiet import SpotHoldings
 from bot.backtest.result import BacktestResult, RunStats, Summary, Timeline
 from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
+from bot.format import iso_utc
 from bot.ledger.round_trips import round_trips
-from bot.ops.format import iso_utc
 
 BASELINES = ("always-on", "top-n")  # the fair comparison (the same symbols, always held) and the strawman
 ALWAYS_ON_SYMBOL = "BTCUSDT"  # what the always-on-btc strategy holds (strategies.baselines.AlwaysOnBTC)

@@ -16,7 +16,7 @@ from bot.config import ConfigError, Mode, load_settings
 from bot.engine.control_cli import register as control_register
 from bot.engine.core import StartFailed
 from bot.engine.daemon import Daemon, build_runtime
-from bot.ops.format import iso_utc
+from bot.format import iso_utc
 from bot.venues.errors import banned_until_ms, safe_error_text
 
 CONNECTION_WAIT_S = 60.0  # an emulator started alongside (docker compose) loads its data first

@@ -18,15 +18,15 @@ import typer
 
 from bot.config import load_settings
 from bot.domain import parse_pair_symbol
+from bot.format import iso_utc
 from bot.ledger import db
 from bot.ledger.controls import OPERATOR_SOURCE
 from bot.ledger.models import Control, ControlKind
+from bot.ledger.reads import LedgerNotFound, is_backtest_ledger, open_ledger
 from bot.ledger.repository import Ledger
 from bot.ops import controls as actions
 from bot.ops.cli import LEDGER_HINT, LIVE_OPTION, URL_OPTION
 from bot.ops.controls import ORPHAN_REQUESTS, ControlRefused
-from bot.ops.format import iso_utc
-from bot.ops.reads import LedgerNotFound, is_backtest_ledger, open_ledger
 
 control_app = typer.Typer(
     help="Operator controls a running daemon reads from its ledger at every scan (they survive restarts).",

@@ -24,7 +24,7 @@ Jobs:
 - ``snapshot_balances`` (balances, plus perp positions with their liquidation prices for ``status``)
   and ``reconcile``.
 
-Each executed entry and exit is also handed to ``on_trade`` (the daemon's notifier, ``bot.ops.notify``).
+Each executed entry and exit is also handed to ``on_trade`` (the daemon's notifier, ``bot.services.notify``).
 
 Rate limits: a 429/418 from the venue trips the ``RateGate`` (the daemon's venue is a ``GatedVenue``:
 every caller's calls wait while it is closed); every job skips while it is closed (one ``rate_limit``
@@ -67,9 +67,9 @@ from bot.ledger.models import (
     Wallet,
 )
 from bot.ledger.repository import EMPTY_WALLET, AssetBalance, EventRecord, FundingRecord, Ledger
-from bot.ops.alerts import Alerter
-from bot.ops.health import HealthState
 from bot.reconcile import Reconciler, ReconcileReport
+from bot.services.alerts import Alerter
+from bot.services.health import HealthState
 from bot.treasury.bnb import BNB, BnbKeeper
 from bot.treasury.service import RebalanceOutcome, Treasury
 from bot.venues.base import FundingInfo, PairMarkets, Position, Venue

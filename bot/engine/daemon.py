@@ -31,9 +31,9 @@ from bot.execution.executor import Executor
 from bot.ledger import db
 from bot.ledger.models import EventKind, Transfer
 from bot.ledger.repository import Ledger
-from bot.ops.alerts import Alerter
-from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
 from bot.reconcile import Reconciler
+from bot.services.alerts import Alerter
+from bot.services.health import HealthState, HealthThresholds, bound_port, start_health_server
 from bot.treasury.evidence import window_ms as transfer_window_ms
 from bot.treasury.service import Treasury
 from bot.venues.base import Venue
@@ -42,7 +42,7 @@ from strategies.funding_carry import FundingCarry
 if TYPE_CHECKING:  # imported where used: every command line imports this module, only `run` needs them
     from bot.engine.user_stream import UserStreamHandler
     from bot.ops.api import ApiService
-    from bot.ops.notify import Notifier
+    from bot.services.notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ async def build_runtime(
         rate_gate=RateGate(),
     )
     engine.fresh_account = new_account  # a new paper account: earlier ones' pairs and intents are closed
-    from bot.ops.notify import Notifier
+    from bot.services.notify import Notifier
 
     notifier = Notifier.from_settings(settings, ledger, now, health=health)
     if notifier is not None:

@@ -167,7 +167,7 @@ async def attribute_ledger(ledger: Ledger, asset_price: AssetPrice | None = None
     that asset at the fill's time (``prices`` events, BNB/USDT fills)."""
     fills = await ledger.list_fills()
     if asset_price is None and any(_third_asset(f) for f in fills):
-        from bot.ops.reads import build_price_book  # the ops layer reads the ledger; imported only when needed
+        from bot.ledger.reads import build_price_book  # the ops layer reads the ledger; imported only when needed
 
         book = await build_price_book(ledger)
 

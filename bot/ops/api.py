@@ -30,12 +30,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
+from bot.format import parse_since, to_jsonable
 from bot.ledger.controls import API_SOURCE
 from bot.ledger.models import ControlKind, EventKind
 from bot.ledger.repository import Ledger
 from bot.ops import controls as actions
-from bot.ops.format import parse_since, to_jsonable
-from bot.ops.health import HealthState
 from bot.ops.openapi import (
     API_PREFIX,
     CAPITAL_MAX,
@@ -49,6 +48,7 @@ from bot.ops.openapi import (
 )
 from bot.ops.report import collect_report
 from bot.ops.views import LedgerViews
+from bot.services.health import HealthState
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from rich.text import Text
 from bot import early_signals
 from bot.config import load_settings
 from bot.domain import parse_pair_symbol
+from bot.format import fmt_age, iso_utc, parse_kinds, parse_since
 from bot.ledger.models import EventKind
+from bot.ledger.reads import LedgerNotFound, ledger_clock, open_ledger
 from bot.ledger.repository import Ledger
-from bot.ops.format import fmt_age, iso_utc, parse_kinds, parse_since
-from bot.ops.reads import LedgerNotFound, ledger_clock, open_ledger
 from bot.ops.report import collect_report, render_report, report_json
 from bot.ops.status import collect_status, render_status, status_json
 from bot.ops.tail import DEFAULT_BACKLOG, tail_events

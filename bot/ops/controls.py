@@ -13,10 +13,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.domain import PairState
+from bot.format import iso_utc
 from bot.ledger.controls import Controls
 from bot.ledger.models import Control, ControlKind, EventKind
 from bot.ledger.repository import Ledger
-from bot.ops.format import iso_utc
 
 NOT_CLOSED = tuple(s for s in PairState if s is not PairState.CLOSED)
 NEXT_SCAN = "the daemon using it applies it at its next scan"

@@ -34,11 +34,10 @@ from typing import Any
 from rich.text import Text
 
 from bot.domain import ZERO, Leg, Side, perp_symbol, spot_symbol
+from bot.format import fmt_age, fmt_dec, iso_utc, to_jsonable
 from bot.ledger.attribution import QUOTE, Costs, attribute, base_asset, reference_prices
 from bot.ledger.models import BalanceSnapshot, Fill
-from bot.ledger.repository import Ledger
-from bot.ops.format import fmt_age, fmt_dec, iso_utc, to_jsonable
-from bot.ops.reads import (
+from bot.ledger.reads import (
     PriceBook,
     all_balance_snapshots,
     all_fills,
@@ -46,6 +45,7 @@ from bot.ops.reads import (
     current_account,
     symbols_of,
 )
+from bot.ledger.repository import Ledger
 
 STALE_PRICE_MS = 3_600_000  # a coin priced from an observation older than this is flagged
 

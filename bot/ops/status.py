@@ -18,10 +18,10 @@ from typing import Any
 from rich.text import Text
 
 from bot.domain import ZERO, PairState, perp_symbol, spot_symbol
+from bot.format import fmt_age, fmt_dec, fmt_pct, fmt_qty, iso_utc, to_jsonable
 from bot.ledger.models import Event, EventKind, Wallet
+from bot.ledger.reads import PriceBook, build_price_book, current_account, latest_funding_rate, select_events, to_dec
 from bot.ledger.repository import Ledger
-from bot.ops.format import fmt_age, fmt_dec, fmt_pct, fmt_qty, iso_utc, to_jsonable
-from bot.ops.reads import PriceBook, build_price_book, current_account, latest_funding_rate, select_events, to_dec
 
 RECENT_ERRORS = 10
 QUOTE = "USDT"

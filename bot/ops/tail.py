@@ -13,10 +13,10 @@ from typing import Any
 
 from rich.text import Text
 
+from bot.format import fmt_dec, fmt_pct, fmt_qty, iso_utc, to_jsonable
 from bot.ledger.models import Event
+from bot.ledger.reads import decision_reason, decision_target, last_event_id, select_events, symbols_of, to_dec
 from bot.ledger.repository import Ledger
-from bot.ops.format import fmt_dec, fmt_pct, fmt_qty, iso_utc, to_jsonable
-from bot.ops.reads import decision_reason, decision_target, last_event_id, select_events, symbols_of, to_dec
 
 KIND_STYLES = {
     "decision": "cyan",

@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from bot.domain import ZERO, PairState, spot_symbol
+from bot.format import iso_utc
 from bot.ledger.attribution import QUOTE, fee_usdt
 from bot.ledger.models import BalanceSnapshot, Fill, FundingPayment
+from bot.ledger.reads import PriceBookFollower, latest_funding_rate, read_after, select_events, symbols_of
 from bot.ledger.repository import Ledger
-from bot.ops.format import iso_utc
-from bot.ops.reads import PriceBookFollower, latest_funding_rate, read_after, select_events, symbols_of
 from bot.ops.status import collect_status
 from bot.ops.tail import event_json, event_summary
 

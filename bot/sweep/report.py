@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bot.ops.format import iso_utc
+from bot.format import iso_utc
 from bot.sweep.engine import StudyOutcome, TrialRow
 from bot.sweep.space import SweepSpace, Value
 from bot.sweep.walkforward import WalkForward

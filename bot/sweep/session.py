@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.backtest.data import load_dataset
+from bot.format import iso_utc
 from bot.ledger.db import safe_url
-from bot.ops.format import iso_utc
 from bot.sweep import report
 from bot.sweep.engine import Progress, StudyOutcome, SweepRequest, run_study
 from bot.sweep.runners import TrialRunner

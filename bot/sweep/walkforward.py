@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bot.domain import HOUR_MS
-from bot.ops.format import iso_utc
+from bot.format import iso_utc
 from bot.sweep.engine import StudyOutcome, SweepRequest, TrialRow, run_study
 from bot.sweep.objective import TrialMetrics
 from bot.sweep.runners import TrialRunner

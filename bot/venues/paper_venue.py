@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from bot.domain import Leg, exchange_id
+from bot.format import iso_utc
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
-from bot.ops.format import iso_utc
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.markets import MarketSpec

@@ -37,8 +37,8 @@ from bot.domain import DAY_MS, HOUR_MS
 from bot.emulator.server import run_emulator
 from bot.engine.daemon import assemble_engine
 from bot.ledger.models import Base
+from bot.ledger.reads import BACKTEST_FINISHED
 from bot.ledger.repository import Ledger
-from bot.ops.reads import BACKTEST_FINISHED
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.history import bundled_data_dir

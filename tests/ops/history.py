@@ -14,7 +14,7 @@ from decimal import Decimal
 from bot.domain import HOUR_MS, MINUTE_MS, Leg, PairState, Side
 from bot.ledger.models import EventKind, FundingSource, IntentKind, IntentStatus, RateKind, TransferStatus, Wallet
 from bot.ledger.repository import AssetBalance, Ledger
-from bot.ops.alerts import Alerter
+from bot.services.alerts import Alerter
 from strategies.base import Action, Economics, Reason, Target
 
 D = Decimal

@@ -16,8 +16,8 @@ import pytest
 from bot.ledger.models import ControlKind, ControlStatus, EventKind
 from bot.ledger.repository import Ledger
 from bot.ops.api import API_OFF, ApiService
-from bot.ops.health import HealthState, bound_port, start_health_server
 from bot.ops.openapi import API_PREFIX
+from bot.services.health import HealthState, bound_port, start_health_server
 
 from .history import T_END, T_FUND, Expected, build_history
 

@@ -22,8 +22,8 @@ from schemathesis.config import SchemathesisConfig
 
 from bot.ledger.repository import Ledger
 from bot.ops.api import ApiService
-from bot.ops.health import HealthState, bound_port, start_health_server
 from bot.ops.openapi import openapi_spec
+from bot.services.health import HealthState, bound_port, start_health_server
 
 from .history import T_END, build_history
 from .test_api_orphans import block_orphan_legs

@@ -35,12 +35,12 @@ from bot.config import HttpConfig, Mode, Settings, load_settings
 from bot.domain import HOUR_MS, MINUTE_MS, PairState
 from bot.engine.daemon import assemble_engine
 from bot.engine.jobs import JobRunner
+from bot.format import fmt_dec, fmt_qty, iso_utc
 from bot.ledger.models import BalanceSnapshot, Event, Fill, FundingPayment, Pair
+from bot.ledger.reads import all_balance_snapshots, all_fills, select_events
 from bot.ledger.repository import Ledger
 from bot.ops.cli import register
-from bot.ops.format import fmt_dec, fmt_qty, iso_utc
-from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
-from bot.ops.reads import all_balance_snapshots, all_fills, select_events
+from bot.services.health import HealthState, HealthThresholds, bound_port, start_health_server
 from bot.sim.clock import ManualClock
 
 START_MS = int(datetime(2025, 7, 21, 0, 5, tzinfo=UTC).timestamp() * 1000)
@@ -568,7 +568,7 @@ async def test_healthz_goes_503_when_the_venue_stops_answering(sqlite_url: str) 
 
 def test_price_book_reads_the_engines_position_marks(emulator_ledgers: EmulatorLedgers) -> None:
     """The engine's ``positions`` records carry each perp's mark price; the report marks perp legs with it."""
-    from bot.ops.reads import build_price_book
+    from bot.ledger.reads import build_price_book
 
     rows = emulator_ledgers.held
     records = [ev for ev, _ in rows.events if isinstance((ev.details or {}).get("positions"), dict)]

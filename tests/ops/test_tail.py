@@ -8,8 +8,8 @@ from decimal import Decimal
 from rich.text import Text
 
 from bot.ledger.models import EventKind
+from bot.ledger.reads import HISTORICAL_AFTER_MS, ledger_clock
 from bot.ledger.repository import Ledger
-from bot.ops.reads import HISTORICAL_AFTER_MS, ledger_clock
 from bot.ops.tail import decision_summary, event_summary, tail_events
 
 from .history import T0, T_END, T_HOLD, build_history

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.backtest.cli import parse_time
-from bot.ops.format import iso_utc
+from bot.format import iso_utc
 from bot.sim.history import bundled_data_dir
 from bot.sweep.engine import SweepRequest
 from bot.sweep.runners import InlineRunner

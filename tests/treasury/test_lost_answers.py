@@ -105,9 +105,9 @@ async def test_retries_are_counted_and_a_transfer_left_sent_is_alerted_as_stuck(
     from bot.emulator.server import run_emulator
     from bot.engine.daemon import assemble_engine
     from bot.ledger.models import EventKind
-    from bot.ops.alerts import Alerter, AlertKind
-    from bot.ops.health import HealthState
-    from bot.ops.metrics import render_metrics
+    from bot.services.alerts import Alerter, AlertKind
+    from bot.services.health import HealthState
+    from bot.services.metrics import render_metrics
     from bot.sim.clock import ManualClock
     from bot.treasury.service import STUCK_WINDOWS
 

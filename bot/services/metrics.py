@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder, generate_latest
 
 if TYPE_CHECKING:
-    from bot.ops.health import HealthState
+    from bot.services.health import HealthState
 
 # Real seconds: a scan against Binance takes ~1-10 s (books of every symbol), a collateral check well under 1 s.
 JOB_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)

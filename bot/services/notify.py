@@ -32,12 +32,12 @@ from urllib.parse import unquote, urlsplit
 from pydantic import SecretStr
 
 from bot.domain import DAY_MS, HOUR_MS, ZERO
+from bot.format import fmt_age, fmt_dec, fmt_pct, fmt_qty, iso_utc
 from bot.ledger.models import EventKind
+from bot.ledger.reads import last_event_id, select_events
 from bot.ledger.repository import Ledger
-from bot.ops.alerts import AlertKind
-from bot.ops.format import fmt_age, fmt_dec, fmt_pct, fmt_qty, iso_utc
-from bot.ops.health import HealthState
-from bot.ops.reads import last_event_id, select_events
+from bot.services.alerts import AlertKind
+from bot.services.health import HealthState
 
 if TYPE_CHECKING:
     from bot.execution.executor import ExecutionResult

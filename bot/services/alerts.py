@@ -17,10 +17,10 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
+from bot.format import iso_utc, to_jsonable
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
-from bot.ops.format import iso_utc, to_jsonable
-from bot.ops.health import HealthState, wall_clock_ms
+from bot.services.health import HealthState, wall_clock_ms
 
 log = logging.getLogger(__name__)
 

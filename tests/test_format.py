@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.ops.format import fmt_age, fmt_dec, fmt_pct, fmt_qty, iso_utc, parse_kinds, parse_since, to_jsonable
+from bot.format import fmt_age, fmt_dec, fmt_pct, fmt_qty, iso_utc, parse_kinds, parse_since, to_jsonable
 
 NOW = 1_714_521_600_000  # 2024-05-01T00:00:00Z
 

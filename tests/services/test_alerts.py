@@ -9,8 +9,8 @@ from pydantic import SecretStr
 
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
-from bot.ops.alerts import Alerter, AlertKind, scrub
-from bot.ops.health import HealthState
+from bot.services.alerts import Alerter, AlertKind, scrub
+from bot.services.health import HealthState
 
 NOW = 1_714_521_600_000
 D = Decimal

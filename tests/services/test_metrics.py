@@ -14,8 +14,8 @@ from typing import Any
 import promql_parser
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.ops.health import HealthState
-from bot.ops.metrics import render_metrics
+from bot.services.health import HealthState
+from bot.services.metrics import render_metrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "fundbot-dashboard.json"
 VARIABLES = {"$instance": ".*", "${instance}": ".*"}

@@ -9,8 +9,8 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import HttpConfig
-from bot.ops.health import HealthState, HealthThresholds, bound_port, start_health_server
-from bot.ops.metrics import render_metrics
+from bot.services.health import HealthState, HealthThresholds, bound_port, start_health_server
+from bot.services.metrics import render_metrics
 
 START = 1_714_521_600_000
 

@@ -20,11 +20,10 @@ from bot.config import ConfigError, load_settings
 from bot.domain import DAY_MS, HOUR_MS, PairState
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
-from bot.ops.alerts import Alerter
-from bot.ops.health import HealthState
-from bot.ops.notify import Notifier, Severity, next_summary_ms, secret_parts, split_urls
-
-from .history import T_END, build_history
+from bot.services.alerts import Alerter
+from bot.services.health import HealthState
+from bot.services.notify import Notifier, Severity, next_summary_ms, secret_parts, split_urls
+from tests.ops.history import T_END, build_history
 
 PASSWORD = "hunter2-pw-XYZ"
 PATH_TOKEN = "tok3n-in-the-path-77"
@@ -183,7 +182,7 @@ async def test_failures_are_counted_and_recorded_and_no_secret_is_ever_logged(
     notifier = Notifier(
         f"{receiver.url()} {receiver.url(port=closed_port)}", ledger=history_ledger, now_fn=lambda: T_END, health=health
     )
-    from bot.ops.notify import Note
+    from bot.services.notify import Note
 
     assert not await notifier.deliver(Note(Severity.WARNING, "t", "b", "alert"))
     assert not await notifier.deliver(Note(Severity.WARNING, "t", "b", "alert"))

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
 
-from bot.ops.metrics import StateCollector, exposition, new_registry
+from bot.services.metrics import StateCollector, exposition, new_registry
 
 
 class HttpMount(Protocol):

@@ -1,0 +1,1 @@
+"""Runtime services the daemon runs (alerts, health and metrics, notifications); never imports bot.ops."""
