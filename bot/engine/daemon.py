@@ -295,9 +295,10 @@ async def build_runtime(
         rate_gate=RateGate(),
     )
     engine.fresh_account = new_account  # a new paper account: earlier ones' pairs and intents are closed
+    from bot.ops.summary import daily_summary
     from bot.services.notify import Notifier
 
-    notifier = Notifier.from_settings(settings, ledger, now, health=health)
+    notifier = Notifier.from_settings(settings, ledger, now, health=health, summary=daily_summary)
     if notifier is not None:
         engine.on_trade = notifier.on_trade
     return Runtime(engine, venue, ledger, health, alerter, now, scale, mode.value, notifier)

@@ -23,15 +23,14 @@ import contextlib
 import enum
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 
-from bot.domain import DAY_MS, HOUR_MS, ZERO
+from bot.domain import DAY_MS, HOUR_MS
 from bot.format import fmt_age, fmt_dec, fmt_pct, fmt_qty, iso_utc
 from bot.ledger.models import EventKind
 from bot.ledger.reads import last_event_id, select_events
@@ -157,6 +156,11 @@ class Note:
     kind: str  # alert, entry, exit, summary
 
 
+# The daily summary's text from the ledger at a time: a view (``bot.ops.summary.daily_summary``), passed in
+# by the daemon so this runtime service never imports bot.ops.
+DailySummary = Callable[[Ledger, int], Awaitable[str]]
+
+
 class Notifier:
     """Sends notes to the Apprise URLs of ``urls`` when their severity reaches ``level``."""
 
@@ -167,6 +171,7 @@ class Notifier:
         ledger: Ledger,
         now_fn: Callable[[], int],
         level: Severity | str = Severity.INFO,
+        summary: DailySummary,
         summary_hour_utc: int = 0,
         timeout_s: float = 10.0,
         health: HealthState | None = None,
@@ -187,6 +192,7 @@ class Notifier:
         self.ledger = ledger
         self.now = now_fn
         self.level = Severity.parse(level) if isinstance(level, str) else level
+        self.summary = summary
         self.summary_hour_utc = summary_hour_utc
         self.timeout_s = timeout_s
         self.health = health
@@ -278,33 +284,9 @@ class Notifier:
         self.send(Note(Severity.INFO if done else Severity.WARNING, title, body, "exit"))
 
     async def summary_note(self, now_ms: int) -> Note:
-        """The day in a few lines, from the ledger (the same figures as `fundbot report --since 1d`)."""
-        from bot.ops.report import collect_report
-        from bot.ops.status import collect_status
-
-        rep = await collect_report(self.ledger, now_ms, since_ms=now_ms - DAY_MS)
-        st = await collect_status(self.ledger, now_ms)
-        day = await select_events(
-            self.ledger, since_ms=now_ms - DAY_MS, kinds=[EventKind.ALERT.value, EventKind.ERROR.value]
-        )
-        alerts = sum(1 for ev, _ in day if ev.kind is EventKind.ALERT)
-        t, e = rep["total"], rep["equity"]
-        lines = []
-        if e["last"] is not None:
-            lines.append(f"equity {fmt_dec(e['last'], 2)} USDT ({fmt_dec(e['change'], 2, signed=True)} in 24 h)")
-        lines.append(
-            f"funding {fmt_dec(t['funding'], 2, signed=True)}, fees {fmt_dec(t['fees'], 2, signed=True)}, "
-            f"price and basis {fmt_dec(_sum(t['price'], t['basis']), 2, signed=True)}, "
-            f"net {fmt_dec(t['net'], 2, signed=True)} USDT"
-        )
-        pairs = st["pairs"]
-        held = ", ".join(f"{p['symbol']} ({fmt_dec(p['funding_earned'], 2, signed=True)})" for p in pairs)
-        lines.append(f"{len(pairs)} pairs held: {held}" if pairs else "no pair held")
-        ratio = st["collateral"]["ratio"]
-        if ratio is not None:
-            lines.append(f"collateral ratio {fmt_dec(ratio, 3)}")
-        lines.append(f"{alerts} alerts and {len(day) - alerts} errors in 24 h")
-        return Note(Severity.INFO, f"fundbot daily summary {iso_utc(now_ms)[:10]}", "\n".join(lines), "summary")
+        """The day in a few lines, from the ledger (the text is the daemon's ``summary``, a view)."""
+        body = await self.summary(self.ledger, now_ms)
+        return Note(Severity.INFO, f"fundbot daily summary {iso_utc(now_ms)[:10]}", body, "summary")
 
     # -- running --------------------------------------------------------------------------------------
 
@@ -413,9 +395,3 @@ def next_summary_ms(now_ms: int, hour_utc: int) -> int:
     day_start = now_ms - now_ms % DAY_MS
     at = day_start + hour_utc * HOUR_MS
     return at if at > now_ms else at + DAY_MS
-
-
-def _sum(*values: Decimal | None) -> Decimal | None:
-    if any(v is None for v in values):
-        return None
-    return sum((v for v in values if v is not None), ZERO)

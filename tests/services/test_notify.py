@@ -20,6 +20,7 @@ from bot.config import ConfigError, load_settings
 from bot.domain import DAY_MS, HOUR_MS, PairState
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
+from bot.ops.summary import daily_summary
 from bot.services.alerts import Alerter
 from bot.services.health import HealthState
 from bot.services.notify import Notifier, Severity, next_summary_ms, secret_parts, split_urls
@@ -112,7 +113,9 @@ def test_a_bad_url_names_the_entry_not_the_secret(caplog: pytest.LogCaptureFixtu
 
 async def test_alerts_reach_the_endpoint_with_their_severity(receiver: Receiver, history_ledger: Ledger) -> None:
     clock = Clock(T_END)
-    notifier = Notifier(receiver.url(), ledger=history_ledger, now_fn=clock, follow_interval_s=0.05)
+    notifier = Notifier(
+        receiver.url(), summary=daily_summary, ledger=history_ledger, now_fn=clock, follow_interval_s=0.05
+    )
     await notifier.begin()  # the history's own alert is older: not sent
     notifier.start()
     try:
@@ -135,7 +138,14 @@ async def test_alerts_reach_the_endpoint_with_their_severity(receiver: Receiver,
 
 async def test_the_threshold_filters_what_is_sent(receiver: Receiver, history_ledger: Ledger) -> None:
     clock = Clock(T_END)
-    notifier = Notifier(receiver.url(), ledger=history_ledger, now_fn=clock, level="critical", follow_interval_s=0.05)
+    notifier = Notifier(
+        receiver.url(),
+        summary=daily_summary,
+        ledger=history_ledger,
+        now_fn=clock,
+        level="critical",
+        follow_interval_s=0.05,
+    )
     await notifier.begin()
     notifier.start()
     try:
@@ -152,7 +162,7 @@ async def test_the_threshold_filters_what_is_sent(receiver: Receiver, history_le
 
 async def test_the_daily_summary_at_its_hour(receiver: Receiver, history_ledger: Ledger) -> None:
     clock = Clock(T_END)  # 2024-05-01T08:10Z
-    notifier = Notifier(receiver.url(), ledger=history_ledger, now_fn=clock, summary_hour_utc=9)
+    notifier = Notifier(receiver.url(), summary=daily_summary, ledger=history_ledger, now_fn=clock, summary_hour_utc=9)
     await notifier.begin()
     notifier.start()
     try:
@@ -180,7 +190,11 @@ async def test_failures_are_counted_and_recorded_and_no_secret_is_ever_logged(
     health = HealthState(now_fn=lambda: T_END)
     closed_port = receiver.port + 1 if receiver.port < 65535 else receiver.port - 1
     notifier = Notifier(
-        f"{receiver.url()} {receiver.url(port=closed_port)}", ledger=history_ledger, now_fn=lambda: T_END, health=health
+        f"{receiver.url()} {receiver.url(port=closed_port)}",
+        summary=daily_summary,
+        ledger=history_ledger,
+        now_fn=lambda: T_END,
+        health=health,
     )
     from bot.services.notify import Note
 
@@ -204,7 +218,7 @@ async def test_entries_and_exits_of_the_real_engine(receiver: Receiver, sqlite_u
 
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, symbols=["SOL/USDT"])
-        notifier = Notifier(receiver.url(), ledger=w.ledger, now_fn=w.now)
+        notifier = Notifier(receiver.url(), summary=daily_summary, ledger=w.ledger, now_fn=w.now)
         w.engine.on_trade = notifier.on_trade
         await notifier.begin()
         notifier.start()
