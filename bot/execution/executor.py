@@ -12,6 +12,7 @@ intent before the pair trades again. K consecutive failed actions on a symbol op
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ from bot.execution.plan import (
     min_sendable_qty,
     plan_to_target,
     sendable,
+    reduced_qty,
 )
 from bot.ledger.models import EventKind, Pair
 from bot.ledger.repository import Ledger
@@ -41,6 +43,13 @@ from bot.venues.errors import Backoff, ErrorClass, retry_call
 
 # Strategy actions that mean "leave the pair as it is".
 PASSIVE_ACTIONS = frozenset({"hold", "skip"})
+
+# Set while this task runs ``Executor.reduce_pairs``: the treasury's lock is held then (see there).
+_REDUCING: contextvars.ContextVar[bool] = contextvars.ContextVar("fundbot_reducing", default=False)
+
+
+class LockOrderError(RuntimeError):
+    """An action would call the treasury while the treasury's own (non-reentrant) lock is held."""
 
 
 class TargetLike(Protocol):
@@ -111,12 +120,15 @@ class Executor:
         self.runner = OrderRunner(venue, ledger, now, self.config, sleep, self.rng)
         self.maker = MakerWorker(venue, self.runner, now, self.config, sleep, self._read)
         self._markets: dict[str, PairMarkets] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, asyncio.Lock] = {}  # one per symbol, non-reentrant: see ``reduce_pairs``
 
     # -- public ----------------------------------------------------------------------------------------
 
     async def apply(self, target: TargetLike) -> ExecutionResult:
-        """Bring the pair of ``target.symbol`` to ``target.target_qty`` on both legs (0 closes it)."""
+        """Bring the pair of ``target.symbol`` to ``target.target_qty`` on both legs (0 closes it).
+
+        Holds the symbol's lock; an increase then takes the treasury's lock (``funder.prepare_entry``).
+        """
         async with self._lock(target.symbol):
             return await self._apply(target)
 
@@ -125,17 +137,29 @@ class Executor:
 
         Returns the new target of each pair. Quantities round down to the common step, so the cut is at
         least ``fraction``.
+
+        Invariant (lock order): the treasury calls this holding its lock (``Treasury._top_up``), and each
+        ``apply`` here takes the symbol's lock, while an increase under a symbol's lock calls back into the
+        treasury (``prepare_entry``), which takes the treasury's lock. Both locks are asyncio locks, not
+        reentrant: that callback from here would wait forever on a lock its own task holds. It is
+        never made because a reduction never grows a pair (``reduced_qty`` is at most either leg, so
+        ``_affordable`` returns before asking the funder); should that ever break, ``_affordable`` raises
+        ``LockOrderError`` instead of hanging. (Between tasks the engine's ``account_lock`` serialises
+        execution and the treasury.)
         """
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
         targets: dict[str, Decimal] = {}
-        for pair in await self.ledger.list_pairs((PairState.OPEN,), venue=self.venue.name):
-            markets = await self.markets(pair.symbol)
-            step = PairFilters(markets.spot, markets.perp).common_step
-            held = min(pair.spot_qty, pair.perp_qty)
-            new = floor_to_step(held * (1 - fraction), step)
-            await self.apply(SimpleTarget(pair.symbol, new, reason))
-            targets[pair.symbol] = new
+        token = _REDUCING.set(True)
+        try:
+            for pair in await self.ledger.list_pairs((PairState.OPEN,), venue=self.venue.name):
+                markets = await self.markets(pair.symbol)
+                step = PairFilters(markets.spot, markets.perp).common_step
+                new = reduced_qty(pair.spot_qty, pair.perp_qty, fraction, step)
+                await self.apply(SimpleTarget(pair.symbol, new, reason))
+                targets[pair.symbol] = new
+        finally:
+            _REDUCING.reset(token)
         return targets
 
     async def markets(self, symbol: str) -> PairMarkets:
@@ -248,6 +272,11 @@ class Executor:
         """Shrink an increase to what the treasury can fund (it pre-funds the futures margin)."""
         if self.funder is None or wanted <= short_qty:
             return wanted
+        if _REDUCING.get():  # the treasury's lock is held by this task: see ``reduce_pairs``
+            raise LockOrderError(
+                f"a reduction would grow the short from {short_qty} to {wanted}: the treasury is reducing and "
+                "holds its lock, so funding an increase now would deadlock"
+            )
         extra = (wanted - short_qty) * price
         capacity = await self.funder.prepare_entry(extra, self.config.spot_cost_buffer)
         if capacity >= extra:
@@ -533,6 +562,7 @@ class Executor:
         return await retry_call(fn, rng=self.rng, attempts=3, base_s=self.config.retry_backoff_s, sleep=self.sleep)
 
     def _lock(self, symbol: str) -> asyncio.Lock:
+        """The symbol's lock (non-reentrant; taken after the treasury's when reducing: ``reduce_pairs``)."""
         return self._locks.setdefault(symbol, asyncio.Lock())
 
 

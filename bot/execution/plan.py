@@ -142,3 +142,15 @@ def hedge_trim(spot_qty: Decimal, short_qty: Decimal, filters: PairFilters, pric
     if qty > floor_to_step(spot_qty, filters.spot.step_size) or not sendable(filters.spot, qty, price):
         return None
     return LegOrder(Leg.SPOT, Side.SELL, qty)
+
+
+def reduced_qty(spot_qty: Decimal, short_qty: Decimal, fraction: Decimal, step: Decimal) -> Decimal:
+    """The target of a pair the treasury reduces by ``fraction`` (in (0, 1]): the hedged quantity less that
+    share, rounded down to the common ``step``, so the cut is at least ``fraction``.
+
+    Invariant: never above either leg (a reduction never grows a pair). The executor relies on it to call
+    no funder under the treasury's lock (``Executor.reduce_pairs``); tests/execution/test_plan.py checks it.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    return max(ZERO, floor_to_step(min(spot_qty, short_qty) * (1 - fraction), step))

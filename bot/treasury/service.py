@@ -132,6 +132,9 @@ class Treasury:
         self.band = Band(
             self.config.target_ratio, self.config.low_ratio, self.config.high_ratio, self.config.min_transfer
         )
+        # Non-reentrant. Held across ``reducer.reduce_pairs`` (executor symbol locks inside), and taken by
+        # ``prepare_entry`` under an executor symbol lock: safe only because a reduction never grows a pair,
+        # so the executor never calls back in while reducing (the invariant at ``Executor.reduce_pairs``).
         self._lock = asyncio.Lock()
         self.isolated = IsolatedMargin(self) if margin_mode == "isolated" else None
         self._unmovable_noted = False  # the excess-is-unrealised-profit note was written for this episode
@@ -151,7 +154,10 @@ class Treasury:
     # -- the periodic check ----------------------------------------------------------------------------
 
     async def rebalance(self) -> RebalanceOutcome:
-        """Bring the collateral ratio back into the band (see module docstring). Safe to call often."""
+        """Bring the collateral ratio back into the band (see module docstring). Safe to call often.
+
+        Holds the treasury's lock throughout, a reduction included (lock order: ``Executor.reduce_pairs``).
+        """
         async with self._lock:
             await self._alert_stuck()
             if self.isolated is not None:
@@ -251,7 +257,10 @@ class Treasury:
 
     async def prepare_entry(self, extra_notional: Decimal, cost_buffer: Decimal = Decimal("0.01")) -> Decimal:
         """Pre-fund the margin for ``extra_notional`` more shorts at the target ratio and return the
-        notional that spot cash and margin can carry (<= ``extra_notional``)."""
+        notional that spot cash and margin can carry (<= ``extra_notional``).
+
+        Called by the executor under a symbol's lock; takes the treasury's lock, so it must never be
+        reached from a reduction (``Executor.reduce_pairs``)."""
         async with self._lock:
             c = await self.collateral()
             t = self.config.target_ratio

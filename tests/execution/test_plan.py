@@ -14,6 +14,7 @@ from bot.execution.plan import (
     hedge_repair,
     hedge_trim,
     plan_to_target,
+    reduced_qty,
     sendable,
 )
 
@@ -90,6 +91,28 @@ def test_plan_never_leaves_hedge_worse_and_respects_filters(spot: D, short: D, t
         assert abs(new_spot - new_short) <= abs(spot - short)
     if len(orders) == 2:
         assert new_spot == new_short
+
+
+fraction = st.decimals(min_value=D("0.0001"), max_value=1, places=4)
+step = st.sampled_from([D("0.001"), D("0.01"), D("0.1"), D("1"), D("0.00001")])
+held = st.decimals(min_value=0, max_value=10**6, places=5)
+
+
+@given(held, held, fraction, step)
+def test_a_reduction_never_grows_a_pair(spot: D, short: D, f: D, s: D) -> None:
+    """The lock-order invariant (``Executor.reduce_pairs``): the treasury reduces under its own lock, and
+    only an increase makes the executor call the treasury back, so a reduced target must be at most both
+    legs, on the step the executor rounds to (its own rounding then changes nothing), cut by at least f."""
+    new = reduced_qty(spot, short, f, s)
+    assert D(0) <= new <= spot and new <= short
+    assert new % s == 0
+    assert new <= min(spot, short) * (1 - f)
+
+
+def test_a_reduction_fraction_outside_0_1_is_refused() -> None:
+    for bad in (D(0), D("-0.1"), D("1.01")):
+        with pytest.raises(ValueError, match="fraction"):
+            reduced_qty(D(1), D(1), bad, D("0.001"))
 
 
 # XRP as the simulator lists it: spot lot 1, perp lot 0.1, 5 USDT minimum notional on both, at 0.6 USDT

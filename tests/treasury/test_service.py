@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from execution.world import SYMBOL, TREASURY, D, World, make_world
 
@@ -84,6 +86,26 @@ async def test_spot_too_poor_reduces_both_legs_proportionally(sqlite_ledger: Led
     assert out.after.ratio >= TREASURY.low_ratio
     pair = await w.ledger.active_pair("sim", SYMBOL)
     assert pair.state is PairState.OPEN and pair.perp_qty == after_short
+
+
+async def test_a_reduction_that_would_grow_a_pair_fails_clearly_instead_of_deadlocking(
+    sqlite_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The treasury reduces under its lock; an increase would call it back under that lock (asyncio locks
+    are not reentrant: a hang). Break the invariant on purpose: the executor must refuse, not hang."""
+    from bot.execution import executor as executor_module
+
+    w = make_world(sqlite_ledger, spot_usdt="10000")
+    treasury, ex = await wired(w)
+    await ex.apply(SimpleTarget(SYMBOL, D("1")))
+    before_short = await short_qty(w)
+    monkeypatch.setattr(executor_module, "reduced_qty", lambda spot, short, f, step: short + step)
+    w.sim.apply_price_shock("BTCUSDT", 0.35, 1)
+    w.clock.advance(MINUTE_MS)
+    with pytest.raises(executor_module.LockOrderError, match="would grow the short"):
+        await asyncio.wait_for(treasury.rebalance(), 30)
+    assert await short_qty(w) == before_short  # nothing was sent
+    assert not treasury._lock.locked()  # released on the way out: the next check can run
 
 
 async def test_above_high_sends_the_excess_back_to_spot(sqlite_ledger: Ledger) -> None:
