@@ -10,9 +10,10 @@ import ccxt
 import pytest
 
 from bot.domain import HOUR_MS, MINUTE_MS
-from bot.emulator.server import run_emulator
+from bot.emulator.server import EmulatorHandle, run_emulator
 from bot.sim.clock import ManualClock
 from bot.venues.ccxt_factory import build_client
+from tests.waiting import wait_until
 
 PERP = "BTC/USDT:USDT"
 WAIT = 10
@@ -54,10 +55,23 @@ async def test_watch_order_book_applies_deltas(ex, advance, symbol: str) -> None
     assert rest["bids"][0] == book["bids"][0] and rest["asks"][0] == book["asks"][0]
 
 
-async def test_spot_user_stream_orders_and_balance(ex) -> None:
+async def subscribed_users(emu: EmulatorHandle, market: str, n: int) -> None:
+    """Until ``n`` user sockets of ``market`` (spot: WS-API subscriptions; futures: live listen keys) are
+    subscribed, so an event sent now reaches every watcher (a fixed sleep raced a loaded machine)."""
+    hub = emu.emulator.hub
+
+    def count() -> int:
+        if market == "spot":
+            return sum(len(s.subscriptions) for s in hub.spot_users)
+        return sum(1 for s in hub.fapi_users if s.listen_key and hub.listen_keys.is_active(s.listen_key))
+
+    await wait_until(lambda: count() >= n, f"{n} {market} user-stream subscriptions", timeout_s=WAIT)
+
+
+async def test_spot_user_stream_orders_and_balance(ex, emu: EmulatorHandle) -> None:
     orders = asyncio.create_task(ex.watch_orders("BTC/USDT"))
     balance = asyncio.create_task(ex.watch_balance())
-    await asyncio.sleep(0.3)  # let both subscriptions reach the WS-API
+    await subscribed_users(emu, "spot", 1)
     placed = await ex.create_order("BTC/USDT", "market", "buy", 0.001)
     got = await asyncio.wait_for(orders, WAIT)
     assert any(o["id"] == placed["id"] and o["symbol"] == "BTC/USDT" for o in got)
@@ -65,11 +79,11 @@ async def test_spot_user_stream_orders_and_balance(ex) -> None:
     assert bal["BTC"]["free"] == pytest.approx(0.001 - 0.000001)
 
 
-async def test_futures_user_stream_orders_and_balance(ex) -> None:
+async def test_futures_user_stream_orders_and_balance(ex, emu: EmulatorHandle) -> None:
     await ex.transfer("USDT", 3000, "spot", "swap")
     orders = asyncio.create_task(ex.watch_orders(PERP))
     balance = asyncio.create_task(ex.watch_balance({"type": "future"}))
-    await asyncio.sleep(0.3)
+    await subscribed_users(emu, "futures", 1)
     placed = await ex.create_order(PERP, "market", "sell", 0.01)
     got = await asyncio.wait_for(orders, WAIT)
     assert any(o["id"] == placed["id"] and o["symbol"] == PERP for o in got)
@@ -109,9 +123,13 @@ async def test_scheduled_ws_disconnect_then_reconnect(start_ms) -> None:
                 await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@miniTicker"], "id": 3})
                 assert (await ws.receive_json(timeout=WAIT)) == {"result": None, "id": 3}
                 clock.advance(2 * MINUTE_MS)
-                kinds = []
-                while not kinds or kinds[-1] == aiohttp.WSMsgType.TEXT:
+                kinds: list[aiohttp.WSMsgType] = []
+
+                async def closed() -> bool:  # market pushes may come first; the close must follow them
                     kinds.append((await asyncio.wait_for(ws.receive(), WAIT)).type)
+                    return kinds[-1] != aiohttp.WSMsgType.TEXT
+
+                await wait_until(closed, "the scheduled disconnect", timeout_s=WAIT, interval_s=0)
                 assert kinds[-1] in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             assert h.stepper.disconnects == 1
             again = await asyncio.wait_for(ex.watch_ticker("BTC/USDT"), WAIT)

@@ -13,6 +13,7 @@ import pytest
 from bot.domain import HOUR_MS, Leg, Side
 from bot.venues.base import BINANCE_ORDER_STATUS, OrderRequest, OrderStatus, Venue, order_status
 from bot.venues.errors import ErrorClass, classify
+from tests.waiting import wait_until
 
 from .conftest import PAIRS, VenueEnv, open_env
 
@@ -227,10 +228,16 @@ async def test_watch_marks_yields_updates(venue_env: VenueEnv):
                 return
 
     task = asyncio.create_task(consume())
-    while not task.done():
+
+    async def advanced_until_two_updates() -> bool:
         await venue_env.advance(1000)
-        await asyncio.sleep(0.05)
-    await asyncio.wait_for(task, 10)
+        return task.done()
+
+    try:
+        await wait_until(advanced_until_two_updates, "two mark updates", timeout_s=10, interval_s=0.05)
+    finally:
+        task.cancel()
+    await task
     assert all(u.symbol == "BTC/USDT" and u.mark_price > 0 for u in updates)
     assert updates[-1].next_funding_ms and updates[-1].predicted_rate is not None
 

@@ -14,6 +14,7 @@ from bot.domain import HOUR_MS, Leg, funding_interval_hours
 from bot.venues.ccxt_factory import build_client
 from bot.venues.ccxt_venue import CcxtVenue, commission_from, filters_from_market
 from bot.venues.errors import ErrorClass, classify, retry_call
+from tests.waiting import wait_until
 
 from .conftest import PAIRS, VenueEnv, open_env
 
@@ -95,12 +96,10 @@ async def test_listen_key_keepalive_keeps_the_user_stream_alive():
         client = env.venue.client
         watcher = asyncio.create_task(client.watch_orders("BTC/USDT:USDT"))
         stack.callback(watcher.cancel)
-        while not (client.options.get("linear") or {}).get("listenKey"):
-            await asyncio.sleep(0.02)
-        key = client.options["linear"]["listenKey"]
+        key = await wait_until(lambda: (client.options.get("linear") or {}).get("listenKey"), "a listen key")
         env.venue.start_user_stream_keepalive(0.2)
-        while env.venue.keepalives_sent < 8:  # 1.6 s: well past the 1 s TTL
-            await asyncio.sleep(0.05)
+        # 8 keepalives, 1.6 s: well past the 1 s TTL
+        await wait_until(lambda: env.venue.keepalives_sent >= 8, "8 keepalives", interval_s=0.05)
         assert env.handle.emulator.hub.listen_keys.is_active(key)
 
 
