@@ -408,7 +408,7 @@ class _Query:
         text = self.q.get(name)
         if text is None:
             return None
-        if not text.isdigit() or (high is not None and int(text) > high) or int(text) < low:
+        if not (text.isascii() and text.isdigit()) or (high is not None and int(text) > high) or int(text) < low:
             bound = f"{low} to {high}" if high is not None else f"{low} or more"
             raise BadInput(f"{name}={text!r}: expected an integer from {bound}")
         return int(text)

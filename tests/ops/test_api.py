@@ -128,7 +128,9 @@ async def test_event_tail_filters_and_follows(served: Served) -> None:
     assert [e["id"] for e in after["events"]] == [top - 2, top - 1, top] and after["last_id"] == top
     _, alerts = await served.get(f"{P}/alerts")
     assert [e["details"]["alert"] for e in alerts["events"]] == ["hedge_drift"]
-    for bad in ({"kind": "decision,nope"}, {"limit": "0"}, {"since": "yesterday"}, {"pair": "DOGE/USDT"}):
+    # "¹" passes str.isdigit but not int(): a 500 that schemathesis found
+    bads = ({"kind": "decision,nope"}, {"limit": "0"}, {"limit": "¹"}, {"since": "yesterday"}, {"pair": "DOGE/USDT"})
+    for bad in bads:
         status, body = await served.get(f"{P}/events", **bad)
         assert status == 400 and next(iter(bad)) in body["error"], (bad, body)
 
