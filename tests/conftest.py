@@ -148,9 +148,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{(tmp_path / 'ledger' / 'fundbot.db').as_posix()}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
 def db_url(request: pytest.FixtureRequest) -> str:
-    """A fresh empty ledger database URL, once on SQLite and once on Postgres."""
+    """A fresh empty ledger database URL, once on SQLite and once on Postgres (the Postgres run is in the
+    slow tier: a database of its own costs a second or more to set up)."""
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return request.getfixturevalue(name)
 

@@ -9,10 +9,14 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from benchmarks.chaos import HOUR_S, Options, answer_faults, run_kills
 from benchmarks.chaos_audit import AuditReport, audit, read_ledger
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # 31 s on a loaded 2-core machine
 def test_the_harness_kills_faults_and_its_audit_finds_planted_discrepancies(tmp_path: Path) -> None:
     opts = Options(
         kills=2,

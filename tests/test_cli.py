@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot import __version__
 from bot.cli import COMMAND_MODULES
 
@@ -22,6 +24,7 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_help_lists_every_registered_command():
     out = run("--help")
     assert out.returncode == 0, out.stderr
@@ -30,12 +33,14 @@ def test_help_lists_every_registered_command():
         assert mod.split(".")[1] in mod  # sanity: registered modules live in bot/<pkg>/cli.py
 
 
+@pytest.mark.slow
 def test_bad_config_exits_2_with_field_name(tmp_path):
     out = run("config", "show", env={"FUNDBOT_MODE": "paper"})
     assert out.returncode == 2
     assert "FUNDBOT_MODE" in out.stderr
 
 
+@pytest.mark.slow
 def test_config_show_masks_secret():
     out = run("config", "show", env={"FUNDBOT_API_KEY": "k-123-secret"})
     assert out.returncode == 0, out.stderr
@@ -43,6 +48,7 @@ def test_config_show_masks_secret():
     assert "api_key = **********" in out.stdout
 
 
+@pytest.mark.slow
 def test_config_show_masks_the_database_password_and_the_webhook():
     env = {
         "FUNDBOT_DATABASE_URL": "postgresql+asyncpg://bob:dbpass77@127.0.0.1:5432/x",
@@ -74,6 +80,8 @@ def test_ccxt_request_logs_stay_out_even_at_debug():
         logging.getLogger("apscheduler").setLevel(saved[2])
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # 76 s on a loaded 2-core machine
 def test_unusable_databases_and_missing_files_are_messages_not_tracebacks(tmp_path):
     bad_json = tmp_path / "emulator.json"
     bad_json.write_text("{bad")
@@ -107,12 +115,15 @@ def test_unusable_databases_and_missing_files_are_messages_not_tracebacks(tmp_pa
         assert "Traceback" not in out.stderr, args
 
 
+@pytest.mark.slow
 def test_version_prints_without_a_command():
     out = run("--version")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"fundbot {__version__}"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # 39 s on a loaded 2-core machine
 def test_the_example_env_copied_as_it_is_runs_a_dry_run(tmp_path):
     """`cp .env.example .env` made every command exit 2 (the empty capital limit), then `Is a directory: .`
     (the empty connection file). Here: the copy, `config show`, and a short dry run against the emulator."""

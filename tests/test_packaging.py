@@ -10,6 +10,7 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -68,6 +69,7 @@ def test_every_installed_dependency_is_pinned() -> None:
                 todo.append(sub)
 
 
+@pytest.mark.slow
 def test_the_daemon_and_the_emulator_run_without_the_backtest_extra() -> None:
     """`pip install fundbot` (no extras) must run `fundbot run`, `emulator` and `demo`; only `backtest`
     needs matplotlib, and says so before it starts instead of failing at its plots."""

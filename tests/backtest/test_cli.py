@@ -30,6 +30,7 @@ def _data(root: Path) -> Path:
     return data
 
 
+@pytest.mark.slow
 def test_json_output_is_one_object_and_the_ledger_serves_the_operator_commands(tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = [
@@ -160,6 +161,7 @@ def _corrupt(data: Path, kind: str) -> tuple[Path, str]:
 
 
 @pytest.mark.parametrize("kind", ["truncated", "corrupt", "non-numeric", "wrong-columns"])
+@pytest.mark.slow
 def test_bad_data_is_one_line_naming_the_file_and_row_and_out_is_left_untouched(tmp_path: Path, kind: str) -> None:
     """A damaged file gives exit 2 and one line (file, line, fix), never a traceback; --out keeps what an
     earlier run wrote there, and no half-written staging folder is left beside it."""

@@ -35,6 +35,7 @@ def _pair(
     return fast, slow
 
 
+@pytest.mark.slow
 def test_fast_forward_changes_nothing_while_pairs_are_held(tmp_path: Path) -> None:
     fast, slow = _pair(tmp_path, BacktestParams(), days=12)
     same = assert_same_run(fast, slow, rel=REL)
@@ -44,6 +45,7 @@ def test_fast_forward_changes_nothing_while_pairs_are_held(tmp_path: Path) -> No
     assert fast.summary.net_pnl == pytest.approx(slow.summary.net_pnl, abs=0.005)
 
 
+@pytest.mark.slow
 def test_fast_forward_stops_where_the_treasury_acts(tmp_path: Path) -> None:
     tight = TreasuryConfig(target_ratio="0.5", low_ratio="0.46", high_ratio="0.54", min_transfer="1")
     fast, slow = _pair(tmp_path, BacktestParams(treasury=tight), days=10)
@@ -58,6 +60,7 @@ def test_fast_forward_with_a_slower_scan_cadence(tmp_path: Path) -> None:
     assert fast.stats.fast_forwarded > 100
 
 
+@pytest.mark.slow
 def test_fast_forward_across_gaps_and_mark_fallbacks(tmp_path: Path) -> None:
     # On day 414 of the bundled data BNB's candles end and DOGE's mark candles stop for 46 days (the
     # simulator then margins at its last known mark): the run must still match hour for hour.
@@ -66,6 +69,7 @@ def test_fast_forward_across_gaps_and_mark_fallbacks(tmp_path: Path) -> None:
     assert fast.stats.fast_forwarded > 0
 
 
+@pytest.mark.slow
 def test_fast_forward_with_every_slot_held_and_switches(tmp_path: Path) -> None:
     # Four slots over five symbols: the book is full from the first hour, so every certified hour also
     # proves no candidate can switch in; LTC switches in. The defaults' forecast, anchored on the baseline
@@ -90,6 +94,7 @@ def test_fast_forward_with_every_slot_held_and_switches(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("strategy", ["always-on", "always-on-btc", "top-n"])
+@pytest.mark.slow
 def test_baselines_fast_forward_with_their_own_certificates(tmp_path: Path, strategy: str) -> None:
     kw = {"days": 12, "strategy": strategy, "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"]}
     fast = run_window(tmp_path / "ff", with_options(fast_forward=True), **kw)  # type: ignore[arg-type]
@@ -99,6 +104,7 @@ def test_baselines_fast_forward_with_their_own_certificates(tmp_path: Path, stra
     assert fast.stats.fast_forwarded > 24
 
 
+@pytest.mark.slow
 def test_flat_hours_value_the_fee_dust_at_each_hour(tmp_path: Path) -> None:
     # Top-N trades, then holds nothing for hours 80-87 while BTC/ETH/SOL dust (spot fees paid in the coin)
     # stays in the spot wallet. Those flat hours must show the dust at each hour's price, whether they
@@ -154,6 +160,7 @@ def _hand_made_pair(
     return runs[0], runs[1]
 
 
+@pytest.mark.slow
 def test_fast_forward_before_the_first_mark_candle(tmp_path: Path) -> None:
     """A perp whose mark history starts later than its trades (BTCUSDT and BNBUSDT in the shared data):
     the simulator margins and pays funding at the perp price until then. The certificates valued the
@@ -165,6 +172,7 @@ def test_fast_forward_before_the_first_mark_candle(tmp_path: Path) -> None:
     assert fast.stats.fast_forwarded > hours - 20, "the hours before the mark history must jump too"
 
 
+@pytest.mark.slow
 def test_a_settlement_without_a_price_ends_the_stretch_only_there(tmp_path: Path) -> None:
     """No mark file and a perp candle missing at the settlement of hour 160 (SOLUSDT in 2020 misses the
     first candle of every month): the simulator pays that one at its last known perp price, which the

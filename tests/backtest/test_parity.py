@@ -46,6 +46,8 @@ from bot.sim.source import HistoryReplay
 from bot.venues.ccxt_factory import build_client
 from bot.venues.ccxt_venue import CcxtVenue
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
+
 START_MS = 1_753_056_000_000  # 2025-07-21 00:00 UTC: BTC and ETH funding near 11% APR, the carry enters at once
 END_MS = START_MS + 3 * DAY_MS
 CAPITAL = Decimal(100_000)

@@ -20,6 +20,8 @@ from strategies.analysis import DECIMAL_CONTEXT, analyse
 from strategies.base import Limits
 from strategies.params import CarryParams
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
+
 SYMBOLS = ["BTCUSDT", "DOGEUSDT", "LTCUSDT", "ADAUSDT", "XRPUSDT"]
 
 

@@ -257,6 +257,7 @@ async def _pairs(url: str) -> list:
         await ledger.close()
 
 
+@pytest.mark.slow
 def test_baselines_in_worker_processes_match_the_ones_run_in_turn(tmp_path: Path) -> None:
     from bot.sim.history import bundled_data_dir
 

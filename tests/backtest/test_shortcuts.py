@@ -3,10 +3,14 @@ pairs and equity path."""
 
 from pathlib import Path
 
+import pytest
+
 from bot.backtest.params import BacktestParams
 from bot.config import TreasuryConfig
 
 from .equivalence import assert_same_run, run_window, with_options
+
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
 
 
 def test_collateral_gate_changes_nothing_even_when_the_treasury_acts(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ import pytest
 from bot.emulator.server import start_emulator_subprocess
 from bot.venues.ccxt_factory import build_client
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
+
 
 async def test_subprocess_serves_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     conn_file = tmp_path / "emulator.json"
@@ -36,6 +38,7 @@ async def test_subprocess_serves_and_exits_cleanly_on_sigterm(tmp_path: Path) ->
     assert code == 0
 
 
+@pytest.mark.timeout(300)  # 32 s on a loaded 2-core machine
 def test_a_clock_file_carries_the_replay_on_across_restarts(tmp_path: Path) -> None:
     """Under docker compose a restarted emulator replayed from its --start again: the offline daemon's paper
     account (written hours of simulated time later) found the market back in its past."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from decimal import Decimal
 
+import pytest
+
 from bot.domain import MINUTE_MS, Leg, PairState
 from bot.ledger.models import IntentKind, IntentStatus
 from tests.engine.world import SYMBOLS, World, open_world
@@ -37,6 +39,7 @@ async def assert_ledger_is_venue(w: World, symbols: list[str] = SYMBOLS) -> None
         assert abs(pair.spot_qty - spot) < Decimal("1e-8"), (symbol, pair.spot_qty, spot)
 
 
+@pytest.mark.slow
 async def test_truncated_order_answers_during_entries_are_looked_up(sqlite_url: str) -> None:
     faults = [{"endpoint": e, "kind": "truncate", "rate": 0.25, "after": True} for e in ORDERS]
     async with AsyncExitStack() as stack:
@@ -51,6 +54,7 @@ async def test_truncated_order_answers_during_entries_are_looked_up(sqlite_url: 
         await assert_ledger_is_venue(w)
 
 
+@pytest.mark.slow
 async def test_null_and_garbage_position_reads_quarantine_no_healthy_pair(sqlite_url: str) -> None:
     faults = [
         {"endpoint": "GET /fapi/v3/positionRisk", "kind": "null", "rate": 0.1},

@@ -9,8 +9,12 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from bot.emulator.connection import ConnectionInfo, write_connection_file
 from bot.emulator.tls import generate_tls_files
+
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
 
 
 def _closed_port() -> int:

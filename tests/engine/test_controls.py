@@ -7,6 +7,7 @@ import asyncio
 from contextlib import AsyncExitStack
 from decimal import Decimal
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.domain import MINUTE_MS, PairState
@@ -32,6 +33,7 @@ async def rules(w: World, symbol: str) -> list[str]:
     return [(d.details or {}).get("rule", "") for d in await w.ledger.events(kinds=[EventKind.DECISION], symbol=symbol)]
 
 
+@pytest.mark.slow
 async def test_close_only_is_read_after_10000_later_events_and_a_restart(db_url: str) -> None:
     """The switch used to be found among the newest 500 events only: after a day of price and position
     notes a restarted daemon read it as off and entered again."""
@@ -56,6 +58,7 @@ async def test_close_only_is_read_after_10000_later_events_and_a_restart(db_url:
         assert started[-1].endswith("close-only on")
 
 
+@pytest.mark.slow
 async def test_run_close_only_turns_the_switch_on_in_the_ledger(sqlite_url: str) -> None:
     """`run --close-only` is the switch itself: it outlives the run until `control close-only off`."""
     async with AsyncExitStack() as stack:
@@ -72,6 +75,7 @@ async def test_run_close_only_turns_the_switch_on_in_the_ledger(sqlite_url: str)
         assert not w.engine.close_only and await w.pairs(PairState.OPEN)
 
 
+@pytest.mark.slow
 async def test_pause_stops_entries_on_that_symbol_only_and_keeps_a_held_pair(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url)
@@ -108,6 +112,7 @@ def test_a_paused_held_pair_is_not_grown_but_may_shrink_or_exit() -> None:
         assert Engine._paused(kept, held) is kept
 
 
+@pytest.mark.slow
 async def test_exit_closes_the_pair_through_the_engine_with_the_operators_reason(db_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, db_url)

@@ -61,6 +61,7 @@ async def test_funding_recorded_idempotent_and_backfilled(db_url: str) -> None:
         assert len(funding_events) == len(payments)
 
 
+@pytest.mark.slow
 async def test_price_shock_keeps_collateral_in_band_without_liquidation(sqlite_url: str) -> None:
     shock = {"price_shocks": [{"symbol": "SOLUSDT", "pct": 35, "at": "+2h", "duration": "1h"}]}
     async with AsyncExitStack() as stack:
@@ -84,6 +85,7 @@ async def test_price_shock_keeps_collateral_in_band_without_liquidation(sqlite_u
         assert perp >= before_perp * Decimal("0.5")
 
 
+@pytest.mark.slow
 async def test_price_shock_on_isolated_margin_tops_up_each_position_without_liquidation(sqlite_url: str) -> None:
     """+35% in an hour on an isolated 3x short: the position's own wallet is topped up (from the futures
     wallet, then from spot), so it is never liquidated with USDT idle beside it."""
@@ -120,6 +122,7 @@ async def test_price_shock_on_isolated_margin_tops_up_each_position_without_liqu
         assert final.isolated_margin / final.notional >= low
 
 
+@pytest.mark.slow
 async def test_negative_funding_closes_the_pair(sqlite_url: str) -> None:
     flip = {"funding_overrides": [{"symbol": "SOLUSDT", "rate": "-0.002", "at": "+1h"}]}
     async with AsyncExitStack() as stack:
@@ -159,6 +162,7 @@ async def test_transfer_meeting_insufficient_funds_shrinks_and_succeeds(sqlite_u
         assert account.margin_balance > 0
 
 
+@pytest.mark.slow
 async def test_close_only_stops_entries_and_winds_pairs_down(sqlite_url: str) -> None:
     import typer
     from typer.testing import CliRunner
@@ -212,6 +216,7 @@ async def test_snapshot_records_positions_with_liquidation_prices_for_status(db_
         assert await w.ledger.latest_balances(venue=w.venue.name)
 
 
+@pytest.mark.slow
 async def test_a_venue_down_for_longer_than_the_start_budget_fails_with_one_line(sqlite_url: str) -> None:
     """Every call answers 503 -1008: start-up retries for engine.start_retry_s, then one line says why."""
     async with AsyncExitStack() as stack:

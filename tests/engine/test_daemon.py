@@ -26,6 +26,8 @@ from bot.emulator.weights import DEFAULT_LIMITS
 from bot.ledger.models import EventKind
 from bot.ledger.repository import Ledger
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
+
 SPEED = 600
 SYMBOLS = "SOL/USDT,XRP/USDT"
 DEADLINE_S = 40.0

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.domain import Leg, PairState, Side
@@ -19,6 +20,8 @@ from bot.ledger.models import ControlKind, EventKind
 from bot.ledger.repository import Ledger
 from bot.venues.base import OrderRequest
 from tests.engine.test_daemon import emulator_factory, start_daemon, wait_for  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
 
 SYMBOLS = ("SOL/USDT", "XRP/USDT")
 

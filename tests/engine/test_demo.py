@@ -44,6 +44,7 @@ def test_coverage_is_where_every_leg_has_candles() -> None:
     assert coverage["BNB/USDT"][1] < coverage["BTC/USDT"][1]
 
 
+@pytest.mark.slow
 def test_ctrl_c_summary_says_how_far_the_demo_got(tmp_path: Path) -> None:
     """After Ctrl-C the summary claimed the full 7 days, and ages counted from the planned end."""
     out = tmp_path / "demo"

@@ -94,6 +94,7 @@ async def test_lost_ledger_blocks_entries_on_orphans_until_adopted_or_closed(db_
         assert (await w.position("SOL/USDT"))[1] == 0
 
 
+@pytest.mark.slow
 async def test_closing_orphans_by_hand_lifts_the_block(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await lost_ledger_world(stack, sqlite_url)

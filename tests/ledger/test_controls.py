@@ -86,6 +86,7 @@ async def test_an_exit_request_names_its_pair_and_is_finished_once(ledger: Ledge
 
 
 @pytest.mark.parametrize("newest", ["on", "off"])
+@pytest.mark.slow
 async def test_upgrading_an_older_ledger_keeps_close_only_as_its_events_left_it(db_url: str, newest: str) -> None:
     """Before the table the switch was an event; a ledger whose newest switch said on stays close-only."""
     await db.upgrade(db_url, "0002")

@@ -83,6 +83,7 @@ async def test_a_read_only_episode_is_survived_without_restart_and_recorded(sqli
         assert "readonly" in outage.details["error"] and "12s" in outage.message
 
 
+@pytest.mark.slow
 async def test_no_order_leaves_while_the_ledger_cannot_be_written(sqlite_url: str) -> None:
     async with await Ledger.open(sqlite_url) as ledger:
         world = make_world(ledger, spot_usdt="20000", futures_usdt="5000")

@@ -499,6 +499,7 @@ async def test_event_batch_appends_in_order(ledger: Ledger):
     assert got[2].details == {"k": "2"}
 
 
+@pytest.mark.slow
 def test_a_fresh_process_can_start_with_a_write_that_returns_a_row(sqlite_url: str) -> None:
     """Rows become model objects without an ORM query, so the mappers must be set up at import: in a
     new process whose first ledger call is ``create_intent`` (nothing else has touched the ORM yet)."""

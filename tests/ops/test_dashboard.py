@@ -25,6 +25,8 @@ from bot.engine.daemon import Daemon, build_runtime
 from bot.ledger.models import ControlKind, ControlStatus, EventKind
 from bot.ledger.repository import Ledger
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",

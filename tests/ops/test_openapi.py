@@ -103,6 +103,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
 
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # 30 s on a loaded 2-core machine
 def test_api_conforms_to_its_openapi(case: schemathesis.Case, server: ServerThread) -> None:
     response = case.call_and_validate(base_url=server.base)
     ANSWERS.setdefault(case.operation.label, set()).add(response.status_code)

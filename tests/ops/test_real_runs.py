@@ -250,6 +250,8 @@ D = Decimal
 # -- the runs wrote what an operator needs to see -----------------------------------------------------------
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # 30 s on a loaded 2-core machine
 def test_the_runs_traded_earned_and_recorded(
     emulator_ledgers: EmulatorLedgers, backtest_ledger: BacktestLedger
 ) -> None:
@@ -322,6 +324,7 @@ def test_tail_filters_by_pair_and_kind(cli: Callable[..., Result], emulator_ledg
 # -- status -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_status_json_pairs_and_wallets_match_the_ledger(
     cli: Callable[..., Result], emulator_ledgers: EmulatorLedgers, backtest_ledger: BacktestLedger
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from bot.ledger.models import EventKind, Wallet
 from bot.ledger.repository import AssetBalance, Ledger
 from bot.ops.report import collect_report
@@ -54,6 +56,7 @@ async def test_status_figures(ledger: Ledger) -> None:
     assert "ALERT BTC/USDT  BTC/USDT hedge drift -0.0001" in text
 
 
+@pytest.mark.slow
 async def test_liquidation_distance_from_recorded_positions(ledger: Ledger) -> None:
     await build_history(ledger)
     await ledger.add_event(

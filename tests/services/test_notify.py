@@ -211,6 +211,7 @@ async def test_failures_are_counted_and_recorded_and_no_secret_is_ever_logged(
     assert notifier.targets == [f"json://127.0.0.1:{receiver.port}", f"json://127.0.0.1:{closed_port}"]
 
 
+@pytest.mark.slow
 async def test_entries_and_exits_of_the_real_engine(receiver: Receiver, sqlite_url: str) -> None:
     """The engine over the real ccxt against the emulator enters, then the operator's exit closes the pair:
     one notification each, with the legs and the reason."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from strategy_builders import NOW, D, history
@@ -99,6 +100,7 @@ params_st = st.builds(
     st.builds(lambda k, e: Decimal(k).scaleb(e), st.integers(0, 10**4), st.integers(-2, 4)),
     params_st,
 )
+@pytest.mark.slow
 def test_targets_respect_filters_caps_and_equal_legs(markets, capital, params):
     snapshot = Snapshot(NOW, tuple(markets), (), capital)
     targets = FundingCarry(params).evaluate(snapshot)
@@ -134,6 +136,7 @@ def test_targets_respect_filters_caps_and_equal_legs(markets, capital, params):
     market_snapshots("AAA/USDT"),
     st.builds(lambda k, e: Decimal(k).scaleb(-e), st.integers(0, 10**9), st.integers(0, 8)),
 )
+@pytest.mark.slow
 def test_pair_rounding_is_on_both_steps_and_never_rounds_up(m, raw):
     pf = PairFilters.of(m.spot, m.perp)
     q = pf.round(raw)
@@ -169,6 +172,7 @@ def test_rejected_sizes_say_why(m):
     st.integers(0, 8 * 60),
     params_st,
 )
+@pytest.mark.slow
 def test_held_pairs_get_valid_targets(m, spot_qty, drift_permille, state, minute, params):
     perp_qty = max(spot_qty * (1000 + drift_permille) / 1000, Decimal(0))
     held = PairView("AAA/USDT", state, spot_qty, perp_qty)

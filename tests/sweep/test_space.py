@@ -74,6 +74,7 @@ def test_storage_url_is_the_ledger_setting_with_a_sync_driver() -> None:
     assert pg.drivername == "postgresql+psycopg" and pg.database == "fundbot" and pg.password == "pw"
 
 
+@pytest.mark.slow
 def test_random_search_resumed_draws_new_points_and_tpe_runs(tmp_path: Path) -> None:
     space = _space(
         tmp_path, "[strategy]\nentry_threshold_apr = { low = 0.06, high = 0.3 }\nmax_symbols = { low = 1, high = 4 }\n"

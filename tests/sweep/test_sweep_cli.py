@@ -61,6 +61,8 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # 78 s on a loaded 2-core machine
 def test_grid_on_a_local_cluster_gives_the_backtests_run_one_by_one(tmp_path: Path, space_file: Path) -> None:
     doc = _sweep(tmp_path, space_file, "--workers", "2")
     assert doc["trials"] == 4 and doc["ran"] == 4
@@ -110,6 +112,8 @@ def test_grid_on_a_local_cluster_gives_the_backtests_run_one_by_one(tmp_path: Pa
     assert Path(doc["files"]["heatmap_png"]).stat().st_size > 1000
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # 33 s on a loaded 2-core machine
 def test_sweep_on_a_dask_scheduler_resumes_its_sqlite_study(
     tmp_path: Path, space_file: Path, dask_cluster: DaskCluster
 ) -> None:
@@ -148,6 +152,7 @@ def test_sweep_on_a_dask_scheduler_resumes_its_sqlite_study(
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_study_on_postgres_shares_the_ledger_database(
     tmp_path: Path, space_file: Path, dask_cluster: DaskCluster, postgres_url: str
 ) -> None:
@@ -225,6 +230,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, space_file: Path) -> N
     )
 
 
+@pytest.mark.slow
 def test_walk_forward_through_the_cli_writes_its_table_curve_and_configs(
     tmp_path: Path, space_file: Path, dask_cluster: DaskCluster
 ) -> None:
@@ -272,6 +278,7 @@ def test_walk_forward_through_the_cli_writes_its_table_curve_and_configs(
     assert (tmp_path / "out" / "walkforward.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_without_the_sweep_extra_it_says_what_to_install(tmp_path: Path, space_file: Path) -> None:
     code = (
         "import sys; sys.modules['optuna'] = None\n"

@@ -65,6 +65,8 @@ def _rewrite(path: Path, lo: int, hi: int, column: str, change: float) -> int:
     return n
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # 30 s on a loaded 2-core machine
 def test_walk_forward_never_lets_a_test_window_reach_its_training(tmp_path: Path) -> None:
     """Rewriting the data inside window 1's test span (funding and perp prices) changes that window's
     out-of-sample figures, and neither its train trials nor the parameters chosen for it."""

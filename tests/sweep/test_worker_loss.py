@@ -4,6 +4,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from bot.backtest.cli import parse_time
@@ -15,6 +16,8 @@ from bot.sweep.storage import open_storage
 from bot.sweep.worker import Window
 
 from .conftest import END, START, DaskCluster
+
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
 
 
 def test_killing_a_worker_mid_sweep_loses_no_trial_and_counts_none_twice(

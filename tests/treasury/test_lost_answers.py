@@ -53,6 +53,7 @@ async def test_fetch_transfers_reads_every_page_of_both_directions() -> None:
         assert await env.venue.fetch_transfers(start - 10, start - 1) == []
 
 
+@pytest.mark.slow
 async def test_transfer_answer_lost_is_done_with_the_venue_tran_id(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         ledger = await Ledger.open(sqlite_url)
@@ -67,6 +68,7 @@ async def test_transfer_answer_lost_is_done_with_the_venue_tran_id(sqlite_url: s
         assert await ledger.open_intents() == []
 
 
+@pytest.mark.slow
 async def test_crash_with_a_transfer_in_flight_is_done_after_restart(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         ledger = await Ledger.open(sqlite_url)

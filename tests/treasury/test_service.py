@@ -108,6 +108,7 @@ async def test_a_reduction_that_would_grow_a_pair_fails_clearly_instead_of_deadl
     assert not treasury._lock.locked()  # released on the way out: the next check can run
 
 
+@pytest.mark.slow
 async def test_above_high_sends_the_excess_back_to_spot(sqlite_ledger: Ledger) -> None:
     w = make_world(sqlite_ledger, spot_usdt="20000", futures_usdt="6000")
     treasury, ex = await wired(w)

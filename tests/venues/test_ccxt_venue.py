@@ -90,6 +90,7 @@ async def test_timeout_on_signed_call_unknown_state_and_text_hides_signature():
         assert classify(err.value) is ErrorClass.RETRYABLE
 
 
+@pytest.mark.slow
 async def test_listen_key_keepalive_keeps_the_user_stream_alive():
     async with AsyncExitStack() as stack:
         env = await _env(stack, {"listen_key_ttl_s": 1.0})

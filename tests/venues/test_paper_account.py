@@ -87,6 +87,7 @@ def account(paper: PaperVenue) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize("margin_mode", ["cross", "isolated"])
+@pytest.mark.slow
 async def test_the_rebuilt_paper_account_is_the_one_that_wrote_the_ledger(market: Market, margin_mode: str) -> None:
     first, new = await market.paper(margin_mode=margin_mode)
     assert new
@@ -116,6 +117,7 @@ async def test_the_rebuilt_paper_account_is_the_one_that_wrote_the_ledger(market
     assert account(third) == account(first)
 
 
+@pytest.mark.slow
 async def test_a_restart_carries_on_its_pairs_and_is_paid_the_funding_it_held_through(market: Market) -> None:
     first, _ = await market.paper()
     engine = market.engine(first)
@@ -143,6 +145,7 @@ async def test_a_restart_carries_on_its_pairs_and_is_paid_the_funding_it_held_th
     assert len(resumed) == 1 and "4 fills, 2 transfers, 0 funding payments replayed" in resumed[0].message
 
 
+@pytest.mark.slow
 async def test_fresh_opens_a_new_account_and_an_older_market_is_refused(market: Market) -> None:
     first, _ = await market.paper()
     engine = market.engine(first)

@@ -89,6 +89,7 @@ async def test_paper_rejections_use_live_filters_and_ccxt_classes(ccxt_env: Venu
         await paper.transfer("USDT", D(6_000), "spot", "futures")
 
 
+@pytest.mark.slow
 async def test_paper_venue_needs_a_live_feed():
     clock = ManualClock(START_MS)
     sim = SimExchange(RandomWalk(seed=1, symbols=("BTCUSDT",), start_ms=START_MS, hours=4), clock)
