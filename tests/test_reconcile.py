@@ -39,6 +39,7 @@ async def crash_mid_entry(w: World, qty: str) -> None:
     w.venue.faults.clear()
 
 
+@pytest.mark.slow
 async def test_crash_mid_entry_is_recovered_without_duplicate_orders(world: World) -> None:
     await crash_mid_entry(world, "0.1")
     assert len(world.sim_orders("spot")) == 1 and len(world.sim_orders("perp")) == 1
@@ -87,6 +88,7 @@ async def test_intent_never_sent_is_marked_failed(world: World) -> None:
     assert await world.ledger.active_pair("sim", SYMBOL) is None  # flat interrupted entry: closed
 
 
+@pytest.mark.slow
 async def test_unexplained_position_quarantines_the_pair_with_an_alert(world: World) -> None:
     await world.executor().apply(SimpleTarget(SYMBOL, D("0.05")))
     world.sim.create_order("perp", "BTCUSDT", "SELL", "MARKET", quantity=D("0.01"))  # someone trades by hand
@@ -99,6 +101,7 @@ async def test_unexplained_position_quarantines_the_pair_with_an_alert(world: Wo
     assert not (await reconciler(world).run()).changed
 
 
+@pytest.mark.slow
 async def test_missed_fills_are_backfilled(world: World) -> None:
     await world.executor().apply(SimpleTarget(SYMBOL, D("0.05")))
     pair = await world.ledger.active_pair("sim", SYMBOL)

@@ -108,6 +108,7 @@ def test_window_outside_the_data_is_refused_with_the_range(tmp_path: Path) -> No
     assert "they have data from 2026-01-01T00:00:00Z to 2026-01-03T00:00:00Z" in " ".join(res.output.split())
 
 
+@pytest.mark.slow
 def test_eval_every_sets_the_scan_cadence(tmp_path: Path) -> None:
     args = [
         "backtest",

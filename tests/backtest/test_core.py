@@ -22,6 +22,8 @@ from bot.treasury.maths import transfer_need
 
 from .equivalence import WINDOW_START, ledger_facts, run_window, with_options
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
+
 
 class VenueCheckedJobs(EngineLoop):
     """Computes each row and gate decision a second time through the Venue protocol and compares."""

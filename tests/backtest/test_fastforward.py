@@ -54,6 +54,7 @@ def test_fast_forward_stops_where_the_treasury_acts(tmp_path: Path) -> None:
     assert fast.stats.fast_forwarded > 0
 
 
+@pytest.mark.slow
 def test_fast_forward_with_a_slower_scan_cadence(tmp_path: Path) -> None:
     fast, slow = _pair(tmp_path, BacktestParams(), days=12, eval_every_hours=8)
     assert_same_run(fast, slow, rel=REL)

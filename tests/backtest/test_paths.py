@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bot.backtest.core import build_core
 from bot.backtest.data import load_dataset
@@ -48,6 +49,7 @@ async def _compare(tmp_path: Path) -> tuple[int, float, int]:
     return compared, worst, steady_hours
 
 
+@pytest.mark.slow
 def test_float_forecast_matches_the_strategy_far_inside_the_certificate_margin(tmp_path: Path) -> None:
     compared, worst, _ = asyncio.run(_compare(tmp_path))
     assert compared > 300

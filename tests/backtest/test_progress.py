@@ -52,6 +52,7 @@ def test_a_short_run_prints_no_line() -> None:
     assert out.getvalue() == ""
 
 
+@pytest.mark.slow
 def test_json_run_writes_progress_lines_to_stderr_not_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With --json (and off a terminal) the lines go to stderr; stdout stays one JSON object."""
     monkeypatch.setattr(progress_mod, "LINE_EVERY_S", 0.0)

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bot.backtest.report import data_warnings, write_report
 from bot.backtest.result import BacktestResult, RunStats, Summary, SymbolRow, Timeline, max_drawdown
@@ -114,6 +115,7 @@ def test_a_window_wider_than_the_data_is_reported() -> None:
     assert "BTCUSDT: data ends 2026-01-01 02:00; not traded after (pairs closed before)." in lines
 
 
+@pytest.mark.slow
 def test_predictor_tracking_is_measured_on_the_runs_data_and_reported(tmp_path: Path) -> None:
     from bot.backtest.data import load_dataset
     from bot.backtest.predictor import predictor_tracking

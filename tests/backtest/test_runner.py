@@ -185,6 +185,7 @@ def test_mark_fallback_is_reported(tmp_path: Path) -> None:
     assert result.symbols[0].mark_fallback_hours == 12
 
 
+@pytest.mark.slow
 def test_skipping_idle_hours_changes_nothing(tmp_path: Path) -> None:
     # Quiet funding, then a burst the carry strategy trades, then quiet again; the premium of the prices
     # tells it as it comes (the simulator's predicted rate is built from the prices, not the settled rates).
@@ -293,6 +294,7 @@ def test_baselines_in_worker_processes_match_the_ones_run_in_turn(tmp_path: Path
         )
 
 
+@pytest.mark.slow
 def test_always_on_btc_needs_btc_in_the_symbols(tmp_path: Path) -> None:
     """Without BTCUSDT it made 0 trades and said nothing; as a baseline it is left out, not shown as 0."""
     flat_symbol(tmp_path, "ETHUSDT", 24, 10.0, 10.0, [(0, "0.0001", 8), (8, "0.0001", 8), (16, "0.0001", 8)])

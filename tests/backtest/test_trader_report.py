@@ -188,6 +188,7 @@ async def test_round_trips_by_hand(ledger: Ledger) -> None:
     assert unmarked[1].price is None and unmarked[1].net is None  # an open pair without a mark is not guessed
 
 
+@pytest.mark.slow
 async def test_the_report_shows_the_round_trips_months_and_ratios(ledger: Ledger, tmp_path: Path) -> None:
     await write_two_round_trips(ledger)
     att = await attribute_ledger(ledger)
@@ -283,6 +284,7 @@ def test_symbol_styles_stay_distinct_beyond_ten() -> None:
         assert len({c for c, _ in styles}) == n  # distinct colours, not only distinct dashes
 
 
+@pytest.mark.slow
 def test_charts_draw_the_baselines_the_rates_and_the_band(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     drawn: dict[str, list[str]] = {}
     finish = plots._finish

@@ -75,6 +75,7 @@ async def test_server_time_is_simulated(ex, emu) -> None:
     assert await ex.fetch_time() == emu.clock.now_ms()
 
 
+@pytest.mark.slow
 async def test_premium_index_carries_nothing_of_the_coming_settlement(tmp_path) -> None:
     """Two emulators on the same prices, the coming settlements' rates different: every premiumIndex
     quote before them is the same (the old quote let next = prev + (pred - prev) / frac recover it)."""

@@ -100,6 +100,7 @@ async def ex(start_ms: int) -> AsyncIterator[Any]:
             await client.close()
 
 
+@pytest.mark.slow
 async def test_answers_have_binances_keys_and_types(ex) -> None:
     calls: dict[str, Any] = {}
     # state: funds, an isolated ETH short, a cross BTC short, resting orders on both markets, trades

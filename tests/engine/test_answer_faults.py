@@ -75,6 +75,7 @@ async def test_null_and_garbage_position_reads_quarantine_no_healthy_pair(sqlite
         await assert_ledger_is_venue(w)
 
 
+@pytest.mark.slow
 async def test_failed_but_executed_intent_is_repaired_by_reconciliation(sqlite_url: str) -> None:
     """A ledger as the old code left it: the perp order filled, its answer was lost, the intent marked
     failed and the pair quarantined believing spot only. Reconciliation finds the order and heals it."""

@@ -5,9 +5,13 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from decimal import Decimal
 
+import pytest
+
 from bot.domain import MINUTE_MS, Leg, PairState
 from bot.execution import SimpleTarget
 from tests.engine.world import START_MS, World, open_world
+
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
 
 CLOSE_MS = START_MS + 30 * MINUTE_MS
 OUTAGE = {"endpoint": "GET /fapi/v1/userTrades", "kind": "503", "start": CLOSE_MS, "end": CLOSE_MS + MINUTE_MS}

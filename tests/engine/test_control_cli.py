@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.domain import PairState
@@ -31,6 +32,7 @@ def _read(url: str, fn):
     return asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_every_control_round_trips_through_show(sqlite_url: str) -> None:
     _ledger(sqlite_url)
     pair = _read(
@@ -63,6 +65,7 @@ def test_every_control_round_trips_through_show(sqlite_url: str) -> None:
     assert "was not paused" in invoke("resume", "XRP/USDT", "--url", sqlite_url).output
 
 
+@pytest.mark.slow
 def test_exit_without_an_open_pair_and_bad_input_are_refused(sqlite_url: str) -> None:
     _ledger(sqlite_url)
     res = invoke("exit", "SOL/USDT", "--url", sqlite_url)

@@ -140,6 +140,7 @@ async def test_exit_closes_the_pair_through_the_engine_with_the_operators_reason
         assert f"SOL/USDT pair #{closed.id} done at" in shown and "exit requests  none waiting" in shown
 
 
+@pytest.mark.slow
 async def test_exit_with_pause_keeps_the_strategy_from_entering_again(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, symbols=["SOL/USDT"])
@@ -154,6 +155,7 @@ async def test_exit_with_pause_keeps_the_strategy_from_entering_again(sqlite_url
         assert (await rules(w, "SOL/USDT"))[-1] == "operator_pause"
 
 
+@pytest.mark.slow
 async def test_an_exit_request_for_a_pair_closed_meanwhile_is_marked_done(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, symbols=["SOL/USDT"])
@@ -166,6 +168,7 @@ async def test_an_exit_request_for_a_pair_closed_meanwhile_is_marked_done(sqlite
         assert done.note == f"pair #{pair.id} was already closed"
 
 
+@pytest.mark.slow
 async def test_the_ledgers_capital_limit_replaces_the_setting(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, engine={"capital_limit": "20000"})

@@ -40,6 +40,7 @@ async def test_pair_opens_with_equal_legs(db_url: str) -> None:
         assert any((d.details or {}).get("action") == "enter" for d in decisions)
 
 
+@pytest.mark.slow
 async def test_funding_recorded_idempotent_and_backfilled(db_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, db_url)
@@ -136,6 +137,7 @@ async def test_negative_funding_closes_the_pair(sqlite_url: str) -> None:
         assert closed and closed[0].perp_qty == 0 and closed[0].spot_qty < await w.step("SOL/USDT")  # dust only
 
 
+@pytest.mark.slow
 async def test_failed_second_leg_is_completed_or_unwound(sqlite_url: str) -> None:
     fault = {"faults": [{"endpoint": "POST /fapi/v1/order", "code": -1008, "count": 1}]}
     async with AsyncExitStack() as stack:
@@ -149,6 +151,7 @@ async def test_failed_second_leg_is_completed_or_unwound(sqlite_url: str) -> Non
             assert active and active[0].state is PairState.OPEN
 
 
+@pytest.mark.slow
 async def test_transfer_meeting_insufficient_funds_shrinks_and_succeeds(sqlite_url: str) -> None:
     fault = {"faults": [{"endpoint": "POST /sapi/v1/asset/transfer", "code": -5013, "count": 1}]}
     async with AsyncExitStack() as stack:
@@ -193,6 +196,7 @@ async def test_close_only_stops_entries_and_winds_pairs_down(sqlite_url: str) ->
         assert not await w.ledger.list_orders(symbol="XRP/USDT")
 
 
+@pytest.mark.slow
 async def test_snapshot_records_positions_with_liquidation_prices_for_status(db_url: str) -> None:
     from bot.ops.status import liquidation_prices
 
@@ -236,6 +240,7 @@ async def test_a_venue_down_for_longer_than_the_start_budget_fails_with_one_line
         assert await w.ledger.events(kinds=[EventKind.INFO], message_prefix="engine started") == []
 
 
+@pytest.mark.slow
 async def test_a_scan_sells_the_dust_closed_pairs_left(sqlite_url: str) -> None:
     from bot.domain import Leg, Side
     from bot.execution.ids import order_id

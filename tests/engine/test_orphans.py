@@ -45,6 +45,7 @@ async def lost_ledger_world(stack: AsyncExitStack, db_url: str) -> World:
     return w
 
 
+@pytest.mark.slow
 async def test_lost_ledger_blocks_entries_on_orphans_until_adopted_or_closed(db_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await lost_ledger_world(stack, db_url)

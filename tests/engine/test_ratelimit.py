@@ -26,6 +26,7 @@ class WallClock:
         return self.t
 
 
+@pytest.mark.slow
 async def test_429_then_418_pause_all_jobs_and_work_resumes_after_the_ban(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, symbols=["SOL/USDT"])
@@ -104,6 +105,7 @@ async def gated_world(stack: AsyncExitStack, url: str, scenario: dict | None = N
     return w, engine, fake
 
 
+@pytest.mark.slow
 async def test_a_429_on_a_transfer_pauses_every_caller_until_retry_after_and_never_bans(sqlite_url: str) -> None:
     """The treasury used to swallow a 429 and retry at 0.5 s and 1 s: the IP got banned (418)."""
     async with AsyncExitStack() as stack:

@@ -11,6 +11,8 @@ from contextlib import AsyncExitStack
 from decimal import Decimal as D
 from typing import Any, TypeVar
 
+import pytest
+
 from bot.domain import MINUTE_MS, Leg, PairState, Side
 from bot.engine.user_stream import UserStreamHandler
 from bot.execution.ids import order_id
@@ -109,6 +111,7 @@ async def test_operator_fills_are_left_alone(sqlite_url: str) -> None:
         assert handler.fills_recorded == len(ours.fills)
 
 
+@pytest.mark.slow
 async def test_keepalive_is_sent_and_an_expired_listen_key_reopens_the_stream(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, start=False, scenario={"listen_key_ttl_s": 1.0})

@@ -14,6 +14,8 @@ from bot.reconcile import Reconciler
 from bot.venues.base import OrderRequest
 from execution.world import D, World, make_world
 
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
+
 XRP = "XRP/USDT"
 
 

@@ -113,6 +113,7 @@ async def test_migrated_schema_matches_the_models(db_url: str):
     assert diff == []
 
 
+@pytest.mark.slow
 async def test_sqlite_migration_leaves_foreign_keys_on_for_normal_connections(sqlite_url: str):
     await db.upgrade(sqlite_url)
     engine = db.make_engine(sqlite_url)

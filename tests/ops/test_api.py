@@ -82,6 +82,7 @@ P = API_PREFIX
 # -- reads ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_status_shows_the_book_and_the_band(served: Served) -> None:
     status, st = await served.get(f"{P}/status")
     assert status == 200
@@ -99,6 +100,7 @@ async def test_status_shows_the_book_and_the_band(served: Served) -> None:
     assert st["controls"]["close_only"] is False
 
 
+@pytest.mark.slow
 async def test_equity_curve_funding_and_pnl_match_the_hand_computed_figures(served: Served) -> None:
     status, eq = await served.get(f"{P}/equity")
     assert status == 200
@@ -135,6 +137,7 @@ async def test_event_tail_filters_and_follows(served: Served) -> None:
         assert status == 400 and next(iter(bad)) in body["error"], (bad, body)
 
 
+@pytest.mark.slow
 async def test_stream_sends_new_events(served: Served) -> None:
     async with served.http.get(f"{served.base}{P}/stream", headers=AUTH) as r:
         assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
@@ -185,6 +188,7 @@ async def test_controls_are_written_like_the_cli_with_source_api(served: Served)
     assert [c.status for c in history] == [ControlStatus.CLEARED]
 
 
+@pytest.mark.slow
 async def test_bad_control_requests_are_refused_and_change_nothing(served: Served) -> None:
     before = len(await served.ledger.events())
     cases = [
@@ -208,6 +212,7 @@ async def test_bad_control_requests_are_refused_and_change_nothing(served: Serve
 # -- access ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_every_api_route_needs_the_token_and_probes_do_not(served: Served) -> None:
     spec = served.api.spec
     for path, ops in spec["paths"].items():

@@ -512,6 +512,7 @@ def test_daemon_records_snapshot_prices_so_held_equity_reconciles(
 # -- health -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_healthz_goes_503_when_the_venue_stops_answering(sqlite_url: str) -> None:
     from bot.emulator.server import run_emulator
     from bot.venues.ccxt_factory import build_client

@@ -77,6 +77,7 @@ async def test_empty_ledger(ledger: Ledger) -> None:
     assert "no balance snapshot recorded" in text and "n/a (no short)" in text
 
 
+@pytest.mark.slow
 def test_cli_status_json(history_url: str, run_cli) -> None:
     res = run_cli("status", "--url", history_url, "--json")
     assert res.exit_code == 0, res.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
 from rich.text import Text
 
 from bot.ledger.models import EventKind
@@ -97,6 +98,7 @@ def test_decision_summary_degrades_when_fields_are_missing() -> None:
     assert event_summary("fill", "bought", {"qty": "0.1", "nested": {"a": 1}}) == "bought  [qty=0.1]"
 
 
+@pytest.mark.slow
 def test_cli_tail_json_and_errors(history_url: str, run_cli) -> None:
     res = run_cli("tail", "--url", history_url, "--json", "--kind", "funding,transfer", "--since", "2024-05-01")
     assert res.exit_code == 0, res.output

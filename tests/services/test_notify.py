@@ -100,6 +100,7 @@ def test_urls_split_and_every_part_counts_as_secret() -> None:
     assert next_summary_ms(5 * HOUR_MS, 8) == 8 * HOUR_MS and next_summary_ms(8 * HOUR_MS, 8) == 8 * HOUR_MS + DAY_MS
 
 
+@pytest.mark.slow
 def test_a_bad_url_names_the_entry_not_the_secret(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ConfigError) as err:
@@ -111,6 +112,7 @@ def test_a_bad_url_names_the_entry_not_the_secret(caplog: pytest.LogCaptureFixtu
         load_settings(alerts={"notify_level": "loud"})
 
 
+@pytest.mark.slow
 async def test_alerts_reach_the_endpoint_with_their_severity(receiver: Receiver, history_ledger: Ledger) -> None:
     clock = Clock(T_END)
     notifier = Notifier(
@@ -136,6 +138,7 @@ async def test_alerts_reach_the_endpoint_with_their_severity(receiver: Receiver,
     assert notifier.sent == 3 and notifier.failed == 0
 
 
+@pytest.mark.slow
 async def test_the_threshold_filters_what_is_sent(receiver: Receiver, history_ledger: Ledger) -> None:
     clock = Clock(T_END)
     notifier = Notifier(
@@ -160,6 +163,7 @@ async def test_the_threshold_filters_what_is_sent(receiver: Receiver, history_le
     assert not notifier.wants(Severity.WARNING) and notifier.wants(Severity.CRITICAL)
 
 
+@pytest.mark.slow
 async def test_the_daily_summary_at_its_hour(receiver: Receiver, history_ledger: Ledger) -> None:
     clock = Clock(T_END)  # 2024-05-01T08:10Z
     notifier = Notifier(receiver.url(), summary=daily_summary, ledger=history_ledger, now_fn=clock, summary_hour_utc=9)

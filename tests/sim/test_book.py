@@ -3,6 +3,7 @@ cache serves the same levels as building them afresh."""
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ STEPS = [Decimal("0.001"), Decimal("0.1"), Decimal("1"), Decimal("0.00001")]
     st.sampled_from(STEPS),
     st.sampled_from([BookConfig(), BookConfig(Decimal(3), Decimal("1.5"), 7, Decimal(1234))]),
 )
+@pytest.mark.slow
 def test_full_side_equals_the_plain_formula(
     mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig
 ) -> None:

@@ -192,6 +192,7 @@ def _one_line_exit_2(args: list[str], expected: str) -> None:
     assert expected in text and "\n" not in text and "Traceback" not in text, (args, text)
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, space_file: Path) -> None:
     base = [
         "sweep",

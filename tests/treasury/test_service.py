@@ -52,6 +52,7 @@ async def test_entry_prefunds_margin_at_the_target_ratio(sqlite_ledger: Ledger) 
     assert transfers[0].venue_tran_id
 
 
+@pytest.mark.slow
 async def test_price_shock_is_absorbed_by_transfers_without_liquidation(sqlite_ledger: Ledger) -> None:
     w = make_world(sqlite_ledger, spot_usdt="20000")
     treasury, ex = await wired(w)
@@ -121,6 +122,7 @@ async def test_above_high_sends_the_excess_back_to_spot(sqlite_ledger: Ledger) -
     assert out.after.spot_free > before.spot_free
 
 
+@pytest.mark.slow
 async def test_insufficient_balance_shrinks_and_succeeds(sqlite_ledger: Ledger) -> None:
     w = make_world(sqlite_ledger, spot_usdt="20000", futures_usdt="6000")
     treasury, ex = await wired(w)

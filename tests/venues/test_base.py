@@ -218,6 +218,7 @@ async def test_order_rejections_are_production_ccxt_classes(venue_env: VenueEnv)
         )
 
 
+@pytest.mark.slow
 async def test_watch_marks_yields_updates(venue_env: VenueEnv):
     updates = []
 

@@ -71,6 +71,7 @@ async def test_server_busy_503_is_retryable_even_for_writes():
         assert await env.venue.fetch_order("BTC/USDT", Leg.PERP, "busy-1") is None  # never executed
 
 
+@pytest.mark.slow
 async def test_timeout_on_signed_call_unknown_state_and_text_hides_signature():
     scenario = {"faults": [{"endpoint": "GET /api/v3/account", "kind": "latency", "latency_ms": 3000, "count": 1}]}
     async with AsyncExitStack() as stack:
