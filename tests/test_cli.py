@@ -62,6 +62,7 @@ def test_config_show_masks_the_database_password_and_the_webhook():
     assert "s3cr3t" not in out.stdout and "password=***" in out.stdout
 
 
+@pytest.mark.slow
 def test_ccxt_request_logs_stay_out_even_at_debug():
     """ccxt logs each request's headers (X-MBX-APIKEY) and signed query at DEBUG."""
     import logging

@@ -116,6 +116,7 @@ async def test_missed_fills_are_backfilled(world: World) -> None:
     }
 
 
+@pytest.mark.slow
 async def test_lost_transfer_answer_is_settled_done_from_the_venue_history(world: World) -> None:
     """The venue executed it, the answer was lost: the treasury looks it up at once and records the tranId."""
     treasury = world.treasury()
@@ -129,6 +130,7 @@ async def test_lost_transfer_answer_is_settled_done_from_the_venue_history(world
     assert world.venue.calls["transfer"] == 1  # never sent twice
 
 
+@pytest.mark.slow
 async def test_transfer_in_flight_at_a_crash_is_settled_done_by_reconciliation(world: World) -> None:
     world.venue.fail("transfer", Crash(), times=1, after_call=True)
     with pytest.raises(Crash):
@@ -143,6 +145,7 @@ async def test_transfer_in_flight_at_a_crash_is_settled_done_by_reconciliation(w
     assert not (await reconciler(world).run()).changed
 
 
+@pytest.mark.slow
 async def test_transfer_that_never_executed_fails_only_once_its_window_was_read(world: World) -> None:
     world.venue.fail("transfer", Crash(), times=1)  # dies with the request on the wire, never executed
     with pytest.raises(Crash):
@@ -157,6 +160,7 @@ async def test_transfer_that_never_executed_fails_only_once_its_window_was_read(
     assert await world.ledger.open_intents() == []
 
 
+@pytest.mark.slow
 async def test_two_equal_lost_transfers_get_one_tran_id_each(world: World) -> None:
     world.venue.fail("transfer", Crash(), times=1, after_call=True)
     with pytest.raises(Crash):
@@ -171,6 +175,7 @@ async def test_two_equal_lost_transfers_get_one_tran_id_each(world: World) -> No
     assert sorted(r.venue_tran_id for r in rows) == sorted(str(t.tran_id) for t in world.sim.transfer_history())
 
 
+@pytest.mark.slow
 async def test_coin_a_closed_pair_left_is_explained_and_an_unexplained_short_blocks(world: World) -> None:
     """Orphan legs are what the venue holds beyond what the ledger explains: spot coin left by a closed
     pair (its fills say so) blocks nothing; a short nobody recorded blocks entries until it is gone."""

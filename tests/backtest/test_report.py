@@ -53,6 +53,7 @@ def _result() -> BacktestResult:
     return BacktestResult(summary, rows, tl, notes, RunStats(5, 5, 0, 0, 0.01), "sqlite+aiosqlite:///x.db")
 
 
+@pytest.mark.slow
 def test_report_files_and_self_contained_html(tmp_path: Path) -> None:
     result = _result()
     result.baselines["always_on_btc"] = result.summary

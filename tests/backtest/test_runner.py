@@ -66,6 +66,7 @@ def test_hand_computed_flat_market_matches_to_the_cent(tmp_path: Path) -> None:
     assert s.liquidations == 0 and s.time_in_market == 1.0
 
 
+@pytest.mark.slow
 def test_negative_funding_costs_the_short_and_interval_change_is_followed(tmp_path: Path) -> None:
     # 8h until 08:00, then 4h: settlements at 08, 12, 16, 20; the 12:00 one is negative.
     funding = [(0, "0.0001", 8), (8, "0.0001", 8), (12, "-0.0003", 4), (16, "0.0001", 4), (20, "0.0001", 4)]

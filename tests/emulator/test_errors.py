@@ -18,6 +18,7 @@ async def _raises(exc: type[Exception], coro) -> Exception:
     return info.value
 
 
+@pytest.mark.slow
 async def test_insufficient_funds_codes(ex) -> None:
     e = await _raises(ccxt.InsufficientFunds, ex.create_order("BTC/USDT", "market", "buy", 5))  # -2010
     assert "Account has insufficient balance" in str(e)
@@ -50,6 +51,7 @@ async def test_unknown_orders(ex, symbol: str) -> None:
     assert "-2013" in str(e)
 
 
+@pytest.mark.slow
 async def test_bad_signature_and_bad_key(emu) -> None:
     bad_secret = build_client(emu.connection, rateLimit=1, secret="0" * 64)
     bad_key = build_client(emu.connection, rateLimit=1, apiKey="nope")

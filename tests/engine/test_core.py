@@ -29,6 +29,7 @@ async def assert_hedged(w: World, symbol: str) -> tuple[Decimal, Decimal]:
     return spot, perp
 
 
+@pytest.mark.slow
 async def test_pair_opens_with_equal_legs(db_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, db_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.domain import PairState
@@ -13,6 +14,8 @@ from bot.ledger import db
 from bot.ledger.models import ControlKind, EventKind
 from bot.ledger.repository import Ledger
 from bot.orphans import RECONCILE_SOURCE, VenueLegs
+
+pytestmark = pytest.mark.slow  # every test here is over ~2 s
 
 
 def invoke(*args: str):

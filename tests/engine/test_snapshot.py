@@ -5,6 +5,8 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from decimal import Decimal
 
+import pytest
+
 from bot.domain import HOUR_MS
 from bot.engine.snapshot import interval_from_history
 from bot.ledger.models import EventKind
@@ -37,6 +39,7 @@ def test_interval_from_spacing_tolerates_binance_late_stamps() -> None:
     assert interval_from_history(late, 4) == 8
 
 
+@pytest.mark.slow
 async def test_symbol_without_data_is_reported_as_skipped(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, symbols=["SOL/USDT"], start=False)

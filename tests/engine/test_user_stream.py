@@ -58,6 +58,7 @@ async def bot_order(w: World, pair_id: int, seq: int, leg: Leg, side: Side, qty:
     return await w.venue.create_order(OrderRequest(cid, XRP, leg, side, "market", D(qty)))
 
 
+@pytest.mark.slow
 async def test_fills_arrive_on_the_stream_before_any_poll_and_are_never_recorded_twice(sqlite_url: str) -> None:
     async with AsyncExitStack() as stack:
         w = await open_world(stack, sqlite_url, start=False)

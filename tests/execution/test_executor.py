@@ -169,6 +169,7 @@ async def test_seq_continues_across_executors(world: World) -> None:
     assert f"fb-{pair.id}-2-s" in res.client_ids
 
 
+@pytest.mark.slow
 async def test_below_minimum_target_sends_nothing(world: World) -> None:
     res = await world.executor().apply(SimpleTarget(SYMBOL, D("0.00001")))
     assert res.status == "noop"

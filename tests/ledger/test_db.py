@@ -91,6 +91,7 @@ async def test_upgrade_creates_every_table_and_current_reports_head(db_url: str)
     assert await db.upgrade(db_url) == db.head_revision()
 
 
+@pytest.mark.slow
 async def test_downgrade_to_base_drops_everything_and_upgrade_restores_it(db_url: str):
     await db.upgrade(db_url)
     assert await db.downgrade(db_url, "base") is None

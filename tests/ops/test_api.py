@@ -119,6 +119,7 @@ async def test_equity_curve_funding_and_pnl_match_the_hand_computed_figures(serv
     assert Decimal(pnl["total"]["net"]) == Expected.net and Decimal(pnl["total"]["fees"]) == Expected.fees
 
 
+@pytest.mark.slow
 async def test_event_tail_filters_and_follows(served: Served) -> None:
     _, decisions = await served.get(f"{P}/events", kind="decision")
     assert [e["kind"] for e in decisions["events"]] == ["decision", "decision"]

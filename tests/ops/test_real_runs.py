@@ -379,6 +379,7 @@ def test_status_human_lines(cli: Callable[..., Result], emulator_ledgers: Emulat
 # -- report -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_funding_and_fees_equal_the_ledger_rows(
     cli: Callable[..., Result], emulator_ledgers: EmulatorLedgers, backtest_ledger: BacktestLedger
 ) -> None:

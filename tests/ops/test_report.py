@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from bot.ledger.repository import Ledger
 from bot.ops.report import collect_report, render_report
 
@@ -72,6 +74,7 @@ async def test_pair_filter_and_unknown_pair(ledger: Ledger) -> None:
     assert [p["symbol"] for p in rep["pairs"]] == ["BTC/USDT"]
 
 
+@pytest.mark.slow
 def test_cli_report_json_and_text(history_url: str, run_cli) -> None:
     res = run_cli("report", "--url", history_url, "--json")
     assert res.exit_code == 0, res.output

@@ -20,6 +20,7 @@ fractions = st.builds(lambda k: Decimal(k) / 100, st.integers(1, 100))
 
 
 @given(steps, steps)
+@pytest.mark.slow
 def test_common_step_is_the_least_common_multiple(a, b):
     c = common_step(a, b)
     assert c % a == 0 and c % b == 0

@@ -39,6 +39,7 @@ def treasury(venue: CcxtVenue, ledger: Ledger, env: VenueEnv) -> Treasury:
     return Treasury(venue, ledger, config, env.clock.now_ms)
 
 
+@pytest.mark.slow
 async def test_fetch_transfers_reads_every_page_of_both_directions() -> None:
     async with AsyncExitStack() as stack:
         env = await open_env("ccxt", stack)

@@ -40,6 +40,7 @@ async def spot_qty(w: World) -> D:
     return next((b.total for b in await w.venue.fetch_balances() if b.wallet == "spot" and b.asset == "BTC"), D(0))
 
 
+@pytest.mark.slow
 async def test_entry_prefunds_margin_at_the_target_ratio(sqlite_ledger: Ledger) -> None:
     w = make_world(sqlite_ledger, spot_usdt="20000")
     treasury, ex = await wired(w)
@@ -71,6 +72,7 @@ async def test_price_shock_is_absorbed_by_transfers_without_liquidation(sqlite_l
     assert not [e for e in await w.ledger.events(kinds=[EventKind.ALERT])]
 
 
+@pytest.mark.slow
 async def test_spot_too_poor_reduces_both_legs_proportionally(sqlite_ledger: Ledger) -> None:
     w = make_world(sqlite_ledger, spot_usdt="10000")
     treasury, ex = await wired(w)
@@ -144,6 +146,7 @@ async def test_insufficient_balance_shrinks_and_succeeds(sqlite_ledger: Ledger) 
     assert all(r.attempts == 1 for r in rows)
 
 
+@pytest.mark.slow
 async def test_transfer_gives_up_after_bounded_attempts(sqlite_ledger: Ledger) -> None:
     import ccxt
 
