@@ -43,6 +43,10 @@ from bot.ops.cli import register
 from bot.services.health import HealthState, HealthThresholds, bound_port, start_health_server
 from bot.sim.clock import ManualClock
 
+# Every test here reads the module's real runs (a backtest and a daemon against the emulator, about 20 s
+# to build on a busy machine), so the module is in the slow tier as a whole.
+pytestmark = pytest.mark.slow
+
 START_MS = int(datetime(2025, 7, 21, 0, 5, tzinfo=UTC).timestamp() * 1000)
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 BALANCE = Decimal(50_000)
@@ -250,7 +254,6 @@ D = Decimal
 # -- the runs wrote what an operator needs to see -----------------------------------------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(300)  # 30 s on a loaded 2-core machine
 def test_the_runs_traded_earned_and_recorded(
     emulator_ledgers: EmulatorLedgers, backtest_ledger: BacktestLedger
@@ -324,7 +327,6 @@ def test_tail_filters_by_pair_and_kind(cli: Callable[..., Result], emulator_ledg
 # -- status -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_status_json_pairs_and_wallets_match_the_ledger(
     cli: Callable[..., Result], emulator_ledgers: EmulatorLedgers, backtest_ledger: BacktestLedger
 ) -> None:
@@ -379,7 +381,6 @@ def test_status_human_lines(cli: Callable[..., Result], emulator_ledgers: Emulat
 # -- report -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_report_funding_and_fees_equal_the_ledger_rows(
     cli: Callable[..., Result], emulator_ledgers: EmulatorLedgers, backtest_ledger: BacktestLedger
 ) -> None:
@@ -513,7 +514,6 @@ def test_daemon_records_snapshot_prices_so_held_equity_reconciles(
 # -- health -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 async def test_healthz_goes_503_when_the_venue_stops_answering(sqlite_url: str) -> None:
     from bot.emulator.server import run_emulator
     from bot.venues.ccxt_factory import build_client
