@@ -33,8 +33,8 @@ from bot.execution.plan import (
     hedge_trim,
     min_sendable_qty,
     plan_to_target,
-    sendable,
     reduced_qty,
+    sendable,
 )
 from bot.ledger.models import EventKind, Pair
 from bot.ledger.repository import Ledger
