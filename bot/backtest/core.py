@@ -15,8 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-
 from bot.backtest.data import Dataset, unified_symbol
 from bot.backtest.minute import MinuteOverlay
 from bot.backtest.params import build_strategy
@@ -25,7 +23,9 @@ from bot.engine.snapshot import FeeSchedule, SnapshotBuilder
 from bot.execution.executor import Executor, SimpleTarget
 from bot.execution.ordering import order_targets
 from bot.execution.orders import record_venue_fill
+from bot.ledger.memory import MemoryLedger
 from bot.ledger.models import EventKind, FundingSource, Wallet
+from bot.ledger.recorder import Recorder
 from bot.ledger.repository import EMPTY_WALLET, AssetBalance, EventRecord, FundingRecord, Ledger
 from bot.ops.reads import BACKTEST_FINISHED
 from bot.reconcile import Reconciler
@@ -44,16 +44,10 @@ async def _instant(_seconds: float) -> None:
     """Simulated time does not pass while execution waits; the sim answers at once."""
 
 
-async def _fast_sqlite(ledger: Ledger) -> None:
-    """A backtest ledger is rebuilt by re-running, so it skips fsync on each commit (synchronous=OFF)."""
-
-    def _pragma(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA synchronous=OFF")
-        cur.close()
-
-    event.listen(ledger.engine.sync_engine, "connect", _pragma)
-    await ledger.engine.dispose()  # connections opened by the migration reconnect with the pragma
+async def open_ledger(url: str, memory: bool) -> Recorder:
+    """The backtest's ledger at ``url``: the in-memory recorder flushed to the file in bulk, or (the
+    reference the tests compare it with) the daemon's SQLAlchemy ``Ledger`` writing every call."""
+    return await MemoryLedger.open(url) if memory else await Ledger.open(url)
 
 
 @dataclass
@@ -71,7 +65,7 @@ class Core:
     source: Any
     exchange: SimExchange
     venue: Any
-    ledger: Ledger
+    ledger: Recorder
     ledger_url: str
     executor: Executor
     treasury: Any
@@ -119,8 +113,7 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
     if db_path.exists():
         db_path.unlink()
     url = f"sqlite+aiosqlite:///{db_path.as_posix()}"
-    ledger = await Ledger.open(url, inline=True)
-    await _fast_sqlite(ledger)
+    ledger = await open_ledger(url, opts.memory_ledger)
     # As the daemon at start (bot.engine.core): margin mode and leverage per perp, here the leverage the
     # strategy sizes its collateral for (the daemon's config check asks the operator to keep them equal),
     # rounded up to the whole number the venue takes, so initial margin never exceeds what it funds.

@@ -66,6 +66,11 @@ class BacktestOptions(BaseModel):
     collateral_gate: bool = Field(
         True, description="run the treasury only when the collateral band is left (identical results, faster)"
     )
+    memory_ledger: bool = Field(
+        True,
+        description="record the ledger in memory and write it to the file in bulk (identical ledger, faster; "
+        "see bot/ledger/memory.py)",
+    )
     spot_fee_rate: Decimal = Field(Decimal("0.001"), ge=0, description="spot taker/maker fee rate")
     perp_taker_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, description="perp taker fee rate")
     perp_maker_fee_rate: Decimal = Field(Decimal("0.0002"), ge=0, description="perp maker fee rate")

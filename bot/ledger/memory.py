@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, Enum, Table, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -86,11 +86,13 @@ def _converter(column: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-class _Table:
+class _Table(Generic[M]):
     """One table's rows in memory, with what the next flush must insert or update."""
 
-    def __init__(self, table: Table, resident: bool) -> None:
-        self.table = table
+    def __init__(self, model: type[M], resident: bool) -> None:
+        self.model = model
+        self.table: Table = model.__table__  # type: ignore[assignment]
+        table = self.table
         self.resident = resident  # kept whole (read back while running) or dropped at each flush
         self.columns = [c.name for c in table.columns]
         self.convert = {c.name: f for c in table.columns if (f := _converter(c)) is not None}
@@ -99,6 +101,7 @@ class _Table:
         self.changed: set[int] = set()  # ids in the file whose row changed since
         self.next_id = 1  # SQLite's INTEGER PRIMARY KEY: one more than the largest id (rows never deleted)
         self.flushed = 0  # rows written to the file
+        self.snapshots: dict[int, M] = {}  # the model object of each row as it is now (see ``obj``)
 
     def row(self, values: Mapping[str, Any]) -> Row:
         """A full row (absent columns None) with values as the database would return them."""
@@ -118,8 +121,18 @@ class _Table:
         self.new.append(row["id"])
         return row
 
+    def obj(self, row: Row) -> M:
+        """``row`` as a model object, as ``Ledger`` returns it: a snapshot (a later change to the row makes
+        a new object; one already handed out keeps the values it had). Readers share a snapshot until the
+        row changes, so, as ``Ledger``'s docs ask, treat returned objects as read-only."""
+        snap = self.snapshots.get(row["id"])
+        if snap is None:
+            snap = self.snapshots[row["id"]] = self.model(**row)
+        return snap
+
     def set(self, row: Row, values: Mapping[str, Any]) -> Row:
         """Change ``row`` in place (the stored one); marked for an UPDATE if it is already in the file."""
+        self.snapshots.pop(row["id"], None)
         for name, value in values.items():
             f = self.convert.get(name)
             row[name] = value if value is None or f is None else f(value)
@@ -137,11 +150,6 @@ class _Table:
         return len(self.new) + len(self.changed)
 
 
-def _obj(model: type[M], row: Row) -> M:
-    """A snapshot of ``row`` as a model object (changing it changes nothing stored), as ``Ledger`` returns."""
-    return model(**row)
-
-
 class MemoryLedger:
     """The ``Ledger`` interface in memory, flushed to a SQLite ledger file. Open with ``await
     MemoryLedger.open(url)`` on a new or empty file; ``close()`` flushes."""
@@ -153,29 +161,29 @@ class MemoryLedger:
         self.flush_rows = flush_rows
         self.flushes = 0
         self.outages = OutageTracker()  # the interface the daemon sets a clock on; nothing here times out
-        self._t = {
-            t.name: _Table(t, resident)
-            for t, resident in (
-                (Pair.__table__, True),
-                (Intent.__table__, True),
-                (Order.__table__, True),
-                (Transfer.__table__, True),
-                (Control.__table__, True),
-                (Fill.__table__, False),
-                (FundingPayment.__table__, False),
-                (FundingRate.__table__, False),
-                (BalanceSnapshot.__table__, False),
-                (Event.__table__, False),
-            )
-        }
-        self._pairs, self._intents, self._orders = self._t["pairs"], self._t["intents"], self._t["orders"]
-        self._transfers, self._controls = self._t["transfers"], self._t["controls"]
-        self._fills, self._payments, self._rates = (
-            self._t["fills"],
-            self._t["funding_payments"],
-            self._t["funding_rates"],
-        )
-        self._balances, self._events = self._t["balance_snapshots"], self._t["events"]
+        # kept whole: read back while the backtest runs
+        self._pairs = _Table(Pair, resident=True)
+        self._intents = _Table(Intent, resident=True)
+        self._orders = _Table(Order, resident=True)
+        self._transfers = _Table(Transfer, resident=True)
+        self._controls = _Table(Control, resident=True)
+        # append-only facts: dropped at each flush
+        self._balances = _Table(BalanceSnapshot, resident=False)
+        facts: list[_Table[Any]] = [
+            _Table(Fill, resident=False),
+            _Table(FundingPayment, resident=False),
+            _Table(FundingRate, resident=False),
+            self._balances,
+            _Table(Event, resident=False),
+        ]
+        # in flush order: pairs first (every pair_id refers to one)
+        tables: list[_Table[Any]] = [self._pairs, self._intents, self._orders, self._transfers, self._controls, *facts]
+        self._t: dict[str, _Table[Any]] = {t.table.name: t for t in tables}
+        self._events = self._t["events"]
+        # live pairs and open intents (what the loop asks for at every step), and each pair's client ids
+        self._live_pairs: dict[int, None] = {}
+        self._open_intents: dict[int, None] = {}
+        self._ids_of_pair: dict[int, tuple[list[str], list[str]]] = {}  # pair id -> (order ids, intent ids)
         # natural keys -> id, for the resident tables (all rows) and the others (rows not yet flushed)
         self._active_pair: dict[tuple[str, str], int] = {}
         self._intent_by_client: dict[str, int] = {}
@@ -186,7 +194,7 @@ class MemoryLedger:
         self._keys: dict[str, dict[Key, int]] = {name: {} for name, t in self._t.items() if not t.resident}
 
     @classmethod
-    async def open(cls, url: str, *, flush_rows: int = DEFAULT_FLUSH_ROWS) -> MemoryLedger:
+    async def open(cls, url: str, *, flush_rows: int | None = None) -> MemoryLedger:
         """Migrate the SQLite file at ``url`` to head (as ``Ledger.open`` does) and record into it; the
         file must hold no rows yet (the ids given here start at 1)."""
         u = db.parse_url(url)
@@ -194,7 +202,8 @@ class MemoryLedger:
         if path is None:
             raise db.LedgerDatabaseError(f"a memory ledger flushes to a SQLite file; got {db.safe_url(u)}")
         await db.upgrade(u)
-        ledger = cls(_file_engine(f"sqlite:///{path.as_posix()}"), flush_rows=flush_rows)
+        rows = DEFAULT_FLUSH_ROWS if flush_rows is None else flush_rows
+        ledger = cls(_file_engine(f"sqlite:///{path.as_posix()}"), flush_rows=rows)
         with ledger._file.connect() as conn:
             for name, t in ledger._t.items():
                 if conn.execute(select(func.count()).select_from(t.table)).scalar_one():
@@ -341,30 +350,34 @@ class MemoryLedger:
             row = self._pairs.add(new)
         self._index_pair(row)
         self._maybe_flush()
-        return _obj(Pair, row)
+        return self._pairs.obj(row)
 
     def _index_pair(self, row: Row) -> None:
         key = (row["venue"], row["symbol"])
         if row["state"] is PairState.CLOSED:
             if self._active_pair.get(key) == row["id"]:
                 del self._active_pair[key]
+            self._live_pairs.pop(row["id"], None)
         else:
             self._active_pair[key] = row["id"]
+            self._live_pairs[row["id"]] = None  # a pair is created live and never reopens: id order holds
 
     async def get_pair(self, pair_id: int) -> Pair | None:
         row = self._pairs.rows.get(pair_id)
-        return None if row is None else _obj(Pair, row)
+        return None if row is None else self._pairs.obj(row)
 
     async def active_pair(self, venue: str, symbol: str) -> Pair | None:
         """The pair of ``venue``/``symbol`` that is not closed, if any."""
         found = self._active_pair.get((venue, symbol))
-        return None if found is None else _obj(Pair, self._pairs.rows[found])
+        return None if found is None else self._pairs.obj(self._pairs.rows[found])
 
     async def list_pairs(self, states: Iterable[PairState] | None = None, *, venue: str | None = None) -> list[Pair]:
         wanted = None if states is None else {PairState(s) for s in states}
+        rows = self._pairs.rows
+        among = rows if wanted is None or PairState.CLOSED in wanted else self._live_pairs
         return [
-            _obj(Pair, r)
-            for r in self._pairs.rows.values()
+            self._pairs.obj(r)
+            for r in (rows[i] for i in among)
             if (wanted is None or r["state"] in wanted) and (venue is None or r["venue"] == venue)
         ]
 
@@ -386,7 +399,7 @@ class MemoryLedger:
         self._pairs.set(row, values)
         self._index_pair(row)
         self._maybe_flush()
-        return _obj(Pair, row)
+        return self._pairs.obj(row)
 
     def _add_pair_funding(self, pair_id: int | None, amount: Decimal) -> None:
         if pair_id is None or amount == 0:
@@ -424,12 +437,15 @@ class MemoryLedger:
                 }
             )
             self._intent_by_client[client_id] = row["id"]
+            self._open_intents[row["id"]] = None
+            if pair_id is not None:
+                self._client_ids(pair_id)[1].add(row["id"])
             self._maybe_flush()
         else:
             row = self._intents.rows[found]
         if row["kind"] != kind:
             raise ValueError(f"client id {client_id!r} already belongs to a {row['kind']} intent, not {kind}")
-        return _obj(Intent, row)
+        return self._intents.obj(row)
 
     def _check_pair(self, pair_id: int | None) -> None:
         """The foreign key every pair_id column has: refused at once, not at the next flush."""
@@ -438,7 +454,7 @@ class MemoryLedger:
 
     async def get_intent(self, client_id: str) -> Intent | None:
         found = self._intent_by_client.get(client_id)
-        return None if found is None else _obj(Intent, self._intents.rows[found])
+        return None if found is None else self._intents.obj(self._intents.rows[found])
 
     async def set_intent_status(
         self,
@@ -460,13 +476,22 @@ class MemoryLedger:
         if count_attempt:
             values["attempts"] = row["attempts"] + 1
         self._intents.set(row, values)
+        if row["status"] in OPEN_INTENT_STATUSES:
+            self._open_intents[row["id"]] = None
+        else:
+            self._open_intents.pop(row["id"], None)
         self._maybe_flush()
-        return _obj(Intent, row)
+        return self._intents.obj(row)
 
     async def pair_client_ids(self, pair_id: int) -> list[str]:
         """Every client id the pair's orders and intents use, for picking the next action number."""
-        orders = [r["client_order_id"] for r in self._orders.rows.values() if r["pair_id"] == pair_id]
-        return orders + [r["client_id"] for r in self._intents.rows.values() if r["pair_id"] == pair_id]
+        orders, intents = self._ids_of_pair.get(pair_id, ((), ()))
+        return [self._orders.rows[i]["client_order_id"] for i in sorted(orders)] + [
+            self._intents.rows[i]["client_id"] for i in sorted(intents)
+        ]
+
+    def _client_ids(self, pair_id: int) -> tuple[set[int], set[int]]:
+        return self._ids_of_pair.setdefault(pair_id, (set(), set()))
 
     async def list_intents(
         self, kinds: Iterable[IntentKind] | None = None, statuses: Iterable[IntentStatus] | None = None
@@ -474,9 +499,11 @@ class MemoryLedger:
         """Intents of the given kinds and statuses (all when None), oldest first."""
         ks = None if kinds is None else {IntentKind(k) for k in kinds}
         ss = None if statuses is None else {IntentStatus(s) for s in statuses}
+        rows = self._intents.rows
+        among = sorted(self._open_intents) if ss is not None and ss <= set(OPEN_INTENT_STATUSES) else rows
         return [
-            _obj(Intent, r)
-            for r in self._intents.rows.values()
+            self._intents.obj(r)
+            for r in (rows[i] for i in among)
             if (ks is None or r["kind"] in ks) and (ss is None or r["status"] in ss)
         ]
 
@@ -531,19 +558,25 @@ class MemoryLedger:
                 }
             )
             self._order_by_client[client_order_id] = row["id"]
+            if pair_id is not None:
+                self._client_ids(pair_id)[0].add(row["id"])
         else:
             row = self._orders.rows[found]
             if now_ms >= row["updated_ms"]:
                 self._check_pair(pair_id)
                 kept = {"venue_order_id": venue_order_id, "pair_id": pair_id, "price": price, "avg_price": avg_price}
                 values = {k: row[k] if v is None else v for k, v in kept.items()}
+                if values["pair_id"] != row["pair_id"]:
+                    if row["pair_id"] is not None:
+                        self._client_ids(row["pair_id"])[0].discard(row["id"])
+                    self._client_ids(values["pair_id"])[0].add(row["id"])
                 self._orders.set(row, values | {"filled_qty": filled_qty, "status": status, "updated_ms": now_ms})
         self._maybe_flush()
-        return _obj(Order, row)
+        return self._orders.obj(row)
 
     async def get_order(self, client_order_id: str) -> Order | None:
         found = self._order_by_client.get(client_order_id)
-        return None if found is None else _obj(Order, self._orders.rows[found])
+        return None if found is None else self._orders.obj(self._orders.rows[found])
 
     async def list_orders(
         self,
@@ -567,7 +600,7 @@ class MemoryLedger:
             and (since_ms is None or r["created_ms"] >= since_ms)
         ]
         rows.sort(key=lambda r: (r["created_ms"], r["id"]))
-        return [_obj(Order, r) for r in rows[:limit]]
+        return [self._orders.obj(r) for r in rows[:limit]]
 
     # -- fills -----------------------------------------------------------------------------------------
 
@@ -715,11 +748,11 @@ class MemoryLedger:
         self._transfers.set(row, values)
         self._index_transfer(row)
         self._maybe_flush()
-        return _obj(Transfer, row)
+        return self._transfers.obj(row)
 
     async def get_transfer(self, client_id: str) -> Transfer | None:
         found = self._transfer_by_client.get(client_id)
-        return None if found is None else _obj(Transfer, self._transfers.rows[found])
+        return None if found is None else self._transfers.obj(self._transfers.rows[found])
 
     async def list_transfers(
         self,
@@ -739,7 +772,7 @@ class MemoryLedger:
             and (since_ms is None or r["created_ms"] >= since_ms)
         ]
         rows.sort(key=lambda r: (r["created_ms"], r["id"]))
-        return [_obj(Transfer, r) for r in rows[:limit]]
+        return [self._transfers.obj(r) for r in rows[:limit]]
 
     # -- funding ---------------------------------------------------------------------------------------
 
@@ -942,7 +975,7 @@ class MemoryLedger:
 
     async def controls(self) -> list[Control]:
         """The controls in force and the requests waiting (the active rows), oldest first."""
-        return [_obj(Control, r) for r in self._controls.rows.values() if r["status"] is ControlStatus.ACTIVE]
+        return [self._controls.obj(r) for r in self._controls.rows.values() if r["status"] is ControlStatus.ACTIVE]
 
     async def control_history(self, kinds: Iterable[ControlKind] | None = None, *, limit: int = 10) -> list[Control]:
         """Rows no longer in force (done, cleared), newest change first."""
@@ -953,7 +986,7 @@ class MemoryLedger:
             if r["status"] is not ControlStatus.ACTIVE and (ks is None or r["kind"] in ks)
         ]
         rows.sort(key=lambda r: (r["updated_ms"], r["id"]), reverse=True)
-        return [_obj(Control, r) for r in rows[:limit]]
+        return [self._controls.obj(r) for r in rows[:limit]]
 
     async def set_control(
         self,
@@ -972,7 +1005,7 @@ class MemoryLedger:
         if found is not None:
             current = self._controls.rows[found]
             if current["value"] == value and current["pair_id"] == pair_id:
-                return _obj(Control, current), False
+                return self._controls.obj(current), False
             self._move_control(current, ControlStatus.CLEARED, now_ms, "replaced by a newer value")
         self._check_pair(pair_id)
         row = self._controls.add(
@@ -989,7 +1022,7 @@ class MemoryLedger:
             }
         )
         self._active_control[(kind, symbol)] = row["id"]
-        new = _obj(Control, row)
+        new = self._controls.obj(row)
         self._add_event_row(event_row(new, on=True, ts_ms=now_ms, source=source))
         self._maybe_flush()
         return new, True
@@ -1002,7 +1035,7 @@ class MemoryLedger:
         key = (row["kind"], row["symbol"])
         if self._active_control.get(key) == row["id"]:
             del self._active_control[key]
-        return _obj(Control, row)
+        return self._controls.obj(row)
 
     async def clear_control(
         self, kind: ControlKind, *, now_ms: int, source: str, symbol: str = ACCOUNT, note: str | None = None
