@@ -78,7 +78,7 @@ def _converter(column: Any) -> Callable[[Any], Any] | None:
     if isinstance(kind, Money):
         return to_money
     if isinstance(kind, Enum) and kind.enum_class is not None:
-        return kind.enum_class  # type: ignore[no-any-return]  # StrEnum(value): refuses unknown values
+        return kind.enum_class  # StrEnum(value): refuses unknown values
     if isinstance(kind, JSON):
         return lambda v: json.loads(json_dumps(v))
     if isinstance(kind, Boolean):
@@ -183,7 +183,7 @@ class MemoryLedger:
         # live pairs and open intents (what the loop asks for at every step), and each pair's client ids
         self._live_pairs: dict[int, None] = {}
         self._open_intents: dict[int, None] = {}
-        self._ids_of_pair: dict[int, tuple[list[str], list[str]]] = {}  # pair id -> (order ids, intent ids)
+        self._ids_of_pair: dict[int, tuple[set[int], set[int]]] = {}  # pair id -> (order row ids, intent row ids)
         # natural keys -> id, for the resident tables (all rows) and the others (rows not yet flushed)
         self._active_pair: dict[tuple[str, str], int] = {}
         self._intent_by_client: dict[str, int] = {}
@@ -566,10 +566,10 @@ class MemoryLedger:
                 self._check_pair(pair_id)
                 kept = {"venue_order_id": venue_order_id, "pair_id": pair_id, "price": price, "avg_price": avg_price}
                 values = {k: row[k] if v is None else v for k, v in kept.items()}
-                if values["pair_id"] != row["pair_id"]:
+                if pair_id is not None and pair_id != row["pair_id"]:
                     if row["pair_id"] is not None:
                         self._client_ids(row["pair_id"])[0].discard(row["id"])
-                    self._client_ids(values["pair_id"])[0].add(row["id"])
+                    self._client_ids(pair_id)[0].add(row["id"])
                 self._orders.set(row, values | {"filled_qty": filled_qty, "status": status, "updated_ms": now_ms})
         self._maybe_flush()
         return self._orders.obj(row)
@@ -949,7 +949,7 @@ class MemoryLedger:
         ]
         if not rows:
             return 0
-        keys = [(r["venue"], r["wallet"], r["asset"], r["ts_ms"]) for r in rows]
+        keys = [(venue, Wallet(wallet), asset, ts_ms) for venue, wallet, ts_ms, bs in snapshots for asset in sorted(bs)]
         seen = set(k for k in keys if k in self._keys["balance_snapshots"])
         t = self._balances
         if t.flushed:  # keys already in the file: one read over the batch's time range, as Ledger does

@@ -5,16 +5,16 @@ the same SQL: the same filters, the same order, the same limit."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, select
 
 from bot.ledger.models import BalanceSnapshot, Event, EventKind, Fill, FundingPayment, FundingRate, RateKind
 
-T = TypeVar("T")
+S = TypeVar("S", bound=Select[Any])
 
 
-def limited(stmt: Select[tuple[T]], limit: int | None) -> Select[tuple[T]]:
+def limited(stmt: S, limit: int | None) -> S:
     return stmt if limit is None else stmt.limit(limit)
 
 
@@ -26,7 +26,7 @@ def fills_query(
     since_ms: int | None = None,
     limit: int | None = None,
     venue: str | None = None,
-) -> Select[tuple[Fill]]:
+) -> Select[Any]:
     """Fills oldest first (by trade time)."""
     stmt = select(Fill).order_by(Fill.ts_ms, Fill.id)
     if venue is not None:
@@ -50,7 +50,7 @@ def funding_payments_query(
     pair_id: int | None = None,
     venue: str | None = None,
     limit: int | None = None,
-) -> Select[tuple[FundingPayment]]:
+) -> Select[Any]:
     """Funding payments oldest first; ``since_ms``/``until_ms`` bound the funding time [since, until)."""
     stmt = select(FundingPayment).order_by(FundingPayment.funding_time_ms, FundingPayment.id)
     if symbol is not None:
@@ -74,7 +74,7 @@ def funding_rates_query(
     since_ms: int | None = None,
     until_ms: int | None = None,
     limit: int | None = None,
-) -> Select[tuple[FundingRate]]:
+) -> Select[Any]:
     """Observed rates of ``symbol`` by funding time, oldest first; [since_ms, until_ms)."""
     stmt = (
         select(FundingRate).where(FundingRate.symbol == symbol).order_by(FundingRate.funding_time_ms, FundingRate.kind)
@@ -90,7 +90,7 @@ def funding_rates_query(
     return limited(stmt, limit)
 
 
-def latest_balances_query(venue: str | None = None) -> Select[tuple[BalanceSnapshot]]:
+def latest_balances_query(venue: str | None = None) -> Select[Any]:
     """The most recent snapshot of each (venue, wallet): all its asset rows, by venue, wallet, asset."""
     latest = select(
         BalanceSnapshot.venue, BalanceSnapshot.wallet, func.max(BalanceSnapshot.ts_ms).label("ts_ms")
@@ -122,7 +122,7 @@ def events_query(
     limit: int | None = None,
     newest_first: bool = False,
     message_prefix: str | None = None,
-) -> Select[tuple[Event]]:
+) -> Select[Any]:
     """Events matching every given filter, by id (oldest first unless ``newest_first``)."""
     stmt = select(Event).order_by(Event.id.desc() if newest_first else Event.id)
     if message_prefix is not None:
