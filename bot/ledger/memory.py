@@ -232,21 +232,23 @@ class MemoryLedger:
         return {name: len(t.rows) for name, t in self._t.items()}
 
     def flush(self) -> int:
-        """Write every new row (bulk INSERT) and changed row (bulk UPDATE) to the file in ONE transaction,
+        """Write every changed row (bulk UPDATE) and new row (bulk INSERT) to the file in ONE transaction,
         pairs first (the others refer to them); drop the flushed append-only rows. Returns rows written."""
         if not self.pending_rows():
             return 0
         written = 0
         with self._file.begin() as conn:
             for t in self._t.values():
-                if t.new:
-                    conn.execute(insert(t.table), [t.rows[i] for i in t.new])
+                # changes first: a pair (or control) closed since the last flush leaves the partial unique
+                # index of active rows before the new active one for the same symbol comes in
                 if t.changed:
                     stmt = update(t.table).where(t.table.c.id == bindparam("b_id"))
                     params = [
                         {"b_id": i, **{k: v for k, v in t.rows[i].items() if k != "id"}} for i in sorted(t.changed)
                     ]
                     conn.execute(stmt, params)
+                if t.new:
+                    conn.execute(insert(t.table), [t.rows[i] for i in t.new])
                 written += t.pending
         for name, t in self._t.items():
             t.flushed += len(t.new)

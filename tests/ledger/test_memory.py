@@ -17,10 +17,10 @@ import pytest
 import bot.ledger.memory as memory
 from bot.backtest.params import BacktestParams
 from bot.config import TreasuryConfig
-from bot.domain import Leg, Side
+from bot.domain import Leg, PairState, Side
 from bot.ledger.db import LedgerDatabaseError
 from bot.ledger.memory import MemoryLedger
-from bot.ledger.models import Base, EventKind, FundingSource, RateKind, Wallet
+from bot.ledger.models import Base, ControlKind, EventKind, FundingSource, RateKind, Wallet
 from bot.ledger.recorder import Recorder
 from bot.ledger.repository import AssetBalance, FundingRecord, Ledger
 from tests.backtest.equivalence import run_window, with_options
@@ -209,6 +209,26 @@ async def test_a_row_changed_after_its_flush_is_updated_in_the_file(tmp_path: Pa
     async with await Ledger.open(f"sqlite+aiosqlite:///{path}", migrate=False) as sql:
         got = await sql.get_pair(pair.id)
     assert got is not None and (got.spot_qty, got.updated_ms) == (Decimal("0.5"), T0 + 1)
+
+
+async def test_a_symbol_reopened_after_its_pair_was_flushed_flushes_the_close_first(tmp_path: Path) -> None:
+    """The file's partial unique indexes allow one active pair per symbol and one active control per kind
+    and symbol: the closed (or replaced) row's UPDATE goes in before the new row's INSERT."""
+    path = tmp_path / "ledger.db"
+    led = await MemoryLedger.open(f"sqlite+aiosqlite:///{path}", flush_rows=10_000)
+    first = await led.upsert_pair(venue="sim", symbol="BTC/USDT", now_ms=T0, state=PairState.OPEN)
+    await led.set_control(ControlKind.CAPITAL_LIMIT, now_ms=T0, source="cli", value=Decimal(1000))
+    led.flush()
+    await led.set_pair_state(first.id, PairState.CLOSED, now_ms=T0 + 1)
+    second = await led.upsert_pair(venue="sim", symbol="BTC/USDT", now_ms=T0 + 2)
+    await led.set_control(ControlKind.CAPITAL_LIMIT, now_ms=T0 + 2, source="cli", value=Decimal(2000))
+    await led.close()
+    async with await Ledger.open(f"sqlite+aiosqlite:///{path}", migrate=False) as sql:
+        assert [(p.id, p.state) for p in await sql.list_pairs()] == [
+            (first.id, PairState.CLOSED),
+            (second.id, PairState.OPENING),
+        ]
+        assert [c.value for c in await sql.controls()] == [Decimal(2000)]
 
 
 async def test_it_records_only_into_an_empty_sqlite_file(tmp_path: Path) -> None:
