@@ -86,11 +86,20 @@ def _converter(column: Any) -> Callable[[Any], Any] | None:
     return None
 
 
+class _Writes:
+    """Rows added or changed since the last flush, over every table (at least the pending rows: a row
+    changed twice counts twice), so deciding to flush costs one comparison per write."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class _Table(Generic[M]):
     """One table's rows in memory, with what the next flush must insert or update."""
 
-    def __init__(self, model: type[M], resident: bool) -> None:
+    def __init__(self, model: type[M], resident: bool, writes: _Writes) -> None:
         self.model = model
+        self.writes = writes
         self.table: Table = model.__table__  # type: ignore[assignment]
         table = self.table
         self.resident = resident  # kept whole (read back while running) or dropped at each flush
@@ -117,6 +126,7 @@ class _Table(Generic[M]):
         row = self.row(values)
         row["id"] = self.next_id
         self.next_id += 1
+        self.writes.count += 1
         self.rows[row["id"]] = row
         self.new.append(row["id"])
         return row
@@ -133,6 +143,7 @@ class _Table(Generic[M]):
     def set(self, row: Row, values: Mapping[str, Any]) -> Row:
         """Change ``row`` in place (the stored one); marked for an UPDATE if it is already in the file."""
         self.snapshots.pop(row["id"], None)
+        self.writes.count += 1
         for name, value in values.items():
             f = self.convert.get(name)
             row[name] = value if value is None or f is None else f(value)
@@ -161,20 +172,21 @@ class MemoryLedger:
         self.flush_rows = flush_rows
         self.flushes = 0
         self.outages = OutageTracker()  # the interface the daemon sets a clock on; nothing here times out
+        self._writes = _Writes()
         # kept whole: read back while the backtest runs
-        self._pairs = _Table(Pair, resident=True)
-        self._intents = _Table(Intent, resident=True)
-        self._orders = _Table(Order, resident=True)
-        self._transfers = _Table(Transfer, resident=True)
-        self._controls = _Table(Control, resident=True)
+        self._pairs = _Table(Pair, resident=True, writes=self._writes)
+        self._intents = _Table(Intent, resident=True, writes=self._writes)
+        self._orders = _Table(Order, resident=True, writes=self._writes)
+        self._transfers = _Table(Transfer, resident=True, writes=self._writes)
+        self._controls = _Table(Control, resident=True, writes=self._writes)
         # append-only facts: dropped at each flush
-        self._balances = _Table(BalanceSnapshot, resident=False)
+        self._balances = _Table(BalanceSnapshot, resident=False, writes=self._writes)
         facts: list[_Table[Any]] = [
-            _Table(Fill, resident=False),
-            _Table(FundingPayment, resident=False),
-            _Table(FundingRate, resident=False),
+            _Table(Fill, resident=False, writes=self._writes),
+            _Table(FundingPayment, resident=False, writes=self._writes),
+            _Table(FundingRate, resident=False, writes=self._writes),
             self._balances,
-            _Table(Event, resident=False),
+            _Table(Event, resident=False, writes=self._writes),
         ]
         # in flush order: pairs first (every pair_id refers to one)
         tables: list[_Table[Any]] = [self._pairs, self._intents, self._orders, self._transfers, self._controls, *facts]
@@ -234,6 +246,7 @@ class MemoryLedger:
     def flush(self) -> int:
         """Write every changed row (bulk UPDATE) and new row (bulk INSERT) to the file in ONE transaction,
         pairs first (the others refer to them); drop the flushed append-only rows. Returns rows written."""
+        self._writes.count = 0
         if not self.pending_rows():
             return 0
         written = 0
@@ -254,6 +267,7 @@ class MemoryLedger:
             t.flushed += len(t.new)
             t.new.clear()
             t.changed.clear()
+            t.snapshots.clear()  # rebuilt when read again: memory for those only of rows in use
             if not t.resident:
                 t.rows.clear()
                 self._keys[name].clear()
@@ -261,7 +275,7 @@ class MemoryLedger:
         return written
 
     def _maybe_flush(self) -> None:
-        if self.pending_rows() >= self.flush_rows:
+        if self._writes.count >= self.flush_rows:
             self.flush()
 
     def _read(self, stmt: Any) -> list[Any]:
