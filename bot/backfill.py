@@ -20,7 +20,7 @@ from typing import Any
 from bot.domain import DAY_MS, ZERO, Leg
 from bot.execution.orders import record_venue_fill
 from bot.ledger.models import Order, Pair
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.venues.base import Venue
 
 # Binance serves USD-M trades of the last 6 months only: an order older than that cannot be completed.
@@ -34,7 +34,7 @@ def _orders_missing_fills(orders: Iterable[Order], recorded: dict[str, Decimal])
     return [o for o in orders if o.venue_order_id and o.filled_qty > recorded.get(o.client_order_id, ZERO)]
 
 
-async def backfill_fills(venue: Venue, ledger: Ledger, now_ms: int, held: Iterable[Pair], read: Read) -> int:
+async def backfill_fills(venue: Venue, ledger: Recorder, now_ms: int, held: Iterable[Pair], read: Read) -> int:
     """Record the trades of our orders the ledger lacks (see the module docstring); the count recorded.
 
     ``held``: the pairs not closed; ``read`` wraps each venue read (bounded retries)."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.domain import ZERO, Leg, PairState, common_step, legs_equal
 from bot.ledger.models import Control, ControlKind, EventKind, Pair
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.venues.base import PairMarkets, Venue
 
 RECONCILE_SOURCE = "reconcile"  # who sets and lifts the block
@@ -85,7 +85,7 @@ class OrphanWatch:
     def __init__(
         self,
         venue: Venue,
-        ledger: Ledger,
+        ledger: Recorder,
         now: Callable[[], int],
         markets: Markets,
         read: Read,

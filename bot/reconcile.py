@@ -37,7 +37,7 @@ from bot.execution.legs import VenueLegs, read_venue_legs
 from bot.execution.orders import TERMINAL, OrderRunner
 from bot.execution.plan import PairFilters
 from bot.ledger.models import EventKind, Intent, IntentKind, IntentStatus, Pair, TransferStatus
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.orphans import OrphanWatch
 from bot.treasury.evidence import DEFAULT_WINDOW_MS, claimed_tran_ids, transfer_evidence
 from bot.venues.base import OrderState, PairMarkets, Venue
@@ -69,7 +69,7 @@ class Reconciler:
     def __init__(
         self,
         venue: Venue,
-        ledger: Ledger,
+        ledger: Recorder,
         now: Now,
         *,
         symbols: list[str] | None = None,

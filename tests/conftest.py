@@ -18,11 +18,12 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import URL, make_url
 
+from bot.ledger.memory import MemoryLedger
 from bot.ledger.repository import Ledger
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -157,19 +158,22 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(name)
 
 
-@pytest.fixture(params=["aiosqlite", pytest.param("inline", id="inline")])
-def sqlite_driver(request: pytest.FixtureRequest) -> bool:
-    """For SQLite, once through aiosqlite and once through the backtest's inline driver
-    (``bot.ledger.inline_sqlite``); Postgres runs once (the other combination is deselected)."""
-    return request.param == "inline"
+@pytest.fixture(params=["sql", "memory"])
+def recorder(request: pytest.FixtureRequest) -> str:
+    """Which ledger a ``ledger`` test records through: ``Ledger`` (SQLAlchemy, the daemon's) or
+    ``MemoryLedger`` (a backtest's, flushed to its SQLite file). The memory one runs only on SQLite and
+    in the modules marked ``memory_ledger`` (the others are deselected)."""
+    return str(request.param)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The inline driver is SQLite only: drop its Postgres combinations at collection."""
+    """The memory ledger is SQLite only, and runs where a module asks for it: drop the rest at collection."""
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        (drop if params.get("db_url") == "postgres" and params.get("sqlite_driver") == "inline" else keep).append(item)
+        memory = params.get("recorder") == "memory"
+        unwanted = params.get("db_url") == "postgres" or item.get_closest_marker("memory_ledger") is None
+        (drop if memory and unwanted else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -190,13 +194,19 @@ def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def ledger(db_url: str, sqlite_driver: bool, migrated_sqlite_template: Path) -> AsyncIterator[Ledger]:
-    """An opened, migrated Ledger on ``db_url`` (closed after the test)."""
+async def ledger(db_url: str, recorder: str, migrated_sqlite_template: Path) -> AsyncIterator[Ledger]:
+    """An opened, migrated ledger on ``db_url`` (closed after the test), started on SQLite from a copy of
+    the session's migrated template. The memory one flushes every few rows, so tests cross flushes: reads
+    of flushed facts and keys found only in the file."""
     database = make_url(db_url).database
     if db_url.startswith("sqlite") and database and not Path(database).exists():
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(migrated_sqlite_template, database)
-    led = await Ledger.open(db_url, migrate=True, inline=sqlite_driver)  # at head already: checked, not rebuilt
+    led: Any = (
+        await MemoryLedger.open(db_url, flush_rows=3)
+        if recorder == "memory"
+        else await Ledger.open(db_url, migrate=True)  # at head already: checked, not rebuilt
+    )
     try:
         yield led
     finally:

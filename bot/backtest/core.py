@@ -23,8 +23,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-
 from bot.backtest.data import Dataset, unified_symbol
 from bot.backtest.minute import MinuteOverlay
 from bot.backtest.params import build_strategy
@@ -34,8 +32,10 @@ from bot.engine.core import Engine
 from bot.engine.daemon import assemble_engine
 from bot.engine.snapshot import SnapshotBuilder
 from bot.engine.user_stream import UserStreamHandler
+from bot.ledger.memory import MemoryLedger
 from bot.ledger.models import EventKind
 from bot.ledger.reads import BACKTEST_FINISHED
+from bot.ledger.recorder import Recorder
 from bot.ledger.repository import Ledger
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
@@ -65,16 +65,10 @@ def _passing(clock: ManualClock, exchange: SimExchange) -> Callable[[float], Awa
     return pause
 
 
-async def _fast_sqlite(ledger: Ledger) -> None:
-    """A backtest ledger is rebuilt by re-running, so it skips fsync on each commit (synchronous=OFF)."""
-
-    def _pragma(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA synchronous=OFF")
-        cur.close()
-
-    event.listen(ledger.engine.sync_engine, "connect", _pragma)
-    await ledger.engine.dispose()  # connections opened by the migration reconnect with the pragma
+async def open_ledger(url: str, memory: bool) -> Recorder:
+    """The backtest's ledger at ``url``: the in-memory recorder flushed to the file in bulk, or (the
+    reference the tests compare it with) the daemon's SQLAlchemy ``Ledger`` writing every call."""
+    return await MemoryLedger.open(url) if memory else await Ledger.open(url)
 
 
 @dataclass
@@ -92,7 +86,7 @@ class Core:
     source: Any
     exchange: SimExchange
     venue: Any
-    ledger: Ledger
+    ledger: Recorder
     ledger_url: str
     engine: Engine
     funding_seen: list[SimEvent] = field(default_factory=list)  # settlements since the last funding sync
@@ -173,8 +167,7 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
     if db_path.exists():
         db_path.unlink()
     url = f"sqlite+aiosqlite:///{db_path.as_posix()}"
-    ledger = await Ledger.open(url, inline=True)
-    await _fast_sqlite(ledger)
+    ledger = await open_ledger(url, opts.memory_ledger)
     # Maker style works resting orders: its pauses must let simulated time (and the price) move.
     pause = _passing(clock, exchange) if spec.params.execution.style == "maker" else _instant
     strategy = build_strategy(spec.strategy, spec.params.strategy)

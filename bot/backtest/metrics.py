@@ -18,7 +18,7 @@ from bot.backtest.result import Summary, SymbolRow, Timeline, annualised, max_dr
 from bot.domain import ZERO, Leg, Side, unified_symbol
 from bot.ledger.attribution import Attribution, attribute_ledger
 from bot.ledger.models import TransferStatus
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 
 
 @dataclass
@@ -32,7 +32,7 @@ class LedgerFacts:
     transfers: list[tuple[int, Decimal]] = field(default_factory=list)  # (ts, amount) done transfers
 
 
-async def read_facts(ledger: Ledger) -> LedgerFacts:
+async def read_facts(ledger: Recorder) -> LedgerFacts:
     att = await attribute_ledger(ledger)
     unconverted = [n for n in att.notes if "not converted" in n]
     if unconverted:  # the simulator charges fees in USDT or the base asset only

@@ -72,6 +72,11 @@ class BacktestOptions(BaseModel):
         description="cap on the USDT equity the strategy may allocate (the daemon's engine.capital_limit); "
         "empty means the whole account",
     )
+    memory_ledger: bool = Field(
+        True,
+        description="record the ledger in memory and write it to the file in bulk (identical ledger, faster; "
+        "see bot/ledger/memory.py)",
+    )
     spot_fee_rate: Decimal = Field(Decimal("0.001"), ge=0, description="spot taker/maker fee rate")
     perp_taker_fee_rate: Decimal = Field(Decimal("0.0005"), ge=0, description="perp taker fee rate")
     perp_maker_fee_rate: Decimal = Field(Decimal("0.0002"), ge=0, description="perp maker fee rate")

@@ -66,7 +66,8 @@ from bot.ledger.models import (
     RateKind,
     Wallet,
 )
-from bot.ledger.repository import EMPTY_WALLET, AssetBalance, EventRecord, FundingRecord, Ledger
+from bot.ledger.recorder import Recorder
+from bot.ledger.repository import EMPTY_WALLET, AssetBalance, EventRecord, FundingRecord
 from bot.reconcile import Reconciler, ReconcileReport
 from bot.services.alerts import Alerter
 from bot.services.health import HealthState
@@ -131,7 +132,7 @@ class Engine:
     """Holds the parts; see the module docstring for what each job does."""
 
     venue: Venue
-    ledger: Ledger
+    ledger: Recorder
     strategy: Strategy
     executor: Executor
     treasury: Treasury

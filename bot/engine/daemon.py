@@ -30,6 +30,7 @@ from bot.engine.ratelimit import GatedVenue, RateGate
 from bot.execution.executor import Executor
 from bot.ledger import db
 from bot.ledger.models import EventKind, Transfer
+from bot.ledger.recorder import Recorder
 from bot.ledger.repository import Ledger
 from bot.reconcile import Reconciler
 from bot.services.alerts import Alerter
@@ -81,7 +82,7 @@ class Runtime:
 def assemble_engine(
     settings: Settings,
     venue: Venue,
-    ledger: Ledger,
+    ledger: Recorder,
     now: Callable[[], int],
     *,
     health: HealthState | None = None,

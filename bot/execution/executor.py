@@ -37,7 +37,7 @@ from bot.execution.plan import (
     sendable,
 )
 from bot.ledger.models import EventKind, Pair
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.venues.base import PairMarkets, Venue
 from bot.venues.errors import Backoff, ErrorClass, retry_call
 
@@ -101,7 +101,7 @@ class Executor:
     def __init__(
         self,
         venue: Venue,
-        ledger: Ledger,
+        ledger: Recorder,
         now: Now,
         config: ExecutionConfig | None = None,
         *,

@@ -20,7 +20,7 @@ from bot.domain import ZERO, Leg, Side
 from bot.execution.ids import cancel_id
 from bot.execution.plan import LegOrder
 from bot.ledger.models import EventKind, IntentKind, IntentStatus
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.venues.base import Fill, OrderRequest, OrderState, Venue
 from bot.venues.errors import Backoff, ErrorClass, classify, retry_call, safe_error_text
 
@@ -32,7 +32,7 @@ Now = Callable[[], int]
 
 
 async def record_venue_fill(
-    ledger: Ledger, venue: str, f: Fill, client_order_id: str | None, pair_id: int | None
+    ledger: Recorder, venue: str, f: Fill, client_order_id: str | None, pair_id: int | None
 ) -> bool:
     """Write one venue fill to the ledger (idempotent on its trade id); True when it was new."""
     return await ledger.record_fill(
@@ -94,7 +94,7 @@ class OrderRunner:
     """Sends one leg order under its write-ahead intent and follows it to a final state."""
 
     def __init__(
-        self, venue: Venue, ledger: Ledger, now: Now, config: ExecutionConfig, sleep: Sleep, rng: random.Random
+        self, venue: Venue, ledger: Recorder, now: Now, config: ExecutionConfig, sleep: Sleep, rng: random.Random
     ) -> None:
         self.venue = venue
         self.ledger = ledger

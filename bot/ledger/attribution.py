@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 
 from bot.domain import ZERO, Side, spot_symbol
 from bot.ledger.models import Fill, FundingPayment, IntentKind
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 
 QUOTE = "USDT"
 AssetPrice = Callable[[str, int], Decimal | None]  # (asset, ts_ms) -> its USDT price then, None: unknown
@@ -49,7 +49,7 @@ def slippage_cost(f: Fill, reference: Decimal) -> Decimal:
     return diff * f.quantity
 
 
-async def reference_prices(ledger: Ledger) -> dict[str, Decimal]:
+async def reference_prices(ledger: Recorder) -> dict[str, Decimal]:
     """client order id -> the reference price its order intent recorded."""
     refs: dict[str, Decimal] = {}
     for intent in await ledger.list_intents([IntentKind.ORDER]):
@@ -161,14 +161,20 @@ def attribute(
     return out
 
 
-async def attribute_ledger(ledger: Ledger, asset_price: AssetPrice | None = None) -> Attribution:
+async def attribute_ledger(ledger: Recorder, asset_price: AssetPrice | None = None) -> Attribution:
     """Every fill and payment of the ledger (a backtest's, or a whole account's history). Without
     ``asset_price``, a fee paid in a third asset (BNB) is valued at the ledger's own observed price of
     that asset at the fill's time (``prices`` events, BNB/USDT fills)."""
     fills = await ledger.list_fills()
     if asset_price is None and any(_third_asset(f) for f in fills):
         from bot.ledger.reads import build_price_book  # the ops layer reads the ledger; imported only when needed
+        from bot.ledger.repository import Ledger
 
+        if not isinstance(ledger, Ledger):  # the price book is read with SQL from the daemon's ledger
+            raise TypeError(
+                "a fee paid in a third asset (BNB) is valued from the ledger's price book, which only the "
+                "SQLAlchemy Ledger reads; pass asset_price for a backtest's in-memory ledger"
+            )
         book = await build_price_book(ledger)
 
         def asset_price(asset: str, ts_ms: int) -> Decimal | None:

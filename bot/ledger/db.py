@@ -25,7 +25,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.ledger import inline_sqlite
 from bot.ledger.types import json_dumps
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -68,7 +67,7 @@ def is_memory_sqlite(url: str | URL) -> bool:
     return db in ("", ":memory:") or "mode=memory" in db or u.query.get("mode") == "memory"
 
 
-def _sqlite_path(url: URL) -> Path | None:
+def sqlite_file(url: URL) -> Path | None:
     """The database file of a SQLite URL; None in memory or for a ``file:`` URI (left to SQLite)."""
     if is_memory_sqlite(url) or (url.database or "").startswith("file:"):
         return None
@@ -90,13 +89,8 @@ def _check_url(url: URL) -> None:
         raise LedgerDatabaseError(f"unsupported ledger database {safe_url(url)}; use SQLite or Postgres")
 
 
-def make_engine(
-    url: str | URL, *, foreign_keys: bool = True, transactional_ddl: bool = False, inline: bool = False
-) -> AsyncEngine:
+def make_engine(url: str | URL, *, foreign_keys: bool = True, transactional_ddl: bool = False) -> AsyncEngine:
     """An async engine for the ledger at ``url`` (SQLite via aiosqlite or Postgres via asyncpg).
-
-    ``inline`` (a SQLite file only) runs each SQLite call in the event loop's own thread instead of
-    aiosqlite's worker (``bot.ledger.inline_sqlite``): for the single-process backtest, never the daemon.
 
     ``foreign_keys`` / ``transactional_ddl`` exist for migrations on SQLite: table rebuilds in batch mode
     need foreign keys off, and DDL is only atomic when every transaction starts with an explicit BEGIN
@@ -108,14 +102,10 @@ def make_engine(
     if u.get_backend_name() != "sqlite":
         return create_async_engine(u, pool_pre_ping=True, **kw)
 
-    path = _sqlite_path(u)
+    path = sqlite_file(u)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     on_disk = not is_memory_sqlite(u)
-    if inline:
-        if path is None:
-            raise LedgerDatabaseError(f"an inline SQLite ledger needs a database file, got {safe_url(u)}")
-        kw["async_creator"] = inline_sqlite.connector(str(path))
     engine = create_async_engine(u, **kw)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -192,7 +182,7 @@ def _wal_before_migrating(url: URL) -> None:
     migrator holds its write transaction, the two wait for each other until the busy timeout ends
     (seen when the daemon and ``fundbot db upgrade`` start together on a new file). Done here, with no
     await before it, concurrent upgrades switch one after another and later connections find WAL set."""
-    path = _sqlite_path(url)
+    path = sqlite_file(url)
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,7 +222,7 @@ async def current(url: str | URL) -> str | None:
     """The revision the database at ``url`` is at, or None when it was never migrated (or does not exist)."""
     u = parse_url(url)
     _check_url(u)
-    if u.get_backend_name() == "sqlite" and (path := _sqlite_path(u)) is not None and not path.exists():
+    if u.get_backend_name() == "sqlite" and (path := sqlite_file(u)) is not None and not path.exists():
         return None
     engine = make_engine(u)
     try:

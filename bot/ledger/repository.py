@@ -21,18 +21,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, Select, Table, and_, func, select, update
+from sqlalchemy import Connection, Row, Select, Table, func, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.orm import configure_mappers
-from sqlalchemy.orm.attributes import manager_of_class
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import ZERO, Leg, PairState, Side
 from bot.domain import perp_symbol as linear_perp_of
-from bot.ledger import db
+from bot.ledger import db, queries
 from bot.ledger.controls import event_row
 from bot.ledger.models import (
     ACCOUNT,
+    OPEN_INTENT_STATUSES,
     BalanceSnapshot,
     Control,
     ControlKind,
@@ -54,14 +54,9 @@ from bot.ledger.models import (
     Wallet,
 )
 from bot.ledger.outage import OutageTracker, is_unwritable
-from bot.ledger.statements import Statements, dialect_insert
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-# ``_model`` fills instances straight from rows, which needs every mapper set up; the ORM would do this
-# lazily on its first query, which this module may never make.
-configure_mappers()
 
 
 def _transaction(conn: Connection, fn: Callable[..., T], *args: Any) -> T:
@@ -71,12 +66,9 @@ def _transaction(conn: Connection, fn: Callable[..., T], *args: Any) -> T:
 
 
 def _model(entity: type[T], row: Row[Any]) -> T:
-    """One row as a detached model object, as the ORM's loader fills one: straight into the instance
-    dict (the column types have already converted Decimal, enums and JSON). Running the model's
-    constructor or the ORM's loading machinery per row costs more than the statement itself."""
-    obj = manager_of_class(entity).new_instance()
-    obj.__dict__.update(row._mapping)
-    return obj
+    """One row (the column types have already converted Decimal, enums and JSON) as a model object
+    built by its constructor: a snapshot no session tracks, so changing it writes nothing."""
+    return entity(**row._mapping)
 
 
 def _models(conn: Connection, stmt: Select[T], params: Mapping[str, Any] | None = None) -> list[T]:
@@ -120,9 +112,30 @@ def _move_control(conn: Connection, control_id: int, status: ControlStatus, now_
     return _model(Control, row)
 
 
+def dialect_insert(dialect: str, table: Table) -> Any:
+    """INSERT for this dialect (both have on_conflict_do_nothing / on_conflict_do_update)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 def _inserted(conn: Connection, stmt: Any, params: Mapping[str, Any] | None = None) -> bool:
     """Run an INSERT ... ON CONFLICT ... RETURNING id; True when it wrote a row."""
     return conn.execute(stmt, params).scalar_one_or_none() is not None
+
+
+_ORDER_KEPT = ("venue_order_id", "pair_id", "price", "avg_price")  # never erased by a later update
+
+
+def _insert_event() -> Any:
+    table = Event.__table__
+    return table.insert().returning(table.c.id)
+
+
+def _progress(table: Table, client_id: str, values: Mapping[str, Any], count_attempt: bool) -> Any:
+    """UPDATE ``table`` (intents, transfers) of ``client_id`` with ``values``, one more attempt if asked."""
+    stmt = update(table).where(table.c.client_id == client_id).values(**values)
+    if count_attempt:
+        stmt = stmt.values(attempts=table.c.attempts + 1)
+    return stmt.returning(*table.c)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,16 +222,10 @@ class EventRecord:
 class Ledger:
     """Async access to the ledger database. Open with ``await Ledger.open(url)``; close with ``close()``."""
 
-    def __init__(self, engine: AsyncEngine, *, hold_connection: bool = False) -> None:
-        """``hold_connection``: run every transaction on one connection kept open (a single-writer
-        backtest on the inline driver); otherwise each transaction takes a pooled connection, so
-        concurrent tasks of the daemon never share one."""
+    def __init__(self, engine: AsyncEngine) -> None:
+        """Each transaction takes a pooled connection, so concurrent tasks of the daemon never share one."""
         self._engine = engine
         self._dialect = engine.dialect.name
-        self._q = Statements(self._dialect)
-        self._hold = hold_connection
-        self._held: AsyncConnection | None = None
-        self._held_lock = asyncio.Lock()
         # Events are committed one at a time so their ids become visible in order (tail follows after_id).
         self._event_lock = asyncio.Lock()
         # Write outages (read-only or full database) and the clock they are timed on: the daemon sets the
@@ -228,9 +235,9 @@ class Ledger:
         self._poolable = not db.is_memory_sqlite(engine.url)
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True, inline: bool = False) -> Ledger:
+    async def open(cls, url: str, *, migrate: bool = True) -> Ledger:
         """Connect to ``url``; with ``migrate`` bring the schema to head first (the daemon does this).
-        ``inline``: SQLite calls in the event loop's thread (``bot.ledger.inline_sqlite``; backtests)."""
+        A backtest records through ``bot.ledger.memory.MemoryLedger`` instead (same interface)."""
         if db.is_memory_sqlite(url):
             # An in-memory database exists only inside its engine: migrate that very engine. It shares one
             # connection, so use it from one task at a time (backtests, tests), not from concurrent tasks.
@@ -240,12 +247,9 @@ class Ledger:
             return cls(engine)
         if migrate:
             await db.upgrade(url)
-        return cls(db.make_engine(url, inline=inline), hold_connection=inline)
+        return cls(db.make_engine(url))
 
     async def close(self) -> None:
-        if self._held is not None:
-            await self._held.close()
-            self._held = None
         await self._engine.dispose()
 
     async def __aenter__(self) -> Ledger:
@@ -285,17 +289,6 @@ class Ledger:
         return result
 
     async def _run_once(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._hold:
-            async with self._held_lock:
-                if self._held is None:
-                    self._held = await self._engine.connect()
-                try:
-                    return await self._held.run_sync(_transaction, fn, *args)
-                except Exception as exc:
-                    if is_unwritable(exc):
-                        held, self._held = self._held, None
-                        await held.invalidate()
-                    raise
         async with self._engine.connect() as conn:
             try:
                 result = await conn.run_sync(_transaction, fn, *args)
@@ -315,7 +308,7 @@ class Ledger:
         self.outages.current = None
         end = self.outages.clock()
         row = EventRecord(EventKind.LEDGER_OUTAGE, outage.message(end), end, details=outage.details(end)).row()
-        stmt = self._q.insert_event
+        stmt = _insert_event()
         try:
             async with self._event_lock:
                 await self._run_once(lambda conn: conn.execute(stmt, row).scalar_one())
@@ -332,7 +325,7 @@ class Ledger:
 
     @staticmethod
     def _limit(stmt: Select[T], limit: int | None) -> Select[T]:
-        return stmt if limit is None else stmt.limit(limit)
+        return queries.limited(stmt, limit)
 
     # -- pairs -----------------------------------------------------------------------------------------
 
@@ -377,13 +370,17 @@ class Ledger:
                 values["closed_ms"] = now_ms
         values["updated_ms"] = now_ms
 
-        q = self._q
+        table = Pair.__table__
+        extra = {"perp_symbol": perp_symbol} if perp_symbol is not None else {}
+        update_active = (
+            update(table)
+            .where(table.c.venue == venue, table.c.symbol == symbol, table.c.state != PairState.CLOSED)
+            .values(**values, **extra)
+            .returning(*table.c)
+        )
 
         def upsert(conn: Connection) -> Pair:
-            extra = {"perp_symbol": perp_symbol} if perp_symbol is not None else {}
-            row = conn.execute(
-                q.update_active_pair, {"b_venue": venue, "b_symbol": symbol, **values, **extra}
-            ).one_or_none()
+            row = conn.execute(update_active).one_or_none()
             if row is None:
                 new = {
                     "venue": venue,
@@ -396,7 +393,7 @@ class Ledger:
                     "funding_earned": ZERO,
                     "opened_ms": now_ms,
                 } | values
-                row = conn.execute(q.insert_pair, new).one()
+                row = conn.execute(table.insert().returning(*table.c), new).one()
             return _model(Pair, row)
 
         return await self._run(upsert)
@@ -406,13 +403,14 @@ class Ledger:
 
     async def active_pair(self, venue: str, symbol: str) -> Pair | None:
         """The pair of ``venue``/``symbol`` that is not closed, if any."""
-        return await self._one_or_none(self._q.active_pair, {"venue": venue, "symbol": symbol})
+        return await self._one_or_none(
+            select(Pair).where(Pair.venue == venue, Pair.symbol == symbol, Pair.state != PairState.CLOSED)
+        )
 
     async def list_pairs(self, states: Iterable[PairState] | None = None, *, venue: str | None = None) -> list[Pair]:
-        if states is not None:
-            stmt = self._q.pairs_in_states if venue is None else self._q.pairs_in_states_of_venue
-            return await self._all(stmt, {"states": list(states), "venue": venue})
         stmt = select(Pair).order_by(Pair.id)
+        if states is not None:
+            stmt = stmt.where(Pair.state.in_(list(states)))
         if venue is not None:
             stmt = stmt.where(Pair.venue == venue)
         return await self._all(stmt)
@@ -462,16 +460,17 @@ class Ledger:
             "created_ms": now_ms,
             "updated_ms": now_ms,
         }
-        q = self._q
-        intent: Intent = await self._run(
-            _written_or_stored, q.insert_intent, row, q.intent_by_id, {"client_id": client_id}
-        )
+        table = Intent.__table__
+        # RETURNING gives the row when it is new; on a known client id it gives nothing (then select it)
+        write = self._insert(table).on_conflict_do_nothing().returning(*table.c)
+        read = select(Intent).where(Intent.client_id == client_id)
+        intent: Intent = await self._run(_written_or_stored, write, row, read, {})
         if intent.kind != kind:
             raise ValueError(f"client id {client_id!r} already belongs to a {intent.kind} intent, not {kind}")
         return intent
 
     async def get_intent(self, client_id: str) -> Intent | None:
-        return await self._one_or_none(self._q.intent_by_id, {"client_id": client_id})
+        return await self._one_or_none(select(Intent).where(Intent.client_id == client_id))
 
     async def set_intent_status(
         self,
@@ -483,13 +482,13 @@ class Ledger:
         count_attempt: bool = False,
     ) -> Intent:
         """Record progress of an intent; ``count_attempt`` adds one to ``attempts`` (a send was tried)."""
-        values: dict[str, Any] = {"b_client_id": client_id, "status": status, "updated_ms": now_ms}
+        values: dict[str, Any] = {"status": status, "updated_ms": now_ms}
         if error is not None:
             values["last_error"] = error
-        stmt = self._q.set_intent(count_attempt)
+        stmt = _progress(Intent.__table__, client_id, values, count_attempt)
 
         def set_status(conn: Connection) -> Intent:
-            row = conn.execute(stmt, values).one_or_none()
+            row = conn.execute(stmt).one_or_none()
             if row is None:
                 raise KeyError(f"no intent with client id {client_id!r}")
             return _model(Intent, row)
@@ -499,8 +498,12 @@ class Ledger:
     async def pair_client_ids(self, pair_id: int) -> list[str]:
         """Every client id the pair's orders and intents use (settled intents too: a failed, never-sent
         intent still owns its id), for picking the next action number."""
-        stmt, params = self._q.client_ids_of_pair, {"pair_id": pair_id}
-        return await self._run(lambda conn: list(conn.execute(stmt, params).scalars()))
+        orders, intents = Order.__table__, Intent.__table__
+        stmt = union_all(
+            select(orders.c.client_order_id).where(orders.c.pair_id == pair_id),
+            select(intents.c.client_id).where(intents.c.pair_id == pair_id),
+        )
+        return await self._run(lambda conn: list(conn.execute(stmt).scalars()))
 
     async def list_intents(
         self, kinds: Iterable[IntentKind] | None = None, statuses: Iterable[IntentStatus] | None = None
@@ -516,7 +519,7 @@ class Ledger:
     async def open_intents(self, kinds: Iterable[IntentKind] | None = None) -> list[Intent]:
         """Intents whose outcome is not settled (pending, sent, unknown), oldest first: what
         reconciliation must resolve after a restart."""
-        stmt = self._q.open_intents
+        stmt = select(Intent).where(Intent.status.in_(OPEN_INTENT_STATUSES)).order_by(Intent.id)
         if kinds is not None:
             stmt = stmt.where(Intent.kind.in_(list(kinds)))
         return await self._all(stmt)
@@ -565,12 +568,24 @@ class Ledger:
             "created_ms": now_ms,
             "updated_ms": now_ms,
         }
-        q = self._q
-        key = {"client_order_id": client_order_id}
-        return await self._run(_written_or_stored, q.upsert_order, row, q.order_by_id, key)
+        orders = Order.__table__
+        ins = self._insert(orders)
+        ex = ins.excluded
+        write = ins.on_conflict_do_update(
+            index_elements=[orders.c.client_order_id],
+            set_={
+                **{name: func.coalesce(ex[name], orders.c[name]) for name in _ORDER_KEPT},
+                "filled_qty": ex.filled_qty,
+                "status": ex.status,
+                "updated_ms": ex.updated_ms,
+            },
+            where=ex.updated_ms >= orders.c.updated_ms,
+        ).returning(*orders.c)  # nothing when a newer update is already stored (then select it)
+        read = select(Order).where(Order.client_order_id == client_order_id)
+        return await self._run(_written_or_stored, write, row, read, {})
 
     async def get_order(self, client_order_id: str) -> Order | None:
-        return await self._one_or_none(self._q.order_by_id, {"client_order_id": client_order_id})
+        return await self._one_or_none(select(Order).where(Order.client_order_id == client_order_id))
 
     async def list_orders(
         self,
@@ -633,7 +648,8 @@ class Ledger:
             "is_maker": is_maker,
             "ts_ms": ts_ms,
         }
-        return await self._run(_inserted, self._q.insert_fill, row)
+        stmt = self._insert(Fill.__table__).on_conflict_do_nothing().returning(Fill.__table__.c.id)
+        return await self._run(_inserted, stmt, row)
 
     async def list_fills(
         self,
@@ -646,18 +662,16 @@ class Ledger:
         venue: str | None = None,
     ) -> list[Fill]:
         """Fills oldest first (by trade time)."""
-        stmt = select(Fill).order_by(Fill.ts_ms, Fill.id)
-        if venue is not None:
-            stmt = stmt.where(Fill.venue == venue)
-        if symbol is not None:
-            stmt = stmt.where(Fill.symbol == symbol)
-        if pair_id is not None:
-            stmt = stmt.where(Fill.pair_id == pair_id)
-        if client_order_id is not None:
-            stmt = stmt.where(Fill.client_order_id == client_order_id)
-        if since_ms is not None:
-            stmt = stmt.where(Fill.ts_ms >= since_ms)
-        return await self._all(self._limit(stmt, limit))
+        return await self._all(
+            queries.fills_query(
+                symbol=symbol,
+                pair_id=pair_id,
+                client_order_id=client_order_id,
+                since_ms=since_ms,
+                limit=limit,
+                venue=venue,
+            )
+        )
 
     # -- transfers -------------------------------------------------------------------------------------
 
@@ -690,7 +704,8 @@ class Ledger:
             "created_ms": now_ms,
             "updated_ms": now_ms,
         }
-        return await self._run(_inserted, self._q.insert_transfer, row)
+        table = Transfer.__table__
+        return await self._run(_inserted, self._insert(table).on_conflict_do_nothing().returning(table.c.id), row)
 
     async def update_transfer(
         self,
@@ -703,17 +718,17 @@ class Ledger:
         count_attempt: bool = False,
     ) -> Transfer:
         """Record progress of a transfer (status, the venue's tranId, last error, attempts)."""
-        values: dict[str, Any] = {"b_client_id": client_id, "updated_ms": now_ms}
+        values: dict[str, Any] = {"updated_ms": now_ms}
         if status is not None:
             values["status"] = status
         if venue_tran_id is not None:
             values["venue_tran_id"] = str(venue_tran_id)
         if error is not None:
             values["last_error"] = error
-        stmt = self._q.set_transfer(count_attempt)
+        stmt = _progress(Transfer.__table__, client_id, values, count_attempt)
 
         def progress(conn: Connection) -> Transfer:
-            row = conn.execute(stmt, values).one_or_none()
+            row = conn.execute(stmt).one_or_none()
             if row is None:
                 raise KeyError(f"no transfer with client id {client_id!r}")
             return _model(Transfer, row)
@@ -845,10 +860,13 @@ class Ledger:
         """Add to a pair's ``funding_earned`` (read, add in Python, write: money is text on SQLite)."""
         if pair_id is None or amount == 0:
             return
-        earned = conn.execute(self._q.pair_funding, {"b_id": pair_id}).scalar_one_or_none()
+        pairs = Pair.__table__
+        earned = conn.execute(
+            select(pairs.c.funding_earned).where(pairs.c.id == pair_id).with_for_update()
+        ).scalar_one_or_none()
         if earned is None:
             raise KeyError(f"no pair with id {pair_id}")
-        conn.execute(self._q.set_pair_funding, {"b_id": pair_id, "funding_earned": earned + amount})
+        conn.execute(update(pairs).where(pairs.c.id == pair_id).values(funding_earned=earned + amount))
 
     async def list_funding_payments(
         self,
@@ -861,18 +879,11 @@ class Ledger:
         limit: int | None = None,
     ) -> list[FundingPayment]:
         """Funding payments oldest first; ``since_ms``/``until_ms`` bound the funding time [since, until)."""
-        stmt = select(FundingPayment).order_by(FundingPayment.funding_time_ms, FundingPayment.id)
-        if symbol is not None:
-            stmt = stmt.where(FundingPayment.symbol == symbol)
-        if since_ms is not None:
-            stmt = stmt.where(FundingPayment.funding_time_ms >= since_ms)
-        if until_ms is not None:
-            stmt = stmt.where(FundingPayment.funding_time_ms < until_ms)
-        if pair_id is not None:
-            stmt = stmt.where(FundingPayment.pair_id == pair_id)
-        if venue is not None:
-            stmt = stmt.where(FundingPayment.venue == venue)
-        return await self._all(self._limit(stmt, limit))
+        return await self._all(
+            queries.funding_payments_query(
+                symbol, since_ms, until_ms=until_ms, pair_id=pair_id, venue=venue, limit=limit
+            )
+        )
 
     async def record_funding_rate(
         self,
@@ -961,20 +972,11 @@ class Ledger:
         limit: int | None = None,
     ) -> list[FundingRate]:
         """Observed rates of ``symbol`` by funding time, oldest first; [since_ms, until_ms)."""
-        stmt = (
-            select(FundingRate)
-            .where(FundingRate.symbol == symbol)
-            .order_by(FundingRate.funding_time_ms, FundingRate.kind)
+        return await self._all(
+            queries.funding_rates_query(
+                symbol, venue=venue, kind=kind, since_ms=since_ms, until_ms=until_ms, limit=limit
+            )
         )
-        if venue is not None:
-            stmt = stmt.where(FundingRate.venue == venue)
-        if kind is not None:
-            stmt = stmt.where(FundingRate.kind == kind)
-        if since_ms is not None:
-            stmt = stmt.where(FundingRate.funding_time_ms >= since_ms)
-        if until_ms is not None:
-            stmt = stmt.where(FundingRate.funding_time_ms < until_ms)
-        return await self._all(self._limit(stmt, limit))
 
     # -- balances --------------------------------------------------------------------------------------
 
@@ -1025,25 +1027,7 @@ class Ledger:
 
     async def latest_balances(self, venue: str | None = None) -> list[BalanceSnapshot]:
         """The most recent snapshot of each (venue, wallet): all its asset rows, by venue, wallet, asset."""
-        latest = select(
-            BalanceSnapshot.venue, BalanceSnapshot.wallet, func.max(BalanceSnapshot.ts_ms).label("ts_ms")
-        ).group_by(BalanceSnapshot.venue, BalanceSnapshot.wallet)
-        if venue is not None:
-            latest = latest.where(BalanceSnapshot.venue == venue)
-        sub = latest.subquery()
-        stmt = (
-            select(BalanceSnapshot)
-            .join(
-                sub,
-                and_(
-                    BalanceSnapshot.venue == sub.c.venue,
-                    BalanceSnapshot.wallet == sub.c.wallet,
-                    BalanceSnapshot.ts_ms == sub.c.ts_ms,
-                ),
-            )
-            .order_by(BalanceSnapshot.venue, BalanceSnapshot.wallet, BalanceSnapshot.asset)
-        )
-        return await self._all(stmt)
+        return await self._all(queries.latest_balances_query(venue))
 
     # -- controls --------------------------------------------------------------------------------------
 
@@ -1075,7 +1059,7 @@ class Ledger:
         Returns (the active row, True) when this changed anything; (the row already in force, False) when
         the same value (and pair) was, and then nothing is written. A different value replaces the row.
         """
-        table, insert_event = Control.__table__, self._q.insert_event
+        table, insert_event = Control.__table__, _insert_event()
 
         def put(conn: Connection) -> tuple[Control, bool]:
             current = _active_control(conn, kind, symbol)
@@ -1126,7 +1110,7 @@ class Ledger:
         source: str,
         note: str | None,
     ) -> Control | None:
-        insert_event = self._q.insert_event
+        insert_event = _insert_event()
 
         def end(conn: Connection) -> Control | None:
             if control_id is not None:
@@ -1159,7 +1143,7 @@ class Ledger:
         """Append to the operator log; returns the event id (ids only grow). Decimals in ``details`` are
         stored as strings. Never put secrets in messages or details."""
         row = EventRecord(kind, message, ts_ms, pair_id, symbol, details).row()
-        stmt = self._q.insert_event
+        stmt = _insert_event()
         async with self._event_lock:
             return int(await self._run(lambda conn: conn.execute(stmt, row).scalar_one()))
 
@@ -1168,7 +1152,7 @@ class Ledger:
         if not events:
             return
         rows = [e.row() for e in events]
-        stmt = self._q.insert_events
+        stmt = Event.__table__.insert()
         async with self._event_lock:
             await self._run(lambda conn: conn.execute(stmt, rows))
 
@@ -1189,17 +1173,15 @@ class Ledger:
         ``tail -f`` style: poll with ``after_id`` = the last id seen. "Last N": ``limit=N,
         newest_first=True``.
         """
-        stmt = select(Event).order_by(Event.id.desc() if newest_first else Event.id)
-        if message_prefix is not None:
-            stmt = stmt.where(Event.message.startswith(message_prefix, autoescape=True))
-        if since_ms is not None:
-            stmt = stmt.where(Event.ts_ms >= since_ms)
-        if after_id is not None:
-            stmt = stmt.where(Event.id > after_id)
-        if kinds is not None:
-            stmt = stmt.where(Event.kind.in_(list(kinds)))
-        if symbol is not None:
-            stmt = stmt.where(Event.symbol == symbol)
-        if pair_id is not None:
-            stmt = stmt.where(Event.pair_id == pair_id)
-        return await self._all(self._limit(stmt, limit))
+        return await self._all(
+            queries.events_query(
+                since_ms=since_ms,
+                after_id=after_id,
+                kinds=kinds,
+                symbol=symbol,
+                pair_id=pair_id,
+                limit=limit,
+                newest_first=newest_first,
+                message_prefix=message_prefix,
+            )
+        )

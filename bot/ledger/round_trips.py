@@ -22,7 +22,7 @@ from typing import Any
 from bot.domain import HOUR_MS, ZERO, Leg, PairState, Side, spot_symbol
 from bot.ledger.attribution import Attribution, base_asset
 from bot.ledger.models import Event, EventKind, Pair
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 
 Marks = Mapping[str, Mapping[Leg, Decimal | None]]  # spot symbol -> leg -> price, for pairs still open
 
@@ -102,7 +102,7 @@ def _price_pnl(costs: list[Any], closed: bool, marks: Mapping[Leg, Decimal | Non
     return cash + left + coin_fees
 
 
-async def round_trips(ledger: Ledger, att: Attribution, end_ms: int, marks: Marks | None = None) -> list[RoundTrip]:
+async def round_trips(ledger: Recorder, att: Attribution, end_ms: int, marks: Marks | None = None) -> list[RoundTrip]:
     """Every pair of the ledger, oldest first; ``att`` is the ledger's attribution (fees of its fills)."""
     decisions: dict[int, list[Event]] = defaultdict(list)
     for ev in await ledger.events(kinds=[EventKind.DECISION]):

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from bot.format import iso_utc, to_jsonable
 from bot.ledger.models import EventKind
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.services.health import HealthState, wall_clock_ms
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Alerter:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: Recorder,
         webhook_url: str | SecretStr | None = None,
         session: aiohttp.ClientSession | None = None,
         *,
@@ -81,7 +81,7 @@ class Alerter:
         self._last_sent: dict[tuple[str, str | None], int] = {}
 
     @classmethod
-    def from_settings(cls, ledger: Ledger, settings: Any, **kwargs: Any) -> Alerter:
+    def from_settings(cls, ledger: Recorder, settings: Any, **kwargs: Any) -> Alerter:
         """From ``settings.alerts`` (webhook_url, timeout_s)."""
         return cls(ledger, settings.alerts.webhook_url, timeout_s=settings.alerts.timeout_s, **kwargs)
 

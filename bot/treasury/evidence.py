@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Literal
 
 from bot.ledger.models import Intent
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.venues.base import TransferResult, Venue
 
 DEFAULT_WINDOW_MS = 60_000  # recvWindow (10 s) and clock differences, with room, at real-time speed
@@ -41,13 +41,13 @@ def window_ms(time_scale: float, recv_window_ms: int) -> int:
     return max(DEFAULT_WINDOW_MS, int(2 * recv_window_ms * time_scale))
 
 
-async def claimed_tran_ids(ledger: Ledger) -> set[str]:
+async def claimed_tran_ids(ledger: Recorder) -> set[str]:
     """TranIds the ledger already gives to a transfer: never matched to another one."""
     return {t.venue_tran_id for t in await ledger.list_transfers() if t.venue_tran_id}
 
 
 async def transfer_evidence(
-    venue: Venue, ledger: Ledger, intent: Intent, *, window: int, claimed: set[str]
+    venue: Venue, ledger: Recorder, intent: Intent, *, window: int, claimed: set[str]
 ) -> TransferEvidence:
     """Look the transfer intent up in the venue's history (``claimed``: tranIds taken by other rows)."""
     p = intent.payload

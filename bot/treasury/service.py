@@ -34,7 +34,7 @@ from bot.domain import ZERO, PairState
 from bot.execution.ids import transfer_id
 from bot.ledger.models import EventKind, IntentKind, IntentStatus, Transfer, TransferStatus
 from bot.ledger.models import Wallet as LedgerWallet
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.treasury.evidence import DEFAULT_WINDOW_MS, TransferEvidence, claimed_tran_ids, transfer_evidence
 from bot.treasury.isolated import IsolatedMargin
 from bot.treasury.maths import (
@@ -104,7 +104,7 @@ class Treasury:
     def __init__(
         self,
         venue: Venue,
-        ledger: Ledger,
+        ledger: Recorder,
         config: TreasuryConfig | None,
         now: Now,
         *,

@@ -30,7 +30,7 @@ from bot.ledger.models import (
     Transfer,
     TransferStatus,
 )
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.sim.futures import Position, q8
 from bot.sim.records import SimOrder, SimTrade, TransferRecord
 
@@ -98,7 +98,7 @@ class PaperBook:
         )
 
 
-async def latest_paper_account(ledger: Ledger) -> str | None:
+async def latest_paper_account(ledger: Recorder) -> str | None:
     """The paper account the ledger wrote to last (by its balance snapshots, pairs and account events)."""
     seen: dict[str, int] = {}
 
@@ -115,12 +115,12 @@ async def latest_paper_account(ledger: Ledger) -> str | None:
     return max(seen, key=lambda n: (seen[n], n)) if seen else None
 
 
-async def _account_events(ledger: Ledger, name: str | None = None) -> list[Any]:
+async def _account_events(ledger: Recorder, name: str | None = None) -> list[Any]:
     events = await ledger.events(kinds=[EventKind.INFO], message_prefix=ACCOUNT_EVENT)
     return [e for e in events if name is None or (e.details or {}).get("paper_account") == name]
 
 
-async def rebuild(ledger: Ledger, name: str, *, leverage: int, margin_mode: str) -> PaperBook:
+async def rebuild(ledger: Recorder, name: str, *, leverage: int, margin_mode: str) -> PaperBook:
     """Replay the account's facts, oldest first. Leverage and margin mode of a fill are the ones its
     run set at start (recorded in the account events), else the given ones."""
     events = await _account_events(ledger, name)
@@ -175,7 +175,7 @@ async def rebuild(ledger: Ledger, name: str, *, leverage: int, margin_mode: str)
     return book
 
 
-async def differences(ledger: Ledger, book: PaperBook) -> list[str]:
+async def differences(ledger: Recorder, book: PaperBook) -> list[str]:
     """Where the rebuilt account disagrees with the last snapshot the daemon took of it, when no fact
     came after that snapshot (a liquidation is no ledger fact: the replay would still hold the short)."""
     rows = await ledger.latest_balances(venue=book.name)

@@ -17,7 +17,7 @@ from typing import Any
 from bot.domain import Leg, exchange_id
 from bot.format import iso_utc
 from bot.ledger.models import EventKind
-from bot.ledger.repository import Ledger
+from bot.ledger.recorder import Recorder
 from bot.sim.clock import ManualClock
 from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.markets import MarketSpec
@@ -328,7 +328,7 @@ async def _settled(market_data: Any, symbol: str, since_ms: int | None) -> list[
 
 
 async def open_paper_account(
-    market_data: Any, ledger: Ledger, symbols: list[str], *, fresh: bool, leverage: int, margin_mode: str
+    market_data: Any, ledger: Recorder, symbols: list[str], *, fresh: bool, leverage: int, margin_mode: str
 ) -> tuple[PaperVenue, bool]:
     """The dry-run's account: the ledger's newest paper account carried on (rebuilt from its facts), or a
     new one when there is none or ``fresh`` asks for it. Returns the venue and whether it is new; the

@@ -12,6 +12,8 @@ from bot.ledger.models import EventKind, IntentStatus
 from bot.ledger.repository import Ledger
 from execution.world import FAST, SYMBOL, D, World, make_world
 
+pytestmark = pytest.mark.memory_ledger  # the executor's ledger tests also run on the backtest's recorder
+
 
 @pytest.fixture
 async def world(ledger: Ledger) -> World:

@@ -145,10 +145,3 @@ def test_memory_urls_are_recognised():
     assert db.is_memory_sqlite("sqlite+aiosqlite:///:memory:")
     assert not db.is_memory_sqlite("sqlite+aiosqlite:///var/x.db")
     assert not db.is_memory_sqlite("postgresql+asyncpg://u@h/db")
-
-
-def test_inline_driver_needs_a_database_file() -> None:
-    from bot.ledger.db import LedgerDatabaseError, make_engine
-
-    with pytest.raises(LedgerDatabaseError, match="needs a database file"):
-        make_engine("sqlite+aiosqlite://", inline=True)

@@ -21,6 +21,8 @@ from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, Ledg
 
 T0 = 1_700_000_000_000
 
+pytestmark = pytest.mark.memory_ledger  # every ``ledger`` test here also runs on the backtest's recorder
+
 
 def fill_args(trade_id: str = "1", **over):
     args = dict(
@@ -501,8 +503,8 @@ async def test_event_batch_appends_in_order(ledger: Ledger):
 
 @pytest.mark.slow
 def test_a_fresh_process_can_start_with_a_write_that_returns_a_row(sqlite_url: str) -> None:
-    """Rows become model objects without an ORM query, so the mappers must be set up at import: in a
-    new process whose first ledger call is ``create_intent`` (nothing else has touched the ORM yet)."""
+    """Rows become model objects without an ORM query (through the models' constructors): that must work
+    in a new process whose first ledger call is ``create_intent`` (nothing else has touched the ORM yet)."""
     import subprocess
     import sys
 
