@@ -22,7 +22,8 @@ from typing import Any
 from bot.config import Mode, load_settings
 from bot.domain import MINUTE_MS, Leg
 from bot.emulator.server import run_emulator
-from bot.engine.daemon import assemble_engine
+from bot.engine.daemon import _async_now, assemble_engine
+from bot.ledger.models import ControlKind
 from bot.ledger.repository import Ledger
 from bot.sim.clock import ManualClock
 from bot.venues.base import OrderRequest, OrderState
@@ -64,7 +65,9 @@ async def main(rounds: int) -> None:
         )
         unlimited = {"rate_limits": {"per_minute": {"api": 10**9, "sapi": 10**9, "fapi": 10**9}}}  # latency only
         async with run_emulator(symbols=SYMBOLS, clock=clock, tick_ms=50, scenario=unlimited) as handle:
-            venue = TimedVenue(build_client(handle.connection, pro=True, tls=True, rateLimit=1), time_resync_s=0)
+            client = build_client(handle.connection, pro=True, tls=True, rateLimit=1)
+            venue = TimedVenue(client, account="emulator", time_resync_s=None)
+            venue.now_ms = _async_now(clock.now_ms)  # type: ignore[method-assign]  # as the daemon wires it
             venue.sent = []
             ledger = await Ledger.open(db, migrate=True)
             engine = assemble_engine(settings, venue, ledger, clock.now_ms)
@@ -76,7 +79,7 @@ async def main(rounds: int) -> None:
                 scans: list[float] = []
                 for _ in range(rounds):
                     venue.sent.clear()
-                    engine.close_only = False
+                    await ledger.clear_control(ControlKind.CLOSE_ONLY, now_ms=clock.now_ms(), source="bench")
                     t0 = time.perf_counter()
                     await engine.scan()
                     scans.append(time.perf_counter() - t0)
@@ -89,7 +92,8 @@ async def main(rounds: int) -> None:
                             to_first.append(min(s_sent, p_sent) - t0)
                             to_both.append(max(s_sent, p_sent) - t0)
                             fill_gap.append(abs(p_done - s_done))
-                    engine.close_only = True
+                    # the operator's close-only (the ledger control the scan reads), so the next round enters again
+                    await ledger.set_control(ControlKind.CLOSE_ONLY, now_ms=clock.now_ms(), source="bench")
                     await engine.scan()
                     clock.advance(10 * MINUTE_MS)
                     await handle.tick()
