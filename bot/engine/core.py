@@ -278,7 +278,10 @@ class Engine:
         symbols = sorted(self.builder.markets) or list(self.symbols)
         rates = await self.venue.fetch_commission(symbols)
         costs = self._cost_resolver.resolve(rates, burn, self.now())
+        unchanged = self.costs is not None and self.costs.details() == costs.details()
         self.apply_costs(costs)
+        if unchanged:  # the daily re-read found the same rates: nothing new for the ledger
+            return costs
         spot, perp = costs.fees.of(symbols[0]) if symbols else (costs.fees.spot, costs.fees.perp)
         await self._event(
             EventKind.INFO,

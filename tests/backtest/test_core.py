@@ -90,7 +90,9 @@ def test_the_backtest_ledger_is_written_by_the_daemons_engine(tmp_path: Path) ->
     result = run_window(tmp_path / "w", with_options(BacktestParams(), fast_forward=False, skip_idle_hours=False))
     facts = ledger_facts(result.ledger_url)
     events, rates = asyncio.run(_events_and_rates(result.ledger_url))
-    assert events[0][1:] == ("info", "engine started on sim: 3 symbols, leverage 3x cross, close-only off")
+    started = ("info", "engine started on sim: 3 symbols, leverage 3x cross, close-only off")
+    assert started in [e[1:] for e in events[:3]], events[:3]  # after the account's costs, as the daemon
+    assert any(e[2].startswith("account costs read from sim for 3 symbols") for e in events[:3])
     decisions = [e for e in events if e[1] == "decision"]
     assert any(" enter -> " in e[2] for e in decisions) and any(" hold -> " in e[2] for e in decisions)
     assert len(decisions) < result.stats.scans * 3, "a hold is recorded when its rule changes, not every scan"

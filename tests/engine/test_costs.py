@@ -58,9 +58,11 @@ async def test_commission_rates_are_read_at_start_and_used(sqlite_url: str) -> N
         # read again once a day, not at every scan
         await w.engine.scan()
         assert len(await cost_events(w)) == 1
-        w.engine.costs = replace(w.engine.costs, read_ms=w.now() - DAY_MS)
+        stale = w.now() - DAY_MS
+        w.engine.costs = replace(w.engine.costs, read_ms=stale)
         await w.engine.scan()
-        assert len(await cost_events(w)) == 2
+        assert w.engine.costs.read_ms > stale, "a day later the rates are read again"
+        assert len(await cost_events(w)) == 1, "the same rates again: nothing new for the ledger"
 
 
 async def test_configured_rates_override_the_account(sqlite_url: str, monkeypatch) -> None:
