@@ -32,7 +32,7 @@ Explained = Callable[[str], Awaitable[tuple[Decimal, Decimal]]]  # symbol -> (sp
 
 
 @dataclass(frozen=True, slots=True)
-class VenueLegs:
+class OrphanLegs:
     """What the venue holds on one symbol: spot coin and the perp short (negative: a long perp)."""
 
     symbol: str
@@ -101,14 +101,14 @@ class OrphanWatch:
         self.explained = explained
         self.reserved: dict[str, Decimal] = {}  # asset -> coin the bot keeps for another use (BNB for fees)
 
-    async def venue_legs(self, symbols: list[str]) -> dict[str, VenueLegs]:
+    async def venue_legs(self, symbols: list[str]) -> dict[str, OrphanLegs]:
         """The legs the venue holds on ``symbols`` (of no pair held) beyond what the ledger explains (the
         residue closed pairs left) and beyond dust; symbols with nothing unexplained are absent."""
         if not symbols:
             return {}
         positions = await self.read(lambda: self.venue.fetch_positions(symbols))
         balances = await self.read(self.venue.fetch_balances)
-        out: dict[str, VenueLegs] = {}
+        out: dict[str, OrphanLegs] = {}
         for symbol in symbols:
             m = await self.markets(symbol)
             pos = positions.get(symbol)
@@ -126,16 +126,16 @@ class OrphanWatch:
                 continue
             lot = common_step(m.spot.step_size, m.perp.step_size)
             entry = pos.entry_price if pos is not None else None
-            out[symbol] = VenueLegs(symbol, spot, short, lot, self.fee_slack, entry, price, ledger_spot, ledger_short)
+            out[symbol] = OrphanLegs(symbol, spot, short, lot, self.fee_slack, entry, price, ledger_spot, ledger_short)
         return out
 
-    async def review(self, loose: list[str]) -> list[VenueLegs]:
+    async def review(self, loose: list[str]) -> list[OrphanLegs]:
         """Block the ``loose`` symbols (no pair in the ledger) whose legs the venue holds, alert on new or
         changed figures, and lift the blocks the venue no longer justifies. Returns the newly alerted."""
         found = await self.venue_legs(loose)
         blocks = {c.symbol: c for c in await self.ledger.controls() if c.kind is ControlKind.ORPHAN}
         now = self.now()
-        alerted: list[VenueLegs] = []
+        alerted: list[OrphanLegs] = []
         for symbol, legs in sorted(found.items()):
             current = blocks.get(symbol)
             reason = f"{legs.figures()}; {legs.what_to_do()}"
@@ -167,7 +167,7 @@ class OrphanWatch:
             ControlKind.ORPHAN, now_ms=self.now(), source=RECONCILE_SOURCE, symbol=symbol, note=note
         )
 
-    async def adopt(self, symbol: str, legs: VenueLegs, source: str, *, closing: bool = False) -> Pair:
+    async def adopt(self, symbol: str, legs: OrphanLegs, source: str, *, closing: bool = False) -> Pair:
         """A pair made of the venue's legs, which stay its base (``adopted_*``); lifts the block."""
         now = self.now()
         basis = None

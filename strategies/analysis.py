@@ -14,7 +14,7 @@ from strategies.base import Economics, MarketSnapshot, PairView, Snapshot
 from strategies.economics import pair_economics
 from strategies.forecast import FundingForecast, forecast_funding
 from strategies.params import CarryParams
-from strategies.sizing import PairFilters, capital_cap_qty, capital_used, liquidity_cap_qty
+from strategies.sizing import SizingFilters, capital_cap_qty, capital_used, liquidity_cap_qty
 
 DECIMAL_CONTEXT = Context(prec=50, rounding=ROUND_HALF_EVEN)
 BPS = Decimal(10_000)
@@ -24,7 +24,7 @@ BPS = Decimal(10_000)
 class SymbolAnalysis:
     market: MarketSnapshot
     forecast: FundingForecast
-    filters: PairFilters
+    filters: SizingFilters
     per_symbol_cap_qty: Decimal  # from max_per_symbol_fraction of capital and the operator's pair limit
     liquidity_cap_qty: Decimal | None
     params: CarryParams
@@ -95,7 +95,7 @@ def _fmt(value: Decimal) -> str:
 
 
 def analyse(market: MarketSnapshot, snapshot: Snapshot, params: CarryParams) -> SymbolAnalysis:
-    filters = PairFilters.of(market.spot, market.perp)
+    filters = SizingFilters.of(market.spot, market.perp)
     cap = capital_cap_qty(
         snapshot.capital * params.max_per_symbol_fraction, market.spot.ask, params.capital_per_notional
     )

@@ -15,7 +15,7 @@ from strategies.base import LegMarket, Level
 
 
 @dataclass(frozen=True, slots=True)
-class PairFilters:
+class SizingFilters:
     """Both markets' filters with the prices used for min-notional checks (the bids: conservative)."""
 
     spot: MarketFilters
@@ -24,7 +24,7 @@ class PairFilters:
     perp_price: Decimal
 
     @classmethod
-    def of(cls, spot: LegMarket, perp: LegMarket) -> PairFilters:
+    def of(cls, spot: LegMarket, perp: LegMarket) -> SizingFilters:
         return cls(spot.filters, perp.filters, spot.bid, perp.bid)
 
     @property

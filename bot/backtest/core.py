@@ -42,7 +42,7 @@ from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.records import SimEvent
 from bot.sim.source import HistoryReplay
 from bot.treasury.maths import transfer_need
-from bot.venues.base import Fill, ForcedClose
+from bot.venues.base import ForcedClose, VenueFill
 from strategies.base import Action, PairView
 
 HISTORY_LEAD_MS = 32 * DAY_MS  # funding history the first snapshot needs from before the window
@@ -185,7 +185,7 @@ def forced_close(ev: SimEvent) -> ForcedClose:
     assert ev.symbol is not None, "a liquidation names its symbol"
     symbol = unified_symbol(ev.symbol)
     side = Side.BUY if trade.side == "BUY" else Side.SELL
-    fill = Fill(
+    fill = VenueFill(
         venue_trade_id=str(trade.trade_id),
         venue_order_id=str(trade.order_id),
         client_order_id=order.client_order_id,

@@ -16,7 +16,7 @@ import numpy as np
 
 from bot.backtest.data import load_minute_closes
 from bot.domain import MINUTE_MS
-from bot.sim.source import FundingSettlement, Kline, MarketDataSource
+from bot.sim.source import Kline, MarketDataSource, SourceSettlement
 
 _OVERLAID = ("perp", "mark")
 
@@ -106,16 +106,16 @@ class MinuteOverlay:
             return m.range(start_ms, end_ms)
         return self._base.price_range(kind, symbol, start_ms, end_ms)
 
-    def settlements(self, symbol: str) -> Sequence[FundingSettlement]:
+    def settlements(self, symbol: str) -> Sequence[SourceSettlement]:
         return self._base.settlements(symbol)
 
-    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[FundingSettlement]:
+    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[SourceSettlement]:
         return self._base.settlements_between(symbol, after_ms, until_ms)
 
-    def next_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None:
+    def next_settlement(self, symbol: str, t_ms: int) -> SourceSettlement | None:
         return self._base.next_settlement(symbol, t_ms)
 
-    def last_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None:
+    def last_settlement(self, symbol: str, t_ms: int) -> SourceSettlement | None:
         return self._base.last_settlement(symbol, t_ms)
 
     def predicted_rate(self, symbol: str, t_ms: int) -> Decimal | None:

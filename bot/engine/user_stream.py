@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bot.domain import PairState
 from bot.execution.orders import record_venue_fill
 from bot.ledger.models import EventKind
-from bot.venues.base import Fill, ForcedClose, UserEvent
+from bot.venues.base import ForcedClose, UserEvent, VenueFill
 
 if TYPE_CHECKING:
     from bot.engine.core import Engine
@@ -53,7 +53,7 @@ class UserStreamHandler:
         else:
             await self._fill(event)
 
-    async def _fill(self, fill: Fill, pair_id: int | None = None) -> bool:
+    async def _fill(self, fill: VenueFill, pair_id: int | None = None) -> bool:
         """Record one fill; True when it was new. Without ``pair_id`` only the bot's own orders' fills."""
         ledger = self.engine.ledger
         if pair_id is None:

@@ -21,7 +21,7 @@ from bot.execution.ids import cancel_id
 from bot.execution.plan import LegOrder
 from bot.ledger.models import EventKind, IntentKind, IntentStatus
 from bot.ledger.recorder import Recorder
-from bot.venues.base import Fill, OrderRequest, OrderState, Venue
+from bot.venues.base import OrderRequest, OrderState, Venue, VenueFill
 from bot.venues.errors import Backoff, ErrorClass, classify, retry_call, safe_error_text
 
 TERMINAL = frozenset({"closed", "canceled", "expired", "rejected"})
@@ -32,7 +32,7 @@ Now = Callable[[], int]
 
 
 async def record_venue_fill(
-    ledger: Recorder, venue: str, f: Fill, client_order_id: str | None, pair_id: int | None
+    ledger: Recorder, venue: str, f: VenueFill, client_order_id: str | None, pair_id: int | None
 ) -> bool:
     """Write one venue fill to the ledger (idempotent on its trade id); True when it was new."""
     return await ledger.record_fill(
@@ -62,7 +62,7 @@ class LegResult:
     state: OrderState | None = None
     error: str | None = None
     error_class: ErrorClass | None = None
-    fills: tuple[Fill, ...] = field(default_factory=tuple)
+    fills: tuple[VenueFill, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
@@ -295,7 +295,7 @@ class OrderRunner:
         await self.ledger.set_intent_status(cid, status, now_ms=self.now())
         return final
 
-    async def record(self, pair_id: int | None, state: OrderState) -> tuple[Fill, ...]:
+    async def record(self, pair_id: int | None, state: OrderState) -> tuple[VenueFill, ...]:
         """Upsert the order, store its fills (idempotent), and log an order event and one per new fill."""
         now = self.now()
         await self.ledger.record_order(
@@ -346,7 +346,7 @@ class OrderRunner:
                 )
         return fills
 
-    async def _fills_of(self, state: OrderState) -> tuple[Fill, ...]:
+    async def _fills_of(self, state: OrderState) -> tuple[VenueFill, ...]:
         """The order's trades: from the order answer, or from the venue's fills when it left some out."""
         fills = tuple(state.fills)
         if sum((f.qty for f in fills), ZERO) >= state.filled:

@@ -28,7 +28,7 @@ QUOTE = "USDT"
 
 
 @dataclass(frozen=True, slots=True)
-class Collateral:
+class CollateralView:
     margin_balance: Decimal | None
     short_notional: Decimal
     ratio: Decimal | None
@@ -128,7 +128,7 @@ async def collect_status(ledger: Ledger, now_ms: int, prices: PriceBook | None =
         )
 
     margin = futures_margin_balance(wallets)
-    collateral = Collateral(margin, total_notional, collateral_ratio(margin, total_notional))
+    collateral = CollateralView(margin, total_notional, collateral_ratio(margin, total_notional))
 
     intents = [
         {

@@ -10,18 +10,18 @@ from decimal import Decimal
 from bot.domain import to_decimal
 from bot.sim import errors as E
 from bot.sim.funding import funding_payment
-from bot.sim.futures import Position, q8
+from bot.sim.futures import SimPosition, q8
 from bot.sim.markets import maint_margin, max_notional_for_leverage
 from bot.sim.prices import MarketView
-from bot.sim.records import FuturesAccount, IncomeRecord, MarginAdjustment, PositionRisk, SimEvent, SpotAccount
-from bot.sim.source import FundingSettlement
+from bot.sim.records import FuturesAccountInfo, IncomeRecord, MarginAdjustment, PositionRisk, SimEvent, SpotAccount
+from bot.sim.source import SourceSettlement
 from bot.sim.state import PX_Q, ZERO
 
 D = Decimal
 
 
 class AccountDesk(MarketView):
-    def _settle(self, st: FundingSettlement, events: list[SimEvent]) -> None:
+    def _settle(self, st: SourceSettlement, events: list[SimEvent]) -> None:
         rate = self._funding_override.get(st.symbol)
         if rate is not None:
             self._settled_override[(st.symbol, st.ts_ms)] = rate
@@ -60,10 +60,10 @@ class AccountDesk(MarketView):
         self._catch_up()
         return SpotAccount(self.spot.balances(), self._now)
 
-    def _position(self, symbol: str) -> Position:
+    def _position(self, symbol: str) -> SimPosition:
         pos = self.futures.positions.get(symbol)
         if pos is None:
-            pos = Position(symbol, self.config.default_leverage)
+            pos = SimPosition(symbol, self.config.default_leverage)
             self.futures.positions[symbol] = pos
         return pos
 
@@ -97,7 +97,7 @@ class AccountDesk(MarketView):
             p.update_ms,
         )
 
-    def _break_even(self, p: Position) -> Decimal:
+    def _break_even(self, p: SimPosition) -> Decimal:
         """Binance's breakEvenPrice: the entry moved by the taker fee the position paid to open (long
         0.009 BTC at 67,445.9 -> 67,479.62295 in ccxt's captured positionRisk: x (1 + 0.05%))."""
         if not p.amt:
@@ -118,7 +118,7 @@ class AccountDesk(MarketView):
     def _figures(self) -> dict[str, Decimal]:
         return self.futures.cross_figures(self._marks(), self._brackets, self._open_order_margin())
 
-    def futures_account(self) -> FuturesAccount:
+    def futures_account(self) -> FuturesAccountInfo:
         self._catch_up()
         marks = self._marks()
         fig = self._figures()
@@ -127,7 +127,7 @@ class AccountDesk(MarketView):
         pos_im = sum((r.initial_margin for r in positions), ZERO)
         ooim = self._open_order_margin()
         mm_all = sum((r.maint_margin for r in positions), ZERO)
-        return FuturesAccount(
+        return FuturesAccountInfo(
             self.futures.wallet,
             upnl_all,
             self.futures.wallet + upnl_all,

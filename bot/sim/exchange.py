@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from bot.domain import to_decimal
 from bot.sim.clock import Clock
-from bot.sim.futures import FuturesWallet, Position
+from bot.sim.futures import FuturesWallet, SimPosition
 from bot.sim.liquidation import LiquidationDesk
 from bot.sim.markets import default_brackets, default_spec
 from bot.sim.records import SimEvent, SimOrder, SimTrade, TransferRecord
@@ -117,7 +117,7 @@ class SimExchange(LiquidationDesk, TransferDesk):
         *,
         spot: dict[str, Decimal],
         futures_wallet: Decimal,
-        positions: Sequence[Position] = (),
+        positions: Sequence[SimPosition] = (),
         orders: Sequence[SimOrder] = (),
         trades: Sequence[SimTrade] = (),
         transfers: Sequence[TransferRecord] = (),

@@ -26,7 +26,7 @@ def q8(x: Decimal) -> Decimal:
 
 
 @dataclass
-class Position:
+class SimPosition:
     symbol: str
     leverage: int
     margin_type: str = "CROSSED"  # or "ISOLATED"
@@ -73,12 +73,12 @@ class FuturesWallet:
 
     wallet: Decimal = ZERO  # total USDT wallet balance, isolated wallets included
     other_assets: dict[str, Decimal] = field(default_factory=dict)
-    positions: dict[str, Position] = field(default_factory=dict)
+    positions: dict[str, SimPosition] = field(default_factory=dict)
 
     def cross_wallet(self) -> Decimal:
         return self.wallet - sum((p.isolated_wallet for p in self.positions.values() if p.isolated), ZERO)
 
-    def open_positions(self) -> list[Position]:
+    def open_positions(self) -> list[SimPosition]:
         return [p for p in self.positions.values() if p.amt != 0]
 
     def cross_figures(
@@ -110,7 +110,7 @@ class FuturesWallet:
         }
 
     def liquidation_price(
-        self, p: Position, marks: dict[str, Decimal], brackets: dict[str, tuple[Bracket, ...]]
+        self, p: SimPosition, marks: dict[str, Decimal], brackets: dict[str, tuple[Bracket, ...]]
     ) -> Decimal:
         """Mark price at which ``p`` is liquidated, other cross positions held at their marks (Binance).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.sim.futures import Position, q8
+from bot.sim.futures import SimPosition, q8
 from bot.sim.markets import GENERIC_LIQUIDATION_FEE, maint_margin
 from bot.sim.orders import OrderDesk
 from bot.sim.records import IncomeRecord, SimEvent, SimOrder, SimTrade
@@ -42,7 +42,7 @@ class LiquidationDesk(OrderDesk):
             if fig["maint_margin"] > 0 and fig["margin_balance"] <= fig["maint_margin"]:
                 self._liquidate(cross, worst, events)
 
-    def _liquidate(self, positions: list[Position], prices: dict[str, Decimal], events: list[SimEvent]) -> None:
+    def _liquidate(self, positions: list[SimPosition], prices: dict[str, Decimal], events: list[SimEvent]) -> None:
         for p in positions:
             for o in self._open_orders("perp", p.symbol):
                 self._close_order(o, "CANCELED", events)
@@ -108,7 +108,7 @@ class LiquidationDesk(OrderDesk):
             events.append(SimEvent("order", self._now, "perp", p.symbol, {"order": order.snapshot(), "trade": trade}))
         events.append(self._account_event("ORDER"))
 
-    def _book_liquidation_loss(self, p: Position, realized: Decimal, fee: Decimal) -> Decimal:
+    def _book_liquidation_loss(self, p: SimPosition, realized: Decimal, fee: Decimal) -> Decimal:
         """Apply the realised PnL and the clearance fee; a deficit beyond the margin that backed the
         position (the isolated wallet, or the whole cross wallet) is absorbed by the insurance fund."""
         iso_left = p.isolated_wallet

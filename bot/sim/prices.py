@@ -9,8 +9,8 @@ from bot.domain import HOUR_MS, funding_interval_hours
 from bot.sim import errors as E
 from bot.sim.book import BookConfig, Level, full_side, trim
 from bot.sim.markets import Bracket, MarketSpec, adjusted_funding, funding_rule
-from bot.sim.records import FundingRecord, KlineRow, OrderBook, PremiumIndex, Ticker
-from bot.sim.source import FundingSettlement
+from bot.sim.records import DepthSnapshot, FundingRateRow, KlineRow, PremiumIndex, Ticker
+from bot.sim.source import SourceSettlement
 from bot.sim.state import PX_Q, ZERO, SimState
 
 D = Decimal
@@ -127,11 +127,11 @@ class MarketView(SimState):
             self._book_cache[key] = (mid, cfg, spec, levels)
         return trim(levels, self._consumed.get(key, ZERO))
 
-    def order_book(self, market: str, symbol: str, limit: int = 100) -> OrderBook:
+    def order_book(self, market: str, symbol: str, limit: int = 100) -> DepthSnapshot:
         self._catch_up()
         bids = self._levels(market, symbol, "bids")[:limit]
         asks = self._levels(market, symbol, "asks")[:limit]
-        return OrderBook(
+        return DepthSnapshot(
             symbol,
             [(lv.price, lv.qty) for lv in bids],
             [(lv.price, lv.qty) for lv in asks],
@@ -218,14 +218,14 @@ class MarketView(SimState):
 
     def funding_history(
         self, symbol: str, start: int | None = None, end: int | None = None, limit: int | None = 100
-    ) -> list[FundingRecord]:
+    ) -> list[FundingRateRow]:
         """Settled rates (ts <= now), oldest first; without ``start`` the most recent ``limit``."""
         self._catch_up()
         self._spec("perp", symbol)
         hi = self._now if end is None else min(end, self._now)
         lo = -1 if start is None else start - 1
         rows = [
-            FundingRecord(symbol, self._settled_override.get((symbol, s.ts_ms), s.rate), s.ts_ms, s.mark_price)
+            FundingRateRow(symbol, self._settled_override.get((symbol, s.ts_ms), s.rate), s.ts_ms, s.mark_price)
             for s in self.source.settlements_between(symbol, lo, hi)
         ]
         if limit is not None:
@@ -264,7 +264,7 @@ class MarketView(SimState):
         return rows
 
 
-def _interval(nxt: FundingSettlement | None, last: FundingSettlement | None) -> int:
+def _interval(nxt: SourceSettlement | None, last: SourceSettlement | None) -> int:
     """Hours between the settlements around now; the one known settlement's own interval; else 8."""
     if nxt is not None and last is not None:
         hours = funding_interval_hours(last.ts_ms, nxt.ts_ms)

@@ -120,7 +120,7 @@ class SimEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderBook:
+class DepthSnapshot:
     symbol: str
     bids: list[tuple[Decimal, Decimal]]
     asks: list[tuple[Decimal, Decimal]]
@@ -159,7 +159,7 @@ class PremiumIndex:
 
 
 @dataclass(frozen=True, slots=True)
-class FundingRecord:
+class FundingRateRow:
     symbol: str
     funding_rate: Decimal
     funding_time: int
@@ -203,7 +203,7 @@ class SpotAccount:
 
 
 @dataclass(frozen=True, slots=True)
-class FuturesAccount:
+class FuturesAccountInfo:
     total_wallet_balance: Decimal
     total_unrealized_profit: Decimal
     total_margin_balance: Decimal

@@ -34,7 +34,7 @@ _RATE_QUANTUM = Decimal("0.00000001")
 
 
 @dataclass(frozen=True, slots=True)
-class FundingSettlement:
+class SourceSettlement:
     """One funding settlement. ``interval_hours`` is the spacing to the previous settlement."""
 
     symbol: str
@@ -72,13 +72,13 @@ class MarketDataSource(Protocol):
 
     def price_range(self, kind: str, symbol: str, start_ms: int, end_ms: int) -> tuple[float, float] | None: ...
 
-    def settlements(self, symbol: str) -> Sequence[FundingSettlement]: ...
+    def settlements(self, symbol: str) -> Sequence[SourceSettlement]: ...
 
-    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[FundingSettlement]: ...
+    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[SourceSettlement]: ...
 
-    def next_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None: ...
+    def next_settlement(self, symbol: str, t_ms: int) -> SourceSettlement | None: ...
 
-    def last_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None: ...
+    def last_settlement(self, symbol: str, t_ms: int) -> SourceSettlement | None: ...
 
     def predicted_rate(self, symbol: str, t_ms: int) -> Decimal | None: ...
 
@@ -198,7 +198,7 @@ class CandleSource:
     def __init__(
         self,
         series: dict[tuple[str, str], CandleSeries],
-        settlements: dict[str, list[FundingSettlement]],
+        settlements: dict[str, list[SourceSettlement]],
         start_ms: int,
         end_ms: int,
     ) -> None:
@@ -260,10 +260,10 @@ class CandleSource:
         s = self._get(kind, symbol)
         return np.array([], dtype=np.int64) if s is None else s.missing_hours()
 
-    def settlements(self, symbol: str) -> Sequence[FundingSettlement]:
+    def settlements(self, symbol: str) -> Sequence[SourceSettlement]:
         return self._settlements.get(symbol, [])
 
-    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[FundingSettlement]:
+    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[SourceSettlement]:
         ts = self._settle_ts.get(symbol)
         if not ts:
             return []
@@ -271,12 +271,12 @@ class CandleSource:
         j = bisect.bisect_right(ts, until_ms)
         return self._settlements[symbol][i:j]
 
-    def next_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None:
+    def next_settlement(self, symbol: str, t_ms: int) -> SourceSettlement | None:
         ts = self._settle_ts.get(symbol) or []
         i = bisect.bisect_right(ts, t_ms)
         return self._settlements[symbol][i] if i < len(ts) else None
 
-    def last_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None:
+    def last_settlement(self, symbol: str, t_ms: int) -> SourceSettlement | None:
         ts = self._settle_ts.get(symbol) or []
         i = bisect.bisect_right(ts, t_ms)
         return self._settlements[symbol][i - 1] if i > 0 else None
@@ -345,7 +345,7 @@ class HistoryReplay(CandleSource):
         self, data_dir: Path, symbols: Sequence[str], start_ms: int | None = None, end_ms: int | None = None
     ) -> None:
         series: dict[tuple[str, str], CandleSeries] = {}
-        settlements: dict[str, list[FundingSettlement]] = {}
+        settlements: dict[str, list[SourceSettlement]] = {}
         self.mark_from_perp: dict[str, bool] = {}
         lo, hi = [], []
         for symbol in symbols:
@@ -367,7 +367,7 @@ class HistoryReplay(CandleSource):
             f = hist.funding
             marks = f["mark_price"].tolist()
             settlements[symbol] = [
-                FundingSettlement(symbol, int(ts), Decimal(text), int(iv), None if m != m else Decimal(repr(m)))
+                SourceSettlement(symbol, int(ts), Decimal(text), int(iv), None if m != m else Decimal(repr(m)))
                 for ts, text, iv, m in zip(
                     f["ts_ms"].tolist(), f["rate_text"].tolist(), f["interval_hours"].tolist(), marks, strict=True
                 )
@@ -425,7 +425,7 @@ class RandomWalk(CandleSource):
         }
         base_intervals = (8, 4, 1)
         series: dict[tuple[str, str], CandleSeries] = {}
-        settlements: dict[str, list[FundingSettlement]] = {}
+        settlements: dict[str, list[SourceSettlement]] = {}
         dt = 1.0 / (24 * 365 * substeps)
         for n, symbol in enumerate(symbols):
             p0 = (start_prices or {}).get(symbol, defaults.get(symbol, 100.0))
@@ -466,7 +466,7 @@ class RandomWalk(CandleSource):
         vol: float,
         phi: float,
         cap: float,
-    ) -> list[FundingSettlement]:
+    ) -> list[SourceSettlement]:
         def interval_at(t: int) -> int:
             iv = base_iv
             for from_ms, hours in changes:
@@ -483,7 +483,7 @@ class RandomWalk(CandleSource):
             x = mean + phi * (x - mean) + rng.normal(0.0, vol)
             hours = (t - prev_t) // HOUR_MS
             rate = max(-cap, min(cap, x * hours / 8.0))
-            out.append(FundingSettlement(symbol, t, Decimal(repr(round(rate, 8))), int(hours)))
+            out.append(SourceSettlement(symbol, t, Decimal(repr(round(rate, 8))), int(hours)))
             prev_t = t
             t += interval_at(t) * HOUR_MS
         return out

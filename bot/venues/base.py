@@ -168,7 +168,7 @@ class OrderRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class VenueFill:
     venue_trade_id: str
     venue_order_id: str
     client_order_id: str | None
@@ -196,10 +196,10 @@ class ForcedClose:
     qty: Decimal  # filled so far
     price: Decimal | None
     ts_ms: int
-    fill: Fill | None = None
+    fill: VenueFill | None = None
 
 
-UserEvent = Fill | ForcedClose  # what a user-data stream delivers as it happens
+UserEvent = VenueFill | ForcedClose  # what a user-data stream delivers as it happens
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,7 @@ class OrderState:
     status: OrderStatus
     reduce_only: bool
     ts_ms: int
-    fills: tuple[Fill, ...] = field(default_factory=tuple)
+    fills: tuple[VenueFill, ...] = field(default_factory=tuple)
 
     @property
     def remaining(self) -> Decimal:
@@ -325,7 +325,7 @@ class Venue(Protocol):
 
     async def fetch_open_orders(self, symbol: str, leg: Leg) -> list[OrderState]: ...
 
-    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]: ...
+    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[VenueFill]: ...
 
     async def transfer(self, asset: str, amount: Decimal, from_wallet: Wallet, to_wallet: Wallet) -> TransferResult:
         """Internal transfer between spot and USD-M futures (never Binance's isolated-margin 'future')."""

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import ccxt
 
 from bot.domain import Leg, Side, spot_symbol, to_decimal
-from bot.venues.base import Fill, ForcedClose, UserEvent
+from bot.venues.base import ForcedClose, UserEvent, VenueFill
 from bot.venues.errors import Backoff
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,12 @@ def _num(raw: dict[str, Any], key: str) -> Any:
     return value
 
 
-def fill_from_event(raw: dict[str, Any], symbol: str) -> Fill | None:
+def fill_from_event(raw: dict[str, Any], symbol: str) -> VenueFill | None:
     """The trade of one order update (spot ``executionReport`` or the USD-M ``o`` object), None when the
     update is not a trade. Same fields, same natural key (the trade id) as a polled fill."""
     if raw.get("x") != "TRADE":
         return None
-    return Fill(
+    return VenueFill(
         venue_trade_id=str(_num(raw, "t")),
         venue_order_id=str(_num(raw, "i")),
         client_order_id=str(raw.get("c") or "") or None,
@@ -205,5 +205,5 @@ class CcxtUserStream:
                 except (ccxt.BadResponse, ValueError, KeyError) as exc:
                     log.warning("user stream (%s): unreadable update skipped (polling reads it): %s", name, exc)
                     continue
-                if event is not None and not (forced_only and isinstance(event, Fill)):
+                if event is not None and not (forced_only and isinstance(event, VenueFill)):
                     queue.put_nowait(event)

@@ -31,7 +31,6 @@ from bot.domain import (
 )
 from bot.venues.base import (
     CommissionRates,
-    Fill,
     FundingIncome,
     FundingInfo,
     FundingSettlement,
@@ -49,6 +48,7 @@ from bot.venues.base import (
     TransferResult,
     TransferStatus,
     UserEvent,
+    VenueFill,
     Wallet,
     WalletBalance,
     order_status,
@@ -487,8 +487,8 @@ class CcxtVenue:
 
     def _fill_from_order_fill(
         self, f: dict[str, Any], raw: dict[str, Any], symbol: str, leg: Leg, side: Side, ts: int
-    ) -> Fill:
-        return Fill(
+    ) -> VenueFill:
+        return VenueFill(
             venue_trade_id=str(f["tradeId"]),
             venue_order_id=str(raw["orderId"]),
             client_order_id=raw.get("clientOrderId"),
@@ -503,12 +503,12 @@ class CcxtVenue:
             ts_ms=ts,
         )
 
-    def _fill_from_trade(self, trade: dict[str, Any], symbol: str, leg: Leg) -> Fill:
+    def _fill_from_trade(self, trade: dict[str, Any], symbol: str, leg: Leg) -> VenueFill:
         info = trade["info"]
         buyer = str(info["side"]).upper() == "BUY" if "side" in info else bool(info.get("isBuyer"))
         side = Side.BUY if buyer else Side.SELL
         maker = info.get("maker") if "maker" in info else info.get("isMaker")
-        return Fill(
+        return VenueFill(
             venue_trade_id=str(info["id"]),
             venue_order_id=str(info["orderId"]),
             client_order_id=trade.get("clientOrderId"),
@@ -586,7 +586,7 @@ class CcxtVenue:
         with parsing(f"open orders of {symbol}"):
             return [self._order_state(o["info"], symbol, leg) for o in orders]
 
-    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]:
+    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[VenueFill]:
         """Every trade of ``symbol``'s ``leg`` from ``since_ms`` (None: all the venue keeps) to now.
 
         Binance pages trade lists by id (``fromId``, oldest first), which cannot be combined with a time;
@@ -596,7 +596,7 @@ class CcxtVenue:
         """
         market = self._market_symbol(symbol, leg)
         first: int | None = 0 if since_ms is None else await self._first_trade_id(market, leg, since_ms)
-        seen: dict[str, Fill] = {}
+        seen: dict[str, VenueFill] = {}
         while first is not None:
             trades = await self.client.fetch_my_trades(market, None, _PAGE, {"fromId": first})
             with parsing(f"trades of {market}"):

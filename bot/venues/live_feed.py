@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from bot.domain import HOUR_MS
-from bot.sim.source import PRICE_KINDS, FundingSettlement, Kline
+from bot.sim.source import PRICE_KINDS, Kline, SourceSettlement
 
 _FAR_FUTURE_MS = 2**62
 _MAX_POINTS = 20_000
@@ -66,8 +66,8 @@ class LiveFeed:
         self._symbols = tuple(symbols)
         self._start_ms = int(start_ms)
         self._series = {(k, s): _Series() for k in PRICE_KINDS for s in self._symbols}
-        self._settled: dict[str, list[FundingSettlement]] = {s: [] for s in self._symbols}
-        self._pending: dict[str, FundingSettlement] = {}
+        self._settled: dict[str, list[SourceSettlement]] = {s: [] for s in self._symbols}
+        self._pending: dict[str, SourceSettlement] = {}
         # symbol -> the settlement after which others were missed (pushes further apart than an interval)
         self.missed_after: dict[str, int] = {}
         self._predicted: dict[str, Decimal] = {}
@@ -96,14 +96,14 @@ class LiveFeed:
                 # the paper venue reads them from the live history before its clock passes them
                 self.missed_after[symbol] = min(self.missed_after.get(symbol, old.ts_ms), old.ts_ms)
         if next_funding_ms > 0:
-            self._pending[symbol] = FundingSettlement(symbol, int(next_funding_ms), predicted_rate, interval_hours or 0)
+            self._pending[symbol] = SourceSettlement(symbol, int(next_funding_ms), predicted_rate, interval_hours or 0)
 
     def push_settlement(self, symbol: str, ts_ms: int, rate: Decimal, interval_hours: int | None) -> None:
         """A settled rate from the live history (replaces a pending one at the same instant)."""
         rows = self._settled[symbol]
         times = [r.ts_ms for r in rows]
         i = bisect.bisect_left(times, ts_ms)
-        row = FundingSettlement(symbol, int(ts_ms), rate, interval_hours or 0)
+        row = SourceSettlement(symbol, int(ts_ms), rate, interval_hours or 0)
         if i < len(rows) and rows[i].ts_ms == ts_ms:
             rows[i] = row
         else:
@@ -138,23 +138,23 @@ class LiveFeed:
             return None
         return s.range(min(start_ms, end_ms), max(start_ms, end_ms))
 
-    def _all(self, symbol: str) -> list[FundingSettlement]:
+    def _all(self, symbol: str) -> list[SourceSettlement]:
         rows = list(self._settled.get(symbol, ()))
         pending = self._pending.get(symbol)
         if pending is not None and (not rows or pending.ts_ms > rows[-1].ts_ms):
             rows.append(pending)
         return rows
 
-    def settlements(self, symbol: str) -> Sequence[FundingSettlement]:
+    def settlements(self, symbol: str) -> Sequence[SourceSettlement]:
         return self._all(symbol)
 
-    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[FundingSettlement]:
+    def settlements_between(self, symbol: str, after_ms: int, until_ms: int) -> list[SourceSettlement]:
         return [r for r in self._all(symbol) if after_ms < r.ts_ms <= until_ms]
 
-    def next_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None:
+    def next_settlement(self, symbol: str, t_ms: int) -> SourceSettlement | None:
         return next((r for r in self._all(symbol) if r.ts_ms > t_ms), None)
 
-    def last_settlement(self, symbol: str, t_ms: int) -> FundingSettlement | None:
+    def last_settlement(self, symbol: str, t_ms: int) -> SourceSettlement | None:
         rows = [r for r in self._all(symbol) if r.ts_ms <= t_ms]
         return rows[-1] if rows else None
 

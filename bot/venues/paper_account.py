@@ -5,7 +5,7 @@ The paper account lives in the process (a ``SimExchange``); the ledger is what s
 dry-run start resumes the newest paper account of its ledger: its balances, positions (size, entry
 price, leverage and margin type), orders, trades, transfers and the ids already handed out are replayed
 from the account's fills, transfers and funding payments with the simulator's own margin arithmetic
-(``bot.sim.futures.Position``), then handed to ``SimExchange.restore_account``. ``--fresh``, or a ledger
+(``bot.sim.futures.SimPosition``), then handed to ``SimExchange.restore_account``. ``--fresh``, or a ledger
 with no paper account yet, opens a new one. Whatever the ledger never recorded (an order that filled an
 instant before a crash) did not happen to the paper account, so reconciliation finds the two agreeing.
 """
@@ -31,7 +31,7 @@ from bot.ledger.models import (
     TransferStatus,
 )
 from bot.ledger.recorder import Recorder
-from bot.sim.futures import Position, q8
+from bot.sim.futures import SimPosition, q8
 from bot.sim.records import SimOrder, SimTrade, TransferRecord
 
 PAPER_PREFIX = "paper-"
@@ -59,7 +59,7 @@ class PaperBook:
     opening: dict[str, Decimal]
     spot: dict[str, Decimal] = field(default_factory=dict)
     futures_wallet: Decimal = ZERO
-    positions: dict[str, Position] = field(default_factory=dict)  # by Binance id, open ones only
+    positions: dict[str, SimPosition] = field(default_factory=dict)  # by Binance id, open ones only
     orders: list[SimOrder] = field(default_factory=list)
     trades: list[SimTrade] = field(default_factory=list)
     transfers: list[TransferRecord] = field(default_factory=list)
@@ -246,7 +246,7 @@ def _apply_fill(book: PaperBook, f: Fill, leverage: int, margin_mode: str) -> No
         pos = book.positions.get(sid)
         if pos is None:
             mode = "ISOLATED" if margin_mode == "isolated" else "CROSSED"
-            pos = book.positions[sid] = Position(sid, leverage, mode)
+            pos = book.positions[sid] = SimPosition(sid, leverage, mode)
         old_amt = pos.amt
         realized, closed = pos.apply_fill(qty if buy else -qty, price)
         if pos.isolated:

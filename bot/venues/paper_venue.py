@@ -23,7 +23,6 @@ from bot.sim.exchange import SimConfig, SimExchange
 from bot.sim.markets import MarketSpec
 from bot.venues.base import (
     CommissionRates,
-    Fill,
     FundingIncome,
     FundingInfo,
     FundingSettlement,
@@ -38,6 +37,7 @@ from bot.venues.base import (
     PairMarkets,
     Position,
     TransferResult,
+    VenueFill,
     Wallet,
     WalletBalance,
 )
@@ -230,7 +230,7 @@ class PaperVenue:
         await self._sync()
         return await self._account.fetch_open_orders(symbol, leg)
 
-    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]:
+    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[VenueFill]:
         return await self._account.fetch_fills(symbol, leg, since_ms)
 
     async def transfer(self, asset: str, amount: Decimal, from_wallet: Wallet, to_wallet: Wallet) -> TransferResult:

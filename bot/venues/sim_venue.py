@@ -20,7 +20,6 @@ from bot.sim.listing import listing
 from bot.sim.records import SimEvent, SimOrder, SimTrade
 from bot.venues.base import (
     CommissionRates,
-    Fill,
     FundingIncome,
     FundingInfo,
     FundingSettlement,
@@ -35,6 +34,7 @@ from bot.venues.base import (
     PairMarkets,
     Position,
     TransferResult,
+    VenueFill,
     Wallet,
     WalletBalance,
     order_status,
@@ -214,8 +214,8 @@ class SimVenue:
 
     # ----------------------------------------------------------------- orders
 
-    def _fill(self, t: SimTrade, symbol: str, leg: Leg, client_order_id: str | None) -> Fill:
-        return Fill(
+    def _fill(self, t: SimTrade, symbol: str, leg: Leg, client_order_id: str | None) -> VenueFill:
+        return VenueFill(
             venue_trade_id=str(t.trade_id),
             venue_order_id=str(t.order_id),
             client_order_id=client_order_id,
@@ -230,7 +230,7 @@ class SimVenue:
             ts_ms=t.time_ms,
         )
 
-    def _state(self, o: SimOrder, symbol: str, leg: Leg, fills: tuple[Fill, ...] = ()) -> OrderState:
+    def _state(self, o: SimOrder, symbol: str, leg: Leg, fills: tuple[VenueFill, ...] = ()) -> OrderState:
         return OrderState(
             client_order_id=o.client_order_id,
             venue_order_id=str(o.order_id),
@@ -299,7 +299,7 @@ class SimVenue:
         orders = self._call(leg is Leg.PERP, self.sim.open_orders, leg.value, self._id(symbol))
         return [self._state(o, symbol, leg) for o in orders]
 
-    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[Fill]:
+    async def fetch_fills(self, symbol: str, leg: Leg, since_ms: int | None = None) -> list[VenueFill]:
         trades = self._call(leg is Leg.PERP, self.sim.my_trades, leg.value, self._id(symbol), since_ms, None, None)
         return [self._fill(t, symbol, leg, None) for t in trades]
 

@@ -13,7 +13,7 @@ from bot.engine.control_cli import control_app
 from bot.ledger import db
 from bot.ledger.models import ControlKind, EventKind
 from bot.ledger.repository import Ledger
-from bot.orphans import RECONCILE_SOURCE, VenueLegs
+from bot.orphans import RECONCILE_SOURCE, OrphanLegs
 
 pytestmark = pytest.mark.slow  # every test here is over ~2 s
 
@@ -30,7 +30,7 @@ def _on(url: str, fn):
     return asyncio.run(go())
 
 
-async def _block(ledger: Ledger, legs: VenueLegs) -> None:
+async def _block(ledger: Ledger, legs: OrphanLegs) -> None:
     """What reconciliation writes when it finds orphan legs (``OrphanWatch.review``)."""
     control, _ = await ledger.set_control(
         ControlKind.ORPHAN,
@@ -47,8 +47,8 @@ async def _block(ledger: Ledger, legs: VenueLegs) -> None:
 def test_adopt_and_close_requests_and_their_refusals(sqlite_url: str) -> None:
     asyncio.run(db.upgrade(sqlite_url))
     lot, slack = Decimal("0.1"), Decimal("0.001")
-    _on(sqlite_url, lambda led: _block(led, VenueLegs("XRP/USDT", Decimal(0), Decimal(500), lot, slack)))
-    _on(sqlite_url, lambda led: _block(led, VenueLegs("SOL/USDT", Decimal("19.98"), Decimal(20), lot, slack)))
+    _on(sqlite_url, lambda led: _block(led, OrphanLegs("XRP/USDT", Decimal(0), Decimal(500), lot, slack)))
+    _on(sqlite_url, lambda led: _block(led, OrphanLegs("SOL/USDT", Decimal("19.98"), Decimal(20), lot, slack)))
 
     bad = invoke("adopt", "XRPUSDT", "--url", sqlite_url)
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1

@@ -6,14 +6,14 @@ from decimal import Decimal
 
 from bot.ledger.models import ControlKind, EventKind
 from bot.ledger.repository import Ledger
-from bot.orphans import RECONCILE_SOURCE, VenueLegs
+from bot.orphans import RECONCILE_SOURCE, OrphanLegs
 
 from .test_api import P, Served, served  # noqa: F401 (the fixture)
 
 
 async def block_orphan_legs(ledger: Ledger, symbol: str, spot: str = "1.5", short: str = "1.5") -> None:
     """What reconciliation writes when it finds orphan legs on ``symbol`` (``OrphanWatch.review``)."""
-    legs = VenueLegs(symbol, Decimal(spot), Decimal(short), Decimal("0.001"), Decimal("0.001"))
+    legs = OrphanLegs(symbol, Decimal(spot), Decimal(short), Decimal("0.001"), Decimal("0.001"))
     control, _ = await ledger.set_control(
         ControlKind.ORPHAN,
         now_ms=1,

@@ -12,7 +12,7 @@ from strategy_builders import NOW, D, history
 from bot.domain import HOUR_MS, MarketFilters, PairState, perp_symbol
 from strategies.base import Action, Fees, LegMarket, MarketSnapshot, PairView, SlippageModel, Snapshot
 from strategies.funding_carry import CarryParams, FundingCarry
-from strategies.sizing import PairFilters, common_step, liquidity_cap_qty
+from strategies.sizing import SizingFilters, common_step, liquidity_cap_qty
 
 steps = st.builds(lambda k, e: Decimal(k).scaleb(-e), st.integers(1, 50), st.integers(0, 6))
 prices = st.builds(lambda k, e: Decimal(k).scaleb(-e), st.integers(1, 10**6), st.integers(0, 4))
@@ -139,7 +139,7 @@ def test_targets_respect_filters_caps_and_equal_legs(markets, capital, params):
 )
 @pytest.mark.slow
 def test_pair_rounding_is_on_both_steps_and_never_rounds_up(m, raw):
-    pf = PairFilters.of(m.spot, m.perp)
+    pf = SizingFilters.of(m.spot, m.perp)
     q = pf.round(raw)
     assert 0 <= q <= raw
     assert q % m.spot.filters.step_size == 0 and q % m.perp.filters.step_size == 0
@@ -155,7 +155,7 @@ def test_pair_rounding_is_on_both_steps_and_never_rounds_up(m, raw):
 def test_rejected_sizes_say_why(m):
     # the per-symbol cap is just below the smallest pair both markets accept: skipped, with the reason
     params = CarryParams()
-    smallest = PairFilters.of(m.spot, m.perp).min_qty()
+    smallest = SizingFilters.of(m.spot, m.perp).min_qty()
     capital = smallest * m.spot.ask * params.capital_per_notional / params.max_per_symbol_fraction * D("0.99")
     (t,) = FundingCarry(params).evaluate(Snapshot(NOW, (m,), (), capital))
     assert t.target_qty == 0 and t.action is Action.SKIP
@@ -199,11 +199,11 @@ def test_resize_orders_are_held_to_each_markets_minimums():
     strategy keeps the held size instead of resizing (a reduction's perp leg is reduce-only: exempt)."""
     from strategy_builders import leg
 
-    from strategies.sizing import PairFilters
+    from strategies.sizing import SizingFilters
 
     spot = leg("BTC/USDT", D(10_000), min_notional="5")
     perp = leg("BTC/USDT:USDT", D(10_000), min_notional="100")
-    f = PairFilters.of(spot, perp)
+    f = SizingFilters.of(spot, perp)
     rule, text = f.order_violation(D("0.010"), D("0.013"))
     assert rule == "skip_order_below_min_notional" and "BTC/USDT:USDT min notional 100" in text
     assert f.order_violation(D("0.010"), D("0.025")) is None  # 150 USDT orders pass

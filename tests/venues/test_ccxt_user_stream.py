@@ -9,7 +9,7 @@ import ccxt
 import pytest
 
 from bot.domain import Leg, Side
-from bot.venues.base import Fill, ForcedClose
+from bot.venues.base import ForcedClose, VenueFill
 from bot.venues.ccxt_user_stream import event_from_update
 
 PERP = "BTC/USDT:USDT"
@@ -28,13 +28,15 @@ def usdm(**fields: object) -> dict[str, object]:
 
 def test_a_trade_update_is_the_fill_a_poll_would_read() -> None:
     fill = event_from_update(usdm(), PERP)
-    assert fill == Fill("1051", "8886774", "fb-7-1-p", "BTC/USDT", Leg.PERP, Side.SELL, D("0.010"), D("60000"),
+    assert fill == VenueFill("1051", "8886774", "fb-7-1-p", "BTC/USDT", Leg.PERP, Side.SELL, D("0.010"), D("60000"),
                         D("0.24"), "USDT", False, 1568879465650)  # fmt: skip
     spot = {"e": "executionReport", "s": "BTCUSDT", "c": "fb-7-1-s", "S": "BUY", "x": "TRADE", "X": "FILLED",
             "i": 4293153, "l": "0.01", "L": "60010", "n": "0.00001", "N": "BTC", "T": 1499405658657, "t": 1025,
             "m": False}  # fmt: skip
     got = event_from_update(spot, "BTC/USDT")
-    assert isinstance(got, Fill) and got.leg is Leg.SPOT and got.fee_asset == "BTC" and got.venue_trade_id == "1025"
+    assert (
+        isinstance(got, VenueFill) and got.leg is Leg.SPOT and got.fee_asset == "BTC" and got.venue_trade_id == "1025"
+    )
 
 
 def test_updates_that_are_not_trades_are_nothing() -> None:
