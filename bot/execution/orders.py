@@ -105,7 +105,7 @@ class OrderRunner:
 
     async def write_intent(
         self,
-        pair_id: int,
+        pair_id: int | None,
         symbol: str,
         client_id: str,
         order: LegOrder,
@@ -133,7 +133,7 @@ class OrderRunner:
         )
         return intent.status is IntentStatus.PENDING and intent.attempts == 0
 
-    async def run(self, pair_id: int, symbol: str, client_id: str, order: LegOrder) -> LegResult:
+    async def run(self, pair_id: int | None, symbol: str, client_id: str, order: LegOrder) -> LegResult:
         """Send (intent already committed), follow up, record. Never raises for venue errors."""
         req = OrderRequest(
             client_order_id=client_id,
@@ -171,7 +171,7 @@ class OrderRunner:
             return await self.settle(pair_id, order, sent)
         return LegResult(order, client_id, sent)
 
-    async def settle(self, pair_id: int, order: LegOrder, state: OrderState) -> LegResult:
+    async def settle(self, pair_id: int | None, order: LegOrder, state: OrderState) -> LegResult:
         """Record an order's state and fills; its intent is done when the order is final, else unknown."""
         fills = await self.record(pair_id, state)
         status = IntentStatus.DONE if state.status in TERMINAL else IntentStatus.UNKNOWN
@@ -179,7 +179,7 @@ class OrderRunner:
         return LegResult(order, state.client_order_id, state, fills=fills)
 
     async def _submit(
-        self, pair_id: int, symbol: str, client_id: str, order: LegOrder, req: OrderRequest
+        self, pair_id: int | None, symbol: str, client_id: str, order: LegOrder, req: OrderRequest
     ) -> OrderState | LegResult:
         """Send ``req``: the venue's answer (or, when it was lost, the order found by its client id), or the
         failed leg (refused, never placed, or of unknown fate: then its intent is left for reconciliation)."""
@@ -238,7 +238,7 @@ class OrderRunner:
 
     async def _failed(
         self,
-        pair_id: int,
+        pair_id: int | None,
         symbol: str,
         client_id: str,
         order: LegOrder,
@@ -257,7 +257,7 @@ class OrderRunner:
         )
         return LegResult(order, client_id, None, text, kind)
 
-    async def _follow_up(self, pair_id: int, symbol: str, state: OrderState) -> OrderState:
+    async def _follow_up(self, pair_id: int | None, symbol: str, state: OrderState) -> OrderState:
         """Poll an open order by client id for a bounded time, then cancel it and read it back."""
         polls = max(1, math.ceil(self.config.order_timeout_s / self.config.poll_interval_s))
         deadline = self.now() + int(self.config.order_timeout_s * 1000)

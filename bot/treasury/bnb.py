@@ -122,9 +122,9 @@ class BnbKeeper:
             },
         )
         runner = self.executor.runner
-        if not await runner.write_intent(None, BNB_SYMBOL, cid, order, RULE, mid):  # type: ignore[arg-type]
+        if not await runner.write_intent(None, BNB_SYMBOL, cid, order, RULE, mid):
             raise RuntimeError(f"client id {cid} was already used; refusing to resubmit")
-        result = await runner.run(None, BNB_SYMBOL, cid, order)  # type: ignore[arg-type]
+        result = await runner.run(None, BNB_SYMBOL, cid, order)
         return result.hedge_effect(BNB) if result.ok else ZERO
 
     async def price_fees(self) -> int:

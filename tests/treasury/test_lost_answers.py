@@ -103,7 +103,7 @@ async def test_retries_are_counted_and_a_transfer_left_sent_is_alerted_as_stuck(
     (-1008) is retried and counted in fundbot_transfer_retries_total; the retry's answer is lost (408) and
     the history never shows it, so it stays "sent"; a later collateral check alerts transfer_stuck."""
     from engine.world import engine_settings
-    from ops.test_health import parse_metrics
+    from services.test_health import parse_metrics
 
     from bot.emulator.server import run_emulator
     from bot.engine.daemon import assemble_engine
