@@ -109,9 +109,6 @@ class MarketFilters:
     min_notional: Decimal
     max_market_qty: Decimal | None = None  # MARKET_LOT_SIZE maxQty: the largest market order (None: no cap)
 
-    def round_qty(self, qty: Decimal) -> Decimal:
-        return floor_to_step(qty, self.step_size)
-
     def accepts(self, qty: Decimal, price: Decimal) -> bool:
         """True when a market order of ``qty`` at ``price`` passes the lot, market lot and notional filters."""
         return (

@@ -85,10 +85,6 @@ class Alerter:
         """From ``settings.alerts`` (webhook_url, timeout_s)."""
         return cls(ledger, settings.alerts.webhook_url, timeout_s=settings.alerts.timeout_s, **kwargs)
 
-    @property
-    def webhook_configured(self) -> bool:
-        return self._url is not None
-
     async def close(self) -> None:
         if self._own_session and self._session is not None:
             await self._session.close()

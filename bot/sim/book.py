@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
-from bot.domain import floor_to_step
-
 D = Decimal
 _BPS = D("0.0001")
 
@@ -34,17 +32,6 @@ class Level:
     qty: Decimal
 
 
-def _round(price: Decimal, tick: Decimal, rounding: str) -> Decimal:
-    return (price / tick).to_integral_value(rounding=rounding) * tick
-
-
-def build_side(
-    mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig, consumed: Decimal = D(0)
-) -> list[Level]:
-    """Levels of one side ("bids" or "asks"), best first, with ``consumed`` taken off the top."""
-    return trim(full_side(mid, side, tick, step, cfg), consumed)
-
-
 def full_side(mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig) -> tuple[Level, ...]:
     """One side before any consumption: a pure function of its arguments, so callers may cache it.
 
@@ -69,31 +56,6 @@ def full_side(mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookCo
             break
         last = px
         qty = (notional / px / step).to_integral_value(rounding=ROUND_DOWN) * step
-        if qty <= 0:
-            qty = step
-        out.append(Level(px, qty))
-    return tuple(out)
-
-
-def _reference_side(mid: Decimal, side: str, tick: Decimal, step: Decimal, cfg: BookConfig) -> tuple[Level, ...]:
-    """The unhoisted formula, kept for the test that proves ``full_side`` equal to it."""
-    half = mid * cfg.spread_bps * _BPS / 2
-    out: list[Level] = []
-    last: Decimal | None = None
-    for i in range(cfg.levels):
-        offset = half + mid * cfg.level_gap_bps * _BPS * i
-        if side == "bids":
-            px = _round(mid - offset, tick, ROUND_FLOOR)
-            if last is not None and px >= last:
-                px = last - tick
-        else:
-            px = _round(mid + offset, tick, ROUND_CEILING)
-            if last is not None and px <= last:
-                px = last + tick
-        if px <= 0:
-            break
-        last = px
-        qty = floor_to_step(cfg.level_notional / px, step)
         if qty <= 0:
             qty = step
         out.append(Level(px, qty))

@@ -46,7 +46,6 @@ class ScaledClock:
         self._speed = float(speed)
         self._monotonic = monotonic
         self._t0 = monotonic()
-        self._offset_ms = 0
 
     @property
     def speed(self) -> float:
@@ -54,10 +53,4 @@ class ScaledClock:
 
     def now_ms(self) -> int:
         elapsed = self._monotonic() - self._t0
-        return self._start_ms + self._offset_ms + int(elapsed * 1000.0 * self._speed)
-
-    def jump(self, delta_ms: int) -> int:
-        if delta_ms < 0:
-            raise ValueError(f"clock cannot go back: delta {delta_ms}")
-        self._offset_ms += int(delta_ms)
-        return self.now_ms()
+        return self._start_ms + int(elapsed * 1000.0 * self._speed)

@@ -152,10 +152,3 @@ def build_live_client(settings: Any, pro: bool = True, **overrides: Any) -> Any:
     config = _merge(config, overrides)
     cls = ccxt_pro.binance if pro else ccxt_async.binance
     return keep_retry_after(cls(config))
-
-
-def build_from_settings(settings: Any, pro: bool = True, **overrides: Any) -> Any:
-    """The emulator client when ``settings.connection_file`` is set, else the real venue."""
-    if settings.connection_file:
-        return build_client(settings.connection_file, pro=pro, **overrides)
-    return build_live_client(settings, pro=pro, **overrides)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import Leg, MarketFilters, Side
+from bot.domain import Leg, MarketFilters, Side, floor_to_step
 from bot.execution.plan import (
     LegOrder,
     PairFilters,
@@ -76,8 +76,8 @@ qty = st.decimals(min_value=0, max_value=5, places=5)
 
 @given(qty, qty, qty)
 def test_plan_never_leaves_hedge_worse_and_respects_filters(spot: D, short: D, target: D) -> None:
-    spot = SPOT.round_qty(spot)
-    short = PERP.round_qty(short)
+    spot = floor_to_step(spot, SPOT.step_size)
+    short = floor_to_step(short, PERP.step_size)
     orders = plan_to_target(spot, short, target, F, PX)
     new_spot, new_short = spot, short
     for o in orders:

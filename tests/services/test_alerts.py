@@ -82,7 +82,6 @@ async def test_failing_webhooks_do_not_raise(ledger: Ledger, caplog) -> None:
 async def test_specific_alerts_and_cooldown(ledger: Ledger) -> None:
     clock = [NOW]
     alerter = Alerter(ledger, now_fn=lambda: clock[0], cooldown_ms=600_000)
-    assert not alerter.webhook_configured
     first = await alerter.hedge_drift("BTC/USDT", D("0.0999"), D("0.1"), D("0.0005"))
     assert first is not None
     assert await alerter.hedge_drift("BTC/USDT", D("0.0998"), D("0.1"), D("0.0005")) is None  # inside cooldown

@@ -16,7 +16,6 @@ from bot.venues.ccxt_factory import (
     UnsafeUrlError,
     assert_loopback_only,
     build_client,
-    build_from_settings,
     build_live_client,
 )
 
@@ -88,9 +87,9 @@ async def test_override_cannot_smuggle_a_remote_url() -> None:
         build_client(INFO.as_dict(), urls={"api": {"public": "https://api.binance.com/api/v3"}})
 
 
-async def test_from_file_and_from_settings(tmp_path: Path) -> None:
+async def test_from_file(tmp_path: Path) -> None:
     path = write_connection_file(INFO, tmp_path / "emu.json")
-    ex = build_from_settings(Settings(connection_file=path), rateLimit=1)
+    ex = build_client(path, rateLimit=1)
     try:
         assert_loopback_only(ex)
         assert ex.secret == "s" * 64
