@@ -29,9 +29,14 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from bot.domain import MarketFilters, PairState
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from strategies.quiet import Bools, Floats, HeldPair, QuietView
 
 Level = tuple[Decimal, Decimal]
 """One order-book level: (price, base quantity)."""
@@ -291,3 +296,29 @@ class Strategy(Protocol):
     name: str
 
     def evaluate(self, snapshot: Snapshot) -> list[Target]: ...
+
+
+class QuietBound(Protocol):
+    """A strategy's own bound of when its rules do nothing (strategies/quiet.py), over one run's grid."""
+
+    def quiet(self, held: Sequence[HeldPair], i0: int, i1: int, capital: Floats) -> Bools:
+        """bool per hour of [i0, i1): with ``held`` settled (sizes unchanged) and ``capital`` the equity at
+        each hour, ``evaluate`` would certainly return only holds and skips. False where unsure."""
+        ...
+
+    def entry_possible(self) -> Bools:
+        """bool per grid hour: with no pair held, ``evaluate`` might enter. True where unsure."""
+        ...
+
+
+@runtime_checkable
+class PublishesQuietHours(Protocol):
+    """A strategy that also publishes a quiet-hours bound, built from the same rule functions it decides
+    with. Optional: a strategy without it is evaluated at every scan of a backtest (correct, slower)."""
+
+    def quiet_hours(self, view: QuietView) -> QuietBound: ...
+
+
+def quiet_bound(strategy: object, view: QuietView) -> QuietBound | None:
+    """``strategy``'s quiet-hours bound over ``view``, or None when it publishes none."""
+    return strategy.quiet_hours(view) if isinstance(strategy, PublishesQuietHours) else None

@@ -18,8 +18,10 @@ from decimal import Decimal, localcontext
 from bot.domain import ZERO
 from strategies.analysis import DECIMAL_CONTEXT, Budget, SymbolAnalysis, analyse
 from strategies.base import Action, PairView, Reason, Snapshot, Target
+from strategies.baselines_quiet import AlwaysOnQuiet, TopNQuiet
 from strategies.params import CarryParams
-from strategies.sizing import capital_cap_qty
+from strategies.quiet import QuietView
+from strategies.sizing import capital_cap_qty, resize_band
 
 
 def _target(a: SymbolAnalysis, pair: PairView | None, qty: Decimal, action: Action, rule: str, msg: str) -> Target:
@@ -45,7 +47,8 @@ def _hold_or_size(
     limit = a.cap_qty if cap_qty is None else min(a.cap_qty, cap_qty)
     desired = a.filters.round(min(limit, budget.cap_qty(a)))
     current = ZERO if pair is None else pair.hedged_qty
-    if current > 0 and abs(desired - current) <= params.resize_tolerance_fraction * current:
+    low, high = resize_band(current, params.resize_tolerance_fraction)
+    if current > 0 and low <= desired <= high:
         budget.take(a, current)
         return _target(a, pair, current, Action.HOLD, "hold", f"{why}; size {current} within tolerance")
     violation = a.filters.violation(desired)
@@ -73,6 +76,10 @@ class AlwaysOn:
     def evaluate(self, snapshot: Snapshot) -> list[Target]:
         with localcontext(DECIMAL_CONTEXT):
             return self._run(snapshot)
+
+    def quiet_hours(self, view: QuietView) -> AlwaysOnQuiet:
+        """The hours its rules certainly answer with holds and skips (strategies/baselines_quiet.py)."""
+        return AlwaysOnQuiet(self.params, self.symbols, view)
 
     def holds(self, symbol: str) -> bool:
         return self.symbols is None or symbol in self.symbols
@@ -124,6 +131,10 @@ class TopNByLastRate:
 
     def __init__(self, params: CarryParams | None = None) -> None:
         self.params = params or CarryParams()
+
+    def quiet_hours(self, view: QuietView) -> TopNQuiet:
+        """The hours its rules certainly answer with holds and skips (strategies/baselines_quiet.py)."""
+        return TopNQuiet(self.params, view)
 
     def evaluate(self, snapshot: Snapshot) -> list[Target]:
         with localcontext(DECIMAL_CONTEXT):

@@ -9,6 +9,10 @@ move. Break-even is the hours of expected funding needed to pay those costs back
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from bot.domain import ZERO
 from strategies.base import Economics, LegMarket, Level
@@ -19,6 +23,54 @@ BPS = Decimal(10_000)
 MONEY = Decimal("1e-8")
 HOURS = Decimal("0.01")
 RATE = Decimal("1e-8")
+
+# The rules below are written once and called in Decimal by the strategies and in float (numpy arrays) by
+# their quiet-hours bounds (strategies/quiet.py): plain arithmetic and one comparison each.
+Num = TypeVar("Num", Decimal, float, npt.NDArray[np.float64])
+
+
+def round_trip_fees(qty: Num, spot_mid: Num, perp_mid: Num, spot_fee: Num, perp_fee: Num) -> Num:
+    """Fees of a round trip of ``qty`` (both legs, in and out) at the mids."""
+    return 2 * qty * (spot_mid * spot_fee + perp_mid * perp_fee)
+
+
+def basis_cost(notional: Num, basis_cost_bps: Num) -> Num:
+    """The expected adverse basis move over a round trip."""
+    return notional * basis_cost_bps / 10_000
+
+
+def cost_apr(cost: Num, notional: Num, horizon_hours: Num) -> Num:
+    """A cost spread over the horizon, as APR of the notional."""
+    return cost / notional * 8760 / horizon_hours
+
+
+def break_even_limit_hours(params: CarryParams) -> Decimal:
+    """The longest break-even an entry (a growth, a switch in) may have: its round trip paid back within
+    ``max_break_even_fraction`` of the horizon."""
+    return params.hold_horizon_hours * params.max_break_even_fraction
+
+
+@overload
+def holding_loses(expected_funding: Decimal, round_trip_cost: Decimal) -> bool: ...
+@overload
+def holding_loses(expected_funding: npt.NDArray[np.float64], round_trip_cost: npt.NDArray[np.float64]) -> Any: ...
+def holding_loses(expected_funding: Any, round_trip_cost: Any) -> Any:
+    """A held pair is expected to lose more over the horizon than leaving now and coming back (one round
+    trip) costs: the carry's ``exit_negative_funding``. Both per notional, or both in USDT."""
+    return -expected_funding > round_trip_cost
+
+
+@overload
+def switch_pays(gain_apr: Decimal, cost_apr: Decimal, params: CarryParams) -> bool: ...
+@overload
+def switch_pays(gain_apr: npt.NDArray[np.float64], cost_apr: npt.NDArray[np.float64], params: CarryParams) -> Any: ...
+def switch_pays(gain_apr: Any, cost_apr: Any, params: CarryParams) -> Any:
+    """A switch's forecast gain pays its cost (both round trips) back within ``max_break_even_fraction``
+    of the horizon, as an entry must."""
+    fraction = (
+        params.max_break_even_fraction if isinstance(gain_apr, Decimal) else float(params.max_break_even_fraction)
+    )
+    return gain_apr * fraction > cost_apr
 
 
 def _q(value: Decimal, exp: Decimal) -> Decimal:
@@ -69,9 +121,9 @@ def pair_economics(
     kind = params.fee_kind
     spot_fee = getattr(spot.fees, kind)
     perp_fee = getattr(perp.fees, kind)
-    fees = 2 * qty * (spot.mid * spot_fee + perp.mid * perp_fee)
+    fees = round_trip_fees(qty, spot.mid, perp.mid, spot_fee, perp_fee)
     slippage = leg_round_trip_slippage(spot, qty) + leg_round_trip_slippage(perp, qty)
-    basis = notional * params.basis_cost_bps / BPS
+    basis = basis_cost(notional, params.basis_cost_bps)
     cost = fees + slippage + basis
     expected = notional * forecast.horizon_rate
     per_hour = expected / horizon

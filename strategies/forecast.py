@@ -16,12 +16,19 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from bot.domain import HOUR_MS, MINUTE_MS
 from strategies.base import FundingPoint, MarketSnapshot
 from strategies.params import HOURS_PER_YEAR, CarryParams
 
 HALF = Decimal("0.5")
+Num = TypeVar("Num", Decimal, npt.NDArray[np.float64])
+Int = TypeVar("Int", int, npt.NDArray[np.int64])
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +81,21 @@ def later_per_hour(predicted_per_hour: Decimal, history_per_hour: Decimal | None
     """Per-hour rate expected for the settlements after the next: predicted, history and baseline blended
     (without history its weight goes to the predicted rate)."""
     w, b = params.predicted_weight, params.baseline_weight
-    blend = b * params.baseline_per_hour
     if history_per_hour is None:
-        return (1 - b) * predicted_per_hour + blend
-    return w * predicted_per_hour + (1 - w - b) * history_per_hour + blend
+        return (1 - b) * predicted_per_hour + b * params.baseline_per_hour
+    return blend_later(w, b, params.baseline_per_hour, predicted_per_hour, history_per_hour)
+
+
+def blend_later(w: Num, b: Num, baseline_per_hour: Num, predicted_per_hour: Num, history_per_hour: Num) -> Num:
+    """The blend of ``later_per_hour`` (Decimal here, float arrays in ``forecast_apr_hours``)."""
+    return w * predicted_per_hour + (1 - w - b) * history_per_hour + b * baseline_per_hour
+
+
+def settlements_in_horizon(next_ms: Int, horizon_end_ms: Int, interval_ms: Int) -> Int:
+    """Settlements in (now, horizon end] from the next one on, every ``interval_ms`` (0 when the next is
+    already beyond the horizon: ``1 + floor(negative / interval)`` is then at most 0)."""
+    n = 1 + (horizon_end_ms - next_ms) // interval_ms
+    return n * (n > 0)
 
 
 def forecast_funding(market: MarketSnapshot, now_ms: int, params: CarryParams) -> FundingForecast:
@@ -93,7 +111,7 @@ def forecast_funding(market: MarketSnapshot, now_ms: int, params: CarryParams) -
     later = later_per_hour(predicted_per_hour, history_per_hour, params)
 
     horizon_end = now_ms + int(params.hold_horizon_hours * HOUR_MS)
-    n = 0 if next_ms > horizon_end else 1 + (horizon_end - next_ms) // interval_ms
+    n = settlements_in_horizon(next_ms, horizon_end, interval_ms)
     horizon_rate = Decimal(0) if n == 0 else market.predicted_rate + (n - 1) * later * market.interval_hours
     per_hour = horizon_rate / params.hold_horizon_hours
     return FundingForecast(
@@ -107,3 +125,81 @@ def forecast_funding(market: MarketSnapshot, now_ms: int, params: CarryParams) -
         rate_per_hour=per_hour,
         apr=per_hour * HOURS_PER_YEAR,
     )
+
+
+# ---- the same forecast over a whole grid, in float (the carry's quiet-hours bound, strategies/carry_quiet.py)
+
+
+def _history_means(
+    ts: npt.NDArray[np.int64], rate: npt.NDArray[np.float64], half_life_hours: float, window: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per settlement j: ``decayed_history_per_hour`` of the last ``window`` settlements up to j (each with
+    the interval to its predecessor: what the snapshot's history holds), and whether those intervals were
+    all equal.
+
+    Between two settlements every point ages by the same minutes, so the ratio does not change: the
+    value at settlement j holds until settlement j+1."""
+    n = len(ts)
+    mean = np.full(n, np.nan)
+    regular = np.zeros(n, dtype=bool)
+    w = window
+    iv = np.zeros(n)
+    iv[1:] = (ts[1:] - ts[:-1]) / HOUR_MS
+    ln_decay = np.log(0.5) / (half_life_hours * 60.0)
+    # The first settlements: the snapshot reads every settlement since the data began, and the very
+    # first has no predecessor, hence no interval, and is left out.
+    for j in range(1, min(w, n)):
+        ages = (ts[j] - ts[1 : j + 1]) // MINUTE_MS
+        weights = np.exp(ln_decay * ages)
+        mean[j] = (weights * rate[1 : j + 1]).sum() / (weights * iv[1 : j + 1]).sum()
+        regular[j] = iv[1 : j + 1].min() == iv[1 : j + 1].max()
+    if n <= w:
+        return mean, regular
+    idx = np.arange(w, n)  # windows [j-w+1, j], every point with a predecessor
+    win_ts = sliding_window_view(ts, w)[1:]  # window ending at j = idx
+    win_rate = sliding_window_view(rate, w)[1:]
+    win_iv = sliding_window_view(iv, w)[1:]
+    ages = (ts[idx][:, None] - win_ts) // MINUTE_MS
+    weights = np.exp(ln_decay * ages)
+    mean[idx] = (weights * win_rate).sum(axis=1) / (weights * win_iv).sum(axis=1)
+    # the window the snapshot fetches also holds the settlement before the first point (its interval)
+    span = sliding_window_view(iv, w + 1)
+    regular[w:] = (span.max(axis=1) == span.min(axis=1)) & (span.min(axis=1) > 0)
+    return mean, regular
+
+
+def forecast_apr_hours(
+    ts: npt.NDArray[np.int64],
+    rate: npt.NDArray[np.float64],
+    predicted: npt.NDArray[np.float64],
+    grid: npt.NDArray[np.int64],
+    params: CarryParams,
+    window: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """``forecast_funding(...).apr`` at each grid hour in float, from the settlements (``ts``, ``rate``),
+    the predicted rate at each hour and the history ``window`` the snapshot reads; and where it can be
+    trusted (regular history, a settlement before and after the hour). tests/backtest/test_paths.py
+    checks it against ``forecast_funding`` over real data."""
+    apr = np.full(len(grid), np.nan)
+    steady = np.zeros(len(grid), dtype=bool)
+    if len(ts) < 3:
+        return apr, steady
+    hist, regular = _history_means(ts, rate, float(params.history_half_life_hours), window)
+    k = np.searchsorted(ts, grid, side="right")
+    ok = (k >= 1) & (k < len(ts))
+    kk = np.clip(k, 1, len(ts) - 1)
+    prev, nxt = kk - 1, kk
+    interval_ms = ts[nxt] - ts[prev]
+    interval = interval_ms / HOUR_MS
+    w, b, base = (
+        np.asarray(float(x)) for x in (params.predicted_weight, params.baseline_weight, params.baseline_per_hour)
+    )
+    later = blend_later(w, b, base, predicted / interval, hist[prev])
+    horizon_h = float(params.hold_horizon_hours)
+    n = settlements_in_horizon(ts[nxt], grid + int(params.hold_horizon_hours * HOUR_MS), interval_ms)
+    horizon_rate = np.where(n == 0, 0.0, predicted + (n - 1) * later * interval)
+    apr = horizon_rate / horizon_h * float(HOURS_PER_YEAR)
+    # the interval must not change across the window the forecast reads (history, this and the next)
+    steady = ok & regular[prev] & (interval == (ts[prev] - ts[np.maximum(prev - 1, 0)]) / HOUR_MS)
+    apr = np.where(ok & ~np.isnan(hist[prev]) & ~np.isnan(predicted), apr, np.nan)
+    return apr, steady & ~np.isnan(apr)

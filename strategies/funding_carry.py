@@ -44,7 +44,11 @@ from decimal import Decimal, localcontext
 from bot.domain import ZERO, PairState
 from strategies.analysis import DECIMAL_CONTEXT, Budget, SymbolAnalysis, analyse
 from strategies.base import Action, Economics, PairView, Reason, Snapshot, Target
-from strategies.params import HOURS_PER_YEAR, CarryParams, ParamsError, load_params
+from strategies.carry_quiet import CarryQuiet
+from strategies.economics import break_even_limit_hours, cost_apr, holding_loses, switch_pays
+from strategies.params import CarryParams, ParamsError, load_params
+from strategies.quiet import QuietView
+from strategies.sizing import resize_band
 
 __all__ = ["CarryParams", "FundingCarry", "ParamsError", "load_params"]
 
@@ -60,6 +64,10 @@ class FundingCarry:
     def evaluate(self, snapshot: Snapshot) -> list[Target]:
         with localcontext(DECIMAL_CONTEXT):
             return _CarryRun(self.params, snapshot).run()
+
+    def quiet_hours(self, view: QuietView) -> CarryQuiet:
+        """The hours its rules certainly answer with holds and skips (strategies/carry_quiet.py)."""
+        return CarryQuiet(self.params, view)
 
 
 def _with_inputs(t: Target, extra: dict[str, str]) -> Target:
@@ -106,7 +114,7 @@ class _CarryRun:
         return a.market.predicted_rate > 0 and 0 < a.ms_to_next <= self.p.guard_ms
 
     def break_even_ok(self, econ: Economics) -> bool:
-        limit = self.p.hold_horizon_hours * self.p.max_break_even_fraction
+        limit = break_even_limit_hours(self.p)
         return econ.break_even_hours is not None and econ.break_even_hours <= limit
 
     # ---- rules ----------------------------------------------------------------------------------
@@ -115,9 +123,9 @@ class _CarryRun:
         """Exit only when holding is expected to lose more over the horizon than leaving costs: the entry
         is sunk, and leaving now and coming back later is one full round trip (exit + re-entry)."""
         econ = a.economics(self.reference_qty(a, pair, ZERO))
-        loss = -econ.expected_funding
-        if loss <= econ.round_trip_cost:
+        if not holding_loses(econ.expected_funding, econ.round_trip_cost):
             return None
+        loss = -econ.expected_funding
         return "exit_negative_funding", (
             f"holding is expected to pay {loss} USDT over {econ.horizon_hours}h (forecast {_pct(a.forecast.apr)} "
             f"APR), more than the {econ.round_trip_cost} USDT of leaving and coming back (exit + re-entry)"
@@ -172,7 +180,8 @@ class _CarryRun:
         cap = a.per_symbol_cap_qty if liq is None else min(a.per_symbol_cap_qty, current + liq)
         desired = a.filters.round(min(cap, self.budget.cap_qty(a)))
         tol = self.p.resize_tolerance_fraction
-        if current > 0 and abs(desired - current) <= tol * current:
+        low, high = resize_band(current, tol)
+        if current > 0 and low <= desired <= high:
             self.keep(a, current)
             return self.target(
                 a,
@@ -367,7 +376,7 @@ class _CarryRun:
         """A round trip's cost spread over the horizon, as APR of the pair's notional."""
         if econ.notional <= 0:
             return ZERO
-        return econ.round_trip_cost / econ.notional * HOURS_PER_YEAR / econ.horizon_hours
+        return cost_apr(econ.round_trip_cost, econ.notional, econ.horizon_hours)
 
     def switch(
         self,
@@ -387,7 +396,7 @@ class _CarryRun:
         held_econ = h.economics(pair.hedged_qty)
         gain = a.forecast.apr - h.forecast.apr
         cost = self.cost_apr(cap_econ) + self.cost_apr(held_econ)
-        if gain * self.p.max_break_even_fraction <= cost:
+        if not switch_pays(gain, cost, self.p):
             return
         given = held_target.target_qty
         self.budget.give(h, given)
@@ -417,7 +426,7 @@ class _CarryRun:
         out[a.market.symbol] = _with_inputs(entry, extra)
 
     def break_even_text(self, econ: Economics) -> str:
-        limit = self.p.hold_horizon_hours * self.p.max_break_even_fraction
+        limit = break_even_limit_hours(self.p)
         be = "never" if econ.break_even_hours is None else f"{econ.break_even_hours}h"
         return (
             f"costs {econ.round_trip_cost} USDT vs funding {econ.expected_funding_per_hour} USDT/h: break-even "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from bot.domain import ZERO, MarketFilters, ceil_to_step, common_step, floor_to_step
 from strategies.base import LegMarket, Level
@@ -126,3 +127,12 @@ def capital_cap_qty(capital: Decimal, price: Decimal, capital_per_notional: Deci
 
 def capital_used(qty: Decimal, price: Decimal, capital_per_notional: Decimal) -> Decimal:
     return qty * price * capital_per_notional
+
+
+Number = TypeVar("Number", Decimal, float)
+
+
+def resize_band(current: Number, tolerance: Number) -> tuple[Number, Number]:
+    """The sizes a held pair of ``current`` keeps (a target inside moves nothing): within ``tolerance`` of
+    it either way. The strategies decide with it in Decimal, their quiet-hours bounds in float."""
+    return current - tolerance * current, current + tolerance * current

@@ -43,7 +43,7 @@ from bot.sim.records import SimEvent
 from bot.sim.source import HistoryReplay
 from bot.treasury.maths import transfer_need
 from bot.venues.base import ForcedClose, VenueFill
-from strategies.base import Action, PairView
+from strategies.base import Action, PairView, Strategy
 
 HISTORY_LEAD_MS = 32 * DAY_MS  # funding history the first snapshot needs from before the window
 PASSIVE = (Action.HOLD, Action.SKIP)
@@ -146,9 +146,10 @@ def backtest_settings(spec: Any, ds: Dataset) -> Settings:
     )
 
 
-async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
+async def build_core(spec: Any, ds: Dataset, db_path: Path, strategy: Strategy | None = None) -> Core:
     """The engine over the simulator, started one millisecond before the window (the opening balances
-    are snapshotted there, before the first hour trades)."""
+    are snapshotted there, before the first hour trades). ``strategy``: one of the caller's own instead
+    of the one ``spec.strategy`` names."""
     from bot.venues.sim_venue import SimVenue
 
     ids = list(ds.series)
@@ -170,7 +171,7 @@ async def build_core(spec: Any, ds: Dataset, db_path: Path) -> Core:
     ledger = await open_ledger(url, opts.memory_ledger)
     # Maker style works resting orders: its pauses must let simulated time (and the price) move.
     pause = _passing(clock, exchange) if spec.params.execution.style == "maker" else _instant
-    strategy = build_strategy(spec.strategy, spec.params.strategy)
+    strategy = strategy or build_strategy(spec.strategy, spec.params.strategy)
     engine = assemble_engine(backtest_settings(spec, ds), venue, ledger, clock.now_ms, strategy=strategy, sleep=pause)
     core = Core(ds, clock, source, exchange, venue, ledger, url, engine)
     exchange.subscribe(core.on_event)

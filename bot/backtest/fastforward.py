@@ -4,8 +4,8 @@ While the book is settled (every live pair OPEN with matching legs, no open orde
 quiet) the hourly loop only repeats three checks, each of which can be decided ahead from the replayed
 prices (``bot.backtest.paths``) and the positions, which do not change until something acts:
 
-1. **Strategy** (scan hours): it returns only holds and skips (``bot.backtest.quiet``, one certificate per
-   strategy; a strategy without one runs every scan).
+1. **Strategy** (scan hours): it returns only holds and skips, as the strategy's own quiet-hours bound says
+   (``strategies.base.PublishesQuietHours``, strategies/quiet.py); a strategy without one runs every scan.
 2. **Treasury**: the collateral ratio stays strictly inside the band (relative margin 1e-4), so
    ``transfer_need`` is None.
 3. **Liquidation**: the margin balance at the worst mark of the stretch stays above 3x maintenance.
@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bot.backtest.book import Book, Held, SpotHoldings
 from bot.backtest.paths import SymbolPaths
-from bot.backtest.quiet import Book, BookShape, Held, SpotHoldings, StrategyQuiet
 from bot.domain import HOUR_MS, PairState, common_step, exchange_id
+from strategies.base import QuietBound
 from strategies.params import CarryParams
+from strategies.quiet import BookShape
 
 if TYPE_CHECKING:
     from bot.backtest.core import EngineLoop
@@ -72,8 +74,8 @@ class FastForward:
         blocked: dict[str, np.ndarray],
         params: CarryParams,
         band: Band,
-        strategy: str,
-        fees: tuple[float, float] | None = None,
+        bound: QuietBound | None,
+        unified: dict[str, str],
     ) -> None:
         self.jobs = jobs
         self.paths = paths
@@ -81,12 +83,13 @@ class FastForward:
         self.scan = scan
         self.unsafe = unsafe
         self.p = params
-        self.strategy = strategy  # which certificate applies (an unknown strategy runs every scan)
+        self.blocked = blocked  # Binance id -> bool per hour: not offered to the strategy for entry
+        self.bound = bound  # the strategy's own quiet-hours bound; None: every scan runs
+        self.unified = unified  # Binance id -> unified symbol
         self.low = float(band.low)
         self.high = float(band.high)
         self.hours_skipped = 0
         self.stretches = 0
-        self.quiet = StrategyQuiet(paths, grid, blocked, params, fees, book_shapes(jobs.core.exchange, list(paths)))
 
     # ------------------------------------------------------------------ the book
 
@@ -99,7 +102,7 @@ class FastForward:
             return None
         tol = self.p.hedge_tolerance_fraction
         held: list[Held] = []
-        positions = {p.symbol: p for p in ex.futures.open_positions()}
+        positions = {p.symbol: p for p in ex.open_positions()}
         for sym, pair in sorted(jobs.live.items()):
             if pair.state is not PairState.OPEN:
                 return None
@@ -114,20 +117,20 @@ class FastForward:
             cfg = ex.book_config(sid)
             held.append(
                 Held(
-                    sid,
-                    float(pair.hedged_qty),
-                    float(pos.amt),
-                    float(pos.entry_price),
-                    float(common_step(spot_spec.step_size, perp_spec.step_size)),
-                    (float(spot_spec.tick_size), float(perp_spec.tick_size)),
-                    (float(spot_spec.step_size), float(perp_spec.step_size)),
-                    float(cfg.spread_bps) / 2e4,
-                    float(cfg.level_gap_bps) / 1e4,
-                    cfg.levels,
-                    float(cfg.level_notional),
+                    binance_id=sid,
+                    qty=float(pair.hedged_qty),
+                    step=float(common_step(spot_spec.step_size, perp_spec.step_size)),
+                    ticks=(float(spot_spec.tick_size), float(perp_spec.tick_size)),
+                    steps=(float(spot_spec.step_size), float(perp_spec.step_size)),
+                    half_spread=float(cfg.spread_bps) / 2e4,
+                    level_gap=float(cfg.level_gap_bps) / 1e4,
+                    levels=cfg.levels,
+                    level_notional=float(cfg.level_notional),
+                    perp_amt=float(pos.amt),
+                    entry=float(pos.entry_price),
                 )
             )
-        if positions or ex.futures.other_assets:
+        if positions or ex.holds_other_futures_assets():
             return None  # a position without a pair, or non-USDT futures assets: not modelled here
         spot = SpotHoldings.read(ex.spot_account().balances, self.paths)
         if spot.unpriced:
@@ -138,7 +141,7 @@ class FastForward:
             cap = Decimal(repr(MM_NOTIONAL_X * max(notional0, 1.0)))
             rates = [b.maint_margin_ratio for b in ex.brackets(h.binance_id) if b.notional_floor <= cap]
             mm_rate = max(mm_rate, float(max(rates)))
-        return Book(held, spot, float(ex.futures.wallet), mm_rate, notional0)
+        return Book(held, spot, float(ex.futures_wallet_balance()), mm_rate, notional0)
 
     # ------------------------------------------------------------------ the certificates
 
@@ -193,14 +196,13 @@ class FastForward:
             ratio = rows["ratio"]
             ok &= (ratio > self.low * (1 + BAND_MARGIN)) & (ratio < self.high * (1 - BAND_MARGIN))
             for h in book.held:  # and no hole ahead: the loop closes the pair then (runner._gaps_ahead)
-                ok &= (self.paths[h.binance_id].mark[i0:i1] >= MIN_MARK) & ~self.quiet.blocked[h.binance_id][i0:i1]
+                ok &= (self.paths[h.binance_id].mark[i0:i1] >= MIN_MARK) & ~self.blocked[h.binance_id][i0:i1]
             wallet_low = np.minimum.accumulate(np.minimum(wallet, book.wallet))
             ok &= wallet_low + worst_upnl > MM_SAFETY * book.mm_rate * worst_notional
             ok &= worst_notional <= MM_NOTIONAL_X * max(book.notional0, 1.0)
         scan = self.scan[i0:i1]
         if scan.any():
-            quiet = self.quiet.for_strategy(self.strategy)
-            ok &= ~scan | (quiet(book, i0, i1, equity) if quiet is not None else False)
+            ok &= ~scan | (self.bound.quiet(book.held, i0, i1, equity) if self.bound is not None else False)
         bad = np.flatnonzero(~(ok & ~np.isnan(equity)))
         end = i0 + (int(bad[0]) if len(bad) else n)
         return end, rows
@@ -237,7 +239,7 @@ class FastForward:
         timeline.collateral_ratio[i0:end] = rows["ratio"][:k]
         timeline.notional[i0:end] = rows["notional"][:k]
         for h in book.held:
-            sym = self.quiet.unified[h.binance_id]
+            sym = self.unified[h.binance_id]
             in_market[sym] = in_market.get(sym, 0) + k
         self.hours_skipped += k
         self.stretches += 1

@@ -16,7 +16,7 @@ import numpy as np
 
 from bot.backtest.data import load_minute_closes
 from bot.domain import MINUTE_MS
-from bot.sim.source import Kline, MarketDataSource, SourceSettlement
+from bot.sim.source import CandleSeries, Kline, MarketDataSource, SourceSettlement
 
 _OVERLAID = ("perp", "mark")
 
@@ -127,6 +127,11 @@ class MinuteOverlay:
 
     def predicted_rates_at(self, symbol: str, times: np.ndarray) -> np.ndarray:
         return self._base.predicted_rates_at(symbol, times)
+
+    def candles(self, kind: str, symbol: str) -> CandleSeries | None:
+        """The base source's hourly candles (the minute candles only refine prices inside the windows)."""
+        candles = getattr(self._base, "candles", None)  # optional: not every MarketDataSource has it
+        return None if candles is None else candles(kind, symbol)
 
     def klines(self, kind: str, symbol: str, start_ms: int, end_ms: int, limit: int | None = None) -> list[Kline]:
         return self._base.klines(kind, symbol, start_ms, end_ms, limit)

@@ -1,24 +1,24 @@
 """The replayed market as float arrays on the backtest grid, computed once with numpy.
 
-What the simulator and the strategy see at each grid hour, for the fast-forward certificates
-(``bot.backtest.fastforward``): prices at the hour (the candle's open, which is where the replay's price
-path starts), the worst mark inside the hour before it, and the carry forecast APR exactly as
-``strategies.forecast.forecast_funding`` computes it from what ``SnapshotBuilder`` reads (float here,
-Decimal there: the certificates keep a margin far above the float error).
+What the simulator and the strategy see at each grid hour, for the fast-forward (``bot.backtest.fastforward``):
+prices at the hour (the candle's open, which is where the replay's price path starts), the worst mark inside
+the hour before it, the settlements and the predicted rate. Read through the source's public array API
+(``candles``, ``settlements``, ``predicted_rates_at``). ``quiet_view`` hands the strategy's part of it to the
+strategy's own quiet-hours bound (strategies/quiet.py); nothing strategy-specific is computed here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from bot.domain import HOUR_MS, MINUTE_MS
+from bot.domain import HOUR_MS
 from bot.engine.snapshot import HISTORY_SETTLEMENTS
-from strategies.params import CarryParams
-
-HOURS_PER_YEAR = 8760.0
+from bot.sim.source import CandleSeries, SourceSettlement
+from strategies.quiet import BookShape, MarketHours, QuietView
 
 
 @dataclass
@@ -34,9 +34,8 @@ class SymbolPaths:
     settle_ts: np.ndarray  # int64
     settle_rate: np.ndarray
     settle_mark: np.ndarray  # mark the simulator pays funding at (NaN: unknown, certificate fails)
-    apr: np.ndarray  # forecast APR per grid hour (NaN: no forecast can be certified here)
-    steady: np.ndarray  # bool per grid hour: the funding history the snapshot reads is regular here
-    inputs: np.ndarray  # int64 per grid hour: equal only where two symbols' forecasts read equal inputs
+    settle_interval: np.ndarray  # hours since the previous settlement
+    predicted: np.ndarray  # the simulator's predicted rate at each grid hour (bot/sim/premium.py)
 
 
 def _at_grid(series: Any, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -61,16 +60,21 @@ def _ffill(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _base_source(source: Any) -> Any:
-    return getattr(source, "_base", source)
+class ArraySource(Protocol):
+    """What ``build_paths`` reads of the market data source (``bot.sim.source.CandleSource``,
+    ``bot.backtest.minute.MinuteOverlay``)."""
+
+    def candles(self, kind: str, symbol: str) -> CandleSeries | None: ...
+
+    def settlements(self, symbol: str) -> Sequence[SourceSettlement]: ...
+
+    def predicted_rates_at(self, symbol: str, times: np.ndarray) -> np.ndarray: ...
 
 
-def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: CarryParams) -> dict[str, SymbolPaths]:
-    base = _base_source(source)
+def build_paths(source: ArraySource, symbols: list[str], grid: np.ndarray) -> dict[str, SymbolPaths]:
     out: dict[str, SymbolPaths] = {}
-    keys: dict[bytes, int] = {}
     for sym in symbols:
-        spot_s, perp_s, mark_s = (base._get(kind, sym) for kind in ("spot", "perp", "mark"))
+        spot_s, perp_s, mark_s = (source.candles(kind, sym) for kind in ("spot", "perp", "mark"))
         nan = np.full(len(grid), np.nan)
         raw = {
             kind: (_at_grid(s, grid, s.open) if s is not None else nan)
@@ -90,7 +94,7 @@ def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: Carry
         prev = grid - HOUR_MS
         hi = np.fmax(_at_grid(mark_s, prev, mark_s.high), mark) if mark_s is not None else mark
         lo = np.fmin(_at_grid(mark_s, prev, mark_s.low), mark) if mark_s is not None else mark
-        sts = base.settlements(sym)
+        sts = source.settlements(sym)
         ts = np.array([s.ts_ms for s in sts], dtype=np.int64)
         rate = np.array([float(s.rate) for s in sts])
         smark = np.full(len(ts), np.nan)
@@ -100,16 +104,14 @@ def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: Carry
             ok = on_hour & (k >= 0) & (k < mark_s.n)
             smark[ok] = mark_s.open[k[ok]]
         missing = np.isnan(smark)
-        for idx in np.flatnonzero(missing):
-            if sts[idx].mark_price is not None:
-                smark[idx] = float(sts[idx].mark_price)
+        for idx in np.flatnonzero(missing).tolist():
+            mark_price = sts[idx].mark_price
+            if mark_price is not None:
+                smark[idx] = float(mark_price)
         if len(ts) and perp_s is not None:
             # before any mark candle the simulator pays at the perp price of the settlement instant
             no_mark_yet = np.isnan(smark) & (ts % HOUR_MS == 0) & (ts < (mark_s.t0 if mark_s is not None else np.inf))
             smark = np.where(no_mark_yet, _at_grid(perp_s, ts, perp_s.open), smark)
-        predicted = base.predicted_rates_at(sym, grid)  # the simulator's own predicted rate (bot/sim/premium.py)
-        apr, steady = forecast_apr(ts, rate, predicted, grid, params)
-        inputs = forecast_inputs(ts, rate, predicted, grid, keys)
         out[sym] = SymbolPaths(
             spot=_ffill(raw["spot"]),
             perp=raw["perp"],
@@ -120,103 +122,36 @@ def build_paths(source: Any, symbols: list[str], grid: np.ndarray, params: Carry
             settle_ts=ts,
             settle_rate=rate,
             settle_mark=smark,
-            apr=apr,
-            steady=steady,
-            inputs=inputs,
+            settle_interval=np.array([s.interval_hours for s in sts], dtype=np.float64),
+            predicted=source.predicted_rates_at(sym, grid),
         )
     return out
 
 
-def _history_means(ts: np.ndarray, rate: np.ndarray, half_life_hours: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per settlement j: the decayed per-hour mean of the last ``HISTORY_SETTLEMENTS`` settlements up to
-    j (each with the interval to its predecessor), and whether those intervals were all equal.
-
-    Between two settlements every point ages by the same minutes, so the ratio does not change: the
-    value at settlement j holds until settlement j+1."""
-    n = len(ts)
-    mean = np.full(n, np.nan)
-    regular = np.zeros(n, dtype=bool)
-    w = HISTORY_SETTLEMENTS
-    iv = np.zeros(n)
-    iv[1:] = (ts[1:] - ts[:-1]) / HOUR_MS
-    ln_decay = np.log(0.5) / (half_life_hours * 60.0)
-    # The first settlements: the snapshot reads every settlement since the data began, and the very
-    # first has no predecessor, hence no interval, and is left out.
-    for j in range(1, min(w, n)):
-        ages = (ts[j] - ts[1 : j + 1]) // MINUTE_MS
-        weights = np.exp(ln_decay * ages)
-        mean[j] = (weights * rate[1 : j + 1]).sum() / (weights * iv[1 : j + 1]).sum()
-        regular[j] = iv[1 : j + 1].min() == iv[1 : j + 1].max()
-    if n <= w:
-        return mean, regular
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    idx = np.arange(w, n)  # windows [j-w+1, j], every point with a predecessor
-    win_ts = sliding_window_view(ts, w)[1:]  # window ending at j = idx
-    win_rate = sliding_window_view(rate, w)[1:]
-    win_iv = sliding_window_view(iv, w)[1:]
-    ages = (ts[idx][:, None] - win_ts) // MINUTE_MS
-    weights = np.exp(ln_decay * ages)
-    mean[idx] = (weights * win_rate).sum(axis=1) / (weights * win_iv).sum(axis=1)
-    # the window the snapshot fetches also holds the settlement before the first point (its interval)
-    span = sliding_window_view(iv, w + 1)
-    regular[w:] = (span.max(axis=1) == span.min(axis=1)) & (span.min(axis=1) > 0)
-    return mean, regular
-
-
-def forecast_inputs(
-    ts: np.ndarray, rate: np.ndarray, predicted: np.ndarray, grid: np.ndarray, keys: dict[bytes, int]
-) -> np.ndarray:
-    """Per grid hour, a number naming everything the forecast reads (the settlements of its history
-    window, the last and the next one, their times, the predicted rate at the hour): two symbols with the
-    same number have exactly the same Decimal forecast, so the strategy's tie-break by symbol decides
-    their order. -1: unknown. ``keys`` numbers the inputs; share it between the symbols of one run."""
-    out = np.full(len(grid), -1, dtype=np.int64)
-    n = len(ts)
-    if n < 2:
-        return out
-    w = HISTORY_SETTLEMENTS + 1
-    per_settlement = np.full(n, -1, dtype=np.int64)
-    for j in range(n - 1):
-        lo = max(0, j - w + 1)
-        key = ts[lo : j + 2].tobytes() + rate[lo : j + 2].tobytes()
-        per_settlement[j] = keys.setdefault(key, len(keys))
-    k = np.searchsorted(ts, grid, side="right")
-    ok = (k >= 1) & (k < n) & ~np.isnan(predicted)
-    if not ok.any():
-        return out
-    pairs = np.stack([per_settlement[k[ok] - 1], predicted[ok].view(np.int64)], axis=1)
-    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    ids = np.array([keys.setdefault(b"%d:%d" % (int(a), int(b)), len(keys)) for a, b in uniq], dtype=np.int64)
-    out[ok] = ids[inverse.ravel()]
-    return out
-
-
-def forecast_apr(
-    ts: np.ndarray, rate: np.ndarray, predicted_at_grid: np.ndarray, grid: np.ndarray, params: CarryParams
-) -> tuple[np.ndarray, np.ndarray]:
-    """``forecast_funding(...).apr`` at each grid hour, and where it can be trusted (regular history,
-    a settlement before and after the hour)."""
-    apr = np.full(len(grid), np.nan)
-    steady = np.zeros(len(grid), dtype=bool)
-    if len(ts) < 3:
-        return apr, steady
-    hist, regular = _history_means(ts, rate, float(params.history_half_life_hours))
-    k = np.searchsorted(ts, grid, side="right")
-    ok = (k >= 1) & (k < len(ts))
-    kk = np.clip(k, 1, len(ts) - 1)
-    prev, nxt = kk - 1, kk
-    span_ms = (ts[nxt] - ts[prev]).astype(np.float64)
-    predicted = predicted_at_grid
-    interval = span_ms / HOUR_MS
-    w, b = float(params.predicted_weight), float(params.baseline_weight)
-    later = w * predicted / interval + (1 - w - b) * hist[prev] + b * float(params.baseline_per_hour)
-    horizon_h = float(params.hold_horizon_hours)
-    horizon_end = grid + int(params.hold_horizon_hours * HOUR_MS)
-    n = np.where(ts[nxt] > horizon_end, 0, 1 + (horizon_end - ts[nxt]) // (interval * HOUR_MS).astype(np.int64))
-    horizon_rate = np.where(n == 0, 0.0, predicted + (n - 1) * later * interval)
-    apr = horizon_rate / horizon_h * HOURS_PER_YEAR
-    # the interval must not change across the window the forecast reads (history, this and the next)
-    steady = ok & regular[prev] & (interval == (ts[prev] - ts[np.maximum(prev - 1, 0)]) / HOUR_MS)
-    apr = np.where(ok & ~np.isnan(hist[prev]) & ~np.isnan(predicted), apr, np.nan)
-    return apr, steady & ~np.isnan(apr)
+def quiet_view(
+    paths: Mapping[str, SymbolPaths],
+    unified: Mapping[str, str],
+    grid: np.ndarray,
+    blocked: Mapping[str, np.ndarray],
+    fees: tuple[float, float],
+    shapes: Mapping[str, BookShape],
+    book_depth: int,
+) -> QuietView:
+    """What a strategy's quiet-hours bound reads (strategies/quiet.py): the arrays above (not copied), by
+    Binance id; ``unified`` names each symbol as the strategy does, ``blocked`` says per hour which are not
+    offered for entry, ``shapes`` the replayed top of book where both legs have one."""
+    markets = {
+        sid: MarketHours(
+            symbol=unified[sid],
+            spot=p.spot,
+            perp=p.perp,
+            settle_ts=p.settle_ts,
+            settle_rate=p.settle_rate,
+            settle_interval=p.settle_interval,
+            predicted=p.predicted,
+            blocked=blocked[sid],
+            shape=shapes.get(sid),
+        )
+        for sid, p in paths.items()
+    }
+    return QuietView(grid, markets, fees, HISTORY_SETTLEMENTS, book_depth)

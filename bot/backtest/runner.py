@@ -22,11 +22,12 @@ Every job is the daemon's own (``bot.engine.core.Engine`` over the simulator, ca
 ``bot.backtest.core.EngineLoop``), so the ledger is a daemon ledger: the same event kinds, a decision
 at each rule change, a funding rate per scan, the operator's controls honoured.
 
-Hours where nothing can change (flat book and no possible entry, see ``bot.backtest.skip``) are skipped:
-their timeline rows repeat the last state, which is exactly what running them would produce. With
-``fast_forward`` (default), stretches where the strategy, the treasury and the margin provably do nothing
-run as simulator jumps, the engine's jobs running only at the hours where they write (funding sync,
-snapshots; ``bot.backtest.fastforward``). Both shortcuts leave out the skipped scans' holds and skips and
+Hours where nothing can change (flat book and no possible entry, as the strategy's own quiet-hours bound
+says: ``QuietBound.entry_possible``, strategies/quiet.py) are skipped: their timeline rows repeat the last
+state, which is exactly what running them would produce. With ``fast_forward`` (default), stretches where
+the strategy (its bound's ``quiet``), the treasury and the margin provably do nothing run as simulator
+jumps, the engine's jobs running only at the hours where they write (funding sync, snapshots;
+``bot.backtest.fastforward``). Both shortcuts leave out the skipped scans' holds and skips and
 their predicted funding rates; tests/backtest/test_fastforward.py shows every other row identical to the
 hourly run's.
 """
@@ -46,20 +47,21 @@ from pathlib import Path
 import numpy as np
 
 from bot.backtest.analytics import monthly_returns
+from bot.backtest.book import SpotHoldings
 from bot.backtest.core import Core, EngineLoop, build_core
 from bot.backtest.data import DataError, Dataset, load_dataset
-from bot.backtest.fastforward import FastForward
+from bot.backtest.fastforward import FastForward, book_shapes
 from bot.backtest.metrics import fill_timeline, read_facts, summarise
 from bot.backtest.params import BacktestParams
-from bot.backtest.paths import SymbolPaths, build_paths
+from bot.backtest.paths import SymbolPaths, build_paths, quiet_view
 from bot.backtest.predictor import predictor_tracking
 from bot.backtest.progress import Progress, ProgressKind, progress_reporter
-from bot.backtest.quiet import SpotHoldings
 from bot.backtest.result import BacktestResult, RunStats, Summary, Timeline
-from bot.backtest.skip import carry_entry_possible
 from bot.domain import HOUR_MS, MINUTE_MS, Leg
 from bot.format import iso_utc
 from bot.ledger.round_trips import round_trips
+from strategies.base import QuietBound, Strategy, quiet_bound
+from strategies.quiet import QuietView
 
 BASELINES = ("always-on", "top-n")  # the fair comparison (the same symbols, always held) and the strawman
 ALWAYS_ON_SYMBOL = "BTCUSDT"  # what the always-on-btc strategy holds (strategies.baselines.AlwaysOnBTC)
@@ -91,6 +93,22 @@ def _blocked_for_entry(ds: Dataset, lookahead: int) -> dict[str, np.ndarray]:
     return out
 
 
+def market_view(
+    spec: BacktestSpec, ds: Dataset, core: Core, blocked: dict[str, np.ndarray]
+) -> tuple[dict[str, SymbolPaths], QuietView]:
+    """The replayed market as float arrays, and the part of it a strategy's quiet-hours bound reads (the
+    fees it charges for ``fee_kind``, the books' shapes, which symbols are offered). ``blocked``: by
+    unified symbol, ``_blocked_for_entry``."""
+    opts = spec.params.options
+    perp_fee = opts.perp_taker_fee_rate if spec.params.strategy.fee_kind == "taker" else opts.perp_maker_fee_rate
+    fees = (float(opts.spot_fee_rate), float(perp_fee))
+    paths = build_paths(core.source, list(ds.series), ds.grid)
+    by_id = {sid: blocked.get(s.unified, ~s.has_data) for sid, s in ds.series.items()}
+    unified = {sid: s.unified for sid, s in ds.series.items()}
+    shapes = book_shapes(core.exchange, list(paths))
+    return paths, quiet_view(paths, unified, ds.grid, by_id, fees, shapes, core.builder.book_depth)
+
+
 async def _run_loop(
     spec: BacktestSpec, ds: Dataset, core: Core, jobs: EngineLoop, progress: Progress | None
 ) -> tuple[Timeline, RunStats, dict[str, int]]:
@@ -100,25 +118,21 @@ async def _run_loop(
     in_market: dict[str, int] = dict.fromkeys(symbols, 0)
     missing = {s.unified: ~s.has_data for s in ds.series.values()}
     blocked = _blocked_for_entry(ds, opts.gap_lookahead_hours)
-    fee_kind = spec.params.strategy.fee_kind
-    perp_fee = opts.perp_taker_fee_rate if fee_kind == "taker" else opts.perp_maker_fee_rate
+    paths, view = market_view(spec, ds, core, blocked)
+    bound = quiet_bound(core.strategy, view)  # the strategy's own; None: every scan runs
+    by_id = {sid: m.blocked for sid, m in view.markets.items()}
+    unified = {sid: m.symbol for sid, m in view.markets.items()}
     possible = (
-        carry_entry_possible(
-            ds,
-            spec.params.strategy,
-            float(opts.spot_fee_rate),
-            float(perp_fee),
-            {sid: core.source.predicted_rates_at(sid, ds.grid) for sid in ds.series},
-        )
-        if opts.skip_idle_hours and spec.strategy == "carry"
-        else np.ones(len(ds.grid), dtype=bool)
+        bound.entry_possible() if opts.skip_idle_hours and bound is not None else np.ones(len(ds.grid), dtype=bool)
     )
     scan = scan_hours(len(ds.grid), opts.eval_every_hours)
     possible = possible & scan  # between scans nothing can open a pair
     minute_hours = _minute_hours(ds) if opts.minute_checks else set()
-    paths = build_paths(core.source, list(ds.series), ds.grid, spec.params.strategy)
-    fees = (float(opts.spot_fee_rate), float(perp_fee))
-    ff = _fast_forward(spec, ds, core, jobs, scan, blocked, minute_hours, paths, fees) if opts.fast_forward else None
+    ff = (
+        _fast_forward(spec, ds, core, jobs, scan, by_id, unified, minute_hours, paths, bound)
+        if opts.fast_forward
+        else None
+    )
     evaluated = skipped = minute_checks = scans = 0
     # The opening balances, before the first hour trades: the report's equity window starts here.
     await jobs.step(int(ds.grid[0]) - 1)
@@ -229,25 +243,16 @@ def _fast_forward(
     jobs: EngineLoop,
     scan: np.ndarray,
     blocked: dict[str, np.ndarray],
+    unified: dict[str, str],
     minute_hours: set[int],
     paths: dict[str, SymbolPaths],
-    fees: tuple[float, float],
+    bound: QuietBound | None,
 ) -> FastForward:
     unsafe = np.isin(ds.grid, np.array(sorted(minute_hours), dtype=np.int64))
     for p in paths.values():
         unsafe |= p.edge  # the simulator's last known price is set at the hour before a gap: run it
-    by_id = {sid: blocked[s.unified] for sid, s in ds.series.items()}
     return FastForward(
-        jobs,
-        paths,
-        ds.grid,
-        scan,
-        unsafe,
-        by_id,
-        spec.params.strategy,
-        core.treasury.band,
-        strategy=spec.strategy,
-        fees=fees,
+        jobs, paths, ds.grid, scan, unsafe, blocked, spec.params.strategy, core.treasury.band, bound, unified
     )
 
 
@@ -294,13 +299,18 @@ def _minute_hours(ds: Dataset) -> set[int]:
 
 
 async def run_backtest(
-    spec: BacktestSpec, ds: Dataset | None = None, progress: Progress | None = None, out_dir: Path | None = None
+    spec: BacktestSpec,
+    ds: Dataset | None = None,
+    progress: Progress | None = None,
+    out_dir: Path | None = None,
+    strategy: Strategy | None = None,
 ) -> BacktestResult:
-    """One strategy on the data; its ledger is ``<out_dir>/ledger.db``."""
+    """One strategy on the data; its ledger is ``<out_dir>/ledger.db``. ``strategy``: a strategy object of
+    the caller's own (any ``strategies.base.Strategy``) instead of the one ``spec.strategy`` names."""
     ds = ds or load_dataset(spec.data_dir, spec.symbols, spec.start_ms, spec.end_ms)
     out = Path(out_dir or spec.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    core = await build_core(spec, ds, out / "ledger.db")
+    core = await build_core(spec, ds, out / "ledger.db", strategy)
     try:
         jobs = EngineLoop(core)
         jobs.collateral_gate = spec.params.options.collateral_gate

@@ -81,6 +81,19 @@ class SimExchange(LiquidationDesk, TransferDesk):
         self._check_liquidations(prev, t, events)
         events.append(SimEvent("prices", t, data={"symbols": self.symbols}))
 
+    # ------------------------------------------------------------------ read API (the backtest's fast path)
+    def open_positions(self) -> list[SimPosition]:
+        """The perp positions with a non-zero amount (live objects: read them, do not change them)."""
+        return self.futures.open_positions()
+
+    def futures_wallet_balance(self) -> Decimal:
+        """The USDT futures wallet (isolated wallets included), as last settled: no catch-up to the clock."""
+        return self.futures.wallet
+
+    def holds_other_futures_assets(self) -> bool:
+        """Whether the futures wallet has any asset besides USDT on record (even one moved out to 0)."""
+        return bool(self.futures.other_assets)
+
     # ------------------------------------------------------------------ fault hooks
     def apply_price_shock(self, symbol: str, pct: float, duration_ms: int) -> None:
         """Move spot, perp, mark and index of ``symbol`` by ``pct`` (0.35 = +35 %), ramping linearly

@@ -222,26 +222,28 @@ class CandleSource:
     def end_ms(self) -> int:
         return self._end_ms
 
-    def _get(self, kind: str, symbol: str) -> CandleSeries | None:
+    def candles(self, kind: str, symbol: str) -> CandleSeries | None:
+        """The hourly candles of one price kind (the index is the spot's), None when the data has none:
+        the whole series at once, for readers that work on arrays (the backtest's fast path)."""
         if kind not in PRICE_KINDS:
             raise ValueError(f"price kind must be one of {PRICE_KINDS}, got {kind!r}")
         return self._series.get(("spot" if kind == "index" else kind, symbol))
 
     def has(self, kind: str, symbol: str) -> bool:
-        return self._get(kind, symbol) is not None
+        return self.candles(kind, symbol) is not None
 
     def price(self, kind: str, symbol: str, t_ms: int) -> float | None:
-        s = self._get(kind, symbol)
+        s = self.candles(kind, symbol)
         return None if s is None else s.price(t_ms)
 
     def price_range(self, kind: str, symbol: str, start_ms: int, end_ms: int) -> tuple[float, float] | None:
-        s = self._get(kind, symbol)
+        s = self.candles(kind, symbol)
         return None if s is None else s.price_range(start_ms, end_ms)
 
     def listing_price(self, kind: str, symbol: str, t_ms: int) -> float | None:
         """The price at ``t_ms``, else the first one after it (a contract listed later: its filters are the
         ones of its listing); None without any."""
-        s = self._get(kind, symbol)
+        s = self.candles(kind, symbol)
         if s is None:
             return None
         p = s.price(t_ms)
@@ -253,11 +255,11 @@ class CandleSource:
         return float(opens[known[0]]) if len(known) else None
 
     def klines(self, kind: str, symbol: str, start_ms: int, end_ms: int, limit: int | None = None) -> list[Kline]:
-        s = self._get(kind, symbol)
+        s = self.candles(kind, symbol)
         return [] if s is None else s.klines(start_ms, end_ms, limit)
 
     def missing_hours(self, kind: str, symbol: str) -> np.ndarray:
-        s = self._get(kind, symbol)
+        s = self.candles(kind, symbol)
         return np.array([], dtype=np.int64) if s is None else s.missing_hours()
 
     def settlements(self, symbol: str) -> Sequence[SourceSettlement]:

@@ -1,4 +1,4 @@
-"""The carry certificate's break-even floor (bot/backtest/quiet.py) against the strategy's own Decimal
+"""The carry's quiet-hours bound's break-even floor (strategies/carry_quiet.py) against the strategy's own Decimal
 economics, on real bundled data through the real snapshot builder and simulator: below the floor no size
 breaks even in time (sound), and the floor sits close to the real entry bound (it does its job)."""
 
@@ -10,14 +10,13 @@ import pytest
 
 from bot.backtest.core import build_core
 from bot.backtest.data import load_dataset
-from bot.backtest.fastforward import book_shapes
 from bot.backtest.params import BacktestParams
-from bot.backtest.paths import build_paths
-from bot.backtest.quiet import StrategyQuiet
-from bot.backtest.runner import BacktestSpec
+from bot.backtest.runner import BacktestSpec, market_view
 from bot.sim.history import bundled_data_dir
 from strategies.analysis import DECIMAL_CONTEXT, analyse
 from strategies.base import Limits
+from strategies.carry_quiet import CarryQuiet
+from strategies.economics import break_even_limit_hours
 from strategies.params import CarryParams
 
 pytestmark = pytest.mark.slow  # every test here is over ~2 s
@@ -32,12 +31,9 @@ async def _ratios(tmp_path: Path, params: CarryParams) -> list[float]:
         bundled_data_dir(), SYMBOLS, ds.start_ms, ds.end_ms, Decimal(100000), "carry", BacktestParams(strategy=params)
     )
     core = await build_core(spec, ds, tmp_path / "ledger.db")
-    paths = build_paths(core.source, SYMBOLS, ds.grid, params)
-    opts = spec.params.options
-    perp_fee = opts.perp_taker_fee_rate if params.fee_kind == "taker" else opts.perp_maker_fee_rate
-    fees = (float(opts.spot_fee_rate), float(perp_fee))
-    quiet = StrategyQuiet(paths, ds.grid, {}, params, fees, book_shapes(core.exchange, SYMBOLS))
-    limit = params.hold_horizon_hours * params.max_break_even_fraction
+    _, view = market_view(spec, ds, core, {})
+    quiet = CarryQuiet(params, view)
+    limit = break_even_limit_hours(params)
     await core.builder.load_markets()
     ratios: list[float] = []
     try:
