@@ -8,7 +8,8 @@
   no costs, no forecast, no hysteresis, no settlement guard); leave a symbol as soon as it drops out.
 
 Both record the same ``Economics`` in their reasons (computed with ``CarryParams``) so reports compare
-like with like, and both size with the carry strategy's caps and joint rounding.
+like with like, and both size with the carry strategy's caps and joint rounding. Their quiet-hours bounds
+(``quiet_hours``) are in strategies/baselines_quiet.py.
 """
 
 from __future__ import annotations

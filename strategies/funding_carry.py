@@ -35,6 +35,10 @@ Rules, in the order they are applied:
 4. Hedge maintenance: a kept pair whose legs differ by more than ``hedge_tolerance_fraction`` of the larger
    leg gets ``rebalance_hedge_drift`` with the smaller leg (rounded) as target, so execution trims the
    excess leg and never adds exposure; if that is below the minimums -> ``exit_hedge_drift_below_minimum``.
+
+The thresholds of these rules are small functions shared with the strategy's quiet-hours bound
+(``quiet_hours``, strategies/carry_quiet.py), which a backtest uses to skip the scans these rules would
+answer with holds and skips only: change a rule here and the bound follows, or a test fails.
 """
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ PASSIVE = ("hold", "skip")
 
 def _scan_only(kind: str, details: dict | None) -> bool:
     """A hold or skip decision: what a scan writes when nothing trades, the rows a shortcut that skips
-    provably quiet scans leaves out (bot/backtest/fastforward.py, skip.py). Every other event is compared."""
+    provably quiet scans leaves out (bot/backtest/fastforward.py, the idle skip in runner.py). Every other
+    event is compared."""
     return kind == "decision" and (details or {}).get("action") in PASSIVE
 
 
