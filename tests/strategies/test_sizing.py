@@ -160,7 +160,9 @@ def test_rejected_sizes_say_why(m):
     (t,) = FundingCarry(params).evaluate(Snapshot(NOW, (m,), (), capital))
     assert t.target_qty == 0 and t.action is Action.SKIP
     assert t.reason.rule.startswith("skip_") and t.reason.message
-    if t.reason.rule != "skip_forecast_below_entry":
+    # the forecast and settlement-timing rules decide before any size is tried (FundingCarry.entry_block)
+    timing = ("skip_forecast_below_entry", "skip_post_settlement_unattractive", "skip_negative_settlement_imminent")
+    if t.reason.rule not in timing:
         assert t.reason.rule in ("skip_below_min_qty", "skip_below_min_notional")
 
 
