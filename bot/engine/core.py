@@ -73,7 +73,7 @@ from bot.services.alerts import Alerter
 from bot.services.health import HealthState
 from bot.treasury.bnb import BNB, BnbKeeper
 from bot.treasury.service import RebalanceOutcome, Treasury
-from bot.venues.base import FundingInfo, PairMarkets, Position, Venue
+from bot.venues.base import FundingInfo, FuturesAccount, PairMarkets, Position, Venue, WalletBalance
 from bot.venues.errors import Backoff, ErrorClass, classify, retry_after_s, safe_error_text
 from strategies.base import Action, Fees, Limits, PairView, Reason, Snapshot, Strategy, Target
 
@@ -441,23 +441,23 @@ class Engine:
     async def equity(self, spot_prices: dict[str, Decimal]) -> Decimal:
         """Account equity in USDT: spot USDT, spot coins at ``spot_prices`` (spot symbol -> price), and the
         futures margin balance (which already holds the perp's unrealised PnL)."""
-        balances = await self.venue.fetch_balances()
-        account = await self.venue.fetch_futures_account()
-        total = account.margin_balance
-        for b in balances:
-            if b.wallet != "spot":
-                continue
-            if b.asset == "USDT":
-                total += b.total
-            else:
-                price = spot_prices.get(f"{b.asset}/USDT")
-                total += b.total * price if price is not None else ZERO
-        return total
+        balances, account = await asyncio.gather(self.venue.fetch_balances(), self.venue.fetch_futures_account())
+        return _equity(balances, account, spot_prices)
 
     async def scan(self) -> list[Target]:
-        """Funding scan, strategy evaluation and execution of the resulting targets."""
+        """Funding scan, strategy evaluation and execution of the resulting targets.
+
+        The venue reads a scan needs go out together (the premium index, both books of every symbol and
+        the account's balances); what it saw and decided is committed in one ledger transaction before
+        it trades; each entry then commits its legs' intents in one more and sends both legs at once."""
         if self.venue_paused("scan"):
             return []
+        try:
+            return await self._scan()
+        finally:
+            self.executor.use_quotes({}, self.now())  # the scan's book mids serve its own actions only
+
+    async def _scan(self) -> list[Target]:
         await self._costs_due()
         controls = await self.refresh_controls()
         if controls.orphan_requests:
@@ -467,39 +467,48 @@ class Engine:
         pairs = await self.pair_views()
         entries = self.accepting_entries and not controls.close_only
         with self._without_unavailable():
-            snapshot, funding = await self.builder.build(now, pairs, ZERO, Limits(allow_entries=entries))
+            (snapshot, funding), balances, account = await asyncio.gather(
+                self.builder.build(now, pairs, ZERO, Limits(allow_entries=entries)),
+                self.venue.fetch_balances(),
+                self.venue.fetch_futures_account(),
+            )
         # Capital from this scan's own prices: spot coins at the spot mid they would sell at now, so the
         # hedge cancels against the futures wallet's unrealised PnL (and a restart is not undervalued).
-        equity = await self.equity({m.symbol: m.spot.mid for m in snapshot.markets})
+        equity = _equity(balances, account, {m.symbol: m.spot.mid for m in snapshot.markets})
         limit = self.capital_limit()
         capital = min(equity, limit) if limit else equity
         snapshot = replace(snapshot, capital=max(capital, ZERO))
         self.last_funding = funding
         for m in snapshot.markets:
             self.last_marks[m.symbol] = (m.perp.bid + m.perp.ask) / 2
-        await self._ok(scan=True)
-        await self.ledger.record_funding_rates(
-            [
-                {
-                    "venue": self.venue.name,
-                    "symbol": symbol,
-                    "funding_time_ms": info.next_funding_ms,
-                    "rate": info.predicted_rate,
-                    "kind": RateKind.PREDICTED,
-                    "observed_ms": now,
-                    "interval_hours": info.interval_hours,
-                }
-                for symbol, info in funding.items()
-            ]
+        self.executor.use_quotes(
+            {m.symbol: {Leg.SPOT: m.spot.mid, Leg.PERP: m.perp.mid} for m in snapshot.markets}, now
         )
+        await self._ok(scan=True)
+        rates = [
+            {
+                "venue": self.venue.name,
+                "symbol": symbol,
+                "funding_time_ms": info.next_funding_ms,
+                "rate": info.predicted_rate,
+                "kind": RateKind.PREDICTED,
+                "observed_ms": now,
+                "interval_hours": info.interval_hours,
+            }
+            for symbol, info in funding.items()
+        ]
+        decisions: list[EventRecord] = []
         for symbol, why in self.builder.skipped.items():
             if self.last_rule.get(symbol) != "unavailable":
                 self.last_rule[symbol] = "unavailable"
-                await self._event(
-                    EventKind.DECISION,
-                    f"{symbol}: not evaluated: {why}",
-                    symbol=symbol,
-                    details={"rule": "unavailable", "message": why},
+                decisions.append(
+                    EventRecord(
+                        EventKind.DECISION,
+                        f"{symbol}: not evaluated: {why}",
+                        ts_ms=self.now(),
+                        symbol=symbol,
+                        details={"rule": "unavailable", "message": why},
+                    )
                 )
         held = {p.symbol: p for p in pairs}
         snapshot, withheld = _withhold_paused(snapshot, controls.paused | controls.orphans | self.no_entry.keys(), held)
@@ -507,8 +516,8 @@ class Engine:
         targets = self.strategy.evaluate(snapshot) + skips
         targets = self._apply_controls(targets, controls, held)
         targets = await self._apply_listings(targets, held)
-        for t in targets:
-            await self._decision(t)
+        decisions += [d for d in map(self._decision_record, targets) if d is not None]
+        await self.ledger.record_scan(rates, decisions)  # what the scan saw and decided: one transaction
         unsettled = await self._symbols_with_unsettled_orders()
         todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
@@ -670,13 +679,20 @@ class Engine:
 
     async def _decision(self, t: Target) -> None:
         """Record a decision when it trades or when the rule for the symbol changed (not every hold)."""
+        record = self._decision_record(t)
+        if record is not None:
+            await self.ledger.add_events([record])
+
+    def _decision_record(self, t: Target) -> EventRecord | None:
+        """The decision event of ``t`` when it trades or the rule for the symbol changed (else None)."""
         rule = t.reason.rule
         if t.action in (Action.HOLD, Action.SKIP) and self.last_rule.get(t.symbol) == rule:
-            return
+            return None
         self.last_rule[t.symbol] = rule
-        await self._event(
+        return EventRecord(
             EventKind.DECISION,
             f"{t.symbol} {t.action.value} -> {t.target_qty.normalize():f}: {t.reason.message}",
+            ts_ms=self.now(),
             symbol=t.symbol,
             details={"action": t.action.value, "target_qty": str(t.target_qty), **t.reason.to_dict()},
         )
@@ -982,6 +998,20 @@ class Engine:
 
     async def on_job_error(self, job: str, exc: BaseException) -> None:
         await self._error(job, exc)
+
+
+def _equity(balances: list[WalletBalance], account: FuturesAccount, spot_prices: dict[str, Decimal]) -> Decimal:
+    """Equity in USDT from one reading of both wallets (see ``Engine.equity``)."""
+    total = account.margin_balance
+    for b in balances:
+        if b.wallet != "spot":
+            continue
+        if b.asset == "USDT":
+            total += b.total
+        else:
+            price = spot_prices.get(f"{b.asset}/USDT")
+            total += b.total * price if price is not None else ZERO
+    return total
 
 
 def _positions_moved(

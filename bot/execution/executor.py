@@ -38,8 +38,12 @@ from bot.execution.plan import (
 )
 from bot.ledger.models import EventKind, Pair
 from bot.ledger.recorder import Recorder
+from bot.ledger.repository import EventRecord
 from bot.venues.base import PairMarkets, Venue
 from bot.venues.errors import Backoff, ErrorClass, retry_call
+
+# How old (``now`` ms) a scan's book mids may be and still serve as an action's reference prices.
+QUOTE_MAX_AGE_MS = 1_000
 
 # Strategy actions that mean "leave the pair as it is".
 PASSIVE_ACTIONS = frozenset({"hold", "skip"})
@@ -121,6 +125,18 @@ class Executor:
         self.maker = MakerWorker(venue, self.runner, now, self.config, sleep, self._read)
         self._markets: dict[str, PairMarkets] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # one per symbol, non-reentrant: see ``reduce_pairs``
+        self._quotes: dict[str, tuple[int, dict[Leg, Decimal]]] = {}  # symbol -> (read at, both legs' mids)
+        self.runner.on_send = self._traded
+
+    def use_quotes(self, quotes: dict[str, dict[Leg, Decimal]], read_ms: int) -> None:
+        """Both legs' book mids per symbol as the caller (the scan) just read them at ``read_ms``: an action
+        planned within ``QUOTE_MAX_AGE_MS`` takes them as its reference prices instead of reading both books
+        again. A symbol's mids are dropped as soon as any order on it is about to be sent (its fills move
+        the book), and a later action reads the books afresh."""
+        self._quotes = {symbol: (read_ms, dict(mids)) for symbol, mids in quotes.items()}
+
+    def _traded(self, symbol: str) -> None:
+        self._quotes.pop(symbol, None)
 
     # -- public ----------------------------------------------------------------------------------------
 
@@ -220,6 +236,7 @@ class Executor:
             return ExecutionResult(symbol, "noop", pair.id if pair else None, spot_qty, short_qty)
 
         state = self._state_for(spot_qty, short_qty, wanted)
+        known = pair is not None
         pair = await self.ledger.upsert_pair(
             venue=self.venue.name, symbol=symbol, now_ms=now, state=state, target_qty=wanted
         )
@@ -235,15 +252,23 @@ class Executor:
         }
         if hasattr(target, "to_dict"):
             details["target"] = target.to_dict()
-        await self._event(
-            EventKind.DECISION, pair, symbol, f"{state}: {symbol} {spot_qty}/{short_qty} -> {wanted}", details
+        decision = EventRecord(
+            EventKind.DECISION,
+            f"{state}: {symbol} {spot_qty}/{short_qty} -> {wanted}",
+            ts_ms=self.now(),
+            pair_id=pair.id,
+            symbol=symbol,
+            details=details,
         )
-        seq = await self.next_seq(pair.id)
+        seq = await self.next_seq(pair.id) if known else 1  # a pair row made just now owns no client id yet
         result = ExecutionResult(symbol, "done", pair.id)
         if self.config.style == "maker" and {o.leg for o in orders} == {Leg.SPOT, Leg.PERP}:
+            await self.ledger.add_events([decision])
             legs = await self._work_maker(pair, seq, orders, filters, str(reason_text), references, result, price)
-        else:
-            legs = await self._send(pair.id, symbol, seq, orders, "", 0, str(reason_text), references, result)
+        else:  # the decision is committed with the legs' intents, in one transaction before they leave
+            legs = await self._send(
+                pair.id, symbol, seq, orders, "", 0, str(reason_text), references, result, [decision]
+            )
         spot_qty, short_qty = self._apply_effects(spot_qty, short_qty, legs, markets.base)
         failed = any(not leg.ok for leg in legs)
         if _unknown(legs):
@@ -261,7 +286,11 @@ class Executor:
 
     async def _reference_prices(self, symbol: str) -> dict[Leg, Decimal]:
         """Both legs' book mids when the action is planned: the reference every fill of the action is
-        measured against (slippage, ``bot.ledger.attribution``); read together, so no round trip is added."""
+        measured against (slippage, ``bot.ledger.attribution``) and the price it is sized at; the scan's
+        own (``use_quotes``) while fresh and untraded, else both books read together."""
+        quoted = self._quotes.get(symbol)
+        if quoted is not None and 0 <= self.now() - quoted[0] <= QUOTE_MAX_AGE_MS:
+            return dict(quoted[1])
         spot, perp = await asyncio.gather(
             self._read(lambda: self.venue.fetch_order_book(symbol, Leg.SPOT, 5)),
             self._read(lambda: self.venue.fetch_order_book(symbol, Leg.PERP, 5)),
@@ -328,17 +357,22 @@ class Executor:
         reason: str,
         references: dict[Leg, Decimal],
         result: ExecutionResult,
+        events: list[EventRecord] | None = None,
     ) -> list[LegResult]:
-        """Commit one intent per order (with its leg's reference price), then send them concurrently."""
-        ids = []
-        for order in orders:
-            cid = order_id(pair_id, seq, order.leg, step, attempt)
-            if not await self.runner.write_intent(pair_id, symbol, cid, order, reason, references[order.leg]):
+        """Commit one intent per order (with its leg's reference price), already marked sent, and
+        ``events``, all in one transaction; then send the orders concurrently."""
+        ids = [order_id(pair_id, seq, order.leg, step, attempt) for order in orders]
+        planned = [(cid, order, references[order.leg]) for cid, order in zip(ids, orders, strict=True)]
+        fresh = await self.runner.write_intents(pair_id, symbol, planned, reason, events or [])
+        for cid, new in zip(ids, fresh, strict=True):
+            if not new:
                 raise RuntimeError(f"client id {cid} was already used; refusing to resubmit")
-            ids.append(cid)
         result.client_ids.extend(ids)
         legs = await asyncio.gather(
-            *(self.runner.run(pair_id, symbol, cid, order) for cid, order in zip(ids, orders, strict=True))
+            *(
+                self.runner.run(pair_id, symbol, cid, order, marked_sent=True)
+                for cid, order in zip(ids, orders, strict=True)
+            )
         )
         result.errors.extend(f"{leg.client_id}: {leg.error}" for leg in legs if leg.error)
         return list(legs)

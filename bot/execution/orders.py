@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from bot.config import ExecutionConfig
 from bot.domain import ZERO, Leg, Side
@@ -21,6 +22,7 @@ from bot.execution.ids import cancel_id
 from bot.execution.plan import LegOrder
 from bot.ledger.models import EventKind, IntentKind, IntentStatus
 from bot.ledger.recorder import Recorder
+from bot.ledger.repository import EventRecord, IntentRecord
 from bot.venues.base import OrderRequest, OrderState, Venue, VenueFill
 from bot.venues.errors import Backoff, ErrorClass, classify, retry_call, safe_error_text
 
@@ -29,6 +31,26 @@ LOST_ANSWER_LOOKUPS = 4  # reads by client id of an order whose answer was lost 
 ABSENT_CONFIRMATIONS = 2  # "no such order" answers, a backoff apart, that prove it was never placed
 Sleep = Callable[[float], Awaitable[object]]
 Now = Callable[[], int]
+
+
+def fill_row(venue: str, f: VenueFill, client_order_id: str | None, pair_id: int | None) -> dict[str, Any]:
+    """``Recorder.record_fill``'s arguments for one venue fill (``record_order_outcome``)."""
+    return {
+        "venue": venue,
+        "market": f.leg,
+        "symbol": f.symbol,
+        "venue_trade_id": f.venue_trade_id,
+        "side": f.side,
+        "quantity": f.qty,
+        "price": f.price,
+        "fee": f.fee,
+        "ts_ms": f.ts_ms,
+        "fee_asset": f.fee_asset,
+        "is_maker": f.is_maker,
+        "client_order_id": client_order_id,
+        "venue_order_id": f.venue_order_id,
+        "pair_id": pair_id,
+    }
 
 
 async def record_venue_fill(
@@ -90,6 +112,25 @@ class LegResult:
         return qty
 
 
+def _payload(
+    symbol: str, order: LegOrder, reason: str, reference_price: Decimal, limit_price: Decimal | None = None
+) -> dict[str, object]:
+    """An order intent's payload: what reconciliation needs to look the order up and explain it."""
+    payload: dict[str, object] = {
+        "symbol": symbol,
+        "leg": order.leg.value,
+        "side": order.side.value,
+        "qty": str(order.qty),
+        "reduce_only": order.reduce_only,
+        "type": "market" if limit_price is None else "limit",
+        "reason": reason,
+        "reference_price": str(reference_price),
+    }
+    if limit_price is not None:
+        payload.update(price=str(limit_price), post_only=True)
+    return payload
+
+
 class OrderRunner:
     """Sends one leg order under its write-ahead intent and follows it to a final state."""
 
@@ -102,6 +143,7 @@ class OrderRunner:
         self.config = config
         self.sleep = sleep
         self.rng = rng
+        self.on_send: Callable[[str], object] | None = None  # told the symbol of every order about to be sent
 
     async def write_intent(
         self,
@@ -116,25 +158,35 @@ class OrderRunner:
         """Commit the intent; False when the id was already used (then the caller picks a fresh one).
         ``reference_price`` is the leg's book mid when the action was planned (slippage is measured from it);
         ``limit_price`` makes it a post-only limit order (maker style) at that price."""
-        payload: dict[str, object] = {
-            "symbol": symbol,
-            "leg": order.leg.value,
-            "side": order.side.value,
-            "qty": str(order.qty),
-            "reduce_only": order.reduce_only,
-            "type": "market" if limit_price is None else "limit",
-            "reason": reason,
-            "reference_price": str(reference_price),
-        }
-        if limit_price is not None:
-            payload.update(price=str(limit_price), post_only=True)
+        payload = _payload(symbol, order, reason, reference_price, limit_price)
         intent = await self.ledger.create_intent(
             IntentKind.ORDER, client_id, now_ms=self.now(), pair_id=pair_id, payload=payload
         )
         return intent.status is IntentStatus.PENDING and intent.attempts == 0
 
-    async def run(self, pair_id: int | None, symbol: str, client_id: str, order: LegOrder) -> LegResult:
-        """Send (intent already committed), follow up, record. Never raises for venue errors."""
+    async def write_intents(
+        self,
+        pair_id: int | None,
+        symbol: str,
+        orders: list[tuple[str, LegOrder, Decimal]],
+        reason: str,
+        events: Sequence[EventRecord] = (),
+    ) -> list[bool]:
+        """Commit the intents of market orders (client id, order, reference price) about to be sent
+        together, already marked sent, with ``events``, in one transaction (``Recorder.write_ahead``); send
+        each with ``run(..., marked_sent=True)``. One flag per order: False when its id was already used."""
+        now = self.now()
+        records = [
+            IntentRecord(IntentKind.ORDER, cid, now, _payload(symbol, order, reason, ref), pair_id)
+            for cid, order, ref in orders
+        ]
+        return [new for _, new in await self.ledger.write_ahead(records, events)]
+
+    async def run(
+        self, pair_id: int | None, symbol: str, client_id: str, order: LegOrder, *, marked_sent: bool = False
+    ) -> LegResult:
+        """Send (intent already committed; ``marked_sent``: committed as sent by ``write_intents``), follow
+        up, record. Never raises for venue errors."""
         req = OrderRequest(
             client_order_id=client_id,
             symbol=symbol,
@@ -144,7 +196,7 @@ class OrderRunner:
             qty=order.qty,
             reduce_only=order.reduce_only,
         )
-        sent = await self._submit(pair_id, symbol, client_id, order, req)
+        sent = await self._submit(pair_id, symbol, client_id, order, req, marked_sent)
         if isinstance(sent, LegResult):
             return sent
         state = await self._follow_up(pair_id, symbol, sent)
@@ -173,17 +225,26 @@ class OrderRunner:
 
     async def settle(self, pair_id: int | None, order: LegOrder, state: OrderState) -> LegResult:
         """Record an order's state and fills; its intent is done when the order is final, else unknown."""
-        fills = await self.record(pair_id, state)
         status = IntentStatus.DONE if state.status in TERMINAL else IntentStatus.UNKNOWN
-        await self.ledger.set_intent_status(state.client_order_id, status, now_ms=self.now())
+        fills = await self.record(pair_id, state, status)
         return LegResult(order, state.client_order_id, state, fills=fills)
 
     async def _submit(
-        self, pair_id: int | None, symbol: str, client_id: str, order: LegOrder, req: OrderRequest
+        self,
+        pair_id: int | None,
+        symbol: str,
+        client_id: str,
+        order: LegOrder,
+        req: OrderRequest,
+        marked_sent: bool = False,
     ) -> OrderState | LegResult:
         """Send ``req``: the venue's answer (or, when it was lost, the order found by its client id), or the
-        failed leg (refused, never placed, or of unknown fate: then its intent is left for reconciliation)."""
-        await self.ledger.set_intent_status(client_id, IntentStatus.SENT, now_ms=self.now(), count_attempt=True)
+        failed leg (refused, never placed, or of unknown fate: then its intent is left for reconciliation).
+        The intent is marked sent (one more attempt) first, unless ``marked_sent`` says it was committed so."""
+        if not marked_sent:
+            await self.ledger.set_intent_status(client_id, IntentStatus.SENT, now_ms=self.now(), count_attempt=True)
+        if self.on_send is not None:
+            self.on_send(symbol)
         try:
             state = await self.venue.create_order(req)
         except Exception as exc:
@@ -295,28 +356,31 @@ class OrderRunner:
         await self.ledger.set_intent_status(cid, status, now_ms=self.now())
         return final
 
-    async def record(self, pair_id: int | None, state: OrderState) -> tuple[VenueFill, ...]:
-        """Upsert the order, store its fills (idempotent), and log an order event and one per new fill."""
+    async def record(
+        self, pair_id: int | None, state: OrderState, intent_status: IntentStatus | None = None
+    ) -> tuple[VenueFill, ...]:
+        """Upsert the order, store its fills (idempotent), log an order event and one per new fill, and
+        (``intent_status``) move the order's intent: one ledger transaction once the fills are known."""
         now = self.now()
-        await self.ledger.record_order(
-            client_order_id=state.client_order_id,
-            venue=self.venue.name,
-            symbol=state.symbol,
-            leg=state.leg,
-            side=state.side,
-            type=state.type,
-            quantity=state.qty,
-            now_ms=max(now, state.ts_ms),
-            status=state.status,
-            price=state.price,
-            filled_qty=state.filled,
-            avg_price=state.average,
-            venue_order_id=state.venue_order_id,
-            pair_id=pair_id,
-            reduce_only=state.reduce_only,
-        )
+        order = {
+            "client_order_id": state.client_order_id,
+            "venue": self.venue.name,
+            "symbol": state.symbol,
+            "leg": state.leg,
+            "side": state.side,
+            "type": state.type,
+            "quantity": state.qty,
+            "now_ms": max(now, state.ts_ms),
+            "status": state.status,
+            "price": state.price,
+            "filled_qty": state.filled,
+            "avg_price": state.average,
+            "venue_order_id": state.venue_order_id,
+            "pair_id": pair_id,
+            "reduce_only": state.reduce_only,
+        }
         fills = await self._fills_of(state)
-        await self.ledger.add_event(
+        order_event = EventRecord(
             EventKind.ORDER,
             f"{state.leg} {state.side} {state.filled}/{state.qty} {state.symbol} {state.status}",
             ts_ms=now,
@@ -331,19 +395,22 @@ class OrderRunner:
                 "reduce_only": state.reduce_only,
             },
         )
-        for f in fills:
-            new = await record_venue_fill(
-                self.ledger, self.venue.name, f, f.client_order_id or state.client_order_id, pair_id
-            )
-            if new:
-                await self.ledger.add_event(
+        fill_rows = [
+            (
+                fill_row(self.venue.name, f, f.client_order_id or state.client_order_id, pair_id),
+                EventRecord(
                     EventKind.FILL,
                     f"{f.leg} {f.side} {f.qty} {f.symbol} @ {f.price} fee {f.fee} {f.fee_asset}",
                     ts_ms=now,
                     pair_id=pair_id,
                     symbol=f.symbol,
                     details={"client_order_id": state.client_order_id, "trade_id": f.venue_trade_id},
-                )
+                ),
+            )
+            for f in fills
+        ]
+        intent = (state.client_order_id, intent_status, self.now()) if intent_status is not None else None
+        await self.ledger.record_order_outcome(order, [order_event], fill_rows, intent)
         return fills
 
     async def _fills_of(self, state: OrderState) -> tuple[VenueFill, ...]:

@@ -57,7 +57,7 @@ from bot.ledger.models import (
     Wallet,
 )
 from bot.ledger.outage import OutageTracker
-from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord
+from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, IntentRecord
 from bot.ledger.types import Money, json_dumps, to_money
 
 M = TypeVar("M", bound=Base)
@@ -471,6 +471,45 @@ class MemoryLedger:
     async def get_intent(self, client_id: str) -> Intent | None:
         found = self._intent_by_client.get(client_id)
         return None if found is None else self._intents.obj(self._intents.rows[found])
+
+    async def record_order_outcome(
+        self,
+        order: Mapping[str, Any],
+        events: Sequence[EventRecord],
+        fills: Sequence[tuple[Mapping[str, Any], EventRecord]],
+        intent: tuple[str, IntentStatus, int] | None = None,
+    ) -> list[bool]:
+        """An order, its events, its fills (each new one with its event) and its intent's status, as
+        ``Ledger.record_order_outcome``."""
+        await self.record_order(**order)
+        await self.add_events(events)
+        new = []
+        for fill, fill_event in fills:
+            new.append(await self.record_fill(**fill))
+            if new[-1]:
+                await self.add_events([fill_event])
+        if intent is not None:
+            client_id, status, now_ms = intent
+            await self.set_intent_status(client_id, status, now_ms=now_ms)
+        return new
+
+    async def write_ahead(
+        self, intents: Sequence[IntentRecord], events: Sequence[EventRecord] = ()
+    ) -> list[tuple[Intent, bool]]:
+        """New intents committed as ``sent`` (one attempt) with ``events``, as ``Ledger.write_ahead``."""
+        out = []
+        for rec in intents:
+            new = rec.client_id not in self._intent_by_client
+            intent = await self.create_intent(
+                rec.kind, rec.client_id, now_ms=rec.now_ms, payload=rec.payload, pair_id=rec.pair_id
+            )
+            if new:
+                intent = await self.set_intent_status(
+                    rec.client_id, IntentStatus.SENT, now_ms=rec.now_ms, count_attempt=True
+                )
+            out.append((intent, new))
+        await self.add_events(events)
+        return out
 
     async def set_intent_status(
         self,
@@ -926,6 +965,11 @@ class MemoryLedger:
         predictions, written together (as ``Ledger.record_funding_rates``)."""
         for r in rates:
             await self.record_funding_rate(**r)
+
+    async def record_scan(self, rates: Sequence[Mapping[str, Any]], events: Sequence[EventRecord]) -> None:
+        """A scan's predictions and decisions, as ``Ledger.record_scan``."""
+        await self.record_funding_rates(rates)
+        await self.add_events(events)
 
     async def funding_rates(
         self,

@@ -36,7 +36,7 @@ from bot.ledger.models import (
     Wallet,
 )
 from bot.ledger.outage import OutageTracker
-from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord
+from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, IntentRecord
 
 
 @runtime_checkable
@@ -86,6 +86,18 @@ class Recorder(Protocol):
         payload: Mapping[str, Any] | None = None,
         pair_id: int | None = None,
     ) -> Intent: ...
+
+    async def record_order_outcome(
+        self,
+        order: Mapping[str, Any],
+        events: Sequence[EventRecord],
+        fills: Sequence[tuple[Mapping[str, Any], EventRecord]],
+        intent: tuple[str, IntentStatus, int] | None = None,
+    ) -> list[bool]: ...
+
+    async def write_ahead(
+        self, intents: Sequence[IntentRecord], events: Sequence[EventRecord] = ()
+    ) -> list[tuple[Intent, bool]]: ...
 
     async def get_intent(self, client_id: str) -> Intent | None: ...
 
@@ -223,6 +235,7 @@ class Recorder(Protocol):
     ) -> bool: ...
 
     async def record_funding_rates(self, rates: Sequence[Mapping[str, Any]]) -> None: ...
+    async def record_scan(self, rates: Sequence[Mapping[str, Any]], events: Sequence[EventRecord]) -> None: ...
     async def record_funding_payments(self, payments: Sequence[FundingRecord]) -> int: ...
 
     async def list_funding_payments(

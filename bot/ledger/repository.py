@@ -130,12 +130,93 @@ def _insert_event() -> Any:
     return table.insert().returning(table.c.id)
 
 
+def _same_kind(intent: Intent, kind: IntentKind) -> Intent:
+    if intent.kind != kind:
+        raise ValueError(f"client id {intent.client_id!r} already belongs to a {intent.kind} intent, not {kind}")
+    return intent
+
+
 def _progress(table: Table, client_id: str, values: Mapping[str, Any], count_attempt: bool) -> Any:
     """UPDATE ``table`` (intents, transfers) of ``client_id`` with ``values``, one more attempt if asked."""
     stmt = update(table).where(table.c.client_id == client_id).values(**values)
     if count_attempt:
         stmt = stmt.values(attempts=table.c.attempts + 1)
     return stmt.returning(*table.c)
+
+
+def _order_row(
+    *,
+    client_order_id: str,
+    venue: str,
+    symbol: str,
+    leg: Leg,
+    side: Side,
+    type: str,
+    quantity: Decimal,
+    now_ms: int,
+    status: str = "open",
+    price: Decimal | None = None,
+    filled_qty: Decimal = ZERO,
+    avg_price: Decimal | None = None,
+    venue_order_id: str | None = None,
+    pair_id: int | None = None,
+    reduce_only: bool = False,
+) -> dict[str, Any]:
+    """The ``orders`` row of ``Ledger.record_order``'s arguments."""
+    return {
+        "client_order_id": client_order_id,
+        "venue_order_id": venue_order_id,
+        "venue": venue,
+        "pair_id": pair_id,
+        "leg": leg,
+        "symbol": symbol,
+        "side": side,
+        "type": type,
+        "quantity": quantity,
+        "price": price,
+        "filled_qty": filled_qty,
+        "avg_price": avg_price,
+        "status": status,
+        "reduce_only": reduce_only,
+        "created_ms": now_ms,
+        "updated_ms": now_ms,
+    }
+
+
+def _fill_row(
+    *,
+    venue: str,
+    market: Leg,
+    symbol: str,
+    venue_trade_id: str,
+    side: Side,
+    quantity: Decimal,
+    price: Decimal,
+    fee: Decimal,
+    ts_ms: int,
+    fee_asset: str | None = None,
+    is_maker: bool | None = None,
+    client_order_id: str | None = None,
+    venue_order_id: str | None = None,
+    pair_id: int | None = None,
+) -> dict[str, Any]:
+    """The ``fills`` row of ``Ledger.record_fill``'s arguments."""
+    return {
+        "venue": venue,
+        "market": market,
+        "symbol": symbol,
+        "venue_trade_id": str(venue_trade_id),
+        "client_order_id": client_order_id,
+        "venue_order_id": venue_order_id,
+        "pair_id": pair_id,
+        "side": side,
+        "quantity": quantity,
+        "price": price,
+        "fee": fee,
+        "fee_asset": fee_asset,
+        "is_maker": is_maker,
+        "ts_ms": ts_ms,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +297,30 @@ class EventRecord:
             "symbol": self.symbol,
             "message": self.message,
             "details": dict(self.details) if self.details is not None else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IntentRecord:
+    """One write-ahead intent to commit (the arguments of ``Ledger.create_intent``), for ``write_ahead``."""
+
+    kind: IntentKind
+    client_id: str
+    now_ms: int
+    payload: Mapping[str, Any] | None = None
+    pair_id: int | None = None
+
+    def row(self, status: IntentStatus, attempts: int) -> dict[str, Any]:
+        """The ``intents`` row this intent becomes, in ``status`` after ``attempts`` sends."""
+        return {
+            "client_id": self.client_id,
+            "kind": self.kind,
+            "pair_id": self.pair_id,
+            "payload": dict(self.payload or {}),
+            "status": status,
+            "attempts": attempts,
+            "created_ms": self.now_ms,
+            "updated_ms": self.now_ms,
         }
 
 
@@ -450,24 +555,42 @@ class Ledger:
     ) -> Intent:
         """Write the intent for ``client_id`` before acting; for a known client id return the stored row
         unchanged (its status tells whether the side effect was already attempted)."""
-        row = {
-            "client_id": client_id,
-            "kind": kind,
-            "pair_id": pair_id,
-            "payload": dict(payload or {}),
-            "status": IntentStatus.PENDING,
-            "attempts": 0,
-            "created_ms": now_ms,
-            "updated_ms": now_ms,
-        }
+        row = IntentRecord(kind, client_id, now_ms, payload, pair_id).row(IntentStatus.PENDING, 0)
         table = Intent.__table__
         # RETURNING gives the row when it is new; on a known client id it gives nothing (then select it)
         write = self._insert(table).on_conflict_do_nothing().returning(*table.c)
         read = select(Intent).where(Intent.client_id == client_id)
         intent: Intent = await self._run(_written_or_stored, write, row, read, {})
-        if intent.kind != kind:
-            raise ValueError(f"client id {client_id!r} already belongs to a {intent.kind} intent, not {kind}")
-        return intent
+        return _same_kind(intent, kind)
+
+    async def write_ahead(
+        self, intents: Sequence[IntentRecord], events: Sequence[EventRecord] = ()
+    ) -> list[tuple[Intent, bool]]:
+        """Commit the intents of sends about to be made, each already marked ``sent`` (one attempt), with
+        ``events``, in ONE transaction: the caller sends nothing before this returns, and then sends all of
+        them at once (both legs of a pair). Each comes back with True when its client id was new; a known
+        id's row is returned unchanged with False, and nothing may be sent under it. Reconciliation treats a
+        ``sent`` intent the venue never saw as it treats a pending one: looked up, then failed."""
+        table = Intent.__table__
+        write = self._insert(table).on_conflict_do_nothing().returning(*table.c)
+        event_stmt = Event.__table__.insert()
+        event_rows = [e.row() for e in events]
+
+        def commit(conn: Connection) -> list[tuple[Intent, bool]]:
+            out = []
+            for rec in intents:
+                written = conn.execute(write, rec.row(IntentStatus.SENT, 1)).one_or_none()
+                if written is not None:
+                    out.append((_model(Intent, written), True))
+                    continue
+                (stored,) = _models(conn, select(Intent).where(Intent.client_id == rec.client_id))
+                out.append((_same_kind(stored, rec.kind), False))
+            if event_rows:
+                conn.execute(event_stmt, event_rows)
+            return out
+
+        async with self._event_lock:
+            return await self._run(commit)
 
     async def get_intent(self, client_id: str) -> Intent | None:
         return await self._one_or_none(select(Intent).where(Intent.client_id == client_id))
@@ -550,24 +673,64 @@ class Ledger:
         An update older than the stored one (``now_ms`` < ``updated_ms``) is ignored, so a late REST
         answer never overwrites a newer WebSocket update. Known venue id / prices are never erased.
         """
-        row = {
-            "client_order_id": client_order_id,
-            "venue_order_id": venue_order_id,
-            "venue": venue,
-            "pair_id": pair_id,
-            "leg": leg,
-            "symbol": symbol,
-            "side": side,
-            "type": type,
-            "quantity": quantity,
-            "price": price,
-            "filled_qty": filled_qty,
-            "avg_price": avg_price,
-            "status": status,
-            "reduce_only": reduce_only,
-            "created_ms": now_ms,
-            "updated_ms": now_ms,
-        }
+        row = _order_row(
+            client_order_id=client_order_id,
+            venue=venue,
+            symbol=symbol,
+            leg=leg,
+            side=side,
+            type=type,
+            quantity=quantity,
+            now_ms=now_ms,
+            status=status,
+            price=price,
+            filled_qty=filled_qty,
+            avg_price=avg_price,
+            venue_order_id=venue_order_id,
+            pair_id=pair_id,
+            reduce_only=reduce_only,
+        )
+        return await self._run(_written_or_stored, *self._order_write(row))
+
+    async def record_order_outcome(
+        self,
+        order: Mapping[str, Any],
+        events: Sequence[EventRecord],
+        fills: Sequence[tuple[Mapping[str, Any], EventRecord]],
+        intent: tuple[str, IntentStatus, int] | None = None,
+    ) -> list[bool]:
+        """What the venue said of one order, in ONE transaction: the order (``record_order``'s keyword
+        arguments), ``events``, each fill (``record_fill``'s) with its event when the fill is new, and the
+        order's intent moved to a status (client id, status, now_ms). Returns which fills were new."""
+        order_stmts = self._order_write(_order_row(**order))
+        fill_stmt = self._insert(Fill.__table__).on_conflict_do_nothing().returning(Fill.__table__.c.id)
+        event_stmt = Event.__table__.insert()
+        fill_rows = [(_fill_row(**f), e.row()) for f, e in fills]
+        event_rows = [e.row() for e in events]
+        progress, intent_id = None, None
+        if intent is not None:
+            intent_id, status, now_ms = intent
+            progress = _progress(Intent.__table__, intent_id, {"status": status, "updated_ms": now_ms}, False)
+
+        def write(conn: Connection) -> list[bool]:
+            _written_or_stored(conn, *order_stmts)
+            if event_rows:
+                conn.execute(event_stmt, event_rows)
+            new = []
+            for fill_row, event in fill_rows:
+                new.append(_inserted(conn, fill_stmt, fill_row))
+                if new[-1]:
+                    conn.execute(event_stmt, event)
+            if progress is not None and conn.execute(progress).one_or_none() is None:
+                raise KeyError(f"no intent with client id {intent_id!r}")
+            return new
+
+        async with self._event_lock:
+            return await self._run(write)
+
+    def _order_write(self, row: dict[str, Any]) -> tuple[Any, dict[str, Any], Select[Order], dict[str, Any]]:
+        """``record_order``'s upsert of ``row`` and the read of the stored order (``_written_or_stored``)."""
+        client_order_id = row["client_order_id"]
         orders = Order.__table__
         ins = self._insert(orders)
         ex = ins.excluded
@@ -582,7 +745,7 @@ class Ledger:
             where=ex.updated_ms >= orders.c.updated_ms,
         ).returning(*orders.c)  # nothing when a newer update is already stored (then select it)
         read = select(Order).where(Order.client_order_id == client_order_id)
-        return await self._run(_written_or_stored, write, row, read, {})
+        return write, row, read, {}
 
     async def get_order(self, client_order_id: str) -> Order | None:
         return await self._one_or_none(select(Order).where(Order.client_order_id == client_order_id))
@@ -632,22 +795,22 @@ class Ledger:
         pair_id: int | None = None,
     ) -> bool:
         """Store a trade; True when new, False when (venue, market, symbol, trade id) was already there."""
-        row = {
-            "venue": venue,
-            "market": market,
-            "symbol": symbol,
-            "venue_trade_id": str(venue_trade_id),
-            "client_order_id": client_order_id,
-            "venue_order_id": venue_order_id,
-            "pair_id": pair_id,
-            "side": side,
-            "quantity": quantity,
-            "price": price,
-            "fee": fee,
-            "fee_asset": fee_asset,
-            "is_maker": is_maker,
-            "ts_ms": ts_ms,
-        }
+        row = _fill_row(
+            venue=venue,
+            market=market,
+            symbol=symbol,
+            venue_trade_id=venue_trade_id,
+            side=side,
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            ts_ms=ts_ms,
+            fee_asset=fee_asset,
+            is_maker=is_maker,
+            client_order_id=client_order_id,
+            venue_order_id=venue_order_id,
+            pair_id=pair_id,
+        )
         stmt = self._insert(Fill.__table__).on_conflict_do_nothing().returning(Fill.__table__.c.id)
         return await self._run(_inserted, stmt, row)
 
@@ -930,8 +1093,27 @@ class Ledger:
     async def record_funding_rates(self, rates: Sequence[Mapping[str, Any]]) -> None:
         """``record_funding_rate`` for many rows (its keyword arguments, one mapping each) in one
         transaction and one statement per kind: a scan's predictions, written together."""
-        if not rates:
+        if rates:
+            await self.record_scan(rates, ())
+
+    async def record_scan(self, rates: Sequence[Mapping[str, Any]], events: Sequence[EventRecord]) -> None:
+        """A scan's funding predictions (as ``record_funding_rates``) and its decisions (``add_events``, in
+        order) in ONE transaction: what the scan saw and decided, committed before it trades."""
+        if not rates and not events:
             return
+        stmts = self._rate_statements(rates)
+        if events:
+            stmts.append((Event.__table__.insert(), [e.row() for e in events]))
+
+        def write(conn: Connection) -> None:
+            for stmt, rows in stmts:
+                conn.execute(stmt, rows)
+
+        async with self._event_lock:
+            await self._run(write)
+
+    def _rate_statements(self, rates: Sequence[Mapping[str, Any]]) -> list[tuple[Any, list[dict[str, Any]]]]:
+        """The upserts of ``record_funding_rates``: one statement per kind, with its rows."""
         table = FundingRate.__table__
         key = [table.c.venue, table.c.symbol, table.c.funding_time_ms, table.c.kind]
         by_kind: dict[RateKind, list[dict[str, Any]]] = {}
@@ -954,12 +1136,7 @@ class Ledger:
             else:
                 stmt = stmt.on_conflict_do_nothing(index_elements=key)
             stmts.append((stmt, rows))
-
-        def write(conn: Connection) -> None:
-            for stmt, rows in stmts:
-                conn.execute(stmt, rows)
-
-        await self._run(write)
+        return stmts
 
     async def funding_rates(
         self,

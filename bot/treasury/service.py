@@ -47,7 +47,7 @@ from bot.treasury.maths import (
     reduction_fraction,
     transfer_need,
 )
-from bot.venues.base import TransferResult, Venue, Wallet
+from bot.venues.base import Position, TransferResult, Venue, Wallet
 from bot.venues.errors import Backoff, ErrorClass, classify, retry_call, safe_error_text
 
 Now = Callable[[], int]
@@ -59,6 +59,10 @@ STUCK_WINDOWS = 5  # a transfer still "sent" this many lookup windows after it w
 
 
 OnStuck = Callable[[Transfer, int], Awaitable[object]]  # a stuck transfer's row and its age (ms)
+
+
+async def _no_positions() -> dict[str, Position]:
+    return {}
 
 
 class Reducer(Protocol):
@@ -145,10 +149,12 @@ class Treasury:
         """Margin balance, short notional (|qty| x mark of every open perp position), spot free USDT."""
         pairs = await self.ledger.list_pairs((*ACTIVE_STATES, PairState.QUARANTINED), venue=self.venue.name)
         symbols = sorted({p.symbol for p in pairs})
-        account = await self._read(self.venue.fetch_futures_account)
-        positions = await self._read(lambda: self.venue.fetch_positions(symbols)) if symbols else {}
+        account, positions, spot_free = await asyncio.gather(  # one reading: the three go out together
+            self._read(self.venue.fetch_futures_account),
+            self._read(lambda: self.venue.fetch_positions(symbols)) if symbols else _no_positions(),
+            self._read(lambda: self.venue.max_transferable(self.asset, "spot")),
+        )
         notional = sum((abs(p.qty) * p.mark_price for p in positions.values()), ZERO)
-        spot_free = await self._read(lambda: self.venue.max_transferable(self.asset, "spot"))
         return Collateral(account.margin_balance, notional, spot_free, account.max_withdrawable)
 
     # -- the periodic check ----------------------------------------------------------------------------
@@ -246,14 +252,20 @@ class Treasury:
 
     # -- entries ---------------------------------------------------------------------------------------
 
-    async def _ensure(self, required: Decimal) -> Decimal:
-        account = await self._read(self.venue.fetch_futures_account)
-        missing = required - account.margin_balance
+    async def _ensure(self, required: Decimal, c: Collateral) -> tuple[Decimal, Decimal]:
+        """Margin balance and spot free USDT after moving what ``required`` margin lacks into futures.
+        ``c`` is the reading just taken under the treasury's lock: with nothing to move it is the answer
+        (no transfer of the bot's can have run since); after a transfer both are read again, together."""
+        missing = required - c.margin_balance
         if missing <= 0:
-            return account.margin_balance
+            return c.margin_balance, c.spot_free
         amount = ceil_usdt(max(missing, self.config.min_transfer))
         await self._try_transfer(amount, "spot", "futures", f"pre-fund margin to {required}")
-        return (await self._read(self.venue.fetch_futures_account)).margin_balance
+        account, spot_free = await asyncio.gather(
+            self._read(self.venue.fetch_futures_account),
+            self._read(lambda: self.venue.max_transferable(self.asset, "spot")),
+        )
+        return account.margin_balance, spot_free
 
     async def prepare_entry(self, extra_notional: Decimal, cost_buffer: Decimal = Decimal("0.01")) -> Decimal:
         """Pre-fund the margin for ``extra_notional`` more shorts at the target ratio and return the
@@ -269,8 +281,7 @@ class Treasury:
             )
             if cap <= 0:
                 return ZERO
-            margin = await self._ensure(t * (c.short_notional + cap))
-            spot_free = await self._read(lambda: self.venue.max_transferable(self.asset, "spot"))
+            margin, spot_free = await self._ensure(t * (c.short_notional + cap), c)
             by_margin = margin / t - c.short_notional
             by_spot = spot_free / (1 + cost_buffer)
             return max(ZERO, min(cap, by_margin, by_spot))

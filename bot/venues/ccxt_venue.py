@@ -357,8 +357,7 @@ class CcxtVenue:
     # ----------------------------------------------------------------- account
 
     async def fetch_balances(self) -> list[WalletBalance]:
-        spot = await self.client.fetch_balance()
-        fut = await self.client.fetch_balance({"type": "future"})
+        spot, fut = await asyncio.gather(self.client.fetch_balance(), self.client.fetch_balance({"type": "future"}))
         out: list[WalletBalance] = []
         for row in spot["info"].get("balances", []):
             free, locked = _req(row["free"]), _req(row["locked"])
