@@ -494,9 +494,14 @@ class MemoryLedger:
         return new
 
     async def write_ahead(
-        self, intents: Sequence[IntentRecord], events: Sequence[EventRecord] = ()
+        self,
+        intents: Sequence[IntentRecord],
+        events: Sequence[EventRecord] = (),
+        transfers: Sequence[Mapping[str, Any]] = (),
     ) -> list[tuple[Intent, bool]]:
-        """New intents committed as ``sent`` (one attempt) with ``events``, as ``Ledger.write_ahead``."""
+        """New intents committed as ``sent`` (one attempt) with ``events`` and the rows of new transfer
+        intents, as ``Ledger.write_ahead``."""
+        rows = {t["client_id"]: t for t in transfers}
         out = []
         for rec in intents:
             new = rec.client_id not in self._intent_by_client
@@ -507,6 +512,13 @@ class MemoryLedger:
                 intent = await self.set_intent_status(
                     rec.client_id, IntentStatus.SENT, now_ms=rec.now_ms, count_attempt=True
                 )
+                if rec.client_id in rows:
+                    row = rows[rec.client_id]
+                    if not await self.record_transfer(**row):
+                        raise LedgerConflict(f"transfer {rec.client_id} already exists")
+                    await self.update_transfer(
+                        rec.client_id, now_ms=row["now_ms"], status=TransferStatus.SENT, count_attempt=True
+                    )
             out.append((intent, new))
         await self.add_events(events)
         return out
@@ -771,6 +783,22 @@ class MemoryLedger:
         self._transfer_by_client[row["client_id"]] = row["id"]
         if row["venue_tran_id"] is not None:
             self._transfer_by_tran[(row["venue"], row["venue_tran_id"])] = row["id"]
+
+    async def settle_transfer(
+        self,
+        client_id: str,
+        *,
+        now_ms: int,
+        status: TransferStatus,
+        intent_status: IntentStatus,
+        venue_tran_id: str | None = None,
+        error: str | None = None,
+        events: Sequence[EventRecord] = (),
+    ) -> None:
+        """A transfer's row, its intent and ``events``, as ``Ledger.settle_transfer``."""
+        await self.update_transfer(client_id, now_ms=now_ms, status=status, venue_tran_id=venue_tran_id, error=error)
+        await self.set_intent_status(client_id, intent_status, now_ms=now_ms, error=error)
+        await self.add_events(events)
 
     async def update_transfer(
         self,

@@ -96,8 +96,23 @@ class Recorder(Protocol):
     ) -> list[bool]: ...
 
     async def write_ahead(
-        self, intents: Sequence[IntentRecord], events: Sequence[EventRecord] = ()
+        self,
+        intents: Sequence[IntentRecord],
+        events: Sequence[EventRecord] = (),
+        transfers: Sequence[Mapping[str, Any]] = (),
     ) -> list[tuple[Intent, bool]]: ...
+
+    async def settle_transfer(
+        self,
+        client_id: str,
+        *,
+        now_ms: int,
+        status: TransferStatus,
+        intent_status: IntentStatus,
+        venue_tran_id: str | None = None,
+        error: str | None = None,
+        events: Sequence[EventRecord] = (),
+    ) -> None: ...
 
     async def get_intent(self, client_id: str) -> Intent | None: ...
 

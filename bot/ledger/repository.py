@@ -219,6 +219,36 @@ def _fill_row(
     }
 
 
+def _transfer_row(
+    *,
+    client_id: str,
+    venue: str,
+    asset: str,
+    amount: Decimal,
+    from_wallet: Wallet,
+    to_wallet: Wallet,
+    now_ms: int,
+    status: TransferStatus = TransferStatus.PENDING,
+    venue_tran_id: str | None = None,
+) -> dict[str, Any]:
+    """The ``transfers`` row of ``Ledger.record_transfer``'s arguments."""
+    if from_wallet == to_wallet:
+        raise ValueError(f"a transfer needs two different wallets, got {from_wallet} -> {to_wallet}")
+    return {
+        "client_id": client_id,
+        "venue": venue,
+        "venue_tran_id": venue_tran_id,
+        "asset": asset,
+        "amount": amount,
+        "from_wallet": from_wallet,
+        "to_wallet": to_wallet,
+        "status": status,
+        "attempts": 0,
+        "created_ms": now_ms,
+        "updated_ms": now_ms,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class AssetBalance:
     """One asset of a wallet: free + used = total (what ccxt's fetch_balance reports)."""
@@ -564,17 +594,27 @@ class Ledger:
         return _same_kind(intent, kind)
 
     async def write_ahead(
-        self, intents: Sequence[IntentRecord], events: Sequence[EventRecord] = ()
+        self,
+        intents: Sequence[IntentRecord],
+        events: Sequence[EventRecord] = (),
+        transfers: Sequence[Mapping[str, Any]] = (),
     ) -> list[tuple[Intent, bool]]:
         """Commit the intents of sends about to be made, each already marked ``sent`` (one attempt), with
         ``events``, in ONE transaction: the caller sends nothing before this returns, and then sends all of
         them at once (both legs of a pair). Each comes back with True when its client id was new; a known
-        id's row is returned unchanged with False, and nothing may be sent under it. Reconciliation treats a
-        ``sent`` intent the venue never saw as it treats a pending one: looked up, then failed."""
+        id's row is returned unchanged with False, and nothing may be sent under it. ``transfers``
+        (``record_transfer``'s keyword arguments) are the rows of transfer intents, stored ``sent`` (one
+        attempt) when their intent is new. Reconciliation treats a ``sent`` intent the venue never saw as
+        it treats a pending one: looked up (orders by client id, transfers in the venue's history)."""
         table = Intent.__table__
         write = self._insert(table).on_conflict_do_nothing().returning(*table.c)
         event_stmt = Event.__table__.insert()
         event_rows = [e.row() for e in events]
+        transfer_table = Transfer.__table__
+        transfer_stmt = self._insert(transfer_table).on_conflict_do_nothing().returning(transfer_table.c.id)
+        transfer_rows = {
+            t["client_id"]: {**_transfer_row(**t), "status": TransferStatus.SENT, "attempts": 1} for t in transfers
+        }
 
         def commit(conn: Connection) -> list[tuple[Intent, bool]]:
             out = []
@@ -582,6 +622,10 @@ class Ledger:
                 written = conn.execute(write, rec.row(IntentStatus.SENT, 1)).one_or_none()
                 if written is not None:
                     out.append((_model(Intent, written), True))
+                    if rec.client_id in transfer_rows and not _inserted(
+                        conn, transfer_stmt, transfer_rows[rec.client_id]
+                    ):
+                        raise IntegrityError("write_ahead", None, Exception(f"transfer {rec.client_id} exists"))
                     continue
                 (stored,) = _models(conn, select(Intent).where(Intent.client_id == rec.client_id))
                 out.append((_same_kind(stored, rec.kind), False))
@@ -852,21 +896,17 @@ class Ledger:
         venue_tran_id: str | None = None,
     ) -> bool:
         """Store a transfer; True when new, False when its client id (or venue tranId) is known."""
-        if from_wallet == to_wallet:
-            raise ValueError(f"a transfer needs two different wallets, got {from_wallet} -> {to_wallet}")
-        row = {
-            "client_id": client_id,
-            "venue": venue,
-            "venue_tran_id": venue_tran_id,
-            "asset": asset,
-            "amount": amount,
-            "from_wallet": from_wallet,
-            "to_wallet": to_wallet,
-            "status": status,
-            "attempts": 0,
-            "created_ms": now_ms,
-            "updated_ms": now_ms,
-        }
+        row = _transfer_row(
+            client_id=client_id,
+            venue=venue,
+            asset=asset,
+            amount=amount,
+            from_wallet=from_wallet,
+            to_wallet=to_wallet,
+            now_ms=now_ms,
+            status=status,
+            venue_tran_id=venue_tran_id,
+        )
         table = Transfer.__table__
         return await self._run(_inserted, self._insert(table).on_conflict_do_nothing().returning(table.c.id), row)
 
@@ -897,6 +937,43 @@ class Ledger:
             return _model(Transfer, row)
 
         return await self._run(progress)
+
+    async def settle_transfer(
+        self,
+        client_id: str,
+        *,
+        now_ms: int,
+        status: TransferStatus,
+        intent_status: IntentStatus,
+        venue_tran_id: str | None = None,
+        error: str | None = None,
+        events: Sequence[EventRecord] = (),
+    ) -> None:
+        """A transfer's outcome in ONE transaction: its row (``update_transfer``), its intent
+        (``set_intent_status``) and ``events``."""
+        values: dict[str, Any] = {"updated_ms": now_ms, "status": status}
+        if venue_tran_id is not None:
+            values["venue_tran_id"] = str(venue_tran_id)
+        if error is not None:
+            values["last_error"] = error
+        intent_values: dict[str, Any] = {"status": intent_status, "updated_ms": now_ms}
+        if error is not None:
+            intent_values["last_error"] = error
+        stmts = [
+            (_progress(Transfer.__table__, client_id, values, False), "transfer"),
+            (_progress(Intent.__table__, client_id, intent_values, False), "intent"),
+        ]
+        event_rows = [e.row() for e in events]
+
+        def write(conn: Connection) -> None:
+            for stmt, what in stmts:
+                if conn.execute(stmt).one_or_none() is None:
+                    raise KeyError(f"no {what} with client id {client_id!r}")
+            if event_rows:
+                conn.execute(Event.__table__.insert(), event_rows)
+
+        async with self._event_lock:
+            await self._run(write)
 
     async def get_transfer(self, client_id: str) -> Transfer | None:
         return await self._one_or_none(select(Transfer).where(Transfer.client_id == client_id))

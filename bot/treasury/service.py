@@ -35,6 +35,7 @@ from bot.execution.ids import transfer_id
 from bot.ledger.models import EventKind, IntentKind, IntentStatus, Transfer, TransferStatus
 from bot.ledger.models import Wallet as LedgerWallet
 from bot.ledger.recorder import Recorder
+from bot.ledger.repository import EventRecord, IntentRecord
 from bot.treasury.evidence import DEFAULT_WINDOW_MS, TransferEvidence, claimed_tran_ids, transfer_evidence
 from bot.treasury.isolated import IsolatedMargin
 from bot.treasury.maths import (
@@ -361,20 +362,26 @@ class Treasury:
     async def _done(
         self, cid: str, size: Decimal, result: TransferResult, wanted: Decimal, reason: str, attempt: int
     ) -> TransferResult:
-        await self.ledger.update_transfer(
-            cid, now_ms=self.now(), status=TransferStatus.DONE, venue_tran_id=result.tran_id
-        )
-        await self.ledger.set_intent_status(cid, IntentStatus.DONE, now_ms=self.now())
-        await self._event(
+        now = self.now()
+        moved = EventRecord(
             EventKind.TRANSFER,
             f"moved {size} {self.asset} {result.from_wallet} -> {result.to_wallet} ({reason})",
-            {
+            ts_ms=now,
+            details={
                 "client_id": cid,
                 "tran_id": result.tran_id,
                 "amount": size,
                 "requested": wanted,
                 "attempt": attempt,
             },
+        )
+        await self.ledger.settle_transfer(
+            cid,
+            now_ms=now,
+            status=TransferStatus.DONE,
+            intent_status=IntentStatus.DONE,
+            venue_tran_id=result.tran_id,
+            events=[moved],
         )
         return result
 
@@ -405,39 +412,30 @@ class Treasury:
         return evidence
 
     async def _write_ahead(self, size: Decimal, from_w: Wallet, to_w: Wallet, reason: str, attempt: int) -> str:
-        """A fresh transfer client id with its intent and pending transfers row committed."""
+        """A fresh transfer client id with its intent and transfers row committed (both as sent, one
+        attempt) in one transaction, before the transfer is handed to the venue."""
         ts = self.now()
+        payload = {"asset": self.asset, "amount": str(size), "from": from_w, "to": to_w, "reason": reason}
         n = 0
         while True:
             cid = transfer_id(ts, n)
-            payload = {
+            row = {
+                "client_id": cid,
+                "venue": self.venue.name,
                 "asset": self.asset,
-                "amount": str(size),
-                "from": from_w,
-                "to": to_w,
-                "reason": reason,
-                "attempt": attempt,
+                "amount": size,
+                "from_wallet": LedgerWallet(from_w),
+                "to_wallet": LedgerWallet(to_w),
+                "now_ms": ts,
             }
-            intent = await self.ledger.create_intent(IntentKind.TRANSFER, cid, now_ms=ts, payload=payload)
-            if intent.status is IntentStatus.PENDING and intent.attempts == 0:
-                break
+            intent = IntentRecord(IntentKind.TRANSFER, cid, ts, {**payload, "attempt": attempt})
+            ((_, new),) = await self.ledger.write_ahead([intent], transfers=[row])
+            if new:
+                return cid
             n += 1
-        await self.ledger.record_transfer(
-            client_id=cid,
-            venue=self.venue.name,
-            asset=self.asset,
-            amount=size,
-            from_wallet=LedgerWallet(from_w),
-            to_wallet=LedgerWallet(to_w),
-            now_ms=ts,
-        )
-        await self.ledger.set_intent_status(cid, IntentStatus.SENT, now_ms=self.now(), count_attempt=True)
-        await self.ledger.update_transfer(cid, now_ms=self.now(), status=TransferStatus.SENT, count_attempt=True)
-        return cid
 
     async def _settle(self, cid: str, tstatus: TransferStatus, istatus: IntentStatus, error: str) -> None:
-        await self.ledger.update_transfer(cid, now_ms=self.now(), status=tstatus, error=error)
-        await self.ledger.set_intent_status(cid, istatus, now_ms=self.now(), error=error)
+        await self.ledger.settle_transfer(cid, now_ms=self.now(), status=tstatus, intent_status=istatus, error=error)
 
     # -- helpers ---------------------------------------------------------------------------------------
 
