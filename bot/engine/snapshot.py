@@ -1,7 +1,8 @@
 """Builds the strategy's frozen ``Snapshot`` from what the venue says now.
 
 Market filters and funding history change rarely, so they are cached and refreshed only when a
-settlement has passed (history) or on demand (markets); books and the premium index are read every scan.
+settlement has passed (history) or on demand (markets); books and the premium index are read every scan,
+all at once.
 """
 
 from __future__ import annotations
@@ -97,13 +98,19 @@ class SnapshotBuilder:
             self._history[symbol] = cached
         return cached or []
 
-    async def _market(self, symbol: str, now_ms: int, funding: FundingInfo) -> MarketSnapshot | None:
-        pm = self.markets[symbol]
-        spot_book, perp_book, history = await asyncio.gather(
+    async def _books(self, symbol: str) -> tuple[OrderBook, OrderBook]:
+        spot, perp = await asyncio.gather(
             self.venue.fetch_order_book(symbol, Leg.SPOT, self.book_depth),
             self.venue.fetch_order_book(symbol, Leg.PERP, self.book_depth),
-            self.history(symbol, now_ms, funding),
         )
+        return spot, perp
+
+    async def _market(
+        self, symbol: str, now_ms: int, funding: FundingInfo, books: tuple[OrderBook, OrderBook]
+    ) -> MarketSnapshot | None:
+        pm = self.markets[symbol]
+        spot_book, perp_book = books
+        history = await self.history(symbol, now_ms, funding)
         if not (spot_book.bids and spot_book.asks and perp_book.bids and perp_book.asks):
             self.skipped[symbol] = "empty order book"
             return None
@@ -131,8 +138,14 @@ class SnapshotBuilder:
         if not self.markets:
             await self.load_markets()
         symbols = [s for s in self.symbols if s in self.markets]
-        funding = await self.venue.fetch_funding(symbols)
-        built = await asyncio.gather(*(self._market(s, now_ms, funding[s]) for s in symbols if s in funding))
+        # the premium index and every book go out together (a book does not depend on the funding read)
+        funding, books = await asyncio.gather(
+            self.venue.fetch_funding(symbols), asyncio.gather(*map(self._books, symbols))
+        )
+        by_symbol = dict(zip(symbols, books, strict=True))
+        built = await asyncio.gather(
+            *(self._market(s, now_ms, funding[s], by_symbol[s]) for s in symbols if s in funding)
+        )
         for s in symbols:
             if s not in funding:
                 self.skipped[s] = "no funding information (premium index) for this symbol"

@@ -261,7 +261,7 @@ class Treasury:
         if missing <= 0:
             return c.margin_balance, c.spot_free
         amount = ceil_usdt(max(missing, self.config.min_transfer))
-        await self._try_transfer(amount, "spot", "futures", f"pre-fund margin to {required}")
+        await self._try_transfer(amount, "spot", "futures", f"pre-fund margin to {required}", c.spot_free)
         account, spot_free = await asyncio.gather(
             self._read(self.venue.fetch_futures_account),
             self._read(lambda: self.venue.max_transferable(self.asset, "spot")),
@@ -300,15 +300,21 @@ class Treasury:
             if now - t.created_ms >= STUCK_WINDOWS * self.transfer_window_ms:
                 await self.on_stuck(t, now - t.created_ms)
 
-    async def _try_transfer(self, amount: Decimal, from_w: Wallet, to_w: Wallet, reason: str) -> TransferResult | None:
+    async def _try_transfer(
+        self, amount: Decimal, from_w: Wallet, to_w: Wallet, reason: str, available: Decimal | None = None
+    ) -> TransferResult | None:
         try:
-            return await self.transfer(amount, from_w, to_w, reason)
+            return await self.transfer(amount, from_w, to_w, reason, available)
         except TransferFailed:
             return None
 
-    async def transfer(self, amount: Decimal, from_w: Wallet, to_w: Wallet, reason: str = "") -> TransferResult:
+    async def transfer(
+        self, amount: Decimal, from_w: Wallet, to_w: Wallet, reason: str = "", available: Decimal | None = None
+    ) -> TransferResult:
         """Move up to ``amount``: bounded by the venue's max transferable, shrinking after insufficient
-        balance; each attempt is written ahead. Raises TransferFailed when nothing could be moved."""
+        balance; each attempt is written ahead. Raises TransferFailed when nothing could be moved.
+        ``available``: what ``from_w`` can move as the caller has just read it under the treasury's lock
+        (the first attempt's bound; a further attempt reads the venue again)."""
         wanted = floor_usdt(amount)
         last_error = "nothing attempted"
         for attempt in range(1, self.config.max_attempts + 1):
@@ -316,7 +322,8 @@ class Treasury:
                 if self.on_retry is not None:
                     self.on_retry()
                 await self.sleep(Backoff(self.config.backoff_s).delay(attempt - 1))
-            available = await self._read(lambda: self.venue.max_transferable(self.asset, from_w))
+            if attempt > 1 or available is None:
+                available = await self._read(lambda: self.venue.max_transferable(self.asset, from_w))
             if attempt > 1:
                 available = available * self.config.shrink_factor ** (attempt - 1)
             size = floor_usdt(min(wanted, available))
