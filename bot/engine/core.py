@@ -459,12 +459,11 @@ class Engine:
 
     async def _scan(self) -> list[Target]:
         await self._costs_due()
-        controls = await self.refresh_controls()
+        controls, pairs = await asyncio.gather(self.refresh_controls(), self.pair_views())  # two reads at once
         if controls.orphan_requests:
             await self.answer_orphan_requests(controls.orphan_requests)
-            controls = await self.refresh_controls()
+            controls, pairs = await asyncio.gather(self.refresh_controls(), self.pair_views())
         now = self.now()
-        pairs = await self.pair_views()
         entries = self.accepting_entries and not controls.close_only
         with self._without_unavailable():
             (snapshot, funding), balances, account = await asyncio.gather(
