@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from ccxt.async_support.base.exchange import Exchange as CcxtAsyncExchange
 from sqlalchemy import URL, make_url
 
 from bot.ledger.memory import MemoryLedger
@@ -30,6 +31,11 @@ DEFAULT_TEST_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 _PG_CONNECT_TIMEOUT_S = 3.0
 
 T = TypeVar("T")
+
+# ccxt's async ``close()`` sleeps ``timeout_on_exit`` (250 ms) so aiohttp's SSL transports finish closing
+# before a process exits; a test's loop lives on after its clients close, and the sleep was a quarter of
+# a second per ccxt client, most of the fast tier's wall time beyond its CPU time. The daemon keeps it.
+CcxtAsyncExchange.timeout_on_exit = 0
 
 
 def _run(coro: Awaitable[T]) -> T:
