@@ -11,12 +11,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from bot.domain import Leg, PairState
 from bot.emulator.server import EmulatorProcess
 from bot.ledger.models import EventKind, IntentKind
 from bot.ledger.repository import Ledger
 from engine import test_daemon
 from engine.test_daemon import SYMBOLS, assert_no_duplicates_and_no_silent_naked_leg, wait_for
+
+pytestmark = pytest.mark.slow  # two daemon processes and an emulator process: tens of seconds
 
 emulator_factory = test_daemon.emulator_factory  # the fixture: an emulator subprocess at speed 600
 
