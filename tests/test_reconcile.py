@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from execution.world import SYMBOL, Crash, D, World, make_world
 from sqlalchemy import delete
@@ -14,6 +12,7 @@ from bot.ledger.models import EventKind, Fill, IntentKind, IntentStatus, Transfe
 from bot.ledger.repository import Ledger
 from bot.reconcile import Reconciler
 from bot.treasury.evidence import DEFAULT_WINDOW_MS
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.memory_ledger  # reconciliation also runs on the backtest's recorder
 
@@ -34,10 +33,8 @@ async def crash_mid_entry(w: World, qty: str) -> None:
     w.venue.fail("create_order", Crash(), times=2, after_call=True)
     with pytest.raises(Crash):
         await w.executor().apply(SimpleTarget(SYMBOL, D(qty)))
-    for _ in range(500):  # the other leg's task is still running: let it reach the venue and die too
-        if w.venue.calls.get("create_order", 0) >= 2:
-            break
-        await asyncio.sleep(0.01)
+    # the other leg's task is still running: let it reach the venue and die too
+    await wait_until(lambda: w.venue.calls.get("create_order", 0) >= 2, "the other leg to reach the venue")
     w.venue.faults.clear()
 
 

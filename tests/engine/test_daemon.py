@@ -270,7 +270,7 @@ def test_tail_follow_stops_with_0_on_sigterm(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "bot.cli", "tail", "--follow", "--url", f"sqlite+aiosqlite:///{db}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     wait_for_sigterm_handler(proc.pid)  # from its first act on, a SIGTERM stops tail --follow with 0
-    time.sleep(0.5)
+    wait_for_open_file(proc.pid, db)  # and once it reads the ledger, following it
     proc.send_signal(signal.SIGTERM)
     try:
         assert proc.wait(timeout=30) == 0, proc.stdout.read().decode()[-2000:] if proc.stdout else ""
@@ -290,6 +290,20 @@ def wait_for_sigterm_handler(pid: int, timeout_s: float = 60.0) -> None:
             return
         time.sleep(0.01)
     raise AssertionError(f"process {pid} installed no SIGTERM handler within {timeout_s}s")
+
+
+def wait_for_open_file(pid: int, path: Path, timeout_s: float = 60.0) -> None:
+    """Until the process holds ``path`` open (Linux: a link in /proc/<pid>/fd)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if fd.readlink() == path:
+                    return
+            except FileNotFoundError:  # closed while listed
+                continue
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not open {path} within {timeout_s}s")
 
 
 async def _empty_ledger(url: str) -> None:

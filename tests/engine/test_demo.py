@@ -7,13 +7,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import typer
 
 from bot.engine.demo import DEMO_SYMBOLS, demo_window, symbol_coverage
+from tests.waiting import wait_until_sync
 
 DAY = 86_400_000
 FEB_15_2026 = 1_771_113_600_000
@@ -53,10 +53,14 @@ def test_ctrl_c_summary_says_how_far_the_demo_got(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while "engine started" not in (tmp_path / "demo.log").read_text() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(3)  # about 3 simulated hours at the default speed
+
+        def filled_after_start() -> bool:
+            """A leg filled after the engine started: a pair is held, so the summary shows its age."""
+            assert proc.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
+            _, started, after = (tmp_path / "demo.log").read_text().partition("engine started")
+            return bool(started) and " FILL " in after
+
+        wait_until_sync(filled_after_start, "the demo's first fill after the engine started")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:

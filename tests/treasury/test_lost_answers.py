@@ -20,6 +20,7 @@ from bot.reconcile import Reconciler
 from bot.treasury import TransferFailed, Treasury
 from bot.venues.ccxt_factory import build_client
 from bot.venues.ccxt_venue import CcxtVenue
+from tests.waiting import wait_until
 
 D = Decimal
 HELD_MS = 1500  # the emulator holds the transfer this long before executing it ...
@@ -78,17 +79,11 @@ async def test_crash_with_a_transfer_in_flight_is_done_after_restart(sqlite_url:
         venue = await impatient_venue(env, stack)
         task = asyncio.ensure_future(treasury(venue, ledger, env).transfer(D("100"), "spot", "futures", "crash"))
         held = env.handle.emulator.faults.rules[0]
-        for _ in range(300):  # until the emulator holds the request
-            if held.fired:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: held.fired, "the emulator to hold the transfer request")
         task.cancel()  # the process dies here: nothing after the send runs
         with pytest.raises(asyncio.CancelledError):
             await task
-        for _ in range(300):
-            if env.sim.transfer_history():
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(env.sim.transfer_history, "the held transfer to reach the venue")
         (venue_row,) = env.sim.transfer_history()
         assert [r.status for r in await ledger.list_transfers()] == [TransferStatus.SENT]
         restarted = Reconciler(env.venue, ledger, env.clock.now_ms, symbols=PAIRS)
