@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from sqlalchemy import URL, make_url
 
 from bot.ledger.memory import MemoryLedger
 from bot.ledger.repository import Ledger
+from tests.ledger_files import copy_migrated, migrated_template
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 _PG_CONNECT_TIMEOUT_S = 3.0
@@ -186,32 +186,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def migrated_sqlite_template() -> Path:
     """A SQLite ledger migrated to head once per session (the migrations themselves are tested in
-    tests/ledger/test_db.py): ``ledger`` starts from a copy, a fifth of the cost of migrating anew."""
-    path = tmp_path_factory.mktemp("template") / "fundbot.db"
-
-    async def migrate() -> None:
-        led = await Ledger.open(f"sqlite+aiosqlite:///{path.as_posix()}", migrate=True)
-        await led.close()
-
-    _run(migrate())
-    return path
+    tests/ledger/test_db.py): ``ledger`` starts from a copy, a fraction of the cost of migrating anew."""
+    return migrated_template()
 
 
 @pytest.fixture
 async def ledger(db_url: str, recorder: str, migrated_sqlite_template: Path) -> AsyncIterator[Ledger]:
     """An opened, migrated ledger on ``db_url`` (closed after the test), started on SQLite from a copy of
-    the session's migrated template. The memory one flushes every few rows, so tests cross flushes: reads
-    of flushed facts and keys found only in the file."""
-    database = make_url(db_url).database
-    if db_url.startswith("sqlite") and database and not Path(database).exists():
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(migrated_sqlite_template, database)
+    the session's migrated template (opened without re-running Alembic on it). The memory one flushes
+    every few rows, so tests cross flushes: reads of flushed facts and keys found only in the file."""
+    copied = copy_migrated(db_url)
     led: Any = (
         await MemoryLedger.open(db_url, flush_rows=3)
         if recorder == "memory"
-        else await Ledger.open(db_url, migrate=True)  # at head already: checked, not rebuilt
+        # a copy of the template is at head: Alembic's check of it cost 40-60 ms a test; Postgres migrates
+        else await Ledger.open(db_url, migrate=not copied)
     )
     try:
         yield led

@@ -20,6 +20,7 @@ from bot.engine.core import Engine
 from bot.engine.daemon import assemble_engine
 from bot.ledger.repository import Ledger
 from bot.sim.clock import ManualClock
+from tests.ledger_files import open_ledger
 
 START_MS = int(datetime(2025, 7, 21, 0, 5, tzinfo=UTC).timestamp() * 1000)
 SYMBOLS = ["SOL/USDT", "XRP/USDT"]
@@ -113,7 +114,7 @@ async def open_world(
     client = build_client(handle.connection, pro=True, tls=True, rateLimit=1)
     venue = CcxtVenue(client, time_resync_s=0)
     stack.push_async_callback(venue.close)
-    ledger = await Ledger.open(db_url, migrate=True)
+    ledger = await open_ledger(db_url)
     stack.push_async_callback(ledger.close)
     settings = engine_settings(db_url, symbols, **sections)
     engine = assemble_engine(settings, venue, ledger, clock.now_ms, sleep=no_sleep)

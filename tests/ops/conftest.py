@@ -9,14 +9,14 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from bot.ledger.repository import Ledger
 from bot.ops.cli import register
+from tests.ledger_files import open_ledger
 
 from .history import build_history
 
 
 async def _write_history(url: str) -> None:
-    led = await Ledger.open(url, migrate=True)
+    led = await open_ledger(url)
     try:
         await build_history(led)
     finally:

@@ -18,6 +18,7 @@ from bot.ledger.repository import Ledger
 from bot.ops.api import API_OFF, ApiService
 from bot.ops.openapi import API_PREFIX
 from bot.services.health import HealthState, bound_port, start_health_server
+from tests.ledger_files import open_ledger
 
 from .history import T_END, T_FUND, Expected, build_history
 
@@ -65,7 +66,7 @@ async def serve(ledger: Ledger, token: str | None = TOKEN) -> tuple[Any, ApiServ
 
 @pytest.fixture
 async def served(db_url: str) -> AsyncIterator[Served]:
-    ledger = await Ledger.open(db_url, migrate=True)
+    ledger = await open_ledger(db_url)
     await build_history(ledger)
     runner, api, changes = await serve(ledger)
     try:
@@ -231,7 +232,7 @@ async def test_every_api_route_needs_the_token_and_probes_do_not(served: Served)
 
 
 async def test_without_a_token_the_api_is_off_and_says_so(sqlite_url: str) -> None:
-    ledger = await Ledger.open(sqlite_url, migrate=True)
+    ledger = await open_ledger(sqlite_url)
     runner, api, _ = await serve(ledger, token="")
     try:
         assert not api.enabled

@@ -24,6 +24,7 @@ from bot.ops.summary import daily_summary
 from bot.services.alerts import Alerter
 from bot.services.health import HealthState
 from bot.services.notify import Notifier, Severity, next_summary_ms, secret_parts, split_urls
+from tests.ledger_files import open_ledger
 from tests.ops.history import T_END, build_history
 
 PASSWORD = "hunter2-pw-XYZ"
@@ -73,7 +74,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def history_ledger(sqlite_url: str) -> AsyncIterator[Ledger]:
-    led = await Ledger.open(sqlite_url, migrate=True)
+    led = await open_ledger(sqlite_url)
     await build_history(led)
     try:
         yield led

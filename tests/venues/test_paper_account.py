@@ -25,6 +25,7 @@ from bot.venues.base import OrderRequest
 from bot.venues.paper_account import PaperAccountError, rebuild
 from bot.venues.paper_venue import PaperVenue, open_paper_account
 from tests.engine.world import START_MS, SYMBOLS, engine_settings, no_sleep
+from tests.ledger_files import open_ledger
 
 D = Decimal
 
@@ -67,7 +68,7 @@ async def market(db_url: str) -> AsyncIterator[Market]:
         handle = await stack.enter_async_context(run_emulator(symbols=SYMBOLS, clock=clock, tick_ms=50))
         venue = CcxtVenue(build_client(handle.connection, pro=True, tls=True, rateLimit=1), time_resync_s=0)
         stack.push_async_callback(venue.close)
-        ledger = await Ledger.open(db_url, migrate=True)
+        ledger = await open_ledger(db_url)
         stack.push_async_callback(ledger.close)
         yield Market(handle, clock, venue, ledger, db_url)
 
