@@ -110,7 +110,10 @@ async def test_retries_are_counted_and_a_transfer_left_sent_is_alerted_as_stuck(
     from bot.treasury.service import STUCK_WINDOWS
 
     endpoint = "POST /sapi/v1/asset/transfer"
-    faults = [{"endpoint": endpoint, "code": -1008, "count": 1}, {"endpoint": endpoint, "kind": "timeout", "count": 1}]
+    faults = [
+        {"endpoint": endpoint, "code": -1008, "count": 1},
+        {"endpoint": endpoint, "kind": "timeout", "hang_ms": 50, "count": 1},  # the 408 after a hang, not 1 s
+    ]
     async with AsyncExitStack() as stack:
         clock = ManualClock(1_753_056_300_000)
         handle = await stack.enter_async_context(
