@@ -84,6 +84,7 @@ def _canonical(tables: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.slow  # two backtests each: over a second even at their smallest windows
 @pytest.mark.parametrize(
     ("strategy", "days", "treasury"),
     [
