@@ -40,7 +40,19 @@ def bundled_pairs() -> list[str]:
     return [f"{s.removesuffix('USDT')}/USDT" for s in available_symbols(root) if kline_path(root, "spot", s).exists()]
 
 
-DEMO_SYMBOLS = bundled_pairs()
+_demo_symbols: list[str] = []
+
+
+def __getattr__(name: str) -> list[str]:
+    """``DEMO_SYMBOLS``, read from the bundled data on first use: at import it cost every command line
+    start (``fundbot run``, ``status``) about a second of pandas and a scan of the data directory."""
+    if name == "DEMO_SYMBOLS":
+        if not _demo_symbols:
+            _demo_symbols.extend(bundled_pairs())
+        return list(_demo_symbols)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 DEMO_START = "2025-07-21"  # a week of strong, broad positive funding in the bundled history
 
 
@@ -127,9 +139,11 @@ class DemoWindow:
     notes: list[str]
 
 
-def demo_window(start_ms: int, days: float, symbols: list[str] = DEMO_SYMBOLS) -> DemoWindow:
-    """Keep the symbols whose bundled history covers the whole window; refuse a window none covers,
-    with the dates a demo of that length can start on (a start past a symbol's data gave a traceback)."""
+def demo_window(start_ms: int, days: float, symbols: list[str] | None = None) -> DemoWindow:
+    """Keep the symbols (default ``DEMO_SYMBOLS``) whose bundled history covers the whole window; refuse a
+    window none covers, with the dates a demo of that length can start on (a start past a symbol's data
+    gave a traceback)."""
+    symbols = __getattr__("DEMO_SYMBOLS") if symbols is None else symbols
     end_ms = start_ms + int(days * DAY_MS)
     coverage = symbol_coverage(symbols)
     kept = [s for s in symbols if s in coverage and coverage[s][0] <= start_ms and end_ms <= coverage[s][1]]
