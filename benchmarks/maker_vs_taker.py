@@ -7,9 +7,14 @@ Run: ``.venv/bin/python benchmarks/maker_vs_taker.py [--data DIR] [--symbols A,B
 Per style it prints: fees, slippage (against each action's reference mid), funding and net PnL (from the
 backtest summary); the share of fill notional done as maker; time to complete an action (its first intent
 to its last fill; median and max); the largest leg mismatch seen (at each instant an action's fills
-happened, spot held net of base-asset fees against the short, as a share of the action's quantity); and
-the round-trip cost as a share of notional: (fees + slippage) / (fill notional / 4), since a round trip
-trades its notional four times (spot and perp, in and out). One JSON line on stdout at the end.
+happened, spot held net of base-asset fees against the short, as a share of the action's quantity) and
+the largest excess over the action's hedge tolerance (``maker_hedge_tolerance`` of its quantity, at least
+one minimum order of either market at its price, as the worker allows); and the round-trip cost as a share
+of notional: (fees + slippage) / (fill notional / 4), since a round trip trades its notional four times
+(spot and perp, in and out). One JSON line on stdout at the end.
+
+``--styles maker`` runs one style only (to try settings: the taker run does not depend on them);
+``--keep DIR`` keeps each run's output folder (ledger, summary) under DIR/<style>.
 """
 
 from __future__ import annotations
@@ -31,8 +36,11 @@ from typing import Any
 from bot.backtest.cli import parse_time
 from bot.backtest.params import BacktestParams, load_backtest_params
 from bot.backtest.runner import BacktestSpec, run_backtest
+from bot.domain import MarketFilters
 from bot.execution.ids import parse_order_id
+from bot.execution.plan import min_sendable_qty
 from bot.sim.history import bundled_data_dir
+from bot.sim.markets import default_spec
 
 CAPITAL = Decimal(100000)
 STYLES = ("taker", "maker")
@@ -62,14 +70,26 @@ def _run(args: tuple[Path, list[str] | None, str | None, str | None, BacktestPar
         "slippage": s.slippage,
         "fills": s.trades,
     }
-    row.update(execution_figures(Path(out) / "ledger.db"))
+    row.update(execution_figures(Path(out) / "ledger.db", params.execution.maker_hedge_tolerance))
     cost = row["fees"] + row["slippage"]
     row["round_trip_cost"] = cost / (row["fill_notional"] / 4) if row["fill_notional"] else 0.0
     return row
 
 
-def execution_figures(ledger: Path) -> dict[str, Any]:
-    """Time to complete, largest leg mismatch and maker share, from the ledger's intents and fills."""
+def _floor(symbol: str, price: Decimal) -> Decimal:
+    """The larger of both markets' smallest orders at ``price``: the least tolerance the worker allows."""
+    sym = symbol.replace("/", "")
+    out = Decimal(0)
+    for market in ("spot", "perp"):
+        spec = default_spec(market, sym, float(price))
+        filters = MarketFilters(symbol, spec.tick_size, spec.step_size, spec.min_qty, spec.min_notional)
+        out = max(out, min_sendable_qty(filters, price))
+    return out
+
+
+def execution_figures(ledger: Path, tolerance: Decimal = Decimal("0.02")) -> dict[str, Any]:
+    """Time to complete, largest leg mismatch (and beyond the action's tolerance) and maker share, from the
+    ledger's intents and fills."""
     con = sqlite3.connect(ledger)
     try:
         intents = con.execute("select client_id, created_ms from intents where kind = 'order'").fetchall()
@@ -88,6 +108,8 @@ def execution_figures(ledger: Path) -> dict[str, Any]:
         start[key] = min(start.get(key, created), created)
     by_action: dict[tuple[str, int], list[Any]] = defaultdict(list)
     notional = maker_notional = 0.0
+    leg_notional: dict[str, float] = defaultdict(float)
+    leg_maker: dict[str, float] = defaultdict(float)
     for row in fills:
         parsed = parse_order_id(row[0])
         if parsed is None:
@@ -96,7 +118,9 @@ def execution_figures(ledger: Path) -> dict[str, Any]:
         n = float(Decimal(row[3]) * Decimal(row[4]))
         notional += n
         maker_notional += n if row[7] else 0.0
-    durations, mismatches = [], []
+        leg_notional[row[1]] += n
+        leg_maker[row[1]] += n if row[7] else 0.0
+    durations, mismatches, excess = [], [], []
     for key, rows in by_action.items():
         durations.append((max(r[8] for r in rows) - start.get(key, min(r[8] for r in rows))) / 1000)
         spot = short = Decimal(0)
@@ -115,6 +139,8 @@ def execution_figures(ledger: Path) -> dict[str, Any]:
             worst = max(worst, abs(abs(spot) - abs(short)))
         size = max(abs(spot), abs(short))  # the action's quantity: what its fills moved the legs by
         mismatches.append(float(worst / size) if size else 0.0)
+        allowed = max(size * tolerance, _floor(rows[0][9], Decimal(rows[0][4])))
+        excess.append(float((worst - allowed) / size) if size and worst > allowed else 0.0)
     return {
         "actions": len(by_action),
         "fill_notional": notional,
@@ -122,6 +148,10 @@ def execution_figures(ledger: Path) -> dict[str, Any]:
         "median_complete_s": statistics.median(durations) if durations else 0.0,
         "max_complete_s": max(durations, default=0.0),
         "max_leg_mismatch": max(mismatches, default=0.0),
+        "max_beyond_tolerance": max(excess, default=0.0),
+        "actions_beyond_tolerance": sum(1 for e in excess if e > 0),
+        "maker_share_spot": leg_maker["spot"] / leg_notional["spot"] if leg_notional["spot"] else 0.0,
+        "maker_share_perp": leg_maker["perp"] / leg_notional["perp"] if leg_notional["perp"] else 0.0,
     }
 
 
@@ -136,16 +166,22 @@ def main() -> None:
     ap.add_argument("--start", default=None)
     ap.add_argument("--end", default=None)
     ap.add_argument("--config", type=Path, default=None, help="as fundbot backtest --config (style is overridden)")
+    ap.add_argument("--styles", default=",".join(STYLES), help="comma list of the styles to run (default: both)")
+    ap.add_argument("--keep", type=Path, default=None, help="keep each run's output folder under DIR/<style>")
     args = ap.parse_args()
+    styles = [s.strip() for s in args.styles.split(",") if s.strip()]
+    if not styles or any(s not in STYLES for s in styles):
+        ap.error(f"--styles: a comma list of {', '.join(STYLES)}")
     params = load_backtest_params(args.config)
     symbols = [s.strip() for s in args.symbols.split(",")] if args.symbols else None
     with (
         tempfile.TemporaryDirectory() as tmp,
-        ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool,
+        ProcessPoolExecutor(len(styles), mp_context=multiprocessing.get_context("spawn")) as pool,
     ):
+        root = args.keep if args.keep is not None else Path(tmp)
         jobs = {
-            style: pool.submit(_run, (args.data, symbols, args.start, args.end, params, style, f"{tmp}/{style}"))
-            for style in STYLES
+            style: pool.submit(_run, (args.data, symbols, args.start, args.end, params, style, str(root / style)))
+            for style in styles
         }
         rows = {style: job.result() for style, job in jobs.items()}
     lines = [
@@ -157,14 +193,21 @@ def main() -> None:
         ("actions", "actions", "{}"),
         ("fill notional (USDT)", "fill_notional", "{:,.0f}"),
         ("maker share of notional", "maker_share", "{:.1%}"),
+        ("  of the spot leg", "maker_share_spot", "{:.1%}"),
+        ("  of the perp leg", "maker_share_perp", "{:.1%}"),
         ("round-trip cost % of notional", "round_trip_cost", "{:.3%}"),
         ("time to complete, median (s)", "median_complete_s", "{:.0f}"),
         ("time to complete, max (s)", "max_complete_s", "{:.0f}"),
         ("largest leg mismatch (share)", "max_leg_mismatch", "{:.2%}"),
+        ("  beyond its tolerance (share)", "max_beyond_tolerance", "{:.2%}"),
+        ("  actions beyond tolerance", "actions_beyond_tolerance", "{}"),
     ]
-    _say(f"{'':32} {'taker':>14} {'maker':>14}")
+    _say(f"{'':32} " + " ".join(f"{style:>14}" for style in styles))
     for label, key, fmt in lines:
-        _say(f"{label:32} {fmt.format(rows['taker'][key]):>14} {fmt.format(rows['maker'][key]):>14}")
+        _say(f"{label:32} " + " ".join(f"{fmt.format(rows[style][key]):>14}" for style in styles))
+    if len(styles) < len(STYLES):
+        print(json.dumps(rows, default=str))
+        return
     t, m = rows["taker"], rows["maker"]
     _say(
         f"maker/taker: fees x{m['fees'] / t['fees']:.3f}, "

@@ -238,6 +238,22 @@ class ExecutionConfig(Section):
         "(0: at every tick)",
         json_schema_extra=unit("bps"),
     )
+    maker_price: str = Field(
+        "inside",
+        pattern="^(inside|touch|mid)$",
+        description="maker style: where a leg rests, never crossing: inside one tick inside the touch (at the touch "
+        "when the spread is one tick), touch at the best price of its side, mid the tick nearest the mid on its side",
+        json_schema_extra=unit("inside|touch|mid"),
+    )
+    maker_follow: str = Field(
+        "both",
+        pattern="^(both|spot)$",
+        description="maker style: which leg, a whole hedge tolerance behind the other, takes the difference at "
+        "market. both: either leg; spot: only the spot leg (at Binance's regular tier spot charges makers and takers "
+        "the same 0.10%, the perp 0.02% against 0.05%), a perp leg behind keeps resting until its own fill or the "
+        "timeout",
+        json_schema_extra=unit("both|spot"),
+    )
     maker_hedge_tolerance: Decimal = Field(
         Decimal("0.02"),
         gt=0,

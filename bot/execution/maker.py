@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import ExecutionConfig
-from bot.domain import ZERO, Leg, MarketFilters, Side, floor_to_step
+from bot.domain import ZERO, Leg, MarketFilters, Side, ceil_to_step, floor_to_step
 from bot.execution.ids import order_id
 from bot.execution.orders import TERMINAL, LegResult, Now, OrderRunner, Sleep
 from bot.execution.plan import LegOrder, PairFilters, min_sendable_qty, sendable
@@ -129,7 +129,7 @@ class MakerWorker:
                     w.exhausted or w.reprices > self.config.maker_max_reprices for w in legs.values()
                 ):
                     break
-                for lag, lead in ((spot, perp), (perp, spot)):
+                for lag, lead in self._followers(spot, perp):
                     if lead.hedge() > lag.hedge() and not await self._follow(
                         pair_id, symbol, seq, lag, lead, tolerance, reason, references, client_ids
                     ):
@@ -274,19 +274,37 @@ class MakerWorker:
         lag.pieces.append(done)
         return True
 
+    def _followers(self, spot: WorkedLeg, perp: WorkedLeg) -> tuple[tuple[WorkedLeg, WorkedLeg], ...]:
+        """(lagging, leading) legs where the lagging one may take its difference at market: with
+        ``maker_follow = spot`` only the spot leg, whose taker fee is its maker fee at the regular tier; a
+        perp leg behind keeps resting (its maker fee is well under its taker fee) until it fills or times out."""
+        if self.config.maker_follow == "spot":
+            return ((spot, perp),)
+        return ((spot, perp), (perp, spot))
+
     def _allowed(self, w: WorkedLeg, other: WorkedLeg, tolerance: Decimal) -> Decimal:
         """What the leg may rest now: its remainder, capped so that its fills, if all of it filled, stay
         within ``tolerance`` (hedge units) of the other leg's fills."""
         cap = (other.hedge() + tolerance) / w.hedge_factor - w.executed()
         return max(floor_to_step(min(w.remaining(), cap), w.filters.step_size), ZERO)
 
-    @staticmethod
-    def _price(w: WorkedLeg, book: OrderBook) -> Decimal | None:
-        """One tick inside the touch when the spread leaves room, else at the touch (never crossing)."""
+    def _price(self, w: WorkedLeg, book: OrderBook) -> Decimal | None:
+        """Where the leg rests (``maker_price``), never crossing the other side: ``touch`` at the best price of
+        its side, ``inside`` one tick inside it when the spread leaves room, ``mid`` the tick nearest the mid
+        on its side (a spread of many ticks: the order improves the touch most, so the least move fills it)."""
         if not book.bids or not book.asks:
             return None
         bid, ask, tick = book.bids[0][0], book.asks[0][0], w.filters.tick_size
-        if w.order.side is Side.BUY:
+        buy = w.order.side is Side.BUY
+        style = self.config.maker_price
+        if style == "touch":
+            return bid if buy else ask
+        if style == "mid":
+            mid = (bid + ask) / 2
+            if buy:
+                return max(min(floor_to_step(mid, tick), ask - tick), bid)
+            return min(max(ceil_to_step(mid, tick), bid + tick), ask)
+        if buy:
             return bid + tick if bid + tick < ask else bid
         return ask - tick if ask - tick > bid else ask
 
