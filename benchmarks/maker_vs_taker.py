@@ -9,8 +9,8 @@ backtest summary); the share of fill notional done as maker; time to complete an
 to its last fill; median and max); the largest leg mismatch seen (at each instant an action's fills
 happened, spot held net of base-asset fees against the short, as a share of the action's quantity) and
 the largest excess over the action's hedge tolerance (``maker_hedge_tolerance`` of its quantity, at least
-one minimum order of either market at its price, as the worker allows; dust sweeps, one leg by design,
-left out); and the round-trip cost as a share
+one minimum order of either market at its price, as the worker allows; dust sweeps and BNB top-ups, one
+spot order by design, left out); and the round-trip cost as a share
 of notional: (fees + slippage) / (fill notional / 4), since a round trip trades its notional four times
 (spot and perp, in and out). One JSON line on stdout at the end.
 
@@ -43,6 +43,7 @@ from bot.execution.ids import parse_order_id
 from bot.execution.plan import min_sendable_qty
 from bot.sim.history import bundled_data_dir
 from bot.sim.markets import default_spec
+from bot.treasury.bnb import TOPUP_KEY
 
 CAPITAL = Decimal(100000)
 STYLES = ("taker", "maker")
@@ -124,8 +125,8 @@ def execution_figures(ledger: Path, tolerance: Decimal = Decimal("0.02")) -> dic
         leg_maker[row[1]] += n if row[7] else 0.0
     durations, mismatches, excess = [], [], []
     for key, rows in by_action.items():
-        if all(parse_order_id(r[0])[3] == DUST for r in rows):  # type: ignore[index]
-            continue  # a dust sweep sells what closed pairs left: one leg by design, no hedge to keep
+        if key[0] == TOPUP_KEY or all(parse_order_id(r[0])[3] == DUST for r in rows):  # type: ignore[index]
+            continue  # a BNB top-up or a dust sweep: one spot order by design, no hedge to keep
         durations.append((max(r[8] for r in rows) - start.get(key, min(r[8] for r in rows))) / 1000)
         spot = short = Decimal(0)
         worst = Decimal(0)
