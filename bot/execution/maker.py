@@ -142,7 +142,7 @@ class MakerWorker:
                 for (leg, w), book in zip(legs.items(), books, strict=True):
                     other = perp if leg is Leg.SPOT else spot
                     ok = await self._quote(
-                        pair_id, symbol, seq, w, other, tolerance, book, reason, references, client_ids
+                        pair_id, symbol, seq, w, other, tolerance, floor, book, reason, references, client_ids
                     )
                     if not ok:
                         outcome.unknown = True
@@ -184,6 +184,7 @@ class MakerWorker:
         w: WorkedLeg,
         other: WorkedLeg,
         tolerance: Decimal,
+        floor: Decimal,
         book: OrderBook,
         reason: str,
         references: dict[Leg, Decimal],
@@ -191,7 +192,7 @@ class MakerWorker:
     ) -> bool:
         """Bring the leg's resting order to the right price and size; False when an order's fate is unknown."""
         price = self._price(w, book)
-        open_qty = self._allowed(w, other, tolerance)
+        open_qty = self._piece(w, self._allowed(w, other, tolerance), floor)
         if w.live is not None:
             state = w.live.state
             assert state is not None
@@ -206,7 +207,7 @@ class MakerWorker:
             w.reprices += 1
             if not await self._cancel(pair_id, symbol, w):
                 return False
-            open_qty = self._allowed(w, other, tolerance)  # fills may have come before the cancel
+            open_qty = self._piece(w, self._allowed(w, other, tolerance), floor)  # fills may have come meanwhile
         if price is None or not self._sendable(w, open_qty, price):
             return True  # nothing the hedge allows yet (the other leg leads by less than a minimum order)
         w.placed += 1
@@ -281,6 +282,24 @@ class MakerWorker:
         if self.config.maker_follow == "spot":
             return ((spot, perp),)
         return ((spot, perp), (perp, spot))
+
+    @staticmethod
+    def _piece(w: WorkedLeg, open_qty: Decimal, floor: Decimal) -> Decimal:
+        """``open_qty``, made smaller when resting it would leave the leg a remainder below ``floor`` (the
+        smallest order of either market): the other leg could not follow such a last slice, nor the
+        market take it, and the hedge would stay unrepairable. When the remainder cannot be cut into
+        pieces of at least ``floor`` the leg rests nothing more and is marked exhausted: the rest of both
+        legs goes at market at once."""
+        left = floor_to_step(w.remaining(), w.filters.step_size)
+        if open_qty <= 0 or left - open_qty >= floor:
+            return open_qty
+        if open_qty >= left:
+            return left
+        piece = floor_to_step(left - floor, w.filters.step_size)
+        if piece >= floor:
+            return min(piece, open_qty)
+        w.exhausted = True
+        return ZERO
 
     def _allowed(self, w: WorkedLeg, other: WorkedLeg, tolerance: Decimal) -> Decimal:
         """What the leg may rest now: its remainder, capped so that its fills, if all of it filled, stay

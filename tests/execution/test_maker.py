@@ -198,3 +198,29 @@ async def test_small_moves_away_spend_no_reprice(world: World) -> None:
     (phase,) = [e for e in await world.ledger.events(kinds=[EventKind.ORDER]) if "maker phase" in e.message]
     assert phase.details["reprices"] == 0
     await assert_settled(world)
+
+
+def test_a_leg_never_rests_a_slice_that_leaves_a_remainder_below_the_smallest_order() -> None:
+    """The shared history's case (LTC/USDT, 2021-01-03): a reduction's perp buy led in slices of the
+    tolerance (0.968) and its last slice, 0.018, left the spot a sale below the spot market's minimum
+    notional: the hedge could not be repaired and the pair was quarantined. A slice that would leave less
+    than the smallest order of either market (``floor``) is cut so the remainder is a whole order; a
+    remainder that cannot be cut so goes at market with the other leg at once."""
+    from bot.domain import MarketFilters, Side
+    from bot.execution.maker import MakerWorker, WorkedLeg
+    from bot.execution.plan import LegOrder
+
+    filters = MarketFilters("LTC/USDT:USDT", D("0.01"), D("0.001"), D("0.001"), D("20"))
+
+    def leg(qty: str) -> WorkedLeg:
+        return WorkedLeg(LegOrder(Leg.PERP, Side.BUY, D(qty), True), filters, D(1))
+
+    floor = D("0.134")
+    w = leg("0.986")
+    assert MakerWorker._piece(w, D("0.968"), floor) == D("0.852") and not w.exhausted  # leaves 0.134
+    w = leg("0.134")
+    assert MakerWorker._piece(w, D("0.968"), floor) == D("0.134")  # the whole remainder: a whole order
+    w = leg("5")
+    assert MakerWorker._piece(w, D("0.968"), floor) == D("0.968")  # far from the end: the tolerance's slice
+    w = leg("0.2")
+    assert MakerWorker._piece(w, D("0.15"), floor) == 0 and w.exhausted  # 0.2 cannot be two orders of 0.134
