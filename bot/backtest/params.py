@@ -149,7 +149,7 @@ def parse_backtest_config(data: dict[str, Any], where: str) -> BacktestParams:
         raise BacktestConfigError(
             f"{where}: [execution] maker_timeout_s must be below 3600 in a backtest, got {execution.maker_timeout_s}"
         )
-    if "spot_fee_in_base" not in (data.get("execution") or {}):
+    if "spot_fee_in_base" not in (data.get("execution") or {}) and not out["treasury"].bnb_fees:
         # the simulator takes the spot fee in the coin bought at [backtest] spot_fee_rate: gross the buy up
         # by that rate, or the spot leg ends short of (or beyond) the perp leg
         execution = execution.model_copy(update={"spot_fee_in_base": out["backtest"].spot_fee_rate})

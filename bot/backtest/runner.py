@@ -64,6 +64,7 @@ from strategies.base import QuietBound, Strategy, quiet_bound
 from strategies.quiet import QuietView
 
 BASELINES = ("always-on", "top-n")  # the fair comparison (the same symbols, always held) and the strawman
+BNB_SYMBOL = "BNBUSDT"  # where [treasury] bnb_fees buys the BNB that pays the spot fees
 ALWAYS_ON_SYMBOL = "BTCUSDT"  # what the always-on-btc strategy holds (strategies.baselines.AlwaysOnBTC)
 PARALLEL_MIN_SYMBOL_HOURS = 20_000  # below this a worker's start-up (about 2 s of imports) outweighs the run
 
@@ -298,6 +299,13 @@ def _minute_hours(ds: Dataset) -> set[int]:
     return hours
 
 
+def check_bnb_market(spec: BacktestSpec, ds: Dataset) -> None:
+    """``[treasury] bnb_fees`` buys BNB on the simulator's BNB/USDT spot market, which exists only when the
+    run's symbols include BNBUSDT: refused before anything is written, not an error at every top-up."""
+    if spec.params.treasury.bnb_fees and BNB_SYMBOL not in ds.series:
+        raise DataError("[treasury] bnb_fees buys BNB on BNB/USDT: add BNBUSDT to --symbols (or drop bnb_fees)")
+
+
 async def run_backtest(
     spec: BacktestSpec,
     ds: Dataset | None = None,
@@ -308,6 +316,7 @@ async def run_backtest(
     """One strategy on the data; its ledger is ``<out_dir>/ledger.db``. ``strategy``: a strategy object of
     the caller's own (any ``strategies.base.Strategy``) instead of the one ``spec.strategy`` names."""
     ds = ds or load_dataset(spec.data_dir, spec.symbols, spec.start_ms, spec.end_ms)
+    check_bnb_market(spec, ds)
     out = Path(out_dir or spec.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     core = await build_core(spec, ds, out / "ledger.db", strategy)
@@ -373,6 +382,7 @@ def run_with_baselines(spec: BacktestSpec, baselines: bool = True, workers: int 
     repay starting a process (``PARALLEL_MIN_SYMBOL_HOURS``) runs them here, in turn.
     """
     ds = load_dataset(spec.data_dir, spec.symbols, spec.start_ms, spec.end_ms)
+    check_bnb_market(spec, ds)
     has_btc = ALWAYS_ON_SYMBOL in ds.series
     if spec.strategy == "always-on-btc" and not has_btc:
         raise DataError("always-on-btc holds BTC/USDT only: add BTCUSDT to --symbols")

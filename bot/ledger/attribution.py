@@ -167,15 +167,11 @@ async def attribute_ledger(ledger: Recorder, asset_price: AssetPrice | None = No
     that asset at the fill's time (``prices`` events, BNB/USDT fills)."""
     fills = await ledger.list_fills()
     if asset_price is None and any(_third_asset(f) for f in fills):
-        from bot.ledger.reads import build_price_book  # the ops layer reads the ledger; imported only when needed
+        from bot.ledger.reads import build_price_book, recorded_price_book  # imported only when needed
         from bot.ledger.repository import Ledger
 
-        if not isinstance(ledger, Ledger):  # the price book is read with SQL from the daemon's ledger
-            raise TypeError(
-                "a fee paid in a third asset (BNB) is valued from the ledger's price book, which only the "
-                "SQLAlchemy Ledger reads; pass asset_price for a backtest's in-memory ledger"
-            )
-        book = await build_price_book(ledger)
+        # the daemon's ledger reads its price book with SQL; any other recorder through its own reads
+        book = await build_price_book(ledger) if isinstance(ledger, Ledger) else await recorded_price_book(ledger)
 
         def asset_price(asset: str, ts_ms: int) -> Decimal | None:
             return book.at(f"{asset}/{QUOTE}", ts_ms)

@@ -31,6 +31,7 @@ from bot.ledger.models import (
     FundingRate,
     Pair,
 )
+from bot.ledger.recorder import Recorder
 from bot.ledger.repository import Ledger
 
 
@@ -279,6 +280,18 @@ async def build_price_book(ledger: Ledger, *, include_fills: bool = True) -> Pri
     follower = PriceBookFollower(include_fills=include_fills)
     await follower.refresh(ledger)
     return follower.book
+
+
+async def recorded_price_book(recorder: Recorder) -> PriceBook:
+    """``build_price_book`` through the recorder's own reads, for a ledger without SQL of its own (a
+    backtest's in-memory ledger); it reads every fill and event at once."""
+    book = PriceBook()
+    for f in await recorder.list_fills():
+        book.add(f.symbol, f.ts_ms, f.price)
+    for ev in await recorder.events():
+        if ev.details is not None:
+            add_event_prices(book, ev)
+    return book
 
 
 @dataclass
