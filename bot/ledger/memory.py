@@ -605,24 +605,23 @@ class MemoryLedger:
         if found is None:
             self._check_pair(pair_id)
             row = self._orders.add(
-                {
-                    "client_order_id": client_order_id,
-                    "venue_order_id": venue_order_id,
-                    "venue": venue,
-                    "pair_id": pair_id,
-                    "leg": leg,
-                    "symbol": symbol,
-                    "side": side,
-                    "type": type,
-                    "quantity": quantity,
-                    "price": price,
-                    "filled_qty": filled_qty,
-                    "avg_price": avg_price,
-                    "status": status,
-                    "reduce_only": reduce_only,
-                    "created_ms": now_ms,
-                    "updated_ms": now_ms,
-                }
+                queries.order_row(
+                    client_order_id=client_order_id,
+                    venue=venue,
+                    symbol=symbol,
+                    leg=leg,
+                    side=side,
+                    type=type,
+                    quantity=quantity,
+                    now_ms=now_ms,
+                    status=status,
+                    price=price,
+                    filled_qty=filled_qty,
+                    avg_price=avg_price,
+                    venue_order_id=venue_order_id,
+                    pair_id=pair_id,
+                    reduce_only=reduce_only,
+                )
             )
             self._order_by_client[client_order_id] = row["id"]
             if pair_id is not None:

@@ -144,45 +144,6 @@ def _progress(table: Table, client_id: str, values: Mapping[str, Any], count_att
     return stmt.returning(*table.c)
 
 
-def _order_row(
-    *,
-    client_order_id: str,
-    venue: str,
-    symbol: str,
-    leg: Leg,
-    side: Side,
-    type: str,
-    quantity: Decimal,
-    now_ms: int,
-    status: str = "open",
-    price: Decimal | None = None,
-    filled_qty: Decimal = ZERO,
-    avg_price: Decimal | None = None,
-    venue_order_id: str | None = None,
-    pair_id: int | None = None,
-    reduce_only: bool = False,
-) -> dict[str, Any]:
-    """The ``orders`` row of ``Ledger.record_order``'s arguments."""
-    return {
-        "client_order_id": client_order_id,
-        "venue_order_id": venue_order_id,
-        "venue": venue,
-        "pair_id": pair_id,
-        "leg": leg,
-        "symbol": symbol,
-        "side": side,
-        "type": type,
-        "quantity": quantity,
-        "price": price,
-        "filled_qty": filled_qty,
-        "avg_price": avg_price,
-        "status": status,
-        "reduce_only": reduce_only,
-        "created_ms": now_ms,
-        "updated_ms": now_ms,
-    }
-
-
 def _fill_row(
     *,
     venue: str,
@@ -717,7 +678,7 @@ class Ledger:
         An update older than the stored one (``now_ms`` < ``updated_ms``) is ignored, so a late REST
         answer never overwrites a newer WebSocket update. Known venue id / prices are never erased.
         """
-        row = _order_row(
+        row = queries.order_row(
             client_order_id=client_order_id,
             venue=venue,
             symbol=symbol,
@@ -746,7 +707,7 @@ class Ledger:
         """What the venue said of one order, in ONE transaction: the order (``record_order``'s keyword
         arguments), ``events``, each fill (``record_fill``'s) with its event when the fill is new, and the
         order's intent moved to a status (client id, status, now_ms). Returns which fills were new."""
-        order_stmts = self._order_write(_order_row(**order))
+        order_stmts = self._order_write(queries.order_row(**order))
         fill_stmt = self._insert(Fill.__table__).on_conflict_do_nothing().returning(Fill.__table__.c.id)
         event_stmt = Event.__table__.insert()
         fill_rows = [(_fill_row(**f), e.row()) for f, e in fills]
