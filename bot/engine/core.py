@@ -517,9 +517,11 @@ class Engine:
         targets = await self._apply_listings(targets, held)
         decisions += [d for d in map(self._decision_record, targets) if d is not None]
         await self.ledger.record_scan(rates, decisions)  # what the scan saw and decided: one transaction
-        unsettled = await self._symbols_with_unsettled_orders()
         todo = order_targets(targets, {p.symbol: p.hedged_qty for p in pairs})
         async with self.account_lock:
+            # read under the lock: an order the collateral check or reconciliation left unsettled while
+            # this scan waited for it is seen, and its pair is not traded on top of it
+            unsettled = await self._symbols_with_unsettled_orders()
             await self._keep_bnb(todo, snapshot)
             await self._execute_all(todo, set(held), unsettled)
             await self._sweep_dust(unsettled)
