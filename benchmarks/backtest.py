@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/backtest.py [--strategy carry] [--symbols BTCUSDT,ETHUSDT] [--days N]
 [--baselines] [--eval-every H] [--no-fast-forward] [--data DIR]``; ``--data ../shared/data`` runs the whole
-shared history (46 symbols over 6.7 years) instead of the bundled set. Without ``--baselines`` one strategy runs (the
+shared history (36 symbols over 6.7 years) instead of the bundled set. Without ``--baselines`` one strategy runs (the
 figure the speed goal is about); with it, the strategy and both baselines run as the default ``fundbot
 backtest`` does. End to end = data loading + every run (simulator set-up, loop, ledger reads, summary);
 "loop" = the hour loop alone. ``hours_fast_forwarded`` counts hours run in simulator jumps
