@@ -58,6 +58,7 @@ from bot.ledger.models import (
 )
 from bot.ledger.outage import OutageTracker
 from bot.ledger.repository import AssetBalance, EventRecord, FundingRecord, IntentRecord
+from bot.ledger.rows import order_row, transfer_row
 from bot.ledger.types import Money, json_dumps, to_money
 
 M = TypeVar("M", bound=Base)
@@ -605,7 +606,7 @@ class MemoryLedger:
         if found is None:
             self._check_pair(pair_id)
             row = self._orders.add(
-                queries.order_row(
+                order_row(
                     client_order_id=client_order_id,
                     venue=venue,
                     symbol=symbol,
@@ -753,27 +754,22 @@ class MemoryLedger:
         venue_tran_id: str | None = None,
     ) -> bool:
         """Store a transfer; True when new, False when its client id (or venue tranId) is known."""
-        if from_wallet == to_wallet:
-            raise ValueError(f"a transfer needs two different wallets, got {from_wallet} -> {to_wallet}")
+        new = transfer_row(
+            client_id=client_id,
+            venue=venue,
+            asset=asset,
+            amount=amount,
+            from_wallet=from_wallet,
+            to_wallet=to_wallet,
+            now_ms=now_ms,
+            status=status,
+            venue_tran_id=venue_tran_id,
+        )
         if client_id in self._transfer_by_client:
             return False
         if venue_tran_id is not None and (venue, str(venue_tran_id)) in self._transfer_by_tran:
             return False
-        row = self._transfers.add(
-            {
-                "client_id": client_id,
-                "venue": venue,
-                "venue_tran_id": venue_tran_id,
-                "asset": asset,
-                "amount": amount,
-                "from_wallet": from_wallet,
-                "to_wallet": to_wallet,
-                "status": status,
-                "attempts": 0,
-                "created_ms": now_ms,
-                "updated_ms": now_ms,
-            }
-        )
+        row = self._transfers.add(new)
         self._index_transfer(row)
         self._maybe_flush()
         return True

@@ -5,12 +5,10 @@ the same SQL: the same filters, the same order, the same limit."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, select
 
-from bot.domain import ZERO, Leg, Side
 from bot.ledger.models import BalanceSnapshot, Event, EventKind, Fill, FundingPayment, FundingRate, RateKind
 
 S = TypeVar("S", bound=Select[Any])
@@ -140,42 +138,3 @@ def events_query(
     if pair_id is not None:
         stmt = stmt.where(Event.pair_id == pair_id)
     return limited(stmt, limit)
-
-
-def order_row(
-    *,
-    client_order_id: str,
-    venue: str,
-    symbol: str,
-    leg: Leg,
-    side: Side,
-    type: str,
-    quantity: Decimal,
-    now_ms: int,
-    status: str = "open",
-    price: Decimal | None = None,
-    filled_qty: Decimal = ZERO,
-    avg_price: Decimal | None = None,
-    venue_order_id: str | None = None,
-    pair_id: int | None = None,
-    reduce_only: bool = False,
-) -> dict[str, Any]:
-    """The new ``orders`` row of ``record_order``'s arguments (both recorders insert this shape)."""
-    return {
-        "client_order_id": client_order_id,
-        "venue_order_id": venue_order_id,
-        "venue": venue,
-        "pair_id": pair_id,
-        "leg": leg,
-        "symbol": symbol,
-        "side": side,
-        "type": type,
-        "quantity": quantity,
-        "price": price,
-        "filled_qty": filled_qty,
-        "avg_price": avg_price,
-        "status": status,
-        "reduce_only": reduce_only,
-        "created_ms": now_ms,
-        "updated_ms": now_ms,
-    }

@@ -54,6 +54,7 @@ from bot.ledger.models import (
     Wallet,
 )
 from bot.ledger.outage import OutageTracker, is_unwritable
+from bot.ledger.rows import fill_row, order_row, transfer_row
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -142,72 +143,6 @@ def _progress(table: Table, client_id: str, values: Mapping[str, Any], count_att
     if count_attempt:
         stmt = stmt.values(attempts=table.c.attempts + 1)
     return stmt.returning(*table.c)
-
-
-def _fill_row(
-    *,
-    venue: str,
-    market: Leg,
-    symbol: str,
-    venue_trade_id: str,
-    side: Side,
-    quantity: Decimal,
-    price: Decimal,
-    fee: Decimal,
-    ts_ms: int,
-    fee_asset: str | None = None,
-    is_maker: bool | None = None,
-    client_order_id: str | None = None,
-    venue_order_id: str | None = None,
-    pair_id: int | None = None,
-) -> dict[str, Any]:
-    """The ``fills`` row of ``Ledger.record_fill``'s arguments."""
-    return {
-        "venue": venue,
-        "market": market,
-        "symbol": symbol,
-        "venue_trade_id": str(venue_trade_id),
-        "client_order_id": client_order_id,
-        "venue_order_id": venue_order_id,
-        "pair_id": pair_id,
-        "side": side,
-        "quantity": quantity,
-        "price": price,
-        "fee": fee,
-        "fee_asset": fee_asset,
-        "is_maker": is_maker,
-        "ts_ms": ts_ms,
-    }
-
-
-def _transfer_row(
-    *,
-    client_id: str,
-    venue: str,
-    asset: str,
-    amount: Decimal,
-    from_wallet: Wallet,
-    to_wallet: Wallet,
-    now_ms: int,
-    status: TransferStatus = TransferStatus.PENDING,
-    venue_tran_id: str | None = None,
-) -> dict[str, Any]:
-    """The ``transfers`` row of ``Ledger.record_transfer``'s arguments."""
-    if from_wallet == to_wallet:
-        raise ValueError(f"a transfer needs two different wallets, got {from_wallet} -> {to_wallet}")
-    return {
-        "client_id": client_id,
-        "venue": venue,
-        "venue_tran_id": venue_tran_id,
-        "asset": asset,
-        "amount": amount,
-        "from_wallet": from_wallet,
-        "to_wallet": to_wallet,
-        "status": status,
-        "attempts": 0,
-        "created_ms": now_ms,
-        "updated_ms": now_ms,
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,7 +509,7 @@ class Ledger:
         transfer_table = Transfer.__table__
         transfer_stmt = self._insert(transfer_table).on_conflict_do_nothing().returning(transfer_table.c.id)
         transfer_rows = {
-            t["client_id"]: {**_transfer_row(**t), "status": TransferStatus.SENT, "attempts": 1} for t in transfers
+            t["client_id"]: {**transfer_row(**t), "status": TransferStatus.SENT, "attempts": 1} for t in transfers
         }
 
         def commit(conn: Connection) -> list[tuple[Intent, bool]]:
@@ -678,7 +613,7 @@ class Ledger:
         An update older than the stored one (``now_ms`` < ``updated_ms``) is ignored, so a late REST
         answer never overwrites a newer WebSocket update. Known venue id / prices are never erased.
         """
-        row = queries.order_row(
+        row = order_row(
             client_order_id=client_order_id,
             venue=venue,
             symbol=symbol,
@@ -707,10 +642,10 @@ class Ledger:
         """What the venue said of one order, in ONE transaction: the order (``record_order``'s keyword
         arguments), ``events``, each fill (``record_fill``'s) with its event when the fill is new, and the
         order's intent moved to a status (client id, status, now_ms). Returns which fills were new."""
-        order_stmts = self._order_write(queries.order_row(**order))
+        order_stmts = self._order_write(order_row(**order))
         fill_stmt = self._insert(Fill.__table__).on_conflict_do_nothing().returning(Fill.__table__.c.id)
         event_stmt = Event.__table__.insert()
-        fill_rows = [(_fill_row(**f), e.row()) for f, e in fills]
+        fill_rows = [(fill_row(**f), e.row()) for f, e in fills]
         event_rows = [e.row() for e in events]
         progress, intent_id = None, None
         if intent is not None:
@@ -722,8 +657,8 @@ class Ledger:
             if event_rows:
                 conn.execute(event_stmt, event_rows)
             new = []
-            for fill_row, event in fill_rows:
-                new.append(_inserted(conn, fill_stmt, fill_row))
+            for row, event in fill_rows:
+                new.append(_inserted(conn, fill_stmt, row))
                 if new[-1]:
                     conn.execute(event_stmt, event)
             if progress is not None and conn.execute(progress).one_or_none() is None:
@@ -800,7 +735,7 @@ class Ledger:
         pair_id: int | None = None,
     ) -> bool:
         """Store a trade; True when new, False when (venue, market, symbol, trade id) was already there."""
-        row = _fill_row(
+        row = fill_row(
             venue=venue,
             market=market,
             symbol=symbol,
@@ -857,7 +792,7 @@ class Ledger:
         venue_tran_id: str | None = None,
     ) -> bool:
         """Store a transfer; True when new, False when its client id (or venue tranId) is known."""
-        row = _transfer_row(
+        row = transfer_row(
             client_id=client_id,
             venue=venue,
             asset=asset,
