@@ -33,8 +33,8 @@ Sleep = Callable[[float], Awaitable[object]]
 Now = Callable[[], int]
 
 
-def fill_row(venue: str, f: VenueFill, client_order_id: str | None, pair_id: int | None) -> dict[str, Any]:
-    """``Recorder.record_fill``'s arguments for one venue fill (``record_order_outcome``)."""
+def venue_fill_arguments(venue: str, f: VenueFill, client_order_id: str | None, pair_id: int | None) -> dict[str, Any]:
+    """``Recorder.record_fill``'s keyword arguments for one venue fill (``record_venue_fill``, the outcomes)."""
     return {
         "venue": venue,
         "market": f.leg,
@@ -57,22 +57,7 @@ async def record_venue_fill(
     ledger: Recorder, venue: str, f: VenueFill, client_order_id: str | None, pair_id: int | None
 ) -> bool:
     """Write one venue fill to the ledger (idempotent on its trade id); True when it was new."""
-    return await ledger.record_fill(
-        venue=venue,
-        market=f.leg,
-        symbol=f.symbol,
-        venue_trade_id=f.venue_trade_id,
-        side=f.side,
-        quantity=f.qty,
-        price=f.price,
-        fee=f.fee,
-        ts_ms=f.ts_ms,
-        fee_asset=f.fee_asset,
-        is_maker=f.is_maker,
-        client_order_id=client_order_id,
-        venue_order_id=f.venue_order_id,
-        pair_id=pair_id,
-    )
+    return await ledger.record_fill(**venue_fill_arguments(venue, f, client_order_id, pair_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,7 +382,7 @@ class OrderRunner:
         )
         fill_rows = [
             (
-                fill_row(self.venue.name, f, f.client_order_id or state.client_order_id, pair_id),
+                venue_fill_arguments(self.venue.name, f, f.client_order_id or state.client_order_id, pair_id),
                 EventRecord(
                     EventKind.FILL,
                     f"{f.leg} {f.side} {f.qty} {f.symbol} @ {f.price} fee {f.fee} {f.fee_asset}",
